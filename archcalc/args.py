@@ -1,0 +1,166 @@
+"""Argument coercion: a located YAML value → the typed value a layer field expects, once.
+
+Kinds: ``int`` ``int+`` ``int0`` (integers: any, positive, non-negative); ``ints+`` ``ints0``
+(an int or a per-axis list); ``pad`` (int, per-axis ints or [before, after] pairs, ``same``,
+``valid``); ``float``; ``prob`` (0 ≤ p < 1); ``bool``; ``choice:a|b``; ``shape`` (ints, one may
+be −1); ``conn`` (lists of channel indices); ``name``. Strings in numeric places are
+expressions (:mod:`archcalc.expr`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .errors import LayerArgError
+from .expr import Number
+from .ytree import YMap, YNode, YScalar, YSeq, describe_value
+
+Evaluate = Callable[[str], Number]
+
+_KIND_TEXT = {
+    "int": "an integer",
+    "int+": "a positive integer",
+    "int0": "a non-negative integer",
+    "ints+": "a positive integer or a per-axis list of them",
+    "ints0": "a non-negative integer or a per-axis list of them",
+    "pad": "padding: an integer, a per-axis list, [before, after] pairs, same or valid",
+    "float": "a number",
+    "prob": "a probability 0 <= p < 1",
+    "bool": "true or false",
+    "shape": "a list of integers (one may be -1)",
+    "conn": "a list of lists of input channel indices",
+    "name": "a name",
+}
+
+
+def kind_text(kind: str) -> str:
+    if kind.startswith("choice:"):
+        return "one of " + ", ".join(kind[7:].split("|"))
+    return _KIND_TEXT[kind]
+
+
+def _fail(name: str, kind: str, got: str, hint: str | None = None) -> LayerArgError:
+    return LayerArgError(f"{name} must be {kind_text(kind)}, got {got}", hint=hint)
+
+
+def _number(node: YScalar, name: str, kind: str, ev: Evaluate) -> Number:
+    value = node.value
+    if isinstance(value, bool) or value is None:
+        raise _fail(name, kind, describe_value(value))
+    if isinstance(value, str):
+        try:
+            return ev(value)
+        except LayerArgError as exc:
+            if any(c in value for c in "$()+-*/") or value.replace(".", "").isdigit():
+                raise
+            hint = None
+            low = value.lower().replace("_", "")
+            if low.replace("e", "").replace(".", "").replace("+", "").isdigit():
+                hint = f"YAML reads {value!r} as text: write the number out, e.g. 1000 for 1e3"
+            elif kind == "pad":
+                hint = "padding takes a number, a list, same or valid"
+            raise _fail(name, kind, describe_value(value), hint or exc.hint) from None
+    return value
+
+
+def _int(node: YNode, name: str, kind: str, ev: Evaluate, minimum: int | None) -> int:
+    if not isinstance(node, YScalar):
+        raise _fail(name, kind, node.describe())
+    value = _number(node, name, kind, ev)
+    if isinstance(value, float):
+        if not value.is_integer() or not isinstance(node.value, str):
+            hint = f"write {round(value)}" if isinstance(node.value, float) else None
+            raise _fail(name, kind, describe_value(node.value), hint)
+        value = int(value)
+    if minimum is not None and value < minimum:
+        hint = "strides and kernels start at 1" if minimum == 1 else None
+        raise _fail(name, kind, repr(value), hint)
+    return value
+
+
+def coerce(node: YNode, name: str, kind: str, ev: Evaluate) -> Any:
+    """Turn ``node`` into the value of argument ``name`` of kind ``kind``."""
+    if kind in ("int", "int+", "int0"):
+        return _int(node, name, kind, ev, {"int": None, "int+": 1, "int0": 0}[kind])
+    if kind in ("ints+", "ints0"):
+        low = 1 if kind == "ints+" else 0
+        if isinstance(node, YSeq):
+            if not node.items:
+                raise _fail(name, kind, "an empty list")
+            return tuple(_int(v, name, kind, ev, low) for v in node.items)
+        return _int(node, name, kind, ev, low)
+    if kind == "pad":
+        if isinstance(node, YScalar) and node.value in ("same", "valid"):
+            return node.value
+        if isinstance(node, YSeq):
+            out: list[int | tuple[int, int]] = []
+            for item in node.items:
+                if isinstance(item, YSeq):
+                    if len(item.items) != 2:
+                        raise _fail(name, kind, f"a pair with {len(item.items)} values")
+                    lo, hi = (_int(v, name, kind, ev, 0) for v in item.items)
+                    out.append((lo, hi))
+                else:
+                    out.append(_int(item, name, kind, ev, 0))
+            return tuple(out)
+        if isinstance(node, YScalar) and isinstance(node.value, str):
+            close = [w for w in ("same", "valid") if _close(node.value, w)]
+            if close:
+                raise _fail(name, kind, describe_value(node.value), f"did you mean {close[0]}?")
+        return _int(node, name, kind, ev, 0)
+    if kind in ("float", "prob"):
+        if not isinstance(node, YScalar):
+            raise _fail(name, kind, node.describe())
+        value = float(_number(node, name, kind, ev))
+        if kind == "prob" and not 0 <= value < 1:
+            raise _fail(name, kind, repr(value))
+        return value
+    if kind == "bool":
+        if isinstance(node, YScalar) and isinstance(node.value, bool):
+            return node.value
+        raise _fail(name, kind, node.describe() if not isinstance(node, YScalar) else
+                    describe_value(node.value))
+    if kind.startswith("choice:"):
+        options = kind[7:].split("|")
+        if isinstance(node, YScalar) and node.value in options:
+            return node.value
+        got = describe_value(node.value) if isinstance(node, YScalar) else node.describe()
+        near = [o for o in options if isinstance(node, YScalar) and _close(str(node.value), o)]
+        raise _fail(name, kind, got, f"did you mean {near[0]}?" if near else None)
+    if kind == "shape":
+        if not isinstance(node, YSeq) or not node.items:
+            raise _fail(name, kind, node.describe())
+        return tuple(_int(v, name, kind, ev, -1) for v in node.items)
+    if kind == "conn":
+        if not isinstance(node, YSeq):
+            raise _fail(name, kind, node.describe())
+        rows = []
+        for row in node.items:
+            if not isinstance(row, YSeq):
+                raise _fail(name, kind, row.describe())
+            rows.append(tuple(_int(v, name, kind, ev, 0) for v in row.items))
+        return tuple(rows)
+    if kind == "name":
+        if isinstance(node, YScalar) and isinstance(node.value, str):
+            return node.value
+        raise _fail(name, kind, node.describe())
+    raise AssertionError(f"unknown argument kind {kind}")
+
+
+def _close(a: str, b: str) -> bool:
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, a.lower(), b).ratio() >= 0.6
+
+
+def suggest(word: str, options: list[str] | tuple[str, ...] | set[str]) -> str | None:
+    """A did-you-mean suggestion among ``options``, or None."""
+    from difflib import get_close_matches
+
+    found = get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def is_map(node: YNode | None) -> bool:
+    return isinstance(node, YMap)

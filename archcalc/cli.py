@@ -1,0 +1,122 @@
+"""Command line: a thin click layer. Parses options, calls the library, renders, and is the one
+error boundary: an :class:`ArchcalcError` prints its located message and exits 1; click usage
+errors exit 2; anything else is a bug and exits 3 with a one-line message (set
+``ARCHCALC_DEBUG=1`` for the traceback). Subcommands other than ``table`` live in their own
+modules and are imported only when invoked, so ``archcalc table`` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import click
+
+from .cli_common import (
+    analysis_options,
+    emit,
+    format_option,
+    output_option,
+    render_report,
+    report_from_options,
+    spec_argument,
+)
+from .errors import ArchcalcError
+
+#: subcommand → "module:function", imported on first use
+LAZY_COMMANDS: dict[str, str] = {
+    "verify": "archcalc.cli_verify:verify",
+    "compare": "archcalc.cli_compare:compare",
+    "explain": "archcalc.cli_compare:explain",
+    "sweep": "archcalc.cli_compare:sweep",
+    "plot": "archcalc.cli_tools:plot",
+    "list": "archcalc.cli_tools:list_specs",
+    "show": "archcalc.cli_tools:show",
+    "schema": "archcalc.cli_tools:schema",
+}
+
+
+class ArchcalcGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        available = [n for n, target in LAZY_COMMANDS.items() if _module_exists(target)]
+        return sorted({*super().list_commands(ctx), *available})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in LAZY_COMMANDS:
+            return command
+        module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
+        if not _module_exists(LAZY_COMMANDS[cmd_name]):
+            return None
+        found = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(found, click.Command)
+        return found
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArchcalcError as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # a bug: say so in one line, never a traceback by default
+            if os.environ.get("ARCHCALC_DEBUG"):
+                raise
+            click.echo(
+                f"internal error (a bug in archcalc, please report it): {type(exc).__name__}: "
+                f"{exc}",
+                err=True,
+            )
+            ctx.exit(3)
+
+
+def _module_exists(target: str) -> bool:
+    module = target.split(":")[0].rsplit(".", 1)[-1]
+    here = os.path.dirname(__file__)
+    return os.path.exists(os.path.join(here, module + ".py"))
+
+
+@click.group(cls=ArchcalcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="archcalc", prog_name="archcalc")
+def cli() -> None:
+    """What does this CNN architecture cost? Shapes, params, MACs, FLOPs, memory, receptive
+    field — from a YAML spec, without building a model.
+
+    Exit codes: 0 success, 1 a problem in the spec (located message), 2 command-line usage,
+    3 internal error.
+    """
+
+
+@cli.command()
+@spec_argument
+@analysis_options
+@format_option(("table", "json", "csv", "markdown", "latex"))
+@output_option
+@click.option("--all-rows", is_flag=True, help="Show every row of very large graphs.")
+def table(spec: str, fmt: str | None, output: str | None, all_rows: bool,
+          **options: Any) -> None:
+    """Per-layer cost table of SPEC (a bundled name such as alexnet, or a YAML file)."""
+    report = report_from_options(spec, **options)
+    fmt = fmt or _format_from_path(output) or "table"
+    emit(render_report(report, fmt, all_rows=all_rows), output, rich=fmt == "table")
+
+
+def _format_from_path(path: str | None) -> str | None:
+    if path is None:
+        return None
+    ext = os.path.splitext(path)[1].lower()
+    return {".json": "json", ".csv": "csv", ".md": "markdown", ".tex": "latex",
+            ".txt": "table"}.get(ext)
+
+
+def main() -> None:
+    cli(prog_name="archcalc")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

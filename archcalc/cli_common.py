@@ -1,0 +1,145 @@
+"""Options and helpers shared by the subcommands: parsing, rendering, safe output."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from .engine import CONVENTIONS, DTYPE_BYTES
+from .expr import Number
+from .report import Report
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``3x224x224`` (or ``3,224,224``) → (3, 224, 224)."""
+    parts = text.replace(",", "x").replace("×", "x").lower().split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a shape like 3x224x224") from None
+    if not 2 <= len(dims) <= 4 or any(d <= 0 for d in dims):
+        raise click.BadParameter(
+            f"{text!r}: give channels and 1 to 3 spatial sizes, all positive, e.g. 3x224x224"
+        )
+    return dims
+
+
+def parse_number(text: str) -> Number:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise click.BadParameter(f"{text!r} is not a number") from None
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, Number]:
+    out: dict[str, Number] = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: write NAME=VALUE, e.g. width=0.5")
+        key, value = item.split("=", 1)
+        out[key.strip()] = parse_number(value.strip())
+    return out
+
+
+def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    return None if value is None else parse_shape(value)
+
+
+spec_argument = click.argument("spec", metavar="SPEC")
+
+
+def analysis_options(fn: F) -> F:
+    """--input, --batch, --dtype, --convention, --set."""
+    options = [
+        click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW",
+                     help="Override the input size, e.g. 3x224x224."),
+        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Batch size (scales memory, MACs and FLOPs)."),
+        click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default="float32",
+                     show_default=True, help="Element type for memory figures."),
+        click.option("--convention", type=click.Choice(list(CONVENTIONS)), default="lecture",
+                     show_default=True, help="How FLOPs are counted (MACs never change)."),
+        click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                     help="Override a scale parameter (width, resolution, depth, phi, ...)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def format_option(choices: tuple[str, ...]) -> Callable[[F], F]:
+    return click.option("--format", "-f", "fmt", type=click.Choice(choices), default=None,
+                        help="Output format (default: table, or from the -o extension).")
+
+
+output_option = click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                             help="Write to FILE instead of standard output.")
+
+
+def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch: int,
+                        dtype: str, convention: str, sets: tuple[str, ...]) -> Report:
+    from . import analyze, load_spec
+
+    return analyze(load_spec(spec), batch=batch, dtype=dtype, convention=convention,
+                   input_shape=input_shape, **parse_sets(sets))
+
+
+def render_report(report: Report, fmt: str, *, all_rows: bool = False) -> Any:
+    if fmt == "json":
+        return report.to_json()
+    if fmt == "csv":
+        return report.to_csv()
+    if fmt == "markdown":
+        return report.to_markdown()
+    if fmt == "latex":
+        from .export import report_latex
+
+        return report_latex(report)
+    from .render_rich import report_table
+
+    return report_table(report, max_rows=None if all_rows else 400)
+
+
+def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
+    """Print or write ``content`` (text or a rich renderable). Files are written atomically:
+    a failure leaves no partial file behind."""
+    if rich:
+        from rich.console import Console
+
+        if output is None:
+            console = Console(soft_wrap=False)
+            if not console.is_terminal:
+                console = Console(width=160, soft_wrap=False)
+            console.print(content)
+            return
+        with open(os.devnull, "w") as sink:  # render first, then write atomically
+            capture = Console(file=sink, width=160, soft_wrap=False, color_system=None)
+            with capture.capture() as cap:
+                capture.print(content)
+        content = cap.get()
+    if output is None:
+        click.echo(content, nl=False)
+        return
+    write_atomic(output, content if isinstance(content, (str, bytes)) else str(content))
+
+
+def write_atomic(path: str, content: str | bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".archcalc-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content.encode() if isinstance(content, str) else content)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

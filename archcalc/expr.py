@@ -1,0 +1,213 @@
+"""Expressions in numeric fields, evaluated by a whitelisted AST walk — never ``eval``.
+
+Syntax: ``$name`` variables (block parameters, ``let`` values, scale parameters such as
+``$width``, and ``$cin`` — the channels entering the layer), integer and float literals,
+``+ - * / // % **``, comparisons, ``and or not``, ``a if cond else b`` and the functions in
+:data:`FUNCTIONS`. Integers are bounded (:data:`MAX_INT`) so ``10**10**10`` is refused at once.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+
+from .errors import LayerArgError
+
+Number = int | float
+MAX_INT = 10**15
+_NAME = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)")
+
+
+def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor``, never more than 10 % below it.
+
+    This is the channel-rounding rule of MobileNet v2/v3 and EfficientNet (torchvision's
+    ``_make_divisible``): ``new = max(min_value, int(v + d/2) // d · d)``; if ``new < 0.9·v``
+    then ``new += d``.
+    """
+    if divisor <= 0:
+        raise LayerArgError(f"divisor must be positive, got {divisor}")
+    floor_to = divisor if min_value is None else min_value
+    new = max(floor_to, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+def _round_half_even(x: Number) -> int:
+    return round(x)
+
+
+def _check(x: Number) -> Number:
+    if isinstance(x, int) and abs(x) > MAX_INT:
+        raise LayerArgError(f"integer {x} exceeds the limit {MAX_INT:.0e}")
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x) or abs(x) > MAX_INT):
+        raise LayerArgError(f"number {x} is out of range")
+    return x
+
+
+def _pow(a: Number, b: Number) -> Number:
+    if abs(b) > 64 or (abs(a) > 1 and abs(b) * math.log2(abs(a) + 1) > 60):
+        raise LayerArgError(f"{a} ** {b} is too large")
+    return _check(a**b)
+
+
+def _div(a: Number, b: Number) -> Number:
+    if b == 0:
+        raise LayerArgError("division by zero")
+    return a / b
+
+
+def _floordiv(a: Number, b: Number) -> Number:
+    if b == 0:
+        raise LayerArgError("division by zero")
+    return a // b
+
+
+def _mod(a: Number, b: Number) -> Number:
+    if b == 0:
+        raise LayerArgError("modulo by zero")
+    return a % b
+
+
+_BINOPS: dict[type, Callable[[Number, Number], Number]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: _div,
+    ast.FloorDiv: _floordiv,
+    ast.Mod: _mod,
+    ast.Pow: _pow,
+}
+_CMPOPS: dict[type, Callable[[Number, Number], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+def _fn_ceil(x: Number) -> int:
+    return math.ceil(x)
+
+
+def _fn_floor(x: Number) -> int:
+    return math.floor(x)
+
+
+def _fn_int(x: Number) -> int:
+    return int(x)
+
+
+#: Functions callable in expressions. ``ch`` and ``div`` need the scale context and are bound by
+#: :func:`evaluate` from the variables ``width`` and ``divisor``.
+FUNCTIONS: dict[str, Callable[..., Number]] = {
+    "round": _round_half_even,
+    "ceil": _fn_ceil,
+    "floor": _fn_floor,
+    "int": _fn_int,
+    "min": min,
+    "max": max,
+    "abs": abs,
+}
+SCALE_FUNCTIONS = ("ch", "div")
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.expr:
+    # `$in` would be a Python keyword: variables become `_v_in` before parsing
+    source = _NAME.sub(r"_v_\1", text.strip())
+    if len(source) > 500:
+        raise LayerArgError("expression longer than 500 characters")
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError:
+        raise LayerArgError(f"cannot parse the expression {text!r}") from None
+    return tree.body
+
+
+def evaluate(text: str, variables: Mapping[str, Number]) -> Number:
+    """Evaluate an expression string against ``variables`` (names without the ``$``)."""
+    node = _parse(text)
+    return _eval(node, variables, text)
+
+
+def names_in(text: str) -> set[str]:
+    return {n.id[3:] for n in ast.walk(_parse(text)) if isinstance(n, ast.Name)}
+
+
+def _scale_fn(name: str, variables: Mapping[str, Number]) -> Callable[..., Number]:
+    divisor = int(variables.get("divisor", 8))
+    width = variables.get("width", 1.0)
+    if name == "ch":
+        # ch(c): channels c scaled by the width multiplier, rounded to a multiple of the divisor
+        return lambda c: make_divisible(c * width, divisor)
+    return lambda c: make_divisible(c, divisor)
+
+
+def _eval(node: ast.expr, env: Mapping[str, Number], text: str) -> Number:
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise LayerArgError(f"only numbers may appear in expressions, got {node.value!r}")
+        return _check(node.value)
+    if isinstance(node, ast.Name):
+        if not node.id.startswith("_v_"):
+            raise LayerArgError(f"unknown name {node.id!r} in {text!r}; variables start with $")
+        name = node.id[3:]
+        if name in env:
+            return env[name]
+        known = ", ".join(f"${k}" for k in sorted(env)) or "none"
+        raise LayerArgError(
+            f"unknown name ${name} in {text!r} (known here: {known})",
+        )
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        a = _eval(node.left, env, text)
+        b = _eval(node.right, env, text)
+        return _check(_BINOPS[type(node.op)](a, b))
+    if isinstance(node, ast.UnaryOp):
+        v = _eval(node.operand, env, text)
+        if isinstance(node.op, ast.USub):
+            return -v
+        if isinstance(node.op, ast.UAdd):
+            return v
+        if isinstance(node.op, ast.Not):
+            return int(not v)
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env, text)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            if type(op) not in _CMPOPS:
+                break
+            right = _eval(comp, env, text)
+            if not _CMPOPS[type(op)](left, right):
+                return 0
+            left = right
+        else:
+            return 1
+    if isinstance(node, ast.BoolOp):
+        values = [_eval(v, env, text) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return int(all(values))
+        return int(any(values))
+    if isinstance(node, ast.IfExp):
+        cond = _eval(node.test, env, text)
+        return _eval(node.body if cond else node.orelse, env, text)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        args = [_eval(a, env, text) for a in node.args]
+        name = node.func.id
+        fn = FUNCTIONS.get(name)
+        if fn is None and name in SCALE_FUNCTIONS:
+            fn = _scale_fn(name, env)
+        if fn is None:
+            allowed = ", ".join(sorted([*FUNCTIONS, *SCALE_FUNCTIONS]))
+            raise LayerArgError(f"unknown function {name}() in {text!r} (allowed: {allowed})")
+        try:
+            return _check(fn(*args))
+        except TypeError:
+            raise LayerArgError(f"wrong number of arguments to {name}() in {text!r}") from None
+    raise LayerArgError(f"{ast.unparse(node)!r} is not allowed in an expression ({text!r})")

@@ -1,0 +1,798 @@
+"""Spec → shaped layer graph: expand blocks, stages, repeats and merges; apply scaling and
+defaults; resolve names; propagate shapes. One pass, linear in the number of layers.
+
+Expressions are evaluated here because they may read ``$cin`` (channels entering the layer).
+Every node keeps the location of the YAML it came from, so later stages can point at it too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .args import coerce, suggest
+from .errors import ArchcalcError, LayerArgError, Loc, ShapeError, SpecError
+from .expr import Number, evaluate
+from .layers import (
+    ALIASES,
+    LAYER_TYPES,
+    Activation,
+    BatchNorm,
+    Conv,
+    Layer,
+    Work,
+    layer_args,
+    make_layer,
+)
+from .shapes import Shape, conv_out
+from .spec import Block, Spec, check_keys
+from .ytree import YMap, YNode, YScalar, YSeq
+
+MAX_NODES = 2_000_000  # graph nodes after expansion (documented limit)
+MAX_BLOCK_DEPTH = 32  # nested block calls
+COMMON_KEYS = ("id", "in", "if")
+COMPOSITES = ("residual", "concat", "repeat", "stages", "sequential")
+#: conv defaults also apply to these (a depthwise conv in a BN-ReLU network has no bias either)
+INHERITS = {"dwconv": "conv", "pwconv": "conv", "conv1d": "conv", "conv2d": "conv",
+            "conv3d": "conv"}
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer of the expanded graph, with its shapes resolved.
+
+    ``op`` is the main layer; ``post`` are fused element-wise layers written as arguments
+    (``bn: true``, ``act: relu``) — they work in place on ``op``'s output, as the lecture tables
+    count one row (and one output tensor) per conv.
+    """
+
+    name: str
+    op: Layer
+    post: tuple[Layer, ...]
+    inputs: tuple[str, ...]
+    in_shapes: tuple[Shape, ...]
+    out_shape: Shape
+    loc: Loc
+    context: str = ""
+
+    @property
+    def type_name(self) -> str:
+        return self.op.type_name
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return (self.op, *self.post)
+
+    def weights(self) -> dict[str, Shape]:
+        """Learnable tensors of the node (post-op tensors prefixed by their type)."""
+        out = dict(self.op.params(self.in_shapes))
+        for layer in self.post:
+            for key, shape in layer.params((self.out_shape,)).items():
+                out[f"{layer.type_name}.{key}"] = shape
+        return out
+
+    def buffer_shapes(self) -> dict[str, Shape]:
+        out = dict(self.op.buffers(self.in_shapes))
+        for layer in self.post:
+            for key, shape in layer.buffers((self.out_shape,)).items():
+                out[f"{layer.type_name}.{key}"] = shape
+        return out
+
+    def work(self) -> Work:
+        total = self.op.work(self.in_shapes, self.out_shape)
+        for layer in self.post:
+            total = total + layer.work((self.out_shape,), self.out_shape)
+        return total
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A shaped, topologically ordered graph (list order is a valid schedule)."""
+
+    name: str
+    file: str
+    input_shape: Shape
+    nodes: tuple[Node, ...]
+    output: str
+    scale: Mapping[str, Number] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+
+@dataclass
+class _Scope:
+    prefix: str
+    vars: dict[str, Number]
+    defaults: tuple[YMap, ...]  # innermost last
+    names: dict[str, str]  # local id → node name
+    parent: _Scope | None
+    context: str
+    stack: tuple[str, ...]  # block call chain
+    block_input: str | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class _Builder:
+    def __init__(self, spec: Spec, file: str) -> None:
+        self.spec = spec
+        self.file = file
+        self.nodes: list[Node] = []
+        self.shapes: dict[str, Shape] = {}
+        self.used: set[str] = set()
+        self.all_names: set[str] = {INPUT}
+
+    # ----------------------------------------------------------------------- helpers --
+    def shape(self, name: str) -> Shape:
+        return self.shapes[name]
+
+    def fail(self, what: str, loc: Loc, scope: _Scope | None = None, layer: str | None = None,
+             hint: str | None = None) -> SpecError:
+        return SpecError(what, loc=loc, layer=self._where(scope, layer), hint=hint)
+
+    def _where(self, scope: _Scope | None, layer: str | None) -> str | None:
+        parts = []
+        if layer:
+            parts.append(layer)
+        if scope is not None and scope.context:
+            parts.append(f"({scope.context})")
+        return " ".join(parts) or None
+
+    def fresh_name(self, scope: _Scope, base: str, explicit: YNode | None) -> str:
+        if explicit is not None:
+            if not (isinstance(explicit, YScalar) and isinstance(explicit.value, str)
+                    and explicit.value):
+                raise self.fail("id must be a name", explicit.loc, scope)
+            local = explicit.value
+            name = scope.prefix + local
+            if local in scope.names or name in self.all_names:
+                raise self.fail(
+                    f"the name {local!r} is used twice",
+                    explicit.loc,
+                    scope,
+                    hint="give every id a unique name",
+                )
+            scope.names[local] = name
+            self.all_names.add(name)
+            return name
+        count = scope.counters.get(base, 0)
+        while True:
+            count += 1
+            name = f"{scope.prefix}{base}{count}"
+            if name not in self.all_names:
+                break
+        scope.counters[base] = count
+        self.all_names.add(name)
+        return name
+
+    def resolve(self, ref: YNode, scope: _Scope, layer: str) -> str:
+        if not (isinstance(ref, YScalar) and isinstance(ref.value, str)):
+            raise self.fail("`in` must name a node (or a list of names)", ref.loc, scope, layer)
+        word = ref.value
+        s: _Scope | None = scope
+        while s is not None:
+            if word in s.names:
+                return s.names[word]
+            if word == INPUT and s.block_input is not None:
+                return s.block_input
+            s = s.parent
+        if word in self.shapes:
+            return word
+        known = [k for sc in _chain(scope) for k in sc.names] + list(self.shapes)
+        near = suggest(word, known)
+        raise self.fail(
+            f"`in: {word}` names no node defined before this layer",
+            ref.loc,
+            scope,
+            layer,
+            hint=(f"did you mean {near!r}? " if near else "")
+            + "inputs must be defined above their use (a graph cannot have cycles)",
+        )
+
+    def env(self, scope: _Scope, cin: int | None) -> dict[str, Number]:
+        if cin is None:
+            return scope.vars
+        return {**scope.vars, "cin": cin}
+
+    def number(self, node: YNode, scope: _Scope, cin: int | None, what: str,
+               kind: str = "int0") -> Any:
+        try:
+            return coerce(node, what, kind, lambda t: evaluate(t, self.env(scope, cin)))
+        except LayerArgError as exc:
+            raise SpecError(exc.what, loc=node.loc, layer=self._where(scope, None),
+                            hint=exc.hint) from None
+
+    def condition(self, node: YNode | None, scope: _Scope, cin: int | None) -> bool:
+        if node is None:
+            return True
+        if isinstance(node, YScalar) and isinstance(node.value, bool):
+            return node.value
+        return bool(self.number(node, scope, cin, "if", "float"))
+
+    def add_node(self, node: Node) -> str:
+        if len(self.nodes) >= MAX_NODES:
+            raise SpecError(
+                f"the graph grows beyond {MAX_NODES:,} layers",
+                loc=node.loc,
+                hint="reduce repeats; this limit keeps analysis bounded",
+            )
+        self.nodes.append(node)
+        self.shapes[node.name] = node.out_shape
+        self.used.update(node.inputs)
+        return node.name
+
+    # ------------------------------------------------------------------------ entries --
+    def sequence(self, items: Sequence[YNode], cur: str, scope: _Scope) -> str:
+        for item in items:
+            cur = self.entry(item, cur, scope)
+        return cur
+
+    def entry(self, item: YNode, cur: str, scope: _Scope) -> str:
+        if isinstance(item, YScalar):
+            if not isinstance(item.value, str):
+                raise self.fail(
+                    f"a layer must be a type name or a one-key mapping, got {item.describe()}",
+                    item.loc,
+                    scope,
+                )
+            return self.layer(item.value, None, item.loc, item.loc, cur, scope)
+        if isinstance(item, YSeq):
+            raise self.fail(
+                "a nested list is not a layer",
+                item.loc,
+                scope,
+                hint="write `- type: {args}`; branches go under `concat:` or `residual:`",
+            )
+        if len(item.entries) != 1:
+            keys = list(item.entries)
+            hint = "indent the arguments under the type: `- conv: {out: 64, k: 3}`"
+            raise self.fail(
+                f"a layer is a one-key mapping `type: {{args}}`, got keys {keys}",
+                item.loc,
+                scope,
+                hint=hint,
+            )
+        ((kind, value),) = item.entries.items()
+        return self.layer(kind, value, item.keyloc(kind), item.loc, cur, scope)
+
+    def layer(self, kind: str, value: YNode | None, kloc: Loc, loc: Loc, cur: str,
+              scope: _Scope) -> str:
+        if isinstance(value, YScalar) and value.value is None:
+            value = None
+        if kind in self.spec.blocks:
+            return self.block_call(self.spec.blocks[kind], value, kloc, cur, scope)
+        if kind == "concat" and isinstance(value, YSeq):
+            return self.branches(kind, None, value, kloc, cur, scope)
+        if kind in COMPOSITES and (kind != "concat" or _has(value, "branches")):
+            if not isinstance(value, YMap):
+                raise self.fail(f"{kind} takes a mapping of arguments", kloc, scope, kind)
+            handler = getattr(self, kind)
+            result: str = handler(value, kloc, cur, scope)
+            return result
+        canonical = ALIASES.get(kind, kind)
+        if canonical not in LAYER_TYPES:
+            options = [*LAYER_TYPES, *ALIASES, *COMPOSITES, *self.spec.blocks]
+            near = suggest(kind, options)
+            raise self.fail(
+                f"unknown layer type {kind!r}",
+                kloc,
+                scope,
+                hint=f"did you mean {near!r}?" if near else "see the layer reference in the README",
+            )
+        if value is not None and not isinstance(value, YMap):
+            raise self.fail(
+                f"the arguments of {kind} must be a mapping, got {value.describe()}",
+                value.loc,
+                scope,
+                kind,
+                hint=f"write `- {kind}: {{...}}` or just `- {kind}`",
+            )
+        return self.primitive(canonical, kind, value, kloc, cur, scope)
+
+    # ---------------------------------------------------------------------- primitives --
+    def defaults_for(self, canonical: str, scope: _Scope) -> list[tuple[str, YNode, bool]]:
+        """(key, value, inherited) from the defaults chain, outermost first."""
+        out: list[tuple[str, YNode, bool]] = []
+        parents = [INHERITS[canonical]] if canonical in INHERITS else []
+        for dmap in scope.defaults:
+            for kind_name, inherited in [*((p, True) for p in parents), (canonical, False)]:
+                dnode = dmap.get(kind_name)
+                if isinstance(dnode, YMap):
+                    out.extend((k, v, inherited) for k, v in dnode.entries.items())
+        return out
+
+    def inputs_of(self, args: YMap | None, cur: str, scope: _Scope, label: str) -> list[str]:
+        ref = args.get("in") if args is not None else None
+        if ref is None:
+            return [cur]
+        if isinstance(ref, YSeq):
+            if not ref.items:
+                raise self.fail("`in` is an empty list", ref.loc, scope, label)
+            return [self.resolve(r, scope, label) for r in ref.items]
+        return [self.resolve(ref, scope, label)]
+
+    def primitive(self, canonical: str, written: str, args: YMap | None, kloc: Loc, cur: str,
+                  scope: _Scope) -> str:
+        id_node = args.get("id") if args is not None else None
+        label = id_node.value if isinstance(id_node, YScalar) else None
+        label_text = f"layer {label!r} ({written})" if label else f"{written} layer"
+        inputs = self.inputs_of(args, cur, scope, label_text)
+        in_shapes = tuple(self.shapes[i] for i in inputs)
+        cin = in_shapes[0][0]
+        if args is not None and not self.condition(args.get("if"), scope, cin):
+            return cur
+        cls = LAYER_TYPES[canonical][0]
+        spec_args = {a.name: a for a in layer_args(canonical)}
+        post_names = cls.POST_ARGS
+        allowed = [*spec_args, *post_names, *COMMON_KEYS]
+        values: dict[str, YNode] = {}
+        for key, node, inherited in self.defaults_for(canonical, scope):
+            if key in spec_args or key in post_names:
+                values[key] = node
+            elif not inherited:
+                near = suggest(key, allowed)
+                raise self.fail(
+                    f"defaults for {canonical} set {key!r}, which {canonical} does not take",
+                    node.loc,
+                    scope,
+                    hint=f"did you mean {near!r}?" if near else None,
+                )
+        if args is not None:
+            for key in args:
+                if key not in allowed:
+                    near = suggest(key, allowed)
+                    raise self.fail(
+                        f"{written} has no argument {key!r}",
+                        args.keyloc(key),
+                        scope,
+                        label_text,
+                        hint=f"did you mean {near!r}?" if near else
+                        (f"{written} takes: " + ", ".join(allowed)),
+                    )
+                if key not in COMMON_KEYS:
+                    values[key] = args.entries[key]
+        ev = lambda t: evaluate(t, self.env(scope, cin))  # noqa: E731
+        typed: dict[str, Any] = {}
+        for name, arg in spec_args.items():
+            given: YNode | None = values.get(name)
+            if given is None:
+                if arg.default is _required():
+                    raise self.fail(
+                        f"{written} needs the argument {name!r} ({arg.doc})",
+                        kloc,
+                        scope,
+                        label_text,
+                        hint=f"add `{name}:` to the layer",
+                    )
+                continue
+            if isinstance(given, YScalar) and given.value is None:
+                continue
+            typed[name] = self._coerce(given, name, arg.kind, ev, scope, label_text)
+        post: list[Layer] = []
+        bn_node = values.get("bn")
+        if bn_node is not None and self._coerce(bn_node, "bn", "bool", ev, scope, label_text):
+            post.append(BatchNorm())
+        act_node = values.get("act")
+        if act_node is not None:
+            act = self._activation(act_node, scope, label_text)
+            if act is not None:
+                post.append(act)
+        try:
+            op = make_layer(canonical, typed)
+        except LayerArgError as exc:
+            raise exc.located(kloc, self._where(scope, label_text)) from None
+        name = self.fresh_name(scope, canonical if canonical not in ("activation",) else
+                               written, args.get("id") if args is not None else None)
+        label_text = f"layer {name!r} ({written})"
+        if len(inputs) < cls.min_inputs or (cls.max_inputs is not None
+                                            and len(inputs) > cls.max_inputs):
+            want = (f"{cls.min_inputs}" if cls.max_inputs == cls.min_inputs else
+                    f"at least {cls.min_inputs}" if cls.max_inputs is None else
+                    f"{cls.min_inputs} to {cls.max_inputs}")
+            raise self.fail(
+                f"{written} takes {want} input(s), got {len(inputs)}: {inputs}",
+                kloc,
+                scope,
+                label_text,
+                hint="list them with `in: [a, b]`" if cls.min_inputs > 1 else
+                "remove the extra names from `in:`",
+            )
+        try:
+            out = op.out_shape(in_shapes)
+            for p in post:
+                p.out_shape((out,))
+        except LayerArgError as exc:
+            hint = exc.hint
+            raise ShapeError(
+                f"{exc.what} (input {' , '.join(str(list(s)) for s in in_shapes)})",
+                loc=kloc,
+                layer=self._where(scope, label_text),
+                hint=hint,
+            ) from None
+        return self.add_node(Node(name, op, tuple(post), tuple(inputs), in_shapes, out, kloc,
+                                  scope.context))
+
+    def _coerce(self, node: YNode, name: str, kind: str, ev: Any, scope: _Scope,
+                label: str) -> Any:
+        try:
+            return coerce(node, name, kind, ev)
+        except LayerArgError as exc:
+            raise SpecError(exc.what, loc=node.loc, layer=self._where(scope, label),
+                            hint=exc.hint) from None
+
+    def _activation(self, node: YNode, scope: _Scope, label: str) -> Activation | None:
+        if isinstance(node, YScalar) and (node.value is None or node.value is False
+                                          or node.value == "none"):
+            return None
+        if isinstance(node, YScalar) and isinstance(node.value, str):
+            fn = node.value
+            if LAYER_TYPES.get(fn, (None,))[0] is Activation:
+                return Activation(fn=fn)
+            options = [k for k, (c, _) in LAYER_TYPES.items() if c is Activation]
+            near = suggest(fn, options)
+            raise self.fail(
+                f"unknown activation {fn!r}",
+                node.loc,
+                scope,
+                label,
+                hint=f"did you mean {near!r}?" if near else "choose one of " + ", ".join(options),
+            )
+        raise self.fail(f"act must be an activation name or none, got {node.describe()}",
+                        node.loc, scope, label)
+
+    # ---------------------------------------------------------------------- composites --
+    def residual(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
+        check_keys(args, ("body", "shortcut", "act", *COMMON_KEYS), "residual")
+        inputs = self.inputs_of(args, cur, scope, "residual")
+        if len(inputs) != 1:
+            raise self.fail("a residual takes one input", kloc, scope, "residual")
+        start = inputs[0]
+        if not self.condition(args.get("if"), scope, self.shapes[start][0]):
+            return cur
+        body = args.get("body")
+        if not isinstance(body, YSeq) or not body.items:
+            raise self.fail("residual needs a non-empty `body` list", args.loc, scope, "residual")
+        out = self.sequence(body.items, start, scope)
+        mode_node = args.get("shortcut")
+        mode: str | YSeq = "identity"
+        if isinstance(mode_node, YSeq):
+            mode = mode_node
+        elif mode_node is not None:
+            if not (isinstance(mode_node, YScalar)
+                    and mode_node.value in ("identity", "project", "if_match")):
+                raise self.fail(
+                    "shortcut must be identity, project, if_match or a list of layers",
+                    mode_node.loc,
+                    scope,
+                    "residual",
+                )
+            mode = str(mode_node.value)
+        in_shape, out_shape = self.shapes[start], self.shapes[out]
+        if isinstance(mode, YSeq):
+            shortcut = self.sequence(mode.items, start, scope)
+        elif in_shape == out_shape or mode == "identity":
+            shortcut = start
+        elif mode == "if_match":
+            return out
+        else:
+            shortcut = self.projection(start, out, kloc, scope)
+        add_args = {k: v for k, v in args.entries.items() if k in ("act", "id")}
+        add_args["in"] = _refs(args.loc, [shortcut, out])
+        return self.primitive("add", "add", YMap(add_args, {}, args.loc), kloc, cur, scope)
+
+    def projection(self, start: str, out: str, loc: Loc, scope: _Scope) -> str:
+        """ResNet's projection shortcut: a 1×1 conv with the stride that maps the input's size
+        onto the body's, then BN if the conv defaults have BN (no activation)."""
+        a, b = self.shapes[start], self.shapes[out]
+        if len(a) != len(b) or len(a) < 2:
+            raise ShapeError(f"cannot project {list(a)} onto {list(b)}", loc=loc,
+                             layer=self._where(scope, "residual"))
+        strides = []
+        for n, m in zip(a[1:], b[1:], strict=True):
+            s = max(1, round(n / m))
+            if conv_out(n, 1, s, (0, 0)) != m:
+                raise ShapeError(
+                    f"the body maps size {n} to {m}; no 1x1 stride maps {n} to {m}",
+                    loc=loc,
+                    layer=self._where(scope, "residual shortcut"),
+                    hint="give an explicit `shortcut:` list of layers",
+                )
+            strides.append(s)
+        conv_defaults = {k: v for k, v, _ in self.defaults_for("conv", scope)}
+        bias = conv_defaults.get("bias")
+        bn = conv_defaults.get("bn")
+        op = Conv(out=b[0], k=1, s=tuple(strides), bias=bool(bias.value) if isinstance(
+            bias, YScalar) and bias.value is not None else True)
+        post: tuple[Layer, ...] = (BatchNorm(),) if isinstance(bn, YScalar) and bn.value else ()
+        name = self.fresh_name(scope, "downsample", None)
+        shape = op.out_shape((a,))
+        return self.add_node(Node(name, op, post, (start,), (a,), shape, loc, scope.context))
+
+    def branches(self, kind: str, args: YMap | None, branches: YSeq, kloc: Loc, cur: str,
+                 scope: _Scope) -> str:
+        start = cur
+        if args is not None:
+            inputs = self.inputs_of(args, cur, scope, kind)
+            start = inputs[0]
+            if not self.condition(args.get("if"), scope, self.shapes[start][0]):
+                return cur
+        outs: list[str] = []
+        for branch in branches.items:
+            if isinstance(branch, YSeq):
+                outs.append(self.sequence(branch.items, start, scope) if branch.items else start)
+            else:
+                outs.append(self.entry(branch, start, scope))
+        merge = {k: v for k, v in (args.entries.items() if args else ()) if k in ("id", "act")}
+        merge["in"] = _refs(branches.loc, outs)
+        return self.primitive("concat", "concat", YMap(merge, {}, branches.loc), kloc, cur, scope)
+
+    def concat(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
+        check_keys(args, ("branches", *COMMON_KEYS), "concat")
+        branches = args.get("branches")
+        if not isinstance(branches, YSeq) or not branches.items:
+            raise self.fail("concat `branches` must be a list of layer lists", args.loc, scope)
+        return self.branches("concat", args, branches, kloc, cur, scope)
+
+    def sequential(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
+        check_keys(args, ("layers", *COMMON_KEYS), "sequential")
+        inputs = self.inputs_of(args, cur, scope, "sequential")
+        layers = args.get("layers")
+        if not isinstance(layers, YSeq):
+            raise self.fail("sequential needs a `layers` list", args.loc, scope)
+        if not self.condition(args.get("if"), scope, self.shapes[inputs[0]][0]):
+            return cur
+        return self.sequence(layers.items, inputs[0], scope)
+
+    def repeat(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
+        check_keys(args, ("n", "layers", *COMMON_KEYS), "repeat")
+        n_node = args.get("n")
+        layers = args.get("layers")
+        if n_node is None or not isinstance(layers, YSeq) or not layers.items:
+            raise self.fail("repeat needs `n` and a non-empty `layers` list", args.loc, scope,
+                            "repeat")
+        inputs = self.inputs_of(args, cur, scope, "repeat")
+        cur = inputs[0]
+        if not self.condition(args.get("if"), scope, self.shapes[cur][0]):
+            return cur
+        n = self.number(n_node, scope, self.shapes[cur][0], "n")
+        self._check_count(n, n_node.loc, scope)
+        base = self.fresh_name(scope, "repeat", args.get("id"))
+        for i in range(n):
+            child = _Scope(f"{base}.{i}.", scope.vars, scope.defaults, {}, scope,
+                           _join(scope.context, f"repeat {i + 1}/{n}"), scope.stack,
+                           block_input=cur)
+            cur = self.sequence(layers.items, cur, child)
+        return cur
+
+    def _check_count(self, n: int, loc: Loc, scope: _Scope) -> None:
+        if n > MAX_NODES:
+            raise self.fail(f"{n:,} repeats exceed the limit of {MAX_NODES:,} layers", loc, scope)
+
+    def stages(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
+        check_keys(args, ("block", "columns", "rows", "args", *COMMON_KEYS), "stages")
+        bnode, cnode, rnode = args.get("block"), args.get("columns"), args.get("rows")
+        if not (isinstance(bnode, YScalar) and isinstance(bnode.value, str)):
+            raise self.fail("stages needs `block: NAME`", args.loc, scope, "stages")
+        block = self.spec.blocks.get(bnode.value)
+        if block is None:
+            near = suggest(bnode.value, list(self.spec.blocks))
+            raise self.fail(f"no block named {bnode.value!r}", bnode.loc, scope, "stages",
+                            hint=f"did you mean {near!r}?" if near else "define it under blocks:")
+        if not isinstance(cnode, YSeq) or not all(
+                isinstance(c, YScalar) and isinstance(c.value, str) for c in cnode.items):
+            raise self.fail("stages needs `columns: [names...]`", args.loc, scope, "stages")
+        columns = [str(c.value) for c in cnode.items if isinstance(c, YScalar)]
+        if not isinstance(rnode, YSeq) or not rnode.items:
+            raise self.fail("stages needs a non-empty `rows` list", args.loc, scope, "stages")
+        extra = args.get("args")
+        if extra is not None and not isinstance(extra, YMap):
+            raise self.fail("stages `args` must be a mapping", extra.loc, scope, "stages")
+        inputs = self.inputs_of(args, cur, scope, "stages")
+        cur = inputs[0]
+        prefix_node = args.get("id")
+        prefix = str(prefix_node.value) if isinstance(prefix_node, YScalar) else "stage"
+        for r, row in enumerate(rnode.items, start=1):
+            if not isinstance(row, YSeq) or len(row.items) != len(columns):
+                raise self.fail(
+                    f"stage row {r} has {len(row.items) if isinstance(row, YSeq) else 0} "
+                    f"values but there are {len(columns)} columns {columns}",
+                    row.loc,
+                    scope,
+                    "stages",
+                )
+            cells = dict(zip(columns, row.items, strict=True))
+            n = 1
+            if "n" in cells:
+                n = self.number(cells.pop("n"), scope, self.shapes[cur][0], "n", "int+")
+                depth = scope.vars.get("depth")
+                if depth is not None:
+                    n = math.ceil(n * depth)  # depth multiplier, rounded up (EfficientNet)
+                self._check_count(n, row.loc, scope)
+            stage_name = f"{scope.prefix}{prefix}{r}"
+            for i in range(n):
+                call = dict(cells)
+                if i > 0 and "s" in call:
+                    call["s"] = YScalar(1, call["s"].loc)  # only the first block takes the stride
+                if extra is not None:
+                    call = {**extra.entries, **call}
+                ctx = f"stage row {r}, block {i + 1}/{n}"
+                cur = self.expand(block, call, row.loc, cur, scope, f"{stage_name}.{i}.", ctx)
+        return cur
+
+    def block_call(self, block: Block, value: YNode | None, kloc: Loc, cur: str,
+                   scope: _Scope) -> str:
+        args = value if isinstance(value, YMap) else None
+        if value is not None and args is None:
+            raise self.fail(f"the arguments of block {block.name!r} must be a mapping", value.loc,
+                            scope, block.name)
+        inputs = self.inputs_of(args, cur, scope, block.name)
+        cur = inputs[0]
+        if args is not None and not self.condition(args.get("if"), scope, self.shapes[cur][0]):
+            return cur
+        call = {k: v for k, v in (args.entries.items() if args else ()) if k not in COMMON_KEYS}
+        base = self.fresh_name(scope, block.name, args.get("id") if args else None)
+        return self.expand(block, call, kloc, cur, scope, base + ".", "")
+
+    def expand(self, block: Block, call: Mapping[str, YNode], loc: Loc, cur: str, scope: _Scope,
+               prefix: str, ctx: str) -> str:
+        if block.name in scope.stack:
+            raise self.fail(
+                f"block {block.name!r} calls itself ({' → '.join([*scope.stack, block.name])})",
+                loc,
+                scope,
+                hint="blocks cannot be recursive; use repeat or stages",
+            )
+        if len(scope.stack) >= MAX_BLOCK_DEPTH:
+            raise self.fail(f"blocks nested deeper than {MAX_BLOCK_DEPTH}", loc, scope)
+        cin = self.shapes[cur][0]
+        for key in call:
+            if key not in block.params:
+                near = suggest(key, block.params)
+                raise self.fail(
+                    f"block {block.name!r} has no parameter {key!r}",
+                    call[key].loc,
+                    scope,
+                    hint=f"did you mean {near!r}?" if near else
+                    "parameters: " + (", ".join(block.params) or "none"),
+                )
+        variables = dict(self.globals)
+        for pname in block.params:
+            node = call.get(pname, block.param_defaults.get(pname))
+            if node is None:
+                raise self.fail(
+                    f"block {block.name!r} needs the parameter {pname!r}",
+                    loc,
+                    scope,
+                    hint=f"pass {pname}: ... (parameters: {', '.join(block.params)})",
+                )
+            if isinstance(node, YScalar) and isinstance(node.value, str) and pname in call:
+                try:
+                    variables[pname] = evaluate(node.value, self.env(scope, cin))
+                    continue
+                except LayerArgError:
+                    pass
+            variables[pname] = self.number(node, scope, cin, pname, "float") if not (
+                isinstance(node, YScalar) and isinstance(node.value, int)
+                and not isinstance(node.value, bool)) else node.value
+        context = _join(scope.context, _join(ctx, f"block {block.name!r}"))
+        child = _Scope(prefix, variables, (*self.top_defaults, *((block.defaults,) if
+                       block.defaults else ())), {}, scope, context,
+                       (*scope.stack, block.name), block_input=cur)
+        if block.let is not None:
+            self.bind_let(block.let, child, cin)
+        return self.sequence(block.layers.items, cur, child)
+
+    def bind_let(self, let: YMap, scope: _Scope, cin: int | None) -> None:
+        for key, node in let.entries.items():
+            scope.vars = {**scope.vars}
+            scope.vars[key] = self.number(node, scope, cin, key, "float") if not (
+                isinstance(node, YScalar) and isinstance(node.value, int)) else node.value
+            if isinstance(node, YScalar) and isinstance(node.value, str):
+                try:
+                    scope.vars[key] = evaluate(node.value, self.env(scope, cin))
+                except LayerArgError as exc:
+                    raise SpecError(exc.what, loc=node.loc, layer=self._where(scope, None),
+                                    hint=exc.hint) from None
+
+    # -------------------------------------------------------------------------- build --
+    def build(self, scale: Mapping[str, Number], input_shape: Shape | None) -> Graph:
+        spec = self.spec
+        self.globals: dict[str, Number] = dict(scale)
+        top = _Scope("", self.globals, (), {}, None, "", ())
+        self.top_defaults: tuple[YMap, ...] = (spec.defaults,) if spec.defaults else ()
+        if spec.defaults is not None:
+            for kind, dnode in spec.defaults.entries.items():
+                canonical = ALIASES.get(kind, kind)
+                if canonical not in LAYER_TYPES and kind not in spec.blocks:
+                    near = suggest(kind, list(LAYER_TYPES))
+                    raise SpecError(f"defaults for unknown layer type {kind!r}",
+                                    loc=spec.defaults.keyloc(kind),
+                                    hint=f"did you mean {near!r}?" if near else None)
+                if not isinstance(dnode, YMap):
+                    raise SpecError(f"defaults for {kind} must be a mapping", loc=dnode.loc)
+        if spec.let is not None:
+            self.bind_let(spec.let, top, None)
+            self.globals = top.vars
+        top.defaults = self.top_defaults
+        if input_shape is None:
+            dims = [self.number(n, top, None, "input", "int+") for n in spec.input.items]
+            input_shape = tuple(dims)
+        self.shapes[INPUT] = input_shape
+        out = self.sequence(spec.layers.items, INPUT, top)
+        if out == INPUT:
+            raise SpecError("the spec has no layers left (every layer was skipped by `if:`)",
+                            loc=spec.layers.loc)
+        unused = [n.name for n in self.nodes if n.name not in self.used and n.name != out]
+        warnings = tuple(
+            f"{n}: output is never used (an unconnected branch?)" for n in unused[:20]
+        )
+        if len(unused) > 20:
+            warnings += (f"... and {len(unused) - 20} more unused outputs",)
+        return Graph(spec.name, spec.file, input_shape, tuple(self.nodes), out,
+                     dict(scale), warnings)
+
+
+def _required() -> Any:
+    from .layers import REQUIRED
+
+    return REQUIRED
+
+
+def _has(value: YNode | None, key: str) -> bool:
+    return isinstance(value, YMap) and key in value.entries
+
+
+def _refs(loc: Loc, names: list[str]) -> YSeq:
+    """Input references for a synthesised merge node (resolved as global names)."""
+    return YSeq(tuple(YScalar(n, loc) for n in names), loc)
+
+
+def _chain(scope: _Scope) -> list[_Scope]:
+    out = []
+    s: _Scope | None = scope
+    while s is not None:
+        out.append(s)
+        s = s.parent
+    return out
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}, {b}" if a and b else a or b
+
+
+def build(spec: Spec, *, input_shape: Shape | None = None,
+          scale: Mapping[str, Number] | None = None) -> Graph:
+    """Expand ``spec`` into a shaped :class:`Graph`.
+
+    ``scale`` overrides the spec's scale parameters (``width``, ``resolution``, ``depth``, …);
+    ``input_shape`` replaces the spec's input entirely (channel-first, no batch).
+    """
+    values = dict(spec.scale)
+    for key, value in (scale or {}).items():
+        if key not in values:
+            near = suggest(key, list(values))
+            raise SpecError(
+                f"--set {key}: this spec has no scale parameter {key!r}",
+                loc=Loc(spec.file),
+                hint=f"did you mean {near!r}?" if near else
+                ("scale parameters: " + ", ".join(values) if values else
+                 "this spec declares no `scale:` parameters"),
+            )
+        values[key] = value
+    if input_shape is not None and (
+            not 1 <= len(input_shape) <= 4 or any(v <= 0 for v in input_shape)):
+        raise SpecError(f"input shape {list(input_shape)} must be 1 to 4 positive sizes",
+                        loc=Loc(spec.file))
+    try:
+        return _Builder(spec, spec.file).build(values, input_shape)
+    except ArchcalcError:
+        raise
+    except RecursionError:
+        raise SpecError("the spec nests too deeply", loc=Loc(spec.file)) from None

@@ -1,0 +1,163 @@
+"""Small pure helpers: the output-size formulas and receptive-field arithmetic, one place each.
+
+All sizes are per spatial axis. Shapes elsewhere are channel-first tuples without the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import LayerArgError
+
+Shape = tuple[int, ...]
+PerAxis = int | tuple[int, ...]
+Pair = tuple[int, int]
+
+
+def prod(values: Sequence[int]) -> int:
+    """Product of integers (1 for an empty sequence)."""
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+def per_axis(value: PerAxis, rank: int, name: str) -> tuple[int, ...]:
+    """Expand an int or a per-axis list to ``rank`` values (Keras' ``standardize_tuple``)."""
+    if isinstance(value, int):
+        return (value,) * rank
+    if len(value) != rank:
+        raise LayerArgError(
+            f"{name} has {len(value)} values {list(value)} but the input has {rank} spatial "
+            f"ax{'is' if rank == 1 else 'es'}",
+            hint=f"give one value for all axes, or exactly {rank}",
+        )
+    return tuple(value)
+
+
+def effective_kernel(k: int, d: int) -> int:
+    """A dilated kernel spans ``d·(k − 1) + 1`` input positions (dilated convolution, 002)."""
+    return d * (k - 1) + 1
+
+
+def same_padding(n: int, k_eff: int, s: int) -> Pair:
+    """``same`` padding: output ``ceil(n/s)``; total ``max((⌈n/s⌉ − 1)·s + k_eff − n, 0)``.
+
+    The extra pixel of an odd total goes after (bottom/right), as TensorFlow and PyTorch
+    (stride 1) do. For stride 1 this is ``k_eff − 1`` in total, i.e. ``(f − 1)/2`` per side for
+    odd f (the slides' rule).
+    """
+    total = max((math.ceil(n / s) - 1) * s + k_eff - n, 0)
+    return (total // 2, total - total // 2)
+
+
+def conv_out(n: int, k: int, s: int, pad: Pair, d: int = 1) -> int:
+    """Convolution/pooling output size ``⌊(n + p_lo + p_hi − d·(k − 1) − 1)/s⌋ + 1``.
+
+    With symmetric padding p and d = 1 this is the slides' ``⌊(n + 2p − f)/s⌋ + 1``.
+    Raises when the (padded) input is smaller than the kernel, showing the numbers.
+    """
+    span = n + pad[0] + pad[1] - effective_kernel(k, d)
+    if span < 0:
+        raise LayerArgError(
+            f"kernel {effective_kernel(k, d)} is larger than the padded input {n}: "
+            f"⌊({n} + {pad[0] + pad[1]} − {effective_kernel(k, d)})/{s}⌋ + 1 = "
+            f"{span // s + 1}",
+            hint="use a smaller kernel, more padding, or a larger input",
+        )
+    return span // s + 1
+
+
+def pool_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """Pooling output size with PyTorch's rule.
+
+    ``floor`` mode is :func:`conv_out`. ``ceil`` mode: ``⌈(n + 2p − d(k−1) − 1)/s⌉ + 1``, minus one
+    when the last window would start in the right padding, i.e. when ``(out − 1)·s ≥ n + p``.
+    """
+    if not ceil_mode:
+        return conv_out(n, k, s, (p, p), d)
+    span = n + 2 * p - effective_kernel(k, d)
+    if span < 0:
+        conv_out(n, k, s, (p, p), d)  # raises with the numbers
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def deconv_out(n: int, k: int, s: int, p: int, op: int, d: int) -> int:
+    """Transposed-convolution output size ``(n − 1)·s − 2p + d·(k − 1) + output_padding + 1``."""
+    out = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+    if out <= 0:
+        raise LayerArgError(
+            f"output size ({n} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op} + 1 = {out} is not positive",
+            hint="reduce the padding",
+        )
+    return out
+
+
+def adaptive_windows(n: int, out: int) -> list[Pair]:
+    """PyTorch's adaptive pooling windows: ``[⌊i·n/out⌋, ⌈(i+1)·n/out⌉)`` for each output i."""
+    return [((i * n) // out, -(-((i + 1) * n) // out)) for i in range(out)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Receptive field. Per spatial axis we carry (size r, jump j, start s) in input pixels:
+#   r: how many input pixels one unit sees;  j: distance in input pixels between adjacent units;
+#   start: input coordinate of the centre of the first unit's field.
+# A window (kernel k_eff, stride s, left padding p) maps them to
+#   r' = r + (k_eff − 1)·j,   j' = j·s,   start' = start + ((k_eff − 1)/2 − p)·j
+# (Dumoulin & Visin 2016; the slides' r = 1 + L·(K − 1) for L stride-1 layers).
+# Upsampling by u first refines the grid: j ← j/u; sizes may then become fractional (continuous
+# grid of Araujo et al., Distill 2019).
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AxisRF:
+    size: Fraction
+    jump: Fraction
+    start: Fraction
+
+
+RF = tuple[AxisRF, ...]
+
+
+def rf_input(rank: int) -> RF:
+    """The input itself: each pixel sees one pixel, adjacent pixels are 1 apart, centred at 0."""
+    one, zero = Fraction(1), Fraction(0)
+    return tuple(AxisRF(one, one, zero) for _ in range(rank))
+
+
+def rf_window(rf: AxisRF, k_eff: int, s: int, p_lo: int) -> AxisRF:
+    """Apply one sliding window (conv, pooling) to an axis' receptive field."""
+    return AxisRF(
+        size=rf.size + (k_eff - 1) * rf.jump,
+        jump=rf.jump * s,
+        start=rf.start + (Fraction(k_eff - 1, 2) - p_lo) * rf.jump,
+    )
+
+
+def rf_upsample(rf: AxisRF, up: int, centred: bool) -> AxisRF:
+    """Refine the grid by ``up``.
+
+    ``centred`` (nearest/bilinear resize): output u sits at input coordinate ``(u + ½)/up − ½``.
+    Otherwise (zero-insertion of a transposed convolution) output u sits at ``u/up``.
+    """
+    jump = rf.jump / up
+    shift = (Fraction(1, up) - 1) / 2 * rf.jump if centred else Fraction(0)
+    return AxisRF(size=rf.size, jump=jump, start=rf.start + shift)
+
+
+def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
+    """Several inputs: per axis the largest field over the paths, with its jump and start."""
+    known = [r for r in rfs if r is not None]
+    if not known or len(known) != len(rfs):
+        return None
+    rank = len(known[0])
+    if any(len(r) != rank for r in known):
+        return None
+    return tuple(max((r[a] for r in known), key=lambda x: (x.size, x.jump)) for a in range(rank))

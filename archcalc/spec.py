@@ -1,0 +1,325 @@
+"""Spec loading: a file, a bundled name or YAML text → a validated :class:`Spec`.
+
+The top level is checked here (format version, keys, scale parameters, block definitions);
+layer entries stay as located YAML nodes because their expressions can only be evaluated while
+the graph is built (they may depend on ``$cin``, the channels flowing in).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .args import suggest
+from .errors import Loc, SpecError
+from .expr import Number
+from .ytree import YMap, YNode, YScalar, YSeq, from_python, parse_yaml
+
+FORMAT_VERSION = 1
+TOP_KEYS = (
+    "archcalc",
+    "name",
+    "description",
+    "input",
+    "scale",
+    "variants",
+    "let",
+    "defaults",
+    "blocks",
+    "layers",
+)
+BLOCK_KEYS = ("params", "let", "defaults", "layers", "doc")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A reusable parametrised block: parameter names (with optional defaults) and its layers."""
+
+    name: str
+    params: tuple[str, ...]
+    param_defaults: Mapping[str, YNode]
+    let: YMap | None
+    defaults: YMap | None
+    layers: YSeq
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed, top-level-validated spec. Build a graph from it with :func:`archcalc.build`."""
+
+    name: str
+    file: str
+    description: str
+    input: YSeq
+    scale: Mapping[str, Number]
+    variants: Mapping[str, Mapping[str, Number]]
+    variant: str | None
+    let: YMap | None
+    defaults: YMap | None
+    blocks: Mapping[str, Block]
+    layers: YSeq
+    root: YMap = field(repr=False)
+    text: str = field(default="", repr=False)
+
+
+def specs_dirs() -> list[Path]:
+    """Where bundled specs live: ``$ARCHCALC_SPECS`` (os.pathsep-separated), the installed
+    package's ``archcalc/specs`` and the source tree's top-level ``specs/``."""
+    here = Path(__file__).resolve().parent
+    extra = [Path(p) for p in os.environ.get("ARCHCALC_SPECS", "").split(os.pathsep) if p]
+    return [d for d in (*extra, here / "specs", here.parent / "specs") if d.is_dir()]
+
+
+def bundled_names() -> list[str]:
+    names: set[str] = set()
+    for d in specs_dirs():
+        names.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(names)
+
+
+def _find_bundled(name: str) -> tuple[Path, str | None] | None:
+    """``name`` → (file, variant). ``efficientnet_b3`` may be variant ``b3`` of ``efficientnet``."""
+    for d in specs_dirs():
+        path = d / f"{name}.yaml"
+        if path.is_file():
+            return path, None
+    parts = name.split("_")
+    for cut in range(len(parts) - 1, 0, -1):
+        base, variant = "_".join(parts[:cut]), "_".join(parts[cut:])
+        for d in specs_dirs():
+            path = d / f"{base}.yaml"
+            if path.is_file():
+                return path, variant
+    return None
+
+
+def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
+              variant: str | None = None) -> Spec:
+    """Load a spec from a path, a bundled name (``alexnet``), YAML text, or a Python mapping."""
+    if isinstance(source, Mapping):
+        return parse_spec(from_python(source), "<python>", variant=variant)
+    text_source = str(source)
+    if "\n" in text_source or text_source.lstrip().startswith("archcalc:"):
+        return parse_spec(parse_yaml(text_source, "<text>"), "<text>", text_source, variant)
+    path = Path(text_source)
+    if path.suffix in (".yaml", ".yml") or os.sep in text_source or path.is_file():
+        if not path.is_file():
+            raise SpecError(
+                f"no such file: {text_source}",
+                loc=Loc(text_source),
+                hint="check the path, or give a bundled name (`archcalc list`)",
+            )
+        return _load_file(path, text_source, variant)
+    found = _find_bundled(text_source)
+    if found is None:
+        near = suggest(text_source, bundled_names())
+        raise SpecError(
+            f"no file and no bundled spec named {text_source!r}",
+            loc=Loc(text_source),
+            hint=f"did you mean {near}?" if near else "`archcalc list` shows the bundled specs",
+        )
+    path, found_variant = found
+    return _load_file(path, path.name, variant or found_variant, requested=text_source)
+
+
+def _load_file(path: Path, shown: str, variant: str | None, requested: str | None = None) -> Spec:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read the file: {exc.strerror}", loc=Loc(shown)) from None
+    if b"\x00" in data[:8192]:
+        raise SpecError("this is a binary file, not a YAML spec", loc=Loc(shown))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"the file is not UTF-8 text (byte {exc.start})",
+            loc=Loc(shown),
+            hint="save the spec as UTF-8",
+        ) from None
+    spec = parse_spec(parse_yaml(text, shown), shown, text, variant)
+    if requested and variant and variant not in spec.variants:
+        near = suggest(requested, bundled_names())
+        raise SpecError(
+            f"no bundled spec named {requested!r}",
+            loc=Loc(requested),
+            hint=f"did you mean {near}?" if near else "`archcalc list` shows the bundled specs",
+        )
+    return spec
+
+
+def _number(node: YNode, what: str) -> Number:
+    if isinstance(node, YScalar) and isinstance(node.value, (int, float)) and not isinstance(
+        node.value, bool
+    ):
+        return node.value
+    got = node.describe() if not isinstance(node, YScalar) else repr(node.value)
+    raise SpecError(f"{what} must be a number, got {got}", loc=node.loc)
+
+
+def _map(node: YNode | None, what: str) -> YMap | None:
+    if node is None or (isinstance(node, YScalar) and node.value is None):
+        return None
+    if not isinstance(node, YMap):
+        raise SpecError(f"{what} must be a mapping, got {node.describe()}", loc=node.loc)
+    return node
+
+
+def check_keys(node: YMap, allowed: tuple[str, ...] | list[str], what: str) -> None:
+    """Unknown keys are errors with a did-you-mean suggestion."""
+    for key in node:
+        if key not in allowed:
+            near = suggest(key, allowed)
+            raise SpecError(
+                f"unknown key {key!r} in {what}",
+                loc=node.keyloc(key),
+                hint=f"did you mean {near!r}?" if near else "allowed: " + ", ".join(allowed),
+            )
+
+
+def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = None) -> Spec:
+    """Validate the top level of a spec tree."""
+    if not isinstance(root, YMap):
+        raise SpecError(
+            f"a spec must be a mapping with keys archcalc, name, input, layers; got "
+            f"{root.describe()}",
+            loc=root.loc,
+            hint="start from a bundled spec: `archcalc show alexnet`",
+        )
+    check_keys(root, TOP_KEYS, "the spec")
+    version = root.get("archcalc")
+    if version is None:
+        raise SpecError(
+            "missing the format version `archcalc: 1`",
+            loc=root.loc,
+            hint="add `archcalc: 1` as the first line",
+        )
+    if not (isinstance(version, YScalar) and version.value == FORMAT_VERSION
+            and not isinstance(version.value, bool)):
+        got = repr(version.value) if isinstance(version, YScalar) else version.describe()
+        raise SpecError(
+            f"unknown format version {got}; this archcalc reads version {FORMAT_VERSION}",
+            loc=version.loc,
+            hint="write `archcalc: 1`",
+        )
+    name_node = root.get("name")
+    name = str(name_node.value) if isinstance(name_node, YScalar) and name_node.value else ""
+    desc_node = root.get("description")
+    description = str(desc_node.value) if isinstance(desc_node, YScalar) and desc_node.value else ""
+
+    input_node = root.get("input")
+    if not isinstance(input_node, YSeq):
+        raise SpecError(
+            "`input` must be a list such as [3, 224, 224] (channels first, no batch)",
+            loc=input_node.loc if input_node is not None else root.loc,
+        )
+    if not 1 <= len(input_node.items) <= 4:
+        raise SpecError(
+            f"`input` has {len(input_node.items)} entries; give [C], [C, L], [C, H, W] or "
+            "[C, D, H, W]",
+            loc=input_node.loc,
+        )
+
+    scale: dict[str, Number] = {}
+    scale_node = _map(root.get("scale"), "`scale`")
+    if scale_node is not None:
+        for key, node in scale_node.entries.items():
+            scale[key] = _number(node, f"scale parameter {key!r}")
+
+    variants: dict[str, dict[str, Number]] = {}
+    variants_node = _map(root.get("variants"), "`variants`")
+    if variants_node is not None:
+        for vname, vnode in variants_node.entries.items():
+            vmap = _map(vnode, f"variant {vname!r}")
+            values: dict[str, Number] = {}
+            for key, node in (vmap.entries.items() if vmap else ()):
+                if key not in scale:
+                    near = suggest(key, list(scale))
+                    raise SpecError(
+                        f"variant {vname!r} sets {key!r}, which is not a scale parameter",
+                        loc=vmap.keyloc(key) if vmap else vnode.loc,
+                        hint=f"did you mean {near!r}?" if near else "declare it under `scale:`",
+                    )
+                values[key] = _number(node, f"variant {vname!r} {key!r}")
+            variants[vname] = values
+    if variant is not None and variant not in variants:
+        if variants:
+            near = suggest(variant, list(variants))
+            hint = f"did you mean {near!r}?" if near else "variants: " + ", ".join(variants)
+        else:
+            hint = "this spec has no `variants:`"
+        raise SpecError(f"no variant {variant!r} in this spec", loc=Loc(file), hint=hint)
+
+    layers = root.get("layers")
+    if not isinstance(layers, YSeq) or not layers.items:
+        raise SpecError(
+            "`layers` must be a non-empty list",
+            loc=layers.loc if layers is not None else root.loc,
+            hint="list the layers in data-flow order, e.g. `- conv: {out: 64, k: 3}`",
+        )
+
+    blocks: dict[str, Block] = {}
+    blocks_node = _map(root.get("blocks"), "`blocks`")
+    if blocks_node is not None:
+        for bname, bnode in blocks_node.entries.items():
+            blocks[bname] = _parse_block(bname, bnode)
+    if variant is not None:
+        name = f"{name} ({variant})" if name else variant
+    return Spec(
+        name=name or Path(file).stem,
+        file=file,
+        description=description,
+        input=input_node,
+        scale={**scale, **(variants.get(variant, {}) if variant else {})},
+        variants=variants,
+        variant=variant,
+        let=_map(root.get("let"), "`let`"),
+        defaults=_map(root.get("defaults"), "`defaults`"),
+        blocks=blocks,
+        layers=layers,
+        root=root,
+        text=text,
+    )
+
+
+def _parse_block(name: str, node: YNode) -> Block:
+    bmap = _map(node, f"block {name!r}")
+    if bmap is None:
+        raise SpecError(f"block {name!r} is empty", loc=node.loc)
+    check_keys(bmap, BLOCK_KEYS, f"block {name!r}")
+    params: list[str] = []
+    param_defaults: dict[str, YNode] = {}
+    pnode = bmap.get("params")
+    if isinstance(pnode, YSeq):
+        for item in pnode.items:
+            if not (isinstance(item, YScalar) and isinstance(item.value, str)):
+                raise SpecError(f"block {name!r}: params must be names", loc=item.loc)
+            params.append(item.value)
+    elif isinstance(pnode, YMap):
+        for key, value in pnode.entries.items():
+            params.append(key)
+            if not (isinstance(value, YScalar) and value.value is None):
+                param_defaults[key] = value
+    elif pnode is not None and not (isinstance(pnode, YScalar) and pnode.value is None):
+        raise SpecError(
+            f"block {name!r}: params must be a list of names or a mapping name → default",
+            loc=pnode.loc,
+        )
+    layers = bmap.get("layers")
+    if not isinstance(layers, YSeq) or not layers.items:
+        raise SpecError(
+            f"block {name!r} needs a non-empty `layers` list",
+            loc=layers.loc if layers is not None else bmap.loc,
+        )
+    return Block(
+        name=name,
+        params=tuple(params),
+        param_defaults=param_defaults,
+        let=_map(bmap.get("let"), f"block {name!r} let"),
+        defaults=_map(bmap.get("defaults"), f"block {name!r} defaults"),
+        layers=layers,
+        loc=bmap.loc,
+    )

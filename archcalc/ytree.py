@@ -1,0 +1,196 @@
+"""Safe YAML → a small located tree (``YMap``, ``YSeq``, ``YScalar``).
+
+Only the safe composer is used (C-accelerated when libyaml is present); nothing is constructed
+except plain scalars. Aliases, merge keys, duplicate keys, YAML-1.1 octals and non-string keys are
+rejected with the position the parser reports. Python dicts can be turned into the same tree with
+:func:`from_python`, so specs built in code go through the very same validation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import yaml
+
+from .errors import Loc, SpecError
+
+Scalar = int | float | bool | str | None
+
+MAX_SPEC_BYTES = 2_000_000  # a spec file larger than this is refused (documented in the README)
+MAX_NODES = 2_000_000  # YAML nodes in one spec
+
+
+@dataclass(frozen=True)
+class YScalar:
+    value: Scalar
+    loc: Loc
+
+    def describe(self) -> str:
+        return describe_value(self.value)
+
+
+@dataclass(frozen=True)
+class YSeq:
+    items: tuple[YNode, ...]
+    loc: Loc
+
+    def describe(self) -> str:
+        return "a list"
+
+
+@dataclass(frozen=True)
+class YMap:
+    entries: Mapping[str, YNode]
+    keylocs: Mapping[str, Loc] = field(repr=False)
+    loc: Loc
+
+    def describe(self) -> str:
+        return "a mapping"
+
+    def get(self, key: str) -> YNode | None:
+        return self.entries.get(key)
+
+    def keyloc(self, key: str) -> Loc:
+        return self.keylocs.get(key, self.loc)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+
+YNode = YScalar | YSeq | YMap
+
+
+def describe_value(value: object) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return repr(value)
+
+
+_OCTAL = re.compile(r"^[-+]?0[0-9_]+$")
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _loc(file: str, node: yaml.Node) -> Loc:
+    mark = node.start_mark
+    return Loc(file, mark.line + 1, mark.column + 1)
+
+
+def parse_yaml(text: str, file: str) -> YNode:
+    """Compose ``text`` safely and convert it to a located tree."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"the spec is {len(text):,} characters; the limit is {MAX_SPEC_BYTES:,} bytes",
+            loc=Loc(file),
+            hint="split it into blocks and stages: specs describe structure, not unrolled layers",
+        )
+    if "\x00" in text:
+        raise SpecError("this is a binary file, not a YAML spec", loc=Loc(file))
+    try:
+        root = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(
+            f"YAML syntax error: {problem}",
+            loc=loc,
+            hint="check indentation and quoting; quote expressions with ':' or ',' in them",
+        ) from None
+    except yaml.YAMLError as exc:  # reader errors (bad bytes) have no mark
+        raise SpecError(f"YAML error: {exc}", loc=Loc(file)) from None
+    if root is None:
+        raise SpecError(
+            "the spec is empty",
+            loc=Loc(file, 1, 1),
+            hint="start from a bundled spec: `archcalc show alexnet`",
+        )
+    return _convert(root, file, set(), [0])
+
+
+def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int]) -> YNode:
+    loc = _loc(file, node)
+    if id(node) in seen:
+        raise SpecError(
+            "YAML aliases (*name) are not allowed",
+            loc=loc,
+            hint="define a reusable block under `blocks:` and call it by name",
+        )
+    seen.add(id(node))
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise SpecError(f"the spec has more than {MAX_NODES:,} YAML nodes", loc=loc)
+    if isinstance(node, yaml.ScalarNode):
+        return YScalar(_scalar(node, loc), loc)
+    if isinstance(node, yaml.SequenceNode):
+        return YSeq(tuple(_convert(item, file, seen, count) for item in node.value), loc)
+    assert isinstance(node, yaml.MappingNode)
+    entries: dict[str, YNode] = {}
+    keylocs: dict[str, Loc] = {}
+    for knode, vnode in node.value:
+        kloc = _loc(file, knode)
+        if knode.tag == "tag:yaml.org,2002:merge":
+            raise SpecError(
+                "YAML merge keys (<<) are not allowed",
+                loc=kloc,
+                hint="use `defaults:` or a block instead",
+            )
+        if not isinstance(knode, yaml.ScalarNode):
+            raise SpecError("a mapping key must be a plain word", loc=kloc)
+        key = _scalar(knode, kloc)
+        if not isinstance(key, str):
+            key = str(key).lower() if isinstance(key, bool) else str(key)
+        if key in entries:
+            raise SpecError(
+                f"duplicate key {key!r} (first at line {keylocs[key].line})",
+                loc=kloc,
+                hint="YAML keeps only the last one silently; remove or rename one of them",
+            )
+        keylocs[key] = kloc
+        entries[key] = _convert(vnode, file, seen, count)
+    return YMap(entries, keylocs, loc)
+
+
+def _scalar(node: yaml.ScalarNode, loc: Loc) -> Scalar:
+    if node.tag == "tag:yaml.org,2002:int" and _OCTAL.match(node.value):
+        raise SpecError(
+            f"{node.value!r} is a YAML 1.1 octal number",
+            loc=loc,
+            hint=f"write {node.value.lstrip('0') or '0'} (decimal) or quote it",
+        )
+    if node.tag not in {
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:str",
+    }:
+        raise SpecError(f"unsupported YAML tag {node.tag!r}", loc=loc, hint="remove the tag")
+    value = _CONSTRUCTOR.construct_object(node)
+    assert value is None or isinstance(value, (int, float, bool, str))
+    return value
+
+
+def from_python(obj: object, file: str = "<python>") -> YNode:
+    """Convert plain Python data (dicts, lists, scalars) to a tree, for specs built in code."""
+    loc = Loc(file)
+    if isinstance(obj, Mapping):
+        entries: dict[str, YNode] = {}
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise SpecError(f"mapping keys must be strings, got {key!r}", loc=loc)
+            entries[key] = from_python(value, file)
+        return YMap(entries, {}, loc)
+    if isinstance(obj, (list, tuple)):
+        return YSeq(tuple(from_python(v, file) for v in obj), loc)
+    if obj is None or isinstance(obj, (int, float, bool, str)):
+        return YScalar(obj, loc)
+    if isinstance(obj, Sequence):
+        return YSeq(tuple(from_python(v, file) for v in obj), loc)
+    raise SpecError(f"cannot use a {type(obj).__name__} in a spec", loc=loc)
