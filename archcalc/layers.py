@@ -879,7 +879,7 @@ class Slice(Layer):
 
 @dataclass(frozen=True, kw_only=True)
 class Identity(Layer):
-    """Passes its input through. No work."""
+    """Passes its input through unchanged: same shape, no weights, no arithmetic."""
 
     kind: ClassVar[str] = "identity"
     doc: ClassVar[str] = "identity"
