@@ -172,7 +172,7 @@ layers:
     assert archcalc.analyze(spec).layers[0].output_shape == (8, 64, 64)
     assert archcalc.analyze(spec, resolution=96).layers[0].output_shape == (8, 48, 48)
     assert analyze(text, input_shape=(3, 32, 32)).layers[0].output_shape == (8, 16, 16)
-    with pytest.raises(SpecError, match="(?s)no scale parameter 'widht'.*did you mean 'width'"):
+    with pytest.raises(SpecError, match=r"(?s)no scale parameter 'widht'.*did you mean 'width'"):
         analyze(text, widht=0.5)
 
 
@@ -266,3 +266,10 @@ def test_located_shape_errors() -> None:
     text = "archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 8, k: 3}\n  - fc: {out: 3}\n"
     with pytest.raises(ShapeError, match="add `- flatten` before this layer"):
         analyze(text)
+
+
+def test_spec_format_doc_has_the_generated_reference() -> None:
+    from archcalc.reference import layer_reference
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "spec-format.md").read_text()
+    assert layer_reference() in doc, "run: python -m archcalc.reference, and paste into the doc"
