@@ -132,7 +132,7 @@ def _parse(text: str) -> ast.expr:
     return tree.body
 
 
-def evaluate(text: str, variables: Mapping[str, Number]) -> Number:
+def evaluate(text: str, variables: Mapping[str, Number | str]) -> Number:
     """Evaluate an expression string against ``variables`` (names without the ``$``)."""
     node = _parse(text)
     return _eval(node, variables, text)
@@ -142,16 +142,19 @@ def names_in(text: str) -> set[str]:
     return {n.id[3:] for n in ast.walk(_parse(text)) if isinstance(n, ast.Name)}
 
 
-def _scale_fn(name: str, variables: Mapping[str, Number]) -> Callable[..., Number]:
-    divisor = int(variables.get("divisor", 8))
+def _scale_fn(name: str, variables: Mapping[str, Number | str]) -> Callable[..., Number]:
+    divisor = variables.get("divisor", 8)
     width = variables.get("width", 1.0)
+    if isinstance(divisor, str) or isinstance(width, str):
+        raise LayerArgError("$width and $divisor must be numbers")
+    divisor = int(divisor)
     if name == "ch":
         # ch(c): channels c scaled by the width multiplier, rounded to a multiple of the divisor
         return lambda c: make_divisible(c * width, divisor)
     return lambda c: make_divisible(c, divisor)
 
 
-def _eval(node: ast.expr, env: Mapping[str, Number], text: str) -> Number:
+def _eval(node: ast.expr, env: Mapping[str, Number | str], text: str) -> Number:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise LayerArgError(f"only numbers may appear in expressions, got {node.value!r}")
@@ -161,7 +164,10 @@ def _eval(node: ast.expr, env: Mapping[str, Number], text: str) -> Number:
             raise LayerArgError(f"unknown name {node.id!r} in {text!r}; variables start with $")
         name = node.id[3:]
         if name in env:
-            return env[name]
+            value = env[name]
+            if isinstance(value, str):
+                raise LayerArgError(f"${name} is the word {value!r}, not a number ({text!r})")
+            return value
         known = ", ".join(f"${k}" for k in sorted(env)) or "none"
         raise LayerArgError(
             f"unknown name ${name} in {text!r} (known here: {known})",

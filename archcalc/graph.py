@@ -8,6 +8,7 @@ Every node keeps the location of the YAML it came from, so later stages can poin
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,9 @@ from .shapes import Shape, conv_out
 from .spec import Block, Spec, check_keys
 from .ytree import YMap, YNode, YScalar, YSeq
 
+Value = Number | str  # a variable: numbers, or words such as activation names
+_WORD = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
+_VAR = re.compile(r"^\$([A-Za-z_][A-Za-z_0-9]*)$")
 MAX_NODES = 2_000_000  # graph nodes after expansion (documented limit)
 MAX_BLOCK_DEPTH = 32  # nested block calls
 COMMON_KEYS = ("id", "in", "if")
@@ -110,7 +114,7 @@ class Graph:
 @dataclass
 class _Scope:
     prefix: str
-    vars: dict[str, Number]
+    vars: dict[str, Value]
     defaults: tuple[YMap, ...]  # innermost last
     names: dict[str, str]  # local id → node name
     parent: _Scope | None
@@ -196,7 +200,7 @@ class _Builder:
             + "inputs must be defined above their use (a graph cannot have cycles)",
         )
 
-    def env(self, scope: _Scope, cin: int | None) -> dict[str, Number]:
+    def env(self, scope: _Scope, cin: int | None) -> dict[str, Value]:
         if cin is None:
             return scope.vars
         return {**scope.vars, "cin": cin}
@@ -358,6 +362,13 @@ class _Builder:
                     )
                 if key not in COMMON_KEYS:
                     values[key] = args.entries[key]
+        for key, node in values.items():  # `act: $nl` where $nl holds a word
+            wordy = key == "act" or (key in spec_args and spec_args[key].kind.startswith(
+                ("choice:", "name")))
+            if wordy and isinstance(node, YScalar) and isinstance(node.value, str):
+                word = _VAR.match(node.value)
+                if word and isinstance(scope.vars.get(word.group(1)), str):
+                    values[key] = YScalar(scope.vars[word.group(1)], node.loc)
         ev = lambda t: evaluate(t, self.env(scope, cin))  # noqa: E731
         typed: dict[str, Any] = {}
         for name, arg in spec_args.items():
@@ -662,7 +673,7 @@ class _Builder:
                     hint=f"did you mean {near!r}?" if near else
                     "parameters: " + (", ".join(block.params) or "none"),
                 )
-        variables = dict(self.globals)
+        variables: dict[str, Value] = dict(self.globals)
         for pname in block.params:
             node = call.get(pname, block.param_defaults.get(pname))
             if node is None:
@@ -672,15 +683,9 @@ class _Builder:
                     scope,
                     hint=f"pass {pname}: ... (parameters: {', '.join(block.params)})",
                 )
-            if isinstance(node, YScalar) and isinstance(node.value, str) and pname in call:
-                try:
-                    variables[pname] = evaluate(node.value, self.env(scope, cin))
-                    continue
-                except LayerArgError:
-                    pass
-            variables[pname] = self.number(node, scope, cin, pname, "float") if not (
-                isinstance(node, YScalar) and isinstance(node.value, int)
-                and not isinstance(node.value, bool)) else node.value
+            # parameters are evaluated in the caller's scope (they may use the caller's $names)
+            variables[pname] = self.value_of(node, scope if pname in call else _Scope(
+                prefix, variables, (), {}, scope, scope.context, scope.stack), cin, pname)
         context = _join(scope.context, _join(ctx, f"block {block.name!r}"))
         child = _Scope(prefix, variables, (*self.top_defaults, *((block.defaults,) if
                        block.defaults else ())), {}, scope, context,
@@ -690,21 +695,34 @@ class _Builder:
         return self.sequence(block.layers.items, cur, child)
 
     def bind_let(self, let: YMap, scope: _Scope, cin: int | None) -> None:
+        scope.vars = dict(scope.vars)
         for key, node in let.entries.items():
-            scope.vars = {**scope.vars}
-            scope.vars[key] = self.number(node, scope, cin, key, "float") if not (
-                isinstance(node, YScalar) and isinstance(node.value, int)) else node.value
-            if isinstance(node, YScalar) and isinstance(node.value, str):
+            scope.vars[key] = self.value_of(node, scope, cin, key)
+
+    def value_of(self, node: YNode, scope: _Scope, cin: int | None, what: str) -> Value:
+        """A block parameter or ``let`` value: a number, an expression, or a bare word (e.g. an
+        activation name passed to ``act: $nl``); ``true``/``false`` become 1/0."""
+        if isinstance(node, YScalar):
+            value = node.value
+            if isinstance(value, bool):
+                return int(value)
+            if isinstance(value, (int, float)):
+                return value
+            if isinstance(value, str):
+                if _WORD.match(value):
+                    return value
                 try:
-                    scope.vars[key] = evaluate(node.value, self.env(scope, cin))
+                    return evaluate(value, self.env(scope, cin))
                 except LayerArgError as exc:
                     raise SpecError(exc.what, loc=node.loc, layer=self._where(scope, None),
                                     hint=exc.hint) from None
+        raise self.fail(f"{what} must be a number, an expression or a word, got "
+                        f"{node.describe()}", node.loc, scope)
 
     # -------------------------------------------------------------------------- build --
     def build(self, scale: Mapping[str, Number], input_shape: Shape | None) -> Graph:
         spec = self.spec
-        self.globals: dict[str, Number] = dict(scale)
+        self.globals: dict[str, Value] = dict(scale)
         top = _Scope("", self.globals, (), {}, None, "", ())
         self.top_defaults: tuple[YMap, ...] = (spec.defaults,) if spec.defaults else ()
         if spec.defaults is not None:

@@ -273,3 +273,30 @@ def test_spec_format_doc_has_the_generated_reference() -> None:
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "spec-format.md").read_text()
     assert layer_reference() in doc, "run: python -m archcalc.reference, and paste into the doc"
+
+
+def test_word_parameters_and_boolean_flags() -> None:
+    """A block parameter may carry an activation name (MobileNetV3's RE/HS column) or a flag."""
+    text = """\
+archcalc: 1
+input: [8, 4, 4]
+blocks:
+  unit:
+    params: [nl, se]
+    layers:
+      - conv: {out: 8, k: 1, act: $nl}
+      - global_avgpool: {if: $se}
+layers:
+  - stages:
+      block: unit
+      columns: [nl, se]
+      rows:
+        - [hardswish, true]
+        - [relu, false]
+"""
+    rep = analyze(text)
+    assert [(r.name, r.post) for r in rep.layers] == [
+        ("stage1.0.conv1", ("hardswish",)), ("stage1.0.global_avgpool1", ()),
+        ("stage2.0.conv1", ("relu",))]
+    with pytest.raises(SpecError, match="is the word 'relu', not a number"):
+        analyze(text.replace("out: 8, k: 1, act: $nl", "out: $nl, k: 1"))
