@@ -298,5 +298,5 @@ layers:
     assert [(r.name, r.post) for r in rep.layers] == [
         ("stage1.0.conv1", ("hardswish",)), ("stage1.0.global_avgpool1", ()),
         ("stage2.0.conv1", ("relu",))]
-    with pytest.raises(SpecError, match="is the word 'relu', not a number"):
+    with pytest.raises(SpecError, match="is the word 'hardswish', not a number"):
         analyze(text.replace("out: 8, k: 1, act: $nl", "out: $nl, k: 1"))
