@@ -607,6 +607,8 @@ class _Builder:
             raise self.fail("stages `args` must be a mapping", extra.loc, scope, "stages")
         inputs = self.inputs_of(args, cur, scope, "stages")
         cur = inputs[0]
+        if not self.condition(args.get("if"), scope, self.shapes[cur][0]):
+            return cur
         prefix_node = args.get("id")
         prefix = str(prefix_node.value) if isinstance(prefix_node, YScalar) else "stage"
         for r, row in enumerate(rnode.items, start=1):

@@ -1071,6 +1071,17 @@ class Multiply(Layer):
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=prod(out))
 
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        """A broadcast gate (SE: global pool → 1×1 convs) sees the whole map: the field size is
+        the larger of the two, but the output stays on the full-size input's grid (its jump and
+        start), not the gate's single position, whose jump would inflate every later layer."""
+        a, b = ins
+        full, gate = (rfs[0], rfs[1]) if prod(a[1:]) >= prod(b[1:]) else (rfs[1], rfs[0])
+        if a == b or full is None or gate is None or len(full) != len(gate):
+            return rf_merge(rfs)
+        return tuple(AxisRF(max(f.size, g.size), f.jump, f.start)
+                     for f, g in zip(full, gate, strict=True))
+
 
 @dataclass(frozen=True, kw_only=True)
 class Concat(Layer):
