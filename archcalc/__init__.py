@@ -8,7 +8,9 @@ Public API::
     report.totals.params, report.layer("conv1").macs, report.to_dict()
 
 The pipeline is pure: spec → :func:`build` (graph with shapes) → :func:`analyze` (report) →
-renderers (``Report.to_markdown()``, ``to_csv()``, ``to_json()``). The library never prints.
+renderers (``Report.to_markdown()``, ``to_csv()``, ``to_json()``, ``to_latex()``). Specs can be
+built in Python with :mod:`archcalc.builder`; charts are in :mod:`archcalc.plot`, exports in
+:mod:`archcalc.export`; docs/api.md walks through it. The library never prints.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from . import builder
 from .engine import CONVENTIONS, DTYPE_BYTES, analyze_graph
 from .errors import ArchcalcError, ExecError, Loc, ShapeError, SpecError
 from .expr import Number
 from .graph import Graph, Node, build
 from .report import LayerRow, Report, Totals
+from .schema import json_schema
 from .shapes import Shape
 from .spec import Spec, bundled_names, load_spec
 
@@ -71,7 +75,9 @@ __all__ = [
     "Totals",
     "analyze",
     "build",
+    "builder",
     "bundled_names",
+    "json_schema",
     "load_spec",
     "to_graph",
 ]

@@ -142,8 +142,20 @@ class Report:
     def to_markdown(self) -> str:
         return report_markdown(self)
 
+    def to_latex(self) -> str:
+        """A booktabs ``tabular`` for a Beamer slide (see :func:`archcalc.export.report_latex`)."""
+        from .export import report_latex
+
+        return report_latex(self)
+
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the lecture table (see :func:`archcalc.export.report_html`)."""
+        from .export import report_html
+
+        return report_html(self, max_rows=400)
 
 
 # --------------------------------------------------------------------------- table cells --
