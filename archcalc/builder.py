@@ -42,6 +42,14 @@ Num = int | float | str
 PerAxis = int | str | Sequence[int | str]
 
 
+#: PyTorch/Keras argument names → the spec's, for did-you-mean hints
+_SYNONYMS = {
+    "stride": "s", "strides": "s", "padding": "p", "kernel_size": "k", "kernel": "k",
+    "dilation": "d", "out_channels": "out", "filters": "out", "out_features": "out",
+    "activation": "act", "name": "id", "inputs": "in",
+}
+
+
 def _keywords(args: Mapping[str, Any]) -> dict[str, Any]:
     """Drop ``None`` values and map ``in_``/``if_`` to the spec's ``in``/``if``."""
     out: dict[str, Any] = {}
@@ -71,7 +79,7 @@ def layer(kind: str, /, **args: Any) -> LayerDict:
     allowed += [*LAYER_TYPES[canonical][0].POST_ARGS, *COMMON_KEYS]
     for key in values:
         if key not in allowed:
-            near = suggest(key, allowed)
+            near = _SYNONYMS.get(key) if _SYNONYMS.get(key) in allowed else suggest(key, allowed)
             raise SpecError(
                 f"{kind} has no argument {key!r}",
                 hint=f"did you mean {near!r}?" if near else f"{kind} takes: " + ", ".join(allowed),

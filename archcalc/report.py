@@ -35,6 +35,10 @@ class RFAxis:
 
 @dataclass(frozen=True)
 class LayerRow:
+    """One layer of a report, in exact integers: ``macs``, ``flops`` and ``activation_bytes``
+    are for the whole batch, ``params`` and ``buffers`` do not depend on it. ``post`` lists the
+    fused element-wise ops (``bn``, ``relu``) counted in this row."""
+
     name: str
     type: str
     inputs: tuple[str, ...]
@@ -74,6 +78,9 @@ class LayerRow:
 
 @dataclass(frozen=True)
 class Totals:
+    """Sums over the layers, plus ``param_bytes`` (params × dtype bytes) and
+    ``peak_activation_bytes`` (largest sum of tensors alive at once, input included)."""
+
     params: int
     buffers: int
     macs: int
