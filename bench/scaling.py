@@ -1,0 +1,92 @@
+"""Scaling: synthetic specs of 1k, 10k and 100k layers — sequential, residual and dense-concat.
+
+Each is written out layer by layer (no `repeat`), so YAML parsing is measured too. Reports
+parse vs analysis time, peak memory (tracemalloc) and the ratios between sizes (linear → ~10×).
+Target (issue 8): 100k layers analyse in <= 2 s.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+from common import save, table
+
+import archcalc
+from archcalc.engine import analyze_graph
+from archcalc.graph import build
+
+SIZES = (1_000, 10_000, 100_000)
+
+
+def sequential(n: int) -> str:
+    lines = ["archcalc: 1", "name: seq", "input: [8, 16, 16]", "layers:"]
+    lines += ["  - conv: {out: 8, k: 3, p: 1, act: relu}"] * n
+    return "\n".join(lines) + "\n"
+
+
+def residual(n: int) -> str:
+    lines = ["archcalc: 1", "name: res", "input: [8, 16, 16]", "layers:",
+             "  - conv: {id: x0, out: 8, k: 3, p: 1}"]
+    for i in range(1, n // 2 + 1):
+        lines.append(f"  - conv: {{id: c{i}, out: 8, k: 3, p: 1, act: relu}}")
+        lines.append(f"  - add: {{id: x{i}, in: [x{i - 1}, c{i}]}}")
+    return "\n".join(lines) + "\n"
+
+
+def dense(n: int) -> str:
+    """DenseNet-style: x_i = concat(x_{i-1}, conv(x_{i-1})) with 1 new channel, reset every 64
+    layers by a 1x1 transition so the channel count stays bounded."""
+    lines = ["archcalc: 1", "name: dense", "input: [8, 8, 8]", "layers:",
+             "  - conv: {id: x0, out: 8, k: 1}"]
+    prev = "x0"
+    i = 0
+    while len(lines) - 4 < n:
+        i += 1
+        lines.append(f"  - conv: {{id: c{i}, out: 1, k: 3, p: 1, in: {prev}}}")
+        lines.append(f"  - concat: {{id: x{i}, in: [{prev}, c{i}]}}")
+        prev = f"x{i}"
+        if i % 64 == 0:
+            lines.append(f"  - conv: {{id: t{i}, out: 8, k: 1, in: {prev}}}")
+            prev = f"t{i}"
+    return "\n".join(lines) + "\n"
+
+
+def measure(text: str) -> dict[str, float]:
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    spec = archcalc.load_spec(text)
+    t1 = time.perf_counter()
+    graph = build(spec)
+    t2 = time.perf_counter()
+    report = analyze_graph(graph)
+    t3 = time.perf_counter()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"layers": len(report.layers), "parse_s": t1 - t0, "build_s": t2 - t1,
+            "cost_s": t3 - t2, "total_s": t3 - t0, "peak_mib": peak / 2**20}
+
+
+def main(sizes: tuple[int, ...] = SIZES) -> dict[str, object]:
+    results: dict[str, object] = {}
+    rows = []
+    for kind, make in (("sequential", sequential), ("residual", residual), ("dense", dense)):
+        previous: dict[str, float] | None = None
+        for n in sizes:
+            m = measure(make(n))
+            ratio = f"{m['total_s'] / previous['total_s']:.1f}x" if previous else "–"
+            mem_ratio = f"{m['peak_mib'] / previous['peak_mib']:.1f}x" if previous else "–"
+            results[f"{kind}-{n}"] = m
+            rows.append([kind, m["layers"], f"{m['parse_s']:.3f}", f"{m['build_s']:.3f}",
+                         f"{m['cost_s']:.3f}", f"{m['total_s']:.3f}", ratio,
+                         f"{m['peak_mib']:.0f}", mem_ratio])
+            previous = m
+    print("scaling (seconds; ratios against the previous size, 10x more layers)")
+    print(table(["graph", "layers", "parse", "build", "costs", "total", "time ratio",
+                 "peak MiB", "mem ratio"], rows))
+    save("scaling", results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
