@@ -25,9 +25,9 @@ def main() -> dict[str, object]:
             results[name] = "not bundled"
             continue
         parse, _ = best_of(lambda n=name: archcalc.load_spec(n), 20)  # type: ignore[misc]
-        graph_t, _ = best_of(lambda: build(spec), 20)
+        graph_t, _ = best_of(lambda s=spec: build(s), 20)  # type: ignore[misc]
         graph = build(spec)
-        cost_t, _ = best_of(lambda: analyze_graph(graph), 20)
+        cost_t, _ = best_of(lambda g=graph: analyze_graph(g), 20)  # type: ignore[misc]
         total, median = best_of(lambda n=name: archcalc.analyze(n), 20)  # type: ignore[misc]
         results[name] = {"layers": len(graph.nodes), "parse_ms": parse * 1e3,
                          "build_ms": graph_t * 1e3, "cost_ms": cost_t * 1e3,
