@@ -30,7 +30,9 @@ Case = tuple[str, dict[str, float], tuple[int, ...] | None, int, int, int, tuple
 
 ZOO: list[Case] = [
     # MobileNetV2 1.0/224. torchvision num_params 3,504,872, _ops 0.301 GFLOPS; paper
-    # (Sandler et al. 2018, Table 4) "300M mult-adds, 3.4M params" — both rounded.
+    # (Sandler et al. 2018, Table 4) "300M mult-adds, 3.4M params": 300M is 300,774,272
+    # rounded; 3.4M matches neither 3,504,872 nor 3,504,872 - 34,112 BN gammas/betas =
+    # 3,470,760 (3.5M), so the exact torchvision count is used.
     ("mobilenet_v2", {}, None, 3_504_872, 34_112, 300_774_272, (1000,)),
     # mobilenet_v2(width_mult=w), torchvision (no weights shipped for w != 1; counts computed
     # as described above). The width enters through the spec's `width` scale parameter.
