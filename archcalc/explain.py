@@ -1,0 +1,1339 @@
+"""Explain one layer: every number of its row derived the way the slides do, values substituted.
+
+::
+
+    W′ = ⌊(W − K + 2P)/S⌋ + 1 = ⌊(227 − 11 + 2·2)/4⌋ + 1 = 56
+    weight = C_out × C_in × K × K = 64 × 3 × 11 × 11 = 23,232
+    params = weight + bias = 23,232 + 64 = 23,296
+
+Each line is a small formula *template* over named quantities (``floor((W - K + 2*P)/S) + 1``)
+with an environment of the layer's actual values. The template is rendered twice — with symbols
+and with the values — and evaluated exactly (fractions). The evaluated result is then checked
+against the number the layer class itself produced (``out_shape``, ``params``, ``work``, ``rf``
+of :mod:`archcalc.layers`, via the engine's report): if the shown arithmetic ever disagreed with
+the layer's rule, :func:`explain` raises instead of printing a wrong derivation. So the text and
+the table cannot drift apart, and ``Explanation.values`` equals the report row.
+
+Templates use ``+ - * /``, parentheses, integer literals, names, and ``floor``, ``ceil``, ``max``,
+``min``. A name ending in ``_p`` is primed (``W_p`` → W′); ``C_out`` is C with subscript "out".
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .engine import CONVENTIONS, DTYPE_BYTES, analyze_graph
+from .errors import ArchcalcError
+from .graph import INPUT, Graph, Node
+from .layers import (
+    ACTIVATION_OPS,
+    LRN,
+    Activation,
+    AdaptiveAvgPool,
+    Add,
+    AvgPool,
+    BatchNorm,
+    ChannelShuffle,
+    Concat,
+    Conv,
+    ConvTranspose,
+    Crop,
+    Dropout,
+    DWConv,
+    Flatten,
+    GlobalAvgPool,
+    GlobalMaxPool,
+    Identity,
+    Layer,
+    LayerNorm,
+    Linear,
+    Multiply,
+    Pool,
+    PWConv,
+    Reshape,
+    Slice,
+    Subsample,
+    Upsample,
+    Work,
+    ZeroPad,
+)
+from .report import LayerRow, Report, RFAxis
+from .shapes import Shape, adaptive_windows, prod
+
+Value = int | Fraction
+Env = Mapping[str, Value]
+
+# =============================================================== templates: parse, eval, render ==
+
+_FUNCS = ("floor", "ceil", "max", "min")
+
+
+def _parse(template: str) -> ast.expr:
+    tree = ast.parse(template, mode="eval").body
+    for node in ast.walk(tree):
+        ok = isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Load,
+                               ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub, ast.Call))
+        if isinstance(node, ast.Constant) and not isinstance(node.value, int):
+            ok = False
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                               and node.func.id in _FUNCS):
+            ok = False
+        if not ok:
+            raise ValueError(f"template {template!r}: {ast.dump(node)} is not allowed")
+    return tree
+
+
+def _const(node: ast.Constant) -> int:
+    assert isinstance(node.value, int)  # checked by _parse
+    return node.value
+
+
+def _eval(node: ast.expr, env: Env) -> Fraction:
+    if isinstance(node, ast.Constant):
+        return Fraction(_const(node))
+    if isinstance(node, ast.Name):
+        return Fraction(env[node.id])
+    if isinstance(node, ast.UnaryOp):
+        return -_eval(node.operand, env)
+    if isinstance(node, ast.BinOp):
+        a, b = _eval(node.left, env), _eval(node.right, env)
+        if isinstance(node.op, ast.Add):
+            return a + b
+        if isinstance(node.op, ast.Sub):
+            return a - b
+        if isinstance(node.op, ast.Mult):
+            return a * b
+        return a / b
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    args = [_eval(a, env) for a in node.args]
+    name = node.func.id
+    if name == "floor":
+        return Fraction(math.floor(args[0]))
+    if name == "ceil":
+        return Fraction(math.ceil(args[0]))
+    return max(args) if name == "max" else min(args)
+
+
+def fmt_value(value: Value, tex: bool = False) -> str:
+    """Integers with thousands separators from 10,000 on; fractions as p/q."""
+    v = Fraction(value)
+    sign = "-" if tex else "−"
+    if v.denominator == 1:
+        n = int(v)
+        body = f"{abs(n):,}" if abs(n) >= 10_000 else str(abs(n))
+        if tex:
+            body = body.replace(",", "{,}")
+        return (sign if n < 0 else "") + body
+    p, q = abs(v.numerator), v.denominator
+    body = f"\\frac{{{p}}}{{{q}}}" if tex else f"{p}/{q}"
+    return (sign if v < 0 else "") + body
+
+
+def _symbol(name: str, tex: bool, names: Mapping[str, tuple[str, str]]) -> str:
+    if name in names:
+        return names[name][1 if tex else 0]
+    base, _, sub = name.partition("_")
+    if sub == "p":
+        return base + ("'" if tex else "′")
+    if not tex:
+        return name
+    head = base if len(base) == 1 else f"\\mathrm{{{base}}}"
+    if not sub:
+        return head
+    if sub.endswith("_p"):
+        return f"{head}_{{{sub[:-2]}}}'"
+    return f"{head}_{{{sub}}}" if len(sub) == 1 or sub.isdigit() else \
+        f"{head}_{{\\mathrm{{{sub}}}}}"
+
+
+@dataclass(frozen=True)
+class _Style:
+    values: bool  # substitute values (else symbols)
+    tex: bool
+    times: bool  # render * as × (tensor shapes)
+    env: Env
+    names: Mapping[str, tuple[str, str]]
+
+
+def _render(node: ast.expr, st: _Style) -> tuple[str, int]:
+    """(text, precedence): 1 sum, 2 product, 3 unary, 5 atom; 0 for a value needing parens."""
+    if isinstance(node, ast.Constant):
+        return fmt_value(_const(node), st.tex), 5
+    if isinstance(node, ast.Name):
+        if not st.values:
+            return _symbol(node.id, st.tex, st.names), 5
+        v = Fraction(st.env[node.id])
+        # a fraction reads like a quotient (precedence 2); a negative value needs parentheses
+        return fmt_value(v, st.tex), 0 if v < 0 else 5 if v.denominator == 1 else 2
+    if isinstance(node, ast.UnaryOp):
+        text, p = _render(node.operand, st)
+        return ("-" if st.tex else "−") + _wrap(text, p < 3, st.tex), 3
+    if isinstance(node, ast.BinOp):
+        (lt, lp), (rt, rp) = _render(node.left, st), _render(node.right, st)
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            minus = isinstance(node.op, ast.Sub)
+            op = (" - " if st.tex else " − ") if minus else " + "
+            lead = lp == 0 and isinstance(node.left, ast.Name)  # −3/2 + … needs none
+            return _wrap(lt, lp < 1 and not lead, st.tex) + op + _wrap(
+                rt, rp < 1 or (minus and rp == 1), st.tex), 1
+        if isinstance(node.op, ast.Div):
+            if st.tex:
+                return f"\\frac{{{lt}}}{{{rt}}}", 5
+            return _wrap(lt, lp < 2, False) + "/" + _wrap(rt, rp <= 2, False), 2
+        if st.times:
+            op = " \\times " if st.tex else " × "
+        elif (not st.values and isinstance(node.left, ast.Constant)
+              and isinstance(node.right, ast.Name) and _const(node.left) != 1):
+            op = ""  # 2P
+        else:
+            op = " \\cdot " if st.tex else "·"
+        return _wrap(lt, lp < 2, st.tex) + op + _wrap(rt, rp < 2, st.tex), 2
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    args = [_render(a, st)[0] for a in node.args]
+    name = node.func.id
+    if name in ("floor", "ceil"):
+        if st.tex:
+            lo, hi = ("\\lfloor", "\\rfloor") if name == "floor" else ("\\lceil", "\\rceil")
+            return f"\\left{lo} {args[0]} \\right{hi}", 5
+        lo, hi = ("⌊", "⌋") if name == "floor" else ("⌈", "⌉")
+        return f"{lo}{args[0]}{hi}", 5
+    return (f"\\{name}(" if st.tex else f"{name}(") + ", ".join(args) + ")", 5
+
+
+def _wrap(text: str, paren: bool, tex: bool) -> str:
+    if not paren:
+        return text
+    return f"\\left({text}\\right)" if tex and "\\frac" in text else f"({text})"
+
+
+def _terms(node: ast.expr) -> list[tuple[bool, ast.expr]] | None:
+    """Top-level terms of a sum as (negative, term), if any term is a product worth evaluating."""
+    out: list[tuple[bool, ast.expr]] = []
+
+    def walk(n: ast.expr, neg: bool) -> None:
+        if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub)):
+            walk(n.left, neg)
+            walk(n.right, neg ^ isinstance(n.op, ast.Sub))
+        else:
+            out.append((neg, n))
+
+    walk(node, False)
+    if len(out) < 2 or not any(isinstance(t, ast.BinOp) for _, t in out):
+        return None
+    return out
+
+
+# ======================================================================================= lines ==
+
+
+@dataclass(frozen=True)
+class Line:
+    """One derived quantity: ``label = formula = substituted (= partial) = value``."""
+
+    section: str
+    label: str
+    template: str
+    env: Env
+    value: Fraction
+    label_tex: str = ""
+    times: bool = False
+    sym_text: str | None = None  # replaces the symbolic rendering (e.g. Σ over a table)
+    sym_tex: str | None = None
+    unit: str = ""
+    note: str = ""
+    names: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    plain: bool = False  # a statement without arithmetic: label and sym_text only
+
+    def _parts(self, tex: bool) -> list[str]:
+        tree = _parse(self.template)
+        sym = self.sym_tex if tex else self.sym_text
+        if sym is None:
+            sym = _render(tree, _Style(False, tex, self.times, self.env, self.names))[0]
+        val = _render(tree, _Style(True, tex, self.times, self.env, self.names))[0]
+        parts = [sym, val]
+        terms = _terms(tree)
+        if terms is not None:
+            pieces = []
+            minus = "-" if tex else "−"
+            for i, (neg, t) in enumerate(terms):
+                v = -_eval(t, self.env) if neg else _eval(t, self.env)
+                text = fmt_value(abs(v), tex)
+                if i == 0:
+                    pieces.append(minus + text if v < 0 else text)
+                else:
+                    pieces.append(f" {minus} {text}" if v < 0 else f" + {text}")
+            parts.append("".join(pieces))
+        parts.append(fmt_value(self.value, tex) + (f"\\ \\mathrm{{{self.unit}}}" if tex and
+                                                   self.unit else f" {self.unit}" if self.unit
+                                                   else ""))
+        out: list[str] = []
+        for p in parts:
+            if not out or out[-1] != p:
+                out.append(p)
+        return out
+
+    def text(self) -> str:
+        if self.plain:
+            return f"{self.label}: {self.sym_text}"
+        body = " = ".join([self.label, *self._parts(False)])
+        return body + (f"  ({self.note})" if self.note else "")
+
+    def latex(self) -> str:
+        if self.plain:
+            return f"{self.label_tex or _label_tex(self.label)}: {self.sym_tex}"
+        return " = ".join([self.label_tex or _label_tex(self.label), *self._parts(True)])
+
+
+def _label_tex(label: str) -> str:
+    out = label.replace("′", "'").replace("·", " \\cdot ")
+    if "_" in out and "{" not in out:
+        base, _, sub = out.partition("_")
+        out = f"{base}_{{\\mathrm{{{sub}}}}}" if len(sub) > 1 else f"{base}_{{{sub}}}"
+    if out.isalpha() and len(out) > 1:
+        out = f"\\mathrm{{{out}}}"
+    return out.replace("−", "-")
+
+
+class _Lines:
+    """Collects lines, checking each evaluated template against the layer's own value."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.lines: list[Line] = []
+        self.section = ""
+
+    def add(self, label: str, template: str, env: Env, expect: Value, **kw: Any) -> Fraction:
+        got = _eval(_parse(template), env)
+        if got != expect:  # the shown arithmetic must be the layer rule's
+            raise RuntimeError(
+                f"explain {self.where}: {label} = {template} gives {got} with {dict(env)}, but "
+                f"the layer computes {expect}"
+            )
+        self.lines.append(Line(self.section, label, template, dict(env), got, **kw))
+        return got
+
+    def note(self, label: str, text: str) -> None:
+        """A line without arithmetic (e.g. "no receptive field after flatten")."""
+        self.lines.append(Line(self.section, label, "0", {}, Fraction(0), sym_text=text,
+                               sym_tex=f"\\text{{{text}}}", plain=True))
+
+
+# ============================================================================ axes and shapes ==
+
+_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _axis_names(rank: int) -> tuple[str, ...]:
+    return _AXES.get(rank, tuple(f"N{i + 1}" for i in range(rank)))
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """How one (or several identical) spatial axes are named in a line."""
+
+    index: tuple[int, ...]  # axes covered (0-based, spatial)
+    name: str  # input symbol: W, H, L
+    sub: str  # subscript for per-axis kernel symbols: "" or "_h"
+    label: str  # W′ or "H′ = W′"
+
+
+def _axes(shape: Shape, per_axis: Sequence[tuple[Any, ...]]) -> list[_Axis]:
+    """One combined axis when every spatial axis has the same input size and geometry."""
+    rank = len(shape) - 1
+    names = _axis_names(rank)
+    keys = [(shape[1 + a], *per_axis[a]) for a in range(rank)]
+    if rank > 1 and len(set(keys)) == 1:
+        return [_Axis(tuple(range(rank)), names[-1], "",
+                      " = ".join(n + "′" for n in names))]
+    return [_Axis((a,), names[a], "" if rank == 1 else "_" + names[a].lower(), names[a] + "′")
+            for a in range(rank)]
+
+
+def _dims_product(shape: Shape, primed: bool) -> tuple[list[str], dict[str, Value]]:
+    """Symbols and values of a shape: [C′, H′, W′] (primed) or [C, H, W]; flat [F]."""
+    if len(shape) == 1:
+        sym = "F_p" if primed else "F"
+        return [sym], {sym: shape[0]}
+    names = ["C", *_axis_names(len(shape) - 1)]
+    syms = [n + "_p" if primed else n for n in names]
+    return syms, dict(zip(syms, shape, strict=True))
+
+
+def _product(symbols: Sequence[str]) -> str:
+    return "*".join(symbols) if symbols else "1"
+
+
+# ================================================================================ explanation ==
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The derivation of one layer's row, as lines grouped in sections."""
+
+    layer: str
+    header: str
+    lines: tuple[Line, ...]
+    values: Mapping[str, Any]
+
+    def sections(self) -> list[tuple[str, list[Line]]]:
+        out: list[tuple[str, list[Line]]] = []
+        for line in self.lines:
+            if not out or out[-1][0] != line.section:
+                out.append((line.section, []))
+            out[-1][1].append(line)
+        return out
+
+    def to_text(self) -> str:
+        """One line per quantity, sections separated by a heading."""
+        parts = [self.header]
+        for title, lines in self.sections():
+            parts.append(f"{title}:")
+            parts.extend(f"  {line.text()}" for line in lines)
+        return "\n".join(parts) + "\n"
+
+    def to_markdown(self) -> str:
+        """Markdown with LaTeX math (``$…$``), ready for slides (Marp, reveal.js, Jupyter)."""
+        parts = [f"**{_md(self.header)}**", ""]
+        for title, lines in self.sections():
+            parts.append(f"*{title}*")
+            parts.append("")
+            for line in lines:
+                note = f" ({_md(line.note)})" if line.note else ""
+                parts.append(f"- ${line.latex()}${note}")
+            parts.append("")
+        return "\n".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "header": self.header,
+            "lines": [{"section": ln.section, "text": ln.text(), "latex": ln.latex(),
+                       "value": _json_value(ln.value)} for ln in self.lines],
+            "values": {k: _json_any(v) for k, v in self.values.items()},
+        }
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("*", "\\*")
+
+
+def _json_value(v: Fraction) -> int | float:
+    return int(v) if v.denominator == 1 else float(v)
+
+
+def _json_any(v: Any) -> Any:
+    if isinstance(v, Fraction):
+        return _json_value(v)
+    if isinstance(v, tuple):
+        return [_json_any(x) for x in v]
+    return v
+
+
+def find_layer(graph: Graph, name: str) -> Node:
+    """The node called ``name`` (or the 1-based index ``name``), with a suggestion if absent."""
+    for node in graph.nodes:
+        if node.name == name:
+            return node
+    if name.isdigit() and 1 <= int(name) <= len(graph.nodes):
+        return graph.nodes[int(name) - 1]
+    from .args import suggest
+
+    near = suggest(name, [n.name for n in graph.nodes])
+    shown = ", ".join(n.name for n in graph.nodes[:12])
+    raise ArchcalcError(
+        f"{graph.name} has no layer named {name!r}",
+        hint=(f"did you mean {near!r}? " if near else "")
+        + f"layers: {shown}{', …' if len(graph.nodes) > 12 else ''} (or a 1-based index)",
+    )
+
+
+def explain(graph: Graph, layer: str, *, batch: int = 1, dtype: str = "float32",
+            convention: str = "lecture", report: Report | None = None) -> Explanation:
+    """Derive every number of ``layer``'s row of the report of ``graph``."""
+    node = find_layer(graph, layer)
+    if report is None:
+        report = analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
+    return _Explain(graph, node, report).run()
+
+
+def explain_all(graph: Graph, *, batch: int = 1, dtype: str = "float32",
+                convention: str = "lecture") -> list[Explanation]:
+    """Every layer of ``graph`` explained (one analysis shared by all)."""
+    report = analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
+    return [_Explain(graph, node, report).run() for node in graph.nodes]
+
+
+# ================================================================================ the explainer ==
+
+
+def _rf_of(report: Report, name: str, rank: int) -> tuple[RFAxis, ...] | None:
+    if name == INPUT:
+        return tuple(RFAxis(Fraction(1), Fraction(1), Fraction(0)) for _ in range(rank))
+    return report.layer(name).receptive_field
+
+
+def _args_text(op: Layer) -> str:
+    """The layer's arguments that differ from their defaults, e.g. ``out=64, k=11, s=4, p=2``."""
+    skip = {"dims", "connections", "fn"}
+    defaults = {f.name: f.default for f in dataclasses.fields(op)  # type: ignore[arg-type]
+                if f.default is not dataclasses.MISSING}
+    parts = []
+    for key, value in op.describe_args().items():
+        if key in skip or value is None or (key in defaults and defaults[key] == value):
+            continue
+        text = "×".join(map(str, value)) if isinstance(value, tuple) and all(
+            isinstance(v, int) for v in value) else str(value)
+        parts.append(f"{key}={text}")
+    return ", ".join(parts)
+
+
+class _Explain:
+    def __init__(self, graph: Graph, node: Node, report: Report) -> None:
+        self.graph = graph
+        self.node = node
+        self.report = report
+        self.row: LayerRow = report.layer(node.name)
+        self.out: _Lines = _Lines(node.name)
+        self.ins = node.in_shapes
+        self.shape = node.in_shapes[0]
+        self.oshape = node.out_shape
+        self.tensors: list[tuple[str, str, Fraction]] = []  # (symbol, display label, value)
+        self.buffers: list[tuple[str, Fraction]] = []
+        self.elementwise: list[tuple[str, str, Fraction]] = []  # (label, template, value)
+        self.ew_env: dict[str, Value] = {}
+        self.macs_line: tuple[str, str, Env, str] | None = None
+        self.window_line: tuple[str, str, Env, str] | None = None
+        self.oshape_checked: Shape = ()
+        self.macs_value = self.flops_value = self.memory_value = Fraction(0)
+        self.params_value = self.buffers_value = Fraction(0)
+        self.rf_value: tuple[tuple[Fraction, ...], ...] | None = None
+
+    # ---------------------------------------------------------------------------- driver --
+    def run(self) -> Explanation:
+        node, op = self.node, self.node.op
+        handler = _HANDLERS.get(type(op))
+        if handler is None:
+            raise ArchcalcError(f"explain has no derivation for layer type {type(op).__name__}",
+                                layer=node.name, hint="every layer class needs an explainer "
+                                "in archcalc/explain.py")
+        shapes = " + ".join("×".join(map(str, s)) for s in self.ins)
+        kind = "+".join((op.type_name, *(p.type_name for p in node.post)))
+        args = _args_text(op)
+        header = (f"{node.name}: {kind}{f' ({args})' if args else ''} — input {shapes} → "
+                  f"output {'×'.join(map(str, self.oshape))}")
+        self.out.section = "output shape"
+        handler(self, op)
+        self._post()
+        self._params()
+        self._work(self.node.work())  # the main layer's and the fused layers' work
+        self._memory()
+        self._rf()
+        values = {
+            "output_shape": self.oshape_checked,
+            "params": int(self.params_value),
+            "buffers": int(self.buffers_value),
+            "macs": int(self.macs_value),
+            "flops": int(self.flops_value),
+            "activation_bytes": int(self.memory_value),
+            "receptive_field": self.rf_value,
+        }
+        return Explanation(node.name, header, tuple(self.out.lines), values)
+
+    # ---------------------------------------------------------------------- shape helpers --
+    def same_shape(self, note: str = "element-wise: the output has the input's shape") -> None:
+        syms, env = _dims_product(self.shape, False)
+        for i, sym in enumerate(syms):
+            self.out.add(sym + "′", sym, env, self.oshape[i], note=note if i == 0 else "")
+        self.oshape_checked = self.oshape
+
+    def channels(self, template: str, env: Env, note: str = "") -> None:
+        label = "F′" if len(self.oshape) == 1 else "C′"
+        self.out.add(label, template, env, self.oshape[0], note=note)
+
+    def spatial(self, axes: list[_Axis], line: Callable[[_Axis], tuple[str, dict[str, Value]]],
+                note: Callable[[_Axis], str] | None = None) -> None:
+        for ax in axes:
+            template, env = line(ax)
+            expect = self.oshape[1 + ax.index[0]]
+            if any(self.oshape[1 + i] != expect for i in ax.index):
+                raise RuntimeError(f"explain {self.node.name}: axes {ax.index} differ")
+            self.out.add(ax.label, template, env, expect, note=note(ax) if note else "")
+        self.oshape_checked = self.oshape
+
+    # ----------------------------------------------------------------------- conv family --
+    def conv(self, op: Conv) -> Work:
+        cin = self.shape[0]
+        cout = op.out_channels(cin)
+        g = op.group_count(cin)
+        k, s, d, _, lo, hi = op.geometry(self.shape)
+        rank = len(k)
+        if isinstance(op, DWConv):
+            if cout == cin:
+                self.channels("C_in", {"C_in": cin}, "depthwise: one filter per input channel")
+            else:
+                self.channels("m*C_in", {"m": cout // cin, "C_in": cin},
+                              "depthwise with channel multiplier m")
+        else:
+            self.channels("C_out", {"C_out": cout}, "one output map per filter")
+        geo = [(k[a], s[a], d[a], lo[a], hi[a]) for a in range(rank)]
+        axes = _axes(self.shape, geo)
+        self.window_shape(axes, k, s, d, lo, hi, pool_ceil=False)
+        # weights
+        self.out.section = "weights"
+        kf, kenv = self.kernel_symbols(axes, k)
+        if op.connections is not None:
+            sizes = [len(c) for c in op.connections]
+            total = sum(sizes)
+            tmpl = f"({' + '.join(map(str, sizes))})*" + "*".join(kf)
+            self.tensor("weights", tmpl, kenv, sum(prod(v) for key, v in
+                                                   op.params(self.ins).items()
+                                                   if key.startswith("weight")),
+                        sym=("Σ_i |conn_i|·" + "·".join(_symbol(x, False, {}) for x in kf),
+                             "\\sum_i |\\mathrm{conn}_i| \\cdot " + " \\cdot ".join(
+                                 _symbol(x, True, {}) for x in kf)),
+                        note=f"partial connection table: {total} input maps in all")
+        else:
+            cin_sym = "C_in" if g == 1 else "(C_in/g)"
+            env = {"C_out": cout, "C_in": cin, "g": g, **kenv}
+            self.tensor("weight", "*".join(["C_out", cin_sym, *kf]), env,
+                        prod(op.params(self.ins)["weight"]), times=True,
+                        note="" if g == 1 else f"{g} groups: each filter sees C_in/g channels")
+        if op.bias:
+            self.tensor("bias", "C_out", {"C_out": cout}, cout)
+        # work
+        osyms, oenv = self.out_symbols()
+        if op.connections is not None:
+            tmpl = "*".join(osyms[1:]) + f"*{sum(len(c) for c in op.connections)}*" + \
+                "*".join(kf)
+            macs = ("MACs", tmpl, {**oenv, **kenv}, "each output position of map i: "
+                    "|conn_i|·K² multiply-accumulates")
+        else:
+            cin_sym = "C_in" if g == 1 else "(C_in/g)"
+            macs = ("MACs", "*".join(["C_out", *osyms[1:], cin_sym, *kf]),
+                    {**oenv, "C_out": cout, "C_in": cin, "g": g, **kenv},
+                    "each output element: (C_in/g)·∏K multiply-accumulates" if g > 1 else
+                    "each output element: C_in·K·K multiply-accumulates")
+        self.macs_line = macs
+        if op.bias:
+            self.elementwise.append(("bias", "*".join(["C_out", *osyms[1:]]),
+                                     Fraction(prod(self.oshape))))
+            self.ew_env = {**oenv, "C_out": cout}
+        return op.work(self.ins, self.oshape)
+
+    def kernel_symbols(self, axes: list[_Axis], k: Sequence[int]
+                       ) -> tuple[list[str], dict[str, Value]]:
+        syms: list[str] = []
+        env: dict[str, Value] = {}
+        for ax in axes:
+            sym = "K" + ax.sub
+            env[sym] = k[ax.index[0]]
+            syms.extend([sym] * len(ax.index))
+        return syms, env
+
+    def out_symbols(self) -> tuple[list[str], dict[str, Value]]:
+        return _dims_product(self.oshape, True)
+
+    def window_shape(self, axes: list[_Axis], k: Sequence[int], s: Sequence[int],
+                     d: Sequence[int], lo: Sequence[int], hi: Sequence[int],
+                     pool_ceil: bool) -> None:
+        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
+            a = ax.index[0]
+            x = ax.sub
+            env: dict[str, Value] = {ax.name: self.shape[1 + a], "S" + x: s[a]}
+            if d[a] != 1:
+                kern = f"K_eff{x}"
+                env[kern] = self.out.add(kern, f"d{x}*(K{x} - 1) + 1",
+                                         {f"d{x}": d[a], f"K{x}": k[a]}, d[a] * (k[a] - 1) + 1,
+                                         note="dilation spreads the kernel")
+            else:
+                kern = f"K{x}"
+                env[kern] = k[a]
+            if lo[a] == hi[a]:
+                pad = f"2*P{x}"
+                env[f"P{x}"] = lo[a]
+            else:
+                pad = f"P_lo{x} + P_hi{x}"
+                env[f"P_lo{x}"], env[f"P_hi{x}"] = lo[a], hi[a]
+            inner = f"({ax.name} - {kern} + {pad})/S{x}"
+            if not pool_ceil:
+                return f"floor({inner}) + 1", env
+            n = self.shape[1 + a]
+            span = n + lo[a] + hi[a] - (d[a] * (k[a] - 1) + 1)
+            out = -(-span // s[a]) + 1
+            if (out - 1) * s[a] >= n + lo[a]:
+                return f"ceil({inner})", env  # last window would start in the padding
+            return f"ceil({inner}) + 1", env
+
+        def note(ax: _Axis) -> str:
+            a = ax.index[0]
+            p = getattr(self.node.op, "p", None)
+            if isinstance(p, str):
+                return f"padding {p} = ({lo[a]}, {hi[a]})"
+            if pool_ceil:
+                return "ceil_mode"
+            return ""
+
+        self.spatial(axes, line, note)
+
+    def tensor(self, key: str, template: str, env: Env, expect: int, *, times: bool = False,
+               sym: tuple[str, str] | None = None, note: str = "") -> None:
+        label = key
+        value = self.out.add(label, template, env, expect, times=times,
+                             sym_text=sym[0] if sym else None, sym_tex=sym[1] if sym else None,
+                             note=note, label_tex=f"\\mathrm{{{_tex_name(label)}}}")
+        symbol = "t" + str(len(self.tensors))
+        self.tensors.append((symbol, label, value))
+
+    def deconv(self, op: ConvTranspose) -> Work:
+        k, s, p, opad, d = op._geo(self.shape)
+        rank = len(k)
+        cin, cout, g = self.shape[0], op.out, op.groups
+        self.channels("C_out", {"C_out": cout})
+        axes = _axes(self.shape, [(k[a], s[a], p[a], opad[a], d[a]) for a in range(rank)])
+
+        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
+            a, x = ax.index[0], ax.sub
+            env: dict[str, Value] = {ax.name: self.shape[1 + a], f"S{x}": s[a], f"P{x}": p[a],
+                                     f"K{x}": k[a], f"d{x}": d[a], f"P_out{x}": opad[a]}
+            kern = f"K{x}" if d[a] == 1 else f"d{x}*(K{x} - 1) + 1"
+            tail = f" + P_out{x}" if opad[a] else ""
+            if d[a] == 1:
+                return f"({ax.name} - 1)*S{x} - 2*P{x} + {kern}{tail}", env
+            return f"({ax.name} - 1)*S{x} - 2*P{x} + {kern}{tail}", env
+
+        self.spatial(axes, line)
+        self.out.section = "weights"
+        kf, kenv = self.kernel_symbols(axes, k)
+        cout_sym = "C_out" if g == 1 else "(C_out/g)"
+        self.tensor("weight", "*".join(["C_in", cout_sym, *kf]),
+                    {"C_in": cin, "C_out": cout, "g": g, **kenv},
+                    prod(op.params(self.ins)["weight"]), times=True)
+        if op.bias:
+            self.tensor("bias", "C_out", {"C_out": cout}, cout)
+        isyms, ienv = _dims_product(self.shape, False)
+        self.macs_line = ("MACs", "*".join([*isyms, cout_sym, *kf]),
+                          {**ienv, "C_out": cout, "g": g, **kenv},
+                          "every input element is multiplied into (C_out/g)·∏K outputs")
+        osyms, oenv = self.out_symbols()
+        if op.bias:
+            self.elementwise.append(("bias", "*".join(osyms), Fraction(prod(self.oshape))))
+            self.ew_env = oenv
+        return op.work(self.ins, self.oshape)
+
+    # --------------------------------------------------------------------------- pooling --
+    def pool(self, op: Pool) -> Work:
+        k, s, p, d = op._geo(self.shape)
+        rank = len(k)
+        self.channels("C", {"C": self.shape[0]}, "pooling keeps the channels")
+        axes = _axes(self.shape, [(k[a], s[a], p[a], d[a]) for a in range(rank)])
+        self.window_shape(axes, k, s, d, p, p, pool_ceil=op.ceil_mode)
+        osyms, oenv = self.out_symbols()
+        kf, kenv = self.kernel_symbols(axes, k)
+        self.window_line = ("window", "*".join([*osyms, *kf]), {**oenv, **kenv},
+                            "every output element reads its K×K window")
+        if isinstance(op, Subsample):
+            self.out.section = "weights"
+            self.tensor("coefficient", "C", {"C": self.shape[0]}, self.shape[0])
+            self.tensor("bias", "C", {"C": self.shape[0]}, self.shape[0])
+            self.macs_line = ("MACs", "*".join(osyms), oenv,
+                              "one coefficient multiply per output")
+            self.elementwise.append(("bias", "*".join(osyms), Fraction(prod(self.oshape))))
+            self.ew_env = oenv
+        if isinstance(op, AvgPool):
+            self.elementwise.append(("divide", "*".join(osyms), Fraction(prod(self.oshape))))
+            self.ew_env = oenv
+        return op.work(self.ins, self.oshape)
+
+    def global_pool(self, op: GlobalAvgPool) -> Work:
+        self.channels("C", {"C": self.shape[0]})
+        rank = len(self.shape) - 1
+        axes = _axes(self.shape, [() for _ in range(rank)])
+        self.spatial(axes, lambda ax: ("1", {}), lambda ax: "one window as large as the map")
+        isyms, ienv = _dims_product(self.shape, False)
+        self.window_line = ("window", "*".join(isyms), ienv, "the window is the whole map")
+        if not isinstance(op, GlobalMaxPool):
+            self.elementwise.append(("divide", "C", Fraction(self.shape[0])))
+            self.ew_env = {"C": self.shape[0]}
+        return op.work(self.ins, self.oshape)
+
+    def adaptive(self, op: AdaptiveAvgPool) -> Work:
+        self.channels("C", {"C": self.shape[0]})
+        rank = len(self.shape) - 1
+        axes = [_Axis((a,), _axis_names(rank)[a], "", _axis_names(rank)[a] + "′")
+                for a in range(rank)]
+        self.spatial(axes, lambda ax: (ax.label.rstrip("′") + "_out",
+                                       {ax.label.rstrip("′") + "_out": self.oshape[1 +
+                                                                               ax.index[0]]}),
+                     lambda ax: "the requested output size")
+        env: dict[str, Value] = {"C": self.shape[0]}
+        syms = ["C"]
+        for a in range(rank):
+            n, o = self.shape[1 + a], self.oshape[1 + a]
+            sym = f"N_{_axis_names(rank)[a].lower()}"
+            env[sym] = sum(h - lo for lo, h in adaptive_windows(n, o))
+            syms.append(sym)
+        self.window_line = ("window", "*".join(syms), env,
+                            "N = sum of PyTorch's window lengths ⌈(i+1)n/o⌉ − ⌊in/o⌋")
+        osyms, oenv = self.out_symbols()
+        self.elementwise.append(("divide", "*".join(osyms), Fraction(prod(self.oshape))))
+        self.ew_env = oenv
+        return op.work(self.ins, self.oshape)
+
+    # ------------------------------------------------------------------- fully connected --
+    def linear(self, op: Linear) -> Work:
+        fin = self.shape[0]
+        self.channels("F_out", {"F_out": op.out})
+        self.oshape_checked = self.oshape
+        self.out.section = "weights"
+        self.tensor("weight", "F_out*F_in", {"F_out": op.out, "F_in": fin},
+                    prod(op.params(self.ins)["weight"]), times=True,
+                    note="" if len(self.shape) == 1 else
+                    f"a {'×'.join(map(str, self.shape))} map counts as F_in = C")
+        if op.bias:
+            self.tensor("bias", "F_out", {"F_out": op.out}, op.out)
+        self.macs_line = ("MACs", "F_in*F_out", {"F_in": fin, "F_out": op.out},
+                          "one multiply-accumulate per weight")
+        if op.bias:
+            self.elementwise.append(("bias", "F_out", Fraction(op.out)))
+            self.ew_env = {"F_out": op.out}
+        return op.work(self.ins, self.oshape)
+
+    # ------------------------------------------------------------------------ reshaping --
+    def flatten(self, op: Flatten) -> Work:
+        syms, env = _dims_product(self.shape, False)
+        self.out.add("F′", _product(syms), env, self.oshape[0], note="row-major, as torch")
+        self.oshape_checked = self.oshape
+        return op.work(self.ins, self.oshape)
+
+    def reshape(self, op: Reshape) -> Work:
+        total = prod(self.shape)
+        known = prod([v for v in op.shape if v != -1])
+        for i, v in enumerate(op.shape):
+            if v == -1:
+                self.out.add(f"d{i + 1}′", "N/M", {"N": total, "M": known}, self.oshape[i],
+                             note="−1: N input elements over the product M of the others")
+            else:
+                self.out.add(f"d{i + 1}′", str(v), {}, self.oshape[i])
+        self.oshape_checked = self.oshape
+        return op.work(self.ins, self.oshape)
+
+    def zeropad(self, op: ZeroPad) -> Work:
+        pads = op.pads(self.shape)
+        self.channels("C", {"C": self.shape[0]})
+        axes = _axes(self.shape, [pads[a] for a in range(len(pads))])
+
+        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
+            lo, hi = pads[ax.index[0]]
+            x = ax.sub
+            if lo == hi:
+                return f"{ax.name} + 2*P{x}", {ax.name: self.shape[1 + ax.index[0]], f"P{x}": lo}
+            return f"{ax.name} + P_lo{x} + P_hi{x}", {ax.name: self.shape[1 + ax.index[0]],
+                                                      f"P_lo{x}": lo, f"P_hi{x}": hi}
+
+        self.spatial(axes, line)
+        return op.work(self.ins, self.oshape)
+
+    def crop(self, op: Crop) -> Work:
+        cuts = op.cuts(self.ins)
+        self.channels("C", {"C": self.shape[0]})
+        axes = _axes(self.shape, [cuts[a] for a in range(len(cuts))])
+
+        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
+            lo, hi = cuts[ax.index[0]]
+            x = ax.sub
+            return f"{ax.name} - c_lo{x} - c_hi{x}", {ax.name: self.shape[1 + ax.index[0]],
+                                                      f"c_lo{x}": lo, f"c_hi{x}": hi}
+
+        self.spatial(axes, line, lambda ax: "centre crop: ⌊(n − m)/2⌋ before"
+                     if len(self.ins) == 2 or op.size is not None else "")
+        return op.work(self.ins, self.oshape)
+
+    def upsample(self, op: Upsample) -> Work:
+        factors = op.factors(self.shape)
+        self.channels("C", {"C": self.shape[0]})
+        axes = _axes(self.shape, [(factors[a],) for a in range(len(factors))])
+
+        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
+            f = factors[ax.index[0]]
+            x = ax.sub
+            if f.denominator == 1:
+                return f"{ax.name}*f{x}", {ax.name: self.shape[1 + ax.index[0]],
+                                           f"f{x}": f.numerator}
+            return f"{ax.name}_out", {f"{ax.name}_out": self.oshape[1 + ax.index[0]]}
+
+        self.spatial(axes, line)
+        if op.mode == "bilinear":
+            osyms, oenv = self.out_symbols()
+            rank = len(self.oshape) - 1
+            self.elementwise.append(("interpolation", f"3*{rank}*" + "*".join(osyms),
+                                     Fraction(3 * rank * prod(self.oshape))))
+            self.ew_env = oenv
+        return op.work(self.ins, self.oshape)
+
+    def slice(self, op: Slice) -> Work:
+        self.channels("stop - start", {"stop": op.stop, "start": op.start})
+        rank = len(self.shape) - 1
+        axes = _axes(self.shape, [() for _ in range(rank)])
+        self.spatial(axes, lambda ax: (ax.name, {ax.name: self.shape[1 + ax.index[0]]}))
+        return op.work(self.ins, self.oshape)
+
+    def concat(self, op: Concat) -> Work:
+        syms = [f"C_{i + 1}" for i in range(len(self.ins))]
+        self.channels(" + ".join(syms), {s: shp[0] for s, shp in zip(syms, self.ins,
+                                                                      strict=True)},
+                      "channels of the inputs side by side")
+        rank = len(self.shape) - 1
+        if rank:
+            axes = _axes(self.shape, [() for _ in range(rank)])
+            self.spatial(axes, lambda ax: (ax.name, {ax.name: self.shape[1 + ax.index[0]]}),
+                         lambda ax: "equal for every input")
+        self.oshape_checked = self.oshape
+        return op.work(self.ins, self.oshape)
+
+    # ---------------------------------------------------------------------- element-wise --
+    def passthrough(self, op: Layer) -> Work:
+        self.same_shape()
+        if isinstance(op, BatchNorm):
+            self.norm_tensors(op, self.shape, prefix="")
+            self.elementwise.append(("bn", "2*" + "*".join(_dims_product(self.shape,
+                                                                             False)[0]),
+                                     Fraction(2 * prod(self.shape))))
+        elif isinstance(op, LayerNorm):
+            self.norm_tensors(op, self.shape, prefix="")
+            self.elementwise.append(("layernorm", "5*" + "*".join(_dims_product(
+                self.shape, False)[0]), Fraction(5 * prod(self.shape))))
+        elif isinstance(op, LRN):
+            self.elementwise.append(("lrn", f"({op.size} + 4)*" + "*".join(_dims_product(
+                self.shape, False)[0]), Fraction((op.size + 4) * prod(self.shape))))
+        elif isinstance(op, Activation):
+            self.elementwise.append((op.fn, f"{ACTIVATION_OPS[op.fn]}*" + "*".join(
+                _dims_product(self.shape, False)[0]),
+                Fraction(ACTIVATION_OPS[op.fn] * prod(self.shape))))
+        self.ew_env = _dims_product(self.shape, False)[1]
+        return op.work(self.ins, self.oshape)
+
+    def merge(self, op: Layer) -> Work:
+        self.same_shape("element-wise over inputs of one shape" if isinstance(op, Add) else
+                        "the larger input's shape (a [C, 1, 1] gate broadcasts)")
+        osyms, oenv = self.out_symbols()
+        if isinstance(op, Add):
+            n = len(self.ins)
+            self.elementwise.append(("add", f"({n} - 1)*" + "*".join(osyms),
+                                     Fraction((n - 1) * prod(self.oshape))))
+        else:
+            self.elementwise.append(("multiply", "*".join(osyms),
+                                     Fraction(prod(self.oshape))))
+        self.ew_env = oenv
+        return op.work(self.ins, self.oshape)
+
+    def norm_tensors(self, op: Layer, shape: Shape, prefix: str) -> None:
+        self.out.section = "weights"
+        for key, tshape in op.params((shape,)).items():
+            syms, env = _dims_product(tshape if len(tshape) > 1 else (tshape[0],), False)
+            if len(tshape) == 1:
+                syms, env = ["C"], {"C": tshape[0]}
+            self.tensor(prefix + key, "*".join(syms), env, prod(tshape))
+        for key, tshape in op.buffers((shape,)).items():
+            self.buffer(prefix + key, tshape[0])
+
+    def buffer(self, key: str, c: int) -> None:
+        value = self.out.add(key, "C", {"C": c}, c, note="buffer (not a parameter)",
+                             label_tex=f"\\mathrm{{{_tex_name(key)}}}")
+        self.buffers.append((key, value))
+
+    # ------------------------------------------------------------------------ the rest --
+    def _post(self) -> None:
+        """Fused BN / activation: their weights and element-wise work on the output."""
+        osyms, oenv = self.out_symbols()
+        for layer in self.node.post:
+            if isinstance(layer, BatchNorm):
+                self.norm_tensors(layer, self.oshape, prefix="bn.")
+                self.elementwise.append(("bn", "2*" + "*".join(osyms),
+                                         Fraction(2 * prod(self.oshape))))
+            elif isinstance(layer, Activation):
+                self.elementwise.append((layer.fn, f"{ACTIVATION_OPS[layer.fn]}*" +
+                                         "*".join(osyms),
+                                         Fraction(ACTIVATION_OPS[layer.fn] *
+                                                  prod(self.oshape))))
+            else:
+                raise ArchcalcError(f"explain has no derivation for a fused "
+                                    f"{type(layer).__name__}", layer=self.node.name)
+            self.ew_env = {**self.ew_env, **oenv}
+
+    def _params(self) -> None:
+        self.out.section = "weights"
+        expect = self.row.params
+        if not self.tensors:
+            self.out.add("params", "0", {}, expect, note="no learnable weights")
+            self.params_value = Fraction(0)
+        else:
+            names = {sym: (label, f"\\mathrm{{{_tex_name(label)}}}")
+                     for sym, label, _ in self.tensors}
+            env = {sym: v for sym, _, v in self.tensors}
+            tmpl = " + ".join(sym for sym, _, _ in self.tensors)
+            if len(self.tensors) == 1:
+                self.params_value = self.out.add("params", tmpl, env, expect, names=names)
+                # a single tensor: its line already shows the arithmetic
+                self.out.lines[-1] = _with_sym(self.out.lines[-1], self.tensors[0][1])
+            else:
+                self.params_value = self.out.add("params", tmpl, env, expect, names=names)
+        if self.buffers:
+            env = {f"b{i}": v for i, (_, v) in enumerate(self.buffers)}
+            names = {f"b{i}": (k, f"\\mathrm{{{_tex_name(k)}}}")
+                     for i, (k, _) in enumerate(self.buffers)}
+            self.buffers_value = self.out.add("buffers", " + ".join(env), env, self.row.buffers,
+                                              names=names)
+        else:
+            if self.row.buffers:
+                raise RuntimeError(f"explain {self.node.name}: buffers not derived")
+            self.buffers_value = Fraction(0)
+
+    def _work(self, work: Work) -> None:
+        self.out.section = "work"
+        batch = self.report.batch
+        conv = CONVENTIONS[self.report.convention]
+        macs_line = self.macs_line
+        if macs_line is None:
+            if work.macs:
+                raise RuntimeError(f"explain {self.node.name}: MACs not derived")
+            self.out.add("MACs", "0", {}, 0, note="no multiply-accumulates")
+            macs = Fraction(0)
+        else:
+            label, tmpl, env, note = macs_line
+            macs = self.out.add(label, tmpl, env, work.macs, note=note)
+        window_line = self.window_line
+        window = Fraction(0)
+        if window_line is not None:
+            label, tmpl, env, note = window_line
+            window = self.out.add(label, tmpl, env, work.window, note=note)
+        elif work.window:
+            raise RuntimeError(f"explain {self.node.name}: window reads not derived")
+        ew = Fraction(0)
+        if self.elementwise:
+            env_all = self.ew_env
+            for label, tmpl, value in self.elementwise:
+                self.out.add(label, tmpl, env_all, value,
+                             note="element-wise operations" if label != "bias" else
+                             "one add per output element")
+            if len(self.elementwise) > 1:
+                env = {f"e{i}": v for i, (_, _, v) in enumerate(self.elementwise)}
+                names = {f"e{i}": (lab, f"\\mathrm{{{_tex_name(lab)}}}")
+                         for i, (lab, _, _) in enumerate(self.elementwise)}
+                ew = self.out.add("element-wise", " + ".join(env), env, work.elementwise,
+                                  names=names, label_tex="\\mathrm{elementwise}")
+            else:
+                ew = self.elementwise[0][2]
+                if ew != work.elementwise:
+                    raise RuntimeError(f"explain {self.node.name}: element-wise {ew} != "
+                                       f"{work.elementwise}")
+        elif work.elementwise:
+            raise RuntimeError(f"explain {self.node.name}: element-wise work not derived")
+        terms = []
+        env2: dict[str, Value] = {"MACs": macs, "window": window, "elementwise": ew}
+        names = {"MACs": ("MACs", "\\mathrm{MACs}"), "window": ("window", "\\mathrm{window}"),
+                 "elementwise": ("element-wise", "\\mathrm{elementwise}")}
+        if macs:
+            terms.append("MACs" if conv.mac_weight == 1 else f"{conv.mac_weight}*MACs")
+        if conv.count_window and window:
+            terms.append("window")
+        if conv.count_elementwise and ew:
+            terms.append("elementwise")
+        tmpl = " + ".join(terms) or "0"  # the convention's terms that are not zero here
+        if batch > 1:
+            env2["B"] = batch
+            tmpl = f"B*({tmpl})"
+            self.macs_value = self.out.add("MACs (batch)", "B*MACs", env2, self.row.macs,
+                                           names=names)
+        else:
+            self.macs_value = macs
+            if macs != self.row.macs:
+                raise RuntimeError(f"explain {self.node.name}: MACs {macs} != {self.row.macs}")
+        self.flops_value = self.out.add("FLOPs", tmpl, env2, self.row.flops, names=names,
+                                        note=f"convention {conv.name}")
+
+    def _memory(self) -> None:
+        self.out.section = "memory"
+        syms, env = self.out_symbols()
+        width = DTYPE_BYTES[self.report.dtype]
+        tmpl = "*".join(syms) + f"*{width}"
+        menv: dict[str, Value] = dict(env)
+        if self.report.batch > 1:
+            tmpl = "B*" + tmpl
+            menv["B"] = self.report.batch
+        self.memory_value = self.out.add(
+            "memory", tmpl, menv, self.row.activation_bytes, unit="B",
+            note=f"{fmt_kb(self.row.activation_bytes)} KB = bytes/1024; "
+                 f"{width} B per {self.report.dtype}")
+
+    def _rf(self) -> None:
+        self.out.section = "receptive field"
+        rank = len(self.shape) - 1
+        got = self.row.receptive_field
+        prevs = [_rf_of(self.report, name, rank) for name in self.node.inputs]
+        self.rf_value = None if got is None else (
+            tuple(a.size for a in got), tuple(a.jump for a in got), tuple(a.start for a in got))
+        if got is None:
+            if any(p is None for p in prevs):
+                self.out.note("r", "none: no spatial map reaches this layer")
+            else:
+                self.out.note("r", "none: the spatial layout ends here")
+            return
+        handler = _RF_HANDLERS.get(type(self.node.op), _RFExplain.same)
+        handler(_RFExplain(self, prevs, got), self.node.op)
+
+
+def _with_note(line: Line, note: str) -> Line:
+    return Line(line.section, line.label, line.template, line.env, line.value, line.label_tex,
+                line.times, line.sym_text, line.sym_tex, line.unit, note, line.names)
+
+
+def _with_sym(line: Line, label: str) -> Line:
+    return Line(line.section, line.label, line.template, line.env, line.value, line.label_tex,
+                line.times, label, f"\\mathrm{{{_tex_name(label)}}}", line.unit, line.note,
+                line.names)
+
+
+def _tex_name(name: str) -> str:
+    return name.replace("_", "\\_")
+
+
+def fmt_kb(n: int) -> str:
+    """bytes/1024, exact when it has at most 2 decimals."""
+    v = Fraction(n, 1024)
+    if (v * 100).denominator == 1:
+        return f"{float(v):,.2f}".rstrip("0").rstrip(".")
+    return f"≈ {float(v):,.2f}"
+
+
+# =========================================================================== receptive field ==
+
+
+class _RFExplain:
+    """Receptive-field lines: size r, jump j, start per axis, from the inputs' fields."""
+
+    def __init__(self, ex: _Explain, prevs: list[tuple[RFAxis, ...] | None],
+                 got: tuple[RFAxis, ...]) -> None:
+        self.ex = ex
+        self.prevs = prevs
+        self.got = got
+        self.rank = len(got)
+
+    def axes(self, geometry: Sequence[tuple[Any, ...]]) -> list[_Axis]:
+        prev = self.prevs[0]
+        assert prev is not None
+        keys = [(prev[a].size, prev[a].jump, prev[a].start, *geometry[a])
+                for a in range(self.rank)]
+        names = _axis_names(self.rank)
+        if self.rank > 1 and len(set(keys)) == 1:
+            return [_Axis(tuple(range(self.rank)), names[-1], "", "")]
+        return [_Axis((a,), names[a], "" if self.rank == 1 else "_" + names[a].lower(), "")
+                for a in range(self.rank)]
+
+    def emit(self, ax: _Axis, r: str, j: str, start: str, env: dict[str, Value],
+             note: str = "") -> None:
+        a = ax.index[0]
+        prev = self.prevs[0]
+        assert prev is not None
+        x = ax.sub
+        env = {f"r_prev{x}": prev[a].size, f"j_prev{x}": prev[a].jump,
+               f"start_prev{x}": prev[a].start, **env}
+        got = self.got[a]
+        for i in ax.index:
+            if self.got[i] != got:
+                raise RuntimeError(f"explain {self.ex.node.name}: RF axes {ax.index} differ")
+        out = self.ex.out
+        out.add(f"r{x}", r, env, got.size, note=note)
+        out.add(f"j{x}", j, env, got.jump)
+        out.add(f"start{x}", start, env, got.start)
+
+    def window(self, k: Sequence[int], s: Sequence[int], p_lo: Sequence[int],
+               d: Sequence[int] | None = None, note: str = "") -> None:
+        d = d or [1] * self.rank
+        for ax in self.axes([(k[a], s[a], p_lo[a], d[a]) for a in range(self.rank)]):
+            a, x = ax.index[0], ax.sub
+            kern = f"K{x}" if d[a] == 1 else f"K_eff{x}"
+            env: dict[str, Value] = {kern: (d[a] * (k[a] - 1) + 1), f"S{x}": s[a],
+                                     f"P{x}": p_lo[a]}
+            self.emit(ax, f"r_prev{x} + ({kern} - 1)*j_prev{x}", f"j_prev{x}*S{x}",
+                      f"start_prev{x} + (({kern} - 1)/2 - P{x})*j_prev{x}", env, note)
+
+    # handlers by layer class
+    def conv(self, op: Conv) -> None:
+        _, s, d, _, lo, _ = op.geometry(self.ex.shape)
+        k = op.geometry(self.ex.shape)[0]
+        self.window(k, s, lo, d, "each layer adds (K − 1) input steps of size j")
+
+    def pool(self, op: Pool) -> None:
+        k, s, p, d = op._geo(self.ex.shape)
+        self.window(k, s, p, d)
+
+    def global_pool(self, op: Layer) -> None:
+        n = self.ex.shape[1:]
+        self.window(n, n, [0] * self.rank, note="a window as large as the map")
+
+    def adaptive(self, op: AdaptiveAvgPool) -> None:
+        shape = self.ex.shape
+        geo = []
+        for a in range(self.rank):
+            n, o = shape[1 + a], self.ex.oshape[1 + a]
+            geo.append((max(h - lo for lo, h in adaptive_windows(n, o)), n, o))
+        for ax in self.axes(geo):
+            a, x = ax.index[0], ax.sub
+            k, n, o = geo[a]
+            env: dict[str, Value] = {f"K{x}": k, f"n{x}": n, f"o{x}": o}
+            self.emit(ax, f"r_prev{x} + (K{x} - 1)*j_prev{x}", f"j_prev{x}*n{x}/o{x}",
+                      f"start_prev{x} + (K{x} - 1)/2*j_prev{x}", env,
+                      "K = largest window, mean stride n/o")
+
+    def deconv(self, op: ConvTranspose) -> None:
+        k, s, p, _, d = op._geo(self.ex.shape)
+        geo = [(k[a], s[a], p[a], d[a]) for a in range(self.rank)]
+        for ax in self.axes(geo):
+            a, x = ax.index[0], ax.sub
+            ke = d[a] * (k[a] - 1) + 1
+            env: dict[str, Value] = {f"K{x}": ke, f"S{x}": s[a], f"P{x}": p[a]}
+            self.emit(ax, f"r_prev{x} + (K{x} - 1)*j_prev{x}/S{x}", f"j_prev{x}/S{x}",
+                      f"start_prev{x} + ((K{x} - 1)/2 - (K{x} - 1 - P{x}))*j_prev{x}/S{x}",
+                      env, "zero-insertion refines the grid by S, then a stride-1 window")
+
+    def shift(self, pads: Sequence[int], sign: str) -> None:
+        for ax in self.axes([(v,) for v in pads]):
+            a, x = ax.index[0], ax.sub
+            self.emit(ax, f"r_prev{x}", f"j_prev{x}", f"start_prev{x} {sign} c{x}*j_prev{x}",
+                      {f"c{x}": pads[a]})
+
+    def zeropad(self, op: ZeroPad) -> None:
+        self.shift([p[0] for p in op.pads(self.ex.shape)], "-")
+
+    def crop(self, op: Crop) -> None:
+        self.shift([c[0] for c in op.cuts(self.ex.ins)], "+")
+
+    def upsample(self, op: Upsample) -> None:
+        factors = op.factors(self.ex.shape)
+        for ax in self.axes([(f,) for f in factors]):
+            a, x = ax.index[0], ax.sub
+            f = factors[a]
+            if f.denominator != 1:
+                env: dict[str, Value] = {f"n{x}": self.ex.shape[1 + a],
+                                         f"o{x}": self.ex.oshape[1 + a]}
+                self.emit(ax, f"r_prev{x} + j_prev{x}", f"j_prev{x}*n{x}/o{x}",
+                          f"start_prev{x}", env, "non-integer resize: mean spacing n/o")
+                continue
+            env = {f"f{x}": f.numerator}
+            r = f"r_prev{x} + j_prev{x}" if op.mode == "bilinear" else f"r_prev{x}"
+            self.emit(ax, r, f"j_prev{x}/f{x}", f"start_prev{x} + (1/f{x} - 1)/2*j_prev{x}",
+                      env, "the grid is refined by f" + (
+                          "; bilinear reads one more input pixel" if op.mode == "bilinear"
+                          else ""))
+
+    def same(self, op: Layer) -> None:
+        if len(self.prevs) > 1:
+            self.merge(op)
+            return
+        for ax in self.axes([() for _ in range(self.rank)]):
+            x = ax.sub
+            self.emit(ax, f"r_prev{x}", f"j_prev{x}", f"start_prev{x}", {},
+                      "element-wise: the field is unchanged")
+
+    def multiply(self, op: Multiply) -> None:
+        """An SE gate ([C, 1, 1]) widens the field to the whole map but keeps the full-size
+        input's grid: r = max(r_map, r_gate), j and start of the map (Multiply.rf)."""
+        a_shape, b_shape = self.ex.ins
+        if a_shape == b_shape:
+            self.merge(op)
+            return
+        full = 0 if prod(a_shape[1:]) >= prod(b_shape[1:]) else 1
+        fp, gp = self.prevs[full], self.prevs[1 - full]
+        assert fp is not None and gp is not None
+        names = _axis_names(self.rank)
+        for a in range(self.rank):
+            x = "" if self.rank == 1 else "_" + names[a].lower()
+            env: dict[str, Value] = {f"r_map{x}": fp[a].size, f"r_gate{x}": gp[a].size,
+                                     f"j_map{x}": fp[a].jump, f"start_map{x}": fp[a].start}
+            out = self.ex.out
+            out.add(f"r{x}", f"max(r_map{x}, r_gate{x})", env, self.got[a].size,
+                    note="the gate sees the whole map")
+            out.add(f"j{x}", f"j_map{x}", env, self.got[a].jump,
+                    note="the output stays on the full-size input's grid")
+            out.add(f"start{x}", f"start_map{x}", env, self.got[a].start)
+
+    def merge(self, op: Layer) -> None:
+        known = [p for p in self.prevs if p is not None]
+        out = self.ex.out
+        names = _axis_names(self.rank)
+        uniform = self.rank > 1 and all(len(set(p)) == 1 for p in known)
+        for a in range(1 if uniform else self.rank):
+            x = "" if self.rank == 1 or uniform else "_" + names[a].lower()
+            env: dict[str, Value] = {}
+            for i, p in enumerate(known):
+                env[f"r_{i + 1}{x}"] = p[a].size
+            best = max(range(len(known)), key=lambda i: (known[i][a].size, known[i][a].jump))
+            env[f"j_{best + 1}{x}"] = known[best][a].jump
+            env[f"start_{best + 1}{x}"] = known[best][a].start
+            rs = ", ".join(f"r_{i + 1}{x}" for i in range(len(known)))
+            out.add(f"r{x}", f"max({rs})", env, self.got[a].size,
+                    note="the largest field over the paths")
+            out.add(f"j{x}", f"j_{best + 1}{x}", env, self.got[a].jump,
+                    note=f"jump and start of input {best + 1}, the largest field")
+            out.add(f"start{x}", f"start_{best + 1}{x}", env, self.got[a].start)
+
+
+# ================================================================================ dispatch ==
+
+_HANDLERS: dict[type[Layer], Callable[[_Explain, Any], Work]] = {
+    Conv: _Explain.conv,
+    DWConv: _Explain.conv,
+    PWConv: _Explain.conv,
+    ConvTranspose: _Explain.deconv,
+    Pool: _Explain.pool,
+    AvgPool: _Explain.pool,
+    Subsample: _Explain.pool,
+    GlobalAvgPool: _Explain.global_pool,
+    GlobalMaxPool: _Explain.global_pool,
+    AdaptiveAvgPool: _Explain.adaptive,
+    Linear: _Explain.linear,
+    Flatten: _Explain.flatten,
+    Reshape: _Explain.reshape,
+    ZeroPad: _Explain.zeropad,
+    Crop: _Explain.crop,
+    Upsample: _Explain.upsample,
+    ChannelShuffle: _Explain.passthrough,
+    Slice: _Explain.slice,
+    Identity: _Explain.passthrough,
+    Dropout: _Explain.passthrough,
+    BatchNorm: _Explain.passthrough,
+    LayerNorm: _Explain.passthrough,
+    LRN: _Explain.passthrough,
+    Activation: _Explain.passthrough,
+    Add: _Explain.merge,
+    Multiply: _Explain.merge,
+    Concat: _Explain.concat,
+}
+
+_RF_HANDLERS: dict[type[Layer], Callable[[_RFExplain, Any], None]] = {
+    Conv: _RFExplain.conv,
+    DWConv: _RFExplain.conv,
+    PWConv: _RFExplain.conv,
+    ConvTranspose: _RFExplain.deconv,
+    Pool: _RFExplain.pool,
+    AvgPool: _RFExplain.pool,
+    Subsample: _RFExplain.pool,
+    GlobalAvgPool: _RFExplain.global_pool,
+    GlobalMaxPool: _RFExplain.global_pool,
+    AdaptiveAvgPool: _RFExplain.adaptive,
+    ZeroPad: _RFExplain.zeropad,
+    Crop: _RFExplain.crop,
+    Upsample: _RFExplain.upsample,
+    Multiply: _RFExplain.multiply,
+}
+
+
+def explained_types() -> frozenset[type[Layer]]:
+    """Layer classes :func:`explain` can derive (a test holds this to every class)."""
+    return frozenset(_HANDLERS)
