@@ -33,8 +33,10 @@ from .graph import COMMON_KEYS, COMPOSITES
 from .layers import ALIASES, LAYER_TYPES, layer_args
 from .spec import FORMAT_VERSION
 
-#: one layer entry (``{"conv": {...}}``) and a whole spec mapping
+#: one layer entry (``{"conv": {...}}``) and a whole spec mapping; a layer list may also hold
+#: bare words (``"relu"``, ``"flatten"``) as YAML does
 LayerDict = dict[str, Any]
+Entry = LayerDict | str
 SpecDict = dict[str, Any]
 Number = int | float
 #: a numeric field: a number or an expression string such as ``"$cin * 2"`` or ``"ch(32)"``
@@ -153,7 +155,7 @@ def add(*inputs: str, **args: Any) -> LayerDict:
     return layer("add", in_=list(inputs) or None, **args)
 
 
-def residual(body: Iterable[LayerDict], /, *, shortcut: str | Iterable[LayerDict] | None = None,
+def residual(body: Iterable[Entry], /, *, shortcut: str | Iterable[Entry] | None = None,
              act: str | None = None, **args: Any) -> LayerDict:
     """``add(body(x), shortcut(x))``; ``shortcut`` is ``identity`` (default), ``project``,
     ``if_match`` or a list of layers; ``act`` an activation after the add."""
@@ -161,7 +163,7 @@ def residual(body: Iterable[LayerDict], /, *, shortcut: str | Iterable[LayerDict
     return {"residual": _keywords({"body": list(body), "shortcut": sc, "act": act, **args})}
 
 
-def concat(*branches: Iterable[LayerDict] | LayerDict, **args: Any) -> LayerDict:
+def concat(*branches: Iterable[Entry] | LayerDict, **args: Any) -> LayerDict:
     """Parallel branches concatenated along channels (Inception): ``concat([...], [...])``.
     Without branches, ``concat(in_=["a", "b"])`` concatenates named layers."""
     items = [b if isinstance(b, Mapping) else list(b) for b in branches]
@@ -173,12 +175,12 @@ def concat(*branches: Iterable[LayerDict] | LayerDict, **args: Any) -> LayerDict
     return {"concat": {"branches": items, **values}}
 
 
-def repeat(n: Num, layers: Iterable[LayerDict], /, **args: Any) -> LayerDict:
+def repeat(n: Num, layers: Iterable[Entry], /, **args: Any) -> LayerDict:
     """The ``layers`` ``n`` times in sequence."""
     return {"repeat": _keywords({"n": n, "layers": list(layers), **args})}
 
 
-def sequential(layers: Iterable[LayerDict], /, **args: Any) -> LayerDict:
+def sequential(layers: Iterable[Entry], /, **args: Any) -> LayerDict:
     """A list of layers as one entry (useful with ``in_=`` or ``if_=``)."""
     return {"sequential": _keywords({"layers": list(layers), **args})}
 
@@ -201,7 +203,7 @@ def call(block_name: str, /, **args: Any) -> LayerDict:
     return {block_name: _keywords(args) or None}
 
 
-def block(params: Sequence[str] | Mapping[str, Any], layers: Iterable[LayerDict], /, *,
+def block(params: Sequence[str] | Mapping[str, Any], layers: Iterable[Entry], /, *,
           let: Mapping[str, Num] | None = None, defaults: Mapping[str, Any] | None = None,
           doc: str | None = None) -> dict[str, Any]:
     """A block definition for ``spec(blocks={"name": block([...], [...])})``: parameter names
@@ -212,7 +214,7 @@ def block(params: Sequence[str] | Mapping[str, Any], layers: Iterable[LayerDict]
                       "doc": doc})
 
 
-def spec(name: str, input: Sequence[Num], layers: Iterable[LayerDict], /, *,
+def spec(name: str, input: Sequence[Num], layers: Iterable[Entry], /, *,
          description: str | None = None, scale: Mapping[str, Number] | None = None,
          variants: Mapping[str, Mapping[str, Number]] | None = None,
          let: Mapping[str, Num] | None = None, defaults: Mapping[str, Any] | None = None,

@@ -16,7 +16,9 @@ argument is marked required here (the description says which ones are).
 >>> schema = json_schema()
 >>> schema["required"]
 ['archcalc', 'input', 'layers']
->>> sorted(schema["definitions"]["layer_entry"]["properties"]["maxpool"]["properties"])[:3]
+>>> schema["definitions"]["layer_entry"]["properties"]["maxpool"]
+{'$ref': '#/definitions/layer.maxpool'}
+>>> sorted(schema["definitions"]["layer.maxpool"]["properties"])[:3]
 ['ceil_mode', 'd', 'id']
 """
 

@@ -74,6 +74,8 @@ def specs_dirs() -> list[Path]:
 
 
 def bundled_names() -> list[str]:
+    """Names of the bundled specs (file stems in :func:`specs_dirs`), sorted; variants such as
+    ``mobilenet_v2_0.5`` are not listed separately."""
     names: set[str] = set()
     for d in specs_dirs():
         names.update(p.stem for p in d.glob("*.yaml"))
