@@ -9,11 +9,12 @@ expressions (:mod:`archcalc.expr`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 from .errors import LayerArgError
-from .expr import Number
+from .expr import MAX_INT, Number, exponent_literal
 from .ytree import YMap, YNode, YScalar, YSeq, describe_value
 
 Evaluate = Callable[[str], Number]
@@ -32,6 +33,10 @@ _KIND_TEXT = {
     "conn": "a list of lists of input channel indices",
     "name": "a name",
 }
+#: an example value per kind, for hints
+_EXAMPLES = {"int": "an integer such as 3", "int+": "an integer such as 3",
+             "int0": "an integer such as 0", "ints+": "an integer such as 3 or a list [3, 3]",
+             "ints0": "an integer such as 1 or a list [1, 1]", "prob": "a number such as 0.5"}
 
 
 def kind_text(kind: str) -> str:
@@ -49,18 +54,24 @@ def _number(node: YScalar, name: str, kind: str, ev: Evaluate) -> Number:
     if isinstance(value, bool) or value is None:
         raise _fail(name, kind, describe_value(value))
     if isinstance(value, str):
+        literal = exponent_literal(value)
+        if literal is not None:  # `1e3`: YAML 1.1 text, not a number
+            raise _fail(name, kind, f"{describe_value(value)} (YAML 1.1 reads 1e3-style numbers "
+                        "as text)", literal.hint)
         try:
             return ev(value)
         except LayerArgError as exc:
             if any(c in value for c in "$()+-*/") or value.replace(".", "").isdigit():
-                raise
-            hint = None
-            low = value.lower().replace("_", "")
-            if low.replace("e", "").replace(".", "").replace("+", "").isdigit():
-                hint = f"YAML reads {value!r} as text: write the number out, e.g. 1000 for 1e3"
-            elif kind == "pad":
-                hint = "padding takes a number, a list, same or valid"
-            raise _fail(name, kind, describe_value(value), hint or exc.hint) from None
+                # an expression that failed: say which argument it was
+                raise LayerArgError(f"{name}: {exc.what}", hint=exc.hint) from None
+            hint = "padding takes a number, a list, same or valid" if kind == "pad" else (
+                f"write {_EXAMPLES.get(kind, 'a number')}, or an expression such as "
+                f"'$cin // 2'")
+            raise _fail(name, kind, describe_value(value), hint) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _fail(name, kind, describe_value(value), "write a finite number")
+    if abs(value) > MAX_INT:
+        raise _fail(name, kind, f"{value:.3g}, beyond the limit {MAX_INT:.0e}")
     return value
 
 
@@ -70,7 +81,8 @@ def _int(node: YNode, name: str, kind: str, ev: Evaluate, minimum: int | None) -
     value = _number(node, name, kind, ev)
     if isinstance(value, float):
         if not value.is_integer() or not isinstance(node.value, str):
-            hint = f"write {round(value)}" if isinstance(node.value, float) else None
+            hint = (f"write a whole number such as {math.floor(value) or 1}"
+                    if isinstance(node.value, float) else None)
             raise _fail(name, kind, describe_value(node.value), hint)
         value = int(value)
     if minimum is not None and value < minimum:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from .engine import CONVENTIONS, DTYPE_BYTES
+from .errors import SpecError
 from .expr import Number
 from .report import Report
 
@@ -89,7 +90,17 @@ def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch
                         dtype: str, convention: str, sets: tuple[str, ...]) -> Report:
     from . import analyze, load_spec
 
-    return analyze(load_spec(spec), batch=batch, dtype=dtype, convention=convention,
+    loaded = load_spec(spec)
+    rank = len(loaded.input.items)
+    if input_shape is not None and len(input_shape) != rank:  # exit 1, located at `input:`
+        pattern = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[rank]
+        raise SpecError(
+            f"--input {'x'.join(map(str, input_shape))} has {len(input_shape)} sizes but the "
+            f"spec's input has {rank} ({pattern})",
+            loc=loaded.input.loc,
+            hint=f"give --input as {pattern}; the rank of the input is fixed by the spec",
+        )
+    return analyze(loaded, batch=batch, dtype=dtype, convention=convention,
                    input_shape=input_shape, **parse_sets(sets))
 
 
@@ -134,12 +145,17 @@ def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
 
 def write_atomic(path: str, content: str | bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".archcalc-", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".archcalc-", suffix=".tmp")
+    except OSError as exc:  # no such directory, no permission: a located message, exit 1
+        raise click.FileError(path, hint=exc.strerror or str(exc)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content.encode() if isinstance(content, str) else content)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # e.g. the path is a directory, or the disk is full
+            raise click.FileError(path, hint=exc.strerror or str(exc)) from None
         raise

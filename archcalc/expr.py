@@ -13,6 +13,8 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
+from difflib import get_close_matches
 from functools import lru_cache
 
 from .errors import LayerArgError
@@ -20,6 +22,23 @@ from .errors import LayerArgError
 Number = int | float
 MAX_INT = 10**15
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)")
+#: a bare number in exponent form: YAML 1.1 (PyYAML) reads ``1e3`` and ``1e-5`` as text
+_EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def exponent_literal(text: str) -> LayerArgError | None:
+    """An error for ``1e3``-style text where a number is expected, with the number written out;
+    None for anything else. PyYAML reads ``1e3`` as a string (it wants ``1.0e+3``), so accepting
+    it would silently depend on how the expression parser happens to treat it."""
+    if not _EXPONENT.match(text.strip()):
+        return None
+    number = Decimal(text.strip())
+    # 1e3 → 1000, 1e-5 → 0.00001 (only for sane exponents: 1e999999 must not build a huge string)
+    plain = format(number, "f") if -20 <= number.adjusted() <= 20 else "the number in full"
+    return LayerArgError(
+        f"YAML reads {text.strip()!r} as text, not a number",
+        hint=f"write {plain} (YAML 1.1 needs a dot and a signed exponent: 1.0e+3)",
+    )
 
 
 def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
@@ -134,6 +153,9 @@ def _parse(text: str) -> ast.expr:
 
 def evaluate(text: str, variables: Mapping[str, Number | str]) -> Number:
     """Evaluate an expression string against ``variables`` (names without the ``$``)."""
+    literal = exponent_literal(text)
+    if literal is not None:
+        raise literal
     node = _parse(text)
     return _eval(node, variables, text)
 
@@ -169,8 +191,11 @@ def _eval(node: ast.expr, env: Mapping[str, Number | str], text: str) -> Number:
                 raise LayerArgError(f"${name} is the word {value!r}, not a number ({text!r})")
             return value
         known = ", ".join(f"${k}" for k in sorted(env)) or "none"
+        near = get_close_matches(name, sorted(env), n=1, cutoff=0.6)
         raise LayerArgError(
             f"unknown name ${name} in {text!r} (known here: {known})",
+            hint=f"did you mean ${near[0]}?" if near else
+            "variables are block parameters, `let:` and `scale:` names, and $cin",
         )
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         a = _eval(node.left, env, text)

@@ -34,9 +34,16 @@ from .ytree import YMap, YNode, YScalar, YSeq
 Value = Number | str  # a variable: numbers, or words such as activation names
 _WORD = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 _VAR = re.compile(r"^\$([A-Za-z_][A-Za-z_0-9]*)$")
-MAX_NODES = 2_000_000  # graph nodes after expansion (documented limit)
+MAX_NODES = 250_000  # graph nodes after expansion (documented limit; ~15 s to build at most)
+MAX_STEPS = 2 * MAX_NODES  # layer entries expanded, `if:`-skipped ones included
 MAX_BLOCK_DEPTH = 32  # nested block calls
 COMMON_KEYS = ("id", "in", "if")
+#: PyTorch/Keras argument names → ours, for did-you-mean hints
+ARG_SYNONYMS = {"stride": "s", "strides": "s", "kernel": "k", "kernel_size": "k", "pool_size": "k",
+                "padding": "p", "dilation": "d", "dilation_rate": "d", "filters": "out",
+                "out_channels": "out", "channels": "out", "units": "out", "out_features": "out",
+                "features": "out", "activation": "act", "use_bias": "bias", "rate": "p",
+                "scale_factor": "scale", "axis": "over"}
 COMPOSITES = ("residual", "concat", "repeat", "stages", "sequential")
 #: conv defaults also apply to these (a depthwise conv in a BN-ReLU network has no bias either)
 INHERITS = {"dwconv": "conv", "pwconv": "conv", "conv1d": "conv", "conv2d": "conv",
@@ -132,6 +139,7 @@ class _Builder:
         self.shapes: dict[str, Shape] = {}
         self.used: set[str] = set()
         self.all_names: set[str] = {INPUT}
+        self.steps = 0  # layer entries expanded, `if:`-skipped ones included (<= MAX_STEPS)
 
     # ----------------------------------------------------------------------- helpers --
     def shape(self, name: str) -> Shape:
@@ -146,7 +154,10 @@ class _Builder:
         if layer:
             parts.append(layer)
         if scope is not None and scope.context:
-            parts.append(f"({scope.context})")
+            chain = scope.context.split(", ")
+            if len(chain) > 6:  # deep nesting: the outermost and innermost levels suffice
+                chain = [*chain[:2], f"… {len(chain) - 4} more …", *chain[-2:]]
+            parts.append(f"({', '.join(chain)})")
         return " ".join(parts) or None
 
     def fresh_name(self, scope: _Scope, base: str, explicit: YNode | None) -> str:
@@ -157,8 +168,10 @@ class _Builder:
             local = explicit.value
             name = scope.prefix + local
             if local in scope.names or name in self.all_names:
+                first = [at for at in _id_locations(self.spec.root, local) if at != explicit.loc]
+                where = f" (first at line {first[0].line})" if first and first[0].line else ""
                 raise self.fail(
-                    f"the name {local!r} is used twice",
+                    f"the name {local!r} is used twice{where}",
                     explicit.loc,
                     scope,
                     hint="give every id a unique name",
@@ -176,6 +189,15 @@ class _Builder:
         self.all_names.add(name)
         return name
 
+    def peek_name(self, scope: _Scope, base: str) -> str:
+        """The name :meth:`fresh_name` would give next, without taking it."""
+        count = scope.counters.get(base, 0)
+        while True:
+            count += 1
+            name = f"{scope.prefix}{base}{count}"
+            if name not in self.all_names:
+                return name
+
     def resolve(self, ref: YNode, scope: _Scope, layer: str) -> str:
         if not (isinstance(ref, YScalar) and isinstance(ref.value, str)):
             raise self.fail("`in` must name a node (or a list of names)", ref.loc, scope, layer)
@@ -191,6 +213,18 @@ class _Builder:
             return word
         known = [k for sc in _chain(scope) for k in sc.names] + list(self.shapes)
         near = suggest(word, known)
+        later = [at for at in _id_locations(self.spec.root, word) if at.line > ref.loc.line or
+                 (at.line == ref.loc.line and at.col > ref.loc.col)]
+        if later:  # a forward reference: following it would close a cycle
+            raise self.fail(
+                f"`in: {word}` refers to layer {word!r} defined later at line {later[0].line}; "
+                "a graph cannot have cycles",
+                ref.loc,
+                scope,
+                layer,
+                hint="inputs must be defined above their use: move the layer, or take the input "
+                "from an earlier layer",
+            )
         raise self.fail(
             f"`in: {word}` names no node defined before this layer",
             ref.loc,
@@ -206,19 +240,20 @@ class _Builder:
         return {**scope.vars, "cin": cin}
 
     def number(self, node: YNode, scope: _Scope, cin: int | None, what: str,
-               kind: str = "int0") -> Any:
+               kind: str = "int0", layer: str | None = None) -> Any:
         try:
             return coerce(node, what, kind, lambda t: evaluate(t, self.env(scope, cin)))
         except LayerArgError as exc:
-            raise SpecError(exc.what, loc=node.loc, layer=self._where(scope, None),
+            raise SpecError(exc.what, loc=node.loc, layer=self._where(scope, layer),
                             hint=exc.hint) from None
 
-    def condition(self, node: YNode | None, scope: _Scope, cin: int | None) -> bool:
+    def condition(self, node: YNode | None, scope: _Scope, cin: int | None,
+                  layer: str | None = None) -> bool:
         if node is None:
             return True
         if isinstance(node, YScalar) and isinstance(node.value, bool):
             return node.value
-        return bool(self.number(node, scope, cin, "if", "float"))
+        return bool(self.number(node, scope, cin, "if", "float", layer))
 
     def add_node(self, node: Node) -> str:
         if len(self.nodes) >= MAX_NODES:
@@ -239,6 +274,14 @@ class _Builder:
         return cur
 
     def entry(self, item: YNode, cur: str, scope: _Scope) -> str:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise self.fail(
+                f"expanding the spec takes more than {MAX_STEPS:,} steps",
+                item.loc,
+                scope,
+                hint="reduce repeats; this limit keeps analysis bounded",
+            )
         if isinstance(item, YScalar):
             if not isinstance(item.value, str):
                 raise self.fail(
@@ -326,11 +369,13 @@ class _Builder:
                   scope: _Scope) -> str:
         id_node = args.get("id") if args is not None else None
         label = id_node.value if isinstance(id_node, YScalar) else None
-        label_text = f"layer {label!r} ({written})" if label else f"{written} layer"
+        # errors before the node exists still name it: by its id, or the name it will get
+        label = label or self.peek_name(scope, canonical if canonical != "activation" else written)
+        label_text = f"layer {label!r} ({written})"
         inputs = self.inputs_of(args, cur, scope, label_text)
         in_shapes = tuple(self.shapes[i] for i in inputs)
         cin = in_shapes[0][0]
-        if args is not None and not self.condition(args.get("if"), scope, cin):
+        if args is not None and not self.condition(args.get("if"), scope, cin, label_text):
             return cur
         cls = LAYER_TYPES[canonical][0]
         spec_args = {a.name: a for a in layer_args(canonical)}
@@ -352,6 +397,8 @@ class _Builder:
             for key in args:
                 if key not in allowed:
                     near = suggest(key, allowed)
+                    if near is None and ARG_SYNONYMS.get(key) in allowed:
+                        near = ARG_SYNONYMS[key]  # PyTorch/Keras spellings: stride → s
                     raise self.fail(
                         f"{written} has no argument {key!r}",
                         args.keyloc(key),
@@ -385,7 +432,8 @@ class _Builder:
                 continue
             if isinstance(given, YScalar) and given.value is None:
                 continue
-            typed[name] = self._coerce(given, name, arg.kind, ev, scope, label_text)
+            typed[name] = self._coerce(given, name, arg.kind, ev, scope, label_text,
+                                       cls.ARG_HINTS.get(name))
         post: list[Layer] = []
         bn_node = values.get("bn")
         if bn_node is not None and self._coerce(bn_node, "bn", "bool", ev, scope, label_text):
@@ -431,12 +479,12 @@ class _Builder:
                                   scope.context))
 
     def _coerce(self, node: YNode, name: str, kind: str, ev: Any, scope: _Scope,
-                label: str) -> Any:
+                label: str, hint: str | None = None) -> Any:
         try:
             return coerce(node, name, kind, ev)
         except LayerArgError as exc:
             raise SpecError(exc.what, loc=node.loc, layer=self._where(scope, label),
-                            hint=exc.hint) from None
+                            hint=hint or exc.hint) from None
 
     def _activation(self, node: YNode, scope: _Scope, label: str) -> Activation | None:
         if isinstance(node, YScalar) and (node.value is None or node.value is False
@@ -575,16 +623,41 @@ class _Builder:
         n = self.number(n_node, scope, self.shapes[cur][0], "n")
         self._check_count(n, n_node.loc, scope)
         base = self.fresh_name(scope, "repeat", args.get("id"))
+        nodes0, steps0 = len(self.nodes), self.steps
         for i in range(n):
             child = _Scope(f"{base}.{i}.", scope.vars, scope.defaults, {}, scope,
                            _join(scope.context, f"repeat {i + 1}/{n}"), scope.stack,
                            block_input=cur)
             cur = self.sequence(layers.items, cur, child)
+            if i == 0:
+                self._check_growth(n, nodes0, steps0, n_node.loc, scope)
         return cur
 
     def _check_count(self, n: int, loc: Loc, scope: _Scope) -> None:
         if n > MAX_NODES:
-            raise self.fail(f"{n:,} repeats exceed the limit of {MAX_NODES:,} layers", loc, scope)
+            raise self.fail(f"{n:,} repeats exceed the limit of {MAX_NODES:,} layers", loc, scope,
+                            hint="reduce n; this limit keeps analysis bounded")
+
+    def _check_growth(self, n: int, nodes0: int, steps0: int, loc: Loc, scope: _Scope) -> None:
+        """After the first of ``n`` repetitions: refuse at once if the other ``n − 1`` would pass
+        a limit, instead of building up to it (a nested ``repeat`` of 2000 × 2000 fails fast)."""
+        per_node, per_step = len(self.nodes) - nodes0, self.steps - steps0
+        if len(self.nodes) + per_node * (n - 1) > MAX_NODES:
+            raise self.fail(
+                f"{n:,} repetitions of {per_node:,} layers make {n * per_node:,} layers; the "
+                f"limit is {MAX_NODES:,}",
+                loc,
+                scope,
+                hint="reduce n; this limit keeps analysis bounded",
+            )
+        if self.steps + per_step * (n - 1) > MAX_STEPS:
+            raise self.fail(
+                f"{n:,} repetitions of {per_step:,} entries make {n * per_step:,} expansion "
+                f"steps; the limit is {MAX_STEPS:,}",
+                loc,
+                scope,
+                hint="reduce n; this limit keeps analysis bounded",
+            )
 
     def stages(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
         check_keys(args, ("block", "columns", "rows", "args", *COMMON_KEYS), "stages")
@@ -629,6 +702,7 @@ class _Builder:
                     n = math.ceil(n * depth)  # depth multiplier, rounded up (EfficientNet)
                 self._check_count(n, row.loc, scope)
             stage_name = f"{scope.prefix}{prefix}{r}"
+            nodes0, steps0 = len(self.nodes), self.steps
             for i in range(n):
                 call = dict(cells)
                 if i > 0 and "s" in call:
@@ -637,6 +711,8 @@ class _Builder:
                     call = {**extra.entries, **call}
                 ctx = f"stage row {r}, block {i + 1}/{n}"
                 cur = self.expand(block, call, row.loc, cur, scope, f"{stage_name}.{i}.", ctx)
+                if i == 0:
+                    self._check_growth(n, nodes0, steps0, row.loc, scope)
         return cur
 
     def block_call(self, block: Block, value: YNode | None, kloc: Loc, cur: str,
@@ -663,7 +739,8 @@ class _Builder:
                 hint="blocks cannot be recursive; use repeat or stages",
             )
         if len(scope.stack) >= MAX_BLOCK_DEPTH:
-            raise self.fail(f"blocks nested deeper than {MAX_BLOCK_DEPTH}", loc, scope)
+            raise self.fail(f"blocks nested deeper than {MAX_BLOCK_DEPTH}", loc, scope,
+                            hint="flatten the block hierarchy; use repeat or stages")
         cin = self.shapes[cur][0]
         for key in call:
             if key not in block.params:
@@ -687,7 +764,8 @@ class _Builder:
                 )
             # parameters are evaluated in the caller's scope (they may use the caller's $names)
             variables[pname] = self.value_of(node, scope if pname in call else _Scope(
-                prefix, variables, (), {}, scope, scope.context, scope.stack), cin, pname)
+                prefix, variables, (), {}, scope, scope.context, scope.stack), cin,
+                f"parameter {pname!r} of block {block.name!r}")
         context = _join(scope.context, _join(ctx, f"block {block.name!r}"))
         child = _Scope(prefix, variables, (*self.top_defaults, *((block.defaults,) if
                        block.defaults else ())), {}, scope, context,
@@ -716,8 +794,8 @@ class _Builder:
                 try:
                     return evaluate(value, self.env(scope, cin))
                 except LayerArgError as exc:
-                    raise SpecError(exc.what, loc=node.loc, layer=self._where(scope, None),
-                                    hint=exc.hint) from None
+                    raise SpecError(f"{what}: {exc.what}", loc=node.loc,
+                                    layer=self._where(scope, None), hint=exc.hint) from None
         raise self.fail(f"{what} must be a number, an expression or a word, got "
                         f"{node.describe()}", node.loc, scope)
 
@@ -774,6 +852,22 @@ def _refs(loc: Loc, names: list[str]) -> YSeq:
     return YSeq(tuple(YScalar(n, loc) for n in names), loc)
 
 
+def _id_locations(root: YNode, word: str) -> list[Loc]:
+    """Where ``id: word`` appears anywhere in the spec, in document order (for error messages)."""
+    found: list[Loc] = []
+    stack: list[YNode] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, YMap):
+            ident = node.get("id")
+            if isinstance(ident, YScalar) and ident.value == word:
+                found.append(ident.loc)
+            stack.extend(node.entries.values())
+        elif isinstance(node, YSeq):
+            stack.extend(node.items)
+    return sorted(found, key=lambda at: (at.line, at.col))
+
+
 def _chain(scope: _Scope) -> list[_Scope]:
     out = []
     s: _Scope | None = scope
@@ -810,6 +904,14 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
             not 1 <= len(input_shape) <= 4 or any(v <= 0 for v in input_shape)):
         raise SpecError(f"input shape {list(input_shape)} must be 1 to 4 positive sizes",
                         loc=Loc(spec.file))
+    if input_shape is not None and len(input_shape) != len(spec.input.items):
+        raise SpecError(
+            f"input shape {list(input_shape)} has {len(input_shape)} sizes but the spec's input "
+            f"has {len(spec.input.items)}",
+            loc=spec.input.loc,
+            hint="keep the rank of the spec's input: "
+            + {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(spec.input.items)],
+        )
     try:
         return _Builder(spec, spec.file).build(values, input_shape)
     except ArchcalcError:

@@ -125,6 +125,8 @@ class Layer:
     max_inputs: ClassVar[int | None] = 1
     #: argument names that are not layer fields but node options (bn/act post-ops)
     POST_ARGS: ClassVar[tuple[str, ...]] = ()
+    #: argument name → the fix to suggest when a value of that argument is refused
+    ARG_HINTS: ClassVar[Mapping[str, str]] = {}
 
     def out_shape(self, ins: Shapes) -> Shape:
         raise NotImplementedError
@@ -797,6 +799,10 @@ class Upsample(Layer):
         Arg("mode", "choice:nearest|bilinear", "nearest", "interpolation"),
         Arg("align_corners", "bool", False, "bilinear corner alignment (executor)"),
     )
+    ARG_HINTS: ClassVar[Mapping[str, str]] = {
+        "scale": "scale is a whole factor; for a non-integer resize give the output size "
+        "instead, e.g. size: [12, 12]",
+    }
     scale: PerAxis | None = None
     size: PerAxis | None = None
     mode: str = "nearest"

@@ -15,7 +15,7 @@ from pathlib import Path
 from .args import suggest
 from .errors import Loc, SpecError
 from .expr import Number
-from .ytree import YMap, YNode, YScalar, YSeq, from_python, parse_yaml
+from .ytree import MAX_SPEC_BYTES, YMap, YNode, YScalar, YSeq, from_python, parse_yaml
 
 FORMAT_VERSION = 1
 TOP_KEYS = (
@@ -110,6 +110,7 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
     if path.suffix in (".yaml", ".yml") or os.sep in text_source or path.is_file():
         if not path.is_file():
             raise SpecError(
+                f"{text_source} is a directory, not a spec file" if path.is_dir() else
                 f"no such file: {text_source}",
                 loc=Loc(text_source),
                 hint="check the path, or give a bundled name (`archcalc list`)",
@@ -129,6 +130,14 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
 
 def _load_file(path: Path, shown: str, variant: str | None, requested: str | None = None) -> Spec:
     try:
+        size = path.stat().st_size  # refuse a huge file before reading it into memory
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(
+                f"the spec is {size:,} bytes; the limit is {MAX_SPEC_BYTES:,} bytes",
+                loc=Loc(shown),
+                hint="split it into blocks and stages: specs describe structure, not unrolled "
+                "layers",
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise SpecError(f"cannot read the file: {exc.strerror}", loc=Loc(shown)) from None

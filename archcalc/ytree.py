@@ -20,6 +20,7 @@ Scalar = int | float | bool | str | None
 
 MAX_SPEC_BYTES = 2_000_000  # a spec file larger than this is refused (documented in the README)
 MAX_NODES = 2_000_000  # YAML nodes in one spec
+MAX_DEPTH = 64  # nesting levels of YAML collections (real specs use about 10)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def describe_value(value: object) -> str:
 _OCTAL = re.compile(r"^[-+]?0[0-9_]+$")
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
 
 
 def _loc(file: str, node: yaml.Node) -> Loc:
@@ -84,9 +87,10 @@ def _loc(file: str, node: yaml.Node) -> Loc:
 
 def parse_yaml(text: str, file: str) -> YNode:
     """Compose ``text`` safely and convert it to a located tree."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
         raise SpecError(
-            f"the spec is {len(text):,} characters; the limit is {MAX_SPEC_BYTES:,} bytes",
+            f"the spec is {size:,} bytes; the limit is {MAX_SPEC_BYTES:,} bytes",
             loc=Loc(file),
             hint="split it into blocks and stages: specs describe structure, not unrolled layers",
         )
@@ -105,16 +109,23 @@ def parse_yaml(text: str, file: str) -> YNode:
         ) from None
     except yaml.YAMLError as exc:  # reader errors (bad bytes) have no mark
         raise SpecError(f"YAML error: {exc}", loc=Loc(file)) from None
+    except RecursionError:  # the composer recurses once per nesting level
+        raise SpecError(
+            f"the YAML nests deeper than {MAX_DEPTH} levels",
+            loc=Loc(file),
+            hint="flatten the nesting: use blocks, repeat or stages",
+        ) from None
     if root is None:
         raise SpecError(
             "the spec is empty",
             loc=Loc(file, 1, 1),
             hint="start from a bundled spec: `archcalc show alexnet`",
         )
-    return _convert(root, file, set(), [0])
+    return _convert(root, file, set(), [0], 0)
 
 
-def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int]) -> YNode:
+def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int],
+             depth: int) -> YNode:
     loc = _loc(file, node)
     if id(node) in seen:
         raise SpecError(
@@ -126,10 +137,19 @@ def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int]) -> YN
     count[0] += 1
     if count[0] > MAX_NODES:
         raise SpecError(f"the spec has more than {MAX_NODES:,} YAML nodes", loc=loc)
+    if depth > MAX_DEPTH:
+        raise SpecError(
+            f"the YAML nests deeper than {MAX_DEPTH} levels",
+            loc=loc,
+            hint="flatten the nesting: use blocks, repeat or stages",
+        )
     if isinstance(node, yaml.ScalarNode):
         return YScalar(_scalar(node, loc), loc)
+    if node.tag not in (_SEQ_TAG, _MAP_TAG):
+        raise SpecError(f"unsupported YAML tag {node.tag!r}", loc=loc, hint="remove the tag")
     if isinstance(node, yaml.SequenceNode):
-        return YSeq(tuple(_convert(item, file, seen, count) for item in node.value), loc)
+        return YSeq(tuple(_convert(item, file, seen, count, depth + 1) for item in node.value),
+                    loc)
     assert isinstance(node, yaml.MappingNode)
     entries: dict[str, YNode] = {}
     keylocs: dict[str, Loc] = {}
@@ -153,7 +173,7 @@ def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int]) -> YN
                 hint="YAML keeps only the last one silently; remove or rename one of them",
             )
         keylocs[key] = kloc
-        entries[key] = _convert(vnode, file, seen, count)
+        entries[key] = _convert(vnode, file, seen, count, depth + 1)
     return YMap(entries, keylocs, loc)
 
 
