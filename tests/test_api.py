@@ -202,3 +202,4 @@ def test_jupyter_reprs() -> None:
     html = report._repr_html_()
     assert html.startswith('<div class="archcalc-report">')
     assert "<th" in html and "conv1" in html
+

@@ -1,5 +1,6 @@
 """Text exports of a report: golden files for the CLI formats (AlexNet, the stable lecture spec),
-and structural checks of Markdown, CSV, LaTeX and HTML with hand-derived AlexNet figures.
+structural checks of Markdown, CSV, LaTeX and HTML with hand-derived AlexNet figures, and the
+`list` and `show` commands.
 
 Update the golden files with ``pytest --update-golden`` and review the diff.
 """
@@ -245,3 +246,63 @@ def test_save_refuses_unknown_extension(tmp_path: Path, alexnet: archcalc.Report
     with pytest.raises(archcalc.ArchcalcError, match="unknown export format"):
         export.render(alexnet, "docx")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------- list / show commands --
+
+def cli_run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def test_list_shows_every_bundled_spec_with_totals() -> None:
+    code, output = cli_run("list", "--format", "json")
+    assert code == 0, output
+    rows = {row["name"]: row for row in json.loads(output)}
+    assert set(rows) == set(archcalc.bundled_names())
+    assert not [name for name, row in rows.items() if "error" in row]
+    alexnet = rows["alexnet"]
+    assert alexnet["params"] == 61_100_840 and alexnet["input"] == [3, 227, 227]
+    assert alexnet["macs"] == 716_767_232 and alexnet["description"]
+    # torchvision mobilenet_v2 at width 1.0: 3,504,872 params, 300,774,272 MACs
+    assert (rows["mobilenet_v2"]["params"], rows["mobilenet_v2"]["macs"]) == (3_504_872,
+                                                                            300_774_272)
+    assert "mobilenet_v2_0.5" in rows["mobilenet_v2"]["variants"]
+    code, table = cli_run("list")
+    assert code == 0
+    line = next(t for t in table.splitlines() if t.strip().startswith("alexnet "))
+    assert "61.10" in line and "3×227×227" in line
+
+
+def test_list_reports_a_broken_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "zz_broken.yaml").write_text("archcalc: 1\ninput: [3, 8, 8]\nlayers: [{cnv: {}}]\n")
+    monkeypatch.setenv("ARCHCALC_SPECS", str(tmp_path))
+    code, output = cli_run("list")
+    assert code == 1
+    assert "zz_broken" in output and "unknown layer type 'cnv'" in output
+    assert "bundled specs that do not analyse: zz_broken" in output
+
+
+def test_show_prints_the_yaml_to_copy(tmp_path: Path) -> None:
+    code, output = cli_run("show", "alexnet")
+    assert code == 0
+    assert output == archcalc.load_spec("alexnet").text
+    copy = tmp_path / "mynet.yaml"
+    assert cli_run("show", "alexnet", "-o", str(copy))[0] == 0
+    assert archcalc.analyze(str(copy)).totals == archcalc.analyze("alexnet").totals
+
+
+def test_show_a_variant_says_how_to_select_it(tmp_path: Path) -> None:
+    code, output = cli_run("show", "mobilenet_v2_0.5")
+    assert code == 0
+    assert output.startswith("# mobilenet_v2_0.5: variant '0.5' of mobilenet_v2.yaml (width=0.5)")
+    copy = tmp_path / "half.yaml"
+    copy.write_text(output)
+    half = archcalc.analyze(str(copy), width=0.5)
+    assert (half.totals.params, half.totals.macs) == (1_968_680, 97_131_840)  # torchvision
+
+
+def test_show_unknown_name_suggests() -> None:
+    code, output = cli_run("show", "alexnt")
+    assert code == 1
+    assert "did you mean alexnet" in output
