@@ -671,7 +671,7 @@ def layer_kind(row: LayerRow) -> str:
 
 
 def fmt_times(r: Fraction) -> str:
-    """A ratio as the lectures print it: ``2.26×``, ``21.58×``, ``0.311×``."""
+    """A ratio as the lectures print it: ``2.26×``, ``21.6×``, ``0.311×``, ``0.0083×``."""
     value = float(r)
     if value >= 100:
         return f"{value:,.0f}×"
@@ -679,7 +679,9 @@ def fmt_times(r: Fraction) -> str:
         return f"{value:.1f}×"
     if value >= 1:
         return f"{value:.2f}×"
-    return f"{value:.3f}×"
+    if value >= 0.1:
+        return f"{value:.3f}×"
+    return f"{value:.2g}×"
 
 
 def _fmt_ratio(r: Fraction | None) -> str:
@@ -687,8 +689,11 @@ def _fmt_ratio(r: Fraction | None) -> str:
 
 
 def fmt_metric(key: str, value: int) -> str:
-    """Exact integers for counts; bytes as MB (= bytes / 1024², the lectures' MB)."""
+    """Exact integers for counts; bytes as the lectures' KB (bytes / 1024) below 1 MB, else as
+    MB (bytes / 1024²)."""
     if key.endswith("bytes"):
+        if value < 2**20:
+            return f"{value / 2**10:,.2f} KB"
         return f"{value / 2**20:,.2f} MB"
     return f"{value:,}"
 
