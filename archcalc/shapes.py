@@ -62,8 +62,10 @@ def conv_out(n: int, k: int, s: int, pad: Pair, d: int = 1) -> int:
     """
     span = n + pad[0] + pad[1] - effective_kernel(k, d)
     if span < 0:
+        # the formula with the numbers: ⌊(n + p_lo + p_hi − k_eff)/s⌋ + 1, e.g. ⌊(5 + 0 − 7)/1⌋ + 1
         raise LayerArgError(
-            f"kernel {effective_kernel(k, d)} is larger than the padded input {n}: "
+            f"kernel {effective_kernel(k, d)} is larger than the padded input "
+            f"{n + pad[0] + pad[1]}: "
             f"⌊({n} + {pad[0] + pad[1]} − {effective_kernel(k, d)})/{s}⌋ + 1 = "
             f"{span // s + 1}",
             hint="use a smaller kernel, more padding, or a larger input",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 
 from .args import suggest
@@ -118,11 +119,10 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
         return _load_file(path, text_source, variant)
     found = _find_bundled(text_source)
     if found is None:
-        near = suggest(text_source, bundled_names())
         raise SpecError(
             f"no file and no bundled spec named {text_source!r}",
             loc=Loc(text_source),
-            hint=f"did you mean {near}?" if near else "`archcalc list` shows the bundled specs",
+            hint=_closest_specs(text_source),
         )
     path, found_variant = found
     return _load_file(path, path.name, variant or found_variant, requested=text_source)
@@ -153,13 +153,21 @@ def _load_file(path: Path, shown: str, variant: str | None, requested: str | Non
         ) from None
     spec = parse_spec(parse_yaml(text, shown), shown, text, variant)
     if requested and variant and variant not in spec.variants:
-        near = suggest(requested, bundled_names())
         raise SpecError(
             f"no bundled spec named {requested!r}",
             loc=Loc(requested),
-            hint=f"did you mean {near}?" if near else "`archcalc list` shows the bundled specs",
+            hint=_closest_specs(requested),
         )
     return spec
+
+
+def _closest_specs(name: str) -> str:
+    """A hint naming up to three bundled specs closest to ``name`` (difflib ratio ≥ 0.6)."""
+    near = get_close_matches(name, bundled_names(), n=3, cutoff=0.6)
+    if not near:
+        return "`archcalc list` shows the bundled specs"
+    return "did you mean " + (near[0] if len(near) == 1 else
+                              ", ".join(near[:-1]) + " or " + near[-1]) + "?"
 
 
 def _number(node: YNode, what: str) -> Number:
