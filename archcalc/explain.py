@@ -161,16 +161,16 @@ class _Style:
     names: Mapping[str, tuple[str, str]]
 
 
-def _render(node: ast.expr, st: _Style) -> tuple[str, int]:
-    """(text, precedence): 1 sum, 2 product, 3 unary, 5 atom; 0 for a value needing parens."""
+def _render(node: ast.expr, st: _Style) -> tuple[str, float]:
+    """(text, precedence): 1 sum, 2 product, 3 unary, 5 atom; a substituted fraction 1.5 (bare
+    in a sum, parenthesised in a product: ``(16/11)/2``); a negative value 0."""
     if isinstance(node, ast.Constant):
         return fmt_value(_const(node), st.tex), 5
     if isinstance(node, ast.Name):
         if not st.values:
             return _symbol(node.id, st.tex, st.names), 5
         v = Fraction(st.env[node.id])
-        # a fraction reads like a quotient (precedence 2); a negative value needs parentheses
-        return fmt_value(v, st.tex), 0 if v < 0 else 5 if v.denominator == 1 else 2
+        return fmt_value(v, st.tex), 0 if v < 0 else 5 if v.denominator == 1 else 1.5
     if isinstance(node, ast.UnaryOp):
         text, p = _render(node.operand, st)
         return ("-" if st.tex else "−") + _wrap(text, p < 3, st.tex), 3
@@ -186,6 +186,8 @@ def _render(node: ast.expr, st: _Style) -> tuple[str, int]:
             if st.tex:
                 return f"\\frac{{{lt}}}{{{rt}}}", 5
             return _wrap(lt, lp < 2, False) + "/" + _wrap(rt, rp <= 2, False), 2
+        if st.tex and st.values and (lp == 1.5 or rp == 1.5):
+            lp, rp = (5 if lp == 1.5 else lp), (5 if rp == 1.5 else rp)  # \frac is an atom
         if st.times:
             op = " \\times " if st.tex else " × "
         elif (not st.values and isinstance(node.left, ast.Constant)
@@ -618,7 +620,8 @@ class _Explain:
             macs = ("MACs", "*".join(["C_out", *osyms[1:], cin_sym, *kf]),
                     {**oenv, "C_out": cout, "C_in": cin, "g": g, **kenv},
                     "each output element: (C_in/g)·∏K multiply-accumulates" if g > 1 else
-                    "each output element: C_in·K·K multiply-accumulates")
+                    "each output element: C_in·K·K multiply-accumulates" if kf == ["K", "K"]
+                    else "each output element: C_in·∏K multiply-accumulates")
         self.macs_line = macs
         if op.bias:
             self.elementwise.append(("bias", "*".join(["C_out", *osyms[1:]]),
