@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .errors import SpecError
 from .graph import INPUT, Graph
 from .layers import Work
-from .report import LayerRow, Report, RFAxis, Totals
+from .report import LayerRow, Report, Totals
 from .shapes import RF, prod, rf_input
 
 #: bytes per element of each supported dtype
@@ -68,12 +68,6 @@ MEMORY_TEXT = (
 )
 
 
-def _rf_out(rf: RF | None) -> tuple[RFAxis, ...] | None:
-    if rf is None:
-        return None
-    return tuple(RFAxis(a.size, a.jump, a.start) for a in rf)
-
-
 def analyze_graph(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                   convention: str = "lecture") -> Report:
     """Cost every node of ``graph``. Pure: the graph is not modified."""
@@ -96,8 +90,8 @@ def analyze_graph(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         for post in node.post:
             rf = post.rf((node.out_shape,), (rf,))
         rfs[node.name] = rf
-        p = sum(prod(s) for s in node.weights().values())
-        b = sum(prod(s) for s in node.buffer_shapes().values())
+        p = node.param_count()
+        b = node.buffer_count()
         work = node.work()
         f = conv.flops(work)
         a = prod(node.out_shape) * batch * width
@@ -112,7 +106,7 @@ def analyze_graph(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                 macs=work.macs * batch,
                 flops=f * batch,
                 activation_bytes=a,
-                receptive_field=_rf_out(rf),
+                receptive_field=rf,
                 post=tuple(x.type_name for x in node.post),
             )
         )

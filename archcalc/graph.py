@@ -27,7 +27,7 @@ from .layers import (
     layer_args,
     make_layer,
 )
-from .shapes import Shape, conv_out
+from .shapes import Shape, conv_out, prod
 from .spec import Block, Spec, check_keys
 from .ytree import YMap, YNode, YScalar, YSeq
 
@@ -84,6 +84,20 @@ class Node:
             for key, shape in layer.params((self.out_shape,)).items():
                 out[f"{layer.type_name}.{key}"] = shape
         return out
+
+    def param_count(self) -> int:
+        """Number of learnable parameters: the sizes of :meth:`weights` summed."""
+        total = sum(prod(s) for s in self.op.params(self.in_shapes).values())
+        for layer in self.post:
+            total += sum(prod(s) for s in layer.params((self.out_shape,)).values())
+        return total
+
+    def buffer_count(self) -> int:
+        """Number of buffer elements (BN running statistics): :meth:`buffer_shapes` summed."""
+        total = sum(prod(s) for s in self.op.buffers(self.in_shapes).values())
+        for layer in self.post:
+            total += sum(prod(s) for s in layer.buffers((self.out_shape,)).values())
+        return total
 
     def buffer_shapes(self) -> dict[str, Shape]:
         out = dict(self.op.buffers(self.in_shapes))

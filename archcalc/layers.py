@@ -193,7 +193,19 @@ class Conv(Layer):
 
     # -- geometry helpers shared by the subclasses
     def geometry(self, shape: Shape) -> tuple[tuple[int, ...], ...]:
-        """(k, s, d, k_eff, p_lo, p_hi) per axis for an input ``shape``."""
+        """(k, s, d, k_eff, p_lo, p_hi) per axis for an input ``shape``.
+
+        The shape, params, work and rf rules all need it for the same input; the result for the
+        last shape is memoised on the instance (not a field: equality and hashing ignore it).
+        """
+        memo = self.__dict__.get("_geometry_memo")
+        if memo is not None and memo[0] == shape:
+            return memo[1]  # type: ignore[no-any-return]
+        result = self._geometry(shape)
+        object.__setattr__(self, "_geometry_memo", (shape, result))
+        return result
+
+    def _geometry(self, shape: Shape) -> tuple[tuple[int, ...], ...]:
         rank = _spatial_rank(self.kind, shape, self.dims)
         k = per_axis(self.k, rank, "k")
         s = per_axis(self.s, rank, "s")

@@ -16,21 +16,19 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from .shapes import AxisRF
+
 JSON_VERSION = 1
 
 
-def _num(value: Fraction) -> int | float:
+def _num(value: int | Fraction) -> int | float:
     return int(value) if value.denominator == 1 else float(value)
 
 
-@dataclass(frozen=True)
-class RFAxis:
-    """Receptive field on one spatial axis: size and jump in input pixels, start = input
-    coordinate of the centre of the first output unit's field."""
-
-    size: Fraction
-    jump: Fraction
-    start: Fraction
+#: Receptive field on one spatial axis: ``size`` and ``jump`` in input pixels, ``start`` = input
+#: coordinate of the centre of the first output unit's field (ints, or Fractions when a grid is
+#: refined by upsampling).
+RFAxis = AxisRF
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from .errors import LayerArgError
 
@@ -118,29 +118,35 @@ def adaptive_windows(n: int, out: int) -> list[Pair]:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AxisRF:
-    size: Fraction
-    jump: Fraction
-    start: Fraction
+Rational = int | Fraction  # ints stay ints (fast, exact); fractions only where needed
+
+
+class AxisRF(NamedTuple):
+    size: Rational
+    jump: Rational
+    start: Rational
 
 
 RF = tuple[AxisRF, ...]
 
 
+def _norm(x: Rational) -> Rational:
+    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
+
+
 def rf_input(rank: int) -> RF:
     """The input itself: each pixel sees one pixel, adjacent pixels are 1 apart, centred at 0."""
-    one, zero = Fraction(1), Fraction(0)
-    return tuple(AxisRF(one, one, zero) for _ in range(rank))
+    return tuple(AxisRF(1, 1, 0) for _ in range(rank))
 
 
 def rf_window(rf: AxisRF, k_eff: int, s: int, p_lo: int) -> AxisRF:
     """Apply one sliding window (conv, pooling) to an axis' receptive field."""
-    return AxisRF(
-        size=rf.size + (k_eff - 1) * rf.jump,
-        jump=rf.jump * s,
-        start=rf.start + (Fraction(k_eff - 1, 2) - p_lo) * rf.jump,
-    )
+    size, jump, start = rf
+    if k_eff % 2:  # odd window: the centre offset (k_eff − 1)/2 is an integer
+        offset: Rational = ((k_eff - 1) // 2 - p_lo) * jump
+    else:
+        offset = _norm(Fraction(k_eff - 1 - 2 * p_lo, 2) * jump)
+    return AxisRF(size + (k_eff - 1) * jump, jump * s, _norm(start + offset))
 
 
 def rf_upsample(rf: AxisRF, up: int, centred: bool) -> AxisRF:
@@ -149,9 +155,9 @@ def rf_upsample(rf: AxisRF, up: int, centred: bool) -> AxisRF:
     ``centred`` (nearest/bilinear resize): output u sits at input coordinate ``(u + ½)/up − ½``.
     Otherwise (zero-insertion of a transposed convolution) output u sits at ``u/up``.
     """
-    jump = rf.jump / up
-    shift = (Fraction(1, up) - 1) / 2 * rf.jump if centred else Fraction(0)
-    return AxisRF(size=rf.size, jump=jump, start=rf.start + shift)
+    jump = _norm(Fraction(rf.jump) / up)
+    shift = (Fraction(1, up) - 1) / 2 * rf.jump if centred else 0
+    return AxisRF(size=rf.size, jump=jump, start=_norm(rf.start + shift))
 
 
 def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
