@@ -306,3 +306,8 @@ def test_show_unknown_name_suggests() -> None:
     code, output = cli_run("show", "alexnt")
     assert code == 1
     assert "did you mean alexnet" in output
+
+
+def test_save_into_a_missing_directory(tmp_path: Path, alexnet: archcalc.Report) -> None:
+    with pytest.raises(archcalc.ArchcalcError, match=r"cannot write .*No such file or directory"):
+        export.save(alexnet, tmp_path / "missing" / "alexnet.md")

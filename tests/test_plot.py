@@ -185,3 +185,10 @@ def test_values_and_metric_errors(alexnet: archcalc.Report) -> None:
         plot.values("mem", alexnet)
     with pytest.raises(archcalc.ArchcalcError, match="nothing to plot"):
         plot.terminal_bars([])
+
+
+def test_unwritable_target_is_a_clean_error(mpl: None, tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "chart.png"
+    code, output = invoke("plot", "alexnet", "-o", str(target))
+    assert code == 1
+    assert f"cannot write {target}: No such file or directory" in output
