@@ -29,6 +29,7 @@ from .compare import (
     fmt_times,
     layer_kind,
 )
+from .engine import CONVENTIONS
 from .expr import Number
 from .report import LayerRow, fmt_shape
 
@@ -136,9 +137,9 @@ def _render_specs(c: SpecComparison, fmt: str, by_layer: bool) -> Any:
                           [fmt_shape(row.output_shape), f"{row.params:,}", f"{row.macs:,}"])
             layers.add_row(*cells)
         parts.append(layers)
-    parts.append(Text("KB = bytes / 1024, MB = bytes / 1024² (activations: every layer's output; peak: "
-                      "largest set alive at once) · " + base.convention_text.split(";")[1]
-                      .strip(), style="dim"))
+    parts.append(Text("KB = bytes / 1024, MB = bytes / 1024² (activations: every layer's "
+                      "output; peak: largest set alive at once) · "
+                      + CONVENTIONS[base.convention].description, style="dim"))
     return Group(*parts)
 
 
@@ -188,8 +189,8 @@ def _render_rewrite(c: RewriteComparison, fmt: str, by_layer: bool) -> Any:
     if not c.changed:
         parts.append(Text(f"no layer of {c.before.name} is changed by --{kind}",
                           style="yellow"))
-    parts.append(Text("KB = bytes / 1024, MB = bytes / 1024² · " + c.before.convention_text.split(";")[1]
-                      .strip(), style="dim"))
+    parts.append(Text("KB = bytes / 1024, MB = bytes / 1024² · "
+                      + CONVENTIONS[c.before.convention].description, style="dim"))
     return Group(*parts)
 
 

@@ -514,7 +514,7 @@ class _Explain:
         self.oshape_checked: Shape = ()
         self.macs_value = self.flops_value = self.memory_value = Fraction(0)
         self.params_value = self.buffers_value = Fraction(0)
-        self.rf_value: tuple[tuple[Fraction, ...], ...] | None = None
+        self.rf_value: tuple[tuple[Value, ...], ...] | None = None
 
     # ---------------------------------------------------------------------------- driver --
     def run(self) -> Explanation:
