@@ -28,7 +28,8 @@ from .shapes import (
     Pair,
     PerAxis,
     Shape,
-    adaptive_windows,
+    adaptive_window_max,
+    adaptive_window_total,
     conv_out,
     deconv_out,
     effective_kernel,
@@ -586,7 +587,8 @@ class AdaptiveAvgPool(Layer):
         shape = ins[0]
         reads = shape[0]
         for a in range(len(shape) - 1):
-            reads *= sum(hi - lo for lo, hi in adaptive_windows(shape[1 + a], out[1 + a]))
+            # Σ window sizes = n + o − gcd(n, o), O(1) however large o is
+            reads *= adaptive_window_total(shape[1 + a], out[1 + a])
         return Work(window=reads, elementwise=prod(out))
 
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
@@ -599,7 +601,7 @@ class AdaptiveAvgPool(Layer):
         result = []
         for a in range(rank):
             n = shape[1 + a]
-            k = max(hi - lo for lo, hi in adaptive_windows(n, o[a]))
+            k = adaptive_window_max(n, o[a])  # ⌈(n + o − gcd)/o⌉, O(1)
             axis = rf[a]
             result.append(
                 AxisRF(

@@ -106,6 +106,25 @@ def adaptive_windows(n: int, out: int) -> list[Pair]:
     return [((i * n) // out, -(-((i + 1) * n) // out)) for i in range(out)]
 
 
+def adaptive_window_total(n: int, out: int) -> int:
+    """``Σ_i (⌈(i+1)·n/o⌉ − ⌊i·n/o⌋) = n + o − gcd(n, o)`` in O(1) (``out`` may be huge).
+
+    With ``Σ_{j=1..o} ⌈j·n/o⌉ = Σ_{j=1..o} ⌊j·n/o⌋ + (o − g)`` (o divides j·n for exactly g = gcd
+    values of j) the floor sums cancel except ``⌊o·n/o⌋ − ⌊0⌋ = n``. E.g. n = 7, o = 3: windows
+    [0,3) [2,5) [4,7), 3 + 3 + 3 = 9 = 7 + 3 − 1.
+    """
+    return n + out - math.gcd(n, out)
+
+
+def adaptive_window_max(n: int, out: int) -> int:
+    """The largest adaptive window, ``⌈(n + o − gcd(n, o))/o⌉``, in O(1).
+
+    Window i is ``⌈(r_i + n)/o⌉`` with ``r_i = i·n mod o``, and r_i runs over the multiples of
+    g = gcd(n, o) below o, so the largest is ``o − g``. E.g. n = 5, o = 3: [0,2) [1,4) [3,5) → 3.
+    """
+    return -(-(n + out - math.gcd(n, out)) // out)
+
+
 # ---------------------------------------------------------------------------------------------
 # Receptive field. Per spatial axis we carry (size r, jump j, start s) in input pixels:
 #   r: how many input pixels one unit sees;  j: distance in input pixels between adjacent units;

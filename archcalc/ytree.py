@@ -95,17 +95,27 @@ def parse_yaml(text: str, file: str) -> YNode:
             hint="split it into blocks and stages: specs describe structure, not unrolled layers",
         )
     if "\x00" in text:
-        raise SpecError("this is a binary file, not a YAML spec", loc=Loc(file))
+        raise SpecError("this is a binary file, not a YAML spec", loc=Loc(file),
+                        hint="give a YAML text file; `archcalc show alexnet` prints an example")
     try:
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
         problem = exc.problem or exc.context or "invalid YAML"
+        cmark = exc.context_mark
+        if exc.problem and exc.context and cmark is not None and mark is not None and (
+                cmark.line, cmark.column) != (mark.line, mark.column):
+            # e.g. "(while parsing a flow sequence started at line 2, column 8)": the opener
+            problem += (f" ({exc.context.replace('parsing a', 'parsing the')} started at line "
+                        f"{cmark.line + 1}, column {cmark.column + 1})")
+        lines = text.splitlines()
+        line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
         raise SpecError(
             f"YAML syntax error: {problem}",
             loc=loc,
-            hint="check indentation and quoting; quote expressions with ':' or ',' in them",
+            hint="indent with spaces: YAML does not allow tabs" if "\t" in line else
+            "check indentation and quoting; quote expressions with ':' or ',' in them",
         ) from None
     except yaml.YAMLError as exc:  # reader errors (bad bytes) have no mark
         raise SpecError(f"YAML error: {exc}", loc=Loc(file)) from None
