@@ -407,7 +407,9 @@ def _factorize_plan(node: Node) -> Plan | None:
                     Fraction(3 * rank, 3**rank), f"{3 * rank}/{3**rank}")
     if prod(k) == 1:
         return Plan((), "1×1 conv: kept")
-    return Plan((), f"{_kernel_text(k)} kernel: only odd K ≥ 3 factorizes")
+    if kk == 3:
+        return Plan((), "a 1D kernel of 3 has no smaller factorisation: kept")
+    return Plan((), f"{_kernel_text(k)} kernel: only odd K factorizes")
 
 
 def factorize(graph: Graph) -> Rewrite:

@@ -204,6 +204,26 @@ def test_factorize_strided_conv_takes_the_stride_first_and_keeps_every_shape() -
             assert after[row.name] == row.output_shape
 
 
+def test_factorize_in_1d_and_3d() -> None:
+    """1D: k = 5 → two k = 3 (5 → 3 + 3 per position), k = 3 kept; 3D: 3×3×3 → 3×1×1, 1×3×1,
+    1×1×3 (27 → 9 weights per position)."""
+    one_d = archcalc.to_graph({"archcalc": 1, "name": "t", "input": [4, 20], "layers": [
+        {"conv": {"id": "a", "out": 4, "k": 5, "p": 2, "bias": False}},
+        {"conv": {"id": "b", "out": 4, "k": 3, "p": 1, "bias": False}}]})
+    c = compare_rewrite(factorize(one_d))
+    a, b = c.groups
+    assert a.changed and [r.macs for r in a.after] == [4 * 20 * 4 * 3] * 2
+    assert a.ratio == Fraction(6, 5) == a.theory
+    assert not b.changed and b.note == "a 1D kernel of 3 has no smaller factorisation: kept"
+    three_d = archcalc.to_graph({"archcalc": 1, "name": "t", "input": [2, 6, 6, 6], "layers": [
+        {"conv": {"id": "c", "out": 2, "k": 3, "p": 1, "bias": False}}]})
+    (g,) = compare_rewrite(factorize(three_d)).changed
+    assert [r.name for r in g.after] == ["c.3x1x1", "c.1x3x1", "c.1x1x3"]
+    assert g.original.macs == 2 * 216 * 2 * 27
+    assert g.macs == 3 * (2 * 216 * 2 * 3)
+    assert g.ratio == g.theory == Fraction(9, 27)
+
+
 def test_factorize_cli() -> None:
     result = run("compare", "factorize_example", "--factorize")
     assert result.exit_code == 0, result.output
