@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 IMAGE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 INSTALL_HINT = "pip install 'archcalc[plot]'  (or: pip install matplotlib)"
 PANEL_SIZE = (6.4, 4.8)  # inches per panel; at the default 100 dpi a panel is 640 × 480 pixels
-MAX_LABELLED = 60  # more layers than this: label every k-th bar only
+MAX_LABELLED = 60  # more layers than this: number the bars instead of naming each
+MAX_NUMBERED = 15  # at most about this many numbered ticks
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,19 @@ def _axis_label(m: Metric, reports: list[Report]) -> str:
     return f"{m.title} ({m.unit})"
 
 
+def _nice_step(n: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, … giving at most :data:`MAX_NUMBERED` ticks."""
+    step = 1
+    while math.ceil(n / step) > MAX_NUMBERED:
+        step = step * 5 // 2 if str(step).startswith("2") else step * 2
+    return step
+
+
+def _short(name: str, width: int = 18) -> str:
+    """A tick label: long block-path names keep their informative tail."""
+    return name if len(name) <= width else "…" + name[-(width - 1):]
+
+
 def require_matplotlib() -> None:
     """Raise :class:`PlotUnavailable` (saying how to install it) when matplotlib is missing."""
     try:
@@ -134,7 +148,8 @@ def figure(reports: Report | Sequence[Report], metric: str = "all", *,
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, len(chosen), squeeze=False)[0]
     longest = max(len(r.layers) for r in items)
-    step = max(1, math.ceil(longest / MAX_LABELLED))
+    named = len(items) == 1 and longest <= MAX_LABELLED
+    step = 1 if named else _nice_step(longest)
     group = 0.8 / len(items)
     for ax, m in zip(axes, chosen, strict=True):
         for i, report in enumerate(items):
@@ -142,14 +157,14 @@ def figure(reports: Report | Sequence[Report], metric: str = "all", *,
             xs = [x + offset for x in range(len(report.layers))]
             label = f"{report.name}: total {m.total(report):,.1f} {m.unit}"
             ax.bar(xs, [m.of(row) for row in report.layers], group, label=label)
-        ticks = list(range(0, longest, step))
+        ticks = [*([0] if step > 2 else []), *range(step - 1, longest, step)]  # 1, 5, 10, …
         ax.set_xticks(ticks)
-        if len(items) == 1:
-            names = [items[0].layers[t].name for t in ticks]
+        if named:
+            names = [_short(items[0].layers[t].name) for t in ticks]
             ax.set_xticklabels(names, rotation=90, fontsize="small")
-        else:
+        else:  # several networks, or too many layers to name: the row number in the table
             ax.set_xticklabels([str(t + 1) for t in ticks], fontsize="small")
-            ax.set_xlabel("layer")
+            ax.set_xlabel("layer (row of the table)")
         ax.set_title(_axis_label(m, items))
         ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         ax.margins(y=0.3)  # headroom above the tallest bar for the legend

@@ -192,3 +192,12 @@ def test_unwritable_target_is_a_clean_error(mpl: None, tmp_path: Path) -> None:
     code, output = invoke("plot", "alexnet", "-o", str(target))
     assert code == 1
     assert f"cannot write {target}: No such file or directory" in output
+
+
+def test_many_layers_are_numbered(mpl: None) -> None:
+    # 70 layers (> 60): bars numbered 1, 5, 10, …, 70 instead of 70 names
+    report = archcalc.analyze(b.spec("deep", [3, 8, 8], [b.act("relu")] * 70))
+    (ax,) = plot.figure(report, "memory").axes
+    assert len(ax.patches) == 70
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["1", *(str(n) for n in range(5, 71, 5))]
