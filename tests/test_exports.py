@@ -48,8 +48,13 @@ def alexnet() -> archcalc.Report:
     return archcalc.analyze("alexnet")
 
 
+#: environment variables that would make rich colour or resize the captured table
+RICH_ENV: dict[str, str | None] = {name: None for name in (
+    "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS", "LINES")}
+
+
 def run(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args))
+    result = CliRunner().invoke(cli, list(args), env=RICH_ENV)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -251,7 +256,7 @@ def test_save_refuses_unknown_extension(tmp_path: Path, alexnet: archcalc.Report
 # ------------------------------------------------------------------- list / show commands --
 
 def cli_run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
+    result = CliRunner().invoke(cli, list(args), env=RICH_ENV)
     return result.exit_code, result.output
 
 

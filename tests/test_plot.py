@@ -51,7 +51,8 @@ def mpl() -> None:
 
 
 def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
+    plain = {name: None for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "COLUMNS")}
+    result = CliRunner().invoke(cli, list(args), env=plain)
     return result.exit_code, result.output
 
 
