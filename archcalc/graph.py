@@ -364,9 +364,9 @@ class _Builder:
         parents = [INHERITS[canonical]] if canonical in INHERITS else []
         for dmap in scope.defaults:
             for kind_name, inherited in [*((p, True) for p in parents), (canonical, False)]:
-                dnode = dmap.get(kind_name)
-                if isinstance(dnode, YMap):
-                    out.extend((k, v, inherited) for k, v in dnode.entries.items())
+                for written, dnode in dmap.entries.items():  # `linear:` defaults apply to fc
+                    if ALIASES.get(written, written) == kind_name and isinstance(dnode, YMap):
+                        out.extend((k, v, inherited) for k, v in dnode.entries.items())
         return out
 
     def inputs_of(self, args: YMap | None, cur: str, scope: _Scope, label: str) -> list[str]:
@@ -645,7 +645,14 @@ class _Builder:
             cur = self.sequence(layers.items, cur, child)
             if i == 0:
                 self._check_growth(n, nodes0, steps0, n_node.loc, scope)
+        self._name_output(args.get("id"), cur, scope)
         return cur
+
+    def _name_output(self, ident: YNode | None, out: str, scope: _Scope) -> None:
+        """``id`` of a repeat or block call names its output (``in: id`` reads it); its layers are
+        named ``id.…``."""
+        if isinstance(ident, YScalar) and isinstance(ident.value, str):
+            scope.names[ident.value] = out
 
     def _check_count(self, n: int, loc: Loc, scope: _Scope) -> None:
         if n > MAX_NODES:
@@ -740,8 +747,11 @@ class _Builder:
         if args is not None and not self.condition(args.get("if"), scope, self.shapes[cur][0]):
             return cur
         call = {k: v for k, v in (args.entries.items() if args else ()) if k not in COMMON_KEYS}
-        base = self.fresh_name(scope, block.name, args.get("id") if args else None)
-        return self.expand(block, call, kloc, cur, scope, base + ".", "")
+        ident = args.get("id") if args else None
+        base = self.fresh_name(scope, block.name, ident)
+        out = self.expand(block, call, kloc, cur, scope, base + ".", "")
+        self._name_output(ident, out, scope)
+        return out
 
     def expand(self, block: Block, call: Mapping[str, YNode], loc: Loc, cur: str, scope: _Scope,
                prefix: str, ctx: str) -> str:

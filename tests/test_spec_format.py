@@ -300,3 +300,26 @@ layers:
         ("stage2.0.conv1", ("relu",))]
     with pytest.raises(SpecError, match="is the word 'hardswish', not a number"):
         analyze(text.replace("out: 8, k: 1, act: $nl", "out: $nl, k: 1"))
+
+
+def test_block_and_repeat_ids_name_their_outputs_and_alias_defaults_apply() -> None:
+    text = """\
+archcalc: 1
+input: [4, 8, 8]
+defaults:
+  linear: {bias: false}
+blocks:
+  unit:
+    layers:
+      - conv: {out: 6, k: 3, p: 1}
+layers:
+  - unit: {id: u}
+  - repeat: {id: r, n: 2, layers: [{conv: {out: 6, k: 1}}]}
+  - concat: {in: [u, r]}
+  - global_avgpool
+  - fc: {out: 10}
+"""
+    rep = analyze(text)
+    assert rep.layer("concat1").inputs == ("u.conv1", "r.1.conv1")
+    assert rep.layer("concat1").output_shape == (12, 8, 8)
+    assert rep.layers[-1].params == 12 * 10  # the `linear:` defaults removed the bias
