@@ -46,7 +46,19 @@ def kind_text(kind: str) -> str:
 
 
 def _fail(name: str, kind: str, got: str, hint: str | None = None) -> LayerArgError:
-    return LayerArgError(f"{name} must be {kind_text(kind)}, got {got}", hint=hint)
+    return LayerArgError(f"{name} must be {kind_text(kind)}, got {got}",
+                         hint=hint or f"write {name}: {_example(kind)}")
+
+
+def _example(kind: str) -> str:
+    """A valid value of ``kind``, for hints."""
+    if kind.startswith("choice:"):
+        return " or ".join(kind[7:].split("|"))
+    return {"int": "3", "int+": "3", "int0": "0", "ints+": "3 or a per-axis list [3, 3]",
+            "ints0": "1 or a per-axis list [1, 1]", "pad": "1, [1, 1], same or valid",
+            "float": "0.5", "prob": "0.5", "bool": "true or false", "shape": "[-1] or [64, -1]",
+            "conn": "[[0, 1], [1, 2]] (input maps per output map)",
+            "name": "a name"}.get(kind, "a value")
 
 
 def _number(node: YScalar, name: str, kind: str, ev: Evaluate) -> Number:

@@ -22,6 +22,8 @@ from .errors import LayerArgError
 Number = int | float
 MAX_INT = 10**15
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)")
+_SYNTAX = ("expressions take $names, numbers, + - * / // % **, comparisons, and or not, "
+           "a if c else b, and round ceil floor int min max abs ch div")
 #: a bare number in exponent form: YAML 1.1 (PyYAML) reads ``1e3`` and ``1e-5`` as text
 _EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
@@ -63,33 +65,36 @@ def _round_half_even(x: Number) -> int:
 
 def _check(x: Number) -> Number:
     if isinstance(x, int) and abs(x) > MAX_INT:
-        raise LayerArgError(f"integer {x} exceeds the limit {MAX_INT:.0e}")
+        raise LayerArgError(f"integer {x} exceeds the limit {MAX_INT:.0e}",
+                            hint="integers in expressions are bounded by 10^15")
     if isinstance(x, float) and (math.isnan(x) or math.isinf(x) or abs(x) > MAX_INT):
-        raise LayerArgError(f"number {x} is out of range")
+        raise LayerArgError(f"number {x} is out of range",
+                            hint="numbers in expressions are finite and bounded by 10^15")
     return x
 
 
 def _pow(a: Number, b: Number) -> Number:
     if abs(b) > 64 or (abs(a) > 1 and abs(b) * math.log2(abs(a) + 1) > 60):
-        raise LayerArgError(f"{a} ** {b} is too large")
+        raise LayerArgError(f"{a} ** {b} is too large",
+                            hint="integers in expressions are bounded by 10^15")
     return _check(a**b)
 
 
 def _div(a: Number, b: Number) -> Number:
     if b == 0:
-        raise LayerArgError("division by zero")
+        raise LayerArgError("division by zero", hint="the divisor evaluates to 0 here")
     return a / b
 
 
 def _floordiv(a: Number, b: Number) -> Number:
     if b == 0:
-        raise LayerArgError("division by zero")
+        raise LayerArgError("division by zero", hint="the divisor evaluates to 0 here")
     return a // b
 
 
 def _mod(a: Number, b: Number) -> Number:
     if b == 0:
-        raise LayerArgError("modulo by zero")
+        raise LayerArgError("modulo by zero", hint="the divisor evaluates to 0 here")
     return a % b
 
 
@@ -147,7 +152,7 @@ def _parse(text: str) -> ast.expr:
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError:
-        raise LayerArgError(f"cannot parse the expression {text!r}") from None
+        raise LayerArgError(f"cannot parse the expression {text!r}", hint=_SYNTAX) from None
     return tree.body
 
 
@@ -179,11 +184,13 @@ def _scale_fn(name: str, variables: Mapping[str, Number | str]) -> Callable[...,
 def _eval(node: ast.expr, env: Mapping[str, Number | str], text: str) -> Number:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise LayerArgError(f"only numbers may appear in expressions, got {node.value!r}")
+            raise LayerArgError(f"only numbers may appear in expressions, got {node.value!r}",
+                                hint="use $names for values; quote the whole expression")
         return _check(node.value)
     if isinstance(node, ast.Name):
         if not node.id.startswith("_v_"):
-            raise LayerArgError(f"unknown name {node.id!r} in {text!r}; variables start with $")
+            raise LayerArgError(f"unknown name {node.id!r} in {text!r}",
+                                hint=f"variables start with $: write ${node.id}")
         name = node.id[3:]
         if name in env:
             value = env[name]
@@ -236,9 +243,12 @@ def _eval(node: ast.expr, env: Mapping[str, Number | str], text: str) -> Number:
             fn = _scale_fn(name, env)
         if fn is None:
             allowed = ", ".join(sorted([*FUNCTIONS, *SCALE_FUNCTIONS]))
-            raise LayerArgError(f"unknown function {name}() in {text!r} (allowed: {allowed})")
+            raise LayerArgError(f"unknown function {name}() in {text!r}",
+                                hint=f"the functions are {allowed}")
         try:
             return _check(fn(*args))
         except TypeError:
-            raise LayerArgError(f"wrong number of arguments to {name}() in {text!r}") from None
-    raise LayerArgError(f"{ast.unparse(node)!r} is not allowed in an expression ({text!r})")
+            raise LayerArgError(f"wrong number of arguments to {name}() in {text!r}",
+                                hint=_SYNTAX) from None
+    raise LayerArgError(f"{ast.unparse(node)!r} is not allowed in an expression ({text!r})",
+                        hint=_SYNTAX)

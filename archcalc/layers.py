@@ -238,13 +238,16 @@ class Conv(Layer):
                     hint="give one list of input maps per output map",
                 )
             if g != 1:
-                raise LayerArgError("connections cannot be combined with groups")
+                raise LayerArgError("connections cannot be combined with groups",
+                                    hint="remove `groups:`; the table already says which "
+                                    "input maps each output sees")
             for i, conn in enumerate(self.connections):
                 bad = [c for c in conn if c >= cin]
                 if bad or not conn or len(set(conn)) != len(conn):
                     raise LayerArgError(
                         f"connections[{i}] = {list(conn)} must list distinct input maps "
                         f"0..{cin - 1}",
+                        hint="input maps are numbered from 0 to channels − 1",
                     )
 
     def out_shape(self, ins: Shapes) -> Shape:
@@ -372,6 +375,7 @@ class ConvTranspose(Layer):
                 raise LayerArgError(
                     f"output_padding {op[a]} must be smaller than max(stride, dilation) = "
                     f"{max(s[a], d[a])}",
+                    hint="output_padding only picks among the sizes a stride can produce",
                 )
         return k, s, p, op, d
 
@@ -380,7 +384,8 @@ class ConvTranspose(Layer):
         cin = shape[0]
         if cin % self.groups or self.out % self.groups:
             raise LayerArgError(
-                f"groups={self.groups} must divide input channels ({cin}) and out ({self.out})"
+                f"groups={self.groups} must divide input channels ({cin}) and out ({self.out})",
+                hint="choose groups among the common divisors of in and out channels",
             )
         k, s, p, op, d = self._geo(shape)
         spatial = tuple(
@@ -685,11 +690,13 @@ class Reshape(Layer):
         total = prod(ins[0])
         known = prod([v for v in self.shape if v != -1])
         if self.shape.count(-1) > 1:
-            raise LayerArgError("reshape may have at most one -1")
+            raise LayerArgError(f"reshape may have at most one -1, got {list(self.shape)}",
+                                hint="give every size but one; -1 is inferred")
         if -1 in self.shape:
             if known == 0 or total % known:
                 raise LayerArgError(
-                    f"cannot reshape {list(ins[0])} ({total} elements) to {list(self.shape)}"
+                    f"cannot reshape {list(ins[0])} ({total} elements) to {list(self.shape)}",
+                    hint=f"the known sizes must divide {total}",
                 )
             return tuple(total // known if v == -1 else v for v in self.shape)
         if known != total:
@@ -718,7 +725,8 @@ class ZeroPad(Layer):
     def pads(self, shape: Shape) -> tuple[Pair, ...]:
         rank = _spatial_rank(self.kind, shape)
         if isinstance(self.p, str):
-            raise LayerArgError(f"zeropad needs explicit sizes, got {self.p!r}")
+            raise LayerArgError(f"zeropad needs explicit sizes, got {self.p!r}",
+                                hint="write p: 1, a per-axis list, or [before, after] pairs")
         return _resolve_pad(self.p, rank, shape[1:], (1,) * rank, (1,) * rank)
 
     def out_shape(self, ins: Shapes) -> Shape:
@@ -762,21 +770,24 @@ class Crop(Layer):
             )
         if self.margin is not None:
             if isinstance(self.margin, str):
-                raise LayerArgError(f"crop margins must be numbers, got {self.margin!r}")
+                raise LayerArgError(f"crop margins must be numbers, got {self.margin!r}",
+                                    hint="write margin: 1, a per-axis list, or pairs")
             return _resolve_pad(self.margin, rank, shape[1:], (1,) * rank, (1,) * rank)
         if self.size is not None:
             target = per_axis(self.size, rank, "size")
         else:
             ref = ins[1]
             if len(ref) != len(shape):
-                raise LayerArgError(f"cannot crop {list(shape)} to the rank of {list(ref)}")
+                raise LayerArgError(f"cannot crop {list(shape)} to the rank of {list(ref)}",
+                                    hint="the two inputs must have the same number of axes")
             target = ref[1:]
         cuts = []
         for a in range(rank):
             extra = shape[1 + a] - target[a]
             if extra < 0:
                 raise LayerArgError(
-                    f"cannot crop axis {a} of size {shape[1 + a]} to the larger size {target[a]}"
+                    f"cannot crop axis {a} of size {shape[1 + a]} to the larger size {target[a]}",
+                    hint="crop the larger tensor to the smaller one (U-Net crops the skip)",
                 )
             cuts.append((extra // 2, extra - extra // 2))
         return tuple(cuts)
@@ -786,7 +797,8 @@ class Crop(Layer):
         cuts = self.cuts(ins)
         spatial = tuple(shape[1 + a] - lo - hi for a, (lo, hi) in enumerate(cuts))
         if any(n <= 0 for n in spatial):
-            raise LayerArgError(f"cropping {list(shape)} by {list(cuts)} leaves nothing")
+            raise LayerArgError(f"cropping {list(shape)} by {list(cuts)} leaves nothing",
+                                hint="use smaller margins")
         return (shape[0], *spatial)
 
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
@@ -825,7 +837,8 @@ class Upsample(Layer):
     def factors(self, shape: Shape) -> tuple[Fraction, ...]:
         rank = _spatial_rank(self.kind, shape)
         if (self.scale is None) == (self.size is None):
-            raise LayerArgError("upsample needs exactly one of scale or size")
+            raise LayerArgError("upsample needs exactly one of scale or size",
+                                hint="write `scale: 2` or `size: [H, W]`")
         if self.scale is not None:
             return tuple(Fraction(f) for f in per_axis(self.scale, rank, "scale"))
         size = per_axis(self.size, rank, "size")  # type: ignore[arg-type]
@@ -870,7 +883,8 @@ class ChannelShuffle(Layer):
 
     def out_shape(self, ins: Shapes) -> Shape:
         if ins[0][0] % self.groups:
-            raise LayerArgError(f"groups={self.groups} must divide the channels ({ins[0][0]})")
+            raise LayerArgError(f"groups={self.groups} must divide the channels ({ins[0][0]})",
+                                hint="choose a divisor of the channel count")
         return ins[0]
 
 
@@ -890,7 +904,8 @@ class Slice(Layer):
     def out_shape(self, ins: Shapes) -> Shape:
         c = ins[0][0]
         if not 0 <= self.start < self.stop <= c:
-            raise LayerArgError(f"slice [{self.start}, {self.stop}) is outside channels 0..{c}")
+            raise LayerArgError(f"slice [{self.start}, {self.stop}) is outside channels 0..{c}",
+                                hint=f"need 0 <= start < stop <= {c}")
         return (self.stop - self.start, *ins[0][1:])
 
 
@@ -1086,6 +1101,7 @@ class Multiply(Layer):
                 return big
         raise LayerArgError(
             f"multiply needs equal shapes or a [C, 1, 1] gate, got {list(a)} and {list(b)}",
+            hint="a squeeze-and-excitation gate has the channels of the map and size 1",
         )
 
     def work(self, ins: Shapes, out: Shape) -> Work:

@@ -177,14 +177,16 @@ def _number(node: YNode, what: str) -> Number:
     ):
         return node.value
     got = node.describe() if not isinstance(node, YScalar) else repr(node.value)
-    raise SpecError(f"{what} must be a number, got {got}", loc=node.loc)
+    raise SpecError(f"{what} must be a number, got {got}", loc=node.loc,
+                    hint="write a plain number such as 1.0 (expressions are not allowed here)")
 
 
 def _map(node: YNode | None, what: str) -> YMap | None:
     if node is None or (isinstance(node, YScalar) and node.value is None):
         return None
     if not isinstance(node, YMap):
-        raise SpecError(f"{what} must be a mapping, got {node.describe()}", loc=node.loc)
+        raise SpecError(f"{what} must be a mapping, got {node.describe()}", loc=node.loc,
+                        hint="write `key: value` pairs indented under it")
     return node
 
 
@@ -233,14 +235,17 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
     input_node = root.get("input")
     if not isinstance(input_node, YSeq):
         raise SpecError(
-            "`input` must be a list such as [3, 224, 224] (channels first, no batch)",
+            "`input` must be a list such as [3, 224, 224] (channels first, no batch), got "
+            + (input_node.describe() if input_node is not None else "nothing"),
             loc=input_node.loc if input_node is not None else root.loc,
+            hint="write e.g. `input: [3, 224, 224]`",
         )
     if not 1 <= len(input_node.items) <= 4:
         raise SpecError(
             f"`input` has {len(input_node.items)} entries; give [C], [C, L], [C, H, W] or "
             "[C, D, H, W]",
             loc=input_node.loc,
+            hint="channels first, then 0 to 3 spatial sizes; no batch dimension",
         )
 
     scale: dict[str, Number] = {}
@@ -308,7 +313,8 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
 def _parse_block(name: str, node: YNode) -> Block:
     bmap = _map(node, f"block {name!r}")
     if bmap is None:
-        raise SpecError(f"block {name!r} is empty", loc=node.loc)
+        raise SpecError(f"block {name!r} is empty", loc=node.loc,
+                        hint="give it `layers:` (and `params:` if it takes any)")
     check_keys(bmap, BLOCK_KEYS, f"block {name!r}")
     params: list[str] = []
     param_defaults: dict[str, YNode] = {}
@@ -316,7 +322,8 @@ def _parse_block(name: str, node: YNode) -> Block:
     if isinstance(pnode, YSeq):
         for item in pnode.items:
             if not (isinstance(item, YScalar) and isinstance(item.value, str)):
-                raise SpecError(f"block {name!r}: params must be names", loc=item.loc)
+                raise SpecError(f"block {name!r}: params must be names, got {item.describe()}",
+                                loc=item.loc, hint="write e.g. `params: [mid, out, s]`")
             params.append(item.value)
     elif isinstance(pnode, YMap):
         for key, value in pnode.entries.items():
@@ -327,12 +334,14 @@ def _parse_block(name: str, node: YNode) -> Block:
         raise SpecError(
             f"block {name!r}: params must be a list of names or a mapping name → default",
             loc=pnode.loc,
+            hint="write `params: [mid, out]` or `params: {mid: null, s: 1}`",
         )
     layers = bmap.get("layers")
     if not isinstance(layers, YSeq) or not layers.items:
         raise SpecError(
             f"block {name!r} needs a non-empty `layers` list",
             loc=layers.loc if layers is not None else bmap.loc,
+            hint="list its layers under `layers:`, e.g. `layers: [{conv: {out: $out, k: 3}}]`",
         )
     return Block(
         name=name,
