@@ -45,6 +45,13 @@ ARG_SYNONYMS = {"stride": "s", "strides": "s", "kernel": "k", "kernel_size": "k"
                 "features": "out", "activation": "act", "use_bias": "bias", "rate": "p",
                 "scale_factor": "scale", "axis": "over"}
 COMPOSITES = ("residual", "concat", "repeat", "stages", "sequential")
+_COMPOSITE_HINTS = {
+    "residual": "write `- residual: {body: [...], shortcut: identity}`",
+    "concat": "write `- concat: [[branch layers], [branch layers]]`",
+    "repeat": "write `- repeat: {n: 3, layers: [...]}`",
+    "stages": "write `- stages: {block: NAME, columns: [...], rows: [[...], ...]}`",
+    "sequential": "write `- sequential: {layers: [...]}`",
+}
 #: conv defaults also apply to these (a depthwise conv in a BN-ReLU network has no bias either)
 INHERITS = {"dwconv": "conv", "pwconv": "conv", "conv1d": "conv", "conv2d": "conv",
             "conv3d": "conv"}
@@ -178,7 +185,8 @@ class _Builder:
         if explicit is not None:
             if not (isinstance(explicit, YScalar) and isinstance(explicit.value, str)
                     and explicit.value):
-                raise self.fail("id must be a name", explicit.loc, scope)
+                raise self.fail(f"id must be a name, got {explicit.describe()}", explicit.loc,
+                                scope, hint="write e.g. `id: conv1`")
             local = explicit.value
             name = scope.prefix + local
             if local in scope.names or name in self.all_names:
@@ -214,7 +222,8 @@ class _Builder:
 
     def resolve(self, ref: YNode, scope: _Scope, layer: str) -> str:
         if not (isinstance(ref, YScalar) and isinstance(ref.value, str)):
-            raise self.fail("`in` must name a node (or a list of names)", ref.loc, scope, layer)
+            raise self.fail(f"`in` must name a node (or a list of names), got {ref.describe()}",
+                            ref.loc, scope, layer, hint="write `in: conv1` or `in: [a, b]`")
         word = ref.value
         s: _Scope | None = scope
         while s is not None:
@@ -302,6 +311,7 @@ class _Builder:
                     f"a layer must be a type name or a one-key mapping, got {item.describe()}",
                     item.loc,
                     scope,
+                    hint="write `- relu` or `- conv: {out: 64, k: 3}`",
                 )
             return self.layer(item.value, None, item.loc, item.loc, cur, scope)
         if isinstance(item, YSeq):
@@ -333,7 +343,9 @@ class _Builder:
             return self.branches(kind, None, value, kloc, cur, scope)
         if kind in COMPOSITES and (kind != "concat" or _has(value, "branches")):
             if not isinstance(value, YMap):
-                raise self.fail(f"{kind} takes a mapping of arguments", kloc, scope, kind)
+                raise self.fail(f"{kind} takes a mapping of arguments, got "
+                                f"{value.describe() if value is not None else 'none'}", kloc,
+                                scope, kind, hint=_COMPOSITE_HINTS[kind])
             handler = getattr(self, kind)
             result: str = handler(value, kloc, cur, scope)
             return result
@@ -375,7 +387,9 @@ class _Builder:
             return [cur]
         if isinstance(ref, YSeq):
             if not ref.items:
-                raise self.fail("`in` is an empty list", ref.loc, scope, label)
+                raise self.fail("`in` is an empty list", ref.loc, scope, label,
+                                hint="name the input layer(s), or remove `in:` to take the "
+                                "previous layer")
             return [self.resolve(r, scope, label) for r in ref.items]
         return [self.resolve(ref, scope, label)]
 
@@ -445,6 +459,14 @@ class _Builder:
                     )
                 continue
             if isinstance(given, YScalar) and given.value is None:
+                if arg.default is _required():  # `k:` left empty: null is not a kernel size
+                    raise self.fail(
+                        f"{written} needs the argument {name!r} ({arg.doc}), got nothing (null)",
+                        given.loc,
+                        scope,
+                        label_text,
+                        hint=f"give a value: `{name}: ...`",
+                    )
                 continue
             typed[name] = self._coerce(given, name, arg.kind, ev, scope, label_text,
                                        cls.ARG_HINTS.get(name))
@@ -518,20 +540,22 @@ class _Builder:
                 hint=f"did you mean {near!r}?" if near else "choose one of " + ", ".join(options),
             )
         raise self.fail(f"act must be an activation name or none, got {node.describe()}",
-                        node.loc, scope, label)
+                        node.loc, scope, label, hint="write e.g. `act: relu` or `act: none`")
 
     # ---------------------------------------------------------------------- composites --
     def residual(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
         check_keys(args, ("body", "shortcut", "act", *COMMON_KEYS), "residual")
         inputs = self.inputs_of(args, cur, scope, "residual")
         if len(inputs) != 1:
-            raise self.fail("a residual takes one input", kloc, scope, "residual")
+            raise self.fail(f"a residual takes one input, got {len(inputs)}", kloc, scope,
+                            "residual", hint="give one name in `in:`; merge others with `add`")
         start = inputs[0]
         if not self.condition(args.get("if"), scope, self.shapes[start][0]):
             return cur
         body = args.get("body")
         if not isinstance(body, YSeq) or not body.items:
-            raise self.fail("residual needs a non-empty `body` list", args.loc, scope, "residual")
+            raise self.fail("residual needs a non-empty `body` list", args.loc, scope, "residual",
+                            hint=_COMPOSITE_HINTS["residual"])
         out = self.sequence(body.items, start, scope)
         mode_node = args.get("shortcut")
         mode: str | YSeq = "identity"
@@ -541,10 +565,13 @@ class _Builder:
             if not (isinstance(mode_node, YScalar)
                     and mode_node.value in ("identity", "project", "if_match")):
                 raise self.fail(
-                    "shortcut must be identity, project, if_match or a list of layers",
+                    "shortcut must be identity, project, if_match or a list of layers, got "
+                    + mode_node.describe(),
                     mode_node.loc,
                     scope,
                     "residual",
+                    hint="identity adds the input as is; project adds a 1x1 conv (+ BN) "
+                    "with the body's stride; if_match adds only when the shapes agree",
                 )
             mode = str(mode_node.value)
         in_shape, out_shape = self.shapes[start], self.shapes[out]
@@ -610,7 +637,8 @@ class _Builder:
         check_keys(args, ("branches", *COMMON_KEYS), "concat")
         branches = args.get("branches")
         if not isinstance(branches, YSeq) or not branches.items:
-            raise self.fail("concat `branches` must be a list of layer lists", args.loc, scope)
+            raise self.fail("concat `branches` must be a list of layer lists", args.loc, scope,
+                            "concat", hint=_COMPOSITE_HINTS["concat"])
         return self.branches("concat", args, branches, kloc, cur, scope)
 
     def sequential(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
@@ -618,7 +646,8 @@ class _Builder:
         inputs = self.inputs_of(args, cur, scope, "sequential")
         layers = args.get("layers")
         if not isinstance(layers, YSeq):
-            raise self.fail("sequential needs a `layers` list", args.loc, scope)
+            raise self.fail("sequential needs a `layers` list", args.loc, scope, "sequential",
+                            hint=_COMPOSITE_HINTS["sequential"])
         if not self.condition(args.get("if"), scope, self.shapes[inputs[0]][0]):
             return cur
         return self.sequence(layers.items, inputs[0], scope)
@@ -629,7 +658,7 @@ class _Builder:
         layers = args.get("layers")
         if n_node is None or not isinstance(layers, YSeq) or not layers.items:
             raise self.fail("repeat needs `n` and a non-empty `layers` list", args.loc, scope,
-                            "repeat")
+                            "repeat", hint=_COMPOSITE_HINTS["repeat"])
         inputs = self.inputs_of(args, cur, scope, "repeat")
         cur = inputs[0]
         if not self.condition(args.get("if"), scope, self.shapes[cur][0]):
@@ -684,7 +713,8 @@ class _Builder:
         check_keys(args, ("block", "columns", "rows", "args", *COMMON_KEYS), "stages")
         bnode, cnode, rnode = args.get("block"), args.get("columns"), args.get("rows")
         if not (isinstance(bnode, YScalar) and isinstance(bnode.value, str)):
-            raise self.fail("stages needs `block: NAME`", args.loc, scope, "stages")
+            raise self.fail("stages needs `block: NAME`", args.loc, scope, "stages",
+                            hint=_COMPOSITE_HINTS["stages"])
         block = self.spec.blocks.get(bnode.value)
         if block is None:
             near = suggest(bnode.value, list(self.spec.blocks))
@@ -692,13 +722,16 @@ class _Builder:
                             hint=f"did you mean {near!r}?" if near else "define it under blocks:")
         if not isinstance(cnode, YSeq) or not all(
                 isinstance(c, YScalar) and isinstance(c.value, str) for c in cnode.items):
-            raise self.fail("stages needs `columns: [names...]`", args.loc, scope, "stages")
+            raise self.fail("stages needs `columns: [names...]`", args.loc, scope, "stages",
+                            hint=_COMPOSITE_HINTS["stages"])
         columns = [str(c.value) for c in cnode.items if isinstance(c, YScalar)]
         if not isinstance(rnode, YSeq) or not rnode.items:
-            raise self.fail("stages needs a non-empty `rows` list", args.loc, scope, "stages")
+            raise self.fail("stages needs a non-empty `rows` list", args.loc, scope, "stages",
+                            hint=_COMPOSITE_HINTS["stages"])
         extra = args.get("args")
         if extra is not None and not isinstance(extra, YMap):
-            raise self.fail("stages `args` must be a mapping", extra.loc, scope, "stages")
+            raise self.fail(f"stages `args` must be a mapping, got {extra.describe()}",
+                            extra.loc, scope, "stages", hint="write e.g. `args: {t: 6}`")
         inputs = self.inputs_of(args, cur, scope, "stages")
         cur = inputs[0]
         if not self.condition(args.get("if"), scope, self.shapes[cur][0]):
@@ -713,6 +746,7 @@ class _Builder:
                     row.loc,
                     scope,
                     "stages",
+                    hint="give one value per column, in the order of `columns:`",
                 )
             cells = dict(zip(columns, row.items, strict=True))
             n = 1
@@ -740,8 +774,10 @@ class _Builder:
                    scope: _Scope) -> str:
         args = value if isinstance(value, YMap) else None
         if value is not None and args is None:
-            raise self.fail(f"the arguments of block {block.name!r} must be a mapping", value.loc,
-                            scope, block.name)
+            raise self.fail(f"the arguments of block {block.name!r} must be a mapping, got "
+                            f"{value.describe()}", value.loc, scope, block.name,
+                            hint=f"write `- {block.name}: {{{', '.join(block.params[:2])}: ...}}`"
+                            if block.params else f"write `- {block.name}`")
         inputs = self.inputs_of(args, cur, scope, block.name)
         cur = inputs[0]
         if args is not None and not self.condition(args.get("if"), scope, self.shapes[cur][0]):
@@ -821,7 +857,8 @@ class _Builder:
                     raise SpecError(f"{what}: {exc.what}", loc=node.loc,
                                     layer=self._where(scope, None), hint=exc.hint) from None
         raise self.fail(f"{what} must be a number, an expression or a word, got "
-                        f"{node.describe()}", node.loc, scope)
+                        f"{node.describe()}", node.loc, scope,
+                        hint="lists and mappings cannot be parameters; pass one value")
 
     # -------------------------------------------------------------------------- build --
     def build(self, scale: Mapping[str, Number], input_shape: Shape | None) -> Graph:
@@ -838,7 +875,9 @@ class _Builder:
                                     loc=spec.defaults.keyloc(kind),
                                     hint=f"did you mean {near!r}?" if near else None)
                 if not isinstance(dnode, YMap):
-                    raise SpecError(f"defaults for {kind} must be a mapping", loc=dnode.loc)
+                    raise SpecError(f"defaults for {kind} must be a mapping, got "
+                                    f"{dnode.describe()}", loc=dnode.loc,
+                                    hint=f"write e.g. `{kind}: {{bias: false}}` under defaults")
         if spec.let is not None:
             self.bind_let(spec.let, top, None)
             self.globals = top.vars
@@ -850,7 +889,7 @@ class _Builder:
         out = self.sequence(spec.layers.items, INPUT, top)
         if out == INPUT:
             raise SpecError("the spec has no layers left (every layer was skipped by `if:`)",
-                            loc=spec.layers.loc)
+                            loc=spec.layers.loc, hint="check the `if:` conditions")
         unused = [n.name for n in self.nodes if n.name not in self.used and n.name != out]
         warnings = tuple(
             f"{n}: output is never used (an unconnected branch?)" for n in unused[:20]
@@ -927,7 +966,7 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
     if input_shape is not None and (
             not 1 <= len(input_shape) <= 4 or any(v <= 0 for v in input_shape)):
         raise SpecError(f"input shape {list(input_shape)} must be 1 to 4 positive sizes",
-                        loc=Loc(spec.file))
+                        loc=Loc(spec.file), hint="channels first, no batch: e.g. (3, 224, 224)")
     if input_shape is not None and len(input_shape) != len(spec.input.items):
         raise SpecError(
             f"input shape {list(input_shape)} has {len(input_shape)} sizes but the spec's input "
@@ -941,4 +980,5 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
     except ArchcalcError:
         raise
     except RecursionError:
-        raise SpecError("the spec nests too deeply", loc=Loc(spec.file)) from None
+        raise SpecError("the spec nests too deeply", loc=Loc(spec.file),
+                        hint="flatten the nesting: use blocks, repeat or stages") from None
