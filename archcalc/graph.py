@@ -16,10 +16,13 @@ from typing import Any
 from .args import coerce, suggest
 from .errors import ArchcalcError, LayerArgError, Loc, ShapeError, SpecError
 from .expr import Number, evaluate
+from .gcpause import paused_gc
 from .layers import (
     ALIASES,
     LAYER_TYPES,
+    REQUIRED,
     Activation,
+    Arg,
     BatchNorm,
     Conv,
     Layer,
@@ -160,6 +163,7 @@ class _Builder:
         self.shapes: dict[str, Shape] = {}
         self.used: set[str] = set()
         self.all_names: set[str] = {INPUT}
+        self._defaults_memo: dict[tuple[object, ...], list[tuple[str, YNode, bool]]] = {}
         self.steps = 0  # layer entries expanded, `if:`-skipped ones included (<= MAX_STEPS)
 
     # ----------------------------------------------------------------------- helpers --
@@ -371,7 +375,15 @@ class _Builder:
 
     # ---------------------------------------------------------------------- primitives --
     def defaults_for(self, canonical: str, scope: _Scope) -> list[tuple[str, YNode, bool]]:
-        """(key, value, inherited) from the defaults chain, outermost first."""
+        """(key, value, inherited) from the defaults chain, outermost first (memoised per chain:
+        every layer of a type in the same scope asks the same question)."""
+        key = (canonical, *map(id, scope.defaults))
+        found = self._defaults_memo.get(key)
+        if found is None:
+            found = self._defaults_memo[key] = self._defaults_for(canonical, scope)
+        return found
+
+    def _defaults_for(self, canonical: str, scope: _Scope) -> list[tuple[str, YNode, bool]]:
         out: list[tuple[str, YNode, bool]] = []
         parents = [INHERITS[canonical]] if canonical in INHERITS else []
         for dmap in scope.defaults:
@@ -405,10 +417,7 @@ class _Builder:
         cin = in_shapes[0][0]
         if args is not None and not self.condition(args.get("if"), scope, cin, label_text):
             return cur
-        cls = LAYER_TYPES[canonical][0]
-        spec_args = {a.name: a for a in layer_args(canonical)}
-        post_names = cls.POST_ARGS
-        allowed = [*spec_args, *post_names, *COMMON_KEYS]
+        cls, spec_args, post_names, allowed = _signature(canonical)
         values: dict[str, YNode] = {}
         for key, node, inherited in self.defaults_for(canonical, scope):
             if key in spec_args or key in post_names:
@@ -438,6 +447,9 @@ class _Builder:
                 if key not in COMMON_KEYS:
                     values[key] = args.entries[key]
         for key, node in values.items():  # `act: $nl` where $nl holds a word
+            if not (isinstance(node, YScalar) and isinstance(node.value, str)
+                    and node.value.startswith("$")):
+                continue
             wordy = key == "act" or (key in spec_args and spec_args[key].kind.startswith(
                 ("choice:", "name")))
             if wordy and isinstance(node, YScalar) and isinstance(node.value, str):
@@ -449,7 +461,7 @@ class _Builder:
         for name, arg in spec_args.items():
             given: YNode | None = values.get(name)
             if given is None:
-                if arg.default is _required():
+                if arg.default is REQUIRED:
                     raise self.fail(
                         f"{written} needs the argument {name!r} ({arg.doc})",
                         kloc,
@@ -459,7 +471,7 @@ class _Builder:
                     )
                 continue
             if isinstance(given, YScalar) and given.value is None:
-                if arg.default is _required():  # `k:` left empty: null is not a kernel size
+                if arg.default is REQUIRED:  # `k:` left empty: null is not a kernel size
                     raise self.fail(
                         f"{written} needs the argument {name!r} ({arg.doc}), got nothing (null)",
                         given.loc,
@@ -900,10 +912,19 @@ class _Builder:
                      dict(scale), warnings)
 
 
-def _required() -> Any:
-    from .layers import REQUIRED
+_SIGNATURES: dict[str, tuple[type[Layer], dict[str, Arg], tuple[str, ...], list[str]]] = {}
 
-    return REQUIRED
+
+def _signature(canonical: str) -> tuple[type[Layer], dict[str, Arg], tuple[str, ...], list[str]]:
+    """(class, arguments by name, fused post-op arguments, every allowed key) of a layer type,
+    computed once per type."""
+    found = _SIGNATURES.get(canonical)
+    if found is None:
+        cls = LAYER_TYPES[canonical][0]
+        spec_args = {a.name: a for a in layer_args(canonical)}
+        found = (cls, spec_args, cls.POST_ARGS, [*spec_args, *cls.POST_ARGS, *COMMON_KEYS])
+        _SIGNATURES[canonical] = found
+    return found
 
 
 def _has(value: YNode | None, key: str) -> bool:
@@ -976,7 +997,8 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
             + {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(spec.input.items)],
         )
     try:
-        return _Builder(spec, spec.file).build(values, input_shape)
+        with paused_gc():
+            return _Builder(spec, spec.file).build(values, input_shape)
     except ArchcalcError:
         raise
     except RecursionError:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
 from .errors import Loc, SpecError
+from .gcpause import paused_gc
 
 Scalar = int | float | bool | str | None
 
@@ -98,7 +100,8 @@ def parse_yaml(text: str, file: str) -> YNode:
         raise SpecError("this is a binary file, not a YAML spec", loc=Loc(file),
                         hint="give a YAML text file; `archcalc show alexnet` prints an example")
     try:
-        root = yaml.compose(text, Loader=_LOADER)
+        with paused_gc():
+            root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
@@ -131,7 +134,8 @@ def parse_yaml(text: str, file: str) -> YNode:
             loc=Loc(file, 1, 1),
             hint="start from a bundled spec: `archcalc show alexnet`",
         )
-    return _convert(root, file, set(), [0], 0)
+    with paused_gc():
+        return _convert(root, file, set(), [0], 0)
 
 
 def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int],
@@ -188,23 +192,36 @@ def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int],
 
 
 def _scalar(node: yaml.ScalarNode, loc: Loc) -> Scalar:
-    if node.tag == "tag:yaml.org,2002:int" and _OCTAL.match(node.value):
-        raise SpecError(
-            f"{node.value!r} is a YAML 1.1 octal number",
-            loc=loc,
-            hint=f"write {node.value.lstrip('0') or '0'} (decimal) or quote it",
-        )
-    if node.tag not in {
-        "tag:yaml.org,2002:int",
-        "tag:yaml.org,2002:float",
-        "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:null",
-        "tag:yaml.org,2002:str",
-    }:
-        raise SpecError(f"unsupported YAML tag {node.tag!r}", loc=loc, hint="remove the tag")
-    value = _CONSTRUCTOR.construct_object(node)
-    assert value is None or isinstance(value, (int, float, bool, str))
-    return value
+    tag = node.tag
+    if tag == _STR:  # the common case first: words and expressions
+        return str(node.value)
+    if tag == _INT:
+        if _OCTAL.match(node.value):
+            raise SpecError(
+                f"{node.value!r} is a YAML 1.1 octal number",
+                loc=loc,
+                hint=f"write {node.value.lstrip('0') or '0'} (decimal) or quote it",
+            )
+        text = node.value
+        # plain decimal integers directly; 0x/0b/underscore forms through PyYAML's rule
+        return int(text) if text.lstrip("+-").isdigit() else int(
+            _CONSTRUCTOR.construct_yaml_int(node))
+    if tag in _CONVERT:
+        # the constructor's per-tag methods, not construct_object: that one caches every node
+        # it has seen (a leak across specs, and a slower dict on every call)
+        value = _CONVERT[tag](node)
+        assert value is None or isinstance(value, (float, bool))
+        return value
+    raise SpecError(f"unsupported YAML tag {tag!r}", loc=loc, hint="remove the tag")
+
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_CONVERT: dict[str, Any] = {
+    "tag:yaml.org,2002:float": _CONSTRUCTOR.construct_yaml_float,
+    "tag:yaml.org,2002:bool": _CONSTRUCTOR.construct_yaml_bool,
+    "tag:yaml.org,2002:null": _CONSTRUCTOR.construct_yaml_null,
+}
 
 
 def from_python(obj: object, file: str = "<python>") -> YNode:
