@@ -79,11 +79,15 @@ _OCTAL = re.compile(r"^[-+]?0[0-9_]+$")
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_ALIAS_LIKE = re.compile(r"(?:^|[\s\[{,])\*[^\s*]", re.MULTILINE)
 _MAP_TAG = "tag:yaml.org,2002:map"
 
 
 def _loc(file: str, node: yaml.Node) -> Loc:
-    mark = node.start_mark
+    return _mark_loc(file, node.start_mark)
+
+
+def _mark_loc(file: str, mark: Any) -> Loc:  # yaml.error.Mark or libyaml's yaml._yaml.Mark
     return Loc(file, mark.line + 1, mark.column + 1)
 
 
@@ -100,6 +104,15 @@ def parse_yaml(text: str, file: str) -> YNode:
         raise SpecError("this is a binary file, not a YAML spec", loc=Loc(file),
                         hint="give a YAML text file; `archcalc show alexnet` prints an example")
     try:
+        if _ALIAS_LIKE.search(text):  # point at the alias, not its anchor (a composed alias
+            # is its anchor's node, with the anchor's mark); `$a * 2` does not trigger the scan
+            for event in yaml.parse(text, Loader=_LOADER):
+                if isinstance(event, yaml.AliasEvent):
+                    raise SpecError(
+                        "YAML aliases (*name) are not allowed",
+                        loc=_mark_loc(file, event.start_mark) if event.start_mark else Loc(file),
+                        hint="define a reusable block under `blocks:` and call it by name",
+                    )
         with paused_gc():
             root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:

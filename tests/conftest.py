@@ -21,6 +21,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (the long fuzz run) are deselected unless ``-m`` names them:
+    `make fuzz` runs ``pytest -m slow tests/test_fuzz.py``; plain ``pytest`` stays fast."""
+    if "slow" in (config.getoption("markexpr", "") or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+
+
 @pytest.fixture
 def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
     """``golden(name, text)``: compare ``text`` with ``tests/golden/name``; with
