@@ -195,7 +195,8 @@ def _eval(node: ast.expr, env: Mapping[str, Number | str], text: str) -> Number:
         if name in env:
             value = env[name]
             if isinstance(value, str):
-                raise LayerArgError(f"${name} is the word {value!r}, not a number ({text!r})")
+                raise LayerArgError(f"${name} is the word {value!r}, not a number ({text!r})",
+                                    hint=f"pass a number for {name} where it is set")
             return value
         known = ", ".join(f"${k}" for k in sorted(env)) or "none"
         near = get_close_matches(name, sorted(env), n=1, cutoff=0.6)

@@ -885,7 +885,8 @@ class _Builder:
                     near = suggest(kind, list(LAYER_TYPES))
                     raise SpecError(f"defaults for unknown layer type {kind!r}",
                                     loc=spec.defaults.keyloc(kind),
-                                    hint=f"did you mean {near!r}?" if near else None)
+                                    hint=f"did you mean {near!r}?" if near else
+                                    "defaults are keyed by layer type: `conv: {bias: false}`")
                 if not isinstance(dnode, YMap):
                     raise SpecError(f"defaults for {kind} must be a mapping, got "
                                     f"{dnode.describe()}", loc=dnode.loc,
