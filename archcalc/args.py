@@ -83,7 +83,8 @@ def _number(node: YScalar, name: str, kind: str, ev: Evaluate) -> Number:
     if isinstance(value, float) and not math.isfinite(value):
         raise _fail(name, kind, describe_value(value), "write a finite number")
     if abs(value) > MAX_INT:
-        raise _fail(name, kind, f"{value:.3g}, beyond the limit {MAX_INT:.0e}")
+        raise _fail(name, kind, f"{value:.3g}, beyond the limit {MAX_INT:.0e}",
+                    "numbers in a spec are bounded by 10^15")
     return value
 
 

@@ -518,7 +518,8 @@ class _Builder:
         except LayerArgError as exc:
             hint = exc.hint
             raise ShapeError(
-                f"{exc.what} (input {' , '.join(str(list(s)) for s in in_shapes)})",
+                f"{exc.what} (input{'s' if len(in_shapes) > 1 else ''} "
+                f"{', '.join(str(list(s)) for s in in_shapes)})",
                 loc=kloc,
                 layer=self._where(scope, label_text),
                 hint=hint,

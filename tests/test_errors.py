@@ -126,7 +126,7 @@ CASES = [
         ("parameter 'w' of block 'b': YAML reads '1e3' as text, not a number",), "write 1000"),
     Bad("huge-literal", HEAD + "  - conv: {out: 99999999999999999999, k: 3}\n",
         5, 17, ("out must be a positive integer, got 1e+20, beyond the limit 1e+15",),
-        "write out: 3"),
+        "numbers in a spec are bounded by 10^15"),
     Bad("unknown-activation", HEAD + "  - conv: {out: 4, k: 3, act: rleu}\n",
         5, 31,  # "  - conv: {out: 4, k: 3, act: " is 30 characters
         ("layer 'conv1' (conv): unknown activation 'rleu'",), "did you mean 'relu'?"),
@@ -149,7 +149,8 @@ CASES = [
     Bad("residual-shape-mismatch",
         HEAD + "  - residual:\n      body:\n        - conv: {out: 3, k: 3}\n",
         # body: (8 − 3)/1 + 1 = 6, so [3, 6, 6] cannot be added to the identity [3, 8, 8]
-        5, 5, ("layer 'add1' (add): add needs equal shapes, got [3, 8, 8] + [3, 6, 6]",),
+        5, 5, ("layer 'add1' (add): add needs equal shapes, got [3, 8, 8] + [3, 6, 6] "
+               "(inputs [3, 8, 8], [3, 6, 6])",),
         "use shortcut: project", ShapeError),
     Bad("add-shape-mismatch",
         HEAD + "  - conv: {id: a, out: 4, k: 3}\n  - conv: {id: b, out: 4, k: 3}\n"
