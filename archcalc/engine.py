@@ -90,16 +90,22 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
     rfs: dict[str, RF | None] = {INPUT: rf_input(len(graph.input_shape) - 1)}
     rows: list[LayerRow] = []
     params = buffers = macs = flops = act = 0
+    # Networks repeat identical layers on identical shapes (every block of a stage): their counts
+    # are computed once. Layers are frozen and hashable; the key holds everything they depend on.
+    memo: dict[tuple[object, ...], tuple[int, int, int, int, tuple[str, ...]]] = {}
     for node in graph.nodes:
         rf_ins = tuple(rfs[i] for i in node.inputs)
         rf = node.op.rf(node.in_shapes, rf_ins)
         for post in node.post:
             rf = post.rf((node.out_shape,), (rf,))
         rfs[node.name] = rf
-        p = node.param_count()
-        b = node.buffer_count()
-        work = node.work()
-        f = conv.flops(work)
+        key = (node.op, node.post, node.in_shapes)
+        counts = memo.get(key)
+        if counts is None:
+            work = node.work()
+            counts = memo[key] = (node.param_count(), node.buffer_count(), work.macs,
+                                  conv.flops(work), tuple(x.type_name for x in node.post))
+        p, b, m, f, post_names = counts
         a = prod(node.out_shape) * batch * width
         rows.append(
             LayerRow(
@@ -109,16 +115,16 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
                 output_shape=node.out_shape,
                 params=p,
                 buffers=b,
-                macs=work.macs * batch,
+                macs=m * batch,
                 flops=f * batch,
                 activation_bytes=a,
                 receptive_field=rf,
-                post=tuple(x.type_name for x in node.post),
+                post=post_names,
             )
         )
         params += p
         buffers += b
-        macs += work.macs * batch
+        macs += m * batch
         flops += f * batch
         act += a
     peak = peak_activation_bytes(graph, batch * width)

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from .args import coerce, suggest
@@ -164,6 +165,7 @@ class _Builder:
         self.used: set[str] = set()
         self.all_names: set[str] = {INPUT}
         self._defaults_memo: dict[tuple[object, ...], list[tuple[str, YNode, bool]]] = {}
+        self._shape_memo: dict[tuple[Layer, tuple[Shape, ...]], Shape] = {}
         self.steps = 0  # layer entries expanded, `if:`-skipped ones included (<= MAX_STEPS)
 
     # ----------------------------------------------------------------------- helpers --
@@ -458,18 +460,10 @@ class _Builder:
                     values[key] = YScalar(scope.vars[word.group(1)], node.loc)
         ev = lambda t: evaluate(t, self.env(scope, cin))  # noqa: E731
         typed: dict[str, Any] = {}
-        for name, arg in spec_args.items():
-            given: YNode | None = values.get(name)
-            if given is None:
-                if arg.default is REQUIRED:
-                    raise self.fail(
-                        f"{written} needs the argument {name!r} ({arg.doc})",
-                        kloc,
-                        scope,
-                        label_text,
-                        hint=f"add `{name}:` to the layer",
-                    )
-                continue
+        for name, given in values.items():  # only the arguments given, not every possible one
+            arg = spec_args.get(name)
+            if arg is None:
+                continue  # bn / act: post-ops, below
             if isinstance(given, YScalar) and given.value is None:
                 if arg.default is REQUIRED:  # `k:` left empty: null is not a kernel size
                     raise self.fail(
@@ -482,6 +476,15 @@ class _Builder:
                 continue
             typed[name] = self._coerce(given, name, arg.kind, ev, scope, label_text,
                                        cls.ARG_HINTS.get(name))
+        for name in _required_args(canonical):
+            if name not in values:
+                raise self.fail(
+                    f"{written} needs the argument {name!r} ({spec_args[name].doc})",
+                    kloc,
+                    scope,
+                    label_text,
+                    hint=f"add `{name}:` to the layer",
+                )
         post: list[Layer] = []
         bn_node = values.get("bn")
         if bn_node is not None and self._coerce(bn_node, "bn", "bool", ev, scope, label_text):
@@ -512,7 +515,11 @@ class _Builder:
                 "remove the extra names from `in:`",
             )
         try:
-            out = op.out_shape(in_shapes)
+            # the same layer on the same input recurs in every block of a stage: shape it once
+            shape_key = (op, in_shapes)
+            out = self._shape_memo.get(shape_key)
+            if out is None:
+                out = self._shape_memo[shape_key] = op.out_shape(in_shapes)
             for p in post:
                 p.out_shape((out,))
         except LayerArgError as exc:
@@ -915,6 +922,11 @@ class _Builder:
 
 
 _SIGNATURES: dict[str, tuple[type[Layer], dict[str, Arg], tuple[str, ...], list[str]]] = {}
+
+
+@cache
+def _required_args(canonical: str) -> tuple[str, ...]:
+    return tuple(n for n, a in _signature(canonical)[1].items() if a.default is REQUIRED)
 
 
 def _signature(canonical: str) -> tuple[type[Layer], dict[str, Arg], tuple[str, ...], list[str]]:
