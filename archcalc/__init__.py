@@ -17,19 +17,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import builder
 from .engine import CONVENTIONS, DTYPE_BYTES, analyze_graph
 from .errors import ArchcalcError, ExecError, Loc, ShapeError, SpecError
 from .expr import Number
 from .graph import Graph, Node, build
 from .report import LayerRow, Report, Totals
-from .schema import json_schema
 from .shapes import Shape
 from .spec import Spec, bundled_names, load_spec
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from . import builder
+    from .schema import json_schema
+
+
+def __getattr__(name: str) -> Any:
+    """``builder`` and ``json_schema`` load on first use: ``archcalc table`` needs neither, and
+    a cold start stays fast."""
+    import importlib
+
+    if name == "builder":
+        return importlib.import_module(".builder", __name__)
+    if name == "json_schema":
+        return importlib.import_module(".schema", __name__).json_schema
+    raise AttributeError(f"module 'archcalc' has no attribute {name!r}")
 
 SpecLike = Spec | Graph | str | os.PathLike[str] | Mapping[str, Any]
 

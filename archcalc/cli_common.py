@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -146,6 +145,8 @@ def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
 def write_atomic(path: str, content: str | bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     try:
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".archcalc-", suffix=".tmp")
     except OSError as exc:  # no such directory, no permission: a located message, exit 1
         raise click.FileError(path, hint=exc.strerror or str(exc)) from None

@@ -8,9 +8,7 @@ does not import rich.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -139,6 +137,8 @@ class Report:
         }
 
     def to_json(self) -> str:
+        import json  # here, not at import time: `archcalc table` renders without it
+
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
     def to_csv(self) -> str:
@@ -244,6 +244,8 @@ CSV_FIELDS = ("name", "type", "post", "inputs", "output_shape", "params", "buffe
 def report_csv(report: Report) -> str:
     """One row per layer with exact integers; shapes and per-axis values joined by 'x'."""
     out = io.StringIO()
+    import csv
+
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for row in report.layers:
