@@ -78,13 +78,15 @@ def analyze_graph(graph: Graph, *, batch: int = 1, dtype: str = "float32",
 
 def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
     if dtype not in DTYPE_BYTES:
-        raise SpecError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
+        raise SpecError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}",
+                        hint="dtype='float32' is the default")
     if convention not in CONVENTIONS:
         raise SpecError(
-            f"unknown FLOP convention {convention!r}; choose one of {', '.join(CONVENTIONS)}"
+            f"unknown FLOP convention {convention!r}; choose one of {', '.join(CONVENTIONS)}",
+            hint="convention='lecture' is the default",
         )
     if batch < 1:
-        raise SpecError(f"batch must be at least 1, got {batch}")
+        raise SpecError(f"batch must be at least 1, got {batch}", hint="batch=1 is the default")
     conv = CONVENTIONS[convention]
     width = DTYPE_BYTES[dtype]
     rfs: dict[str, RF | None] = {INPUT: rf_input(len(graph.input_shape) - 1)}

@@ -51,7 +51,8 @@ def make_divisible(value: float, divisor: int, min_value: int | None = None) -> 
     then ``new += d``.
     """
     if divisor <= 0:
-        raise LayerArgError(f"divisor must be positive, got {divisor}")
+        raise LayerArgError(f"divisor must be positive, got {divisor}",
+                            hint="set `divisor:` under `scale:` to a positive integer, e.g. 8")
     floor_to = divisor if min_value is None else min_value
     new = max(floor_to, int(value + divisor / 2) // divisor * divisor)
     if new < 0.9 * value:
@@ -148,7 +149,8 @@ def _parse(text: str) -> ast.expr:
     # `$in` would be a Python keyword: variables become `_v_in` before parsing
     source = _NAME.sub(r"_v_\1", text.strip())
     if len(source) > 500:
-        raise LayerArgError("expression longer than 500 characters")
+        raise LayerArgError("expression longer than 500 characters",
+                            hint="split it with `let:` names")
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError:
@@ -173,7 +175,8 @@ def _scale_fn(name: str, variables: Mapping[str, Number | str]) -> Callable[...,
     divisor = variables.get("divisor", 8)
     width = variables.get("width", 1.0)
     if isinstance(divisor, str) or isinstance(width, str):
-        raise LayerArgError("$width and $divisor must be numbers")
+        raise LayerArgError("$width and $divisor must be numbers",
+                            hint="set them under `scale:`, e.g. width: 1.0, divisor: 8")
     divisor = int(divisor)
     if name == "ch":
         # ch(c): channels c scaled by the width multiplier, rounded to a multiple of the divisor

@@ -430,7 +430,9 @@ class _Builder:
                     f"defaults for {canonical} set {key!r}, which {canonical} does not take",
                     node.loc,
                     scope,
-                    hint=f"did you mean {near!r}?" if near else None,
+                    hint=f"did you mean {near!r}?" if near else
+                    f"did you mean {ARG_SYNONYMS[key]!r}?" if ARG_SYNONYMS.get(key) in allowed
+                    else f"{canonical} takes: " + ", ".join(allowed),
                 )
         if args is not None:
             for key in args:
@@ -613,7 +615,8 @@ class _Builder:
         a, b = self.shapes[start], self.shapes[out]
         if len(a) != len(b) or len(a) < 2:
             raise ShapeError(f"cannot project {list(a)} onto {list(b)}", loc=loc,
-                             layer=self._where(scope, "residual"))
+                             layer=self._where(scope, "residual"),
+                             hint="give an explicit `shortcut:` list of layers")
         strides = []
         for n, m in zip(a[1:], b[1:], strict=True):
             s = max(1, round(n / m))

@@ -140,7 +140,8 @@ def _load_file(path: Path, shown: str, variant: str | None, requested: str | Non
             )
         data = path.read_bytes()
     except OSError as exc:
-        raise SpecError(f"cannot read the file: {exc.strerror}", loc=Loc(shown)) from None
+        raise SpecError(f"cannot read the file: {exc.strerror}", loc=Loc(shown),
+                        hint="check the file's permissions") from None
     if b"\x00" in data[:8192]:
         raise SpecError("this is a binary file, not a YAML spec", loc=Loc(shown),
                         hint="give a YAML text file; `archcalc show alexnet` prints an example")

@@ -133,8 +133,17 @@ def parse_yaml(text: str, file: str) -> YNode:
             hint="indent with spaces: YAML does not allow tabs" if "\t" in line else
             "check indentation and quoting; quote expressions with ':' or ',' in them",
         ) from None
-    except yaml.YAMLError as exc:  # reader errors (bad bytes) have no mark
-        raise SpecError(f"YAML error: {exc}", loc=Loc(file)) from None
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, a position
+        pos = min(exc.position, len(text))
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+        raise SpecError(
+            f"YAML error: unacceptable character #x{char:04x}: {exc.reason}",
+            loc=Loc(file, text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)),
+            hint="remove the control character (copied from a PDF or a terminal?)",
+        ) from None
+    except yaml.YAMLError as exc:  # anything else the parser reports without a mark
+        raise SpecError(f"YAML error: {exc}", loc=Loc(file),
+                        hint="check the file is a YAML text spec") from None
     except RecursionError:  # the composer recurses once per nesting level
         raise SpecError(
             f"the YAML nests deeper than {MAX_DEPTH} levels",
@@ -163,7 +172,8 @@ def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int],
     seen.add(id(node))
     count[0] += 1
     if count[0] > MAX_NODES:
-        raise SpecError(f"the spec has more than {MAX_NODES:,} YAML nodes", loc=loc)
+        raise SpecError(f"the spec has more than {MAX_NODES:,} YAML nodes", loc=loc,
+                        hint="specs describe structure: use blocks, repeat and stages")
     if depth > MAX_DEPTH:
         raise SpecError(
             f"the YAML nests deeper than {MAX_DEPTH} levels",
@@ -189,7 +199,8 @@ def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int],
                 hint="use `defaults:` or a block instead",
             )
         if not isinstance(knode, yaml.ScalarNode):
-            raise SpecError("a mapping key must be a plain word", loc=kloc)
+            raise SpecError("a mapping key must be a plain word", loc=kloc,
+                            hint="a list or mapping cannot be a key; write `name: value`")
         key = _scalar(knode, kloc)
         if not isinstance(key, str):
             key = str(key).lower() if isinstance(key, bool) else str(key)
@@ -244,7 +255,8 @@ def from_python(obj: object, file: str = "<python>") -> YNode:
         entries: dict[str, YNode] = {}
         for key, value in obj.items():
             if not isinstance(key, str):
-                raise SpecError(f"mapping keys must be strings, got {key!r}", loc=loc)
+                raise SpecError(f"mapping keys must be strings, got {key!r}", loc=loc,
+                                hint="use str keys in specs built in Python")
             entries[key] = from_python(value, file)
         return YMap(entries, {}, loc)
     if isinstance(obj, (list, tuple)):
@@ -253,4 +265,5 @@ def from_python(obj: object, file: str = "<python>") -> YNode:
         return YScalar(obj, loc)
     if isinstance(obj, Sequence):
         return YSeq(tuple(from_python(v, file) for v in obj), loc)
-    raise SpecError(f"cannot use a {type(obj).__name__} in a spec", loc=loc)
+    raise SpecError(f"cannot use a {type(obj).__name__} in a spec", loc=loc,
+                    hint="specs hold dicts, lists, numbers, strings, booleans and None")

@@ -496,7 +496,7 @@ KEYS = ("stride", "kernel_size", "in", "id", "if", "bn", "act", "out", "k", "s",
         "layer", "include", "n", "body", "branches", "shortcut", "scale", "size", "<<")
 TOKENS = (":", ": ", "{", "}", "[", "]", ",", "-", "- ", " ", "  ", "\t", "\n", "&a ", "*a",
           "!!python/object:os.system ", "#", "'", '"', "0", "9", "x", "$", "1e3", "010", "%",
-          "@", "\x00", "é", "\ufeff")
+          "@", "\x00", "\x01", "é", "\ufeff")
 
 
 def _junk(draw: Draw) -> Any:

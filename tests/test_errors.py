@@ -77,6 +77,10 @@ CASES = [
     Bad("yaml-octal", "archcalc: 1\ninput: [3, 010, 8]\nlayers: [relu]\n",
         2, 12,  # "input: [3, " is 11 characters
         ("'010' is a YAML 1.1 octal number",), "write 10 (decimal)"),
+    Bad("control-character", "archcalc: 1\ninput: [3, 8\x01, 8]\nlayers: [relu]\n",
+        2, 13,  # "input: [3, 8" is 12 characters
+        ("YAML error: unacceptable character #x0001: control characters are not allowed",),
+        "remove the control character"),
     # ------------------------------------------------------------ types, keys, arguments --
     Bad("unknown-layer-type", HEAD + "  - conv: {out: 4, k: 3}\n  - rleu\n",
         6, 5, ("unknown layer type 'rleu'",), "did you mean 'relu'?"),
@@ -85,6 +89,11 @@ CASES = [
     Bad("unknown-argument", HEAD + "  - conv: {out: 4, k: 3, stride: 2}\n",
         5, 26,  # "  - conv: {out: 4, k: 3, " is 25 characters
         ("layer 'conv1' (conv): conv has no argument 'stride'",), "did you mean 's'?"),
+    Bad("defaults-unknown-argument",
+        "archcalc: 1\ninput: [3, 8, 8]\ndefaults:\n  conv: {stride: 2}\n"
+        "layers: [{conv: {out: 3, k: 1}}]\n",
+        4, 18,  # "  conv: {stride: " is 17 characters: the value set by the default
+        ("defaults for conv set 'stride', which conv does not take",), "did you mean 's'?"),
     Bad("missing-argument", HEAD + "  - conv: {k: 3}\n",
         5, 5, ("layer 'conv1' (conv): conv needs the argument 'out' (output channels",),
         "add `out:` to the layer"),
