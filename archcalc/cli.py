@@ -109,9 +109,11 @@ def table(spec: str, fmt: str | None, output: str | None, all_rows: bool,
 def _format_from_path(path: str | None) -> str | None:
     if path is None:
         return None
-    ext = os.path.splitext(path)[1].lower()
-    return {".json": "json", ".csv": "csv", ".md": "markdown", ".tex": "latex",
-            ".txt": "table"}.get(ext)
+    if path.lower().endswith(".txt"):
+        return "table"
+    from .export import format_from_path
+
+    return format_from_path(path)
 
 
 def main() -> None:

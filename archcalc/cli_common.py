@@ -104,19 +104,14 @@ def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch
 
 
 def render_report(report: Report, fmt: str, *, all_rows: bool = False) -> Any:
-    if fmt == "json":
-        return report.to_json()
-    if fmt == "csv":
-        return report.to_csv()
-    if fmt == "markdown":
-        return report.to_markdown()
-    if fmt == "latex":
-        from .export import report_latex
+    """The rich lecture table for ``table``; every text format through :func:`export.render`."""
+    if fmt == "table":
+        from .render_rich import report_table
 
-        return report_latex(report)
-    from .render_rich import report_table
+        return report_table(report, max_rows=None if all_rows else 400)
+    from .export import render
 
-    return report_table(report, max_rows=None if all_rows else 400)
+    return render(report, fmt)
 
 
 def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
@@ -143,20 +138,7 @@ def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
 
 
 def write_atomic(path: str, content: str | bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        import tempfile
+    """Atomic file output (see :func:`archcalc.export.write_text_atomic`)."""
+    from .export import write_text_atomic
 
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".archcalc-", suffix=".tmp")
-    except OSError as exc:  # no such directory, no permission: a located message, exit 1
-        raise click.FileError(path, hint=exc.strerror or str(exc)) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content.encode() if isinstance(content, str) else content)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):  # e.g. the path is a directory, or the disk is full
-            raise click.FileError(path, hint=exc.strerror or str(exc)) from None
-        raise
+    write_text_atomic(path, content)
