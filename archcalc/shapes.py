@@ -180,11 +180,24 @@ def rf_upsample(rf: AxisRF, up: int, centred: bool) -> AxisRF:
 
 
 def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
-    """Several inputs: per axis the largest field over the paths, with its jump and start."""
+    """Several inputs: per axis the hull of the paths' fields (see :func:`rf_hull`)."""
     known = [r for r in rfs if r is not None]
     if not known or len(known) != len(rfs):
         return None
     rank = len(known[0])
     if any(len(r) != rank for r in known):
         return None
-    return tuple(max((r[a] for r in known), key=lambda x: (x.size, x.jump)) for a in range(rank))
+    return tuple(rf_hull([r[a] for r in known]) for a in range(rank))
+
+
+def rf_hull(axes: Sequence[AxisRF]) -> AxisRF:
+    """A merged unit sees the union of its paths' fields. On a shared grid (equal jumps) that is
+    ``[min(start − (r − 1)/2), max(start + (r − 1)/2)]`` — larger than every path's field when
+    their centres differ (asymmetric padding in one branch; measured by ``archcalc verify -r``).
+    Equal centres: the largest field. Different jumps: the largest field, with its grid."""
+    first = axes[0]
+    if any(x.jump != first.jump for x in axes) or all(x.start == first.start for x in axes):
+        return max(axes, key=lambda x: (x.size, x.jump))
+    lo = min(x.start - Fraction(x.size - 1, 2) for x in axes)
+    hi = max(x.start + Fraction(x.size - 1, 2) for x in axes)
+    return AxisRF(_norm(hi - lo + 1), first.jump, _norm((lo + hi) / 2))
