@@ -891,7 +891,8 @@ class Execution:
                 "buffers_created": sum(step.buffers_created for step in self.steps),
                 "macs": totals.macs,
                 "macs_counted": self.macs_counted,
-                "seconds": self.seconds,
+                "seconds": sum(step.seconds for step in self.steps),
+                "wall_seconds": self.seconds,
             },
             "memory": {
                 "predicted_peak_bytes": self.predicted_peak_bytes,
@@ -936,7 +937,7 @@ def _input_tensor(graph: Graph, x: ArrayLike | None, batch: int | None, seed: in
 def run(spec: Any, x: ArrayLike | None = None, *, seed: int = 0, batch: int | None = None,
         keep: str | Collection[str] = "output", targets: Collection[str] | None = None,
         weights: WeightFn | None = None, dtype: np.dtype[Any] | type = np.float32,
-        trace_memory: bool = False,
+        trace_memory: bool = False, context: Context | None = None,
         on_step: Callable[[int, int, str], None] | None = None) -> Execution:
     """Run ``spec`` (anything :func:`archcalc.to_graph` takes) on real tensors.
 
@@ -947,13 +948,14 @@ def run(spec: Any, x: ArrayLike | None = None, *, seed: int = 0, batch: int | No
     depend on. ``weights``: ``node → (params, buffers)`` (default: :func:`init_weights`).
     ``trace_memory``: also measure, with :mod:`tracemalloc`, the peak bytes NumPy allocates
     during any forward (temporaries and scratch included, the node's own weights excluded).
+    ``context``: a :class:`Context` to reuse (its scratch buffer) across runs of one ``dtype``.
     Stops at the first node whose forward fails or whose output shape differs from the
     prediction; the result says so (``ok``, ``failures``) rather than raising.
     """
     from . import to_graph
 
     graph = to_graph(spec)
-    ctx = Context(dtype)
+    ctx = context if context is not None and context.dtype == np.dtype(dtype) else Context(dtype)
     tracing = trace_memory and not tracemalloc.is_tracing()
     if tracing:
         tracemalloc.start()
@@ -1071,56 +1073,57 @@ def execute(spec: Any, x: ArrayLike | None = None, seed: int = 0, *,
 class RFAxisCheck:
     """One spatial axis of a measured receptive field.
 
-    ``measured``: first and last input index that changes the unit (its support's extent).
-    ``predicted``: the engine's field of that unit, ``centre ∓ (size − 1)/2`` with
+    ``measured``: the first and last input index whose change changes the unit (the extent of
+    its support). ``predicted``: the engine's field of that unit, ``centre ∓ (size − 1)/2`` with
     ``centre = start + unit·jump``; ``expected``: that field clipped to the input ``[0, n − 1]``
-    (a field larger than the image is cut by the border). ``jump``: measured from the next unit
-    when both fields lie inside the image.
+    (the border cuts a field larger than the image). ``neighbour``: the adjacent unit (±1) whose
+    field gives ``measured_jump`` when both fields lie inside the image.
+
+    ``tolerance`` is 0 — exact agreement required — unless a resize (transposed convolution or
+    upsampling with stride > 1, adaptive pooling with uneven windows) lies on the unit's path:
+    then each output's field depends on its phase on the coarse grid, which the engine's
+    uniform grid (size, jump, start) cannot express; each end must then lie within one
+    coarse-grid step (the largest input jump entering such a resize) and the jump is not
+    compared.
     """
 
     axis: int
     unit: int
-    size: int
+    neighbour: int | None
     measured: tuple[int, int]
     predicted: tuple[Fraction, Fraction]
     expected: tuple[Fraction, Fraction]
     measured_jump: Fraction | None
     predicted_jump: Fraction
-
-    @property
-    def exact(self) -> bool:
-        """The prediction is on the pixel grid (not a fractional field after a resize)."""
-        return all(v.denominator == 1 for v in (*self.expected, self.predicted_jump))
+    tolerance: Fraction = Fraction(0)
 
     @property
     def ok(self) -> bool:
         lo, hi = self.measured
         elo, ehi = self.expected
-        if self.exact:
-            fits = lo == elo and hi == ehi
-        else:  # a fractional field: the measured extent must round it outward or inward
-            fits = math.floor(elo) <= lo <= math.ceil(elo) and math.floor(ehi) <= hi <= math.ceil(
-                ehi)
-        jump_ok = self.measured_jump is None or self.measured_jump == self.predicted_jump or (
-            not self.exact and abs(self.measured_jump - self.predicted_jump) <= 1)
-        return fits and jump_ok
+        if self.tolerance == 0:
+            return lo == elo and hi == ehi and self.measured_jump in (None, self.predicted_jump)
+        return abs(lo - elo) <= self.tolerance and abs(hi - ehi) <= self.tolerance
 
     def to_dict(self) -> dict[str, Any]:
-        def num(v: Fraction) -> int | float:
-            return int(v) if v.denominator == 1 else float(v)
-
         return {
             "axis": self.axis,
             "unit": self.unit,
             "measured": list(self.measured),
             "measured_size": self.measured[1] - self.measured[0] + 1,
-            "predicted": [num(v) for v in self.predicted],
-            "predicted_size": num(self.predicted[1] - self.predicted[0] + 1),
-            "expected": [num(v) for v in self.expected],
-            "measured_jump": None if self.measured_jump is None else num(self.measured_jump),
-            "predicted_jump": num(self.predicted_jump),
+            "predicted": [_num(v) for v in self.predicted],
+            "predicted_size": _num(self.predicted[1] - self.predicted[0] + 1),
+            "expected": [_num(v) for v in self.expected],
+            "neighbour": self.neighbour,
+            "measured_jump": None if self.measured_jump is None else _num(self.measured_jump),
+            "predicted_jump": _num(self.predicted_jump),
+            "tolerance": _num(self.tolerance),
             "ok": self.ok,
         }
+
+
+def _num(v: Fraction) -> int | float:
+    return int(v) if v.denominator == 1 else float(v)
 
 
 @dataclass(frozen=True)
@@ -1169,29 +1172,48 @@ def probe_weights(node: Node) -> tuple[dict[str, Array], dict[str, Array]]:
     return out[0], out[1]
 
 
+def _resizes(node: Node) -> bool:
+    """Does ``node`` refine the grid (each output's field then depends on its phase)?"""
+    op, shape = node.op, node.in_shapes[0]
+    rank = len(shape) - 1
+    if isinstance(op, ConvTranspose):
+        return any(v > 1 for v in per_axis(op.s, rank, "s"))
+    if isinstance(op, Upsample):
+        return any(f != 1 for f in op.factors(shape))
+    if isinstance(op, AdaptiveAvgPool):
+        o = per_axis(op.out, rank, "out")
+        return any(shape[1 + a] % o[a] for a in range(rank))
+    return False
+
+
 def measure_receptive_field(spec: Any, layer: str | None = None,
                             unit: Sequence[int] | None = None) -> RFCheck:
     """Measure the receptive field of one output unit by sensitivity and set it beside the
     engine's.
 
-    The network runs in float64 with :func:`probe_weights` (every path positive, so no
-    cancellation and no dead ReLU) on a base input of ones; the unit is *sensitive* to a set of
-    pixels when adding 1 to them changes its value. Per spatial axis, a bisection over
-    half-spaces ``{x_a ≤ j}`` finds the first pixel of the support and one over ``{x_a ≥ j}``
-    the last, for the unit and its successor (for the jump) — all searches share each batched
-    forward pass, ``⌈log₂ n⌉ + 1`` passes in all. Only the layer's ancestors run.
+    The network runs in float64 with :func:`probe_weights` (every path positive: no
+    cancellation, no dead ReLU); a unit is *sensitive* to a set of pixels when adding 1 to them
+    changes its value — on a base input of zeros, where an unlit path is exactly 0 so that a lit
+    one wins every max pool, and, when the graph multiplies (SE gates), also on a base of ones,
+    where the gate's path is live. Per spatial axis a bisection over half-spaces ``{x_a ≤ j}``
+    finds the first pixel of the support and one over ``{x_a ≥ j}`` the last, for the unit and a
+    neighbour (for the jump); all searches share each batched forward pass: about
+    ``⌈log₂ n⌉ + 2`` passes. Only the layer's ancestors run.
 
-    ``layer``: a node name (default: the last node that has a receptive field); ``unit``: its
-    output position (default: the centre unit).
+    ``layer``: a node name (default: the last node with a receptive field on a map larger than
+    one unit); ``unit``: its output position (default: the unit nearest the centre whose
+    predicted field lies inside the image, else the centre unit).
     """
     from . import to_graph
 
     graph = to_graph(spec)
     report = analyze_graph(graph)
-    rows = [row for row in report.layers if row.receptive_field is not None]
+    rows = [row for row in report.layers if row.receptive_field is not None
+            and len(row.output_shape) > 1 and prod(row.output_shape[1:]) > 1]
     if layer is None:
         if not rows:
-            raise ExecError(f"no layer of {graph.name} has a receptive field")
+            raise ExecError(f"no layer of {graph.name} has a receptive field on a map larger "
+                            f"than one unit", hint="name a layer with --layer")
         layer = rows[-1].name
     try:
         node, row = graph.node(layer), report.layer(layer)
@@ -1208,80 +1230,165 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
     if len(o) != rank or len(rf) != rank:
         raise ExecError(f"output {list(node.out_shape)} is not a spatial map of the input's "
                         f"rank", layer=layer)
-    u = tuple((v - 1) // 2 for v in o) if unit is None else tuple(unit)
+    geo = [(Fraction(rf[a].size), Fraction(rf[a].jump), Fraction(rf[a].start))
+           for a in range(rank)]
+
+    def field(a: int, i: int) -> tuple[Fraction, Fraction]:
+        size, jump, start = geo[a]
+        centre = start + i * jump
+        return centre - (size - 1) / 2, centre + (size - 1) / 2
+
+    def inside(a: int, i: int) -> bool:
+        lo, hi = field(a, i)
+        return 0 <= i < o[a] and lo >= 0 and hi <= n[a] - 1
+
+    if unit is None:
+        centre = [(v - 1) // 2 for v in o]
+        u = tuple(min((i for i in range(o[a]) if inside(a, i)),
+                      key=lambda i, a=a: abs(i - centre[a]), default=centre[a])  # type: ignore[misc]
+                  for a in range(rank))
+    else:
+        u = tuple(unit)
     if len(u) != rank or any(not 0 <= u[a] < o[a] for a in range(rank)):
         raise ExecError(f"unit {list(u)} is outside the output {list(o)}", layer=layer)
-    # searches: (axis, which unit offset 0/1, bound lo/hi) → [low, high] bracket
+    near: dict[int, int | None] = {}
+    for a in range(rank):
+        options = [i for i in (u[a] + 1, u[a] - 1) if 0 <= i < o[a]]
+        near[a] = next((i for i in options if inside(a, i)), options[0] if options else None)
+    # searches: (axis, position on that axis, bound) → [low, high] bracket of the answer
     searches: dict[tuple[int, int, str], list[int]] = {}
     for a in range(rank):
-        for off in (0, 1) if u[a] + 1 < o[a] else (0,):
-            for bound in ("lo", "hi"):
-                searches[(a, off, bound)] = [0, n[a] - 1]
+        for pos in (u[a], near[a]):
+            if pos is not None:
+                for bound in ("lo", "hi"):
+                    searches[(a, pos, bound)] = [0, n[a] - 1]
     passes = 0
-    base_value: dict[tuple[int, int], float] = {}
+    channels = graph.input_shape[0]
+    # A multiplicative gate (SE) needs a live path on a base of ones, checked in float64. On
+    # the zero base an unlit unit is exactly 0 and a lit one is a sum of positive terms, so
+    # float32 detects any contribution — unless a layer maps 0 to non-zero (sigmoid, …).
+    gated = any(isinstance(nd.op, Multiply) for nd in graph.nodes)
+    bases = (0.0, 1.0) if gated else (0.0,)
+    dtype = np.float64 if gated or any(isinstance(layer_, Activation) and layer_.fn in
+                                       _NONZERO_AT_ZERO for nd in graph.nodes
+                                       for layer_ in nd.layers) else np.float32
+    # samples per forward: keep one batched run near 256 MiB (im2col included)
+    per_sample = np.dtype(dtype).itemsize * max(
+        prod(nd.out_shape) + prod(nd.in_shapes[0]) * _window_size(nd) for nd in graph.nodes)
+    chunk = max(len(bases), (256 << 20) // per_sample // len(bases) * len(bases))
+    ctx = Context(dtype)
+    cache: dict[str, tuple[dict[str, Array], dict[str, Array]]] = {}
 
-    def evaluate(masks: list[tuple[tuple[int, int, str], Array]]) -> list[float]:
+    def weights(nd: Node) -> tuple[dict[str, Array], dict[str, Array]]:
+        if nd.name not in cache:
+            params, buffers = probe_weights(nd)
+            cache[nd.name] = ({k: v.astype(dtype) for k, v in params.items()},
+                              {k: v.astype(dtype) for k, v in buffers.items()})
+        return cache[nd.name]
+
+    def forward_unit(batch: Array, where: list[tuple[int, int]]) -> list[Array]:
+        """The channels at unit ``u`` moved to ``pos`` on ``axis`` for each input of ``batch``."""
         nonlocal passes
-        batch = np.ones((len(masks) + 1, *graph.input_shape))
-        for i, (_, mask) in enumerate(masks, start=1):
-            batch[i] += mask
-        result = run(graph, batch, keep=[layer], targets=[layer], weights=probe_weights,
-                     dtype=np.float64)
-        passes += 1
-        if not result.ok:
-            raise ExecError("; ".join(result.failures[0].problems) if result.failures else
-                            "the probe run stopped early", layer=layer)
-        act = result.activations[layer]
-        values = []
-        for i, (key, _) in enumerate(masks, start=1):
-            pos = tuple(u[b] + (key[1] if b == key[0] else 0) for b in range(rank))
-            where: tuple[Any, ...] = (slice(None), *pos)
-            here, there = act[(i, *where)], act[(0, *where)]
-            base_value[(key[0], key[1])] = float(np.abs(there).max())
-            values.append(float(np.abs(here - there).max()))
-        return values
+        out: list[Array] = []
+        for lo in range(0, batch.shape[0], chunk):
+            result = run(graph, batch[lo:lo + chunk], keep=[layer], targets=[layer],
+                         weights=weights, dtype=dtype, context=ctx)
+            passes += 1
+            if not result.ok:
+                raise ExecError("; ".join(result.failures[0].problems) if result.failures
+                                else "the probe run stopped early", layer=layer)
+            act = result.activations[layer]
+            for i in range(act.shape[0]):
+                axis, pos = where[lo + i]
+                index: tuple[Any, ...] = (i, slice(None), *(
+                    pos if b == axis else u[b] for b in range(rank)))
+                out.append(act[index].copy())
+        return out
 
     def mask(a: int, bound: str, j: int) -> Array:
         idx = np.arange(n[a]).reshape([-1 if b == a else 1 for b in range(rank)])
         half = idx <= j if bound == "lo" else idx >= j
-        return np.broadcast_to(half, n).astype(np.float64)[None].repeat(
-            graph.input_shape[0], axis=0)
+        return np.broadcast_to(half, n).astype(np.float64)[None].repeat(channels, axis=0)
+
+    units = sorted({(key[0], key[1]) for key in searches})
+    base_batch = np.stack([np.full(graph.input_shape, b) for _ in units for b in bases])
+    reference = dict(zip([(un, b) for un in units for b in bases],
+                         forward_unit(base_batch, [un for un in units for _ in bases]),
+                         strict=True))
+
+    def hits(probes: list[tuple[tuple[int, int, str], int]]) -> list[bool]:
+        """Does lighting ``{x_a ≤ j}`` (``lo``) or ``{x_a ≥ j}`` (``hi``) change the unit?"""
+        batch = np.stack([np.full(graph.input_shape, b) + mask(key[0], key[2], j)
+                          for key, j in probes for b in bases])
+        values = forward_unit(batch, [(key[0], key[1]) for key, _ in probes for _ in bases])
+        out = []
+        for i, (key, _) in enumerate(probes):
+            hit = False
+            for bi, b in enumerate(bases):
+                ref = reference[((key[0], key[1]), b)]
+                change = float(np.abs(values[i * len(bases) + bi] - ref).max())
+                floor = 0.0 if b == 0.0 and dtype == np.float32 else 1e-12 * max(
+                    1.0, float(np.abs(ref).max()))
+                hit = hit or change > floor
+            out.append(hit)
+        return out
+
+    def middle(key: tuple[int, int, str], lo: int, hi: int) -> int:
+        return (lo + hi) // 2 if key[2] == "lo" else (lo + hi + 1) // 2
 
     # the support is [lo, hi]: {x ≤ j} reaches it iff j ≥ lo; {x ≥ j} iff j ≤ hi
     while any(lo < hi for lo, hi in searches.values()):
         open_ = [(key, br) for key, br in searches.items() if br[0] < br[1]]
-        probes = []
-        for key, (lo, hi) in open_:
-            mid = (lo + hi) // 2 if key[2] == "lo" else (lo + hi + 1) // 2
-            probes.append((key, mask(key[0], key[2], mid)))
-        changes = evaluate(probes)
-        for (key, br), change in zip(open_, changes, strict=True):
-            mid = (br[0] + br[1]) // 2 if key[2] == "lo" else (br[0] + br[1] + 1) // 2
-            hit = change > 1e-12 * max(1.0, base_value[(key[0], key[1])])
+        answers = hits([(key, middle(key, *br)) for key, br in open_])
+        for (key, br), hit in zip(open_, answers, strict=True):
+            mid = middle(key, *br)
             if key[2] == "lo":
                 br[:] = [br[0], mid] if hit else [mid + 1, br[1]]
             else:
                 br[:] = [mid, br[1]] if hit else [br[0], mid - 1]
     # confirm the found ends really are in the support (an insensitive unit has none)
-    ends = [(key, mask(key[0], key[2], br[0])) for key, br in searches.items()]
-    for (key, _), change in zip(ends, evaluate(ends), strict=True):
-        if change <= 1e-12 * max(1.0, base_value[(key[0], key[1])]):
+    ends = [(key, br[0]) for key, br in searches.items()]
+    for (key, _), hit in zip(ends, hits(ends), strict=True):
+        if not hit:
             raise ExecError(f"unit {list(u)} does not respond to any input pixel along axis "
                             f"{key[0]}", layer=layer)
+    # resizes on the path: the tolerance is the coarsest grid step entering one
+    jumps: dict[str, Fraction] = {INPUT: Fraction(1)}
+    for r in report.layers:
+        if r.receptive_field is not None:
+            jumps[r.name] = max(Fraction(axis.jump) for axis in r.receptive_field)
+    path = _needed(graph, [layer])
+    tolerance = max((jumps.get(nd.inputs[0], Fraction(1)) for nd in graph.nodes
+                     if nd.name in path and _resizes(nd)), default=Fraction(0))
     axes = []
     for a in range(rank):
-        size, jump, start = rf[a].size, rf[a].jump, rf[a].start
-        measured = {off: (searches[(a, off, "lo")][0], searches[(a, off, "hi")][0])
-                    for off in (0, 1) if (a, off, "lo") in searches}
-        half = (size - 1) / 2
-        centre = start + u[a] * jump
-        pred = (centre - half, centre + half)
+        pred = field(a, u[a])
         expected = (max(pred[0], Fraction(0)), min(pred[1], Fraction(n[a] - 1)))
+        ends_u = (searches[(a, u[a], "lo")][0], searches[(a, u[a], "hi")][0])
         m_jump: Fraction | None = None
-        if 1 in measured and expected == pred and (centre + jump + half) <= n[a] - 1:
-            m_jump = Fraction(sum(measured[1]) - sum(measured[0]), 2)
-        axes.append(RFAxisCheck(a, u[a], n[a], measured[0], pred, expected, m_jump, jump))
+        other = near[a]
+        if other is not None:  # from an end that the border cuts in neither field
+            ends_o = searches[(a, other, "lo")][0], searches[(a, other, "hi")][0]
+            lo_u, hi_u = field(a, u[a])
+            lo_o, hi_o = field(a, other)
+            for end, free in ((0, min(lo_u, lo_o) >= 0), (1, max(hi_u, hi_o) <= n[a] - 1)):
+                if free:
+                    m_jump = Fraction(ends_o[end] - ends_u[end], other - u[a])
+                    break
+        axes.append(RFAxisCheck(a, u[a], other, ends_u, pred, expected, m_jump, geo[a][1],
+                                tolerance))
     return RFCheck(layer, u, tuple(axes), passes)
+
+
+#: activations whose value at 0 is not 0 (the zero-base probe then needs float64)
+_NONZERO_AT_ZERO = frozenset({"sigmoid", "hardsigmoid", "softmax"})
+
+
+def _window_size(node: Node) -> int:
+    """Kernel elements per output of a convolution (its im2col expansion), else 1."""
+    if isinstance(node.op, Conv):
+        return prod(node.op.geometry(node.in_shapes[0])[0])
+    return 1
 
 
 # ----------------------------------------------- `archcalc.execute(...)` as the module itself --
