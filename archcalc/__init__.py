@@ -73,6 +73,16 @@ def analyze(spec: SpecLike, *, batch: int = 1, dtype: str = "float32",
     return analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
 
 
+def execute(spec: SpecLike, x: Any = None, seed: int = 0, *,
+            batch: int | None = None) -> dict[str, Any]:
+    """Run ``spec`` on a real float32 input (default: seeded noise) with seeded weights and
+    return every activation by node name, batched NumPy arrays. NumPy loads only here; see
+    :mod:`archcalc.execute` (``run`` for the per-layer checks; ``archcalc verify``)."""
+    from .execute import execute as run_forward
+
+    return run_forward(spec, x, seed, batch=batch)
+
+
 __all__ = [
     "CONVENTIONS",
     "DTYPE_BYTES",
@@ -91,6 +101,7 @@ __all__ = [
     "build",
     "builder",
     "bundled_names",
+    "execute",
     "json_schema",
     "load_spec",
     "to_graph",
