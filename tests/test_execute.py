@@ -1,0 +1,751 @@
+"""The NumPy executor against independent slow references and the seed's worked examples.
+
+Every forward of :mod:`archcalc.execute` is checked against a direct loop over output positions
+written here from PyTorch's definitions (no im2col, no stride tricks), on tiny inputs; every run
+also checks that the executed shapes, the created parameter tensors and the counted MACs equal
+the engine's (``run(...).ok``). The seed's worked examples (000: vertical/horizontal edges, the
+strided 7×7 ∗ 3×3, max pooling, the transposed-convolution matrix) are reproduced number for
+number. A final test fails when a layer class has no forward or no case here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+import archcalc
+from archcalc.execute import FORWARDS, Execution, init_weights, run
+from archcalc.graph import Graph
+from archcalc.layers import LAYER_CLASSES
+
+F64 = np.float64
+Tensors = dict[str, np.ndarray]
+
+
+def spec(input_shape: Sequence[int], layers: list[Any]) -> dict[str, Any]:
+    return {"archcalc": 1, "name": "t", "input": list(input_shape), "layers": layers}
+
+
+def execute(input_shape: Sequence[int], layers: list[Any], x: np.ndarray | None = None,
+            weights: Any = None, batch: int = 2) -> tuple[Execution, Graph]:
+    s = spec(input_shape, layers)
+    graph = archcalc.to_graph(s)
+    if x is None:
+        x = np.random.default_rng(7).standard_normal((batch, *input_shape)).astype(np.float32)
+    result = run(graph, x, keep="all", weights=weights)
+    assert result.ok, [step.problems for step in result.failures]
+    return result, graph
+
+
+def tensors(graph: Graph, index: int = -1) -> Tensors:
+    params, buffers = init_weights(graph.nodes[index])
+    return {k: v.astype(F64) for k, v in {**params, **buffers}.items()}
+
+
+def close(actual: np.ndarray, expected: np.ndarray, tol: float = 2e-5) -> None:
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual.astype(F64), expected, rtol=tol, atol=tol)
+
+
+def positions(sizes: Sequence[int]) -> Any:
+    return itertools.product(*(range(n) for n in sizes))
+
+
+def padded(x: np.ndarray, lo: Sequence[int], hi: Sequence[int], value: float = 0.0) -> np.ndarray:
+    n = x.shape[2:]
+    out = np.full((*x.shape[:2], *(n[a] + lo[a] + hi[a] for a in range(len(n)))), value)
+    out[(slice(None), slice(None), *(slice(lo[a], lo[a] + n[a]) for a in range(len(n))))] = x
+    return out
+
+
+# ----------------------------------------------------------------------- slow references --
+
+def ref_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, s: Sequence[int],
+             lo: Sequence[int], hi: Sequence[int], d: Sequence[int], groups: int) -> np.ndarray:
+    """y[o, i] = b[o] + Σ_{c in o's group, κ} w[o, c, κ]·x̃[c, i·s + κ·d], position by position."""
+    xp = padded(x.astype(F64), lo, hi)
+    rank = x.ndim - 2
+    k = w.shape[2:]
+    cout, cin_g = w.shape[0], w.shape[1]
+    out_sizes = []
+    for a in range(rank):  # count the windows that fit, one by one
+        count = 0
+        while count * s[a] + (k[a] - 1) * d[a] < xp.shape[2 + a]:
+            count += 1
+        out_sizes.append(count)
+    y = np.zeros((x.shape[0], cout, *out_sizes))
+    for bi, o in itertools.product(range(x.shape[0]), range(cout)):
+        g = o // (cout // groups)
+        for pos in positions(out_sizes):
+            acc = 0.0
+            for kap in positions(k):
+                at = tuple(pos[a] * s[a] + kap[a] * d[a] for a in range(rank))
+                column = xp[(bi, slice(g * cin_g, (g + 1) * cin_g), *at)]
+                acc += float(np.dot(column, w[(o, slice(None), *kap)]))
+            y[(bi, o, *pos)] = acc + (0.0 if b is None else b[o])
+    return y
+
+
+def ref_deconv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, s: int, p: int, op: int,
+               d: int, groups: int) -> np.ndarray:
+    """PyTorch's definition: input element i adds x[c, i]·w[c, o, κ] at output i·s + κ·d − p."""
+    n = x.shape[2:]
+    k = w.shape[2:]
+    cin, cout_g = w.shape[0], w.shape[1]
+    cout = cout_g * groups
+    size = [(n[a] - 1) * s - 2 * p + d * (k[a] - 1) + op + 1 for a in range(len(n))]
+    y = np.zeros((x.shape[0], cout, *size))
+    for bi, c in itertools.product(range(x.shape[0]), range(cin)):
+        g = c // (cin // groups)
+        for i in positions(n):
+            for oc, kap in itertools.product(range(cout_g), positions(k)):
+                at = tuple(i[a] * s + kap[a] * d - p for a in range(len(n)))
+                if all(0 <= at[a] < size[a] for a in range(len(n))):
+                    y[(bi, g * cout_g + oc, *at)] += x[(bi, c, *i)] * w[(c, oc, *kap)]
+    if b is not None:
+        y += b.reshape(1, -1, *([1] * len(n)))
+    return y
+
+
+def pool_starts(n: int, k: int, s: int, p: int, d: int, ceil: bool) -> list[int]:
+    """Window starts (unpadded) as PyTorch's pooling_output_shape counts them."""
+    span = n + 2 * p - d * (k - 1) - 1
+    count = (span + (s - 1 if ceil else 0)) // s + 1
+    if ceil and (count - 1) * s >= n + p:
+        count -= 1
+    return [i * s - p for i in range(count)]
+
+
+def ref_pool(x: np.ndarray, k: Sequence[int], s: Sequence[int], p: Sequence[int],
+             d: Sequence[int], ceil: bool, mode: str, include_pad: bool = True) -> np.ndarray:
+    """Max: the largest in-bounds element of the window. Avg (PyTorch avg_pool): the sum of the
+    in-bounds elements over (end − start) with end = min(start + k, n + p) (include_pad) or over
+    the in-bounds count (exclude)."""
+    rank = x.ndim - 2
+    n = x.shape[2:]
+    starts = [pool_starts(n[a], k[a], s[a], p[a], d[a], ceil) for a in range(rank)]
+    y = np.zeros((*x.shape[:2], *(len(st) for st in starts)))
+    for bi, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        for pos in positions([len(st) for st in starts]):
+            vals = []
+            for kap in positions(k):
+                at = tuple(starts[a][pos[a]] + kap[a] * d[a] for a in range(rank))
+                if all(0 <= at[a] < n[a] for a in range(rank)):
+                    vals.append(float(x[(bi, c, *at)]))
+            if mode == "max":
+                y[(bi, c, *pos)] = max(vals)
+                continue
+            if include_pad:
+                div = math.prod(min(starts[a][pos[a]] + k[a], n[a] + p[a]) - starts[a][pos[a]]
+                                for a in range(rank))
+            else:
+                div = len(vals)
+            y[(bi, c, *pos)] = sum(vals) / div
+    return y
+
+
+def ref_bn(x: np.ndarray, t: Tensors, eps: float = 1e-5, prefix: str = "") -> np.ndarray:
+    shape = (1, -1, *([1] * (x.ndim - 2)))
+    y = (x - t[prefix + "running_mean"].reshape(shape)) / np.sqrt(
+        t[prefix + "running_var"].reshape(shape) + eps)
+    if prefix + "gamma" in t:
+        y = y * t[prefix + "gamma"].reshape(shape) + t[prefix + "beta"].reshape(shape)
+    return y
+
+
+ACT: dict[str, Callable[[float], float]] = {
+    "relu": lambda v: max(v, 0.0),
+    "relu6": lambda v: min(max(v, 0.0), 6.0),
+    "leaky_relu": lambda v: v if v >= 0 else 0.01 * v,
+    "sigmoid": lambda v: 1 / (1 + math.exp(-v)),
+    "tanh": math.tanh,
+    "hardsigmoid": lambda v: min(max(v / 6 + 0.5, 0.0), 1.0),
+    "hardswish": lambda v: v * min(max(v / 6 + 0.5, 0.0), 1.0),
+    "swish": lambda v: v / (1 + math.exp(-v)),
+    "silu": lambda v: v / (1 + math.exp(-v)),
+    "gelu": lambda v: 0.5 * v * (1 + math.erf(v / math.sqrt(2))),
+}
+
+
+def ref_act(fn: str, x: np.ndarray) -> np.ndarray:
+    if fn == "softmax":
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        soft: np.ndarray = e / e.sum(axis=1, keepdims=True)
+        return soft
+    out: np.ndarray = np.vectorize(ACT[fn])(x.astype(F64))
+    return out
+
+
+# ------------------------------------------------------------------------------ convolution --
+
+SAME_OR_VALID = ["same", "valid"]
+
+
+def resolve(p: Any, n: Sequence[int], k_eff: Sequence[int], s: Sequence[int]) -> tuple[
+        list[int], list[int]]:
+    """Padding before/after per axis: TensorFlow's ``same`` = ceil(n/s) outputs, the extra
+    pixel after; ``valid`` = none; ints and [before, after] pairs as written."""
+    rank = len(n)
+    if p == "valid":
+        return [0] * rank, [0] * rank
+    if p == "same":
+        tot = [max((-(-n[a] // s[a]) - 1) * s[a] + k_eff[a] - n[a], 0) for a in range(rank)]
+        return [t // 2 for t in tot], [t - t // 2 for t in tot]
+    if isinstance(p, int):
+        return [p] * rank, [p] * rank
+    return [v[0] if isinstance(v, list) else v for v in p], [
+        v[1] if isinstance(v, list) else v for v in p]
+
+
+@pytest.mark.parametrize(("k", "s", "p", "d", "groups"), [
+    (k, s, p, d, g)
+    for k, s, p, d, g in itertools.product([1, 2, 3], [1, 2, 3], [0, 1, *SAME_OR_VALID,
+                                                                    [[0, 2], [1, 0]]],
+                                           [1, 2], [1, 2])
+    if not (k == 1 and d == 2)
+])
+def test_conv2d(k: int, s: int, p: Any, d: int, groups: int) -> None:
+    res, graph = execute([4, 7, 8], [{"conv": {"out": 6, "k": k, "s": s, "p": p, "d": d,
+                                               "groups": groups}}])
+    t = tensors(graph)
+    x = res.activations["input"]
+    lo, hi = resolve(p, (7, 8), (d * (k - 1) + 1,) * 2, (s, s))
+    expected = ref_conv(x, t["weight"], t["bias"], (s, s), lo, hi, (d, d), groups)
+    close(res.activations["conv1"], expected)
+    if p == "same":
+        assert res.steps[0].actual_shape == (6, -(-7 // s), -(-8 // s))  # ceil(n / s)
+
+
+@pytest.mark.parametrize(("layer", "shape"), [
+    ({"conv1d": {"out": 4, "k": 3, "s": 2, "p": 1, "groups": 2}}, [4, 11]),
+    ({"conv": {"out": 3, "k": [3, 1, 2], "s": [1, 2, 1], "p": [1, 0, [1, 0]]}}, [2, 5, 6, 4]),
+    ({"conv": {"out": 4, "k": 3, "d": 2, "p": "same", "bias": False}}, [2, 9]),
+])
+def test_conv_1d_3d(layer: dict[str, Any], shape: list[int]) -> None:
+    res, graph = execute(shape, [layer])
+    t = tensors(graph)
+    args = next(iter(layer.values()))
+    rank = len(shape) - 1
+    k = args["k"] if isinstance(args["k"], list) else [args["k"]] * rank
+    s = args.get("s", 1)
+    s = s if isinstance(s, list) else [s] * rank
+    d = [args.get("d", 1)] * rank
+    lo, hi = resolve(args.get("p", 0), shape[1:], [d[a] * (k[a] - 1) + 1 for a in range(rank)],
+                     s)
+    expected = ref_conv(res.activations["input"], t["weight"], t.get("bias"), s, lo, hi, d,
+                        args.get("groups", 1))
+    close(res.activations[graph.nodes[0].name], expected)
+
+
+@pytest.mark.parametrize(("mult", "k", "s", "d"), list(itertools.product([1, 3], [3, 5], [1, 2],
+                                                                         [1, 2])))
+def test_dwconv_and_multiplier(mult: int, k: int, s: int, d: int) -> None:
+    res, graph = execute([3, 9, 8], [{"dwconv": {"out": 3 * mult, "k": k, "s": s,
+                                                 "p": (d * (k - 1)) // 2, "d": d}}])
+    t = tensors(graph)
+    pad = [(d * (k - 1)) // 2] * 2
+    expected = ref_conv(res.activations["input"], t["weight"], t["bias"], (s, s), pad, pad,
+                        (d, d), 3)
+    close(res.activations["dwconv1"], expected)
+
+
+def test_pwconv_strided_grouped() -> None:
+    res, graph = execute([4, 6, 5], [{"pwconv": {"out": 6, "s": 2, "groups": 2}}])
+    t = tensors(graph)
+    expected = ref_conv(res.activations["input"], t["weight"], t["bias"], (2, 2), (0, 0),
+                        (0, 0), (1, 1), 2)
+    close(res.activations["pwconv1"], expected)
+
+
+def test_conv_with_bn_and_activation_fused() -> None:
+    res, graph = execute([3, 6, 6], [{"conv": {"out": 4, "k": 3, "p": 1, "bias": False,
+                                               "bn": True, "act": "relu6"}}])
+    t = tensors(graph)
+    conv = ref_conv(res.activations["input"], t["weight"], None, (1, 1), (1, 1), (1, 1),
+                    (1, 1), 1)
+    close(res.activations["conv1"], np.clip(ref_bn(conv, t, prefix="bn."), 0, 6))
+    # the BN tensors are the post-op's: 4 γ + 4 β params, 4 + 4 buffers
+    assert res.steps[0].params_created == 4 * 3 * 3 * 3 + 2 * 4
+    assert res.steps[0].buffers_created == 2 * 4
+
+
+def test_lenet_connections_table() -> None:
+    # output map i sees only the listed input maps (LeNet-5's C3, a 3-map excerpt)
+    conn = [[0, 1, 2], [1, 2, 3], [0, 3], [0, 1, 2, 3]]
+    res, graph = execute([4, 7, 7], [{"conv": {"out": 4, "k": 3, "connections": conn}}])
+    t = tensors(graph)
+    x = res.activations["input"]
+    for i, maps in enumerate(conn):
+        w = t[f"weight[{i}]"][None]
+        expected = ref_conv(x[:, maps], w, t["bias"][i:i + 1], (1, 1), (0, 0), (0, 0),
+                            (1, 1), 1)
+        close(res.activations["conv1"][:, i:i + 1], expected)
+    # MACs counted: 5·5 positions × (3 + 3 + 2 + 4) maps × 3·3 taps, per sample
+    assert res.steps[0].macs_counted == 2 * 5 * 5 * (3 + 3 + 2 + 4) * 3 * 3
+
+
+@pytest.mark.parametrize(("k", "s", "p", "op", "d", "g"), [
+    c for c in itertools.product([1, 2, 3], [1, 2, 3], [0, 1], [0, 1, 2], [1, 2], [1, 2])
+    if c[3] < max(c[1], c[4])
+])
+def test_deconv(k: int, s: int, p: int, op: int, d: int, g: int) -> None:
+    res, graph = execute([4, 3, 4], [{"deconv": {"out": 6, "k": k, "s": s, "p": p,
+                                                 "output_padding": op, "d": d, "groups": g}}])
+    t = tensors(graph)
+    expected = ref_deconv(res.activations["input"], t["weight"], t["bias"], s, p, op, d, g)
+    close(res.activations["deconv1"], expected)
+
+
+def test_deconv_1d() -> None:
+    res, graph = execute([2, 5], [{"deconv": {"out": 3, "k": 4, "s": 2, "p": 1,
+                                              "bias": False}}])
+    t = tensors(graph)
+    close(res.activations["deconv1"],
+          ref_deconv(res.activations["input"], t["weight"], None, 2, 1, 0, 1, 1))
+
+
+# ---------------------------------------------------------------------------------- pooling --
+
+POOL_CASES = [
+    (n, k, s, p, d, ceil)
+    for n, k, s, p, d, ceil in itertools.product([5, 6, 7], [2, 3], [1, 2, 3], [0, 1], [1, 2],
+                                                 [False, True])
+    if n + 2 * p >= d * (k - 1) + 1
+]
+
+
+@pytest.mark.parametrize(("n", "k", "s", "p", "d", "ceil"), POOL_CASES)
+def test_maxpool(n: int, k: int, s: int, p: int, d: int, ceil: bool) -> None:
+    res, _ = execute([2, n, n + 1], [{"maxpool": {"k": k, "s": s, "p": p, "d": d,
+                                                  "ceil_mode": ceil}}])
+    close(res.activations["maxpool1"],
+          ref_pool(res.activations["input"], (k, k), (s, s), (p, p), (d, d), ceil, "max"))
+
+
+@pytest.mark.parametrize(("n", "k", "s", "p", "ceil", "include"), [
+    (n, k, s, p, ceil, inc) for n, k, s, p, d, ceil in POOL_CASES if d == 1
+    for inc in (True, False)
+])
+def test_avgpool(n: int, k: int, s: int, p: int, ceil: bool, include: bool) -> None:
+    res, _ = execute([2, n, n + 1], [{"avgpool": {"k": k, "s": s, "p": p, "ceil_mode": ceil,
+                                                  "count_include_pad": include}}])
+    close(res.activations["avgpool1"],
+          ref_pool(res.activations["input"], (k, k), (s, s), (p, p), (1, 1), ceil, "avg",
+                   include))
+
+
+def test_pooling_1d_and_3d() -> None:
+    res, _ = execute([2, 9], [{"maxpool": {"k": 3, "s": 2, "p": 1, "ceil_mode": True}}])
+    close(res.activations["maxpool1"],
+          ref_pool(res.activations["input"], (3,), (2,), (1,), (1,), True, "max"))
+    res, _ = execute([2, 5, 4, 3], [{"avgpool": {"k": 2, "ceil_mode": True}}])
+    close(res.activations["avgpool1"],
+          ref_pool(res.activations["input"], (2,) * 3, (2,) * 3, (0,) * 3, (1,) * 3, True,
+                   "avg"))
+
+
+def test_subsample_lenet() -> None:
+    # LeNet-5 S2: coefficient·(sum of the 2×2 window) + bias, per map
+    res, graph = execute([3, 6, 4], [{"subsample": {"k": 2}}])
+    t = tensors(graph)
+    window_sum = ref_pool(res.activations["input"], (2, 2), (2, 2), (0, 0), (1, 1), False,
+                          "avg") * 4
+    expected = window_sum * t["coefficient"].reshape(1, -1, 1, 1) + t["bias"].reshape(
+        1, -1, 1, 1)
+    close(res.activations["subsample1"], expected)
+    assert res.steps[0].params_created == 2 * 3  # coefficient + bias per map
+    assert res.steps[0].macs_counted == 2 * 3 * 3 * 2  # one coefficient multiply per output
+
+
+def test_global_pools() -> None:
+    res, _ = execute([3, 5, 4], [{"global_avgpool": {"id": "a"}},
+                                 {"global_maxpool": {"id": "m", "in": "input"}}])
+    x = res.activations["input"].astype(F64)
+    close(res.activations["a"], x.mean(axis=(2, 3), keepdims=True))
+    close(res.activations["m"], x.max(axis=(2, 3), keepdims=True))
+
+
+@pytest.mark.parametrize("out", [1, 2, 3, 4, [2, 3], [7, 5]])
+def test_adaptive_avgpool(out: Any) -> None:
+    res, _ = execute([2, 7, 5], [{"adaptive_avgpool": {"out": out}}])
+    o = out if isinstance(out, list) else [out, out]
+    x = res.activations["input"].astype(F64)
+    expected = np.zeros((2, 2, *o))
+    for i, j in positions(o):  # PyTorch's windows [⌊i·n/o⌋, ⌈(i+1)·n/o⌉)
+        r0, r1 = (i * 7) // o[0], math.ceil((i + 1) * 7 / o[0])
+        c0, c1 = (j * 5) // o[1], math.ceil((j + 1) * 5 / o[1])
+        expected[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    close(res.activations["adaptive_avgpool1"], expected)
+
+
+# ------------------------------------------------------------------ fc and shape changes --
+
+def test_linear_flatten_reshape() -> None:
+    res, graph = execute([2, 3, 2], [{"flatten": {"id": "f"}}, {"fc": {"id": "fc", "out": 5}},
+                                     {"reshape": {"id": "r", "shape": [5, 1, -1]}}])
+    x = res.activations["input"].astype(F64)
+    flat = x.reshape(2, -1)  # row-major, as torch.flatten(x, 1)
+    close(res.activations["f"], flat)
+    t = tensors(graph, 1)
+    expected = np.array([[sum(t["weight"][o, i] * flat[b, i] for i in range(12)) + t["bias"][o]
+                          for o in range(5)] for b in range(2)])
+    close(res.activations["fc"], expected)
+    close(res.activations["r"], expected.reshape(2, 5, 1, 1))
+    assert res.steps[1].macs_counted == 2 * 12 * 5
+
+
+def test_fc_on_pooled_map() -> None:
+    res, graph = execute([4, 3, 3], [{"global_avgpool": {"id": "g"}},
+                                     {"fc": {"id": "fc", "out": 2, "bias": False}}])
+    t = tensors(graph, 1)
+    close(res.activations["fc"], res.activations["g"][:, :, 0, 0].astype(F64) @ t["weight"].T)
+
+
+def test_zeropad_crop_slice_shuffle() -> None:
+    res, _ = execute([6, 4, 5], [
+        {"zeropad": {"id": "z", "p": [[1, 2], [0, 3]]}},
+        {"crop": {"id": "c", "margin": [[1, 0], [2, 1]]}},
+        {"crop": {"id": "cs", "in": "z", "size": [3, 4]}},
+        {"crop": {"id": "ct", "in": ["z", "input"]}},
+        {"slice": {"id": "sl", "in": "input", "start": 1, "stop": 4}},
+        {"channel_shuffle": {"id": "sh", "in": "input", "groups": 3}},
+    ])
+    x = res.activations["input"].astype(F64)
+    z = np.zeros((2, 6, 4 + 3, 5 + 3))
+    z[:, :, 1:5, 0:5] = x
+    close(res.activations["z"], z)
+    close(res.activations["c"], z[:, :, 1:, 2:-1])
+    close(res.activations["cs"], z[:, :, 2:5, 2:6])  # centre: (7 − 3)//2 = 2, (8 − 4)//2 = 2
+    close(res.activations["ct"], z[:, :, 1:5, 1:6])  # (7 − 4)//2 = 1, (8 − 5)//2 = 1
+    close(res.activations["sl"], x[:, 1:4])
+    # channel shuffle, 3 groups of 2: new order 0, 2, 4, 1, 3, 5
+    close(res.activations["sh"], x[:, [0, 2, 4, 1, 3, 5]])
+
+
+@pytest.mark.parametrize(("args", "shape"), [
+    ({"scale": 2}, [2, 3, 4]),
+    ({"scale": 3}, [2, 3, 4]),
+    ({"size": [7, 5]}, [2, 3, 4]),
+    ({"scale": 2, "mode": "bilinear"}, [2, 3, 4]),
+    ({"scale": 2, "mode": "bilinear", "align_corners": True}, [2, 3, 4]),
+    ({"size": [7, 9], "mode": "bilinear"}, [2, 3, 4]),
+    ({"size": [5, 2], "mode": "bilinear", "align_corners": True}, [2, 3, 4]),
+    ({"scale": 2, "mode": "bilinear"}, [2, 5]),
+])
+def test_upsample(args: dict[str, Any], shape: list[int]) -> None:
+    res, graph = execute(shape, [{"upsample": args}])
+    x = res.activations["input"].astype(F64)
+    out = graph.nodes[0].out_shape[1:]
+    n = shape[1:]
+
+    def src(dst: int, a: int) -> tuple[int, int, float]:
+        """PyTorch's source index: nearest ⌊dst·n/out⌋; linear (align_corners) dst·(n−1)/(out−1)
+        or max((dst + ½)·n/out − ½, 0), then the two neighbours and the weight of the second."""
+        if args.get("mode", "nearest") == "nearest":
+            return (dst * n[a]) // out[a], 0, 0.0
+        if args.get("align_corners"):
+            real = dst * (n[a] - 1) / (out[a] - 1) if out[a] > 1 else 0.0
+        else:
+            real = max((dst + 0.5) * n[a] / out[a] - 0.5, 0.0)
+        i0 = min(int(real), n[a] - 1)
+        return i0, min(i0 + 1, n[a] - 1), real - i0
+
+    expected = np.zeros((2, shape[0], *out))
+    for pos in positions(out):
+        picks = [src(pos[a], a) for a in range(len(out))]
+        value = np.zeros((2, shape[0]))
+        for corner in itertools.product((0, 1), repeat=len(out)):
+            weight = math.prod(picks[a][2] if corner[a] else 1 - picks[a][2]
+                               for a in range(len(out)))
+            at: tuple[Any, ...] = (slice(None), slice(None),
+                                   *(int(picks[a][corner[a]]) for a in range(len(out))))
+            value += weight * x[at]
+        expected[(slice(None), slice(None), *pos)] = value
+    close(res.activations["upsample1"], expected)
+
+
+# ----------------------------------------------------------------------------- element-wise --
+
+def test_identity_dropout_bn_layernorm_lrn() -> None:
+    res, graph = execute([6, 3, 4], [
+        {"identity": {"id": "i"}},
+        {"dropout": {"id": "dr", "p": 0.5}},
+        {"bn": {"id": "bn", "in": "input"}},
+        {"bn": {"id": "bn2", "in": "input", "affine": False, "eps": 0.01}},
+        {"layernorm": {"id": "ln", "in": "input"}},
+        {"layernorm": {"id": "lna", "in": "input", "over": "all"}},
+        {"lrn": {"id": "lrn", "in": "input", "size": 3, "alpha": 0.5, "beta": 0.75, "k": 2.0}},
+        {"lrn": {"id": "lrn4", "in": "input", "size": 4, "alpha": 0.3, "beta": 0.5, "k": 1.0}},
+    ])
+    x = res.activations["input"].astype(F64)
+    close(res.activations["i"], x)
+    close(res.activations["dr"], x)  # identity at inference
+    close(res.activations["bn"], ref_bn(x, tensors(graph, 2)))
+    close(res.activations["bn2"], ref_bn(x, tensors(graph, 3), eps=0.01))
+    t = tensors(graph, 4)
+    mean, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)  # biased
+    close(res.activations["ln"], (x - mean) / np.sqrt(var + 1e-5) * t["gamma"].reshape(
+        1, -1, 1, 1) + t["beta"].reshape(1, -1, 1, 1))
+    t = tensors(graph, 5)
+    mean, var = x.mean(axis=(1, 2, 3), keepdims=True), x.var(axis=(1, 2, 3), keepdims=True)
+    close(res.activations["lna"], (x - mean) / np.sqrt(var + 1e-5) * t["gamma"] + t["beta"])
+    for name, size, alpha, beta, k in (("lrn", 3, 0.5, 0.75, 2.0), ("lrn4", 4, 0.3, 0.5, 1.0)):
+        expected = np.zeros_like(x)
+        for c in range(6):  # PyTorch: channels c − ⌊n/2⌋ … c + ⌊(n − 1)/2⌋
+            lo, hi = max(c - size // 2, 0), min(c + (size - 1) // 2, 5)
+            total = (x[:, lo:hi + 1] ** 2).sum(axis=1)
+            expected[:, c] = x[:, c] / (k + alpha / size * total) ** beta
+        close(res.activations[name], expected)
+
+
+@pytest.mark.parametrize("fn", [*ACT, "softmax"])
+def test_activations(fn: str) -> None:
+    x = (np.random.default_rng(3).standard_normal((2, 5, 3, 4)) * 4).astype(np.float32)
+    res, _ = execute([5, 3, 4], [fn], x=x)
+    close(res.activations[res.output], ref_act(fn, x), tol=1e-6)
+
+
+def test_leaky_relu_slope() -> None:
+    x = np.linspace(-3, 3, 2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3)
+    res, _ = execute([2, 3], [{"leaky_relu": {"slope": 0.2}}], x=x)
+    close(res.activations[res.output], np.where(x >= 0, x, 0.2 * x.astype(F64)))
+
+
+def test_add_multiply_concat() -> None:
+    res, _ = execute([4, 3, 3], [
+        {"conv": {"id": "a", "out": 4, "k": 3, "p": 1}},
+        {"conv": {"id": "b", "in": "input", "out": 4, "k": 1}},
+        {"add": {"id": "sum", "in": ["input", "a", "b"], "act": "relu"}},
+        {"global_avgpool": {"id": "g", "in": "input"}},
+        {"multiply": {"id": "se", "in": ["g", "input"]}},
+        {"flatten": {"id": "gf", "in": "g"}},
+        {"multiply": {"id": "se2", "in": ["input", "gf"]}},
+        {"multiply": {"id": "sq", "in": ["a", "b"]}},
+        {"concat": {"id": "cat", "in": ["a", "input", "b"]}},
+    ])
+    x = res.activations["input"].astype(F64)
+    a, b = res.activations["a"].astype(F64), res.activations["b"].astype(F64)
+    close(res.activations["sum"], np.maximum(x + a + b, 0))
+    gate = x.mean(axis=(2, 3), keepdims=True)
+    close(res.activations["se"], x * gate)
+    close(res.activations["se2"], x * gate)
+    close(res.activations["sq"], a * b)
+    close(res.activations["cat"], np.concatenate([a, x, b], axis=1))
+
+
+# -------------------------------------------------------------------- the seed's examples --
+
+def fixed(weight: Sequence[Sequence[float]]) -> Callable[[Any], tuple[Tensors, Tensors]]:
+    """A single-filter conv/deconv whose weight is ``weight`` (no bias)."""
+    w = np.array(weight, dtype=np.float32)[None, None]
+    return lambda node: ({"weight": w}, {})
+
+
+def conv_of(image: Sequence[Sequence[int]], kernel: Sequence[Sequence[int]],
+            s: int = 1) -> np.ndarray:
+    x = np.array(image, dtype=np.float32)[None, None]
+    n = x.shape[2]
+    res, _ = execute([1, n, x.shape[3]], [{"conv": {"out": 1, "k": 3, "s": s, "bias": False}}],
+                     x=x, weights=fixed(kernel))
+    out: np.ndarray = res.activations["conv1"][0, 0]
+    return out
+
+
+VERTICAL = [[1, 0, -1], [1, 0, -1], [1, 0, -1]]
+HORIZONTAL = [[1, 1, 1], [0, 0, 0], [-1, -1, -1]]
+
+
+def test_seed_vertical_edge_6x6() -> None:
+    # seed 000, "Vertical edge detection": the 6×6 image ∗ the vertical filter
+    image = [[3, 0, 1, 2, 7, 4], [1, 5, 8, 9, 3, 1], [2, 7, 2, 5, 1, 3], [0, 1, 3, 1, 7, 8],
+             [4, 2, 1, 6, 2, 8], [2, 4, 5, 2, 3, 9]]
+    printed = [[-5, -4, 0, 8], [-10, -2, 2, 3], [0, -2, -4, -7], [-3, -2, -3, -16]]
+    # e.g. the top-left: (3 + 1 + 2) − (1 + 8 + 2) = −5
+    assert conv_of(image, VERTICAL).tolist() == printed
+
+
+def test_seed_edge_examples() -> None:
+    # seed 000, "Vertical edge detection examples" and "Vertical and Horizontal Edge Detection"
+    bright_left = [[10, 10, 10, 0, 0, 0]] * 6
+    assert conv_of(bright_left, VERTICAL).tolist() == [[0, 30, 30, 0]] * 4
+    bright_right = [[0, 0, 0, 10, 10, 10]] * 6
+    assert conv_of(bright_right, VERTICAL).tolist() == [[0, -30, -30, 0]] * 4
+    checker = [[10, 10, 10, 0, 0, 0]] * 3 + [[0, 0, 0, 10, 10, 10]] * 3
+    assert conv_of(checker, HORIZONTAL).tolist() == [
+        [0, 0, 0, 0], [30, 10, -10, -30], [30, 10, -10, -30], [0, 0, 0, 0]]
+
+
+def test_seed_strided_convolution() -> None:
+    # seed 000, "Strided convolution": 7×7 ∗ 3×3, stride 2 → ⌊(7 − 3)/2⌋ + 1 = 3. The image as
+    # the slide prints it (cell values, the kernel overlay stripped), the slide's kernel.
+    image = [[2, 3, 7, 4, 6, 2, 9], [6, 6, 9, 8, 7, 4, 3], [3, 4, 8, 3, 8, 9, 7],
+             [7, 8, 3, 6, 6, 3, 4], [4, 2, 1, 8, 3, 4, 6], [3, 2, 4, 1, 9, 8, 3],
+             [0, 1, 3, 9, 2, 1, 4]]
+    kernel = [[3, 4, 4], [1, 0, 2], [-1, 0, 3]]
+    out = conv_of(image, kernel, s=2).tolist()
+    # printed: 91 100 83 / 69 91 127 / 44 72 74 — seven of nine are reproduced exactly:
+    assert [out[0][0], out[0][1], out[1][0], out[1][1]] == [91, 100, 69, 91]
+    assert out[2] == [44, 72, 74]
+    # The right column is a slip of the slide: its own image gives 88 and 117.
+    # (0, 2): rows 0–2, cols 4–6 = 3·6 + 4·2 + 4·9 + 1·7 + 0·4 + 2·3 − 1·8 + 0·9 + 3·7 = 88
+    assert out[0][2] == 3 * 6 + 4 * 2 + 4 * 9 + 1 * 7 + 0 * 4 + 2 * 3 - 1 * 8 + 0 * 9 + 3 * 7
+    # (1, 2): rows 2–4, cols 4–6 = 3·8 + 4·9 + 4·7 + 1·6 + 0·3 + 2·4 − 1·3 + 0·4 + 3·6 = 117
+    assert out[1][2] == 3 * 8 + 4 * 9 + 4 * 7 + 1 * 6 + 0 * 3 + 2 * 4 - 1 * 3 + 0 * 4 + 3 * 6
+
+
+def maxpool_of(image: list[list[int]], k: int, s: int) -> list[list[float]]:
+    x = np.array(image, dtype=np.float32)[None, None]
+    res, _ = execute([1, *x.shape[2:]], [{"maxpool": {"k": k, "s": s}}], x=x)
+    out: list[list[float]] = res.activations["maxpool1"][0, 0].tolist()
+    return out
+
+
+def test_seed_max_pooling() -> None:
+    # seed 000, "Pooling layer: Max pooling": 4×4, f = 2, s = 2: the max of each 2×2 block,
+    # {1, 3, 2, 9} → 9, {2, 1, 1, 1} → 2, {1, 3, 5, 6} → 6, {2, 3, 1, 2} → 3
+    assert maxpool_of([[1, 3, 2, 1], [2, 9, 1, 1], [1, 3, 2, 3], [5, 6, 1, 2]], 2, 2) == [
+        [9, 2], [6, 3]]
+    # the 5×5 example, f = 3, s = 1 → 3×3. The seed leaves five cells blank; the source slide
+    # (deeplearning.ai C4W1 "Pooling layers") has 1 / 3 2 3 / 5 there, with the result
+    # 9 9 5 / 9 9 5 / 8 6 9. No window's maximum is a blank cell, so blanks of 0 give the same.
+    full = [[1, 3, 2, 1, 3], [2, 9, 1, 1, 5], [1, 3, 2, 3, 2], [8, 3, 5, 1, 0], [5, 6, 1, 2, 9]]
+    blank = [row[:] for row in full]
+    for r, c in ((1, 2), (2, 1), (2, 2), (2, 3), (3, 2)):
+        blank[r][c] = 0
+    for image in (full, blank):
+        assert maxpool_of(image, 3, 1) == [[9, 9, 5], [9, 9, 5], [8, 6, 9]]
+
+
+KERNEL_T = [[1, 4, 1], [1, 4, 3], [3, 3, 1]]
+INPUT_T = [[4, 5, 8, 7], [1, 8, 8, 8], [3, 6, 6, 4], [6, 5, 7, 8]]
+# seed 000, "Convolution Matrix (4, 16)": row j holds the kernel where output j reads the input
+CONV_MATRIX = [
+    [1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1, 0, 0, 0, 0, 0],
+    [0, 1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1, 0, 0, 0, 0],
+    [0, 0, 0, 0, 1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1, 0],
+    [0, 0, 0, 0, 0, 1, 4, 1, 0, 1, 4, 3, 0, 3, 3, 1],
+]
+
+
+def test_seed_convolution_as_matrix() -> None:
+    # 4×4 ∗ 3×3 = 2×2: 122 148 / 126 134 (top-left: 4 + 20 + 8 + 1 + 32 + 24 + 9 + 18 + 6)
+    assert conv_of(INPUT_T, KERNEL_T).tolist() == [[122, 148], [126, 134]]
+    # the conv of the 16 unit images, one batch: column j of the matrix is the output for e_j
+    eye = np.eye(16, dtype=np.float32).reshape(16, 1, 4, 4)
+    res, _ = execute([1, 4, 4], [{"conv": {"out": 1, "k": 3, "bias": False}}], x=eye,
+                     weights=fixed(KERNEL_T))
+    matrix = res.activations["conv1"].reshape(16, 4).T
+    assert matrix.tolist() == CONV_MATRIX
+    # and the conv is that matrix times the flattened input
+    assert (np.array(CONV_MATRIX) @ np.array(INPUT_T).reshape(16)).tolist() == [
+        122, 148, 126, 134]
+
+
+def test_seed_transposed_convolution_is_the_transpose() -> None:
+    # "Transposed Convolution Matrix": the same kernel as a deconv maps 2×2 → 4×4 by Cᵀ
+    kernel = fixed(KERNEL_T)
+    eye = np.eye(4, dtype=np.float32).reshape(4, 1, 2, 2)
+    res, _ = execute([1, 2, 2], [{"deconv": {"out": 1, "k": 3, "bias": False}}], x=eye,
+                     weights=kernel)
+    assert res.activations["deconv1"].reshape(4, 16).tolist() == CONV_MATRIX  # rows of C
+    y = np.array([[122, 148], [126, 134]], dtype=np.float32)[None, None]
+    res, _ = execute([1, 2, 2], [{"deconv": {"out": 1, "k": 3, "bias": False}}], x=y,
+                     weights=kernel)
+    expected = np.array(CONV_MATRIX).T @ np.array([122, 148, 126, 134])
+    assert res.activations["deconv1"].reshape(16).tolist() == expected.tolist()
+    assert res.steps[0].macs_counted == 1 * 2 * 2 * 1 * 3 * 3  # C_in·H·W·C_out·K·K = 36
+
+
+# --------------------------------------------------------------- MACs, params, API, registry --
+
+def test_separable_macs_counted_match_the_seed() -> None:
+    # seed 000, depthwise-separable on 6×6×3, 3×3, 5 filters, output 4×4
+    res, _ = execute([3, 6, 6], [{"conv": {"id": "normal", "out": 5, "k": 3}},
+                                 {"dwconv": {"id": "dw", "in": "input", "k": 3}},
+                                 {"pwconv": {"id": "pw", "out": 5}}], batch=1)
+    counted = {step.name: step.macs_counted for step in res.steps}
+    assert counted == {"normal": 4 * 4 * 5 * 3 * 3 * 3,  # 2160
+                       "dw": 4 * 4 * 3 * 3 * 3,  # 432
+                       "pw": 4 * 4 * 5 * 1 * 1 * 3}  # 240
+
+
+def test_params_created_are_the_engine_shapes() -> None:
+    res, _ = execute([3, 227, 227], [{"conv": {"out": 64, "k": 11, "s": 4, "p": 2}}], batch=1)
+    assert res.steps[0].params_created == 64 * 3 * 11 * 11 + 64  # 23,296 (lecture AlexNet)
+    assert res.steps[0].macs_counted == 64 * 56 * 56 * 3 * 11 * 11  # 72,855,552
+
+
+def test_batch_scales_counted_macs() -> None:
+    res, _ = execute([3, 8, 8], [{"conv": {"out": 2, "k": 3}}], batch=5)
+    assert res.steps[0].macs_counted == 5 * 2 * 6 * 6 * 3 * 3 * 3
+
+
+def test_public_execute_returns_activations_without_numpy_at_import() -> None:
+    code = ("import sys, archcalc; assert 'numpy' not in sys.modules; "
+            "a = archcalc.execute('lenet5'); assert 'numpy' in sys.modules; "
+            "print(sorted(a)[0], a['input'].shape, a[list(a)[-1]].shape)")
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split()[0] == "C1"
+
+
+def test_execute_api_is_deterministic_and_takes_one_sample() -> None:
+    lenet = "lenet5"
+    a = archcalc.execute(lenet, seed=3)
+    b = archcalc.execute(lenet, seed=3)
+    c = archcalc.execute(lenet, seed=4)
+    last = list(a)[-1]
+    assert np.array_equal(a[last], b[last]) and not np.array_equal(a[last], c[last])
+    x = np.ones((1, 32, 32), dtype=np.float32)  # one sample, no batch axis
+    d = archcalc.execute(lenet, x)
+    assert d["input"].shape == (1, 1, 32, 32)
+    module: Any = importlib.import_module("archcalc.execute")  # callable as the function
+    assert np.array_equal(module(lenet, x)[last], d[last])
+
+
+def test_wrong_input_is_an_error_naming_the_expected_shape() -> None:
+    with pytest.raises(archcalc.ExecError, match=r"expects \[batch, 1, 32, 32\]"):
+        archcalc.execute("lenet5", np.zeros((3, 32, 32)))
+
+
+def test_a_wrong_forward_is_reported_with_the_layer() -> None:
+    from archcalc.layers import Identity
+
+    saved = FORWARDS[Identity]
+    FORWARDS[Identity] = lambda layer, inputs, w, ctx: inputs[0][:, :1]
+    try:
+        result = run(spec([3, 4, 4], [{"identity": {"id": "same"}}, "relu"]))
+        assert not result.ok and result.failures[0].name == "same"
+        assert result.failures[0].verdict == "shape mismatch"
+        assert "output shape 1×4×4 but the engine predicts 3×4×4" in result.failures[0].problems
+        with pytest.raises(archcalc.ExecError, match="layer 'same'"):
+            archcalc.execute(spec([3, 4, 4], [{"identity": {"id": "same"}}]))
+    finally:
+        FORWARDS[Identity] = saved
+
+
+def test_every_layer_class_has_a_forward() -> None:
+    missing = [cls.__name__ for cls in LAYER_CLASSES if cls not in FORWARDS]
+    assert not missing, f"no NumPy forward in archcalc/execute.py for {missing}"
+
+
+def test_every_layer_class_is_checked_against_a_reference() -> None:
+    # the layer kinds this file writes as quoted words ("conv", "maxpool", …), mapped to classes
+    import re
+    from pathlib import Path
+
+    from archcalc.layers import ALIASES, LAYER_TYPES
+
+    words = set(re.findall(r'"([a-z0-9_]+)"', Path(__file__).read_text()))
+    checked = {LAYER_TYPES[ALIASES.get(w, w)][0] for w in words if ALIASES.get(w, w) in LAYER_TYPES}
+    missing = [cls.__name__ for cls in LAYER_CLASSES if cls not in checked]
+    assert not missing, f"no reference case in tests/test_execute.py for {missing}"
