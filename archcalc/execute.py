@@ -726,16 +726,19 @@ WeightFn = Callable[[Node], tuple[dict[str, Array], dict[str, Array]]]
 def _init_tensor(name: str, shape: Shape, rng: np.random.Generator, node: Node) -> Array:
     """One tensor by the role its name gives it (the part after an optional ``bn.`` prefix).
 
-    Weights: He normal, σ = √(2/fan_in) with fan_in the elements one output reads (``∏shape[1:]``;
-    ``∏shape`` for a LeNet connection's ``weight[i]``), so activations stay O(1) at any depth.
+    Weights: He uniform (PyTorch's ``kaiming_uniform_`` with gain √2): U(−a, a), a = √(6/fan_in),
+    variance 2/fan_in, fan_in the elements one output reads (``∏shape[1:]``; ``∏shape`` for a
+    LeNet connection's ``weight[i]``), so activations stay O(1) at any depth.
     Biases and β: U(−0.1, 0.1). γ and subsampling coefficients: U(0.5, 1.5). BN running mean:
     N(0, 0.1²); running variance: U(0.5, 1.5).
     """
     role = name.rsplit(".", 1)[-1]
     if role == "weight" or role.startswith("weight["):
         fan_in = prod(shape[1:]) if role == "weight" else prod(shape)
-        t = rng.standard_normal(shape, dtype=np.float32)
-        t *= np.float32(math.sqrt(2.0 / max(fan_in, 1)))
+        bound = np.float32(math.sqrt(6.0 / max(fan_in, 1)))
+        t = rng.random(shape, dtype=np.float32)
+        t *= 2 * bound
+        t -= bound
         return t
     if role in ("bias", "beta"):
         return rng.random(shape, dtype=np.float32) * np.float32(0.2) - np.float32(0.1)
