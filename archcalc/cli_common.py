@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 import click
 
 from .engine import CONVENTIONS, DTYPE_BYTES
-from .errors import SpecError
 from .expr import Number
 from .report import Report
 
@@ -91,13 +90,13 @@ def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch
 
     loaded = load_spec(spec)
     rank = len(loaded.input.items)
-    if input_shape is not None and len(input_shape) != rank:  # exit 1, located at `input:`
+    if input_shape is not None and len(input_shape) != rank:
+        # a misuse of the command line (exit 2), pointing at the spec's `input:` it must match
         pattern = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[rank]
-        raise SpecError(
-            f"--input {'x'.join(map(str, input_shape))} has {len(input_shape)} sizes but the "
-            f"spec's input has {rank} ({pattern})",
-            loc=loaded.input.loc,
-            hint=f"give --input as {pattern}; the rank of the input is fixed by the spec",
+        raise click.BadParameter(
+            f"{'x'.join(map(str, input_shape))} has {len(input_shape)} sizes but the spec's "
+            f"input ({loaded.input.loc}) has {rank}; give --input as {pattern}",
+            param_hint="'--input'",
         )
     return analyze(loaded, batch=batch, dtype=dtype, convention=convention,
                    input_shape=input_shape, **parse_sets(sets))

@@ -62,12 +62,14 @@ def conv_out(n: int, k: int, s: int, pad: Pair, d: int = 1) -> int:
     """
     span = n + pad[0] + pad[1] - effective_kernel(k, d)
     if span < 0:
-        # the formula with the numbers: ⌊(n + p_lo + p_hi − k_eff)/s⌋ + 1, e.g. ⌊(5 + 0 − 7)/1⌋ + 1
+        # the formula with the numbers, as the slides write it: ⌊(5 + 2·0 − 7)/1⌋ + 1 = −1
+        padding = f"2·{pad[0]}" if pad[0] == pad[1] else f"{pad[0]} + {pad[1]}"
+        result = span // s + 1
         raise LayerArgError(
             f"kernel {effective_kernel(k, d)} is larger than the padded input "
             f"{n + pad[0] + pad[1]}: "
-            f"⌊({n} + {pad[0] + pad[1]} − {effective_kernel(k, d)})/{s}⌋ + 1 = "
-            f"{span // s + 1}",
+            f"⌊({n} + {padding} − {effective_kernel(k, d)})/{s}⌋ + 1 = "
+            f"{'−' if result < 0 else ''}{abs(result)}",
             hint="use a smaller kernel, more padding, or a larger input",
         )
     return span // s + 1

@@ -20,7 +20,8 @@ from .gcpause import paused_gc
 
 Scalar = int | float | bool | str | None
 
-MAX_SPEC_BYTES = 2_000_000  # a spec file larger than this is refused (documented in the README)
+# a spec file larger than this is refused (README): room for 100k layers written out one a line
+MAX_SPEC_BYTES = 8_000_000
 MAX_NODES = 2_000_000  # YAML nodes in one spec
 MAX_DEPTH = 64  # nesting levels of YAML collections (real specs use about 10)
 

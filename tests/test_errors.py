@@ -142,14 +142,14 @@ CASES = [
     # ----------------------------------------------------------------------------- shapes --
     Bad("kernel-larger-than-input", HEAD5 + "  - conv: {id: c1, out: 4, k: 7}\n",
         5, 5, ("layer 'c1' (conv): kernel 7 is larger than the padded input 5: "
-               "⌊(5 + 0 − 7)/1⌋ + 1 = -1",),  # (5 + 0 − 7)/1 = −2, floor −2, + 1 = −1
+               "⌊(5 + 2·0 − 7)/1⌋ + 1 = −1",),  # (5 + 0 − 7)/1 = −2, floor −2, + 1 = −1
         "use a smaller kernel, more padding, or a larger input", ShapeError),
     Bad("kernel-larger-than-padded-input", HEAD5 + "  - conv: {out: 4, k: 9, p: 1}\n",
-        5, 5, ("kernel 9 is larger than the padded input 7: ⌊(5 + 2 − 9)/1⌋ + 1 = -1",),
+        5, 5, ("kernel 9 is larger than the padded input 7: ⌊(5 + 2·1 − 9)/1⌋ + 1 = −1",),
         "more padding", ShapeError),  # 5 + 2·1 = 7 < 9
     Bad("pool-larger-than-input", HEAD5 + "  - maxpool: {k: 7}\n",
         5, 5, ("layer 'maxpool1' (maxpool): kernel 7 is larger than the padded input 5: "
-               "⌊(5 + 0 − 7)/7⌋ + 1 = 0",),  # stride defaults to k = 7: ⌊−2/7⌋ = −1, + 1 = 0
+               "⌊(5 + 2·0 − 7)/7⌋ + 1 = 0",),  # stride defaults to k = 7: ⌊−2/7⌋ = −1, + 1 = 0
         "use a smaller kernel", ShapeError),
     Bad("non-integer-upsampling", HEAD + "  - upsample: {scale: 1.5}\n",
         5, 23,  # "  - upsample: {scale: " is 22 characters
@@ -341,12 +341,12 @@ def test_unknown_bundled_name_suggests_the_closest() -> None:
 
 def test_spec_file_too_large_is_refused_before_reading(tmp_path: Path) -> None:
     spec = tmp_path / "huge.yaml"
-    spec.write_text("archcalc: 1\n" + "#" * 2_000_000 + "\n")  # 12 + 2,000,000 + 1 bytes
+    spec.write_text("archcalc: 1\n" + "#" * 8_000_000 + "\n")  # 12 + 8,000,000 + 1 bytes
     started = time.perf_counter()
     res = cli_run("table", str(spec))
     assert time.perf_counter() - started < 5
     assert first_line_error(res) == (
-        f"{spec}: error: the spec is 2,000,013 bytes; the limit is 2,000,000 bytes")
+        f"{spec}: error: the spec is 8,000,013 bytes; the limit is 8,000,000 bytes")
     assert "hint: split it into blocks and stages" in res.stderr
 
 
@@ -405,8 +405,9 @@ def test_input_of_the_wrong_rank(tmp_path: Path) -> None:
     spec.write_text(HEAD + "  - conv: {out: 4, k: 3}\n")
     res = cli_run("table", str(spec), "--input", "3x224")
     # `input: [3, 8, 8]` is line 3; "input: " is 7 characters, so the list starts at column 8
-    assert first_line_error(res) == (
-        f"{spec}:3:8: error: --input 3x224 has 2 sizes but the spec's input has 3 (CxHxW)")
+    assert res.exit_code == 2 and res.stdout == ""  # command-line misuse: click's exit code
+    assert (f"Invalid value for '--input': 3x224 has 2 sizes but the spec's input ({spec}:3:8) "
+            "has 3; give --input as CxHxW") in res.stderr
     with pytest.raises(SpecError, match=r"input shape \[3, 224\] has 2 sizes"):
         archcalc.analyze(str(spec), input_shape=(3, 224))
 

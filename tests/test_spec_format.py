@@ -239,7 +239,9 @@ def test_cli_options_and_errors(tmp_path: Path) -> None:
     assert data["layers"][0]["output_shape"] == [64, 55, 55]  # (224 + 4 - 11)//4 + 1
     assert data["layers"][0]["activation_bytes"] == 64 * 55 * 55 * 4 * 2
     res = runner.invoke(cli, ["table", "alexnet", "--input", "3x224"])
-    assert res.exit_code == 0 or res.exit_code == 1  # a 1-D input: conv k=11 on length 224
+    assert res.exit_code == 2  # the spec's input is CxHxW: a usage error
+    assert "has 2 sizes but the spec's input (" in res.output
+    assert "give --input as CxHxW" in res.output
     res = runner.invoke(cli, ["table", "alexnet", "--input", "3xabc"])
     assert res.exit_code == 2 and "not a shape" in res.output
     res = runner.invoke(cli, ["table", "alexnet", "--batch", "0"])
@@ -262,7 +264,7 @@ def test_located_shape_errors() -> None:
         analyze(text)
     message = str(info.value)
     assert message.startswith("<text>:4:5: error: layer 'big' (conv): kernel 7 is larger")
-    assert "⌊(5 + 0 − 7)/1⌋ + 1 = -1" in message
+    assert "⌊(5 + 2·0 − 7)/1⌋ + 1 = −1" in message  # the (5 + 2·0 − 7)/1 + 1 = −1
     text = "archcalc: 1\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 8, k: 3}\n  - fc: {out: 3}\n"
     with pytest.raises(ShapeError, match="add `- flatten` before this layer"):
         analyze(text)
