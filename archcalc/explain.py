@@ -64,7 +64,7 @@ from .layers import (
     ZeroPad,
 )
 from .report import LayerRow, Report, RFAxis
-from .shapes import Shape, adaptive_windows, prod
+from .shapes import Shape, adaptive_window_max, adaptive_window_total, prod
 
 Value = int | Fraction
 Env = Mapping[str, Value]
@@ -779,7 +779,7 @@ class _Explain:
         for a in range(rank):
             n, o = self.shape[1 + a], self.oshape[1 + a]
             sym = f"N_{_axis_names(rank)[a].lower()}"
-            env[sym] = sum(h - lo for lo, h in adaptive_windows(n, o))
+            env[sym] = adaptive_window_total(n, o)
             syms.append(sym)
         self.window_line = ("window", "*".join(syms), env,
                             "N = sum of PyTorch's window lengths ⌈(i+1)n/o⌉ − ⌊in/o⌋")
@@ -1185,7 +1185,7 @@ class _RFExplain:
         geo = []
         for a in range(self.rank):
             n, o = shape[1 + a], self.ex.oshape[1 + a]
-            geo.append((max(h - lo for lo, h in adaptive_windows(n, o)), n, o))
+            geo.append((adaptive_window_max(n, o), n, o))
         for ax in self.axes(geo):
             a, x = ax.index[0], ax.sub
             k, n, o = geo[a]
