@@ -1,0 +1,121 @@
+"""``archcalc verify``: table and JSON, batch and input overrides, the receptive-field check and
+the non-zero exit that names the disagreeing layer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from archcalc.cli import cli
+
+
+def verify(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["verify", *args])
+
+
+def as_json(result: Result) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_alexnet_json_confirms_torchvision_counts() -> None:
+    result = verify("alexnet", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = as_json(result)
+    assert data["ok"] is True
+    # torchvision alexnet at 3×227×227 (/tmp/torchref/SUMMARY.md, row alexnet_227):
+    # 61,100,840 params, 716,767,232 conv+linear MACs
+    assert data["totals"]["params_created"] == data["totals"]["params"] == 61_100_840
+    assert data["totals"]["macs_counted"] == data["totals"]["macs"] == 716_767_232
+    conv1 = data["layers"][0]
+    assert conv1["predicted_shape"] == conv1["actual_shape"] == [64, 56, 56]
+    assert conv1["verdict"] == "ok"
+    memory = data["memory"]
+    assert memory["peak_live_bytes"] == memory["predicted_peak_bytes"]
+    assert memory["peak_allocated_bytes"] >= memory["peak_live_bytes"]
+
+
+def test_table_batch_and_input_override() -> None:
+    result = verify("lenet5", "--batch", "3", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    assert "verified on real tensors: batch 3, seed 5" in result.stdout
+    assert "FAILED" not in result.stdout
+    result = verify("resnet18", "--input", "3x64x64", "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = as_json(result)
+    assert data["input_shape"] == [3, 64, 64]
+    assert data["layers"][0]["actual_shape"] == [64, 32, 32]  # ⌊(64 + 6 − 7)/2⌋ + 1
+
+
+def test_batch_multiplies_counted_macs() -> None:
+    one, two = (as_json(verify("lenet5", "-f", "json", "--batch", b)) for b in ("1", "2"))
+    assert two["totals"]["macs_counted"] == 2 * one["totals"]["macs_counted"]
+
+
+def test_receptive_field_json(tmp_path: Any) -> None:
+    out = tmp_path / "v.json"
+    result = verify("alexnet", "-r", "-f", "json", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    rf = data["receptive_field"]
+    assert rf["layer"] == "pool5" and rf["ok"] is True
+    assert rf["axes"][0]["measured_size"] == 195  # see tests/test_execute_rf.py
+
+
+def test_receptive_field_table_with_layer_and_unit() -> None:
+    result = verify("lenet5", "-r", "--layer", "C3", "--unit", "4,4")
+    assert result.exit_code == 0, result.output
+    # C1 5×5 then S2 2×2/2 then C3 5×5: r = 5 + 1 + 4·2 = 14, j = 2; start 2 + ½ + 4 = 6.5,
+    # unit 4: 6.5 + 4·2 = 14.5 ∓ 6.5 → pixels 8…21
+    assert "measured input pixels 8…21 (14)" in result.stdout
+
+
+@pytest.fixture
+def broken_identity() -> Iterator[None]:
+    from archcalc.execute import FORWARDS
+    from archcalc.layers import Identity
+
+    saved = FORWARDS[Identity]
+    FORWARDS[Identity] = lambda layer, inputs, w, ctx: inputs[0][:, :1]
+    yield
+    FORWARDS[Identity] = saved
+
+
+def test_a_mismatch_exits_1_naming_the_layer(tmp_path: Any, broken_identity: None) -> None:
+    path = tmp_path / "net.yaml"
+    path.write_text("archcalc: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n"
+                    "  - conv: {out: 4, k: 3}\n  - identity: {id: middle}\n  - relu\n")
+    result = verify(str(path))
+    assert result.exit_code == 1
+    assert "layer 'middle' (identity)" in result.stderr
+    assert "output shape 1×6×6 but the engine predicts 4×6×6" in result.stderr
+    assert "shape mismatch" in result.stdout
+    data = as_json(verify(str(path), "-f", "json"))
+    assert data["ok"] is False and data["layers"][1]["verdict"] == "shape mismatch"
+    assert len(data["layers"]) == 2  # the run stops at the first wrong shape
+
+
+def test_a_wrong_receptive_field_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archcalc.layers import Pool
+    from archcalc.shapes import AxisRF
+
+    honest = Pool.rf
+
+    def inflated(self: Pool, ins: Any, rfs: Any) -> Any:
+        rf = honest(self, ins, rfs)
+        return None if rf is None else tuple(AxisRF(a.size + 2, a.jump, a.start) for a in rf)
+
+    monkeypatch.setattr(Pool, "rf", inflated)
+    result = verify("lenet5", "-r", "--layer", "S2")
+    assert result.exit_code == 1
+    assert "measured receptive field" in result.stderr and "layer 'S2'" in result.stderr
+
+
+def test_progress_bar_option_and_help() -> None:
+    assert verify("lenet5", "--progress").exit_code == 0
+    listing = CliRunner().invoke(cli, ["--help"])
+    assert "verify" in listing.output
