@@ -256,8 +256,11 @@ def _conv_dense(xp: Array, weight: Array, groups: int, k: Sequence[int], s: Sequ
     length = prod(o)
     kdim = c // groups * prod(k)
     out = np.empty((b, groups, cout // groups, length), xp.dtype)
-    ctx.matmul(weight.reshape(groups, cout // groups, kdim),
-               cols.reshape(b, groups, kdim, length), out=out)
+    if b == 1 and groups == 1:  # one plain product: no broadcast loop around the BLAS call
+        ctx.matmul(weight.reshape(cout, kdim), cols.reshape(kdim, length), out=out[0, 0])
+    else:
+        ctx.matmul(weight.reshape(groups, cout // groups, kdim),
+                   cols.reshape(b, groups, kdim, length), out=out)
     return out.reshape(b, cout, *o)
 
 
