@@ -166,6 +166,7 @@ class _Builder:
         self.all_names: set[str] = {INPUT}
         self._defaults_memo: dict[tuple[object, ...], list[tuple[str, YNode, bool]]] = {}
         self._shape_memo: dict[tuple[Layer, tuple[Shape, ...]], Shape] = {}
+        self._literal_memo: dict[tuple[int, str], Any] = {}
         self.steps = 0  # layer entries expanded, `if:`-skipped ones included (<= MAX_STEPS)
 
     # ----------------------------------------------------------------------- helpers --
@@ -538,11 +539,21 @@ class _Builder:
 
     def _coerce(self, node: YNode, name: str, kind: str, ev: Any, scope: _Scope,
                 label: str, hint: str | None = None) -> Any:
+        # A literal (no expression, no $variable) means the same wherever its layer is expanded:
+        # coerce it once per YAML node (a block's layers are expanded once per block instance).
+        literal = isinstance(node, YScalar) and not isinstance(node.value, str)
+        if literal:
+            found = self._literal_memo.get((id(node), kind))
+            if found is not None:
+                return found
         try:
-            return coerce(node, name, kind, ev)
+            value = coerce(node, name, kind, ev)
         except LayerArgError as exc:
             raise SpecError(exc.what, loc=node.loc, layer=self._where(scope, label),
                             hint=hint or exc.hint) from None
+        if literal:
+            self._literal_memo[(id(node), kind)] = value
+        return value
 
     def _activation(self, node: YNode, scope: _Scope, label: str) -> Activation | None:
         if isinstance(node, YScalar) and (node.value is None or node.value is False

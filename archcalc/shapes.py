@@ -183,13 +183,17 @@ def rf_upsample(rf: AxisRF, up: int, centred: bool) -> AxisRF:
 
 def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
     """Several inputs: per axis the hull of the paths' fields (see :func:`rf_hull`)."""
-    known = [r for r in rfs if r is not None]
-    if not known or len(known) != len(rfs):
+    if None in rfs or not rfs:
         return None
+    known: Sequence[RF] = rfs  # type: ignore[assignment]
     rank = len(known[0])
     if any(len(r) != rank for r in known):
         return None
     return tuple(rf_hull([r[a] for r in known]) for a in range(rank))
+
+
+def _size_then_jump(x: AxisRF) -> tuple[Rational, Rational]:
+    return (x.size, x.jump)
 
 
 def rf_hull(axes: Sequence[AxisRF]) -> AxisRF:
@@ -198,8 +202,12 @@ def rf_hull(axes: Sequence[AxisRF]) -> AxisRF:
     their centres differ (asymmetric padding in one branch; measured by ``archcalc verify -r``).
     Equal centres: the largest field. Different jumps: the largest field, with its grid."""
     first = axes[0]
-    if any(x.jump != first.jump for x in axes) or all(x.start == first.start for x in axes):
-        return max(axes, key=lambda x: (x.size, x.jump))
+    same_grid = same_centre = True
+    for x in axes:  # a plain loop: this runs for every merge of every graph
+        same_grid = same_grid and x.jump == first.jump
+        same_centre = same_centre and x.start == first.start
+    if not same_grid or same_centre:
+        return max(axes, key=_size_then_jump)
     lo = min(x.start - Fraction(x.size - 1, 2) for x in axes)
     hi = max(x.start + Fraction(x.size - 1, 2) for x in axes)
     return AxisRF(_norm(hi - lo + 1), first.jump, _norm((lo + hi) / 2))
