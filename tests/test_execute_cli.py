@@ -58,12 +58,16 @@ def test_batch_multiplies_counted_macs() -> None:
 
 def test_receptive_field_json(tmp_path: Any) -> None:
     out = tmp_path / "v.json"
-    result = verify("alexnet", "-r", "-f", "json", "-o", str(out))
+    result = verify("lenet5", "-r", "-f", "json", "-o", str(out))
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     rf = data["receptive_field"]
-    assert rf["layer"] == "pool5" and rf["ok"] is True
-    assert rf["axes"][0]["measured_size"] == 195  # see tests/test_execute_rf.py
+    # the last map larger than one unit: S4. r = 5 (C1) + 1 (S2) + 4·2 (C3) + 1·2 (S4) = 16,
+    # j = 4, start 2 + ½ + 2·2 + ½·2 = 7.5; unit 2 (centre 15.5) is the middle one inside
+    assert rf["layer"] == "S4" and rf["unit"] == [2, 2] and rf["ok"] is True
+    axis = rf["axes"][0]
+    assert axis["measured"] == [8, 23] and axis["measured_size"] == 16
+    assert axis["measured_jump"] == axis["predicted_jump"] == 4
 
 
 def test_receptive_field_table_with_layer_and_unit() -> None:
