@@ -46,9 +46,11 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--receptive-field", "-r", "rf", is_flag=True,
               help="Also measure a unit's receptive field by sensitivity.")
 @click.option("--layer", default=None, metavar="NAME",
-              help="Layer for --receptive-field (default: the last map larger than 1 unit).")
+              help="Layer for --receptive-field, implies it (default: the last map larger "
+                   "than one unit).")
 @click.option("--unit", callback=_unit_cb, default=None, metavar="I,J",
-              help="Output position for --receptive-field (default: the centre unit).")
+              help="Output position for --receptive-field, implies it (default: the unit "
+                   "nearest the centre whose field lies inside the image).")
 @click.option("--progress/--no-progress", default=None,
               help="A progress bar on standard error (default: when it is a terminal).")
 def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None,
@@ -66,6 +68,7 @@ def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None
         result = _run_with_bar(graph, batch, seed)
     else:
         result = run(graph, seed=seed, batch=batch, trace_memory=True)
+    rf = rf or layer is not None or unit is not None  # --layer/--unit imply -r
     check = measure_receptive_field(graph, layer, unit) if rf else None
     data = result.to_dict()
     if check is not None:
