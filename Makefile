@@ -2,30 +2,39 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUN    := $(VENV)/.installed-run
+DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck bench fuzz clean
+.PHONY: run test lint bench fuzz clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-run: $(STAMP)
+# `make run`: the package and its four runtime dependencies only
+$(RUN): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN)
+
+# everything else: plus the test and dev extras (pytest, hypothesis, matplotlib, jsonschema,
+# pinned ruff and mypy)
+$(DEV): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV) $(RUN)
+
+run: $(RUN)
 	$(BIN)/archcalc table alexnet
 
-test: $(STAMP)
+test: $(DEV) lint
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check archcalc tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python bench/run.py
 
-fuzz: $(STAMP)
+fuzz: $(DEV)
 	$(BIN)/python -m pytest -m slow tests/test_fuzz.py
 
 clean:
