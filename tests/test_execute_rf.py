@@ -143,3 +143,54 @@ def test_errors_name_the_problem() -> None:
         measure_receptive_field("lenet5", layer="C1", unit=(28, 0))
     with pytest.raises(ExecError, match="no receptive field"):
         measure_receptive_field("lenet5", layer="F6")
+
+
+def deepest_fitting_layer(name: str) -> str | None:
+    """The last layer (maps larger than 2×2) whose field fits inside the image with a margin of
+    two jumps, so that a unit's measured field is not cut by the border."""
+    from fractions import Fraction
+
+    import archcalc
+
+    report = archcalc.analyze(name)
+    n = report.input_shape[1:]
+    best = None
+    for row in report.layers:
+        rf = row.receptive_field
+        if rf is None or len(row.output_shape) != len(n) + 1 or min(row.output_shape[1:]) <= 2:
+            continue
+        if all(Fraction(a.size) <= n[i] - 2 * Fraction(a.jump) for i, a in enumerate(rf)):
+            best = row.name
+    return best
+
+
+def bundled() -> list[tuple[str, str]]:
+    """(spec, layer) for every bundled spec that has such a layer."""
+    import archcalc
+
+    pairs = []
+    for name in archcalc.bundled_names():
+        try:
+            layer = deepest_fitting_layer(name)
+        except archcalc.ArchcalcError:
+            continue  # a broken spec fails in its own tests
+        if layer is not None:
+            pairs.append((name, layer))
+    return pairs
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Analyse every bundled spec only when the slow tests are selected (``-m slow``):
+    otherwise this test is deselected (tests/conftest.py) and collection stays fast."""
+    if metafunc.function.__name__ != "test_bundled_spec_deepest_fitting_layer":
+        return
+    selected = "slow" in (metafunc.config.getoption("markexpr", "") or "")
+    metafunc.parametrize(("name", "layer"), bundled() if selected else [("any", "deselected")])
+
+
+@pytest.mark.slow
+def test_bundled_spec_deepest_fitting_layer(name: str, layer: str) -> None:
+    # every bundled network, at its deepest layer whose field fits the image: the measured
+    # field (and jump) equals the engine's exactly, or within one coarse step after a resize
+    check = measure_receptive_field(name, layer=layer)
+    assert check.ok, [a.to_dict() for a in check.axes]
