@@ -101,7 +101,9 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
         for post in node.post:
             rf = post.rf((node.out_shape,), (rf,))
         rfs[node.name] = rf
-        key = (node.op, node.post, node.in_shapes)
+        # identity, not equality: equal layers are shared instances (layers.make_layer), and
+        # hashing a frozen dataclass field by field on every node costs more than counting twice
+        key = (id(node.op), *map(id, node.post), node.in_shapes)
         counts = memo.get(key)
         if counts is None:
             work = node.work()

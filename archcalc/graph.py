@@ -24,7 +24,6 @@ from .layers import (
     REQUIRED,
     Activation,
     Arg,
-    BatchNorm,
     Conv,
     Layer,
     Work,
@@ -165,7 +164,7 @@ class _Builder:
         self.used: set[str] = set()
         self.all_names: set[str] = {INPUT}
         self._defaults_memo: dict[tuple[object, ...], list[tuple[str, YNode, bool]]] = {}
-        self._shape_memo: dict[tuple[Layer, tuple[Shape, ...]], Shape] = {}
+        self._shape_memo: dict[tuple[int, tuple[Shape, ...]], Shape] = {}
         self._literal_memo: dict[tuple[int, str], Any] = {}
         self.steps = 0  # layer entries expanded, `if:`-skipped ones included (<= MAX_STEPS)
 
@@ -491,7 +490,7 @@ class _Builder:
         post: list[Layer] = []
         bn_node = values.get("bn")
         if bn_node is not None and self._coerce(bn_node, "bn", "bool", ev, scope, label_text):
-            post.append(BatchNorm())
+            post.append(make_layer("bn", {}))
         act_node = values.get("act")
         if act_node is not None:
             act = self._activation(act_node, scope, label_text)
@@ -519,7 +518,7 @@ class _Builder:
             )
         try:
             # the same layer on the same input recurs in every block of a stage: shape it once
-            shape_key = (op, in_shapes)
+            shape_key = (id(op), in_shapes)  # equal layers are one shared instance
             out = self._shape_memo.get(shape_key)
             if out is None:
                 out = self._shape_memo[shape_key] = op.out_shape(in_shapes)
@@ -562,7 +561,7 @@ class _Builder:
         if isinstance(node, YScalar) and isinstance(node.value, str):
             fn = node.value
             if LAYER_TYPES.get(fn, (None,))[0] is Activation:
-                return Activation(fn=fn)
+                return make_layer(fn, {})  # type: ignore[return-value]
             options = [k for k, (c, _) in LAYER_TYPES.items() if c is Activation]
             near = suggest(fn, options)
             raise self.fail(
@@ -644,7 +643,8 @@ class _Builder:
         bn = conv_defaults.get("bn")
         op = Conv(out=b[0], k=1, s=tuple(strides), bias=bool(bias.value) if isinstance(
             bias, YScalar) and bias.value is not None else True)
-        post: tuple[Layer, ...] = (BatchNorm(),) if isinstance(bn, YScalar) and bn.value else ()
+        post: tuple[Layer, ...] = ((make_layer("bn", {}),) if isinstance(bn, YScalar)
+                                   and bn.value else ())
         name = self.fresh_name(scope, "downsample", None)
         shape = op.out_shape((a,))
         return self.add_node(Node(name, op, post, (start,), (a,), shape, loc, scope.context))

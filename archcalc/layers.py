@@ -1215,8 +1215,22 @@ def post_arg_names(kind: str) -> tuple[str, ...]:
     return LAYER_TYPES[kind][0].POST_ARGS
 
 
+_INSTANCES: dict[tuple[object, ...], Layer] = {}
+
+
 def make_layer(kind: str, values: Mapping[str, Any]) -> Layer:
-    """Instantiate ``kind`` from already-coerced argument values (defaults filled by the class)."""
-    cls, preset = LAYER_TYPES[kind]
-    kwargs = {**preset, **{k: v for k, v in values.items() if v is not None or k in preset}}
-    return cls(**kwargs)
+    """Instantiate ``kind`` from already-coerced argument values (defaults filled by the class).
+
+    Layers are immutable, so equal arguments share one instance (a network repeats the same conv
+    many times): less memory, and the engine's per-layer memo compares them by identity first.
+    Argument values are ints, floats, bools, strings and tuples of them — all hashable.
+    """
+    key = (kind, *values.items())
+    found = _INSTANCES.get(key)
+    if found is None:
+        cls, preset = LAYER_TYPES[kind]
+        kwargs = {**preset, **{k: v for k, v in values.items() if v is not None or k in preset}}
+        found = cls(**kwargs)
+        if len(_INSTANCES) < 100_000:  # bounded: a pathological spec cannot grow it forever
+            _INSTANCES[key] = found
+    return found

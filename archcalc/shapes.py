@@ -183,6 +183,8 @@ def rf_upsample(rf: AxisRF, up: int, centred: bool) -> AxisRF:
 
 def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
     """Several inputs: per axis the hull of the paths' fields (see :func:`rf_hull`)."""
+    if len(rfs) == 1:  # an element-wise layer: its input's field, unchanged
+        return rfs[0]
     if None in rfs or not rfs:
         return None
     known: Sequence[RF] = rfs  # type: ignore[assignment]

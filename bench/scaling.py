@@ -1,14 +1,17 @@
 """Scaling: synthetic specs of 1k, 10k and 100k layers — sequential, residual and dense-concat.
 
 Each is written out layer by layer (no `repeat`), so YAML parsing is measured too. Reports
-parse vs analysis time, peak memory (tracemalloc) and the ratios between sizes (linear → ~10×).
+parse vs analysis time, peak memory (RSS growth) and the ratios between sizes (linear → ~10×).
 Target (issue 8): 100k layers analyse in <= 2 s.
 """
 
 from __future__ import annotations
 
+import json
+import resource
+import subprocess
+import sys
 import time
-import tracemalloc
 
 from common import save, table
 
@@ -52,8 +55,10 @@ def dense(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(text: str) -> dict[str, float]:
-    tracemalloc.start()
+def measure_here(kind: str, n: int) -> dict[str, float]:
+    """One measurement in this (fresh) process: times without tracing, memory as peak RSS."""
+    text = {"sequential": sequential, "residual": residual, "dense": dense}[kind](n)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     spec = archcalc.load_spec(text)
     t1 = time.perf_counter()
@@ -61,32 +66,44 @@ def measure(text: str) -> dict[str, float]:
     t2 = time.perf_counter()
     report = analyze_graph(graph)
     t3 = time.perf_counter()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return {"layers": len(report.layers), "parse_s": t1 - t0, "build_s": t2 - t1,
-            "cost_s": t3 - t2, "total_s": t3 - t0, "peak_mib": peak / 2**20}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"layers": len(report.layers), "yaml_bytes": len(text), "parse_s": t1 - t0,
+            "build_s": t2 - t1, "cost_s": t3 - t2, "analysis_s": t3 - t1, "total_s": t3 - t0,
+            "peak_mib": (peak - base) / 1024}
+
+
+def measure(kind: str, n: int) -> dict[str, float]:
+    """Each size in a fresh interpreter, so one run's heap does not slow the next."""
+    out = subprocess.run([sys.executable, __file__, "--one", kind, str(n)], check=True,
+                         capture_output=True, text=True)
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
 
 
 def main(sizes: tuple[int, ...] = SIZES) -> dict[str, object]:
     results: dict[str, object] = {}
     rows = []
-    for kind, make in (("sequential", sequential), ("residual", residual), ("dense", dense)):
+    for kind in ("sequential", "residual", "dense"):
         previous: dict[str, float] | None = None
         for n in sizes:
-            m = measure(make(n))
-            ratio = f"{m['total_s'] / previous['total_s']:.1f}x" if previous else "–"
+            m = measure(kind, n)
+            ratio = f"{m['analysis_s'] / previous['analysis_s']:.1f}x" if previous else "–"
             mem_ratio = f"{m['peak_mib'] / previous['peak_mib']:.1f}x" if previous else "–"
             results[f"{kind}-{n}"] = m
             rows.append([kind, m["layers"], f"{m['parse_s']:.3f}", f"{m['build_s']:.3f}",
-                         f"{m['cost_s']:.3f}", f"{m['total_s']:.3f}", ratio,
-                         f"{m['peak_mib']:.0f}", mem_ratio])
+                         f"{m['cost_s']:.3f}", f"{m['analysis_s']:.3f}", ratio,
+                         f"{m['total_s']:.3f}", f"{m['peak_mib']:.0f}", mem_ratio])
             previous = m
-    print("scaling (seconds; ratios against the previous size, 10x more layers)")
-    print(table(["graph", "layers", "parse", "build", "costs", "total", "time ratio",
+    print("scaling (seconds; analysis = build + costs; ratios against the previous size, 10x "
+          "more layers; each run in a fresh process)")
+    print(table(["graph", "layers", "parse", "build", "costs", "analysis", "ratio", "total",
                  "peak MiB", "mem ratio"], rows))
     save("scaling", results)
     return results
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--one":
+        print(json.dumps(measure_here(sys.argv[2], int(sys.argv[3]))))
+    else:
+        main()
