@@ -55,9 +55,36 @@ def dense(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sequential_repeat(n: int) -> str:
+    """The same sequential graph written compactly: one `repeat` (parsing is then free)."""
+    return ("archcalc: 1\nname: seq-r\ninput: [8, 16, 16]\nlayers:\n"
+            f"  - repeat: {{n: {n}, layers: [{{conv: {{out: 8, k: 3, p: 1, act: relu}}}}]}}\n")
+
+
+def residual_repeat(n: int) -> str:
+    return ("archcalc: 1\nname: res-r\ninput: [8, 16, 16]\nlayers:\n"
+            f"  - repeat: {{n: {n // 2}, layers: [{{conv: {{id: c, out: 8, k: 3, p: 1, "
+            "act: relu}}, {add: {in: [input, c]}}]}\n")
+
+
+def dense_repeat(n: int) -> str:
+    """Dense units (conv + concat) in groups of 64 with a 1x1 transition, as in `dense`."""
+    groups = max(1, n // 129)
+    return ("archcalc: 1\nname: dense-r\ninput: [8, 8, 8]\nlayers:\n"
+            f"  - repeat:\n      n: {groups}\n      layers:\n"
+            "        - repeat: {n: 64, layers: [{conv: {id: c, out: 1, k: 3, p: 1}}, "
+            "{concat: {in: [input, c]}}]}\n"
+            "        - conv: {out: 8, k: 1}\n")
+
+
+KINDS = {"sequential": sequential, "residual": residual, "dense": dense,
+         "sequential (repeat)": sequential_repeat, "residual (repeat)": residual_repeat,
+         "dense (repeat)": dense_repeat}
+
+
 def measure_here(kind: str, n: int) -> dict[str, float]:
     """One measurement in this (fresh) process: times without tracing, memory as peak RSS."""
-    text = {"sequential": sequential, "residual": residual, "dense": dense}[kind](n)
+    text = KINDS[kind](n)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     spec = archcalc.load_spec(text)
@@ -83,12 +110,13 @@ def measure(kind: str, n: int) -> dict[str, float]:
 def main(sizes: tuple[int, ...] = SIZES) -> dict[str, object]:
     results: dict[str, object] = {}
     rows = []
-    for kind in ("sequential", "residual", "dense"):
+    for kind in KINDS:
         previous: dict[str, float] | None = None
         for n in sizes:
             m = measure(kind, n)
             ratio = f"{m['analysis_s'] / previous['analysis_s']:.1f}x" if previous else "–"
-            mem_ratio = f"{m['peak_mib'] / previous['peak_mib']:.1f}x" if previous else "–"
+            mem_ratio = (f"{m['peak_mib'] / previous['peak_mib']:.1f}x"
+                         if previous and previous['peak_mib'] > 0 else "–")
             results[f"{kind}-{n}"] = m
             rows.append([kind, m["layers"], f"{m['parse_s']:.3f}", f"{m['build_s']:.3f}",
                          f"{m['cost_s']:.3f}", f"{m['analysis_s']:.3f}", ratio,
