@@ -925,9 +925,10 @@ class _Builder:
         if out == INPUT:
             raise SpecError("the spec has no layers left (every layer was skipped by `if:`)",
                             loc=spec.layers.loc, hint="check the `if:` conditions")
-        unused = [n.name for n in self.nodes if n.name not in self.used and n.name != out]
+        unused = [n for n in self.nodes if n.name not in self.used and n.name != out]
         warnings = tuple(
-            f"{n}: output is never used (an unconnected branch?)" for n in unused[:20]
+            f"{n.loc}: {n.name}: output is never used (an unconnected branch?)"
+            for n in unused[:20]
         )
         if len(unused) > 20:
             warnings += (f"... and {len(unused) - 20} more unused outputs",)

@@ -360,10 +360,11 @@ def test_unused_branch_is_a_warning_not_an_error(tmp_path: Path) -> None:
     res = cli_run("table", str(spec), "-f", "json")
     assert res.exit_code == 0
     data = json.loads(res.stdout)
-    assert data["warnings"] == ["a: output is never used (an unconnected branch?)"]
+    # `  - conv: {id: a, ...}` is the first layer: line 5, the type word at column 5
+    assert data["warnings"] == [f"{spec}:5:5: a: output is never used (an unconnected branch?)"]
     assert data["output"] == "b"
     res = cli_run("table", str(spec))
-    assert res.exit_code == 0 and "warning: a: output is never used" in res.stdout
+    assert res.exit_code == 0 and f"warning: {spec}:5:5: a: output is never used" in res.stdout
 
 
 # ------------------------------------------------------------------- bounded work, no hang --

@@ -135,7 +135,9 @@ layers:
     # three stacked 3x3 convs: 1 + 3*(3-1) = 7; the side branch read the first one (3)
     assert rep.layer("body.2.conv1").rf_dict()["size"] == [7, 7]  # type: ignore[index]
     assert rep.layer("side").rf_dict()["size"] == [3, 3]  # type: ignore[index]
-    assert rep.warnings == ("body.2.conv1: output is never used (an unconnected branch?)",)
+    # the repeated conv is written at line 9, column 11 (`        - conv:` — the word `conv`)
+    assert rep.warnings == (
+        "<text>:9:11: body.2.conv1: output is never used (an unconnected branch?)",)
     assert len(analyze(text, extra=1).layers) == 5
 
 
