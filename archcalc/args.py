@@ -105,13 +105,13 @@ def _int(node: YNode, name: str, kind: str, ev: Evaluate, minimum: int | None) -
 
 
 #: the smallest plain integer each integer-accepting kind takes as it is
-_INT_FLOOR = {"int+": 1, "ints+": 1, "int0": 0, "ints0": 0, "pad": 0}
+INT_FLOOR = {"int+": 1, "ints+": 1, "int0": 0, "ints0": 0, "pad": 0}
 
 
 def coerce(node: YNode, name: str, kind: str, ev: Evaluate) -> Any:
     """Turn ``node`` into the value of argument ``name`` of kind ``kind``."""
     if type(node) is YScalar and type(node.value) is int:  # the common case, decided at once
-        floor = _INT_FLOOR.get(kind)
+        floor = INT_FLOOR.get(kind)
         if floor is not None and floor <= node.value <= MAX_INT:
             return node.value
     if kind in ("int", "int+", "int0"):

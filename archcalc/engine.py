@@ -94,9 +94,10 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
     params = buffers = macs = flops = act = 0
     # Networks repeat identical layers on identical shapes (every block of a stage): their counts
     # are computed once. Layers are frozen and hashable; the key holds everything they depend on.
-    memo: dict[tuple[object, ...], tuple[int, int, int, int, tuple[str, ...]]] = {}
+    memo: dict[tuple[object, ...], tuple[int, int, int, int, tuple[str, ...], int]] = {}
     for node in graph.nodes:
-        rf_ins = tuple(rfs[i] for i in node.inputs)
+        inputs = node.inputs
+        rf_ins = (rfs[inputs[0]],) if len(inputs) == 1 else tuple(rfs[i] for i in inputs)
         rf = node.op.rf(node.in_shapes, rf_ins)
         for post in node.post:
             rf = post.rf((node.out_shape,), (rf,))
@@ -108,9 +109,9 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
         if counts is None:
             work = node.work()
             counts = memo[key] = (node.param_count(), node.buffer_count(), work.macs,
-                                  conv.flops(work), tuple(x.type_name for x in node.post))
-        p, b, m, f, post_names = counts
-        a = prod(node.out_shape) * batch * width
+                                  conv.flops(work), tuple(x.type_name for x in node.post),
+                                  prod(node.out_shape) * batch * width)
+        p, b, m, f, post_names, a = counts
         rows.append(
             LayerRow(
                 name=node.name,

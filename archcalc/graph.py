@@ -12,11 +12,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from .args import coerce, suggest
+from .args import INT_FLOOR, coerce, suggest
 from .errors import ArchcalcError, LayerArgError, Loc, ShapeError, SpecError
-from .expr import Number, evaluate
+from .expr import MAX_INT, Number, evaluate
 from .gcpause import paused_gc
 from .layers import (
     ALIASES,
@@ -61,8 +61,7 @@ INHERITS = {"dwconv": "conv", "pwconv": "conv", "conv1d": "conv", "conv2d": "con
 INPUT = "input"
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     """One layer of the expanded graph, with its shapes resolved.
 
     ``op`` is the main layer; ``post`` are fused element-wise layers written as arguments
@@ -435,8 +434,9 @@ class _Builder:
                     else f"{canonical} takes: " + ", ".join(allowed),
                 )
         if args is not None:
+            allowed_keys = _allowed_keys(canonical)
             for key in args:
-                if key not in allowed:
+                if key not in allowed_keys:
                     near = suggest(key, allowed)
                     if near is None and ARG_SYNONYMS.get(key) in allowed:
                         near = ARG_SYNONYMS[key]  # PyTorch/Keras spellings: stride → s
@@ -476,6 +476,11 @@ class _Builder:
                         hint=f"give a value: `{name}: ...`",
                     )
                 continue
+            if type(given) is YScalar and type(given.value) is int:
+                floor = INT_FLOOR.get(arg.kind)  # a plain in-range integer: taken as it is
+                if floor is not None and floor <= given.value <= MAX_INT:
+                    typed[name] = given.value
+                    continue
             typed[name] = self._coerce(given, name, arg.kind, ev, scope, label_text,
                                        cls.ARG_HINTS.get(name))
         for name in _required_args(canonical):
@@ -937,6 +942,11 @@ class _Builder:
 
 
 _SIGNATURES: dict[str, tuple[type[Layer], dict[str, Arg], tuple[str, ...], list[str]]] = {}
+
+
+@cache
+def _allowed_keys(canonical: str) -> frozenset[str]:
+    return frozenset(_signature(canonical)[3])
 
 
 @cache

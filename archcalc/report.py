@@ -12,7 +12,7 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from .shapes import AxisRF
 
@@ -29,8 +29,7 @@ def _num(value: int | Fraction) -> int | float:
 RFAxis = AxisRF
 
 
-@dataclass(frozen=True)
-class LayerRow:
+class LayerRow(NamedTuple):
     """One layer of a report, in exact integers: ``macs``, ``flops`` and ``activation_bytes``
     are for the whole batch, ``params`` and ``buffers`` do not depend on it. ``post`` lists the
     fused element-wise ops (``bn``, ``relu``) counted in this row."""

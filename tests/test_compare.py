@@ -8,7 +8,6 @@ AlexNet vs VGG-16) or a torchvision count, never the tool's output copied back.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
@@ -86,7 +85,7 @@ def test_separable_ratio_is_exactly_1_over_n_plus_1_over_k2_even_with_stride() -
     rows_after = {r.name: r for r in c.after.layers}
     for row in c.before.layers:
         if row.name not in changed:  # equal but for the renamed input (conv1 → conv1.pw)
-            assert replace(rows_after[row.name], inputs=()) == replace(row, inputs=())
+            assert rows_after[row.name]._replace(inputs=()) == row._replace(inputs=())
 
 
 def test_separable_keeps_depthwise_pointwise_and_grouped_convs() -> None:
