@@ -451,8 +451,8 @@ class _Builder:
                 if key not in COMMON_KEYS:
                     values[key] = args.entries[key]
         for key, node in values.items():  # `act: $nl` where $nl holds a word
-            if not (isinstance(node, YScalar) and isinstance(node.value, str)
-                    and node.value.startswith("$")):
+            if not (type(node) is YScalar and type(node.value) is str
+                    and node.value[:1] == "$"):
                 continue
             wordy = key == "act" or (key in spec_args and spec_args[key].kind.startswith(
                 ("choice:", "name")))
@@ -560,6 +560,10 @@ class _Builder:
         return value
 
     def _activation(self, node: YNode, scope: _Scope, label: str) -> Activation | None:
+        if type(node) is YScalar:  # the common case: a known name, one shared instance each
+            found = _ACTIVATIONS.get(node.value)
+            if found is not None:
+                return found
         if isinstance(node, YScalar) and (node.value is None or node.value is False
                                           or node.value == "none"):
             return None
@@ -942,6 +946,12 @@ class _Builder:
 
 
 _SIGNATURES: dict[str, tuple[type[Layer], dict[str, Arg], tuple[str, ...], list[str]]] = {}
+
+
+#: activation name → its (immutable, shared) layer
+_ACTIVATIONS: dict[object, Activation] = {
+    name: Activation(fn=name) for name, (cls, _) in LAYER_TYPES.items() if cls is Activation
+}
 
 
 @cache

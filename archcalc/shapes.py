@@ -203,6 +203,10 @@ def rf_hull(axes: Sequence[AxisRF]) -> AxisRF:
     ``[min(start − (r − 1)/2), max(start + (r − 1)/2)]`` — larger than every path's field when
     their centres differ (asymmetric padding in one branch; measured by ``archcalc verify -r``).
     Equal centres: the largest field. Different jumps: the largest field, with its grid."""
+    if len(axes) == 2:  # the usual merge (residual add, a concat of two): no loops
+        a, b = axes
+        if a.jump != b.jump or a.start == b.start:
+            return a if (a.size, a.jump) >= (b.size, b.jump) else b
     first = axes[0]
     same_grid = same_centre = True
     for x in axes:  # a plain loop: this runs for every merge of every graph
