@@ -5,6 +5,7 @@ One pass over the topologically ordered nodes, plus one pass for liveness: linea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -94,43 +95,32 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
     params = buffers = macs = flops = act = 0
     # Networks repeat identical layers on identical shapes (every block of a stage): their counts
     # are computed once. Layers are frozen and hashable; the key holds everything they depend on.
-    memo: dict[tuple[object, ...], tuple[int, int, int, int, tuple[str, ...], int]] = {}
+    memo: dict[tuple[object, ...], tuple[str, int, int, int, int, tuple[str, ...], int]] = {}
     for node in graph.nodes:
-        inputs = node.inputs
-        rf_ins = (rfs[inputs[0]],) if len(inputs) == 1 else tuple(rfs[i] for i in inputs)
-        rf = node.op.rf(node.in_shapes, rf_ins)
-        for post in node.post:
-            rf = post.rf((node.out_shape,), (rf,))
-        rfs[node.name] = rf
+        name, op, posts, inputs, in_shapes, out_shape, _, _ = node
+        rf = op.rf(in_shapes, (rfs[inputs[0]],) if len(inputs) == 1 else
+                   tuple(rfs[i] for i in inputs))
+        for post in posts:
+            rf = post.rf((out_shape,), (rf,))
+        rfs[name] = rf
         # identity, not equality: equal layers are shared instances (layers.make_layer), and
         # hashing a frozen dataclass field by field on every node costs more than counting twice
-        key = (id(node.op), *map(id, node.post), node.in_shapes)
+        key = (id(op), *map(id, posts), in_shapes) if posts else (id(op), in_shapes)
         counts = memo.get(key)
         if counts is None:
             work = node.work()
-            counts = memo[key] = (node.param_count(), node.buffer_count(), work.macs,
-                                  conv.flops(work), tuple(x.type_name for x in node.post),
-                                  prod(node.out_shape) * batch * width)
-        p, b, m, f, post_names, a = counts
-        rows.append(
-            LayerRow(
-                name=node.name,
-                type=node.type_name,
-                inputs=node.inputs,
-                output_shape=node.out_shape,
-                params=p,
-                buffers=b,
-                macs=m * batch,
-                flops=f * batch,
-                activation_bytes=a,
-                receptive_field=rf,
-                post=post_names,
-            )
-        )
+            counts = memo[key] = (node.type_name, node.param_count(), node.buffer_count(),
+                                  work.macs * batch, conv.flops(work) * batch,
+                                  tuple(x.type_name for x in posts),
+                                  prod(out_shape) * batch * width)
+        type_name, p, b, m, f, post_names, a = counts
+        # positional: LayerRow(name, type, inputs, output_shape, params, buffers, macs, flops,
+        # activation_bytes, receptive_field, post), the hot loop of a 100k-layer graph
+        rows.append(LayerRow(name, type_name, inputs, out_shape, p, b, m, f, a, rf, post_names))
         params += p
         buffers += b
-        macs += m * batch
-        flops += f * batch
+        macs += m
+        flops += f
         act += a
     peak = peak_activation_bytes(graph, batch * width)
     totals = Totals(
@@ -164,23 +154,26 @@ def peak_activation_bytes(graph: Graph, bytes_per_element: int) -> int:
     (the graph output stays alive to the end). The input counts as produced before step 0.
     Linear: one pass to find last uses, one sweep adding births and retiring deaths.
     """
+    nodes = graph.nodes
     last: dict[str, int] = {INPUT: -1}
-    size: dict[str, int] = {INPUT: prod(graph.input_shape)}
-    for step, node in enumerate(graph.nodes):
-        size[node.name] = prod(node.out_shape)
-        last[node.name] = step
-        for name in node.inputs:
-            last[name] = step
-    last[graph.output] = len(graph.nodes)
-    dying: dict[int, int] = {}
+    size: dict[str, int] = {INPUT: math.prod(graph.input_shape)}
+    born: list[int] = []  # elements produced at each step
+    for step, (name, _, _, inputs, _, out_shape, _, _) in enumerate(nodes):
+        born.append(math.prod(out_shape))
+        size[name] = born[-1]
+        last[name] = step
+        for used in inputs:
+            last[used] = step
+    last[graph.output] = len(nodes)
+    dying = [0] * (len(nodes) + 2)  # elements freed after step i, at index i + 1
     for name, step in last.items():
-        dying[step] = dying.get(step, 0) + size[name]
-    alive = size[INPUT]
-    peak = alive
-    alive -= dying.get(-1, 0)
-    for step, node in enumerate(graph.nodes):
-        alive += size[node.name]
-        peak = max(peak, alive)
-        alive -= dying.get(step, 0)
+        dying[step + 1] += size[name]
+    alive = peak = size[INPUT]
+    alive -= dying[0]
+    for step, new in enumerate(born, 1):
+        alive += new
+        if alive > peak:
+            peak = alive
+        alive -= dying[step]
     return peak * bytes_per_element
 

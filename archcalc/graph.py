@@ -37,6 +37,9 @@ from .ytree import YMap, YNode, YScalar, YSeq
 Value = Number | str  # a variable: numbers, or words such as activation names
 _WORD = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
 _VAR = re.compile(r"^\$([A-Za-z_][A-Za-z_0-9]*)$")
+# a layer made from literal arguments, kept for its later copies: class, layer, post-ops, and
+# the base of its generated names
+_Made = tuple[type[Layer], Layer, tuple[Layer, ...], str]
 MAX_NODES = 250_000  # graph nodes after expansion (documented limit; ~15 s to build at most)
 MAX_STEPS = 2 * MAX_NODES  # layer entries expanded, `if:`-skipped ones included
 MAX_BLOCK_DEPTH = 32  # nested block calls
@@ -165,6 +168,11 @@ class _Builder:
         self._defaults_memo: dict[tuple[object, ...], list[tuple[str, YNode, bool]]] = {}
         self._shape_memo: dict[tuple[int, tuple[Shape, ...]], Shape] = {}
         self._literal_memo: dict[tuple[int, str], Any] = {}
+        # a primitive written with literal arguments only means the same wherever it appears:
+        # its validated layer is made once (see `primitive`); keyed by `_made_key`
+        self._made: dict[tuple[object, ...], _Made] = {}
+        self._made_shapes: dict[tuple[int, tuple[Shape, ...]], Shape] = {}
+        self._plain_defaults: dict[tuple[object, ...], bool] = {}
         self.steps = 0  # layer entries expanded, `if:`-skipped ones included (<= MAX_STEPS)
 
     # ----------------------------------------------------------------------- helpers --
@@ -408,6 +416,69 @@ class _Builder:
 
     def primitive(self, canonical: str, written: str, args: YMap | None, kloc: Loc, cur: str,
                   scope: _Scope) -> str:
+        """Add one layer node.
+
+        Written-out specs repeat the same literal layer thousands of times (`- conv: {out: 8,
+        k: 3}` on every line): once such a layer has been validated and made, later copies only
+        resolve their inputs, look up their shape and take a name. Anything that could fail or
+        mean something else in another place (an unknown input, a new input shape, a wrong
+        input count) goes through the full path below, which reports it.
+        """
+        key = self._made_key(canonical, written, args, scope)
+        if key is not None:
+            made = self._made.get(key)
+            if made is not None:
+                done = self._primitive_again(made, args, kloc, cur, scope)
+                if done is not None:
+                    return done
+        return self._primitive(canonical, written, args, kloc, cur, scope, key)
+
+    def _made_key(self, canonical: str, written: str, args: YMap | None,
+                  scope: _Scope) -> tuple[object, ...] | None:
+        """What a primitive's layer depends on, when that is only literal values: the type,
+        the defaults in scope and each argument's value and type (1, 1.0 and true are equal
+        in Python but not as arguments). None when a value needs the scope (`$x`, `ch()`),
+        is a list or is a condition; `id` and `in` differ per layer and are handled apart."""
+        dkey = (canonical, *map(id, scope.defaults))
+        plain = self._plain_defaults.get(dkey)
+        if plain is None:
+            plain = self._plain_defaults[dkey] = all(
+                _literal(node) for _, node, _ in self.defaults_for(canonical, scope))
+        if not plain:
+            return None
+        key: list[object] = [written, dkey]
+        if args is not None:
+            for name, node in args.entries.items():
+                if name == "in" or name == "id":
+                    continue
+                if name == "if" or not _literal(node):
+                    return None
+                value = node.value  # type: ignore[union-attr]  # _literal: a YScalar
+                key += (name, type(value), value)
+        return tuple(key)
+
+    def _primitive_again(self, made: _Made, args: YMap | None, kloc: Loc, cur: str,
+                         scope: _Scope) -> str | None:
+        """Add a node whose layer was made before (see `primitive`); None if anything about
+        this copy needs the full path (which then reports it with the layer's name)."""
+        cls, op, post, base = made
+        try:
+            inputs = self.inputs_of(args, cur, scope, "")
+        except SpecError:
+            return None
+        in_shapes = tuple(self.shapes[i] for i in inputs)
+        count = len(inputs)
+        if count < cls.min_inputs or (cls.max_inputs is not None and count > cls.max_inputs):
+            return None
+        out = self._made_shapes.get((id(made), in_shapes))
+        if out is None:
+            return None
+        name = self.fresh_name(scope, base, args.get("id") if args is not None else None)
+        return self.add_node(Node(name, op, post, tuple(inputs), in_shapes, out, kloc,
+                                  scope.context))
+
+    def _primitive(self, canonical: str, written: str, args: YMap | None, kloc: Loc, cur: str,
+                   scope: _Scope, made_key: tuple[object, ...] | None) -> str:
         id_node = args.get("id") if args is not None else None
         label = id_node.value if isinstance(id_node, YScalar) else None
         # errors before the node exists still name it: by its id, or the name it will get
@@ -505,8 +576,8 @@ class _Builder:
             op = make_layer(canonical, typed)
         except LayerArgError as exc:
             raise exc.located(kloc, self._where(scope, label_text)) from None
-        name = self.fresh_name(scope, canonical if canonical not in ("activation",) else
-                               written, args.get("id") if args is not None else None)
+        base = canonical if canonical != "activation" else written
+        name = self.fresh_name(scope, base, args.get("id") if args is not None else None)
         label_text = f"layer {name!r} ({written})"
         if len(inputs) < cls.min_inputs or (cls.max_inputs is not None
                                             and len(inputs) > cls.max_inputs):
@@ -538,6 +609,9 @@ class _Builder:
                 layer=self._where(scope, label_text),
                 hint=hint,
             ) from None
+        if made_key is not None:  # later copies of this literal layer take the short path
+            made = self._made.setdefault(made_key, (cls, op, tuple(post), base))
+            self._made_shapes[(id(made), in_shapes)] = out
         return self.add_node(Node(name, op, tuple(post), tuple(inputs), in_shapes, out, kloc,
                                   scope.context))
 
@@ -974,6 +1048,15 @@ def _signature(canonical: str) -> tuple[type[Layer], dict[str, Arg], tuple[str, 
         found = (cls, spec_args, cls.POST_ARGS, [*spec_args, *cls.POST_ARGS, *COMMON_KEYS])
         _SIGNATURES[canonical] = found
     return found
+
+
+def _literal(node: YNode) -> bool:
+    """A scalar that means the same in every scope: not `$x` and no call (`ch()` and `div()`
+    read the width and divisor in scope). Lists and mappings are not taken as literal."""
+    if type(node) is not YScalar:
+        return False
+    value = node.value
+    return type(value) is not str or ("$" not in value and "(" not in value)
 
 
 def _has(value: YNode | None, key: str) -> bool:

@@ -197,13 +197,17 @@ class Conv(Layer):
         """(k, s, d, k_eff, p_lo, p_hi) per axis for an input ``shape``.
 
         The shape, params, work and rf rules all need it for the same input; the result for the
-        last shape is memoised on the instance (not a field: equality and hashing ignore it).
+        shapes seen is memoised on the instance (not a field: equality and hashing ignore it);
+        a shared layer meets few shapes (a DenseNet unit's conv: one per channel count).
         """
-        memo = self.__dict__.get("_geometry_memo")
-        if memo is not None and memo[0] == shape:
-            return memo[1]  # type: ignore[no-any-return]
-        result = self._geometry(shape)
-        object.__setattr__(self, "_geometry_memo", (shape, result))
+        memo: dict[Shape, tuple[tuple[int, ...], ...]] | None = self.__dict__.get(
+            "_geometry_memo")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_geometry_memo", memo)
+        result = memo.get(shape)
+        if result is None:
+            result = memo[shape] = self._geometry(shape)
         return result
 
     def _geometry(self, shape: Shape) -> tuple[tuple[int, ...], ...]:

@@ -15,14 +15,12 @@ from .errors import LayerArgError
 Shape = tuple[int, ...]
 PerAxis = int | tuple[int, ...]
 Pair = tuple[int, int]
+_prod = math.prod
 
 
 def prod(values: Sequence[int]) -> int:
-    """Product of integers (1 for an empty sequence)."""
-    out = 1
-    for v in values:
-        out *= v
-    return out
+    """Product of integers (1 for an empty sequence), exact: math.prod on ints, in C."""
+    return _prod(values)
 
 
 def per_axis(value: PerAxis, rank: int, name: str) -> tuple[int, ...]:

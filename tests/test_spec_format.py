@@ -327,3 +327,51 @@ layers:
     assert rep.layer("concat1").inputs == ("u.conv1", "r.1.conv1")
     assert rep.layer("concat1").output_shape == (12, 8, 8)
     assert rep.layers[-1].params == 12 * 10  # the `linear:` defaults removed the bias
+
+
+# ------------------------------------------------------------- repeated literal layers --
+# A written-out spec repeats the same literal layer on every line; the builder makes it once
+# and takes a short path for its copies (graph._Builder.primitive). Each copy must still get
+# its own shape, counts, name and errors.
+REPEATED = "archcalc: 1\nname: repeated\ninput: [3, 8, 8]\nlayers:\n"
+
+
+def test_repeated_literal_layers_are_shaped_and_counted_per_input() -> None:
+    report = analyze(REPEATED + "  - conv: {out: 4, k: 3}\n" * 3)
+    assert [r.name for r in report.layers] == ["conv1", "conv2", "conv3"]
+    # 8 → 6 → 4 → 2: ⌊(n − 3)/1⌋ + 1 each time
+    assert [r.output_shape for r in report.layers] == [(4, 6, 6), (4, 4, 4), (4, 2, 2)]
+    # params 4·C_in·9 + 4: C_in = 3 for the first copy, 4 for the others
+    assert [r.params for r in report.layers] == [112, 148, 148]
+    # MACs = out elements · C_in · 9: 144·27, 64·36, 16·36
+    assert [r.macs for r in report.layers] == [3888, 2304, 576]
+
+
+def test_repeated_literal_layer_errors_name_the_copy() -> None:
+    with pytest.raises(ShapeError) as shape:  # the fourth copy sees a 2×2 input
+        analyze(REPEATED + "  - conv: {out: 4, k: 3}\n" * 4)
+    assert "layer 'conv4' (conv)" in str(shape.value)
+    assert shape.value.loc is not None and shape.value.loc.line == 8
+    with pytest.raises(SpecError) as ref:
+        analyze(REPEATED + "  - relu\n  - relu: {in: nope}\n")
+    assert "layer 'relu2' (relu): `in: nope` names no node defined before this layer" in str(
+        ref.value)
+    with pytest.raises(SpecError) as twice:
+        analyze(REPEATED + "  - relu: {id: a}\n  - relu: {id: a}\n")
+    assert "the name 'a' is used twice" in str(twice.value)
+    with pytest.raises(SpecError) as count:  # same (empty) arguments, one input too few
+        analyze(REPEATED + "  - relu: {id: a}\n  - add: {in: [a, a]}\n  - add\n")
+    assert "layer 'add2' (add): add takes at least 2 input(s), got 1" in str(count.value)
+
+
+def test_repeated_layers_keep_value_types_apart() -> None:
+    # 3 and 3.0 are equal in Python; as a kernel size only the integer is valid
+    with pytest.raises(SpecError) as bad:
+        analyze(REPEATED + "  - conv: {out: 4, k: 3}\n  - conv: {out: 4, k: 3.0}\n")
+    assert str(bad.value.loc).endswith(":6:23")
+    assert "k must be a positive integer" in str(bad.value)
+    # a copy inside a block with a `$` argument is not a literal: each call keeps its value
+    report = analyze("archcalc: 1\ninput: [3, 8, 8]\nblocks:\n  b:\n    params: [c]\n"
+                     "    layers:\n      - conv: {out: $c, k: 1}\nlayers:\n"
+                     "  - b: {c: 5}\n  - b: {c: 7}\n")
+    assert [r.output_shape[0] for r in report.layers] == [5, 7]
