@@ -8,12 +8,14 @@ The CLI prints ``str(error)`` and exits 1; nothing else escapes as a traceback. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Loc:
-    """A position in a spec: file name and 1-based line and column."""
+class Loc(NamedTuple):
+    """A position in a spec: file name and 1-based line and column.
+
+    A tuple, not a dataclass: a 100k-layer spec holds a million of them, and tuples of plain
+    values drop out of the cyclic collector's work (see ytree)."""
 
     file: str
     line: int = 0

@@ -375,3 +375,26 @@ def test_repeated_layers_keep_value_types_apart() -> None:
                      "    layers:\n      - conv: {out: $c, k: 1}\nlayers:\n"
                      "  - b: {c: 5}\n  - b: {c: 7}\n")
     assert [r.output_shape[0] for r in report.layers] == [5, 7]
+
+
+def test_lean_resolver_gives_the_safe_loaders_tags() -> None:
+    """ytree's loader resolves tags with a shortcut; every kind of scalar must get the tag
+    PyYAML's own SafeLoader gives it (YAML 1.1: yes/on are booleans, 1:30 is sexagesimal)."""
+    import yaml
+
+    from archcalc.ytree import _LOADER
+
+    words = ["~", "null", "Null", "NULL", "", "yes", "No", "on", "OFF", "y", "true", "False",
+             "0x1f", "0o17", "017", "0b101", "1_000", "1:30", "190:20:30", "1.5", ".inf",
+             "-.Inf", ".NaN", "1e3", "6.8523015e+5", "2001-12-14", "2001-12-14t21:59:43.10-05:00",
+             "<<", "=", "3.0", "-7", "+5", "0", "conv", "relu", "$cin * 2", "ch(64)", "same",
+             "[1, 2]", "{a: 1}", "'quoted'", '"7"']
+
+    def tags(loader: type) -> list[str]:
+        root = yaml.compose("\n".join(f"- {w}" if w else "-" for w in words), Loader=loader)
+        return [item.tag for item in root.value]
+
+    expected = tags(yaml.SafeLoader)
+    assert expected[0] == "tag:yaml.org,2002:null" and expected[5] == "tag:yaml.org,2002:bool"
+    assert expected[15] == "tag:yaml.org,2002:int"  # 1:30, base 60
+    assert tags(_LOADER) == expected
