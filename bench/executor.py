@@ -170,21 +170,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         gflops = 2 * layer["macs"] / layer["seconds"] / 1e9
         layer["gflops"] = gflops
         layer["fraction_of_matmul"] = gflops / rate
+        # the bare product's own rate bounds the conv's: no im2col can make it faster
+        product_rate = 2 * layer["macs"] / layer["matmul_seconds"] / 1e9
+        layer["product_fraction_of_matmul"] = product_rate / rate
         row = [f"{layer['model']}.{layer['name']}",
                f"{layer['cin']}x{layer['h']}x{layer['w']}", f"{layer['cout']} k{layer['k']} "
                f"s{layer['s']} p{layer['p']}", f"{layer['seconds'] * 1e3:.2f}", f"{gflops:.0f}",
                f"{100 * gflops / rate:.0f}%",
+               f"{100 * layer['product_fraction_of_matmul']:.0f}%",
                f"{100 * layer['matmul_seconds'] / layer['seconds']:.0f}%"]
         if torch is not None:
             layer["torch_seconds"] = torch["convs"][i]
-            row.append(f"{layer['seconds'] / torch['convs'][i]:.2f}")
+            torch_rate = 2 * layer["macs"] / torch["convs"][i] / 1e9
+            row += [f"{layer['seconds'] / torch['convs'][i]:.2f}",
+                    f"{100 * torch_rate / rate:.0f}%"]
         rows.append(row)
-    headers = ["layer", "input", "conv", "ms", "GFLOP/s", "of matmul", "BLAS share"]
+    headers = ["layer", "input", "conv", "ms", "GFLOP/s", "of matmul", "product alone",
+               "BLAS share"]
     if torch is not None:
-        headers.append("x torch")
+        headers += ["x torch", "torch of matmul"]
     print(f"float32 matmul {MATMUL_N}^3: {rate:.0f} GFLOP/s (best of {len(rates)} runs of "
           f"{args.repeat}: {', '.join(f'{r:.0f}' for r in rates)})")
     print(table(headers, rows))
+    print("of matmul: the conv's rate / the matmul rate; product alone: its im2col product by "
+          "itself, the ceiling for this layer; BLAS share: that product's part of the conv time")
     whole_rows = []
     for name, seconds in forwards.items():
         row = [name, f"{seconds * 1e3:.0f}"]
