@@ -26,15 +26,34 @@ MAX_NODES = 2_000_000  # YAML nodes in one spec
 MAX_DEPTH = 64  # nesting levels of YAML collections (real specs use about 10)
 
 
-# The tree's nodes are NamedTuples: a written-out 100k-layer spec makes about a million of
-# them, and a tuple is both cheaper to make than a frozen dataclass and, holding only plain
-# values, untracked by the cyclic garbage collector after its first pass (a tracked million
-# made every later full collection of the process cost about a second).
+# Scalars and lists are tuples: a written-out 100k-layer spec makes about a million nodes, and
+# a tuple is cheaper to make than a frozen dataclass. A scalar keeps its position as plain
+# fields (its Loc is made when asked for) and a mapping its keys' positions as plain (line,
+# col) pairs: half as many objects for the cyclic garbage collector to traverse, which cost
+# about a second per full collection of a process holding such a spec.
 
 
-class YScalar(NamedTuple):
+class _ScalarFields(NamedTuple):
     value: Scalar
-    loc: Loc
+    file: str
+    line: int
+    col: int
+
+
+class YScalar(_ScalarFields):
+    """A scalar and where it was written: ``YScalar(value, loc)``."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: Scalar, loc: Loc) -> YScalar:
+        return tuple.__new__(cls, (value, loc.file, loc.line, loc.col))
+
+    def __getnewargs__(self) -> tuple[Scalar, Loc]:  # (value, loc): what __new__ takes
+        return (self.value, self.loc)
+
+    @property
+    def loc(self) -> Loc:
+        return Loc(self.file, self.line, self.col)
 
     def describe(self) -> str:
         return describe_value(self.value)
@@ -51,7 +70,7 @@ class YSeq(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class YMap:  # a class, not a tuple: `key in ymap` and iteration mean its keys
     entries: Mapping[str, YNode]
-    keylocs: Mapping[str, Loc] = field(repr=False)
+    keypos: Mapping[str, tuple[int, int]] = field(repr=False)  # key → (line, col)
     loc: Loc
 
     def describe(self) -> str:
@@ -61,7 +80,8 @@ class YMap:  # a class, not a tuple: `key in ymap` and iteration mean its keys
         return self.entries.get(key)
 
     def keyloc(self, key: str) -> Loc:
-        return self.keylocs.get(key, self.loc)
+        pos = self.keypos.get(key)
+        return self.loc if pos is None else Loc(self.loc.file, *pos)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.entries)
@@ -142,6 +162,23 @@ def parse_yaml(text: str, file: str) -> YNode:
     if "\x00" in text:
         raise SpecError("this is a binary file, not a YAML spec", loc=Loc(file),
                         hint="give a YAML text file; `archcalc show alexnet` prints an example")
+    # PyYAML's nodes are made, converted and dropped with the collector paused throughout: a
+    # collection between the steps would traverse every one of them (1.5 s at 100k layers)
+    with paused_gc():
+        root = _compose(text, file)
+        if root is None:
+            raise SpecError(
+                "the spec is empty",
+                loc=Loc(file, 1, 1),
+                hint="start from a bundled spec: `archcalc show alexnet`",
+            )
+        tree = _convert(root, file, set(), [0], 0)
+        del root  # acyclic: freed by reference counting, here
+    return tree
+
+
+def _compose(text: str, file: str) -> yaml.Node | None:
+    """PyYAML's composed node tree, or None for an empty document; YAML errors located."""
     try:
         if _ALIAS_LIKE.search(text):  # point at the alias, not its anchor (a composed alias
             # is its anchor's node, with the anchor's mark); `$a * 2` does not trigger the scan
@@ -152,8 +189,8 @@ def parse_yaml(text: str, file: str) -> YNode:
                         loc=_mark_loc(file, event.start_mark) if event.start_mark else Loc(file),
                         hint="define a reusable block under `blocks:` and call it by name",
                     )
-        with paused_gc():
-            root = yaml.compose(text, Loader=_LOADER)
+        root: yaml.Node | None = yaml.compose(text, Loader=_LOADER)
+        return root
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
@@ -189,38 +226,34 @@ def parse_yaml(text: str, file: str) -> YNode:
             loc=Loc(file),
             hint="flatten the nesting: use blocks, repeat or stages",
         ) from None
-    if root is None:
-        raise SpecError(
-            "the spec is empty",
-            loc=Loc(file, 1, 1),
-            hint="start from a bundled spec: `archcalc show alexnet`",
-        )
-    with paused_gc():
-        return _convert(root, file, set(), [0], 0)
 
 
 def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int],
              depth: int) -> YNode:
-    loc = _loc(file, node)
+    mark = node.start_mark
+    line, col = mark.line + 1, mark.column + 1
     if id(node) in seen:
         raise SpecError(
             "YAML aliases (*name) are not allowed",
-            loc=loc,
+            loc=Loc(file, line, col),
             hint="define a reusable block under `blocks:` and call it by name",
         )
     seen.add(id(node))
     count[0] += 1
     if count[0] > MAX_NODES:
-        raise SpecError(f"the spec has more than {MAX_NODES:,} YAML nodes", loc=loc,
+        raise SpecError(f"the spec has more than {MAX_NODES:,} YAML nodes",
+                        loc=Loc(file, line, col),
                         hint="specs describe structure: use blocks, repeat and stages")
     if depth > MAX_DEPTH:
         raise SpecError(
             f"the YAML nests deeper than {MAX_DEPTH} levels",
-            loc=loc,
+            loc=Loc(file, line, col),
             hint="flatten the nesting: use blocks, repeat or stages",
         )
-    if isinstance(node, yaml.ScalarNode):
-        return YScalar(_scalar(node, loc), loc)
+    if isinstance(node, yaml.ScalarNode):  # no Loc object: YScalar holds the position
+        scalar: YScalar = tuple.__new__(YScalar, (_scalar(node, file), file, line, col))
+        return scalar
+    loc = Loc(file, line, col)
     if node.tag not in (_SEQ_TAG, _MAP_TAG):
         raise SpecError(f"unsupported YAML tag {node.tag!r}", loc=loc, hint="remove the tag")
     if isinstance(node, yaml.SequenceNode):
@@ -228,33 +261,34 @@ def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int],
                     loc)
     assert isinstance(node, yaml.MappingNode)
     entries: dict[str, YNode] = {}
-    keylocs: dict[str, Loc] = {}
+    keypos: dict[str, tuple[int, int]] = {}
     for knode, vnode in node.value:
-        kloc = _loc(file, knode)
+        kmark = knode.start_mark
+        pos = (kmark.line + 1, kmark.column + 1)
         if knode.tag == "tag:yaml.org,2002:merge":
             raise SpecError(
                 "YAML merge keys (<<) are not allowed",
-                loc=kloc,
+                loc=Loc(file, *pos),
                 hint="use `defaults:` or a block instead",
             )
         if not isinstance(knode, yaml.ScalarNode):
-            raise SpecError("a mapping key must be a plain word", loc=kloc,
+            raise SpecError("a mapping key must be a plain word", loc=Loc(file, *pos),
                             hint="a list or mapping cannot be a key; write `name: value`")
-        key = _scalar(knode, kloc)
+        key = _scalar(knode, file)
         if not isinstance(key, str):
             key = str(key).lower() if isinstance(key, bool) else str(key)
         if key in entries:
             raise SpecError(
-                f"duplicate key {key!r} (first at line {keylocs[key].line})",
-                loc=kloc,
+                f"duplicate key {key!r} (first at line {keypos[key][0]})",
+                loc=Loc(file, *pos),
                 hint="YAML keeps only the last one silently; remove or rename one of them",
             )
-        keylocs[key] = kloc
+        keypos[key] = pos
         entries[key] = _convert(vnode, file, seen, count, depth + 1)
-    return YMap(entries, keylocs, loc)
+    return YMap(entries, keypos, loc)
 
 
-def _scalar(node: yaml.ScalarNode, loc: Loc) -> Scalar:
+def _scalar(node: yaml.ScalarNode, file: str) -> Scalar:
     tag = node.tag
     if tag == _STR:  # the common case first: words and expressions
         return str(node.value)
@@ -262,7 +296,7 @@ def _scalar(node: yaml.ScalarNode, loc: Loc) -> Scalar:
         if _OCTAL.match(node.value):
             raise SpecError(
                 f"{node.value!r} is a YAML 1.1 octal number",
-                loc=loc,
+                loc=_loc(file, node),
                 hint=f"write {node.value.lstrip('0') or '0'} (decimal) or quote it",
             )
         text = node.value
@@ -275,7 +309,8 @@ def _scalar(node: yaml.ScalarNode, loc: Loc) -> Scalar:
         value = _CONVERT[tag](node)
         assert value is None or isinstance(value, (float, bool))
         return value
-    raise SpecError(f"unsupported YAML tag {tag!r}", loc=loc, hint="remove the tag")
+    raise SpecError(f"unsupported YAML tag {tag!r}", loc=_loc(file, node),
+                    hint="remove the tag")
 
 
 _STR = "tag:yaml.org,2002:str"
