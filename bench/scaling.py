@@ -20,6 +20,7 @@ from archcalc.engine import analyze_graph
 from archcalc.graph import build
 
 SIZES = (1_000, 10_000, 100_000)
+RUNS, RUNS_LARGE = 3, 2  # fresh processes per size, the best kept
 
 
 def sequential(n: int) -> str:
@@ -100,11 +101,19 @@ def measure_here(kind: str, n: int) -> dict[str, float]:
 
 
 def measure(kind: str, n: int) -> dict[str, float]:
-    """Each size in a fresh interpreter, so one run's heap does not slow the next."""
-    out = subprocess.run([sys.executable, __file__, "--one", kind, str(n)], check=True,
-                         capture_output=True, text=True)
-    result: dict[str, float] = json.loads(out.stdout)
-    return result
+    """Each size in a fresh interpreter, so one run's heap does not slow the next; the best of
+    a few runs (by analysis time), as a burst of load on a shared machine spoils single runs."""
+    best: dict[str, float] | None = None
+    runs = RUNS if n < 100_000 else RUNS_LARGE
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, __file__, "--one", kind, str(n)], check=True,
+                             capture_output=True, text=True)
+        result: dict[str, float] = json.loads(out.stdout)
+        if best is None or result["analysis_s"] < best["analysis_s"]:
+            best = result
+    assert best is not None
+    best["runs"] = runs
+    return best
 
 
 def main(sizes: tuple[int, ...] = SIZES) -> dict[str, object]:
@@ -123,7 +132,7 @@ def main(sizes: tuple[int, ...] = SIZES) -> dict[str, object]:
                          f"{m['total_s']:.3f}", f"{m['peak_mib']:.0f}", mem_ratio])
             previous = m
     print("scaling (seconds; analysis = build + costs; ratios against the previous size, 10x "
-          "more layers; each run in a fresh process)")
+          f"more layers; each run in a fresh process, best of {RUNS} ({RUNS_LARGE} at 100k))")
     print(table(["graph", "layers", "parse", "build", "costs", "analysis", "ratio", "total",
                  "peak MiB", "mem ratio"], rows))
     save("scaling", results)
