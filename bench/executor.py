@@ -4,7 +4,8 @@ matmul rate (measured in the same run), and whole forward passes at batch 1.
 Targets (issue 4): every conv layer of AlexNet and VGG-16 at >= 70% of the matmul rate; a whole
 VGG-16 forward within 1.5x of PyTorch's CPU time. PyTorch is timed when it can be imported, or
 through ``--torch-python PATH`` (an interpreter that has torch and torchvision; it runs a small
-self-contained script, so it needs nothing of archcalc). Numbers only: nothing here asserts.
+self-contained script, so it needs nothing of archcalc; ``$ARCHCALC_PEER_PYTHON`` is the default,
+as for the peers). Numbers only: nothing here asserts.
 
     python bench/executor.py [--repeat 7] [--torch-python /path/to/python]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import time
@@ -34,6 +36,7 @@ CONV_MODELS = ("alexnet", "vgg16")
 WHOLE_MODELS = {"alexnet": "alexnet", "vgg16": "vgg16", "resnet50": "resnet50",
                 "mobilenet_v2": "mobilenet_v2"}  # spec → torchvision constructor
 MATMUL_N = 2048
+WEIGHTS: dict[tuple[str, str], Any] = {}  # (model, node) → seeded weights, made once per bench
 
 TORCH_SCRIPT = r"""
 import json, sys, time
@@ -103,11 +106,17 @@ def time_conv(layer: dict[str, Any], repeat: int, ctx: Context) -> tuple[float, 
 
 
 def forward_seconds(name: str, repeat: int) -> float:
-    """Best whole forward at batch 1: the sum of the per-layer forward times (seeded weight
-    creation excluded), best over ``repeat`` runs."""
+    """Best whole forward at batch 1: the sum of the per-layer forward times, best over
+    ``repeat`` runs (seeded weight creation excluded, and done once: all runs share them)."""
+    def weights(node: Any) -> Any:
+        key = (name, node.name)
+        if key not in WEIGHTS:
+            WEIGHTS[key] = init_weights(node)
+        return WEIGHTS[key]
+
     best = float("inf")
     for _ in range(repeat):
-        result = run(name)
+        result = run(name, weights=weights)
         best = min(best, sum(step.seconds for step in result.steps))
     return best
 
@@ -134,9 +143,11 @@ def torch_times(convs: list[dict[str, Any]], repeat: int,
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=2,
                         help="alternate NumPy and PyTorch passes; keep each layer's best")
-    parser.add_argument("--torch-python", default=None)
+    parser.add_argument("--torch-python", default=os.environ.get("ARCHCALC_PEER_PYTHON"),
+                        help="an interpreter with torch + torchvision (default: "
+                        "$ARCHCALC_PEER_PYTHON, as for bench/peers.py)")
     args = parser.parse_args(argv if argv is not None else [])
     started = time.perf_counter()
     convs = [layer for name in CONV_MODELS for layer in conv_layers(name)]
