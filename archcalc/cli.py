@@ -7,6 +7,7 @@ modules and are imported only when invoked, so ``archcalc table`` starts fast.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from typing import Any
@@ -117,6 +118,11 @@ def _format_from_path(path: str | None) -> str | None:
 
 
 def main() -> None:
+    # One command per process: what it builds stays alive until exit, so the cyclic
+    # collector's passes (each one traverses every object: about a second per pass over a
+    # 100k-layer spec, graph and report) would reclaim nothing. Reference counting still frees
+    # everything acyclic. The library itself leaves the collector to its caller.
+    gc.disable()
     cli(prog_name="archcalc")
 
 
