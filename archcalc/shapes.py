@@ -150,7 +150,8 @@ RF = tuple[AxisRF, ...]
 
 
 def _norm(x: Rational) -> Rational:
-    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
+    # `type(...) is`, not isinstance: Fraction's ABC check is the slow part of RF arithmetic
+    return x.numerator if type(x) is Fraction and x.denominator == 1 else x
 
 
 def rf_input(rank: int) -> RF:
@@ -162,10 +163,10 @@ def rf_window(rf: AxisRF, k_eff: int, s: int, p_lo: int) -> AxisRF:
     """Apply one sliding window (conv, pooling) to an axis' receptive field."""
     size, jump, start = rf
     if k_eff % 2:  # odd window: the centre offset (k_eff − 1)/2 is an integer
-        offset: Rational = ((k_eff - 1) // 2 - p_lo) * jump
+        start = start + ((k_eff - 1) // 2 - p_lo) * jump
     else:
-        offset = _norm(Fraction(k_eff - 1 - 2 * p_lo, 2) * jump)
-    return AxisRF(size + (k_eff - 1) * jump, jump * s, _norm(start + offset))
+        start = start + Fraction(k_eff - 1 - 2 * p_lo, 2) * jump
+    return AxisRF(size + (k_eff - 1) * jump, jump * s, _norm(start))
 
 
 def rf_upsample(rf: AxisRF, up: int, centred: bool) -> AxisRF:
