@@ -91,18 +91,23 @@ def conv_layers(name: str) -> list[dict[str, Any]]:
 
 
 def time_conv(layer: dict[str, Any], repeat: int, ctx: Context) -> tuple[float, float]:
-    """(conv forward, its matrix product alone) best seconds at batch 1."""
+    """(conv forward, its matrix product alone) best seconds at batch 1. The product is timed
+    as the forward runs it, ``(O × K) @ (K × L)``, and transposed, ``(L × K) @ (K × O)``, which
+    OpenBLAS blocks differently; the faster is the layer's ceiling."""
     node = layer["node"]
     params, _ = init_weights(node)
     x = np.random.default_rng(1).standard_normal((1, *node.in_shapes[0])).astype(np.float32)
     whole, _ = best_of(lambda: conv_forward(node.op, [x], params, ctx), repeat)
     kdim = layer["cin"] * layer["k"] ** 2
     length = node.out_shape[1] * node.out_shape[2]
-    cols = np.random.default_rng(2).random((1, 1, kdim, length), dtype=np.float32)
-    weight = params["weight"].reshape(1, layer["cout"], kdim)
-    out = np.empty((1, 1, layer["cout"], length), np.float32)
+    cols = np.random.default_rng(2).random((kdim, length), dtype=np.float32)
+    weight = params["weight"].reshape(layer["cout"], kdim)
+    out = np.empty((layer["cout"], length), np.float32)
     product, _ = best_of(lambda: np.matmul(weight, cols, out=out), repeat)
-    return whole, product
+    cols_t, weight_t = np.ascontiguousarray(cols.T), np.ascontiguousarray(weight.T)
+    out_t = np.empty((length, layer["cout"]), np.float32)
+    transposed, _ = best_of(lambda: np.matmul(cols_t, weight_t, out=out_t), repeat)
+    return whole, min(product, transposed)
 
 
 def forward_seconds(name: str, repeat: int) -> float:
@@ -204,7 +209,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{args.repeat}: {', '.join(f'{r:.0f}' for r in rates)})")
     print(table(headers, rows))
     print("of matmul: the conv's rate / the matmul rate; product alone: its im2col product by "
-          "itself, the ceiling for this layer; BLAS share: that product's part of the conv time")
+          "itself (the faster orientation), the layer's ceiling; BLAS share: that product's time "
+          "/ the conv's")
     whole_rows = []
     for name, seconds in forwards.items():
         row = [name, f"{seconds * 1e3:.0f}"]
