@@ -64,6 +64,7 @@ CONVENTIONS: Mapping[str, Convention] = {
         False,
     ),
 }
+_tuple_new = tuple.__new__
 MEMORY_TEXT = (
     "memory = output activations × batch × dtype bytes; fused bn/act run in place; peak = "
     "largest sum of tensors alive at once in list order, the input included"
@@ -114,9 +115,11 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
                                   tuple(x.type_name for x in posts),
                                   prod(out_shape) * batch * width)
         type_name, p, b, m, f, post_names, a = counts
-        # positional: LayerRow(name, type, inputs, output_shape, params, buffers, macs, flops,
-        # activation_bytes, receptive_field, post), the hot loop of a 100k-layer graph
-        rows.append(LayerRow(name, type_name, inputs, out_shape, p, b, m, f, a, rf, post_names))
+        # LayerRow(name, type, inputs, output_shape, params, buffers, macs, flops,
+        # activation_bytes, receptive_field, post), made as the tuple it is: the generated
+        # __new__ costs as much again, on every row of a 100k-layer graph
+        rows.append(_tuple_new(LayerRow, (name, type_name, inputs, out_shape, p, b, m, f, a, rf,
+                                          post_names)))
         params += p
         buffers += b
         macs += m

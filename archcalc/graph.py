@@ -161,6 +161,13 @@ class _Builder:
     def __init__(self, spec: Spec, file: str) -> None:
         self.spec = spec
         self.file = file
+        # written type name → canonical primitive, for names no block or composite takes
+        # (`entry`'s short path; everything else goes through `layer`)
+        self._primitives = {
+            name: ALIASES.get(name, name) for name in (*LAYER_TYPES, *ALIASES)
+            if name not in spec.blocks and name not in COMPOSITES
+            and ALIASES.get(name, name) in LAYER_TYPES
+        }
         self.nodes: list[Node] = []
         self.shapes: dict[str, Shape] = {}
         self.used: set[str] = set()
@@ -318,6 +325,14 @@ class _Builder:
                 scope,
                 hint="reduce repeats; this limit keeps analysis bounded",
             )
+        if type(item) is YMap and len(item.entries) == 1:  # `- conv: {...}`, the common case
+            ((kind, value),) = item.entries.items()
+            canonical = self._primitives.get(kind)
+            if (canonical is None and kind == "concat" and type(value) is YMap
+                    and "branches" not in value.entries and kind not in self.spec.blocks):
+                canonical = "concat"  # concat of named inputs: a primitive (not branches)
+            if canonical is not None and (value is None or type(value) is YMap):
+                return self.primitive(canonical, kind, value, item.keyloc(kind), cur, scope)
         if isinstance(item, YScalar):
             if not isinstance(item.value, str):
                 raise self.fail(
@@ -451,9 +466,11 @@ class _Builder:
             for name, node in args.entries.items():
                 if name == "in" or name == "id":
                     continue
-                if name == "if" or not _literal(node):
+                if name == "if" or type(node) is not YScalar:
                     return None
-                value = node.value  # type: ignore[union-attr]  # _literal: a YScalar
+                value = node.value
+                if type(value) is str and ("$" in value or "(" in value):
+                    return None  # not a literal (see `_literal`)
                 key += (name, type(value), value)
         return tuple(key)
 
@@ -466,16 +483,19 @@ class _Builder:
             inputs = self.inputs_of(args, cur, scope, "")
         except SpecError:
             return None
-        in_shapes = tuple(self.shapes[i] for i in inputs)
         count = len(inputs)
+        shapes = self.shapes
+        in_shapes = (shapes[inputs[0]],) if count == 1 else tuple(shapes[i] for i in inputs)
         if count < cls.min_inputs or (cls.max_inputs is not None and count > cls.max_inputs):
             return None
         out = self._made_shapes.get((id(made), in_shapes))
         if out is None:
             return None
         name = self.fresh_name(scope, base, args.get("id") if args is not None else None)
-        return self.add_node(Node(name, op, post, tuple(inputs), in_shapes, out, kloc,
-                                  scope.context))
+        # Node(name, op, post, inputs, in_shapes, out_shape, loc, context) made as the tuple
+        # it is (its generated __new__ doubles the cost)
+        return self.add_node(tuple.__new__(Node, (name, op, post, tuple(inputs), in_shapes, out,
+                                                  kloc, scope.context)))
 
     def _primitive(self, canonical: str, written: str, args: YMap | None, kloc: Loc, cur: str,
                    scope: _Scope, made_key: tuple[object, ...] | None) -> str:

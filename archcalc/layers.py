@@ -293,6 +293,9 @@ class Conv(Layer):
         if rf is None:
             return None
         _, s, _, k_eff, lo, _ = self.geometry(ins[0])
+        if len(rf) == 2:  # images, the common case: no generator per layer
+            return (rf_window(rf[0], k_eff[0], s[0], lo[0]),
+                    rf_window(rf[1], k_eff[1], s[1], lo[1]))
         return tuple(rf_window(rf[a], k_eff[a], s[a], lo[a]) for a in range(len(rf)))
 
 

@@ -16,6 +16,7 @@ Shape = tuple[int, ...]
 PerAxis = int | tuple[int, ...]
 Pair = tuple[int, int]
 _prod = math.prod
+_tuple_new = tuple.__new__
 
 
 def prod(values: Sequence[int]) -> int:
@@ -166,7 +167,8 @@ def rf_window(rf: AxisRF, k_eff: int, s: int, p_lo: int) -> AxisRF:
         start = start + ((k_eff - 1) // 2 - p_lo) * jump
     else:
         start = start + Fraction(k_eff - 1 - 2 * p_lo, 2) * jump
-    return AxisRF(size + (k_eff - 1) * jump, jump * s, _norm(start))
+    # AxisRF(size, jump, start), made as the tuple it is (this runs per axis of every layer)
+    return _tuple_new(AxisRF, (size + (k_eff - 1) * jump, jump * s, _norm(start)))
 
 
 def rf_upsample(rf: AxisRF, up: int, centred: bool) -> AxisRF:
@@ -184,6 +186,11 @@ def rf_merge(rfs: Sequence[RF | None]) -> RF | None:
     """Several inputs: per axis the hull of the paths' fields (see :func:`rf_hull`)."""
     if len(rfs) == 1:  # an element-wise layer: its input's field, unchanged
         return rfs[0]
+    if len(rfs) == 2:  # a residual add or a two-way concat: the usual merge
+        first, second = rfs
+        if first is None or second is None or len(first) != len(second):
+            return None
+        return tuple([rf_hull((x, y)) for x, y in zip(first, second, strict=True)])
     if None in rfs or not rfs:
         return None
     known: Sequence[RF] = rfs  # type: ignore[assignment]
