@@ -7,7 +7,7 @@ through ``--torch-python PATH`` (an interpreter that has torch and torchvision; 
 self-contained script, so it needs nothing of archcalc; ``$ARCHCALC_PEER_PYTHON`` is the default,
 as for the peers). Numbers only: nothing here asserts.
 
-    python bench/executor.py [--repeat 7] [--torch-python /path/to/python]
+    python bench/executor.py [--repeat 5] [--torch-python /path/to/python]
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def torch_times(convs: list[dict[str, Any]], repeat: int,
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternate NumPy and PyTorch passes; keep each layer's best")
     parser.add_argument("--torch-python", default=os.environ.get("ARCHCALC_PEER_PYTHON"),
