@@ -17,7 +17,7 @@ raise :class:`LayerArgError`, to which the graph builder adds the layer name and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -150,13 +150,60 @@ class Layer:
         return self.kind
 
     def describe_args(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        return {name: getattr(self, name) for name, _ in self._fields()}
+
+    # Construction, immutability, equality, hashing and repr, written once for every layer
+    # class. `@dataclass` would generate six functions per class with exec at import: 174 of
+    # them for the layer classes, 20 ms of `archcalc table`'s start-up. The dataclass
+    # decorator stays (with nothing to generate) so that dataclasses.fields() describes them.
+    @classmethod
+    def _fields(cls) -> tuple[tuple[str, Any], ...]:
+        """(name, default) of each field, in declaration order; computed once per class."""
+        found: tuple[tuple[str, Any], ...] | None = cls.__dict__.get("_field_defaults")
+        if found is None:
+            found = tuple((f.name, f.default) for f in fields(cls))  # type: ignore[arg-type]
+            type.__setattr__(cls, "_field_defaults", found)
+        return found
+
+    def __init__(self, **kwargs: Any) -> None:
+        for name, default in self._fields():
+            value = kwargs.pop(name, default)
+            if value is MISSING:
+                raise TypeError(f"{type(self).__name__}() missing keyword argument {name!r}")
+            object.__setattr__(self, name, value)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
+                            f"{next(iter(kwargs))!r}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if not name.startswith("_"):  # private memo slots (Conv geometry) are not fields
+            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name, _ in self._fields())
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Layer)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, self._values()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.describe_args().items())
+        return f"{self.__class__.__qualname__}({args})"
 
 
 # ------------------------------------------------------------------------------ convolutions --
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Conv(Layer):
     """Convolution, 1D/2D/3D by the input's rank (``conv1d``/``conv2d``/``conv3d`` insist on one).
 
@@ -299,7 +346,7 @@ class Conv(Layer):
         return tuple(rf_window(rf[a], k_eff[a], s[a], lo[a]) for a in range(len(rf)))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class DWConv(Conv):
     """Depthwise convolution: one K×K filter per input channel (groups = C_in).
 
@@ -324,7 +371,7 @@ class DWConv(Conv):
         return self.out or cin
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class PWConv(Conv):
     """Pointwise (1×1) convolution: a conv with k = 1. MACs ``out·∏n'·in`` (``M·N·D_F·D_F``)."""
 
@@ -340,7 +387,7 @@ class PWConv(Conv):
     k: PerAxis = 1
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class ConvTranspose(Layer):
     """Transposed convolution (``deconv``).
 
@@ -431,7 +478,7 @@ class ConvTranspose(Layer):
 # ---------------------------------------------------------------------------------- pooling --
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Pool(Layer):
     """Max pooling (``maxpool``); average pooling is :class:`AvgPool`.
 
@@ -491,7 +538,7 @@ class Pool(Layer):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class AvgPool(Pool):
     """Average pooling: :class:`Pool`'s shape and window work, plus one divide per output
     (``full`` convention). ``count_include_pad`` (PyTorch default true) only matters to the
@@ -510,7 +557,7 @@ class AvgPool(Pool):
         return Pool.work(self, ins, out) + Work(elementwise=prod(out))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Subsample(Pool):
     """LeNet-5's subsampling (S2, S4): the sum of each K×K window times a trainable coefficient,
     plus a trainable bias, per map (LeCun et al. 1998, §II-B).
@@ -537,7 +584,7 @@ class Subsample(Pool):
         return Pool.work(self, ins, out) + Work(macs=prod(out), elementwise=prod(out))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class GlobalAvgPool(Layer):
     """Global average pooling: ``[C, n…] → [C, 1…]`` (kept as 1×1 like PyTorch's
     ``AdaptiveAvgPool2d(1)``; add ``flatten`` before an ``fc``). Work: ``C·∏n`` window reads
@@ -566,7 +613,7 @@ class GlobalAvgPool(Layer):
         return tuple(rf_window(rf[a], n[a], n[a], 0) for a in range(len(rf)))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class GlobalMaxPool(GlobalAvgPool):
     """Global max pooling: as :class:`GlobalAvgPool` without the divides."""
 
@@ -577,7 +624,7 @@ class GlobalMaxPool(GlobalAvgPool):
         return 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class AdaptiveAvgPool(Layer):
     """Adaptive average pooling to a fixed output size (PyTorch's windows
     ``[⌊i·n/o⌋, ⌈(i+1)·n/o⌉)``). Work: the exact sum of window sizes, per axis multiplied, times C;
@@ -628,7 +675,7 @@ class AdaptiveAvgPool(Layer):
 # --------------------------------------------------------------------------- fully connected --
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Linear(Layer):
     """Fully connected layer on a flat ``[F]`` input (a ``[C, 1, 1]`` map counts as ``[C]``,
     so ``global_avgpool`` may feed it directly; a larger map needs ``flatten``).
@@ -670,7 +717,7 @@ class Linear(Layer):
 # ---------------------------------------------------------------------------- shape changes --
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Flatten(Layer):
     """``[C, n…] → [C·∏n]`` (row-major, as torch.flatten). No work. RF: none after it."""
 
@@ -684,7 +731,7 @@ class Flatten(Layer):
         return None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Reshape(Layer):
     """Reshape to ``shape`` (one entry may be −1). No work; the receptive field ends here."""
 
@@ -718,7 +765,7 @@ class Reshape(Layer):
         return None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class ZeroPad(Layer):
     """Zero padding: ``n + before + after`` per axis. RF: shifts the start by −before·jump."""
 
@@ -749,7 +796,7 @@ class ZeroPad(Layer):
         return tuple(rf_window(rf[a], 1, 1, pads[a][0]) for a in range(len(rf)))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Crop(Layer):
     """Crop spatially: ``margin`` (per side, like padding) removes pixels; ``size`` centre-crops;
     a second input (U-Net's crop-and-copy) centre-crops the first to the second's size, with
@@ -816,7 +863,7 @@ class Crop(Layer):
         return tuple(rf_window(rf[a], 1, 1, -cuts[a][0]) for a in range(len(rf)))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Upsample(Layer):
     """Resize by an integer ``scale`` or to a ``size``. ``nearest``: each output copies one input
     (no arithmetic). ``bilinear``: each output interpolates 2 inputs per axis: per axis one lerp
@@ -879,7 +926,7 @@ class Upsample(Layer):
         return tuple(result)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class ChannelShuffle(Layer):
     """ShuffleNet's channel shuffle: reshape to (groups, C/groups), transpose, flatten. No work."""
 
@@ -895,7 +942,7 @@ class ChannelShuffle(Layer):
         return ins[0]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Slice(Layer):
     """Take channels ``[start, stop)`` (ShuffleNet v2's channel split). No work."""
 
@@ -919,7 +966,7 @@ class Slice(Layer):
 # ------------------------------------------------------------------------------ element-wise --
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Identity(Layer):
     """Passes its input through unchanged: same shape, no weights, no arithmetic."""
 
@@ -930,7 +977,7 @@ class Identity(Layer):
         return ins[0]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Dropout(Identity):
     """Dropout: identity at inference, so no arithmetic is counted."""
 
@@ -940,7 +987,7 @@ class Dropout(Identity):
     p: float = 0.5
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class BatchNorm(Layer):
     """Batch normalisation over channels. Params: γ and β, C each (2C). Buffers: running mean and
     variance, C each (2C; reported apart from params, as torchvision's state dict holds them).
@@ -970,7 +1017,7 @@ class BatchNorm(Layer):
         return Work(elementwise=2 * prod(out))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class LayerNorm(Layer):
     """Layer normalisation over the channels of each position (``over: channels``, as ConvNeXt) or
     over the whole sample (``over: all``). Params γ, β of the normalised size. Work: mean, variance,
@@ -996,7 +1043,7 @@ class LayerNorm(Layer):
         return Work(elementwise=5 * prod(out))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class LRN(Layer):
     """Local response normalisation across ``size`` neighbouring channels (AlexNet):
     ``b = a / (k + α/n·Σ a²)^β``. Work per element: ``size`` squares-and-adds + scale, add, power,
@@ -1042,7 +1089,7 @@ ACTIVATION_OPS: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Activation(Layer):
     """Element-wise activation (``relu``, ``relu6``, ``leaky_relu``, ``sigmoid``, ``tanh``,
     ``hardsigmoid``, ``hardswish``, ``swish``/``silu``, ``gelu``, ``softmax`` over channels).
@@ -1065,7 +1112,7 @@ class Activation(Layer):
         return Work(elementwise=ACTIVATION_OPS[self.fn] * prod(out))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Add(Layer):
     """Element-wise sum of ≥ 2 inputs of identical shape (residual connections):
     ``(inputs − 1)`` adds per element (``full``). RF: the largest over the paths."""
@@ -1089,7 +1136,7 @@ class Add(Layer):
         return Work(elementwise=(len(ins) - 1) * prod(out))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Multiply(Layer):
     """Element-wise product of two inputs; a ``[C, 1…]`` or ``[C]`` gate broadcasts over the
     other's positions (squeeze-and-excitation). One multiply per output element (``full``)."""
@@ -1126,7 +1173,7 @@ class Multiply(Layer):
                      for f, g in zip(full, gate, strict=True))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(init=False, repr=False, eq=False, kw_only=True)  # methods: see Layer
 class Concat(Layer):
     """Concatenation along channels of inputs with equal spatial size (Inception, DenseNet,
     U-Net). No arithmetic. RF: the largest over the paths."""

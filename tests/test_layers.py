@@ -343,3 +343,43 @@ def test_every_layer_class_documents_its_counts() -> None:
         assert issubclass(cls, Layer)
         assert cls.__doc__ and len(cls.__doc__) > 40, cls.__name__
         assert cls.doc, cls.__name__
+
+
+def test_layer_classes_are_immutable_values() -> None:
+    """Layers are built without per-class generated code (start-up time); what a frozen
+    dataclass promised must still hold for every class: keyword construction with defaults,
+    required fields, immutability, equality and hashing by value, a readable repr."""
+    import dataclasses
+
+    from archcalc.layers import Linear, make_layer
+
+    fc = Linear(out=10)
+    assert (fc.out, fc.bias) == (10, True)
+    assert [f.name for f in dataclasses.fields(fc)] == ["out", "bias"]
+    assert fc == Linear(out=10) and hash(fc) == hash(Linear(out=10))
+    assert fc != Linear(out=10, bias=False) and fc != Linear(out=11)
+    assert repr(fc) == "Linear(out=10, bias=True)"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fc.out = 5  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del fc.out
+    with pytest.raises(TypeError, match="missing keyword argument 'out'"):
+        Linear()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'outt'"):
+        Linear(out=1, outt=2)
+    for kind, (cls, preset) in LAYER_TYPES.items():
+        assert dataclasses.is_dataclass(cls), kind
+        layer = make_layer(kind, _minimal_args(cls))
+        assert layer == cls(**{**preset, **_minimal_args(cls)})  # equal, not only shared
+        assert layer != object()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            layer.anything = 1  # type: ignore[attr-defined]
+
+
+def _minimal_args(cls: type[Layer]) -> dict[str, Any]:
+    """The required fields of a layer class, each with a value its type accepts."""
+    import dataclasses
+
+    values = {"out": 4, "k": 3, "size": (2,), "shape": (4,), "factor": 2, "n": 2}
+    return {f.name: values.get(f.name, 1) for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING}
