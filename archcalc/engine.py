@@ -105,7 +105,7 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
             rf = post.rf((out_shape,), (rf,))
         rfs[name] = rf
         # identity, not equality: equal layers are shared instances (layers.make_layer), and
-        # hashing a frozen dataclass field by field on every node costs more than counting twice
+        # hashing a layer field by field on every node costs more than counting twice
         key = (id(op), *map(id, posts), in_shapes) if posts else (id(op), in_shapes)
         counts = memo.get(key)
         if counts is None:

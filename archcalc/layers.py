@@ -1,4 +1,4 @@
-"""Layer types: one frozen dataclass each, holding every rule of that type in one place.
+"""Layer types: one immutable dataclass each, holding every rule of that type in one place.
 
 Each type defines
 
@@ -117,7 +117,8 @@ def _resolve_pad(
 
 
 class Layer:
-    """Base of all layer types. Subclasses are frozen dataclasses whose fields are their ARGS."""
+    """Base of all layer types. Subclasses are dataclasses whose fields are their ARGS, made
+    immutable values (keyword construction, equality, hashing, repr) by the methods below."""
 
     kind: ClassVar[str] = ""
     doc: ClassVar[str] = ""
