@@ -495,7 +495,7 @@ def _shaped(origin: Node, name: str, op: Layer, post: tuple[Layer, ...],
         raise ShapeError(exc.what, loc=origin.loc, layer=f"{name} (rewritten from "
                          f"{origin.name})", hint=exc.hint) from None
     shapes[name] = out
-    return Node(name, op, post, inputs, in_shapes, out, origin.loc, origin.context)
+    return Node(name, op, post, inputs, in_shapes, out, origin.loc, origin.context, origin.path)
 
 
 # ------------------------------------------------------------------------ rewrite comparison --

@@ -98,7 +98,7 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
     # are computed once. Layers are frozen and hashable; the key holds everything they depend on.
     memo: dict[tuple[object, ...], tuple[str, int, int, int, int, tuple[str, ...], int]] = {}
     for node in graph.nodes:
-        name, op, posts, inputs, in_shapes, out_shape, _, _ = node
+        name, op, posts, inputs, in_shapes, out_shape, _, _, path = node
         rf = op.rf(in_shapes, (rfs[inputs[0]],) if len(inputs) == 1 else
                    tuple(rfs[i] for i in inputs))
         for post in posts:
@@ -116,10 +116,10 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
                                   prod(out_shape) * batch * width)
         type_name, p, b, m, f, post_names, a = counts
         # LayerRow(name, type, inputs, output_shape, params, buffers, macs, flops,
-        # activation_bytes, receptive_field, post), made as the tuple it is: the generated
+        # activation_bytes, receptive_field, post, path), made as the tuple it is: the generated
         # __new__ costs as much again, on every row of a 100k-layer graph
         rows.append(_tuple_new(LayerRow, (name, type_name, inputs, out_shape, p, b, m, f, a, rf,
-                                          post_names)))
+                                          post_names, path)))
         params += p
         buffers += b
         macs += m
@@ -161,7 +161,7 @@ def peak_activation_bytes(graph: Graph, bytes_per_element: int) -> int:
     last: dict[str, int] = {INPUT: -1}
     size: dict[str, int] = {INPUT: math.prod(graph.input_shape)}
     born: list[int] = []  # elements produced at each step
-    for step, (name, _, _, inputs, _, out_shape, _, _) in enumerate(nodes):
+    for step, (name, _, _, inputs, _, out_shape, *_) in enumerate(nodes):
         born.append(math.prod(out_shape))
         size[name] = born[-1]
         last[name] = step

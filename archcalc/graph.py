@@ -80,6 +80,9 @@ class Node(NamedTuple):
     out_shape: Shape
     loc: Loc
     context: str = ""
+    #: the groups (block calls, stage blocks, repeats) that enclose this node, outermost first,
+    #: each by its full dotted name: ``("layer1", "layer1.0")`` for ResNet's ``layer1.0.conv1``
+    path: tuple[str, ...] = ()
 
     @property
     def type_name(self) -> str:
@@ -155,6 +158,7 @@ class _Scope:
     stack: tuple[str, ...]  # block call chain
     block_input: str | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    path: tuple[str, ...] = ()  # enclosing groups, outermost first (Node.path)
 
 
 class _Builder:
@@ -492,10 +496,10 @@ class _Builder:
         if out is None:
             return None
         name = self.fresh_name(scope, base, args.get("id") if args is not None else None)
-        # Node(name, op, post, inputs, in_shapes, out_shape, loc, context) made as the tuple
-        # it is (its generated __new__ doubles the cost)
+        # Node(name, op, post, inputs, in_shapes, out_shape, loc, context, path) made as the
+        # tuple it is (its generated __new__ doubles the cost)
         return self.add_node(tuple.__new__(Node, (name, op, post, tuple(inputs), in_shapes, out,
-                                                  kloc, scope.context)))
+                                                  kloc, scope.context, scope.path)))
 
     def _primitive(self, canonical: str, written: str, args: YMap | None, kloc: Loc, cur: str,
                    scope: _Scope, made_key: tuple[object, ...] | None) -> str:
@@ -633,7 +637,7 @@ class _Builder:
             made = self._made.setdefault(made_key, (cls, op, tuple(post), base))
             self._made_shapes[(id(made), in_shapes)] = out
         return self.add_node(Node(name, op, tuple(post), tuple(inputs), in_shapes, out, kloc,
-                                  scope.context))
+                                  scope.context, scope.path))
 
     def _coerce(self, node: YNode, name: str, kind: str, ev: Any, scope: _Scope,
                 label: str, hint: str | None = None) -> Any:
@@ -750,7 +754,8 @@ class _Builder:
                                    and bn.value else ())
         name = self.fresh_name(scope, "downsample", None)
         shape = op.out_shape((a,))
-        return self.add_node(Node(name, op, post, (start,), (a,), shape, loc, scope.context))
+        return self.add_node(Node(name, op, post, (start,), (a,), shape, loc, scope.context,
+                                  scope.path))
 
     def branches(self, kind: str, args: YMap | None, branches: YSeq, kloc: Loc, cur: str,
                  scope: _Scope) -> str:
@@ -807,7 +812,7 @@ class _Builder:
         for i in range(n):
             child = _Scope(f"{base}.{i}.", scope.vars, scope.defaults, {}, scope,
                            _join(scope.context, f"repeat {i + 1}/{n}"), scope.stack,
-                           block_input=cur)
+                           block_input=cur, path=(*scope.path, base, f"{base}.{i}"))
             cur = self.sequence(layers.items, cur, child)
             if i == 0:
                 self._check_growth(n, nodes0, steps0, n_node.loc, scope)
@@ -902,7 +907,8 @@ class _Builder:
                 if extra is not None:
                     call = {**extra.entries, **call}
                 ctx = f"stage row {r}, block {i + 1}/{n}"
-                cur = self.expand(block, call, row.loc, cur, scope, f"{stage_name}.{i}.", ctx)
+                cur = self.expand(block, call, row.loc, cur, scope, f"{stage_name}.{i}.", ctx,
+                                  (*scope.path, stage_name, f"{stage_name}.{i}"))
                 if i == 0:
                     self._check_growth(n, nodes0, steps0, row.loc, scope)
         return cur
@@ -922,12 +928,12 @@ class _Builder:
         call = {k: v for k, v in (args.entries.items() if args else ()) if k not in COMMON_KEYS}
         ident = args.get("id") if args else None
         base = self.fresh_name(scope, block.name, ident)
-        out = self.expand(block, call, kloc, cur, scope, base + ".", "")
+        out = self.expand(block, call, kloc, cur, scope, base + ".", "", (*scope.path, base))
         self._name_output(ident, out, scope)
         return out
 
     def expand(self, block: Block, call: Mapping[str, YNode], loc: Loc, cur: str, scope: _Scope,
-               prefix: str, ctx: str) -> str:
+               prefix: str, ctx: str, path: tuple[str, ...]) -> str:
         if block.name in scope.stack:
             raise self.fail(
                 f"block {block.name!r} calls itself ({' → '.join([*scope.stack, block.name])})",
@@ -966,7 +972,7 @@ class _Builder:
         context = _join(scope.context, _join(ctx, f"block {block.name!r}"))
         child = _Scope(prefix, variables, (*self.top_defaults, *((block.defaults,) if
                        block.defaults else ())), {}, scope, context,
-                       (*scope.stack, block.name), block_input=cur)
+                       (*scope.stack, block.name), block_input=cur, path=path)
         if block.let is not None:
             self.bind_let(block.let, child, cin)
         return self.sequence(block.layers.items, cur, child)

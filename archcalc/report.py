@@ -45,6 +45,8 @@ class LayerRow(NamedTuple):
     activation_bytes: int
     receptive_field: tuple[RFAxis, ...] | None
     post: tuple[str, ...] = ()
+    #: enclosing groups (block calls, stage blocks, repeats), outermost first: ``Node.path``
+    path: tuple[str, ...] = ()
 
     def rf_dict(self) -> dict[str, list[int | float]] | None:
         if self.receptive_field is None:

@@ -203,3 +203,32 @@ def test_jupyter_reprs() -> None:
     assert html.startswith('<div class="archcalc-report">')
     assert "<th" in html and "conv1" in html
 
+
+
+def test_node_and_row_paths_name_the_enclosing_groups() -> None:
+    """A node's ``path`` lists the block calls, stage blocks and repeats around it, outermost
+    first; layers outside every group have an empty path (ResNet-50's stem and head)."""
+    graph = archcalc.build(archcalc.load_spec("resnet50"))
+    paths = {n.name: n.path for n in graph.nodes}
+    assert paths["conv1"] == ()
+    assert paths["layer1.0.conv1"] == ("layer1", "layer1.0")
+    assert paths["layer1.0.downsample1"] == ("layer1", "layer1.0")  # the projection shortcut
+    assert paths["layer4.2.add"] == ("layer4", "layer4.2")
+    assert paths["fc"] == ()
+    report = archcalc.analyze(graph)
+    assert {r.name: r.path for r in report.layers} == paths
+    text = """
+archcalc: 1
+name: groups
+input: [3, 8, 8]
+blocks:
+  unit:
+    params: [c]
+    layers:
+      - repeat: {n: 2, layers: [{conv: {out: $c, k: 3, p: 1}}]}
+layers:
+  - unit: {id: u, c: 4}
+"""
+    names = {n.name: n.path for n in archcalc.build(archcalc.load_spec(text)).nodes}
+    assert names == {"u.repeat1.0.conv1": ("u", "u.repeat1", "u.repeat1.0"),
+                     "u.repeat1.1.conv1": ("u", "u.repeat1", "u.repeat1.1")}
