@@ -19,8 +19,9 @@ from .errors import ArchcalcError
 DOT_EXTENSIONS = (".dot", ".gv")
 
 
-def dot_text(spec: str, *, direction: str = "TB", color: str = "kind", input_shape: Any = None,
-             batch: int = 1, dtype: str = "float32", convention: str = "lecture",
+def dot_text(spec: str, *, direction: str = "TB", color: str = "kind",
+             depth: int | None = None, input_shape: Any = None, batch: int = 1,
+             dtype: str = "float32", convention: str = "lecture",
              sets: tuple[str, ...] = ()) -> str:
     """DOT text of SPEC with the command line's analysis options applied."""
     from .diagram import to_dot
@@ -28,7 +29,7 @@ def dot_text(spec: str, *, direction: str = "TB", color: str = "kind", input_sha
 
     graph = graph_from_options(spec, input_shape=input_shape, sets=sets)
     report = analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
-    return to_dot(graph, report, direction=direction, color=color)
+    return to_dot(graph, report, direction=direction, color=color, depth=depth)
 
 
 def _draw_format(output: str) -> str:
@@ -53,6 +54,11 @@ color_option = click.option(
     help="Fill by layer kind, or a heat scale on a cost (macs, flops, params, memory: the "
          "expensive layers stand out), or none.")
 
+depth_option = click.option(
+    "--depth", type=click.IntRange(min=1), default=None, metavar="N",
+    help="Draw each block N levels down as one box with its subtotals (ResNet-50 at depth 1: "
+         "stem, layer1 … layer4, head); default: every layer.")
+
 
 @click.command()
 @spec_argument
@@ -61,11 +67,12 @@ color_option = click.option(
                    "text, no Graphviz needed).")
 @direction_option
 @color_option
+@depth_option
 @click.option("--dpi", type=click.IntRange(min=10, max=600), default=None,
               help="Resolution of a PNG (Graphviz's default: 96).")
 @analysis_options
-def draw(spec: str, output: str, direction: str, color: str, dpi: int | None,
-         **options: Any) -> None:
+def draw(spec: str, output: str, direction: str, color: str, depth: int | None,
+         dpi: int | None, **options: Any) -> None:
     """Architecture diagram of SPEC: one box per layer with its type, kernel and stride, output
     shape, params and MACs; blocks and stages as clusters; residual adds and concats as
     ellipses. Images need Graphviz (`apt-get install graphviz`)."""
@@ -74,6 +81,14 @@ def draw(spec: str, output: str, direction: str, color: str, dpi: int | None,
     fmt = _draw_format(output)
     if fmt != "dot":
         find_dot()  # before the analysis: say at once what is missing
-    text = dot_text(spec, direction=direction, color=color, **options)
-    write_atomic(output, text if fmt == "dot" else render(text, fmt, dpi=dpi))
+    text = dot_text(spec, direction=direction, color=color, depth=depth, **options)
+    if fmt == "dot":
+        write_atomic(output, text)
+    else:
+        image = render(text, fmt, dpi=dpi)
+        write_atomic(output, image.data)
+        for warning in image.warnings:
+            hint = (" (an .svg has no size limit; --depth draws fewer boxes)"
+                    if "too large" in warning else "")
+            click.echo(f"warning: Graphviz: {warning}{hint}", err=True)
     click.echo(f"wrote {output}", err=True)

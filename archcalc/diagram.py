@@ -28,17 +28,17 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import math
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .engine import analyze_graph
 from .errors import ArchcalcError
 from .graph import INPUT, Graph, Node
+from .hierarchy import Group, Subtotal
 from .layers import (
     LRN,
     Activation,
@@ -96,7 +96,7 @@ class HeatMetric:
     title: str
     attribute: str
 
-    def of(self, row: LayerRow) -> int:
+    def of(self, row: LayerRow | Subtotal) -> int:
         value: int = getattr(row, self.attribute)
         return value
 
@@ -111,6 +111,7 @@ HEAT: dict[str, HeatMetric] = {
     "memory": HeatMetric("memory", "memory", "activation_bytes"),
 }
 HEAT_LEVELS = 9  # ylorrd9
+GROUP_COLOR = "/pastel19/7"  # a collapsed block: tan
 
 
 class GraphvizUnavailable(ArchcalcError):
@@ -225,19 +226,12 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _relative(name: str, path: tuple[str, ...]) -> str:
-    """``layer1.0.conv1`` inside cluster ``layer1.0`` → ``conv1``."""
-    if path and name.startswith(path[-1] + "."):
-        return name[len(path[-1]) + 1:]
-    return name
-
-
 # -------------------------------------------------------------------------------- graph --
 
 @dataclass
 class _Cluster:
-    name: str
-    nodes: list[str] = field(default_factory=list)  # node statements, in order
+    group: Group | None
+    statements: list[str] = field(default_factory=list)  # node statements, in order
     children: dict[str, _Cluster] = field(default_factory=dict)
 
 
@@ -245,14 +239,17 @@ class _Cluster:
 class _Style:
     color: str
     heat: HeatMetric | None
-    top: int  # the largest value of the heat metric (0: no heat)
+    top: int  # the largest value of the heat metric over the boxes drawn (0: no heat)
 
 
 def to_dot(graph: Graph, report: Report | None = None, *, direction: str = "TB",
-           color: str = "kind") -> str:
+           color: str = "kind", depth: int | None = None) -> str:
     """Graphviz DOT text of ``graph`` (``report`` gives the figures; analysed here when None).
 
     ``direction`` is ``TB`` (top to bottom) or ``LR``; ``color`` one of :data:`COLORS`.
+    ``depth=N`` draws each group of level N (:mod:`archcalc.hierarchy`: ResNet-50 at depth 1 is
+    stem, layer1 … layer4, head) as one box with its subtotals, the levels above as clusters;
+    None draws every layer.
     """
     if direction not in DIRECTIONS:
         raise ArchcalcError(f"unknown direction {direction!r}",
@@ -260,64 +257,84 @@ def to_dot(graph: Graph, report: Report | None = None, *, direction: str = "TB",
     if color not in COLORS:
         raise ArchcalcError(f"unknown colouring {color!r}", hint="choose one of "
                             + ", ".join(COLORS))
+    if depth is not None and depth < 1:
+        raise ArchcalcError(f"depth must be at least 1, got {depth}",
+                            hint="depth 1 draws each top-level block as one box")
     if report is None:
         report = analyze_graph(graph)
-    rows = {row.name: row for row in report.layers}
+    tree = report.hierarchy
+    rows = report.layers
+    # what stands for each row: the row itself, or the collapsed group that holds it
+    boxes: list[Group | int] = []
+    for i in range(len(rows)):
+        collapsed = tree.at_depth(i, depth) if depth is not None else None
+        boxes.append(i if collapsed is None else collapsed)
     heat = HEAT.get(color)
-    top = max((heat.of(r) for r in report.layers), default=0) if heat else 0
+    top = max((heat.of(rows[b] if isinstance(b, int) else b.totals) for b in boxes),
+              default=0) if heat else 0
     style = _Style(color, heat, top)
-    ids = {INPUT: "input"}
-    for i, node in enumerate(graph.nodes):
-        ids[node.name] = f"n{i}"
-    root = _Cluster("")
-    root.nodes.append(_input_statement(graph, style))
-    for node in graph.nodes:
+    group_ids = {id(g): f"g{k}" for k, g in enumerate(tree.groups)}
+
+    def box_id(box: Group | int) -> str:
+        return f"n{box}" if isinstance(box, int) else group_ids[id(box)]
+
+    root = _Cluster(None)
+    root.statements.append(_input_statement(graph))
+    drawn: set[str] = set()
+    for i, box in enumerate(boxes):
+        ident = box_id(box)
+        if ident in drawn:
+            continue
+        drawn.add(ident)
+        chain = tree.ancestors(i)
+        if not isinstance(box, int):
+            chain = chain[:box.level - 1]  # the clusters around a collapsed group
         cluster = root
-        for group in node.path:
-            cluster = cluster.children.setdefault(group, _Cluster(group))
-        cluster.nodes.append(_node_statement(ids[node.name], node, rows[node.name], style))
+        for group in chain:
+            cluster = cluster.children.setdefault(group.name, _Cluster(group))
+        inner = chain[-1] if chain else None
+        if isinstance(box, int):
+            statement = _node_statement(ident, graph.nodes[i], rows[i], inner, style)
+        else:
+            statement = _group_statement(ident, box, inner, style)
+        cluster.statements.append(statement)
     lines = [
         f"digraph {_quote(graph.name)} {{",
         f'  graph [rankdir={direction}, fontname="{FONT}", fontsize=18, labelloc=t, '
-        'nodesep=0.25, ranksep=0.32, newrank=true, ordering=in, '
-        f"label=<{_title(report)}>];",
+        "nodesep=0.25, ranksep=0.32, newrank=true, ordering=in, "
+        f"label=<{_title(report, depth)}>];",
         f'  node [shape=box, style="rounded,filled", fontname="{FONT}", fontsize=13, '
         'margin="0.10,0.05", penwidth=0.8, color="#555555"];',
         f'  edge [color="#555555", arrowsize=0.6, penwidth=0.9, fontname="{FONT}"];',
     ]
     lines.extend(_emit(root, 1))
-    for node in graph.nodes:
+    seen: set[tuple[str, str]] = set()
+    for i, node in enumerate(graph.nodes):
+        target = box_id(boxes[i])
         for source in node.inputs:
-            lines.append(f"  {ids[source]} -> {ids[node.name]};")
-    lines.extend(_legend(report, graph, style))
+            origin = "input" if source == INPUT else box_id(boxes[tree.index(source)])
+            if origin != target and (origin, target) not in seen:  # edges inside a box vanish
+                seen.add((origin, target))
+                lines.append(f"  {origin} -> {target};")
+    lines.extend(_legend(graph, boxes, style))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _title(report: Report) -> str:
+def _title(report: Report, depth: int | None) -> str:
     t = report.totals
     head = f"<B>{_esc(report.name)}</B>"
     detail = (f"input {shape_text(report.input_shape)} · batch {report.batch} · {report.dtype}"
               f" · {human(t.params)} params · {human(t.macs)} MACs · "
-              f"{human(t.flops)} FLOPs ({report.convention})")
+              f"{human(t.flops)} FLOPs ({report.convention})"
+              + (f" · depth {depth}" if depth is not None else ""))
     return f'{head}<BR/><FONT POINT-SIZE="13">{_esc(detail)}</FONT>'
 
 
-def _input_statement(graph: Graph, style: _Style) -> str:
+def _input_statement(graph: Graph) -> str:
     label = (f'<<B>input</B><BR/><FONT POINT-SIZE="11">{shape_text(graph.input_shape)}'
              "</FONT>>")
-    fill = "white"
-    return f"input [label={label}, shape=box, style=\"rounded,filled,bold\", fillcolor={fill}];"
-
-
-def _fill(node: Node, row: LayerRow, style: _Style) -> tuple[str, str]:
-    """(fillcolor, fontcolor) of a node."""
-    if style.color == "none":
-        return "white", "black"
-    if style.heat is None:
-        return family_colors()[family(node.op)], "black"
-    level = heat_level(style.heat.of(row), style.top)
-    return f"/ylorrd9/{level}", "white" if level >= 8 else "black"
+    return 'input [label=' + label + ', style="rounded,filled,bold", fillcolor=white];'
 
 
 def heat_level(value: int, top: int) -> int:
@@ -328,63 +345,114 @@ def heat_level(value: int, top: int) -> int:
     return 1 + -(-8 * value // top)
 
 
-def _node_statement(node_id: str, node: Node, row: LayerRow, style: _Style) -> str:
-    fill, font = _fill(node, row, style)
-    relative = _relative(row.name, node.path)
+def _fill(kind_colour: str, value: int, style: _Style) -> tuple[str, str]:
+    """(fillcolor, fontcolor) of a box."""
+    if style.color == "none":
+        return "white", "black"
+    if style.heat is None:
+        return kind_colour, "black"
+    level = heat_level(value, style.top)
+    return f"/ylorrd9/{level}", "white" if level >= 8 else "black"
+
+
+_SMALL = '<FONT POINT-SIZE="11">'
+
+
+def _costs(params: int, macs: int, value: int, style: _Style) -> str:
+    """``307 k params · 224 M MACs`` (and the heat metric when it is another one)."""
+    costs = []
+    if params:
+        costs.append(f"{human(params)} params")
+    if macs:
+        costs.append(f"{human(macs)} MACs")
+    if style.heat is not None and style.heat.name in ("memory", "flops"):
+        costs.append(style.heat.text(value))
+    return " · ".join(costs)
+
+
+def _node_statement(node_id: str, node: Node, row: LayerRow, inner: Group | None,
+                    style: _Style) -> str:
+    value = style.heat.of(row) if style.heat else 0
+    fill, font = _fill(family_colors()[family(node.op)], value, style)
+    relative = _relative(row.name, inner)
     name = _esc(relative)
     # the type and its fused ops, unless the name already says the type: `flatten`, `add+relu`
     kind = "+".join((row.type, *row.post) if relative != row.type else
                     ("", *row.post) if row.post else ())
-    small = f'<FONT POINT-SIZE="11">'
+    attributes = f'fillcolor="{fill}", fontcolor="{font}", tooltip={_quote(row.name)}'
     if isinstance(node.op, _MERGES):
-        sign = _MERGE_SIGN[type(node.op)] if type(node.op) in _MERGE_SIGN else ""
+        sign = _MERGE_SIGN.get(type(node.op), "")
         detail = " · ".join(p for p in (kind, shape_text(row.output_shape)) if p)
-        label = f"<<B>{sign} {name}</B><BR/>{small}{_esc(detail)}</FONT>>"
-        return (f"{node_id} [label={label}, shape=ellipse, style=filled, "
-                f'fillcolor="{fill}", fontcolor="{font}", tooltip={_quote(row.name)}];')
+        label = f"<<B>{sign} {name}</B><BR/>{_SMALL}{_esc(detail)}</FONT>>"
+        return f"{node_id} [label={label}, shape=ellipse, style=filled, {attributes}];"
     geometry = geometry_text(node.op, node.in_shapes[0] if node.in_shapes else ())
-    lines = [f"<B>{name}</B>"]
-    if kind or geometry:
-        lines.append(_esc(" ".join(p for p in (kind, geometry) if p)))
-    lines.append(_esc(shape_text(row.output_shape)))
-    costs = []
-    if row.params:
-        costs.append(f"{human(row.params)} params")
-    if row.macs:
-        costs.append(f"{human(row.macs)} MACs")
-    if style.heat is not None and style.heat.name in ("memory", "flops"):
-        costs.append(style.heat.text(style.heat.of(row)))
-    if costs:
-        lines.append(_esc(" · ".join(costs)))
-    label = f"<{lines[0]}<BR/>{small}" + "<BR/>".join(lines[1:]) + "</FONT>>"
-    return (f'{node_id} [label={label}, fillcolor="{fill}", fontcolor="{font}", '
-            f"tooltip={_quote(row.name)}];")
+    lines = [_esc(" ".join(p for p in (kind, geometry) if p)),
+             _esc(shape_text(row.output_shape)),
+             _esc(_costs(row.params, row.macs, value, style))]
+    body = "<BR/>".join(line for line in lines if line)
+    return f"{node_id} [label=<<B>{name}</B><BR/>{_SMALL}{body}</FONT>>, {attributes}];"
 
 
-_CLUSTER_FILLS = ("#f3f3f3", "#e8e8e8", "#f8f8f8", "#ececec")
+def _group_statement(node_id: str, group: Group, inner: Group | None, style: _Style) -> str:
+    """A collapsed group: one box with its subtotals (a 3-D box: there is more inside)."""
+    t = group.totals
+    value = style.heat.of(t) if style.heat else 0
+    fill, font = _fill(GROUP_COLOR, value, style)
+    blocks = sum(1 for child in group.children if not isinstance(child, int))
+    parts = ([f"{blocks} block{'s' if blocks > 1 else ''}"] if blocks else []) + [
+        f"{t.layers:,} layer{'s' if t.layers > 1 else ''}"]
+    lines = [" · ".join(parts), shape_text(group.output_shape),
+             _costs(t.params, t.macs, value, style)]
+    body = "<BR/>".join(_esc(line) for line in lines if line)
+    name = _esc(group.name)  # in full: `layer1.0`, not `0`
+    return (f"{node_id} [label=<<B>{name}</B><BR/>{_SMALL}{body}</FONT>>, shape=box3d, "
+            f'style=filled, fillcolor="{fill}", fontcolor="{font}", '
+            f"tooltip={_quote(group.name)}];")
+
+
+def _relative(name: str, inner: Group | None) -> str:
+    """``layer1.0.conv1`` inside cluster ``layer1.0`` → ``conv1`` (any of the group's names)."""
+    if inner is not None:
+        for prefix in sorted(inner.names, key=len, reverse=True):
+            if name.startswith(prefix + "."):
+                return name[len(prefix) + 1:]
+    return name
+
+
+_CLUSTER_FILLS = ("#f3f3f3", "#e6e6e6", "#f8f8f8", "#ececec")
 
 
 def _emit(cluster: _Cluster, depth: int) -> Iterator[str]:
     pad = "  " * depth
-    for statement in cluster.nodes:
+    for statement in cluster.statements:
         yield pad + statement
     for child in cluster.children.values():
-        yield f"{pad}subgraph {_quote('cluster_' + child.name)} {{"
-        yield (f'{pad}  label=<<B>{_esc(child.name)}</B>>; labeljust=l; fontsize=14; '
-               f'style="rounded,filled"; color="#9a9a9a"; penwidth=0.8; '
+        group = child.group
+        assert group is not None
+        t = group.totals
+        costs = " · ".join(c for c in (f"{human(t.params)} params" if t.params else "",
+                                       f"{human(t.macs)} MACs" if t.macs else "") if c)
+        label = f"<B>{_esc(group.name)}</B>" + (
+            f'  <FONT POINT-SIZE="11">{_esc(costs)}</FONT>' if costs else "")
+        border = "rounded,filled,dashed" if group.synthetic else "rounded,filled"
+        yield f"{pad}subgraph {_quote('cluster_' + group.name)} {{"
+        yield (f"{pad}  label=<{label}>; labeljust=l; fontsize=14; style=\"{border}\"; "
+               f'color="#9a9a9a"; penwidth=0.8; '
                f'fillcolor="{_CLUSTER_FILLS[(depth - 1) % len(_CLUSTER_FILLS)]}";')
         yield from _emit(child, depth + 1)
         yield f"{pad}}}"
 
 
-def _legend(report: Report, graph: Graph, style: _Style) -> list[str]:
+def _legend(graph: Graph, boxes: list[Group | int], style: _Style) -> list[str]:
     """A legend node: the families present (kind colours) or the heat scale in units."""
     cells: list[str] = []
     if style.color == "kind":
-        present = {family(node.op) for node in graph.nodes}
+        present = {family(graph.nodes[b].op) for b in boxes if isinstance(b, int)}
         for name, colour in family_colors().items():
             if name in present:
                 cells.append(f'<TD BGCOLOR="{colour}">{_esc(name)}</TD>')
+        if any(not isinstance(b, int) for b in boxes):
+            cells.append(f'<TD BGCOLOR="{GROUP_COLOR}">block (collapsed)</TD>')
         title = "layer kind"
     elif style.heat is not None:
         heat = style.heat
@@ -392,9 +460,10 @@ def _legend(report: Report, graph: Graph, style: _Style) -> list[str]:
         for level in range(2, HEAT_LEVELS + 1):
             bound = style.top * (level - 1) // 8  # the level's upper bound, as a share of top
             font = ' COLOR="white"' if level >= 8 else ""
-            cells.append(f'<TD BGCOLOR="/ylorrd9/{level}"><FONT{font}>≤ '
-                         f"{_esc(heat.text(bound).replace(f' {heat.title}', ''))}</FONT></TD>")
-        title = f"{heat.title} per layer (colour: its share of the largest, in eighths)"
+            text = heat.text(bound).replace(f" {heat.title}", "")
+            cells.append(f'<TD BGCOLOR="/ylorrd9/{level}"><FONT{font}>≤ {_esc(text)}'
+                         "</FONT></TD>")
+        title = f"{heat.title} per box (colour: its share of the largest, in eighths)"
     else:
         return []
     table = ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4">'
@@ -414,11 +483,18 @@ def find_dot() -> str:
     return found
 
 
-def render(dot_text: str, fmt: str, *, dpi: int | None = None,
-           timeout: float = DOT_TIMEOUT) -> bytes:
-    """Run ``dot -T<fmt>`` on ``dot_text`` and return the image (SVG, PNG or PDF bytes).
+class Rendered(NamedTuple):
+    """An image made by ``dot`` and what ``dot`` warned about (e.g. a PNG scaled down to fit
+    cairo's 32,767-pixel limit)."""
 
-    Bounded: ``dot`` is stopped after ``timeout`` seconds; its failure is an
+    data: bytes
+    warnings: tuple[str, ...]
+
+
+def render(dot_text: str, fmt: str, *, dpi: int | None = None,
+           timeout: float = DOT_TIMEOUT) -> Rendered:
+    """Run ``dot -T<fmt>`` on ``dot_text``: the image (SVG, PNG or PDF bytes) and ``dot``'s
+    warnings. Bounded: ``dot`` is stopped after ``timeout`` seconds; its failure is an
     :class:`ArchcalcError` quoting its message."""
     if fmt not in IMAGE_FORMATS:
         raise ArchcalcError(f"Graphviz output {fmt!r} is not supported",
@@ -436,8 +512,10 @@ def render(dot_text: str, fmt: str, *, dpi: int | None = None,
     except OSError as exc:
         raise GraphvizUnavailable(f"cannot run Graphviz's dot: {exc.strerror or exc}",
                                   hint=INSTALL_HINT) from None
-    if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise ArchcalcError("Graphviz's dot failed: " + (message[-1] if message else
-                                                         f"exit code {done.returncode}"))
-    return done.stdout
+    messages = tuple(line.removeprefix("Warning: ").removeprefix("dot: ").strip()
+                     for line in done.stderr.decode(errors="replace").splitlines()
+                     if line.strip())
+    if done.returncode != 0 or not done.stdout:
+        raise ArchcalcError("Graphviz's dot failed: " + (
+            messages[-1] if messages else f"exit code {done.returncode}"))
+    return Rendered(done.stdout, messages)

@@ -39,7 +39,6 @@ bars with rich, without matplotlib.
 from __future__ import annotations
 
 import io
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
