@@ -43,9 +43,10 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ArchcalcError
+from .hierarchy import Subtotal
 from .report import LayerRow, Report
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class Metric:
     divisor: int
     attribute: str
 
-    def of(self, row: LayerRow) -> float:
+    def of(self, row: LayerRow | Subtotal) -> float:
         value: int = getattr(row, self.attribute)
         return value / self.divisor
 
@@ -205,12 +206,13 @@ def require_matplotlib() -> None:
         ) from None
 
 
-def _title(items: list[Report]) -> str:
+def _title(items: list[Report], depth: int | None = None) -> str:
+    level = "" if depth is None else " · per stage" if depth == 1 else f" · blocks at depth {depth}"
     if len(items) == 1:
         r = items[0]
         return (f"{r.name} — input {'×'.join(map(str, r.input_shape))}, batch {r.batch}, "
-                f"{r.dtype}")
-    return " vs ".join(r.name for r in items)
+                f"{r.dtype}{level}")
+    return " vs ".join(r.name for r in items) + level
 
 
 def _legend_label(report: Report) -> str:
@@ -224,12 +226,55 @@ def _totals(m: Metric, items: list[Report]) -> str:
     return "totals: " + " · ".join(f"{r.name} {m.total(r):,.1f} {m.unit}" for r in items)
 
 
+class Bar(NamedTuple):
+    """One bar of a report: a layer (its row) or a collapsed group (its subtotal), and the
+    stage it lies in (the outermost group around it; empty at the top level)."""
+
+    name: str
+    counts: LayerRow | Subtotal
+    stage: str
+
+
+def bars(report: Report, depth: int | None = None) -> list[Bar]:
+    """The bars of ``report``: one per layer, or with ``depth=N`` one per group N levels down
+    with its subtotal and one per layer above that level (:meth:`Hierarchy.view
+    <archcalc.hierarchy.Hierarchy.view>`: ResNet-50 at depth 1 is stem, layer1 … layer4, head,
+    the stage table as bars). Linear in the rows."""
+    tree = report.hierarchy
+    rows = report.layers
+    if depth is None:
+        out = []
+        for i, row in enumerate(rows):
+            chain = tree.ancestors(i)
+            out.append(Bar(row.name, row, chain[0].name if chain else ""))
+        return out
+    if depth < 1:
+        raise ArchcalcError(f"depth must be at least 1, got {depth}",
+                            hint="depth 1 gives one bar per stage")
+    result: list[Bar] = []
+    for entry in tree.view(depth):
+        if entry.expanded:
+            continue
+        if entry.group is None:
+            chain = tree.ancestors(entry.row)
+            result.append(Bar(rows[entry.row].name, rows[entry.row],
+                              chain[0].name if chain else ""))
+            continue
+        group, outer = entry.group, entry.group
+        while outer.parent is not None:
+            outer = tree.group(outer.parent)
+        result.append(Bar(group.name, group.totals, outer.name if outer is not group else ""))
+    return result
+
+
 def figure(reports: Report | Sequence[Report], metric: str = "all", *,
-           scale: str = "auto", size: tuple[float, float] | None = None) -> Figure:
+           depth: int | None = None, scale: str = "auto",
+           size: tuple[float, float] | None = None) -> Figure:
     """A matplotlib :class:`~matplotlib.figure.Figure` for a slide: one panel per metric,
-    stacked over one row of layer names, one bar per layer and report (several reports side by
-    side, aligned by layer name). Each panel's title gives the totals; with several reports a
-    legend above the panels names each network with its input, batch and dtype.
+    stacked over one row of names, one bar per layer and report (several reports side by side,
+    aligned by name). ``depth=N``: one bar per group N levels down, with its subtotal
+    (:func:`bars`; 1 is one bar per stage). Each panel's title gives the totals; with several
+    reports a legend above the panels names each network with its input, batch and dtype.
 
     ``scale`` is ``auto`` (log when :func:`use_log`), ``linear`` or ``log``; ``size`` is
     (width, height) in inches, :data:`SLIDE_SIZE` by default.
@@ -242,19 +287,22 @@ def figure(reports: Report | Sequence[Report], metric: str = "all", *,
         raise ArchcalcError(f"unknown scale {scale!r}", hint="choose auto, linear or log")
     chosen = metrics(metric)
     items = _as_list(reports)
-    categories = align([[row.name for row in r.layers] for r in items])
+    per_report = [bars(r, depth) for r in items]
+    categories = align([[bar.name for bar in found] for found in per_report])
     if len(categories) * len(items) > MAX_BARS:
         raise ArchcalcError(
             f"{len(categories) * len(items):,} bars are more than a chart can show "
             f"(at most {MAX_BARS:,})",
-            hint="plot fewer networks, or use the JSON/CSV exports for the numbers")
-    indexes = [{row.name: row for row in r.layers} for r in items]
-    stages = {row.name: row.path[0] for r in reversed(items) for row in r.layers if row.path}
+            hint="plot fewer networks, draw one bar per block with --depth, or use the "
+                 "JSON/CSV exports for the numbers")
+    indexes = [{bar.name: bar.counts for bar in found} for found in per_report]
+    stages = {bar.name: bar.stage for found in reversed(per_report) for bar in found
+              if bar.stage}
     runs = stage_runs(categories, lambda name: stages.get(name, ""))
     width, height = size or SLIDE_SIZE
     fig = Figure(figsize=(width, height), layout="constrained")
     if len(items) == 1:
-        fig.suptitle(_title(items), fontsize=TITLE_PT)
+        fig.suptitle(_title(items, depth), fontsize=TITLE_PT)
     axes: list[Axes] = list(fig.subplots(len(chosen), 1, sharex=True, squeeze=False)[:, 0])
     group = 0.8 / len(items)
     for ax, m in zip(axes, chosen, strict=True):
@@ -280,12 +328,23 @@ def figure(reports: Report | Sequence[Report], metric: str = "all", *,
                                 linewidth=0, transform=ax.get_xaxis_transform(), zorder=0)
     if len(items) > 1:
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper center", ncols=min(len(items), 3),
-                   fontsize=TICK_PT, frameon=False, title=_title(items),
-                   title_fontsize=TITLE_PT)
+        fig.legend(handles, labels, loc="outside upper center",
+                   ncols=_legend_columns(labels, width), fontsize=TICK_PT, frameon=False,
+                   title=_title(items, depth), title_fontsize=TITLE_PT)
     _name_stages(axes[0], runs, len(categories), width)
-    _name_layers(axes[-1], categories, width, stages)
+    _name_layers(axes[-1], categories, width, stages, depth)
     return fig
+
+
+def _legend_columns(labels: Sequence[str], width: float) -> int:
+    """As many legend entries side by side as fit the figure's width (a glyph ≈ 0.62 em, a
+    marker and the gaps ≈ 5 em per entry)."""
+    room = width * 72 * 0.95
+    for columns in range(min(len(labels), 4), 1, -1):
+        widest = sorted((len(label) for label in labels), reverse=True)[:columns]
+        if sum((n * 0.62 + 5) * TICK_PT for n in widest) <= room:
+            return columns
+    return 1
 
 
 def _layer_label(name: str, stage: str) -> str:
@@ -297,18 +356,27 @@ def _layer_label(name: str, stage: str) -> str:
 
 
 def _name_layers(ax: Axes, categories: Sequence[str], width: float,
-                 stages: dict[str, str]) -> None:
+                 stages: dict[str, str], depth: int | None) -> None:
     step, points = name_plan(len(categories), width * 72 * 0.9)
     ticks = list(range(0, len(categories), step))
     labels = [_layer_label(categories[t], stages.get(categories[t], "")) for t in ticks]
-    # horizontal when the longest name fits its bar's width (a glyph is about 0.6 em wide)
+    # horizontal when the longest name fits its bar's width (a glyph is about 0.62 em wide);
+    # else slanted while the names are few (45°: neighbours stay one line height apart when
+    # the spacing is at least √2 lines), else upright
     room = width * 72 * 0.9 / max(len(categories), 1) * step
     flat = max((len(label) for label in labels), default=0) * points * 0.62 <= room * 0.9
+    slanted = not flat and room >= 2.5 * points
     ax.set_xticks(ticks)
-    ax.set_xticklabels(labels, rotation=0 if flat else 90, fontsize=points)
+    if slanted:
+        ax.set_xticklabels(labels, rotation=40, ha="right", rotation_mode="anchor",
+                           fontsize=points)
+    else:
+        ax.set_xticklabels(labels, rotation=0 if flat else 90, fontsize=points)
     if step > 1:
         ax.set_xticks(range(len(categories)), minor=True)
-        ax.set_xlabel(f"layer (every {step}th name written)", fontsize=TICK_PT)
+        what = "layer" if depth is None else "block"
+        every = "every other name" if step == 2 else f"every {step}th name"
+        ax.set_xlabel(f"{what} ({every} written)", fontsize=TICK_PT)
 
 
 def _name_stages(ax: Axes, runs: list[tuple[str, int, int]], count: int, width: float) -> None:
@@ -326,7 +394,7 @@ def _name_stages(ax: Axes, runs: list[tuple[str, int, int]], count: int, width: 
 
 def save(reports: Report | Sequence[Report], path: str | os.PathLike[str],
          metric: str = "all", *, dpi: int = DEFAULT_DPI, fmt: str | None = None,
-         scale: str = "auto") -> str:
+         depth: int | None = None, scale: str = "auto") -> str:
     """Draw :func:`figure` and write it to ``path`` (PNG, SVG or PDF, from the extension unless
     ``fmt`` is given); returns the format. The file is replaced atomically."""
     from .export import write_text_atomic
@@ -337,7 +405,7 @@ def save(reports: Report | Sequence[Report], path: str | os.PathLike[str],
             f"cannot write a chart as {chosen or 'a file without extension'!r}",
             hint="use a .png, .svg or .pdf file name",
         )
-    fig = figure(reports, metric, scale=scale)
+    fig = figure(reports, metric, depth=depth, scale=scale)
     buffer = io.BytesIO()
     fig.savefig(buffer, format=chosen, dpi=dpi)
     write_text_atomic(path, buffer.getvalue())
@@ -357,26 +425,28 @@ def bar_text(value: float, top: float, width: int) -> str:
 
 
 def terminal_bars(reports: Report | Sequence[Report], metric: str = "all", *,
-                  width: int = 40) -> RenderableType:
-    """The same charts as rich tables with inline bars (no matplotlib needed). With several
-    reports every table shares one scale per metric, so the bars compare across networks."""
+                  width: int = 40, depth: int | None = None) -> RenderableType:
+    """The same charts as rich tables with inline bars (no matplotlib needed), one row per
+    layer or, with ``depth``, per block (:func:`bars`). With several reports every table shares
+    one scale per metric, so the bars compare across networks."""
     from rich import box
     from rich.console import Group
     from rich.table import Table
 
     items = _as_list(reports)
+    per_report = [bars(r, depth) for r in items]
     parts: list[RenderableType] = []
     for m in metrics(metric):
-        top = max((m.of(row) for r in items for row in r.layers), default=0.0)
-        for report in items:
+        top = max((m.of(bar.counts) for found in per_report for bar in found), default=0.0)
+        for report, found in zip(items, per_report, strict=True):
             title = (f"{_axis_label(m, items)} — {report.name}: total "
                      f"{m.total(report):,.1f} {m.unit}")
             table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-            table.add_column("layer")
+            table.add_column("layer" if depth is None else "block")
             table.add_column(m.unit, justify="right")
             table.add_column("", no_wrap=True)
-            for row in report.layers:
-                value = m.of(row)
-                table.add_row(row.name, f"{value:,.1f}", bar_text(value, top, width))
+            for bar in found:
+                value = m.of(bar.counts)
+                table.add_row(bar.name, f"{value:,.1f}", bar_text(value, top, width))
             parts.append(table)
     return Group(*parts)
