@@ -33,6 +33,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "sweep": "archcalc.cli_compare:sweep",
     "plot": "archcalc.cli_tools:plot",
     "draw": "archcalc.cli_draw:draw",
+    "report": "archcalc.cli_draw:report",
     "list": "archcalc.cli_tools:list_specs",
     "show": "archcalc.cli_tools:show",
     "schema": "archcalc.cli_tools:schema",

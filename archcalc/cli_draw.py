@@ -92,3 +92,36 @@ def draw(spec: str, output: str, direction: str, color: str, depth: int | None,
                     if "too large" in warning else "")
             click.echo(f"warning: Graphviz: {warning}{hint}", err=True)
     click.echo(f"wrote {output}", err=True)
+
+
+@click.command()
+@spec_argument
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="The HTML file to write (self-contained: open it in any browser, offline).")
+@click.option("--depth", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Draw the diagram and collapse the table to depth N (default: every layer "
+                   "up to 150 layers, else the deepest depth with at most 150 boxes).")
+@click.option("--no-diagram", is_flag=True, help="Leave the diagram out (no Graphviz needed).")
+@click.option("--no-charts", is_flag=True, help="Leave the charts out (no matplotlib needed).")
+@analysis_options
+def report(spec: str, output: str, depth: int | None, no_diagram: bool, no_charts: bool,
+           **options: Any) -> None:
+    """One self-contained HTML page for SPEC: the totals and convention, the diagram, the
+    per-layer table (collapsible by block, sortable by any column, the derivation of a row on
+    click) and the charts. The diagram needs Graphviz and the charts matplotlib; without them
+    the page says what is missing."""
+    from .engine import analyze_graph
+    from .page import make_page
+
+    if not output.lower().endswith((".html", ".htm")):
+        raise ArchcalcError(f"the report page is HTML; {output!r} does not end in .html",
+                            hint="write e.g. -o net.html")
+    graph = graph_from_options(spec, input_shape=options["input_shape"], sets=options["sets"])
+    analysed = analyze_graph(graph, batch=options["batch"], dtype=options["dtype"],
+                             convention=options["convention"])
+    page = make_page(graph, analysed, depth=depth, diagram=not no_diagram,
+                     charts=not no_charts)
+    write_atomic(output, page.html)
+    for note in page.notes:
+        click.echo(f"warning: {note}", err=True)
+    click.echo(f"wrote {output}", err=True)
