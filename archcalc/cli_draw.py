@@ -20,8 +20,8 @@ DOT_EXTENSIONS = (".dot", ".gv")
 
 
 def dot_text(spec: str, *, direction: str = "TB", color: str = "kind",
-             depth: int | None = None, input_shape: Any = None, batch: int = 1,
-             dtype: str = "float32", convention: str = "lecture",
+             depth: int | None = None, max_boxes: int | None = None, input_shape: Any = None,
+             batch: int = 1, dtype: str = "float32", convention: str = "lecture",
              sets: tuple[str, ...] = ()) -> str:
     """DOT text of SPEC with the command line's analysis options applied."""
     from .diagram import to_dot
@@ -29,7 +29,8 @@ def dot_text(spec: str, *, direction: str = "TB", color: str = "kind",
 
     graph = graph_from_options(spec, input_shape=input_shape, sets=sets)
     report = analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
-    return to_dot(graph, report, direction=direction, color=color, depth=depth)
+    return to_dot(graph, report, direction=direction, color=color, depth=depth,
+                  max_boxes=max_boxes)
 
 
 def _draw_format(output: str) -> str:
@@ -76,12 +77,13 @@ def draw(spec: str, output: str, direction: str, color: str, depth: int | None,
     """Architecture diagram of SPEC: one box per layer with its type, kernel and stride, output
     shape, params and MACs; blocks and stages as clusters; residual adds and concats as
     ellipses. Images need Graphviz (`apt-get install graphviz`)."""
-    from .diagram import find_dot, render
+    from .diagram import MAX_BOXES, find_dot, render
 
     fmt = _draw_format(output)
     if fmt != "dot":
         find_dot()  # before the analysis: say at once what is missing
-    text = dot_text(spec, direction=direction, color=color, depth=depth, **options)
+    text = dot_text(spec, direction=direction, color=color, depth=depth,
+                    max_boxes=None if fmt == "dot" else MAX_BOXES, **options)
     if fmt == "dot":
         write_atomic(output, text)
     else:

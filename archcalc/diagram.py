@@ -56,7 +56,7 @@ from .layers import (
     Multiply,
     Pool,
 )
-from .report import LayerRow, Report
+from .report import LayerRow, Report, fmt_shape
 
 #: what ``color=`` accepts: a pastel per layer family, a heat scale on a cost, or no fill
 COLORS: tuple[str, ...] = ("kind", "macs", "flops", "params", "memory", "none")
@@ -68,8 +68,11 @@ FONT = "DejaVu Sans"
 INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `brew install "
                 "graphviz` (macOS), or see https://graphviz.org/download/; `archcalc table SPEC "
                 "--format dot` writes the DOT text without it")
-#: seconds ``dot`` may take before it is stopped (a 928-layer DenseNet-264 takes about 2 s)
+#: seconds ``dot`` may take before it is stopped (928-layer DenseNet-264 as SVG: 0.2–2 s)
 DOT_TIMEOUT = 120.0
+#: most boxes an image is drawn with (``to_dot(max_boxes=…)``): beyond, Graphviz's time and
+#: memory grow without a readable picture to show for it; --depth collapses blocks
+MAX_BOXES = 5000
 
 #: layer family → (legend title, pastel19 colour index); the first base class that matches wins
 _FAMILIES: tuple[tuple[str, tuple[type[Layer], ...], int], ...] = (
@@ -145,10 +148,6 @@ def human_bytes(n: int) -> str:
     if n < 1024:
         return f"{n} B"
     return _three_figures(n, ("B", "KiB", "MiB", "GiB", "TiB"), 1024)
-
-
-def shape_text(shape: Sequence[int]) -> str:
-    return "×".join(str(v) for v in shape)
 
 
 # ------------------------------------------------------------------------------- labels --
@@ -243,13 +242,15 @@ class _Style:
 
 
 def to_dot(graph: Graph, report: Report | None = None, *, direction: str = "TB",
-           color: str = "kind", depth: int | None = None) -> str:
+           color: str = "kind", depth: int | None = None,
+           max_boxes: int | None = None) -> str:
     """Graphviz DOT text of ``graph`` (``report`` gives the figures; analysed here when None).
 
     ``direction`` is ``TB`` (top to bottom) or ``LR``; ``color`` one of :data:`COLORS`.
     ``depth=N`` draws each group of level N (:mod:`archcalc.hierarchy`: ResNet-50 at depth 1 is
     stem, layer1 … layer4, head) as one box with its subtotals, the levels above as clusters;
-    None draws every layer.
+    None draws every layer. With ``max_boxes``, more boxes than that are an error (images are
+    drawn with :data:`MAX_BOXES`; the DOT text alone has no limit).
     """
     if direction not in DIRECTIONS:
         raise ArchcalcError(f"unknown direction {direction!r}",
@@ -269,6 +270,13 @@ def to_dot(graph: Graph, report: Report | None = None, *, direction: str = "TB",
     for i in range(len(rows)):
         collapsed = tree.at_depth(i, depth) if depth is not None else None
         boxes.append(i if collapsed is None else collapsed)
+    if max_boxes is not None:
+        count = len({b if isinstance(b, int) else id(b) for b in boxes})
+        if count > max_boxes:
+            raise ArchcalcError(
+                f"{count:,} boxes are more than a diagram can show (at most {max_boxes:,})",
+                hint="--depth 1 or 2 draws each block as one box; .dot / .gv output has no "
+                     "limit")
     heat = HEAT.get(color)
     top = max((heat.of(rows[b] if isinstance(b, int) else b.totals) for b in boxes),
               default=0) if heat else 0
@@ -324,7 +332,7 @@ def to_dot(graph: Graph, report: Report | None = None, *, direction: str = "TB",
 def _title(report: Report, depth: int | None) -> str:
     t = report.totals
     head = f"<B>{_esc(report.name)}</B>"
-    detail = (f"input {shape_text(report.input_shape)} · batch {report.batch} · {report.dtype}"
+    detail = (f"input {fmt_shape(report.input_shape)} · batch {report.batch} · {report.dtype}"
               f" · {human(t.params)} params · {human(t.macs)} MACs · "
               f"{human(t.flops)} FLOPs ({report.convention})"
               + (f" · depth {depth}" if depth is not None else ""))
@@ -332,7 +340,7 @@ def _title(report: Report, depth: int | None) -> str:
 
 
 def _input_statement(graph: Graph) -> str:
-    label = (f'<<B>input</B><BR/><FONT POINT-SIZE="11">{shape_text(graph.input_shape)}'
+    label = (f'<<B>input</B><BR/><FONT POINT-SIZE="11">{fmt_shape(graph.input_shape)}'
              "</FONT>>")
     return 'input [label=' + label + ', style="rounded,filled,bold", fillcolor=white];'
 
@@ -382,12 +390,12 @@ def _node_statement(node_id: str, node: Node, row: LayerRow, inner: Group | None
     attributes = f'fillcolor="{fill}", fontcolor="{font}", tooltip={_quote(row.name)}'
     if isinstance(node.op, _MERGES):
         sign = _MERGE_SIGN.get(type(node.op), "")
-        detail = " · ".join(p for p in (kind, shape_text(row.output_shape)) if p)
+        detail = " · ".join(p for p in (kind, fmt_shape(row.output_shape)) if p)
         label = f"<<B>{sign} {name}</B><BR/>{_SMALL}{_esc(detail)}</FONT>>"
         return f"{node_id} [label={label}, shape=ellipse, style=filled, {attributes}];"
     geometry = geometry_text(node.op, node.in_shapes[0] if node.in_shapes else ())
     lines = [_esc(" ".join(p for p in (kind, geometry) if p)),
-             _esc(shape_text(row.output_shape)),
+             _esc(fmt_shape(row.output_shape)),
              _esc(_costs(row.params, row.macs, value, style))]
     body = "<BR/>".join(line for line in lines if line)
     return f"{node_id} [label=<<B>{name}</B><BR/>{_SMALL}{body}</FONT>>, {attributes}];"
@@ -401,7 +409,7 @@ def _group_statement(node_id: str, group: Group, inner: Group | None, style: _St
     blocks = sum(1 for child in group.children if not isinstance(child, int))
     parts = ([f"{blocks} block{'s' if blocks > 1 else ''}"] if blocks else []) + [
         f"{t.layers:,} layer{'s' if t.layers > 1 else ''}"]
-    lines = [" · ".join(parts), shape_text(group.output_shape),
+    lines = [" · ".join(parts), fmt_shape(group.output_shape),
              _costs(t.params, t.macs, value, style)]
     body = "<BR/>".join(_esc(line) for line in lines if line)
     name = _esc(group.name)  # in full: `layer1.0`, not `0`

@@ -15,31 +15,45 @@
   var collapsed = new Set();
   var sort = { column: -1, direction: 0 };  // direction 1 ascending, -1 descending, 0 none
   var byId = new Map();
-  rows.forEach(function (tr) { byId.set(tr.dataset.id, tr); });
+  var info = new Map();  // per row, read once: its groups, whether it is a layer, its search text
+  rows.forEach(function (tr) {
+    byId.set(tr.dataset.id, tr);
+    var full = tr.cells[1].querySelector("span[title]");
+    info.set(tr, {
+      ancestors: tr.dataset.ancestors ? tr.dataset.ancestors.split(" ") : [],
+      layer: tr.classList.contains("layer"),
+      text: ((full ? full.title : "") + " " + tr.cells[2].textContent).toLowerCase(),
+      order: Number(tr.dataset.order),
+      hidden: false
+    });
+  });
+  var keys = [];  // per column, the sort key of each row, made on the first sort by it
 
-  function ancestors(tr) {
-    return tr.dataset.ancestors ? tr.dataset.ancestors.split(" ") : [];
-  }
+  function ancestors(tr) { return info.get(tr).ancestors; }
 
   function refresh() {
     var text = filter.value.trim().toLowerCase();
     var flat = sort.direction !== 0 || text !== "";
     var shown = 0;
     rows.forEach(function (tr) {
+      var row = info.get(tr);
       var visible;
       if (flat) {  // sorted or filtered: the layers alone, whatever is collapsed
-        visible = tr.classList.contains("layer") &&
-          (text === "" || tr.cells[1].textContent.toLowerCase().indexOf(text) >= 0 ||
-           tr.cells[1].querySelector("span[title]").title.toLowerCase().indexOf(text) >= 0 ||
-           tr.cells[2].textContent.toLowerCase().indexOf(text) >= 0);
+        visible = row.layer && (text === "" || row.text.indexOf(text) >= 0);
       } else {
-        visible = !ancestors(tr).some(function (g) { return collapsed.has(g); });
+        visible = !row.ancestors.some(function (g) { return collapsed.has(g); });
       }
-      tr.classList.toggle("hidden", !visible);
-      if (visible && tr.classList.contains("layer")) { shown += 1; }
-      if (tr.classList.contains("group")) {
-        tr.querySelector("button.toggle").setAttribute(
-          "aria-expanded", collapsed.has(tr.dataset.id) ? "false" : "true");
+      if (row.hidden === visible) {  // touch the DOM only where something changes
+        tr.classList.toggle("hidden", !visible);
+        row.hidden = !visible;
+      }
+      if (visible && row.layer) { shown += 1; }
+      if (!row.layer) {
+        var open = collapsed.has(tr.dataset.id) ? "false" : "true";
+        var toggle = tr.querySelector("button.toggle");
+        if (toggle.getAttribute("aria-expanded") !== open) {
+          toggle.setAttribute("aria-expanded", open);
+        }
       }
     });
     table.classList.toggle("flat", flat);
@@ -49,25 +63,33 @@
       (text ? " · filter “" + text + "”" : "");
   }
 
-  function value(tr, column, numeric) {
-    var raw = tr.cells[column].dataset.v;
-    return numeric ? Number(raw) : raw.toLowerCase();
+  function sortKeys(column) {
+    if (!keys[column]) {
+      var numeric = heads[column].classList.contains("num");
+      var made = new Map();
+      rows.forEach(function (tr) {
+        var raw = tr.cells[column].dataset.v;
+        made.set(tr, numeric ? Number(raw) : raw.toLowerCase());
+      });
+      keys[column] = made;
+    }
+    return keys[column];
   }
 
   function sortBy(column) {
-    var numeric = heads[column].classList.contains("num");
     if (sort.column !== column) { sort = { column: column, direction: 1 }; }
     else { sort.direction = sort.direction === 1 ? -1 : sort.direction === -1 ? 0 : 1; }
     var ordered = rows.slice();
-    if (sort.direction === 0) {
-      ordered.sort(function (a, b) { return a.dataset.order - b.dataset.order; });
-    } else {
-      ordered.sort(function (a, b) {
-        var x = value(a, column, numeric), y = value(b, column, numeric);
+    var order = function (a, b) { return info.get(a).order - info.get(b).order; };
+    if (sort.direction !== 0) {
+      var key = sortKeys(column);
+      order = function (a, b) {
+        var x = key.get(a), y = key.get(b);
         var c = x < y ? -1 : x > y ? 1 : 0;
-        return c * sort.direction || a.dataset.order - b.dataset.order;
-      });
+        return c * sort.direction || info.get(a).order - info.get(b).order;  // ties: network
+      };
     }
+    ordered.sort(order);
     var fragment = document.createDocumentFragment();
     ordered.forEach(function (tr) { fragment.appendChild(tr); });
     tbody.appendChild(fragment);

@@ -399,3 +399,16 @@ def test_oversized_png_warns(tmp_path: Path) -> None:
     assert code == 0, output
     assert "warning: Graphviz: graph is too large for cairo-renderer bitmaps" in output
     assert "an .svg has no size limit" in output
+
+
+def test_images_are_bounded_the_dot_text_is_not(tmp_path: Path) -> None:
+    spec_file = tmp_path / "long.yaml"
+    spec_file.write_text(b.to_yaml(b.spec("long", [3, 4, 4],
+                                          [b.repeat(diagram.MAX_BOXES + 1, [b.act("relu")])])))
+    target = tmp_path / "long.svg"
+    code, output = invoke("draw", str(spec_file), "-o", str(target))
+    assert code == 1
+    assert "5,001 boxes are more than a diagram can show (at most 5,000)" in output
+    assert not target.exists()
+    code, output = invoke("draw", str(spec_file), "-o", str(tmp_path / "long.dot"))
+    assert code == 0, output

@@ -279,3 +279,16 @@ def test_densenet264_stays_usable(browser: Browser, tmp_path: Path) -> None:
     png = browser.screenshot()
     assert png_size(png) == (1600, 1000)
     assert len(png) > 50_000  # drawn, not a blank page (a white 1600×1000 PNG is ~7 KB)
+
+
+def test_a_page_is_bounded(tmp_path: Path) -> None:
+    spec_file = tmp_path / "long.yaml"
+    from archcalc import builder as b
+
+    spec_file.write_text(b.to_yaml(b.spec("long", [3, 4, 4],
+                                          [b.repeat(pages.MAX_ROWS + 1, [b.act("relu")])])))
+    target = tmp_path / "long.html"
+    code, output = invoke("report", str(spec_file), "-o", str(target))
+    assert code == 1
+    assert "long has 10,001 layers; a report page holds at most 10,000" in output
+    assert not target.exists()
