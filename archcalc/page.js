@@ -131,7 +131,9 @@
       explainBox.textContent = data.explain[Number(tr.dataset.row)];
     } else {
       var c = tr.cells;
-      explainBox.textContent = tr.cells[1].textContent.trim() + "\n" +
+      var name = tr.cells[1].querySelector("b");
+      explainBox.textContent = name.title + " (" + tr.cells[1].querySelector(".dim").textContent +
+        ")\n" +
         "output " + c[3].textContent + "\nparams " + c[4].textContent + "\nMACs " +
         c[5].textContent + "\nFLOPs " + c[6].textContent + "\nmemory " + c[7].textContent +
         "\n\nthe sums over its layers (rows " + (Number(tr.dataset.first) + 1) + " to " +

@@ -213,11 +213,18 @@ def _group_row(group: Group, tree: Hierarchy, group_ids: dict[int, str], order: 
     t = group.totals
     blocks = sum(1 for child in group.children if not isinstance(child, int))
     what = (f"{blocks} blocks · " if blocks else "") + f"{t.layers:,} layers"
+    # under its parent a group is named by the rest of its name when that says something:
+    # `denselayer.0` in denseblock1, but `layer1.0` in layer1 (not `0`)
+    shown = group.name
+    if group.parent is not None and group.name.startswith(group.parent + "."):
+        rest = group.name[len(group.parent) + 1:]
+        if any(ch.isalpha() for ch in rest):
+            shown = rest
     values = {
         "name": (f'<span class="indent" style="--level:{group.level - 1}"></span>'
                  '<button class="toggle" aria-expanded="true" title="collapse / expand">'
-                 f'</button><b>{_esc(group.name)}</b> <span class="dim">{_esc(what)}</span>',
-                 group.name),
+                 f'</button><b title="{_esc(group.name)}">{_esc(shown)}</b> '
+                 f'<span class="dim">{_esc(what)}</span>', group.name),
         "type": ("run" if group.synthetic else "block", ""),
         "shape": (_esc(fmt_shape(group.output_shape)), 0),
         "params": (_exact(t.params), t.params),

@@ -206,6 +206,11 @@ def require_matplotlib() -> None:
         ) from None
 
 
+def _plain(text: str) -> str:
+    """Text for matplotlib as written: a ``$`` in a name does not start mathtext."""
+    return text.replace("$", r"\$")
+
+
 def _title(items: list[Report], depth: int | None = None) -> str:
     level = "" if depth is None else " · per stage" if depth == 1 else f" · blocks at depth {depth}"
     if len(items) == 1:
@@ -302,7 +307,7 @@ def figure(reports: Report | Sequence[Report], metric: str = "all", *,
     width, height = size or SLIDE_SIZE
     fig = Figure(figsize=(width, height), layout="constrained")
     if len(items) == 1:
-        fig.suptitle(_title(items, depth), fontsize=TITLE_PT)
+        fig.suptitle(_plain(_title(items, depth)), fontsize=TITLE_PT)
     axes: list[Axes] = list(fig.subplots(len(chosen), 1, sharex=True, squeeze=False)[:, 0])
     group = 0.8 / len(items)
     for ax, m in zip(axes, chosen, strict=True):
@@ -312,11 +317,11 @@ def figure(reports: Report | Sequence[Report], metric: str = "all", *,
             xs = [x + offset for x, name in enumerate(categories) if name in index]
             hs = [m.of(index[name]) for name in categories if name in index]
             heights_all.extend(hs)
-            ax.bar(xs, hs, group, label=_legend_label(report), zorder=2)
+            ax.bar(xs, hs, group, label=_plain(_legend_label(report)), zorder=2)
         log = scale == "log" or (scale == "auto" and use_log(heights_all))
         if log:
             ax.set_yscale("log")
-        ax.set_title(f"{_axis_label(m, items, log)} — {_totals(m, items)}", loc="left",
+        ax.set_title(_plain(f"{_axis_label(m, items, log)} — {_totals(m, items)}"), loc="left",
                      fontsize=PANEL_PT)
         ax.yaxis.set_major_formatter(FuncFormatter(_tick))
         ax.tick_params(axis="y", labelsize=TICK_PT)
@@ -330,7 +335,7 @@ def figure(reports: Report | Sequence[Report], metric: str = "all", *,
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center",
                    ncols=_legend_columns(labels, width), fontsize=TICK_PT, frameon=False,
-                   title=_title(items, depth), title_fontsize=TITLE_PT)
+                   title=_plain(_title(items, depth)), title_fontsize=TITLE_PT)
     _name_stages(axes[0], runs, len(categories), width)
     _name_layers(axes[-1], categories, width, stages, depth)
     return fig
@@ -359,7 +364,7 @@ def _name_layers(ax: Axes, categories: Sequence[str], width: float,
                  stages: dict[str, str], depth: int | None) -> None:
     step, points = name_plan(len(categories), width * 72 * 0.9)
     ticks = list(range(0, len(categories), step))
-    labels = [_layer_label(categories[t], stages.get(categories[t], "")) for t in ticks]
+    labels = [_plain(_layer_label(categories[t], stages.get(categories[t], ""))) for t in ticks]
     # horizontal when the longest name fits its bar's width (a glyph is about 0.62 em wide);
     # else slanted while the names are few (45°: neighbours stay one line height apart when
     # the spacing is at least √2 lines), else upright
@@ -388,7 +393,7 @@ def _name_stages(ax: Axes, runs: list[tuple[str, int, int]], count: int, width: 
              if (last - first + 1) * per_bar >= len(stage) * STAGE_PT * 0.62]
     top = ax.secondary_xaxis("top")
     top.set_xticks([(first + last) / 2 for _, first, last in shown])
-    top.set_xticklabels([stage for stage, _, _ in shown], fontsize=STAGE_PT)
+    top.set_xticklabels([_plain(stage) for stage, _, _ in shown], fontsize=STAGE_PT)
     top.tick_params(axis="x", length=0)
 
 

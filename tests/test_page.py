@@ -61,7 +61,7 @@ def test_page_holds_every_row_group_and_total() -> None:
     assert "4,089,184,256 (4.09 G)" in text
     assert html.escape(report.convention_text) in text
     # a group row carries its subtotal: layer1 = 215,808 params (see test_plot's derivation)
-    layer1 = re.search(r'<tr class="group"[^>]*>.*?<b>layer1</b>.*?</tr>', text)
+    layer1 = re.search(r'<tr class="group"[^>]*>.*?<b title="layer1">.*?</tr>', text)
     assert layer1 is not None and ">215,808<" in layer1[0]
 
 

@@ -344,3 +344,11 @@ def test_terminal_bars_per_stage() -> None:
     text = console.export_text()
     layer1 = next(line for line in text.splitlines() if line.strip().startswith("layer1"))
     assert "215.8" in layer1  # 215,808 params / 1000
+
+
+def test_dollar_signs_are_plain_text(mpl: None, tmp_path: Path) -> None:
+    # matplotlib reads $…$ as mathtext; an unbalanced brace inside would fail the drawing
+    report = archcalc.analyze(b.spec("cost $x^{$", [3, 8, 8], [b.conv(4, 3, id="c")]))
+    target = tmp_path / "chart.png"
+    plot.save(report, target, "params")
+    assert png_size(target.read_bytes()) == (1920, 1080)
