@@ -401,14 +401,29 @@ def test_oversized_png_warns(tmp_path: Path) -> None:
     assert "an .svg has no size limit" in output
 
 
-def test_images_are_bounded_the_dot_text_is_not(tmp_path: Path) -> None:
+def _long_spec(tmp_path: Path) -> Path:
     spec_file = tmp_path / "long.yaml"
     spec_file.write_text(b.to_yaml(b.spec("long", [3, 4, 4],
                                           [b.repeat(diagram.MAX_BOXES + 1, [b.act("relu")])])))
-    target = tmp_path / "long.svg"
-    code, output = invoke("draw", str(spec_file), "-o", str(target))
-    assert code == 1
-    assert "5,001 boxes are more than a diagram can show (at most 5,000)" in output
-    assert not target.exists()
+    return spec_file
+
+
+def test_the_dot_text_is_not_bounded_an_image_is(tmp_path: Path) -> None:
+    spec_file = _long_spec(tmp_path)
+    net = archcalc.to_graph(archcalc.load_spec(str(spec_file)))
+    with pytest.raises(archcalc.ArchcalcError, match="5,001 boxes are more than a diagram can "
+                                                     "show"):
+        diagram.to_dot(net, max_boxes=diagram.MAX_BOXES)
+    assert diagram.to_dot(net).count(" -> ") == diagram.MAX_BOXES + 1
     code, output = invoke("draw", str(spec_file), "-o", str(tmp_path / "long.dot"))
     assert code == 0, output
+
+
+@needs_dot
+def test_draw_refuses_an_image_of_too_many_boxes(tmp_path: Path) -> None:
+    target = tmp_path / "long.svg"
+    code, output = invoke("draw", str(_long_spec(tmp_path)), "-o", str(target))
+    assert code == 1
+    assert "5,001 boxes are more than a diagram can show (at most 5,000)" in output
+    assert "--depth 1 or 2 draws each block as one box" in output
+    assert not target.exists()

@@ -87,7 +87,8 @@ def test_self_contained(resnet50_page: Path) -> None:
         assert source.startswith("data:image/svg+xml;base64,")  # the charts
     for address in re.findall(r"""(?:href|src|url\()\s*=?\s*["']?(https?:[^"' )]+)""", text):
         pytest.fail(f"the page refers to the network: {address}")
-    assert text.count("<svg") == 1  # the diagram, inline; the charts are images
+    # the diagram inline (when Graphviz is there to draw it); the charts are images
+    assert text.count("<svg") == (0 if shutil.which("dot") is None else 1)
 
 
 def test_script_json_cannot_close_the_script_element() -> None:
