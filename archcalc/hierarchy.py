@@ -215,7 +215,8 @@ class Hierarchy:
         made: dict[int, Group] = {}
         rows = self.rows
         for node, name, alias_names, level, parent in reversed(order):
-            children = tuple(made[id(m)] if isinstance(m, _Open) else m for m in node.members)
+            children = tuple(made[id(_chain_end(m))] if isinstance(m, _Open) else m
+                             for m in node.members)
             last = rows[node.stop - 1]
             group = Group(name, alias_names, level, parent, node.start, node.stop, children,
                           Subtotal(*node.acc), rows[node.start].name, last.name,
