@@ -26,6 +26,7 @@ from .layers import (
     Arg,
     Conv,
     Layer,
+    Tensor,
     Work,
     layer_args,
     make_layer,
@@ -91,6 +92,15 @@ class Node(NamedTuple):
     @property
     def layers(self) -> tuple[Layer, ...]:
         return (self.op, *self.post)
+
+    def tensors(self) -> tuple[Tensor, ...]:
+        """Every tensor of the node with its role: the op's, then each fused layer's (names
+        prefixed by the fused layer's type, ``bn.gamma``)."""
+        found = list(self.op.tensors(self.in_shapes))
+        for layer in self.post:
+            head = f"{layer.type_name}."
+            found.extend(t._replace(name=head + t.name) for t in layer.tensors((self.out_shape,)))
+        return tuple(found)
 
     def weights(self) -> dict[str, Shape]:
         """Learnable tensors of the node (post-op tensors prefixed by their type)."""

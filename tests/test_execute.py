@@ -1,15 +1,17 @@
 """The NumPy executor against independent slow references and the seed's worked examples.
 
-Every forward of :mod:`archcalc.execute` is checked against a direct loop over output positions
-written here from PyTorch's definitions (no im2col, no stride tricks), on tiny inputs; every run
-also checks that the executed shapes, the created parameter tensors and the counted MACs equal
-the engine's (``run(...).ok``). The seed's worked examples (000: vertical/horizontal edges, the
-strided 7×7 ∗ 3×3, max pooling, the transposed-convolution matrix) are reproduced number for
-number. A final test fails when a layer class has no forward or no case here.
+Every layer's forward (run by :mod:`archcalc.executor`) is checked against a direct loop over
+output positions written here from PyTorch's definitions (no im2col, no stride tricks), on tiny
+inputs; every run also checks that the executed shapes, the created parameter tensors and the
+counted MACs equal the engine's (``run(...).ok``). The seed's worked examples (000:
+vertical/horizontal edges, the strided 7×7 ∗ 3×3, max pooling, the transposed-convolution matrix)
+are reproduced number for number. A final test fails when a layer class has no forward or no
+case here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import itertools
 import math
@@ -21,7 +23,7 @@ import numpy as np
 import pytest
 
 import archcalc
-from archcalc.execute import FORWARDS, Execution, init_weights, run
+from archcalc.executor import Execution, init_weights, run
 from archcalc.graph import Graph
 from archcalc.layers import LAYER_CLASSES
 
@@ -708,8 +710,8 @@ def test_execute_api_is_deterministic_and_takes_one_sample() -> None:
     x = np.ones((1, 32, 32), dtype=np.float32)  # one sample, no batch axis
     d = archcalc.execute(lenet, x)
     assert d["input"].shape == (1, 1, 32, 32)
-    module: Any = importlib.import_module("archcalc.execute")  # callable as the function
-    assert np.array_equal(module(lenet, x)[last], d[last])
+    importlib.import_module("archcalc.executor")  # importing the executor module leaves the
+    assert np.array_equal(archcalc.execute(lenet, x)[last], d[last])  # function in place
 
 
 def test_wrong_input_is_an_error_naming_the_expected_shape() -> None:
@@ -718,24 +720,31 @@ def test_wrong_input_is_an_error_naming_the_expected_shape() -> None:
 
 
 def test_a_wrong_forward_is_reported_with_the_layer() -> None:
-    from archcalc.layers import Identity
+    from archcalc.layers import Identity, layer_class
 
-    saved = FORWARDS[Identity]
-    FORWARDS[Identity] = lambda layer, inputs, w, ctx: inputs[0][:, :1]
-    try:
-        result = run(spec([3, 4, 4], [{"identity": {"id": "same"}}, "relu"]))
-        assert not result.ok and result.failures[0].name == "same"
-        assert result.failures[0].verdict == "shape mismatch"
-        assert "output shape 1×4×4 but the engine predicts 3×4×4" in result.failures[0].problems
-        with pytest.raises(archcalc.ExecError, match="layer 'same'"):
-            archcalc.execute(spec([3, 4, 4], [{"identity": {"id": "same"}}]))
-    finally:
-        FORWARDS[Identity] = saved
+    @layer_class
+    class Broken(Identity):  # a layer whose forward drops channels: the executor must notice
+        def forward(self, inputs: Any, w: Any, ctx: Any) -> Any:
+            return inputs[0][:, :1]
+
+    def broken(graph: Graph) -> Graph:
+        nodes = tuple(n._replace(op=Broken()) if n.name == "same" else n for n in graph.nodes)
+        return dataclasses.replace(graph, nodes=nodes)
+
+    result = run(broken(archcalc.to_graph(spec([3, 4, 4], [{"identity": {"id": "same"}},
+                                                             "relu"]))))
+    assert not result.ok and result.failures[0].name == "same"
+    assert result.failures[0].verdict == "shape mismatch"
+    assert "output shape 1×4×4 but the engine predicts 3×4×4" in result.failures[0].problems
+    with pytest.raises(archcalc.ExecError, match="layer 'same'"):
+        archcalc.execute(broken(archcalc.to_graph(spec([3, 4, 4], [{"identity": {"id": "same"}}]))))
 
 
 def test_every_layer_class_has_a_forward() -> None:
-    missing = [cls.__name__ for cls in LAYER_CLASSES if cls not in FORWARDS]
-    assert not missing, f"no NumPy forward in archcalc/execute.py for {missing}"
+    from archcalc.layers import Layer
+
+    missing = [cls.__name__ for cls in LAYER_CLASSES if cls.forward is Layer.forward]
+    assert not missing, f"no NumPy forward (Layer.forward) for {missing}"
 
 
 def test_every_layer_class_is_checked_against_a_reference() -> None:
