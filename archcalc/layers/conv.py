@@ -99,6 +99,11 @@ class Conv(Layer):
 
     geometry = window  # the name compare.py reads
 
+    def kernel(self, shape: Shape) -> tuple[int, ...]:
+        """The kernel size per spatial axis (the window's ``k``, without the padding work)."""
+        k = self.k
+        return (k,) * (len(shape) - 1) if type(k) is int else self.window(shape).k
+
     def in_channels_per_group(self, cin: int) -> int:
         return cin // self.group_count(cin)
 
@@ -147,7 +152,7 @@ class Conv(Layer):
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         (shape,) = ins
         cin, cout = shape[0], self.out_channels(shape[0])
-        k = self.window(shape).k
+        k = self.kernel(shape)
         taps = prod(k)
         if self.connections is not None:
             # output map i has its own kernel over its len(conn_i) input maps
@@ -162,7 +167,7 @@ class Conv(Layer):
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         (shape,) = ins
-        k = self.window(shape).k
+        k = self.kernel(shape)
         positions = prod(out[1:])
         if self.connections is not None:
             # each position of output map i: len(conn_i)·∏k multiply-accumulates
@@ -177,9 +182,9 @@ class Conv(Layer):
         (rf,) = rfs
         if rf is None:
             return None
-        u = uniform_window(self.k, self.s, self.d, self.p)
-        if u is not None:  # the same integer geometry on every axis: no per-axis tuples
-            _, s, _, ke, p = u
+        k, s, d, p = self.k, self.s, self.d, self.p
+        if type(k) is int and type(s) is int and type(d) is int and type(p) is int:
+            ke = d * (k - 1) + 1  # the same integer geometry on every axis: no per-axis tuples
             if len(rf) == 2:  # images, the common case
                 return (rf_window(rf[0], ke, s, p), rf_window(rf[1], ke, s, p))
             return tuple([rf_window(axis, ke, s, p) for axis in rf])
