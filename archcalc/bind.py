@@ -68,7 +68,8 @@ class Binder:
         # by YAML entry and defaults chain: (the entry, its Bound or its literal key or None:
         # not literal, bound anew each time)
         self._at: dict[tuple[object, ...], tuple[YMap | None, object]] = {}
-        self._layers: dict[tuple[object, ...], Layer] = {}  # equal layers: one instance
+        self._layers: dict[tuple[object, ...], Layer] = {}  # by the values given
+        self._values: dict[Layer, Layer] = {}  # equal layers: one instance
         self._pairs: dict[tuple[int, ...], Bound] = {}  # equal (op, post): one Bound
 
     # ------------------------------------------------------------------------- defaults --
@@ -271,9 +272,10 @@ class Binder:
         found = self._layers.get(key)
         if found is None:
             cls, preset = LAYER_TYPES[kind]
-            kwargs = {**preset, **{k: v for k, v in values.items()
-                                   if v is not None or k in preset}}
-            found = self._layers[key] = cls(**kwargs)
+            made = cls(**{**preset, **{k: v for k, v in values.items()
+                                       if v is not None or k in preset}})
+            # `k: 1, s: 1` and `k: 1` make equal layers: one instance
+            found = self._layers[key] = self._values.setdefault(made, made)
         return found
 
     def pair(self, op: Layer, post: tuple[Layer, ...]) -> Bound:

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import SpecError
-from .gcpause import paused_gc
 from .graph import INPUT, Graph
 from .layers import Work
 from .report import LayerRow, Report, Totals
@@ -74,8 +73,7 @@ MEMORY_TEXT = (
 def analyze_graph(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                   convention: str = "lecture") -> Report:
     """Cost every node of ``graph``. Pure: the graph is not modified."""
-    with paused_gc():
-        return _analyze(graph, batch, dtype, convention)
+    return _analyze(graph, batch, dtype, convention)
 
 
 def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:

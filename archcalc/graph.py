@@ -15,7 +15,6 @@ from typing import NamedTuple
 from .args import suggest
 from .errors import ArchcalcError, Loc, SpecError
 from .expr import Number
-from .gcpause import paused_gc
 from .layers import BUFFER_ROLES, Layer, Tensor, Work
 from .layers import COMMON_KEYS as COMMON_KEYS
 from .shapes import Shape, prod
@@ -172,10 +171,9 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
             + {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(spec.input.items)],
         )
     try:
-        with paused_gc():
-            from .expand import Expander
+        from .expand import Expander
 
-            return Expander(spec).run(values, input_shape)
+        return Expander(spec).run(values, input_shape)
     except ArchcalcError:
         raise
     except RecursionError:
