@@ -530,8 +530,11 @@ class Derivation:
         """The output-shape lines shown cover the whole shape."""
         self.oshape_checked = self.oshape
 
-    def same_shape(self, note: str = "element-wise: the output has the input's shape") -> None:
-        syms, env = _dims_product(self.shape, False)
+    def same_shape(self, note: str = "element-wise: the output has the input's shape",
+                   source: Shape | None = None) -> None:
+        """``C′ = C``, ``H′ = H``, …: the output has the shape of the input (``source``: of
+        another input than the first, e.g. the map a gate multiplies)."""
+        syms, env = _dims_product(self.shape if source is None else source, False)
         for i, sym in enumerate(syms):
             self.out.add(sym + "′", sym, env, self.oshape[i], note=note if i == 0 else "")
         self.oshape_checked = self.oshape

@@ -120,7 +120,9 @@ class Multiply(Merge):
         return y
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape("the larger input's shape (a [C, 1, 1] gate broadcasts)")
+        a, b = ex.ins
+        ex.same_shape("the larger input's shape (a [C, 1, 1] gate broadcasts)",
+                      a if prod(a) >= prod(b) else b)  # the map, whichever input it is
         osyms, oenv = ex.out_symbols()
         ex.elementwise("multiply", "*".join(osyms), oenv, prod(ex.oshape))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from ..shapes import Shape, prod
+from ..shapes import RF, AxisRF, Shape, prod
 from .base import (
     RUNNING_MEAN,
     RUNNING_VAR,
@@ -22,7 +22,7 @@ from .base import (
 
 if TYPE_CHECKING:
     from ..executor import Context
-    from ..explain import Derivation
+    from ..explain import Derivation, RFDerivation
     from .arrays import Array
 
 
@@ -105,6 +105,18 @@ class LayerNorm(Pointwise):
         shape = ins[0][:1] if self.over == "channels" else ins[0]
         return (Tensor("gamma", shape, SCALE), Tensor("beta", shape, SHIFT))
 
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        """Over channels: each position's own channels, the field unchanged. Over all: every
+        output depends on the whole sample (its mean and variance), as a squeeze-and-excitation
+        gate does — the field of a window over the whole map, the output on the map's grid
+        (:meth:`archcalc.layers.Multiply.rf`): ``r' = r + (n − 1)·j``, ``j' = j``."""
+        (rf,) = rfs
+        if rf is None or self.over == "channels":
+            return rf
+        n = ins[0][1:]
+        return tuple(AxisRF(axis.size + (n[a] - 1) * axis.jump, axis.jump, axis.start)
+                     for a, axis in enumerate(rf))
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=5 * prod(out))
 
@@ -132,6 +144,16 @@ class LayerNorm(Pointwise):
         ex.norm_tensors(self, ex.shape, prefix="")
         syms, env = ex.dims(ex.shape, False)
         ex.elementwise("layernorm", "5*" + "*".join(syms), env, 5 * prod(ex.shape))
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        if self.over == "channels":
+            rx.unchanged()
+            return
+        n = rx.shape[1:]
+        for ax in rx.axes([(n[a],) for a in range(rx.rank)]):
+            a, x = ax.index[0], ax.sub
+            rx.emit(ax, f"r_prev{x} + (n{x} - 1)*j_prev{x}", f"j_prev{x}", f"start_prev{x}",
+                    {f"n{x}": n[a]}, "the statistics of the whole sample: every position")
 
 
 @layer_class
