@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench fuzz clean
+.PHONY: run test lint bench fuzz mutate clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(DEV)
 
 fuzz: $(DEV)
 	$(BIN)/python -m pytest -m slow tests/test_fuzz.py
+
+# break each layer class's forward, RF and weight rule in turn; a named test must fail for each
+mutate: $(DEV)
+	$(BIN)/python bench/mutate.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

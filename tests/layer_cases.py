@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction as Fr
 from typing import Any
 
@@ -46,6 +46,11 @@ Acts = Mapping[str, np.ndarray]
 RFs = tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]] | None
 
 
+W_B = {"weight": "weight", "bias": "bias"}
+STATS = {"running_mean": "running_mean", "running_var": "running_var"}
+GAMMA_BETA = {"gamma": "scale", "beta": "shift"}
+
+
 @dataclass(frozen=True)
 class Case:
     """``layers`` on ``input``; the node ``target`` (id) is checked: its output against
@@ -62,6 +67,8 @@ class Case:
     buffers: int = 0
     macs: int = 0
     flops: int = 0
+    #: the target's tensors, name → role (what initialises and probes them)
+    roles: Mapping[str, str] = field(default_factory=dict)
     target: str = "t"
 
     def spec(self) -> dict[str, Any]:
@@ -89,6 +96,7 @@ CASES: list[Case] = [
          lambda a, t: ref_conv(_x(a), t["weight"], t["bias"], (2, 2), (1, 1), (1, 1), (1, 1), 1),
          params=4 * 3 * 3 * 3 + 4,  # 112
          macs=4 * 5 * 4 * 3 * 3 * 3, flops=2 * 2160 + 4 * 5 * 4,  # 5×4 out; + bias
+         roles=W_B,
          rf=(_sq(3), _sq(2), _sq(0))),  # start (3 − 1)/2 − 1 = 0
     Case("conv dilated grouped same", (4, 11, 10),
          _one(conv={"out": 6, "k": 3, "d": 2, "groups": 2, "p": "same"}),
@@ -96,6 +104,7 @@ CASES: list[Case] = [
          lambda a, t: ref_conv(_x(a), t["weight"], t["bias"], (1, 1), (2, 2), (2, 2), (2, 2), 2),
          params=6 * 2 * 3 * 3 + 6,  # 114: each filter sees 4/2 channels
          macs=6 * 11 * 10 * 2 * 3 * 3, flops=2 * 11880 + 6 * 11 * 10,
+         roles=W_B,
          rf=(_sq(5), _sq(1), _sq(0))),  # k_eff = 2·(3 − 1) + 1 = 5; start 2 − 2 = 0
     Case("conv fused bn relu6", (3, 6, 6),
          _one(conv={"out": 4, "k": 3, "p": 1, "bias": False, "bn": True, "act": "relu6"}),
@@ -103,6 +112,7 @@ CASES: list[Case] = [
                                                    (1, 1), (1, 1), 1), t, prefix="bn."), 0, 6),
          params=4 * 3 * 3 * 3 + 2 * 4, buffers=2 * 4,  # weight + γ, β; running mean, var
          macs=4 * 6 * 6 * 27, flops=2 * 3888 + 2 * 144 + 2 * 144,  # bn 2, relu6 2
+         roles={"weight": "weight", **{f"bn.{k}": v for k, v in {**GAMMA_BETA, **STATS}.items()}},
          rf=(_sq(3), _sq(1), _sq(0))),
     Case("conv connections (LeNet C3)", (4, 7, 7),
          _one(conv={"out": 4, "k": 3, "connections": [[0, 1, 2], [1, 2, 3], [0, 3],
@@ -113,20 +123,24 @@ CASES: list[Case] = [
              for i, maps in enumerate([[0, 1, 2], [1, 2, 3], [0, 3], [0, 1, 2, 3]])], axis=1),
          params=(3 + 3 + 2 + 4) * 3 * 3 + 4,  # 112
          macs=5 * 5 * (3 + 3 + 2 + 4) * 3 * 3, flops=2 * 2700 + 4 * 5 * 5,
+         roles={**{f"weight[{i}]": "weight" for i in range(4)}, "bias": "bias"},
          rf=(_sq(3), _sq(1), _sq(1))),
     Case("conv1d grouped strided", (4, 11), _one(conv1d={"out": 4, "k": 3, "s": 2, "p": 1,
                                                          "groups": 2}),
          lambda a, t: ref_conv(_x(a), t["weight"], t["bias"], (2,), (1,), (1,), (1,), 2),
          # L′ = ⌊(11 + 2 − 3)/2⌋ + 1 = 6
          params=4 * 2 * 3 + 4, macs=4 * 6 * 2 * 3, flops=2 * 144 + 4 * 6,
+         roles=W_B,
          rf=((3,), (2,), (0,))),
     Case("dwconv multiplier 2", (3, 9, 8), _one(dwconv={"out": 6, "k": 3, "s": 2, "p": 1}),
          lambda a, t: ref_conv(_x(a), t["weight"], t["bias"], (2, 2), (1, 1), (1, 1), (1, 1), 3),
          params=6 * 1 * 3 * 3 + 6, macs=6 * 5 * 4 * 1 * 3 * 3, flops=2 * 1080 + 6 * 5 * 4,
+         roles=W_B,
          rf=(_sq(3), _sq(2), _sq(0))),
     Case("pwconv strided grouped", (4, 6, 5), _one(pwconv={"out": 6, "s": 2, "groups": 2}),
          lambda a, t: ref_conv(_x(a), t["weight"], t["bias"], (2, 2), (0, 0), (0, 0), (1, 1), 2),
          params=6 * 2 + 6, macs=6 * 3 * 3 * 2, flops=2 * 108 + 6 * 3 * 3,  # 3×3 out, C/g = 2
+         roles=W_B,
          rf=(_sq(1), _sq(2), _sq(0))),
     Case("deconv", (4, 3, 4), _one(deconv={"out": 6, "k": 3, "s": 2, "p": 1,
                                            "output_padding": 1, "groups": 2}),
@@ -135,6 +149,7 @@ CASES: list[Case] = [
          # zero-insertion by 2: jump 1/2; then a stride-1 window of 3 with padding 3 − 1 − 1:
          # r = 1 + 2·½ = 2, start = 0 + (1 − 1)·½ = 0
          macs=(4 * 3 * 4) * 3 * 3 * 3, flops=2 * 1296 + 6 * 6 * 8,  # inputs × out/g × k²; 6×8 out
+         roles=W_B,
          rf=(_sq(2), _sq(Fr(1, 2)), _sq(0))),
     # -------------------------------------------------------------------------- pooling --
     Case("maxpool ceil_mode", (2, 7, 8), _one(maxpool={"k": 3, "s": 2, "p": 1,
@@ -155,6 +170,7 @@ CASES: list[Case] = [
          lambda a, t: ref_subsample(_x(a), t, 2),
          params=2 * 3,  # coefficient + bias per map
          macs=3 * 3 * 2, flops=2 * 18 + 18 * 2 * 2 + 18,  # coefficient, window, bias
+         roles={"coefficient": "coefficient", "bias": "bias"},
          rf=(_sq(2), _sq(2), _sq(Fr(1, 2)))),
     Case("global_avgpool", (3, 5, 4), _one(global_avgpool={}),
          lambda a, t: ref_global(_x(a), lambda v: sum(v) / len(v)),
@@ -173,10 +189,12 @@ CASES: list[Case] = [
     Case("fc after flatten", (2, 3, 2), ({"flatten": {}}, {"fc": {"id": "t", "out": 5}}),
          lambda a, t: ref_linear(a["flatten1"], t), params=12 * 5 + 5, macs=12 * 5,
          flops=2 * 60 + 5,
+         roles=W_B,
          rf=None),
     Case("fc on a pooled map", (4, 3, 3),
          ({"global_avgpool": {}}, {"fc": {"id": "t", "out": 2, "bias": False}}),
          lambda a, t: ref_linear(a["global_avgpool1"], t), params=4 * 2, macs=4 * 2, flops=2 * 8,
+         roles={"weight": "weight"},
          rf=None),
     Case("flatten", (2, 3, 2), _one(flatten={}), lambda a, t: ref_row_major(_x(a), (12,)),
          params=0, rf=None),
@@ -218,10 +236,12 @@ CASES: list[Case] = [
     # ----------------------------------------------------------------------------- norms --
     Case("bn", (4, 3, 2), _one(bn={}), lambda a, t: ref_bn_loop(_x(a), t),
          params=2 * 4, buffers=2 * 4, flops=2 * 4 * 3 * 2,  # folded scale and shift
+         roles={**GAMMA_BETA, **STATS},
          rf=(_sq(1), _sq(1), _sq(0))),
     Case("bn without affine", (4, 3, 2), _one(bn={"affine": False, "eps": 0.01}),
          lambda a, t: ref_bn_loop(_x(a), t, eps=0.01), params=0, buffers=2 * 4,
          flops=2 * 4 * 3 * 2,
+         roles=STATS,
          rf=(_sq(1), _sq(1), _sq(0))),
     # (a conv first: the receptive-field probe lights every input channel alike, and a
     # layer norm over channels maps channels that are alike to β)
@@ -229,6 +249,7 @@ CASES: list[Case] = [
          ({"conv": {"out": 4, "k": 3, "p": 1}}, {"layernorm": {"id": "t"}}),
          lambda a, t: ref_layernorm(a["conv1"], t, "channels"), params=2 * 4,
          flops=5 * 4 * 5 * 4,
+         roles=GAMMA_BETA,
          rf=(_sq(3), _sq(1), _sq(0))),
     # every output reads the whole sample: r = 3 + (5 − 1)·1 = 7, on the map's grid (the
     # field is wider than the map, as in a real network: the measurement then compares the
@@ -237,6 +258,7 @@ CASES: list[Case] = [
          ({"conv": {"out": 4, "k": 3, "p": 1}}, {"layernorm": {"id": "t", "over": "all"}}),
          lambda a, t: ref_layernorm(a["conv1"], t, "all"), params=2 * 4 * 5 * 5,
          flops=5 * 4 * 5 * 5,
+         roles=GAMMA_BETA,
          rf=(_sq(7), _sq(1), _sq(0))),
     Case("lrn", (6, 3, 4), _one(lrn={"size": 3, "alpha": 0.5, "beta": 0.75, "k": 2.0}),
          lambda a, t: ref_lrn(_x(a), 3, 0.5, 0.75, 2.0), params=0, flops=(3 + 4) * 6 * 3 * 4,

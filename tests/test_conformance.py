@@ -65,6 +65,13 @@ def test_counts_by_hand(case: Case) -> None:
         case.params, case.buffers, case.macs, case.flops)
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_tensor_roles_by_hand(case: Case) -> None:
+    """Each tensor's role decides how the executor fills it and how the probe sets it."""
+    node = graph_of(case).node(case.target)
+    assert {t.name: t.role for t in node.tensors()} == dict(case.roles)
+
+
 def _fractions(rf: Any) -> tuple[tuple[Fraction, ...], ...]:
     return tuple(tuple(Fraction(v) for v in part) for part in rf)
 
