@@ -33,6 +33,7 @@ from references import (
     ref_linear,
     ref_lrn,
     ref_merge,
+    ref_pixel_shuffle,
     ref_pool,
     ref_row_major,
     ref_slice,
@@ -233,6 +234,13 @@ CASES: list[Case] = [
          lambda a, t: ref_upsample(_x(a), (6, 8), "bilinear", True),
          params=0, flops=3 * 2 * 2 * 6 * 8,
          rf=(_sq(2), _sq(Fr(1, 2)), _sq(Fr(-1, 4)))),
+    Case("pixel_shuffle", (8, 3, 4), _one(pixel_shuffle={"r": 2}),
+         lambda a, t: ref_pixel_shuffle(_x(a), 2),  # [2·2², 3, 4] → [2, 6, 8]
+         # each output copies one input position: nearest upsampling's grid, refined by 2
+         params=0, rf=(_sq(1), _sq(Fr(1, 2)), _sq(Fr(-1, 4)))),
+    Case("pixel_shuffle 1D", (6, 5), _one(pixel_shuffle={"r": 3}),
+         lambda a, t: ref_pixel_shuffle(_x(a), 3),  # [2·3, 5] → [2, 15]
+         params=0, rf=((1,), (Fr(1, 3),), (Fr(-1, 3),))),  # (1/3 − 1)/2 = −1/3
     # ----------------------------------------------------------------------------- norms --
     Case("bn", (4, 3, 2), _one(bn={}), lambda a, t: ref_bn_loop(_x(a), t),
          params=2 * 4, buffers=2 * 4, flops=2 * 4 * 3 * 2,  # folded scale and shift

@@ -359,3 +359,18 @@ def ref_concat(inputs: Sequence[np.ndarray]) -> np.ndarray:
             y[:, offset + c] = a[:, c]
         offset += a.shape[1]
     return y
+
+
+def ref_pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
+    """PyTorch's PixelShuffle, output element by element: output (c, y₁, …, y_d) reads channel
+    c·r^d + the row-major number of the offsets (y₁ mod r, …, y_d mod r), at (y₁ // r, …)."""
+    d = x.ndim - 2
+    c_out = x.shape[1] // r ** d
+    y = np.zeros((x.shape[0], c_out, *(n * r for n in x.shape[2:])))
+    for pos in positions(y.shape):
+        b, c, at = pos[0], pos[1], pos[2:]
+        offset = 0
+        for v in at:
+            offset = offset * r + v % r
+        y[pos] = x[(b, c * r ** d + offset, *(v // r for v in at))]
+    return y

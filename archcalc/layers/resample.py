@@ -1,4 +1,4 @@
-"""Resampling: ``upsample`` (nearest, bilinear)."""
+"""Resampling: ``upsample`` (nearest, bilinear), ``pixel_shuffle`` (sub-pixel)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import LayerArgError
 from ..shapes import RF, AxisRF, PerAxis, Shape, per_axis, prod, rf_upsample
-from .base import Arg, Layer, Shapes, Tensor, Tensors, Work, layer_class, spatial_rank
+from .base import (
+    REQUIRED,
+    Arg,
+    Layer,
+    Shapes,
+    Tensor,
+    Tensors,
+    Work,
+    layer_class,
+    spatial_rank,
+)
 
 if TYPE_CHECKING:
     from ..executor import Context
@@ -132,6 +142,78 @@ class Upsample(Layer):
                     env, "the grid is refined by f" + (
                         "; bilinear reads one more input pixel" if self.mode == "bilinear"
                         else ""))
+
+
+@layer_class
+class PixelShuffle(Layer):
+    """ESPCN's sub-pixel upsampling (Shi et al. 2016): ``[C·r², H, W] → [C, H·r, W·r]``,
+    output ``(c, h·r + i, w·r + j)`` = input ``(c·r² + i·r + j, h, w)`` — PyTorch's
+    ``PixelShuffle`` order; 1D and 3D inputs the same row-major way (``C·r^d`` channels). No
+    weights, no arithmetic (a permutation). RF: each output copies one input position, so the
+    grid is refined by r as nearest upsampling refines it.
+    """
+
+    kind: ClassVar[str] = "pixel_shuffle"
+    doc: ClassVar[str] = "sub-pixel upsampling [C·r², H, W] → [C, H·r, W·r] (ESPCN)"
+    ARGS: ClassVar[tuple[Arg, ...]] = (Arg("r", "int+", REQUIRED, "upscale factor"),)
+    r: int
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        (shape,) = ins
+        rank = spatial_rank(self.kind, shape)
+        block = self.r ** rank
+        if shape[0] % block:
+            raise LayerArgError(
+                f"pixel_shuffle with r={self.r} needs channels divisible by r^{rank} = {block}, "
+                f"got {shape[0]}",
+                hint=f"give the layer before C·{block} channels (e.g. a conv with out: C·{block})",
+            )
+        return (shape[0] // block, *(n * self.r for n in shape[1:]))
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work()
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        (rf,) = rfs
+        if rf is None:
+            return None
+        return tuple(rf_upsample(axis, self.r, centred=True) for axis in rf)
+
+    def refines(self, ins: Shapes) -> bool:
+        return self.r > 1
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``(B, C·r^d, n…) → (B, C, r…, n…)``, each offset axis moved after its spatial axis,
+        then merged with it: ``(B, C, n₁·r, n₂·r, …)``."""
+        import numpy as np
+
+        (x,) = inputs
+        b, n = x.shape[0], x.shape[2:]
+        d, r = len(n), self.r
+        split = x.reshape(b, x.shape[1] // r ** d, *([r] * d), *n)
+        order = (0, 1, *(i for a in range(d) for i in (2 + d + a, 2 + a)))
+        y: Array = np.ascontiguousarray(split.transpose(order)).reshape(
+            b, x.shape[1] // r ** d, *(v * r for v in n))
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        rank = len(ex.shape) - 1
+        ex.channels("C/r" if rank == 1 else "C/(" + "*".join(["r"] * rank) + ")",
+                    {"C": ex.shape[0], "r": self.r},
+                    f"r^{rank} channels become one channel of an r-times finer grid")
+        axes = ex.axes(ex.shape, [() for _ in range(rank)])
+        ex.spatial(axes, lambda ax: (f"{ax.name}*r", {ax.name: ex.shape[1 + ax.index[0]],
+                                                       "r": self.r}))
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        for ax in rx.axes([() for _ in range(rx.rank)]):
+            x = ax.sub
+            rx.emit(ax, f"r_prev{x}", f"j_prev{x}/f", f"start_prev{x} + (1/f - 1)/2*j_prev{x}",
+                    {"f": self.r}, "each output copies one input position: the grid is refined "
+                    "by f = r")
 
 
 def _resize_axis(x: Array, axis: int, out: int, mode: str, align: bool,
