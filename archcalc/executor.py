@@ -57,7 +57,6 @@ from .layers import (
     SCALE,
     SHIFT,
     WEIGHT,
-    Multiply,
     Tensor,
 )
 from .report import Report
@@ -681,7 +680,7 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
     # A multiplicative gate (SE) needs a live path on a base of ones, checked in float64. On
     # the zero base an unlit unit is exactly 0 and a lit one is a sum of positive terms, so
     # float32 detects any contribution — unless a layer maps 0 to non-zero (sigmoid, …).
-    gated = any(isinstance(nd.op, Multiply) for nd in graph.nodes)
+    gated = any(layer_.gates() for nd in graph.nodes for layer_ in nd.layers)
     bases = (0.0, 1.0) if gated else (0.0,)
     dtype = np.float64 if gated or not all(layer_.keeps_zero() for nd in graph.nodes
                                            for layer_ in nd.layers) else np.float32

@@ -6,13 +6,16 @@
     weight = C_out × C_in × K × K = 64 × 3 × 11 × 11 = 23,232
     params = weight + bias = 23,232 + 64 = 23,296
 
-Each line is a small formula *template* over named quantities (``floor((W - K + 2*P)/S) + 1``)
-with an environment of the layer's actual values. The template is rendered twice — with symbols
-and with the values — and evaluated exactly (fractions). The evaluated result is then checked
-against the number the layer class itself produced (``out_shape``, ``params``, ``work``, ``rf``
-of :mod:`archcalc.layers`, via the engine's report): if the shown arithmetic ever disagreed with
-the layer's rule, :func:`explain` raises instead of printing a wrong derivation. So the text and
-the table cannot drift apart, and ``Explanation.values`` equals the report row.
+Each layer class derives its own lines (``explain``, ``explain_rf``, and ``explain_post`` for a
+fused layer, in :mod:`archcalc.layers`) through a :class:`Derivation`; this module holds the
+machinery. Each line is a small formula *template* over named quantities
+(``floor((W - K + 2*P)/S) + 1``) with an environment of the layer's actual values. The template
+is rendered twice — with symbols and with the values — and evaluated exactly (fractions). The
+evaluated result is then checked against the number the layer class itself produced
+(``out_shape``, ``params``, ``work``, ``rf``, via the engine's report): if the shown arithmetic
+ever disagreed with the layer's rule, :func:`explain` raises instead of printing a wrong
+derivation. So the text and the table cannot drift apart, and ``Explanation.values`` equals the
+report row.
 
 Templates use ``+ - * /``, parentheses, integer literals, names, and ``floor``, ``ceil``, ``max``,
 ``min``. A name ending in ``_p`` is primed (``W_p`` → W′); ``C_out`` is C with subscript "out".

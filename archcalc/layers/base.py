@@ -252,6 +252,12 @@ class Layer:
         found: tuple[str, ...] = cls.__dict__.get(attribute, ())
         return found
 
+    def gates(self) -> bool:
+        """Whether it multiplies one path by another (a squeeze-and-excitation gate): the
+        receptive-field probe then also needs a base input of ones, where the gate is live.
+        False for every type but ``multiply``."""
+        return False
+
     def keeps_zero(self) -> bool:
         """Whether an all-zero input gives an all-zero output when biases and shifts are 0 (the
         receptive-field probe then detects any contribution in float32). True for every type

@@ -97,6 +97,9 @@ class Multiply(Merge):
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=prod(out))
 
+    def gates(self) -> bool:
+        return True
+
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
         """A broadcast gate (SE: global pool → 1×1 convs) sees the whole map: the field size is
         the larger of the two, but the output stays on the full-size input's grid (its jump and
