@@ -60,7 +60,7 @@ def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
     from . import load_spec, to_graph
-    from .execute import measure_receptive_field, run
+    from .executor import measure_receptive_field, run
 
     graph = to_graph(load_spec(spec), input_shape=input_shape, scale=parse_sets(sets))
     show = progress if progress is not None else _stderr_is_terminal()
@@ -104,7 +104,7 @@ def _run_with_bar(graph: Any, batch: int, seed: int) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .execute import run
+    from .executor import run
 
     columns = (TextColumn("verify"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.description}"))
