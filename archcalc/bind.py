@@ -30,7 +30,7 @@ ARG_SYNONYMS = {"stride": "s", "strides": "s", "kernel": "k", "kernel_size": "k"
                 "features": "out", "activation": "act", "use_bias": "bias", "rate": "p",
                 "scale_factor": "scale", "axis": "over"}
 #: the keys every layer entry takes besides its arguments (handled by the expand stage)
-_PLACE_KEYS = ("id", "in", "if")
+_PLACE_KEYS = ("id", "in", "if", "share")
 
 
 class Bound(NamedTuple):

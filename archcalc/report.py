@@ -20,7 +20,7 @@ from .shapes import AxisRF
 if TYPE_CHECKING:
     from .hierarchy import Group, Hierarchy
 
-JSON_VERSION = 1
+JSON_VERSION = 2
 
 
 def _num(value: int | Fraction) -> int | float:
@@ -51,6 +51,13 @@ class LayerRow(NamedTuple):
     post: tuple[str, ...] = ()
     #: enclosing groups (block calls, stage blocks, repeats), outermost first: ``Node.path``
     path: tuple[str, ...] = ()
+    #: regions per sample (R after RoI pooling): ``macs``, ``flops`` and ``activation_bytes``
+    #: include the factor, ``params`` do not
+    multiplicity: int = 1
+    #: the layer whose weights this one uses (``share:``); its own ``params`` are then 0
+    shares: str = ""
+    #: only training-only outputs need it (an auxiliary head): not in the inference totals
+    training: bool = False
 
     def rf_dict(self) -> dict[str, list[int | float]] | None:
         if self.receptive_field is None:
@@ -74,7 +81,30 @@ class LayerRow(NamedTuple):
             "flops": self.flops,
             "activation_bytes": self.activation_bytes,
             "receptive_field": self.rf_dict(),
+            **({"multiplicity": self.multiplicity} if self.multiplicity != 1 else {}),
+            **({"shares": self.shares} if self.shares else {}),
+            **({"training": True} if self.training else {}),
         }
+
+
+class OutputRow(NamedTuple):
+    """One declared output and what it costs on its own: the sums over the layers it depends on
+    (its ancestors and itself; a layer shared by several outputs counts in each)."""
+
+    name: str
+    output_shape: tuple[int, ...]
+    training: bool
+    params: int
+    buffers: int
+    macs: int
+    flops: int
+    activation_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "output_shape": list(self.output_shape),
+                "training": self.training,
+                "totals": {"params": self.params, "buffers": self.buffers, "macs": self.macs,
+                           "flops": self.flops, "activation_bytes": self.activation_bytes}}
 
 
 @dataclass(frozen=True)
@@ -117,6 +147,13 @@ class Report:
     output: str = ""
     warnings: tuple[str, ...] = ()
     scale: Mapping[str, float | int] = field(default_factory=dict)
+    #: every input (name, shape) when there are several (empty: the one ``input_shape``)
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: every declared output with its own totals when there are several (empty: ``output``)
+    outputs: tuple[OutputRow, ...] = ()
+    #: totals with the training-only layers included (None when there are none); ``totals``
+    #: then counts what runs at inference
+    training_totals: Totals | None = None
 
     def layer(self, name: str) -> LayerRow:
         """The row of the layer called ``name``; :class:`~archcalc.hierarchy.NotFound` (a
@@ -148,8 +185,13 @@ class Report:
             "convention_text": self.convention_text,
             "scale": dict(self.scale),
             "output": self.output,
+            **({"inputs": [{"name": n, "shape": list(sh)} for n, sh in self.inputs]}
+               if self.inputs else {}),
+            **({"outputs": [o.to_dict() for o in self.outputs]} if self.outputs else {}),
             "layers": [row.to_dict() for row in self.layers],
             "totals": self.totals.to_dict(),
+            **({"training_totals": self.training_totals.to_dict()}
+               if self.training_totals is not None else {}),
             "warnings": list(self.warnings),
         }
 

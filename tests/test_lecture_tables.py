@@ -585,7 +585,7 @@ def test_cli_json_contract() -> None:
     data = json.loads(run_table("--format", "json"))
     assert set(data) == {"archcalc_json", "name", "input_shape", "batch", "dtype", "convention",
                          "convention_text", "scale", "output", "layers", "totals", "warnings"}
-    assert data["archcalc_json"] == 1
+    assert data["archcalc_json"] == 2
     assert data["input_shape"] == [3, 227, 227] and data["batch"] == 1
     assert data["dtype"] == "float32" and data["convention"] == "lecture"
     assert data["output"] == "fc8" and data["warnings"] == []

@@ -74,6 +74,9 @@ from .base import (
     Layer as Layer,
 )
 from .base import (
+    Ref as Ref,
+)
+from .base import (
     Shapes as Shapes,
 )
 from .base import (

@@ -70,6 +70,15 @@ ROLES = (WEIGHT, BIAS, SCALE, SHIFT, COEFFICIENT, RUNNING_MEAN, RUNNING_VAR)
 BUFFER_ROLES = frozenset({RUNNING_MEAN, RUNNING_VAR})
 
 
+class Ref(NamedTuple):
+    """A node that a reference argument names (``like: p4``, ``indices: pool5``): its name,
+    output shape, and the node itself (None for a network input)."""
+
+    name: str
+    shape: Shape
+    node: Any = None
+
+
 class Tensor(NamedTuple):
     """One tensor a layer owns. ``fan_in`` (``weight`` only): the elements one output reads,
     e.g. ``C_in/g·∏k`` of a conv filter — the He initialisation and the probe use it."""
@@ -195,6 +204,12 @@ class Layer:
     KIND_IS_NAME: ClassVar[bool] = True
     #: the reference's section title when the class is listed under one heading (activations)
     TITLE: ClassVar[str] = ""
+    #: arguments that name another node instead of giving a value, with their docs: the
+    #: builder resolves them like ``in:`` and :meth:`from_refs` turns the named nodes into
+    #: argument values (``like: p4`` → ``size``); those in ``REF_INPUTS`` are also inputs,
+    #: after the ``in:`` ones (``indices: pool5``)
+    REFS: ClassVar[Mapping[str, str]] = {}
+    REF_INPUTS: ClassVar[tuple[str, ...]] = ()
     #: (name, default) of each field in declaration order, recorded by :func:`layer_class`
     _field_defaults: ClassVar[tuple[tuple[str, Any], ...]] = ()
 
@@ -263,6 +278,18 @@ class Layer:
         receptive-field probe then detects any contribution in float32). True for every type
         but the activations with f(0) ≠ 0."""
         return True
+
+    @classmethod
+    def from_refs(cls, refs: Mapping[str, Ref], given: Mapping[str, Any]) -> dict[str, Any]:
+        """Argument values from the nodes the reference arguments name (``given``: the other
+        arguments as written); raises :class:`LayerArgError` for a node it cannot use."""
+        return {}
+
+    def regions(self) -> int:
+        """The regions per sample its output holds when it makes them (RoI pooling of R
+        proposals: R), or 0 — then the output has its inputs' multiplicity (see
+        :mod:`archcalc.graph`). 0 for every type but ``roi_pool`` and ``roi_align``."""
+        return 0
 
     def params(self, ins: Shapes) -> Weights:
         """Learnable tensors, name → shape (the parameter count is their sizes summed)."""
