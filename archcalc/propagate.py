@@ -138,8 +138,8 @@ class Propagator:
                                 "(conv, fc, bn, ...) share them")
             return ""
         theirs = owner.tensors()
-        kinds = (type(bound.op), tuple(map(type, bound.post)))
-        if kinds != (type(owner.op), tuple(map(type, owner.post))) or [
+        # the same type and the same tensors (a fused activation has none: it may differ)
+        if type(bound.op) is not type(owner.op) or [
                 (t.name, t.shape) for t in mine] != [(t.name, t.shape) for t in theirs]:
             def describe(tensors: Sequence[Tensor]) -> str:
                 return ", ".join(f"{t.name} {list(t.shape)}" for t in tensors)
