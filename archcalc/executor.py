@@ -52,6 +52,8 @@ from .layers import (
     BIAS,
     BUFFER_ROLES,
     COEFFICIENT,
+    FROZEN_SCALE,
+    FROZEN_SHIFT,
     RUNNING_MEAN,
     RUNNING_VAR,
     SCALE,
@@ -146,10 +148,12 @@ def _normal(t: Tensor, rng: np.random.Generator) -> Array:
 #: How :func:`init_weights` fills a tensor of each role (the layer names the role, see
 #: :data:`archcalc.layers.ROLES`): weights He uniform over their fan-in, so activations stay
 #: O(1) at any depth; biases and shifts (β) U(−0.1, 0.1); scales (γ) and coefficients
-#: U(0.5, 1.5); BN running mean N(0, 0.1²), running variance U(0.5, 1.5).
+#: U(0.5, 1.5); BN running mean N(0, 0.1²), running variance U(0.5, 1.5); a frozen BN's γ and
+#: β as a scale and a shift.
 INIT: Mapping[str, Rule] = {
     WEIGHT: _he_uniform, BIAS: _small, SHIFT: _small, SCALE: _around_one,
     COEFFICIENT: _around_one, RUNNING_MEAN: _normal, RUNNING_VAR: _around_one,
+    FROZEN_SCALE: _around_one, FROZEN_SHIFT: _small,
 }
 
 
@@ -633,6 +637,7 @@ PROBE: Mapping[str, Rule] = {
     RUNNING_MEAN: lambda t, rng: np.zeros(t.shape),
     SCALE: lambda t, rng: np.ones(t.shape), RUNNING_VAR: lambda t, rng: np.ones(t.shape),
     COEFFICIENT: lambda t, rng: np.full(t.shape, 0.25),
+    FROZEN_SCALE: lambda t, rng: np.ones(t.shape), FROZEN_SHIFT: lambda t, rng: np.zeros(t.shape),
 }
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .args import coerce, suggest
-from .bind import Binder
+from .bind import Binder, Call
 from .errors import LayerArgError, Loc, ShapeError, SpecError
 from .expr import Number, evaluate
 from .graph import (
@@ -319,43 +319,41 @@ class Expander:
         only reads skipped layers cannot run either), or some were and the entry's own `if:`
         is false. A reference to a skipped layer from an entry that does run is an error that
         says where the skipped layer is."""
-        refs: list[YNode] = []
+        refs: list[tuple[str, YNode | None]] = []  # (key, reference); None: the previous layer
         for key in keys:
             ref = args.get(key) if args is not None else None
             if ref is None:
                 if key == "in":
-                    refs.append(YScalar(cur, args.loc if args is not None else Loc(self.file)))
+                    refs.append((key, None))
                 continue
             if key == "in" and isinstance(ref, YSeq):
                 if not ref.items:
                     raise self.fail("`in` is an empty list", ref.loc, scope, label,
                                     hint="name the input layer(s), or remove `in:` to take the "
                                     "previous layer")
-                refs.extend(ref.items)
+                refs.extend((key, item) for item in ref.items)
             else:
-                refs.append(ref)
+                refs.append((key, ref))
         inputs: list[str] = []
-        skipped: list[tuple[YNode, _Skipped]] = []
-        for ref in refs:
-            if isinstance(ref, YScalar) and ref.value == cur and "in" not in (
-                    args.entries if args is not None else {}):
+        skipped: list[tuple[str, YNode, _Skipped]] = []
+        for key, ref in refs:
+            if ref is None:
                 inputs.append(cur)
                 continue
             try:
                 inputs.append(self.resolve(ref, scope, label))
-            except _Skipped as gone:
-                skipped.append((ref, gone))
+            except _Skipped as exc:
+                skipped.append((key, ref, exc))
         if not skipped:
             return inputs
         own_if = args.get("if") if args is not None else None
         if not inputs or (own_if is not None and not self.condition(
                 own_if, scope, self.shapes[inputs[0]][0], label)):
             return None
-        ref, gone = skipped[0]
+        key, ref, first = skipped[0]
         raise self.fail(
-            f"`{'in' if ref in refs else 'ref'}: {gone.word}` refers to layer {gone.word!r}, "
-            f"which its `if:` skipped (line {gone.at.line})",
-            ref.loc, scope, label,
+            f"`{key}: {first.word}` refers to layer {first.word!r}, which its `if:` skipped "
+            f"(line {first.at.line})", ref.loc, scope, label,
             hint="give this layer the same `if:` condition, or refer to a layer that is built")
 
     def _skip(self, scope: _Scope, id_node: YNode | None) -> None:
@@ -368,13 +366,20 @@ class Expander:
         """One layer: resolve its inputs and ``if:`` here, bind its arguments (the bind stage),
         name it, shape it (the propagate stage). The one path of every layer entry."""
         share: tuple[str, bool] | None = None
+        cls = LAYER_TYPES[canonical][0]
+        missing = [key for key in cls.REF_INPUTS if args is None or key not in args.entries]
+        if missing:
+            id_node = args.get("id") if args is not None else None
+            key = missing[0]
+            raise self.fail(f"{written} needs `{key}:` naming a layer ({cls.REFS[key]})",
+                            kloc, scope, self._label(scope, canonical, written, id_node),
+                            f"write e.g. `- {written}: {{{key}: pool1}}`")
         if args is None:
             inputs = [cur]
             id_node = None
         else:
             entries = args.entries
             id_node = entries.get("id")
-            cls = LAYER_TYPES[canonical][0]
             refs = tuple(k for k in cls.REFS if k in entries)
             if "in" not in entries and "share" not in entries and not refs:
                 inputs = [cur]
@@ -534,10 +539,15 @@ class Expander:
         conv_defaults = {k: v for k, v, _ in self.binder.defaults_for("conv", scope.defaults)}
         bias = conv_defaults.get("bias")
         bn = conv_defaults.get("bn")
+        fused = None
+        if isinstance(bn, YScalar) and bool(bn.value):
+            fused = self.binder.fused_bn(Call("conv", "conv", None, loc, scope.defaults,
+                                              scope.vars, a[0], scope.context,
+                                              lambda: "residual shortcut"))
         bound = self.binder.projection(
             b[0], tuple(strides),
             bool(bias.value) if isinstance(bias, YScalar) and bias.value is not None else True,
-            isinstance(bn, YScalar) and bool(bn.value))
+            fused)
         name = self.fresh_name(scope, "downsample", None)
         return self.prop.add(name, bound, [start], "conv", loc, scope.context, scope.path)
 

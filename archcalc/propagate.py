@@ -71,7 +71,7 @@ class Propagator:
             raise SpecError(f"the graph grows beyond {MAX_NODES:,} layers", loc=loc,
                             hint="reduce repeats; this limit keeps analysis bounded")
         mult = self._multiplicity(bound, inputs, name, written, loc, context) if (
-            self.mult or bound.op.regions()) else 1
+            self.mult or bound.op.region_count()) else 1
         owner = "" if share is None else self._shared(name, bound, inputs, in_shapes, out,
                                                        share, written, loc, context)
         # Node(name, op, post, inputs, in_shapes, out_shape, loc, context, path, shares,
@@ -95,7 +95,7 @@ class Propagator:
         """R for a region layer (RoI pooling of R regions), else its inputs' common
         multiplicity: a per-region tensor cannot meet a per-image one."""
         given = [self.mult.get(i, 1) for i in inputs]
-        made = bound.op.regions()
+        made = bound.op.region_count()
         if made:
             if any(m != 1 for m in given):
                 raise ShapeError(

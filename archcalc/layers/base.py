@@ -59,15 +59,21 @@ BIAS = "bias"
 SCALE = "scale"
 #: a learnable additive shift per channel (BN/LayerNorm β)
 SHIFT = "shift"
-#: a trainable coefficient multiplying a pooled window (LeNet-5's subsampling)
+#: a trainable coefficient: multiplying a pooled window (LeNet-5's subsampling), the negative
+#: slope of a PReLU
 COEFFICIENT = "coefficient"
 #: running statistics kept for inference: buffers, not parameters
 RUNNING_MEAN = "running_mean"
 RUNNING_VAR = "running_var"
+#: a frozen batch norm's γ and β (torchvision's FrozenBatchNorm2d, detection backbones): the
+#: same arithmetic as a scale and shift, kept as buffers
+FROZEN_SCALE = "frozen_scale"
+FROZEN_SHIFT = "frozen_shift"
 #: every role; the executor's initialisation and receptive-field probe have a rule for each
-ROLES = (WEIGHT, BIAS, SCALE, SHIFT, COEFFICIENT, RUNNING_MEAN, RUNNING_VAR)
+ROLES = (WEIGHT, BIAS, SCALE, SHIFT, COEFFICIENT, RUNNING_MEAN, RUNNING_VAR, FROZEN_SCALE,
+         FROZEN_SHIFT)
 #: the roles counted as buffers (state, not learned by gradient)
-BUFFER_ROLES = frozenset({RUNNING_MEAN, RUNNING_VAR})
+BUFFER_ROLES = frozenset({RUNNING_MEAN, RUNNING_VAR, FROZEN_SCALE, FROZEN_SHIFT})
 
 
 class Ref(NamedTuple):
@@ -246,6 +252,12 @@ class Layer:
         """As a fused post-op: its weights and element-wise work on the op's output."""
         raise NotImplementedError(f"{type(self).__name__} cannot be fused")
 
+    def forward_indices(self, inputs: Sequence[Array], w: Tensors,
+                        ctx: Context) -> tuple[Array, Array]:
+        """For a layer an ``indices:`` reference names (max pooling): its output and the flat
+        position of each output's source, for ``max_unpool``."""
+        raise NotImplementedError(f"{type(self).__name__} has no argmax indices")
+
     # -- derived from the rules, or facts with a stated default
     @classmethod
     def args_for(cls, name: str) -> tuple[Arg, ...]:
@@ -285,7 +297,7 @@ class Layer:
         arguments as written); raises :class:`LayerArgError` for a node it cannot use."""
         return {}
 
-    def regions(self) -> int:
+    def region_count(self) -> int:
         """The regions per sample its output holds when it makes them (RoI pooling of R
         proposals: R), or 0 — then the output has its inputs' multiplicity (see
         :mod:`archcalc.graph`). 0 for every type but ``roi_pool`` and ``roi_align``."""
