@@ -17,11 +17,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .args import coerce, suggest
-from .bind import Binder
+from .bind import Binder, Bound
 from .errors import LayerArgError, Loc, ShapeError, SpecError
 from .expr import Number, evaluate
 from .graph import (
@@ -51,18 +50,37 @@ _COMPOSITE_HINTS = {
 }
 
 
-@dataclass
 class _Scope:
-    prefix: str
-    vars: dict[str, Value]
-    defaults: tuple[YMap, ...]  # innermost last
-    names: dict[str, str]  # local id → node name
-    parent: _Scope | None
-    context: str
-    stack: tuple[str, ...]  # block call chain
-    block_input: str | None = None
-    counters: dict[str, int] = field(default_factory=dict)
-    path: tuple[str, ...] = ()  # enclosing groups, outermost first (Node.path)
+    """Where an entry is expanded: its name prefix, variables, ``defaults:`` chain, local ids,
+    enclosing scope, context text (messages), block call chain, block input and groups."""
+
+    __slots__ = (
+        "block_input",
+        "context",
+        "counters",
+        "defaults",
+        "names",
+        "parent",
+        "path",
+        "prefix",
+        "stack",
+        "vars",
+    )
+
+    def __init__(self, prefix: str, variables: dict[str, Value], defaults: tuple[YMap, ...],
+                 names: dict[str, str], parent: _Scope | None, context: str,
+                 stack: tuple[str, ...], block_input: str | None = None,
+                 path: tuple[str, ...] = ()) -> None:
+        self.prefix = prefix
+        self.vars = variables
+        self.defaults = defaults  # innermost last
+        self.names = names  # local id → node name
+        self.parent = parent
+        self.context = context
+        self.stack = stack  # block call chain
+        self.block_input = block_input
+        self.counters: dict[str, int] = {}
+        self.path = path  # enclosing groups, outermost first (Node.path)
 
 
 class Expander:
@@ -207,6 +225,9 @@ class Expander:
             )
         if type(item) is YMap and len(item.entries) == 1:  # `- conv: {...}`, the common case
             ((kind, value),) = item.entries.items()
+            canonical = self._primitives.get(kind)  # a layer type: no other dispatch needed
+            if canonical is not None and (value is None or type(value) is YMap):
+                return self.primitive(canonical, kind, value, item.keyloc(kind), cur, scope)
             return self.layer(kind, value, item.keyloc(kind), item.loc, cur, scope)
         if isinstance(item, YScalar):
             if not isinstance(item.value, str):
@@ -318,9 +339,12 @@ class Expander:
                                     exc.hint) from None
                 if not keep:
                     return cur
-        bound = self.binder.bind(canonical, written, args, kloc, scope.defaults, scope.vars,
-                                 self.shapes[inputs[0]][0], scope.context,
-                                 lambda: self._label(scope, canonical, written, id_node))
+        binder = self.binder
+        bound = binder.known(canonical, args, scope.defaults)
+        if type(bound) is not Bound:  # bound anew: its arguments are checked and typed
+            bound = binder.bind(canonical, written, args, kloc, scope.defaults, scope.vars,
+                                self.shapes[inputs[0]][0], scope.context,
+                                lambda: self._label(scope, canonical, written, id_node), bound)
         name = self.fresh_name(scope, canonical, id_node)
         return self.prop.add(name, bound, inputs, written, kloc, scope.context, scope.path)
 
