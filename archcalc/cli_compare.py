@@ -27,7 +27,6 @@ from .compare import (
     SpecComparison,
     fmt_metric,
     fmt_times,
-    layer_kind,
 )
 from .engine import CONVENTIONS
 from .expr import Number
@@ -35,66 +34,211 @@ from .report import LayerRow, fmt_shape
 
 # ===================================================================================== compare ==
 
+_REWRITE_KEY = "archcalc.rewrites"
+
+
+def _record(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A callback noting a rewrite option in command-line order (click processes options in
+    the order they were given, so ``--factorize --separable`` is factorize, then separable)."""
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value and name == "bottleneck":
+            from .errors import ArchcalcError
+            from .rewrite import parse_bottleneck
+
+            try:
+                value = parse_bottleneck(_table_text(value))
+            except ArchcalcError as exc:  # a bad option value: a usage error (exit 2)
+                raise click.BadParameter(exc.what + (f" ({exc.hint})" if exc.hint else ""),
+                                         ctx, param) from None
+        if value:
+            ctx.meta.setdefault(_REWRITE_KEY, []).append((name, value))
+        return value
+    return callback
+
 
 @click.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC [SPEC ...]")
 @analysis_options
-@click.option("--separable", is_flag=True,
-              help="Compare SPEC with every K×K conv made depthwise K×K + pointwise 1×1.")
-@click.option("--bottleneck", type=click.IntRange(min=1), default=None, metavar="R",
-              help="Compare SPEC with a 1×1 reduction to R channels before every K×K conv.")
-@click.option("--factorize", is_flag=True,
-              help="Compare SPEC with K×K convs as stacked 3×3, and 3×3 as 3×1 + 1×3.")
+@click.option("--separable", is_flag=True, callback=_record("separable"),
+              help="Every K×K conv made depthwise K×K + pointwise 1×1.")
+@click.option("--full-conv", is_flag=True, callback=_record("full-conv"),
+              help="Every depthwise + pointwise pair made one standard K×K conv (the reverse; "
+                   "MobileNet's 'Conv MobileNet').")
+@click.option("--bottleneck", default=None, metavar="R", callback=_record("bottleneck"),
+              help="A 1×1 reduction before every K×K conv: R channels (16), a ratio of C_in "
+                   "(1/4), or a table NAME=R,... (globs; a pooling layer named gets a 1×1 "
+                   "projection after it).")
+@click.option("--factorize", is_flag=True, callback=_record("factorize"),
+              help="K×K convs as stacked 3×3, and 3×3 as 3×1 + 1×3.")
+@click.option("--fc-to-conv", is_flag=True, callback=_record("fc-to-conv"),
+              help="fc layers as convolutions (OverFeat); with --input, run on that larger "
+                   "input: output grid, one pass against separate crops.")
+@click.option("--only", multiple=True, metavar="PATTERN",
+              help="Rewrite only the layers matching PATTERN (glob over layer and group "
+                   "names, e.g. 'layer3.*'; repeatable).")
 @click.option("--by-layer", is_flag=True,
               help="Align the layers (every layer, also the unchanged ones of a rewrite).")
-@format_option(("table", "json", "csv", "markdown"))
+@format_option(("table", "json", "csv", "markdown", "latex"))
 @output_option
-def compare(specs: tuple[str, ...], separable: bool, bottleneck: int | None, factorize: bool,
-            by_layer: bool, fmt: str | None, output: str | None, input_shape: Any, batch: int,
-            dtype: str, convention: str, sets: tuple[str, ...]) -> None:
+def compare(specs: tuple[str, ...], separable: bool, full_conv: bool, bottleneck: Any,
+            factorize: bool, fc_to_conv: bool, only: tuple[str, ...], by_layer: bool,
+            fmt: str | None, output: str | None, input_shape: Any, batch: int, dtype: str,
+            convention: str, sets: tuple[str, ...]) -> None:
     """Side-by-side totals of several specs with ratios against the first, or of one SPEC
-    against a rewrite of itself (--separable, --bottleneck R, --factorize), per layer with the
-    lecture's ratio formula next to the measured ratio.
+    against rewrites of itself, per layer with the lecture's ratio formula next to the
+    measured ratio. Rewrites chain in the order given (--factorize --separable).
 
     \b
     archcalc compare alexnet vgg16
+    archcalc compare mobilenet_v1 mobilenet_v1 --set width=1,0.5
     archcalc compare separable_example --separable
-    archcalc compare inception_bottleneck_example_3a --bottleneck 16
-    archcalc compare factorize_example --factorize
+    archcalc compare mobilenet_v1 --full-conv
+    archcalc compare inception_module_example_naive --bottleneck 'b2=96,b3=16,b4=32'
+    archcalc compare resnet50 --factorize --separable --only 'layer3.*'
+    archcalc compare overfeat_example --fc-to-conv --input 3x16x16
     """
-    from . import to_graph
-    from .compare import bottleneck as bottleneck_rw
+    from . import load_spec
     from .compare import compare_rewrite, compare_specs
-    from .compare import factorize as factorize_rw
-    from .compare import separable as separable_rw
     from .engine import analyze_graph
+    from .graph import build
 
-    scale = parse_sets(sets)
-    chosen = [name for name, on in (("--separable", separable),
-                                    ("--bottleneck", bottleneck is not None),
-                                    ("--factorize", factorize)) if on]
-    if len(chosen) > 1:
-        raise click.UsageError(f"choose one rewrite at a time, not {' and '.join(chosen)}")
+    ctx = click.get_current_context()
+    chosen: list[tuple[str, Any]] = ctx.meta.get(_REWRITE_KEY, [])
     fmt = fmt or _fmt_from_path(output) or "table"
     if chosen:
         if len(specs) != 1:
-            raise click.UsageError(f"{chosen[0]} compares one SPEC with its rewrite; "
+            raise click.UsageError(f"--{chosen[0][0]} compares one SPEC with its rewrite; "
                                    f"got {len(specs)} specs")
-        graph = to_graph(specs[0], input_shape=input_shape, scale=scale)
-        if separable:
-            rewrite = separable_rw(graph)
-        elif factorize:
-            rewrite = factorize_rw(graph)
-        else:
-            assert bottleneck is not None
-            rewrite = bottleneck_rw(graph, bottleneck)
-        result = compare_rewrite(rewrite, batch=batch, dtype=dtype, convention=convention)
+        result = compare_rewrite(_rewrite(specs[0], chosen, only, input_shape, sets),
+                                 batch=batch, dtype=dtype, convention=convention, only=only)
         emit(_render_rewrite(result, fmt, by_layer), output, rich=fmt == "table")
         return
-    reports = [analyze_graph(to_graph(s, input_shape=input_shape, scale=scale), batch=batch,
-                             dtype=dtype, convention=convention) for s in specs]
-    comparison = compare_specs(reports, list(specs))
+    if only:
+        raise click.UsageError("--only selects the layers a rewrite changes; add a rewrite "
+                               "(--separable, --full-conv, --bottleneck, --factorize, "
+                               "--fc-to-conv)")
+    loaded = [load_spec(s) for s in specs]
+    per_spec = spec_sets(sets, list(specs), [dict(sp.scale) for sp in loaded])
+    reports = [analyze_graph(build(sp, input_shape=input_shape, scale=sc), batch=batch,
+                             dtype=dtype, convention=convention)
+               for sp, sc in zip(loaded, per_spec, strict=True)]
+    labels = [name + (" (" + ", ".join(f"{k}={v:g}" for k, v in sc.items()) + ")" if sc else "")
+              for name, sc in zip(specs, per_spec, strict=True)]
+    comparison = compare_specs(reports, labels)
     emit(_render_specs(comparison, fmt, by_layer), output, rich=fmt == "table")
+
+
+def _rewrite(spec: str, chosen: list[tuple[str, Any]], only: tuple[str, ...],
+             input_shape: Any, sets: tuple[str, ...]) -> Any:
+    """The chain of rewrites the options ask for, applied to SPEC (fc-to-conv with --input:
+    the original at the spec's input, the convolutional head on --input)."""
+    from . import to_graph
+    from .rewrite import (
+        bottleneck,
+        chain,
+        factorize,
+        fc_to_conv,
+        full_conv,
+        select,
+        separable,
+        with_input,
+    )
+
+    kinds = [name for name, _ in chosen]
+    sliding = "fc-to-conv" in kinds and input_shape is not None
+    graph = to_graph(spec, input_shape=None if sliding else input_shape, scale=parse_sets(sets))
+    fixed = {"separable": separable, "full-conv": full_conv, "factorize": factorize,
+             "fc-to-conv": fc_to_conv}
+    transforms: list[Any] = []
+    for name, value in chosen:
+        if name == "bottleneck":
+            transforms.append(lambda g, sel, t=value: bottleneck(g, t, sel))
+        else:
+            transforms.append(fixed[name])
+    rw = chain(graph, transforms, select(only, graph))
+    return with_input(rw, input_shape) if sliding else rw
+
+
+def _table_text(value: str) -> str:
+    """``--bottleneck @table.txt``: the table from a file, one ``NAME=R`` (or ``NAME,R``) a
+    line; ``#`` starts a comment."""
+    if not value.startswith("@"):
+        return value
+    from .errors import ArchcalcError
+
+    path = value[1:]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read(1 << 20)
+    except OSError as exc:
+        raise ArchcalcError(f"cannot read the --bottleneck table {path}: "
+                            f"{exc.strerror or exc}") from None
+    items = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            items.append(line.replace(",", "=", 1) if "=" not in line else line)
+    return ",".join(items)
+
+
+def spec_sets(sets: tuple[str, ...], specs: list[str], declared: list[dict[str, Number]]
+              ) -> list[dict[str, Number]]:
+    """``--set`` for several specs: one scale dict per spec.
+
+    * ``--set width=0.5`` applies to every spec that declares ``width`` (an error if none does);
+    * ``--set width=1,0.5`` gives one value per spec, in order (each must declare it);
+    * ``--set 2:width=0.5`` or ``--set mobilenet_v2:width=0.5`` targets one spec (its 1-based
+      position, or its name as written).
+    """
+    out: list[dict[str, Number]] = [{} for _ in specs]
+    for item in sets:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: write NAME=VALUE, e.g. width=0.5",
+                                     param_hint="'--set'")
+        key, text = (p.strip() for p in item.split("=", 1))
+        target, _, name = key.rpartition(":")
+        values = [parse_number(v.strip()) for v in text.split(",") if v.strip()]
+        if not values:
+            raise click.BadParameter(f"--set {key}= gives no value", param_hint="'--set'")
+        if target:
+            index = _spec_index(target, specs)
+            if len(values) != 1:
+                raise click.BadParameter(f"--set {key}={text}: one value for one spec",
+                                         param_hint="'--set'")
+            out[index][name] = values[0]
+            continue
+        if len(values) > 1:
+            if len(values) != len(specs):
+                raise click.BadParameter(
+                    f"--set {name}={text} lists {len(values)} values for {len(specs)} specs",
+                    param_hint="'--set'")
+            for i, v in enumerate(values):
+                out[i][name] = v
+            continue
+        having = [i for i, d in enumerate(declared) if name in d]
+        if not having:
+            from .errors import ArchcalcError
+
+            listed = "; ".join(f"{s}: {', '.join(d) or 'none'}"
+                               for s, d in zip(specs, declared, strict=True))
+            raise ArchcalcError(f"--set {name}: none of the specs has a scale parameter {name!r}",
+                                hint=f"scale parameters — {listed}")
+        for i in having:
+            out[i][name] = values[0]
+    return out
+
+
+def _spec_index(target: str, specs: list[str]) -> int:
+    if target.isdigit() and 1 <= int(target) <= len(specs):
+        return int(target) - 1
+    if target in specs:
+        if specs.count(target) > 1:
+            raise click.BadParameter(f"{target} is compared {specs.count(target)} times; "
+                                     "target it by position, e.g. --set 2:width=0.5",
+                                     param_hint="'--set'")
+        return specs.index(target)
+    raise click.BadParameter(f"--set {target}:…: no spec {target!r} (give a spec as written "
+                             f"or its position 1–{len(specs)})", param_hint="'--set'")
 
 
 def _render_specs(c: SpecComparison, fmt: str, by_layer: bool) -> Any:
@@ -104,6 +248,8 @@ def _render_specs(c: SpecComparison, fmt: str, by_layer: bool) -> Any:
         return c.to_csv(by_layer=by_layer)
     if fmt == "markdown":
         return c.to_markdown(by_layer=by_layer)
+    if fmt == "latex":
+        return c.to_latex(by_layer=by_layer)
     from rich import box
     from rich.console import Group, RenderableType
     from rich.table import Table
@@ -150,44 +296,28 @@ def _render_rewrite(c: RewriteComparison, fmt: str, by_layer: bool) -> Any:
         return c.to_csv()
     if fmt == "markdown":
         return c.to_markdown(by_layer=True)
+    if fmt == "latex":
+        return c.to_latex(by_layer=True)
     from rich import box
     from rich.console import Group, RenderableType
     from rich.table import Table
     from rich.text import Text
 
-    kind = c.rewrite.kind
+    header, rows = c.totals_cells()
     totals = Table(box=box.SIMPLE_HEAD, title_justify="left",
-                   title=f"{c.before.name}: {c.rewrite.description}")
-    for col in ("", "original", kind, "ratio"):
-        totals.add_column(col, justify="left" if not col else "right")
-    for key, label in METRICS:
-        a, b = c.before.totals.to_dict()[key], c.after.totals.to_dict()[key]
-        r = c.total_ratio(key)
-        totals.add_row(label, fmt_metric(key, a), fmt_metric(key, b),
-                       "" if r is None else fmt_times(r))
-    layers = Table(box=box.SIMPLE_HEAD, title="per layer (MACs ratio = after / before)",
-                   title_justify="left")
-    for col, right in (("layer", False), ("type", False), ("output", False),
-                       ("params", True), ("MACs", True), ("ratio", True),
-                       (c.rewrite.theory_label, True)):
-        layers.add_column(col, justify="right" if right else "left")
-    groups = c.groups if by_layer else c.changed
-    for g in groups:
-        layers.add_row(*_row_cells(g.original, ""), "", "")
-        if not g.changed:
-            if g.note:
-                layers.add_row("", Text(g.note, style="dim"), "", "", "", "", "")
-            continue
-        for row in g.after:
-            layers.add_row(*_row_cells(row, "  → "), "", "")
-        theory = "" if g.theory is None else f"{g.theory_text} = {float(g.theory):.3f}"
-        ratio = "" if g.ratio is None else f"{float(g.ratio):.3f}"
-        layers.add_row("  = " + g.note, "", "", f"{g.params:,}", f"{g.macs:,}", ratio, theory,
-                       style="bold")
-        layers.add_section()
-    parts: list[RenderableType] = [totals, layers]
+                   title=f"{c.before.name}: {c.rewrite.description}"
+                   + (f" (only {', '.join(c.only)})" if c.only else ""))
+    for i, col in enumerate(header):
+        totals.add_column(col, justify="left" if i == 0 else "right")
+    for cells in rows:
+        totals.add_row(*cells)
+    parts: list[RenderableType] = [totals]
+    if c.sliding is not None:
+        parts.append(Text("\n".join(c.sliding.lines()), style="bold"))
+    groups = c.groups if by_layer else c.shown
+    parts.extend(_layer_groups(c, groups))
     if not c.changed:
-        parts.append(Text(f"no layer of {c.before.name} is changed by --{kind}",
+        parts.append(Text(f"no layer of {c.before.name} is changed by --{c.rewrite.kind}",
                           style="yellow"))
     parts.append(Text("KB = bytes / 1024, MB = bytes / 1024² · "
                       + CONVENTIONS[c.before.convention].description, style="dim"))
@@ -195,8 +325,49 @@ def _render_rewrite(c: RewriteComparison, fmt: str, by_layer: bool) -> Any:
 
 
 def _row_cells(row: LayerRow, prefix: str) -> list[str]:
-    return [prefix + row.name, layer_kind(row), fmt_shape(row.output_shape), f"{row.params:,}",
-            f"{row.macs:,}"]
+    return [prefix + row.name, fmt_shape(row.output_shape), f"{row.params:,}", f"{row.macs:,}"]
+
+
+def _layer_groups(c: RewriteComparison, groups: tuple[Any, ...]) -> list[Any]:
+    """The per-layer part: for each group its original rows, the rows replacing them (→) and
+    their sum (=), then a line with what was done, the measured ratio and the formula's. One
+    small table per group with shared column widths, so that the notes run as text under
+    their rows instead of widening a column."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    head = ["layer", "output", "params", "MACs", "ratio"]
+    blocks: list[tuple[list[list[str]], str]] = []
+    for g in groups:
+        rows = [[*_row_cells(r, ""), ""] for r in g.before]
+        note = g.note
+        if g.shown:
+            rows += [[*_row_cells(r, "→ "), ""] for r in g.after]
+            rows.append(["=", "", f"{g.params:,}", f"{g.macs:,}",
+                         "" if g.ratio is None else f"{float(g.ratio):.3f}"])
+            if g.theory is not None:
+                note = _join(note, f"{c.rewrite.theory_label}: {g.theory_text} = "
+                             f"{float(g.theory):.3f}")
+        blocks.append((rows, note))
+    widths = [max([len(h), *(len(r[i]) for rows, _ in blocks for r in rows)])
+              for i, h in enumerate(head)]
+    out: list[Any] = [Text("per layer (ratio = MACs after / before)", style="italic")]
+    for n, (rows, note) in enumerate(blocks):
+        table = Table(box=box.SIMPLE_HEAD, show_header=n == 0, show_edge=False, pad_edge=False)
+        for i, h in enumerate(head):
+            table.add_column(h, justify="right" if i >= 2 else "left", width=widths[i],
+                             no_wrap=True)
+        for r in rows:
+            table.add_row(*r, style="bold" if r[0] == "=" else None)
+        out.append(table)
+        if note:
+            out.append(Text("   " + note, style="dim"))
+    return out
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a and b else a or b
 
 
 # ===================================================================================== explain ==
@@ -375,7 +546,7 @@ def sweep(spec: str, zipped: bool, fmt: str | None, output: str | None, progress
 def _fmt_from_path(path: str | None) -> str | None:
     if path is None:
         return None
-    for ext, name in ((".json", "json"), (".csv", "csv"), (".md", "markdown")):
+    for ext, name in ((".json", "json"), (".csv", "csv"), (".md", "markdown"), (".tex", "latex")):
         if path.lower().endswith(ext):
             return name
     return None
