@@ -19,6 +19,7 @@ from .cli_common import (
     output_option,
     parse_number,
     parse_sets,
+    parse_shape,
     spec_argument,
 )
 from .compare import (
@@ -28,7 +29,7 @@ from .compare import (
     fmt_metric,
     fmt_times,
 )
-from .engine import CONVENTIONS
+from .engine import CONVENTIONS, DTYPE_BYTES
 from .expr import Number
 from .report import LayerRow, fmt_shape
 
@@ -424,7 +425,8 @@ def explain(spec: str, layer: str | None, all_layers: bool, fmt: str | None, out
 def parse_grid(values: tuple[str, ...]) -> tuple[dict[str, list[Number]], dict[str, Number]]:
     """``--set width=0.25,0.5 --set divisor=8`` → ({"width": [0.25, 0.5]}, {"divisor": 8}).
 
-    A comma list is swept; a single value is held fixed for every point."""
+    A comma list is swept; a single value is held fixed for every point; ``a:b:step`` is the
+    inclusive range a, a + step, …, b (``width=0.25:1:0.25``)."""
     grid: dict[str, list[Number]] = {}
     fixed: dict[str, Number] = {}
     for item in values:
@@ -433,15 +435,49 @@ def parse_grid(values: tuple[str, ...]) -> tuple[dict[str, list[Number]], dict[s
         key, text = (p.strip() for p in item.split("=", 1))
         if key in grid or key in fixed:
             raise click.BadParameter(f"--set {key} is given twice")
-        parts = [p.strip() for p in text.split(",") if p.strip()]
-        if not parts:
-            raise click.BadParameter(f"--set {key}= lists no values")
-        numbers = [parse_number(p) for p in parts]
-        if len(numbers) == 1 and "," not in text:
+        numbers = parse_values(text, f"--set {key}")
+        if len(numbers) == 1 and "," not in text and ":" not in text:
             fixed[key] = numbers[0]
         else:
             grid[key] = numbers
     return grid, fixed
+
+
+#: most values one range a:b:step may expand to
+MAX_RANGE = 10_000
+
+
+def parse_values(text: str, what: str) -> list[Number]:
+    """``1,2,3``, ``0.25:1:0.25`` (inclusive, exact steps) or a mix: a list of numbers."""
+    from fractions import Fraction
+
+    out: list[Number] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if ":" not in part:
+            out.append(parse_number(part))
+            continue
+        bits = part.split(":")
+        if len(bits) != 3:
+            raise click.BadParameter(f"{what}: {part!r} — write a range as start:stop:step")
+        try:
+            start, stop, step = (Fraction(b.strip()) for b in bits)
+        except (ValueError, ZeroDivisionError):
+            raise click.BadParameter(f"{what}: {part!r} is not a range of numbers") from None
+        if step <= 0 or stop < start:
+            raise click.BadParameter(f"{what}: {part!r} needs start ≤ stop and a positive step")
+        count = int((stop - start) / step) + 1
+        if count > MAX_RANGE:
+            raise click.BadParameter(f"{what}: {part!r} gives {count:,} values; at most "
+                                     f"{MAX_RANGE:,}")
+        exact = all(b.strip().lstrip("-").isdigit() for b in bits)
+        for i in range(count):
+            v = start + i * step
+            out.append(int(v) if exact else float(v))
+    if not out:
+        raise click.BadParameter(f"{what}= lists no values")
+    return out
 
 
 class DelayedProgress:
@@ -483,64 +519,219 @@ def _rich_progress() -> Any:
                     console=Console(stderr=True), transient=True)
 
 
+def _list_option(name: str, metavar: str, help_text: str) -> Callable[[Any], Any]:
+    return click.option(name, default=None, metavar=metavar, help=help_text)
+
+
 @click.command()
 @spec_argument
-@analysis_options
+@click.option("--set", "sets", multiple=True, metavar="NAME=V1,V2,...",
+              help="A scale parameter to sweep (a single value is held fixed; a:b:step is a "
+                   "range).")
+@_list_option("--input", "SHAPES", "Input shapes to sweep: 3x160x160,3x224x224, or sizes "
+              "160,224,320 (the spec's channels, square).")
+@_list_option("--batch", "N1,N2,...", "Batch sizes to sweep (one value: fixed).")
+@_list_option("--dtype", "T1,T2,...", "Element types to sweep: " + ", ".join(DTYPE_BYTES) + ".")
+@click.option("--convention", type=click.Choice(list(CONVENTIONS)), default="lecture",
+              show_default=True, help="How FLOPs are counted (MACs never change).")
 @click.option("--zip", "zipped", is_flag=True,
-              help="Take the --set lists side by side (point i = i-th values) instead of "
-                   "their cartesian product.")
-@format_option(("table", "json", "csv", "markdown"))
+              help="Take the lists side by side (point i = i-th values) instead of their "
+                   "cartesian product.")
+@click.option("--compound", is_flag=True,
+              help="EfficientNet's compound-scaling search: α, β, γ with α·β²·γ² ≈ 2 at φ, "
+                   "measured MAC ratio against 2^φ.")
+@_list_option("--alpha", "LIST", "--compound: depth coefficients (default 1:1.4:0.05).")
+@_list_option("--beta", "LIST", "--compound: width coefficients (default 1:1.4:0.05).")
+@_list_option("--gamma", "LIST", "--compound: resolution coefficients (default 1:1.4:0.05).")
+@click.option("--phi", default="1", show_default=True, help="--compound: the coefficient φ.")
+@click.option("--tolerance", default="0.1", show_default=True,
+              help="--compound: keep |α·β²·γ² − 2| ≤ this.")
+@format_option(("table", "json", "csv", "markdown", "latex"))
 @output_option
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr for long sweeps (default: when stderr is a terminal).")
-def sweep(spec: str, zipped: bool, fmt: str | None, output: str | None, progress: bool | None,
-          input_shape: Any, batch: int, dtype: str, convention: str,
-          sets: tuple[str, ...]) -> None:
-    """Tabulate SPEC's totals over a grid of scale parameters: each --set NAME=V1,V2,... is one
-    axis of the grid (a single value is held fixed).
+def sweep(spec: str, sets: tuple[str, ...], input: str | None, batch: str | None,
+          dtype: str | None, convention: str, zipped: bool, compound: bool, alpha: str | None,
+          beta: str | None, gamma: str | None, phi: str, tolerance: str, fmt: str | None,
+          output: str | None, progress: bool | None) -> None:
+    """Tabulate SPEC's totals over a grid: each --set NAME=V1,V2,... is one axis of the grid
+    (a single value is held fixed), and so are --input, --batch and --dtype, for any spec.
 
     \b
     archcalc sweep mobilenet_v1 --set width=0.25,0.5,0.75,1 --set resolution=128,160,192,224
+    archcalc sweep resnet50 --input 3x160x160,3x224x224,3x320x320
+    archcalc sweep mobilenet_v2 --input 96:224:32 --batch 1,8 --dtype float32,float16
     archcalc sweep efficientnet --zip --set width=1,1,1.1,1.2 --set depth=1,1.1,1.2,1.4 \\
         --set resolution=224,240,260,300 --format csv -o effnet.csv
+    archcalc sweep efficientnet_b0 --compound
     """
     from . import load_spec
-    from .sweep import sweep as run_sweep
 
-    grid, fixed = parse_grid(sets)
-    if not grid:
-        raise click.UsageError("give at least one --set NAME=V1,V2,... to sweep")
     spec_obj = load_spec(spec)
     show = sys.stderr.isatty() if progress is None else progress
     bar = DelayedProgress(f"sweep {spec_obj.name}", delay=0.5 if progress is None else 0.0) \
         if show else None
+    fmt = fmt or _fmt_from_path(output) or "table"
     try:
-        result = run_sweep(spec_obj, grid, mode="zip" if zipped else "grid", batch=batch,
-                           dtype=dtype, convention=convention, input_shape=input_shape,
-                           fixed=fixed, progress=bar)
+        if compound:
+            result: Any = _compound(spec_obj, sets, input, batch, dtype, zipped, alpha, beta,
+                                    gamma, phi, tolerance, convention, bar)
+        else:
+            if alpha or beta or gamma:
+                raise click.UsageError("--alpha, --beta and --gamma go with --compound")
+            result = _grid_sweep(spec_obj, sets, input, batch, dtype, zipped, convention, bar)
     finally:
         if bar is not None:
             bar.close()
-    fmt = fmt or _fmt_from_path(output) or "table"
-    if fmt == "json":
-        emit(result.to_json(), output)
-    elif fmt == "csv":
-        emit(result.to_csv(), output)
-    elif fmt == "markdown":
-        emit(result.to_markdown(), output)
-    else:
-        from rich import box
-        from rich.table import Table
+    if fmt in ("json", "csv", "markdown", "latex"):
+        emit(getattr(result, {"json": "to_json", "csv": "to_csv", "markdown": "to_markdown",
+                              "latex": "to_latex"}[fmt])(), output)
+        return
+    emit(_sweep_table(result), output, rich=True)
 
-        table = Table(box=box.SIMPLE_HEAD, title_justify="left",
-                      title=f"{result.name}: {result.mode} sweep over "
-                            f"{', '.join(result.parameters)} ({len(result.points)} points)")
-        for i, col in enumerate([*result.parameters, "input", "params", "MACs",
-                                 f"FLOPs ({result.convention})", "memory MB", "peak MB"]):
-            table.add_column(col, justify="right" if i != len(result.parameters) else "left")
-        for cells in result.cells():
-            table.add_row(*cells)
-        emit(table, output, rich=True)
+
+def _grid_sweep(spec: Any, sets: tuple[str, ...], input: str | None, batch: str | None,
+                dtype: str | None, zipped: bool, convention: str, bar: Any) -> Any:
+    from .sweep import sweep as run_sweep
+
+    grid_numbers, fixed = parse_grid(sets)
+    grid: dict[str, list[Any]] = dict(grid_numbers)
+    fixed_input: tuple[int, ...] | None = None
+    fixed_batch, fixed_dtype = 1, "float32"
+    if input is not None:
+        shapes = _parse_inputs(input, spec)
+        if len(shapes) == 1 and "," not in input and ":" not in input:
+            fixed_input = shapes[0]
+        else:
+            grid["input"] = shapes
+    if batch is not None:
+        sizes = parse_values(batch, "--batch")
+        if any(not isinstance(b, int) or b < 1 for b in sizes):
+            raise click.BadParameter(f"{batch!r}: batch sizes are positive integers",
+                                     param_hint="'--batch'")
+        if len(sizes) == 1 and "," not in batch and ":" not in batch:
+            fixed_batch = int(sizes[0])
+        else:
+            grid["batch"] = sizes
+    if dtype is not None:
+        names = [d.strip() for d in dtype.split(",") if d.strip()]
+        bad = [d for d in names if d not in DTYPE_BYTES]
+        if bad or not names:
+            raise click.BadParameter(f"{bad[0] if bad else dtype!r}: choose among "
+                                     + ", ".join(DTYPE_BYTES), param_hint="'--dtype'")
+        if len(names) == 1:
+            fixed_dtype = names[0]
+        else:
+            grid["dtype"] = names
+    if not grid:
+        raise click.UsageError("give at least one axis to sweep: --set NAME=V1,V2,..., "
+                               "--input, --batch or --dtype with two or more values")
+    return run_sweep(spec, grid, mode="zip" if zipped else "grid", batch=fixed_batch,
+                     dtype=fixed_dtype, convention=convention, input_shape=fixed_input,
+                     fixed=fixed, progress=bar)
+
+
+def _parse_inputs(text: str, spec: Any) -> list[tuple[int, ...]]:
+    """``3x160x160,3x224x224`` → shapes; bare sizes ``160,224`` (or a range ``96:224:32``) →
+    the spec's channels with every spatial axis that size."""
+    from . import to_graph
+
+    shapes: list[tuple[int, ...]] = []
+    base: tuple[int, ...] | None = None
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if "x" in part.lower() or "×" in part:
+            shape = parse_shape(part)
+        else:
+            if base is None:
+                base = to_graph(spec).input_shape
+            sizes = parse_values(part, "--input")
+            for n in sizes:
+                if not isinstance(n, int) or n < 1:
+                    raise click.BadParameter(f"{part!r}: sizes are positive integers",
+                                             param_hint="'--input'")
+            shapes += [(base[0], *([int(n)] * (len(base) - 1))) for n in sizes]
+            continue
+        if len(shape) != len(spec.input.items):
+            pattern = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(spec.input.items)]
+            raise click.BadParameter(f"{part} has {len(shape)} sizes but the spec's input "
+                                     f"({spec.input.loc}) has {len(spec.input.items)}; give "
+                                     f"{pattern}", param_hint="'--input'")
+        shapes.append(shape)
+    if not shapes:
+        raise click.BadParameter("lists no shapes", param_hint="'--input'")
+    return shapes
+
+
+def _compound(spec: Any, sets: tuple[str, ...], input: str | None, batch: str | None,
+              dtype: str | None, zipped: bool, alpha: str | None, beta: str | None,
+              gamma: str | None, phi: str, tolerance: str, convention: str, bar: Any) -> Any:
+    from fractions import Fraction
+
+    from .sweep import DEFAULT_STEPS, compound_search
+
+    if sets or input or batch or zipped or dtype:
+        raise click.UsageError("--compound searches depth, width and resolution itself; "
+                               "drop --set, --input, --batch, --dtype and --zip")
+
+    def coefficients(text: str | None, name: str) -> list[Fraction]:
+        if text is None:
+            return list(DEFAULT_STEPS)
+        values = parse_values(text, name)
+        if any(v <= 0 for v in values):
+            raise click.BadParameter(f"{name}: coefficients must be positive")
+        return [Fraction(str(v)) for v in values]
+
+    try:
+        phi_value: Fraction | int = Fraction(phi)
+        tol = Fraction(tolerance)
+    except (ValueError, ZeroDivisionError):
+        raise click.BadParameter(f"{phi!r} / {tolerance!r}: numbers expected") from None
+    if phi_value.denominator == 1:
+        phi_value = int(phi_value)
+    if not 0 < phi_value <= 10:
+        raise click.BadParameter(f"φ = {phi} must be in (0, 10]", param_hint="'--phi'")
+    return compound_search(spec, alphas=coefficients(alpha, "--alpha"),
+                           betas=coefficients(beta, "--beta"),
+                           gammas=coefficients(gamma, "--gamma"), phi=phi_value,
+                           tolerance=tol, convention="macs" if convention == "lecture"
+                           else convention, progress=bar)
+
+
+def _sweep_table(result: Any) -> Any:
+    """The terminal table. A total column whose value is the same at every point (the params
+    of an input, batch or dtype sweep) is stated once under the table instead."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .sweep import CompoundResult
+
+    compound = isinstance(result, CompoundResult)
+    title = result.title() + ("" if compound else f" ({len(result.points)} points)")
+    header = result.header()
+    right = [True] * len(header) if compound else result.right()
+    rows = result.cells()
+    notes: list[str] = []
+    keep = list(range(len(header)))
+    if not compound and len(rows) > 1:
+        first_total = len(header) - 5  # params, MACs, FLOPs, memory MB, peak MB
+        for i in range(first_total, len(header)):
+            if len({row[i] for row in rows}) == 1:
+                keep.remove(i)
+                notes.append(f"{header[i]} {rows[0][i]} at every point")
+    table = Table(box=box.SIMPLE_HEAD, title_justify="left", title=title)
+    for i in keep:
+        table.add_column(header[i], justify="right" if right[i] else "left")
+    for cells in rows:
+        table.add_row(*(cells[i] for i in keep))
+    if compound:
+        notes = result.notes()
+    if not notes:
+        return table
+    return Group(table, Text("\n".join(notes), style="dim"))
 
 
 def _fmt_from_path(path: str | None) -> str | None:

@@ -120,8 +120,8 @@ class Step:
 class Rewrite:
     """A rewritten graph and the node-by-node correspondence with the original.
 
-    ``graphs`` holds the graph after each step of a chain (the last is ``after``); ``input_shape``
-    is set when the rewritten graph was re-run on another input (:func:`reinput`).
+    ``graphs`` holds the graph after each step of a chain (the last is ``after``; after
+    :func:`with_input` those from the fc-to-conv step on run on the larger input).
     """
 
     kind: str
