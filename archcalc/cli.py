@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "compare": "archcalc.cli_compare:compare",
     "explain": "archcalc.cli_compare:explain",
     "sweep": "archcalc.cli_compare:sweep",
+    "check": "archcalc.cli_check:check",
     "plot": "archcalc.cli_tools:plot",
     "list": "archcalc.cli_tools:list_specs",
     "show": "archcalc.cli_tools:show",
