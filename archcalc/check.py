@@ -378,7 +378,8 @@ def _geometry(op: Layer, node: Node) -> tuple[tuple[int, ...], tuple[int, ...], 
     return None
 
 
-def expect(kind: str, node: Node, row: LayerRow, column: Column, axis: int = 0) -> Expect:
+def expect(kind: str, node: Node, row: LayerRow, column: Column, axis: int = 0,
+           batch: int = 1) -> Expect:
     """The first-principles value of one cell kind for ``node`` (its report ``row``)."""
     op = node.op
     ins = node.in_shapes[0] if node.in_shapes else ()
@@ -425,17 +426,12 @@ def expect(kind: str, node: Node, row: LayerRow, column: Column, axis: int = 0) 
             return Expect(sizes=(geo[0],), text="pool " + "×".join(map(str, geo[0])))
         return Expect(applicable=False, text=f"a {node.type_name} has no filter shape")
     if kind == "elements":
-        v = prod_shape(out) * row_batch(row, node)
+        v = prod_shape(out) * batch
         return Expect(Fraction(v), text=f"{v:,}")
     if kind in ("memory", "params", "flops", "macs"):
         v = _row_value(row, kind)
         return Expect(Fraction(v), text=_exact_text(kind, v))
     return Expect(applicable=False)
-
-
-def row_batch(row: LayerRow, node: Node) -> int:
-    per = prod_shape(node.out_shape)
-    return max(1, row.activation_bytes // per // 4) if per else 1
 
 
 def _exact_text(kind: str, v: int) -> str:
@@ -447,11 +443,6 @@ def _in_unit(value: Fraction, column_scale: Fraction, printed: Printed) -> str:
     """``value`` shown in the unit and precision the slide used."""
     scale = printed.scale or column_scale
     return f"{float(value / scale):,.{printed.decimals}f}"
-
-
-def _plain(text: str) -> bool:
-    m = re.match(r"^\s*[-+]?[\d,]*\.?\d+", text)
-    return m is not None and float(m.group(0).replace(",", "")) != 0
 
 
 def _digits_after_point(text: str) -> str:
@@ -655,7 +646,7 @@ class _Ctx:
             cell = _cell(row, col)
             if cell is None or not cell.text or col.kind in ("label", "index", "unknown"):
                 continue
-            e = expect(col.kind, node, report_row, col, axis)
+            e = expect(col.kind, node, report_row, col, axis, self.main.report.batch)
             if e.applicable and _agree(e, cell, col):
                 score += 1
         return score
@@ -668,7 +659,7 @@ class _Ctx:
                 continue
             if col.kind == "type_stride" and not re.search(r"/\s*s\d", cell.text):
                 continue
-            e = expect(col.kind, node, report_row, col, axis)
+            e = expect(col.kind, node, report_row, col, axis, self.main.report.batch)
             label = row.label if row.label == node.name else \
                 f"{row.label} ({node.name})" if row.label else node.name
             where = f"{label} · {col.label or _LABELS.get(col.kind, col.kind)}"
@@ -732,7 +723,7 @@ class _Ctx:
     def _count(self, quantity: str, node: Node) -> int:
         row = self.main.report.layer(node.name)
         if quantity == "elements":
-            return prod_shape(node.out_shape)
+            return prod_shape(node.out_shape) * self.main.report.batch
         return _row_value(row, quantity)
 
     def _total_cause(self, col: Column, printed: Printed, value: Fraction, table: Table,
@@ -1008,7 +999,7 @@ class _Ctx:
         row = self.main.report.layer(node.name)
         kind = st.quantity
         column = Column(0, kind, kind)
-        e = expect(kind, node, row, column)
+        e = expect(kind, node, row, column, batch=self.main.report.batch)
         if not e.applicable or e.value is None:
             self.skipped.append(Skipped(st.line, f"{where}: {st.value.text}", e.text or
                                         "not a figure of this layer"))
