@@ -147,21 +147,29 @@ class CheckResult:
                 "bytes/1024, MB = KB/1024; params k = /1000, M = /10^6; a printed number "
                 "agrees when it is the value rounded to its last printed digit")
 
-    def to_text(self) -> str:
-        """Each disagreeing figure with the value, derivation and likely cause; then what was
-        not checked, the tally and the counting convention."""
+    def to_text(self, width: int = 80) -> str:
+        """Each disagreeing figure — where, what the slide prints and the first-principles
+        value, the derivation, the likely cause — then what was not checked, the tally and the
+        counting convention; prose wrapped at ``width``."""
+        import textwrap
+
+        def wrap(text: str, indent: str, more: str) -> list[str]:
+            return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=more,
+                                 break_on_hyphens=False) or [indent]
+
         out: list[str] = []
         for f in self.disagreements:
-            out.append(f"{self.source}:{f.line}:{f.col}: {f.where}: slide {f.printed}, "
-                       f"first principles {f.expected}")
+            out.append(f"{self.source}:{f.line}:{f.col}: {f.where}")
+            out += wrap(f"slide {f.printed}, first principles {f.expected}", "  ", "    ")
             out.extend(f"    {d}" for d in f.derivation)
             if f.cause:
-                out.append(f"  likely cause: {f.cause}")
+                out += wrap(f"likely cause: {f.cause}", "  ", "    ")
         if self.skipped:
             out.append("not checked:")
-            out.extend(f"  {self.source}:{s.line}: {s.text} — {s.why}" for s in self.skipped)
-        out.append(self.summary())
-        out.append("units: " + self.conventions())
+            for sk in self.skipped:
+                out += wrap(f"{self.source}:{sk.line}: {sk.text} — {sk.why}", "  ", "    ")
+        out.append(self.summary())  # one line: what a script greps
+        out += wrap("units: " + self.conventions(), "", "  ")
         return "\n".join(out) + "\n"
 
     def to_markdown(self) -> str:

@@ -317,7 +317,8 @@ def test_printed_rounding() -> None:
 def test_check_cli_exit_codes_and_formats(tmp_path: Path) -> None:
     bad = cli("check", "alexnet", str(SLIDES / "003_alexnet.txt"))
     assert bad.exit_code == 1
-    assert "003_alexnet.txt:9:39: conv4 · flop (M): slide 145, first principles 150" in bad.output
+    assert ("003_alexnet.txt:9:39: conv4 · flop (M)\n  slide 145, first principles 150 "
+            "(149,520,384 FLOPs)\n") in bad.output
     assert "likely cause:" in bad.output and "123 figures checked" in bad.output
     good = cli("check", "googlenet_stem", str(SLIDES / "003_resnet_stem.txt"))
     assert good.exit_code == 0, good.output
