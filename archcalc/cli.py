@@ -33,6 +33,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "sweep": "archcalc.cli_compare:sweep",
     "check": "archcalc.cli_check:check",
     "plot": "archcalc.cli_tools:plot",
+    "draw": "archcalc.cli_draw:draw",
+    "report": "archcalc.cli_draw:report",
     "list": "archcalc.cli_tools:list_specs",
     "show": "archcalc.cli_tools:show",
     "schema": "archcalc.cli_tools:schema",
@@ -97,14 +99,20 @@ def cli() -> None:
 @cli.command()
 @spec_argument
 @analysis_options
-@format_option(("table", "json", "csv", "markdown", "latex"))
+@format_option(("table", "json", "csv", "markdown", "latex", "dot"))
 @output_option
 @click.option("--all-rows", is_flag=True, help="Show every row of very large graphs.")
 def table(spec: str, fmt: str | None, output: str | None, all_rows: bool,
           **options: Any) -> None:
-    """Per-layer cost table of SPEC (a bundled name such as alexnet, or a YAML file)."""
-    report = report_from_options(spec, **options)
+    """Per-layer cost table of SPEC (a bundled name such as alexnet, or a YAML file).
+    `--format dot` writes the architecture diagram as Graphviz DOT text (see `draw`)."""
     fmt = fmt or _format_from_path(output) or "table"
+    if fmt == "dot":  # the diagram needs the graph's layer geometry, not only the report
+        from .cli_draw import dot_text
+
+        emit(dot_text(spec, **options), output)
+        return
+    report = report_from_options(spec, **options)
     emit(render_report(report, fmt, all_rows=all_rows), output, rich=fmt == "table")
 
 
@@ -113,6 +121,8 @@ def _format_from_path(path: str | None) -> str | None:
         return None
     if path.lower().endswith(".txt"):
         return "table"
+    if path.lower().endswith((".dot", ".gv")):
+        return "dot"
     from .export import format_from_path
 
     return format_from_path(path)
