@@ -352,8 +352,14 @@ def with_input(rw: Rewrite, input_shape: Shape) -> Rewrite:
     first = kinds.index(FC_TO_CONV.kind)
     graphs = rw.graphs or (rw.after,)
     moved = tuple(g if i < first else reinput(g, input_shape) for i, g in enumerate(graphs))
+    for old, new in zip(graphs[first:], moved[first:], strict=True):
+        check_fc_heads(new, _const(old))  # an fc the rewrite kept must not grow either
     return Rewrite(rw.kind, rw.description, rw.theory_label, rw.before, moved[-1],
                    rw.replacements, rw.steps, moved)
+
+
+def _const(graph: Graph) -> Callable[[], Graph]:
+    return lambda: graph
 
 
 # =================================================================================== chains ==
@@ -841,23 +847,30 @@ def _flat_source(node: Node, ctx: Context) -> Node | None:
     return None
 
 
-def _fc_convertible(node: Node, ctx: Context) -> Node | None:
+def _fc_convertible(node: Node, ctx: Context, *, inside: bool = False) -> Node | None:
     """For an fc: the flatten or fc it reads (through element-wise layers), when the whole head
-    from a map to this fc can become convolutions."""
+    from a map to this fc can become convolutions — the flatten goes only if everything that
+    reads it is such a head (``inside``: that is being decided)."""
     source = _flat_source(node, ctx)
     if source is None:
         return None
     if isinstance(source.op, Flatten):
-        return source if len(source.in_shapes[0]) >= 2 else None
-    return source if _fc_convertible(source, ctx) is not None else None
+        if len(source.in_shapes[0]) < 2:
+            return None
+        return source if inside or _flatten_goes(source, ctx) else None
+    return source if _fc_convertible(source, ctx, inside=inside) is not None else None
+
+
+def _flatten_goes(node: Node, ctx: Context) -> bool:
+    readers = [ctx.nodes[r] for r in ctx.consumers.get(node.name, ()) if r]
+    return bool(readers) and len(node.in_shapes[0]) >= 2 and all(
+        _head_reader(r, ctx) for r in readers) and "" not in ctx.consumers.get(node.name, ())
 
 
 def _fc_plan(node: Node, ctx: Context) -> Plan | None:
     op = node.op
     if isinstance(op, Flatten):
-        readers = [ctx.nodes[r] for r in ctx.consumers.get(node.name, ()) if r]
-        heads = [r for r in readers if _head_reader(r, ctx)]
-        if readers and len(heads) == len(readers) and len(node.in_shapes[0]) >= 2:
+        if _flatten_goes(node, ctx):
             return Plan((), f"flatten removed: the convolutional head reads the "
                         f"{_shape_text(node.in_shapes[0])} map", drop=True)
         return Plan((), "flatten kept: not only fc layers read it")
@@ -865,6 +878,8 @@ def _fc_plan(node: Node, ctx: Context) -> Plan | None:
         return None
     source = _fc_convertible(node, ctx)
     if source is None:
+        if _fc_convertible(node, ctx, inside=True) is not None:
+            return Plan((), "fc kept: the flatten it reads feeds other layers too")
         return Plan((), "fc not on a flattened map: kept")
     cin = node.in_shapes[0][0]
     if isinstance(source.op, Flatten):
@@ -882,7 +897,7 @@ def _fc_plan(node: Node, ctx: Context) -> Plan | None:
 def _head_reader(node: Node, ctx: Context) -> bool:
     """``node`` reads a flatten and leads (through element-wise layers) to a convertible fc."""
     if isinstance(node.op, Linear):
-        return _fc_convertible(node, ctx) is not None
+        return _fc_convertible(node, ctx, inside=True) is not None
     if not isinstance(node.op, _PASS_THROUGH) or node.post:
         return False
     readers = [ctx.nodes[r] for r in ctx.consumers.get(node.name, ()) if r]

@@ -386,3 +386,21 @@ def test_compare_latex() -> None:
     assert rw.output.count("\\begin{tabular}") == 2
     assert "conv.dw 432 + conv.pw 240 & 672 & 0.311" in rw.output
     assert run("compare", "alexnet", "vgg16", "-o", "/dev/null", "-f", "latex").exit_code == 0
+
+
+def test_fc_to_conv_keeps_a_head_whose_flatten_feeds_other_layers() -> None:
+    """A flatten read by an fc and by an add cannot go: the fc stays an fc (a conv on the flat
+    vector would not take it), each with a note; on a larger input the add refuses the grown
+    vector, naming itself."""
+    spec = {"archcalc": 1, "name": "t", "input": [3, 8, 8], "layers": [
+        {"conv": {"id": "c", "out": 4, "k": 3}}, {"flatten": {"id": "f"}},
+        {"fc": {"id": "a", "out": 144}}, {"add": {"id": "sum", "in": ["a", "f"]}},
+        {"fc": {"id": "b", "out": 10}}]}
+    graph = archcalc.to_graph(spec)
+    c = compare_rewrite(fc_to_conv(graph))
+    notes = {g.original.name: g.note for g in c.groups}
+    assert notes["f"] == "flatten kept: not only fc layers read it"
+    assert notes["a"] == "fc kept: the flatten it reads feeds other layers too"
+    assert not c.changed and c.after.totals == c.before.totals
+    with pytest.raises(ShapeError, match="sum"):
+        with_input(fc_to_conv(graph), (3, 12, 12))
