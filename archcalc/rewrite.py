@@ -36,10 +36,13 @@ from .errors import ArchcalcError, LayerArgError, ShapeError
 from .graph import INPUT, Graph, Node
 from .layers import (
     Activation,
+    AdaptiveAvgPool,
     Conv,
     Dropout,
     DWConv,
     Flatten,
+    GlobalAvgPool,
+    GlobalMaxPool,
     Identity,
     Layer,
     Linear,
@@ -935,9 +938,10 @@ def check_fc_heads(graph: Graph, reference: Callable[[], Graph]) -> None:
     not the same one on a larger input. ``reference`` builds the graph at the spec's input; it
     is only called when ``graph`` has an fc at all. Heads behind global or adaptive pooling keep
     their features at any size and pass."""
+    nodes = {n.name: n for n in graph.nodes}
     fcs = [n for n in graph.nodes if isinstance(n.op, Linear)]
-    if not fcs:
-        return
+    if not any(_size_dependent(n, nodes) for n in fcs):
+        return  # every head sits behind global/adaptive pooling: no second build needed
     ref = reference()
     features = {n.name: prod(n.in_shapes[0]) for n in ref.nodes if isinstance(n.op, Linear)}
     for node in fcs:
@@ -958,6 +962,24 @@ def check_fc_heads(graph: Graph, reference: Callable[[], Graph]) -> None:
                  f"--input {'x'.join(map(str, graph.input_shape))}`; or put an "
                  f"adaptive_avgpool before the flatten so the head takes any size",
         )
+
+
+#: layers whose output size does not depend on their input's spatial size
+_FIXED_SIZE = (GlobalAvgPool, GlobalMaxPool, AdaptiveAvgPool, Linear)
+
+
+def _size_dependent(fc: Node, nodes: Mapping[str, Node]) -> bool:
+    """Whether ``fc``'s input features may change with the input size: False when it reads,
+    through flatten and element-wise layers, a global or adaptive pool or another fc."""
+    cur = fc
+    while len(cur.inputs) == 1 and cur.inputs[0] in nodes:
+        up = nodes[cur.inputs[0]]
+        if isinstance(up.op, _FIXED_SIZE):
+            return False
+        if not isinstance(up.op, (Flatten, *_PASS_THROUGH)):
+            return True
+        cur = up
+    return True
 
 
 # ============================================================================ catalogue ==
