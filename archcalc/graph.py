@@ -173,7 +173,12 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
     try:
         from .expand import Expander
 
-        return Expander(spec).run(values, input_shape)
+        graph = Expander(spec).run(values, input_shape)
+        if input_shape is not None:  # an fc head must not change on another input size
+            from .rewrite import check_fc_heads
+
+            check_fc_heads(graph, lambda: Expander(spec).run(values, None))
+        return graph
     except ArchcalcError:
         raise
     except RecursionError:
