@@ -40,18 +40,25 @@ class Bound(NamedTuple):
     post: tuple[Layer, ...]
 
 
-class Call(NamedTuple):
-    """What the bind stage needs of one layer entry, from the expand stage."""
+class Call:
+    """What the bind stage needs of one layer entry, from the expand stage (made only when the
+    entry is bound anew)."""
 
-    canonical: str  # the registered name (``fc`` for a written ``linear``)
-    written: str  # as the spec spells it (messages)
-    args: YMap | None
-    kloc: Loc  # the type key's location
-    defaults: tuple[YMap, ...]  # the ``defaults:`` maps in scope, outermost first
-    vars: Mapping[str, Any]  # the scope's variables ($x)
-    cin: int  # channels entering the layer ($cin)
-    context: str  # the blocks, stages and repeats around the entry (messages)
-    label: Callable[[], str]  # "layer 'conv3' (conv)", computed only for a message
+    __slots__ = ("args", "canonical", "cin", "context", "defaults", "kloc", "label", "vars",
+                 "written")
+
+    def __init__(self, canonical: str, written: str, args: YMap | None, kloc: Loc,
+                 defaults: tuple[YMap, ...], variables: Mapping[str, Any], cin: int,
+                 context: str, label: Callable[[], str]) -> None:
+        self.canonical = canonical  # the registered name (``fc`` for a written ``linear``)
+        self.written = written  # as the spec spells it (messages)
+        self.args = args
+        self.kloc = kloc  # the type key's location
+        self.defaults = defaults  # the ``defaults:`` maps in scope, outermost first
+        self.vars = variables  # the scope's variables ($x)
+        self.cin = cin  # channels entering the layer ($cin)
+        self.context = context  # the blocks, stages and repeats around the entry (messages)
+        self.label = label  # "layer 'conv3' (conv)", computed only for a message
 
     def where(self, layer: str | None) -> str | None:
         return where(self.context, layer)
@@ -65,9 +72,6 @@ class Binder:
         self._plain_defaults: dict[tuple[object, ...], bool] = {}
         self._literal: dict[tuple[int, str], tuple[YNode, Any]] = {}
         self._bound: dict[tuple[object, ...], Bound] = {}  # by literal arguments
-        # by YAML entry and defaults chain: (the entry, its Bound or its literal key or None:
-        # not literal, bound anew each time)
-        self._at: dict[tuple[object, ...], tuple[YMap | None, object]] = {}
         self._layers: dict[tuple[object, ...], Layer] = {}  # by the values given
         self._values: dict[Layer, Layer] = {}  # equal layers: one instance
         self._pairs: dict[tuple[int, ...], Bound] = {}  # equal (op, post): one Bound
@@ -84,40 +88,18 @@ class Binder:
         return found
 
     # ---------------------------------------------------------------------------- bind --
-    def bind(self, canonical: str, written: str, args: YMap | None, kloc: Loc,
-             defaults: tuple[YMap, ...], variables: Mapping[str, Any], cin: int, context: str,
-             label: Callable[[], str]) -> Bound:
-        """The typed layer of one entry; raises :class:`SpecError` located at the argument.
+    def known(self, canonical: str, args: YMap | None,
+              defaults: tuple[YMap, ...]) -> Bound | tuple[object, ...] | None:
+        """The bound layer of an entry whose arguments are literal values that were bound
+        before in this build; else the entry's literal key (for :meth:`bind`), or None when its
+        arguments need the scope.
 
-        A repeat or a stage expands the same YAML entry many times: the first look at it
-        (per defaults chain) decides whether its arguments are literal; later looks are one
-        dictionary lookup. A written-out spec repeats equal entries on different lines: those
-        share the bound layer by their literal values (:meth:`_literal_key`)."""
-        at = (id(args), canonical, *map(id, defaults))
-        seen = self._at.get(at)
-        if seen is not None and type(seen[1]) is Bound:
-            return seen[1]
-        if seen is None:
-            key = self._literal_key(canonical, args, defaults)
-            found = None if key is None else self._bound.get(key)
-            # the entry is kept with its state: its id stays its own while the build lasts
-            self._at[at] = (args, found or key)
-            if found is not None:
-                return found
-        else:
-            key = seen[1]  # type: ignore[assignment]
-        bound = self._bind(Call(canonical, written, args, kloc, defaults, variables, cin,
-                                context, label))
-        if key is not None:  # literal: every later entry with these values shares it
-            self._bound[key] = bound
-            self._at[at] = (args, bound)
-        return bound
-
-    def _literal_key(self, canonical: str, args: YMap | None,
-                     defaults: tuple[YMap, ...]) -> tuple[object, ...] | None:
-        """What the bound layer depends on, when that is only literal values: the type, the
-        defaults in scope and each argument's value and type (1, 1.0 and true are equal in
-        Python but not as arguments). None when a value needs the scope (``$x``, ``ch()``)."""
+        The key is what the bound layer depends on, when that is only literal values: the type,
+        the defaults in scope and each argument's value and type (1, 1.0 and true are equal in
+        Python but not as arguments); ``$x`` or a call (``ch()``, ``div()`` read the scope)
+        make an entry not literal. Written-out specs repeat ``- conv: {out: 8, k: 3}`` on
+        thousands of lines, stages and repeats expand the same entry many times: each distinct
+        literal layer is validated and made once per build, its copies are one lookup."""
         dkey = (canonical, *map(id, defaults))
         plain = self._plain_defaults.get(dkey)
         if plain is None:
@@ -133,11 +115,29 @@ class Binder:
             for name, node in args.entries.items():
                 if name in _PLACE_KEYS:
                     continue
-                value = _literal(node)
-                if value is None:
+                if type(node) is YScalar:  # the common case, inline
+                    value = node.value
+                    if type(value) is str and ("$" in value or "(" in value):
+                        return None
+                    key += (name, type(value), value)
+                    continue
+                found = _literal(node)
+                if found is None:
                     return None
-                key += (name, value)
-        return tuple(key)
+                key += (name, found)
+        literal = tuple(key)
+        return self._bound.get(literal, literal)
+
+    def bind(self, canonical: str, written: str, args: YMap | None, kloc: Loc,
+             defaults: tuple[YMap, ...], variables: Mapping[str, Any], cin: int, context: str,
+             label: Callable[[], str], key: tuple[object, ...] | None) -> Bound:
+        """The typed layer of an entry :meth:`known` did not know (``key``: what it returned);
+        raises :class:`SpecError` located at the argument."""
+        bound = self._bind(Call(canonical, written, args, kloc, defaults, variables, cin,
+                                context, label))
+        if key is not None:  # literal: every later entry with these values shares it
+            self._bound[key] = bound
+        return bound
 
     def _bind(self, call: Call) -> Bound:
         canonical, written = call.canonical, call.written

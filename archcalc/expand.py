@@ -17,11 +17,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .args import coerce, suggest
-from .bind import Binder, Call
+from .bind import Binder, Bound, Call
 from .errors import LayerArgError, Loc, ShapeError, SpecError
 from .expr import Number, evaluate
 from .graph import (
@@ -56,24 +55,46 @@ _COMPOSITE_HINTS = {
 }
 
 
-@dataclass
 class _Scope:
-    prefix: str
-    vars: dict[str, Value]
-    defaults: tuple[YMap, ...]  # innermost last
-    names: dict[str, str]  # local id → node name
-    parent: _Scope | None
-    context: str
-    stack: tuple[str, ...]  # block call chain
-    block_input: str | None = None
-    counters: dict[str, int] = field(default_factory=dict)
-    path: tuple[str, ...] = ()  # enclosing groups, outermost first (Node.path)
-    #: local ids of layers (and groups) skipped by their `if:` → where the id is written
-    skipped: dict[str, Loc] = field(default_factory=dict)
-    #: local ids of block calls → their full name (the prefix of their layers)
-    calls: dict[str, str] = field(default_factory=dict)
-    #: inside a block call with `share: OTHER`: (this call's prefix, OTHER's prefix)
-    share: tuple[str, str] | None = None
+    """Where an entry is expanded: its name prefix, variables, ``defaults:`` chain, local ids,
+    enclosing scope, context text (messages), block call chain, block input and groups."""
+
+    __slots__ = (
+        "block_input",
+        "context",
+        "counters",
+        "defaults",
+        "names",
+        "parent",
+        "path",
+        "prefix",
+        "share",
+        "skipped",
+        "calls",
+        "stack",
+        "vars",
+    )
+
+    def __init__(self, prefix: str, variables: dict[str, Value], defaults: tuple[YMap, ...],
+                 names: dict[str, str], parent: _Scope | None, context: str,
+                 stack: tuple[str, ...], block_input: str | None = None,
+                 path: tuple[str, ...] = (), share: tuple[str, str] | None = None) -> None:
+        self.prefix = prefix
+        self.vars = variables
+        self.defaults = defaults  # innermost last
+        self.names = names  # local id → node name
+        self.parent = parent
+        self.context = context
+        self.stack = stack  # block call chain
+        self.block_input = block_input
+        self.counters: dict[str, int] = {}
+        self.path = path  # enclosing groups, outermost first (Node.path)
+        #: local ids of layers (and groups) skipped by their `if:` → where the id is written
+        self.skipped: dict[str, Loc] = {}
+        #: local ids of block calls → their full name (the prefix of their layers)
+        self.calls: dict[str, str] = {}
+        #: inside a block call with `share: OTHER`: (this call's prefix, OTHER's prefix)
+        self.share = share
 
 
 class _Skipped(Exception):
@@ -229,6 +250,9 @@ class Expander:
             )
         if type(item) is YMap and len(item.entries) == 1:  # `- conv: {...}`, the common case
             ((kind, value),) = item.entries.items()
+            canonical = self._primitives.get(kind)  # a layer type: no other dispatch needed
+            if canonical is not None and (value is None or type(value) is YMap):
+                return self.primitive(canonical, kind, value, item.keyloc(kind), cur, scope)
             return self.layer(kind, value, item.keyloc(kind), item.loc, cur, scope)
         if isinstance(item, YScalar):
             if not isinstance(item.value, str):
@@ -414,9 +438,12 @@ class Expander:
                 if not keep:
                     self._skip(scope, id_node)
                     return cur
-        bound = self.binder.bind(canonical, written, args, kloc, scope.defaults, scope.vars,
-                                 self.shapes[inputs[0]][0], scope.context,
-                                 lambda: self._label(scope, canonical, written, id_node))
+        binder = self.binder
+        bound = binder.known(canonical, args, scope.defaults)
+        if type(bound) is not Bound:  # bound anew: its arguments are checked and typed
+            bound = binder.bind(canonical, written, args, kloc, scope.defaults, scope.vars,
+                                self.shapes[inputs[0]][0], scope.context,
+                                lambda: self._label(scope, canonical, written, id_node), bound)
         name = self.fresh_name(scope, canonical, id_node)
         if share is None and scope.share is not None and name.startswith(scope.share[0]):
             share = (scope.share[1] + name[len(scope.share[0]):], False)

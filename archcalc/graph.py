@@ -255,7 +255,12 @@ def build(spec: Spec, *, input_shape: Shape | Mapping[str, Shape] | None = None,
     try:
         from .expand import Expander
 
-        return Expander(spec).run(values, given or None)
+        graph = Expander(spec).run(values, given or None)
+        if given:  # an fc head must not change on another input size
+            from .rewrite import check_fc_heads
+
+            check_fc_heads(graph, lambda: Expander(spec).run(values, None))
+        return graph
     except ArchcalcError:
         raise
     except RecursionError:

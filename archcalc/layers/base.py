@@ -216,8 +216,11 @@ class Layer:
     #: after the ``in:`` ones (``indices: pool5``)
     REFS: ClassVar[Mapping[str, str]] = {}
     REF_INPUTS: ClassVar[tuple[str, ...]] = ()
-    #: (name, default) of each field in declaration order, recorded by :func:`layer_class`
+    #: (name, default) of each field in declaration order, recorded by :func:`layer_class`,
+    #: as a mapping too, and the fields without a default
     _field_defaults: ClassVar[tuple[tuple[str, Any], ...]] = ()
+    _defaults: ClassVar[Mapping[str, Any]] = {}
+    _required: ClassVar[tuple[str, ...]] = ()
 
     # -- the rules (see the module docstring); a class that lacks one fails the protocol test
     def out_shape(self, ins: Shapes) -> Shape:
@@ -324,16 +327,18 @@ class Layer:
         return {name: getattr(self, name) for name, _ in self._field_defaults}
 
     # Construction, immutability, equality, hashing and repr, written once for every layer
-    # class (see `layer_class`).
+    # class (see `layer_class`). The instance dict holds exactly the fields, in field order
+    # (defaults first, then what is given, merged in one dict): equality and hashing read it.
     def __init__(self, **kwargs: Any) -> None:
-        for name, default in self._field_defaults:
-            value = kwargs.pop(name, default)
-            if value is MISSING:
-                raise TypeError(f"{type(self).__name__}() missing keyword argument {name!r}")
-            object.__setattr__(self, name, value)
-        if kwargs:
+        values = {**self._defaults, **kwargs}
+        if len(values) != len(self._defaults):
+            unknown = next(k for k in kwargs if k not in self._defaults)
             raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
-                            f"{next(iter(kwargs))!r}")
+                            f"{unknown!r}")
+        for name in self._required:
+            if name not in kwargs:
+                raise TypeError(f"{type(self).__name__}() missing keyword argument {name!r}")
+        self.__dict__.update(values)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -342,16 +347,15 @@ class Layer:
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name, _ in self._field_defaults)
+        return tuple(self.__dict__.values())
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        assert isinstance(other, Layer)
-        return self._values() == other._values()
+        return self.__dict__ == other.__dict__
 
     def __hash__(self) -> int:
-        return hash((self.__class__, self._values()))
+        return hash((self.__class__, tuple(self.__dict__.values())))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.describe_args().items())
@@ -370,6 +374,8 @@ def layer_class(cls: L) -> L:
     dataclass(init=False, repr=False, eq=False, kw_only=True)(cls)
     found = tuple((f.name, f.default) for f in fields(cls))  # type: ignore[arg-type]
     type.__setattr__(cls, "_field_defaults", found)
+    type.__setattr__(cls, "_defaults", dict(found))
+    type.__setattr__(cls, "_required", tuple(n for n, d in found if d is MISSING))
     return cls
 
 
