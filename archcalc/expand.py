@@ -61,6 +61,7 @@ class _Scope:
 
     __slots__ = (
         "block_input",
+        "calls",
         "context",
         "counters",
         "defaults",
@@ -70,7 +71,6 @@ class _Scope:
         "prefix",
         "share",
         "skipped",
-        "calls",
         "stack",
         "vars",
     )

@@ -20,8 +20,6 @@ from ..shapes import (
     per_axis,
     pool_out,
     prod,
-    rf_merge,
-    rf_upsample,
     rf_window,
 )
 from .base import (
@@ -753,8 +751,8 @@ class MaxUnpool(Layer):
     goes back to the position its max pool took it from, the rest are zeros, and the map regains
     the pool's input size. ``indices: POOL`` names the max pool (its argmax positions are a
     second input: they stay alive from the pool to here, counted as a tensor of the pool's
-    output size). No weights, no arithmetic. RF: each output copies one input (or is zero): the
-    grid refined as a nearest upsampling, merged with the pool's (the positions depend on it).
+    output size). No weights, no arithmetic. RF: none — where each value lands depends on the
+    data (the argmax), the other outputs are zeros whatever the input.
     """
 
     kind: ClassVar[str] = "max_unpool"
@@ -797,22 +795,13 @@ class MaxUnpool(Layer):
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work()  # a scatter: each value written once, no arithmetic
 
-    def _factors(self, ins: Shapes, out: Shape) -> list[Fraction]:
-        return [Fraction(out[1 + a], ins[0][1 + a]) for a in range(len(out) - 1)]
-
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
-        out = self.out_shape(ins)
-        factors = self._factors(ins, out)
-        ups: list[RF | None] = []
-        for rf in rfs:
-            if rf is None:
-                ups.append(None)
-                continue
-            ups.append(tuple(_unpooled(rf[a], factors[a]) for a in range(len(rf))))
-        return rf_merge(ups)
+        """None: which position of a window holds the value depends on the data (the pool's
+        argmax); the others are zeros, whatever the input. No fixed field exists."""
+        return None
 
     def refines(self, ins: Shapes) -> bool:
-        return any(f != 1 for f in self._factors(ins, self.out_shape(ins)))
+        return False
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """``y.flat[index[c, i]] = x[c, i]`` per sample and channel, zeros elsewhere (PyTorch's
@@ -836,22 +825,4 @@ class MaxUnpool(Layer):
                    lambda ax: "the pool's input size")
 
     def explain_rf(self, rx: RFDerivation) -> None:
-        factors = [Fraction(rx.oshape[1 + a], rx.shape[1 + a]) for a in range(rx.rank)]
-        names = rx.axis_names()
-        for a in range(rx.rank):
-            x = "" if rx.rank == 1 else "_" + names[a].lower()
-            got = rx.got[a]
-            rx.add(f"r{x}", f"r_u{x}", {f"r_u{x}": got.size}, got.size,
-                   note="the hull of the map's and the pool's fields, each unpooled")
-            rx.add(f"j{x}", f"j_u{x}", {f"j_u{x}": got.jump}, got.jump,
-                   note=f"the grid refined by {factors[a]}")
-            rx.add(f"start{x}", f"start_u{x}", {f"start_u{x}": got.start}, got.start)
-
-
-def _unpooled(axis: AxisRF, f: Fraction) -> AxisRF:
-    """One axis of a field after unpooling by ``f``: as a nearest upsampling (:class:`Upsample`):
-    an integer factor refines the grid with centred outputs; an uneven one (23 → 45) takes the
-    mean spacing and widens the field by one pixel."""
-    if f.denominator != 1:
-        return AxisRF(axis.size + axis.jump, axis.jump / f, axis.start)
-    return rf_upsample(axis, f.numerator, centred=True)
+        rx.ends()
