@@ -175,10 +175,10 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
 
 
 def output_rows(graph: Graph, rows: list[LayerRow]) -> tuple[OutputRow, ...]:
-    """Each declared output's own totals: the sums over the layers it depends on. One reverse
-    pass gives every node the set of outputs it reaches, as a bit mask (OR of its consumers');
-    then each row is added to the outputs of its mask — linear in the graph for a few outputs
-    (at most :data:`~archcalc.graph.MAX_OUTPUTS`)."""
+    """Each declared output's own totals: the sums over the layers it depends on, the weights of
+    a shared layer once per output. One reverse pass gives every node the set of outputs it
+    reaches, as a bit mask (OR of its consumers'); then each row is added to the outputs of its
+    mask — linear in the graph for a few outputs (at most :data:`~archcalc.graph.MAX_OUTPUTS`)."""
     bit = {o.name: 1 << i for i, o in enumerate(graph.outputs)}
     mask: dict[str, int] = {}
     for node in reversed(graph.nodes):
@@ -188,13 +188,25 @@ def output_rows(graph: Graph, rows: list[LayerRow]) -> tuple[OutputRow, ...]:
             for i in node.inputs:
                 mask[i] = mask.get(i, 0) | m
     sums = [[0, 0, 0, 0, 0] for _ in graph.outputs]
+    # shared weights (`share:`) count once per output that uses them, wherever they are owned:
+    # an output reading only the second tower of a Siamese pair still needs the weights
+    weights = {row.name: (row.params, row.buffers) for row in rows}
+    owners = {row.shares for row in rows if row.shares}
+    counted: list[set[str]] = [set() for _ in graph.outputs]
     for row in rows:
         m = mask.get(row.name, 0)
+        owner = row.shares or (row.name if row.name in owners else "")
         while m:
             low = m & -m
-            acc = sums[low.bit_length() - 1]
-            acc[0] += row.params
-            acc[1] += row.buffers
+            i = low.bit_length() - 1
+            acc = sums[i]
+            if not owner:
+                acc[0] += row.params
+                acc[1] += row.buffers
+            elif owner not in counted[i]:
+                counted[i].add(owner)
+                acc[0] += weights[owner][0]
+                acc[1] += weights[owner][1]
             acc[2] += row.macs
             acc[3] += row.flops
             acc[4] += row.activation_bytes
