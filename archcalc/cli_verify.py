@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .cli_common import emit, output_option, parse_sets, parse_shape, spec_argument
+from .cli_common import _shape_cb, emit, output_option, parse_sets, spec_argument
 from .errors import ExecError
 
 
@@ -26,18 +26,15 @@ def _unit_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
         raise click.BadParameter(f"{value!r} is not a unit position such as 3,3") from None
 
 
-def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    return None if value is None else parse_shape(value)
-
-
 @click.command()
 @spec_argument
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Samples in the batch.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the random weights and input.")
-@click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW",
-              help="Override the input size, e.g. 3x224x224.")
+@click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW", multiple=True,
+              help="Override the input size, e.g. 3x224x224 (several inputs: NAME=CxHxW, "
+              "repeated).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a scale parameter (width, resolution, ...).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
@@ -53,7 +50,7 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "nearest the centre whose field lies inside the image).")
 @click.option("--progress/--no-progress", default=None,
               help="A progress bar on standard error (default: when it is a terminal).")
-def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None,
+def verify(spec: str, batch: int, seed: int, input_shape: Any,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
            unit: tuple[int, ...] | None, progress: bool | None) -> None:
     """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
@@ -135,8 +132,11 @@ def _render(data: dict[str, Any]) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    inputs = data.get("inputs")
+    shown = (f"inputs {', '.join(i['name'] + ' ' + _shape(i['shape']) for i in inputs)}"
+             if inputs else f"input {_shape(data['input_shape'])}")
     title = (f"{data['name']} — verified on real tensors: batch {data['batch']}, seed "
-             f"{data['seed']}, input {_shape(data['input_shape'])}")
+             f"{data['seed']}, {shown}")
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     for col, right in (("layer", False), ("type", False), ("predicted", False),
                        ("actual", False), ("params", True), ("MACs engine", True),

@@ -37,7 +37,7 @@ class Convention:
         )
 
 
-MAC_TEXT = "MAC = one multiply-accumulate of a conv, transposed conv or fc"
+MAC_TEXT = "MAC = one multiply-accumulate of a conv, transposed conv, fc or matrix product"
 CONVENTIONS: Mapping[str, Convention] = {
     "lecture": Convention(
         "lecture",

@@ -284,6 +284,8 @@ class Execution:
     seconds: float
     planned: int
     report: Report = field(repr=False)
+    #: every input (name, shape) when there are several
+    inputs: tuple[tuple[str, Shape], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -309,6 +311,8 @@ class Execution:
             "batch": self.batch,
             "seed": self.seed,
             "input_shape": list(self.input_shape),
+            **({"inputs": [{"name": n, "shape": list(sh)} for n, sh in self.inputs]}
+               if self.inputs else {}),
             "ok": self.ok,
             "layers": [step.to_dict() for step in self.steps],
             "totals": {
@@ -506,7 +510,8 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
     seconds = time.perf_counter() - started
     return Execution(graph.name, batch, seed, tuple(graph.input_shape), tuple(steps), env,
                      graph.output, report.totals.peak_activation_bytes, peak,
-                     peak_alloc if trace_memory else None, seconds, len(nodes), report)
+                     peak_alloc if trace_memory else None, seconds, len(nodes), report,
+                     graph.inputs if len(graph.inputs) > 1 else ())
 
 
 def _forward_node(node: Node, inputs: list[Array], tensors: dict[str, Array],

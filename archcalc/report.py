@@ -252,7 +252,7 @@ def mega(n: int) -> str:
 
 
 def row_cells(row: LayerRow) -> tuple[str, ...]:
-    kind = "+".join((row.type, *row.post))
+    kind = "+".join((row.type, *row.post)) + graph_marks(row)
     return (row.name, kind, fmt_shape(row.output_shape), kb(row.activation_bytes),
             kilo(row.params), mega(row.flops), fmt_rf(row))
 
@@ -262,15 +262,49 @@ def total_cells(report: Report) -> tuple[str, ...]:
     return ("total", "", "", kb(t.activation_bytes), kilo(t.params), mega(t.flops), "")
 
 
+def graph_marks(row: LayerRow) -> str:
+    """What the type column adds for the graph features: ``×R`` regions per image, ``shared``
+    weights (counted at the layer named by ``shares``), a ``training``-only layer."""
+    marks = ""
+    if row.multiplicity != 1:
+        marks += f" ×{row.multiplicity:,}"
+    if row.shares:
+        marks += " shared"
+    if row.training:
+        marks += " training"
+    return marks
+
+
+def graph_lines(report: Report) -> list[str]:
+    """The summary lines of the graph features: every output with its own totals, and the
+    totals with the training-only heads."""
+    lines = [f"output {o.name} {fmt_shape(o.output_shape)}{' (training)' if o.training else ''}"
+             f": params {o.params:,} · MACs {o.macs:,}" for o in report.outputs[:8]]
+    if len(report.outputs) > 8:
+        lines.append(f"… and {len(report.outputs) - 8} more outputs (JSON lists them all)")
+    tt = report.training_totals
+    if tt is not None:
+        lines.append(f"with the training-only layers: params {tt.params:,} · MACs {tt.macs:,}"
+                     f" · FLOPs {tt.flops:,} (the totals above leave them out)")
+    if any(row.shares for row in report.layers):
+        lines.append("shared: the layer uses another layer's weights (share:), counted there")
+    if any(row.multiplicity != 1 for row in report.layers):
+        lines.append("×R: R regions per image: the work and memory R times, the weights once")
+    return lines
+
+
 def summary_lines(report: Report) -> list[str]:
     t = report.totals
-    shape = fmt_shape(report.input_shape)
+    shape = fmt_shape(report.input_shape) if not report.inputs else ", ".join(
+        f"{name} {fmt_shape(sh)}" for name, sh in report.inputs)
     return [
-        f"{report.name}: input {shape}, batch {report.batch}, {report.dtype}",
+        f"{report.name}: input{'s' if report.inputs else ''} {shape}, batch {report.batch}, "
+        f"{report.dtype}",
         f"params {t.params:,} (+ {t.buffers:,} buffers, {t.param_bytes / 2**20:,.2f} MiB)"
         f" · MACs {t.macs:,} · FLOPs {t.flops:,} ({report.convention})",
         f"activations {t.activation_bytes / 2**20:,.2f} MiB in total · peak live "
         f"{t.peak_activation_bytes / 2**20:,.2f} MiB",
+        *graph_lines(report),
         f"convention: {report.convention_text}",
         "units: memory KB = bytes/1024 · params k = /1000 · flop M = /10^6 · RF = receptive"
         " field in input pixels",
