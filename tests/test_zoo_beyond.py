@@ -471,3 +471,47 @@ def test_deformable_conv_example() -> None:
     assert report.layer("deform").macs == conv_macs(64, 64, 3, 56) == 115_605_504
     assert report.totals.params == 2 * 36_928 + 10_386 + 15_579
     assert report.layer("deform").receptive_field is None  # learned offsets: no fixed field
+
+
+# ------------------------------------------------------------------------------- the docs --
+
+BEYOND = ["alexnet_original", "nin", "wrn28_10", "yolov1", "inception_v4", "inception_resnet_v2",
+          "inception_resnet_v1", "ssd300_vgg16", "fasterrcnn_vgg16", "fasterrcnn_resnet50_fpn",
+          "deeplabv3_resnet50", "segnet", "siamese", "triplet", "style_transfer",
+          "deform_conv_example"]
+
+
+def test_model_zoo_doc_table_is_the_analysis() -> None:
+    """docs/model-zoo.md's "Beyond the classifier" table lists every spec of this file with the
+    params, buffers and MACs the analysis gives (each asserted against its truth above)."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "model-zoo.md").read_text()
+    section = doc.split("## Beyond the classifier", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = tuple(int(c.replace(",", "")) for c in cells[2:5])
+    assert list(rows) == BEYOND
+    for name, (params, buffers, macs) in rows.items():
+        report = _analyze(name)
+        assert (report.totals.params, report.totals.buffers, report.totals.macs) == (
+            params, buffers, macs), name
+
+
+@pytest.mark.parametrize("name", BEYOND)
+def test_header_states_sources(name: str) -> None:
+    """Each spec's header names the architecture's source and its reference numbers."""
+    from pathlib import Path
+
+    header = []
+    path = Path(__file__).resolve().parent.parent / "specs" / f"{name}.yaml"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    text = "\n".join(header)
+    assert "Reference numbers" in text
+    assert any(s in text for s in ("arXiv:", "doi:", "ICML", "NIPS")), name
+    assert max(len(line) for line in header) <= 100
