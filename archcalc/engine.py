@@ -185,8 +185,8 @@ def output_rows(graph: Graph, rows: list[LayerRow]) -> tuple[OutputRow, ...]:
         m = mask.get(node.name, 0) | bit.get(node.name, 0)
         if m:
             mask[node.name] = m
-            for i in node.inputs:
-                mask[i] = mask.get(i, 0) | m
+            for source in node.inputs:
+                mask[source] = mask.get(source, 0) | m
     sums = [[0, 0, 0, 0, 0] for _ in graph.outputs]
     # shared weights (`share:`) count once per output that uses them, wherever they are owned:
     # an output reading only the second tower of a Siamese pair still needs the weights
@@ -198,13 +198,13 @@ def output_rows(graph: Graph, rows: list[LayerRow]) -> tuple[OutputRow, ...]:
         owner = row.shares or (row.name if row.name in owners else "")
         while m:
             low = m & -m
-            i = low.bit_length() - 1
-            acc = sums[i]
+            out = low.bit_length() - 1
+            acc = sums[out]
             if not owner:
                 acc[0] += row.params
                 acc[1] += row.buffers
-            elif owner not in counted[i]:
-                counted[i].add(owner)
+            elif owner not in counted[out]:
+                counted[out].add(owner)
                 acc[0] += weights[owner][0]
                 acc[1] += weights[owner][1]
             acc[2] += row.macs

@@ -297,6 +297,17 @@ class Execution:
         return tuple(step for step in self.steps if not step.ok)
 
     @property
+    def totals(self) -> Any:
+        """The engine's totals of what ran: with the training-only layers (an auxiliary head)
+        when they ran too, as they do unless ``targets`` leaves them out."""
+        ran = {step.name for step in self.steps}
+        extra = self.report.training_totals
+        if extra is not None and any(row.training and row.name in ran
+                                     for row in self.report.layers):
+            return extra
+        return self.report.totals
+
+    @property
     def params_created(self) -> int:
         return sum(step.params_created for step in self.steps)
 
@@ -305,7 +316,7 @@ class Execution:
         return sum(step.macs_counted for step in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
-        totals = self.report.totals
+        totals = self.totals
         return {
             "name": self.name,
             "batch": self.batch,
@@ -509,7 +520,8 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
                     indices.pop(name, None)
     seconds = time.perf_counter() - started
     return Execution(graph.name, batch, seed, tuple(graph.input_shape), tuple(steps), env,
-                     graph.output, report.totals.peak_activation_bytes, peak,
+                     graph.output, (report.training_totals or report.totals).peak_activation_bytes
+                     if targets is None else report.totals.peak_activation_bytes, peak,
                      peak_alloc if trace_memory else None, seconds, len(nodes), report,
                      graph.inputs if len(graph.inputs) > 1 else ())
 
