@@ -125,7 +125,7 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
         # activation_bytes, receptive_field, post, path, multiplicity, shares, training), made
         # as the tuple it is: the generated __new__ costs as much again, on every row of a
         # 100k-layer graph
-        only_training = name in training if training else False
+        only_training = name in training
         rows.append(_tuple_new(LayerRow, (name, type_name, inputs, out_shape, p, b, m, f, a, rf,
                                           post_names, path, mult, shares, only_training)))
         if only_training:
@@ -230,11 +230,11 @@ def peak_activation_bytes(graph: Graph, bytes_per_element: int,
     last: dict[str, int] = {name: -1 for name, _ in graph.inputs}
     size: dict[str, int] = {name: math.prod(shape) for name, shape in graph.inputs}
     born: list[int] = []  # elements produced at each step
-    for step, node in enumerate(nodes):
-        born.append(math.prod(node.out_shape) * node.multiplicity)
-        size[node.name] = born[-1]
-        last[node.name] = step
-        for used in node.inputs:
+    for step, (name, _, _, inputs, _, out_shape, _, _, _, _, mult) in enumerate(nodes):
+        born.append(math.prod(out_shape) * mult)
+        size[name] = born[-1]
+        last[name] = step
+        for used in inputs:
             last[used] = step
     for out in graph.outputs:
         if out.name in last:

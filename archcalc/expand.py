@@ -90,9 +90,9 @@ class _Scope:
         self.counters: dict[str, int] = {}
         self.path = path  # enclosing groups, outermost first (Node.path)
         #: local ids of layers (and groups) skipped by their `if:` → where the id is written
-        self.skipped: dict[str, Loc] = {}
+        self.skipped: dict[str, Loc] | None = None  # made on the first skip
         #: local ids of block calls → their full name (the prefix of their layers)
-        self.calls: dict[str, str] = {}
+        self.calls: dict[str, str] | None = None  # made on the first named call
         #: inside a block call with `share: OTHER`: (this call's prefix, OTHER's prefix)
         self.share = share
 
@@ -121,6 +121,8 @@ class Expander:
             and ALIASES.get(name, name) in LAYER_TYPES
         }
         self.binder = Binder()
+        #: canonical type → (class, whether it takes reference arguments such as like:)
+        self._kinds = {name: (cls, bool(cls.REFS)) for name, (cls, _) in LAYER_TYPES.items()}
         self.prop: Propagator  # made once the input shape is known (see `run`)
         self.shapes: dict[str, Shape]  # every node's output shape so far ($cin, shortcuts)
         self.all_names: set[str] = {INPUT}
@@ -184,7 +186,7 @@ class Expander:
                 return s.names[word]
             if word == INPUT and s.block_input is not None:
                 return s.block_input
-            if word in s.skipped:
+            if s.skipped is not None and word in s.skipped:
                 raise _Skipped(word, s.skipped[word])
             s = s.parent
         if word in self.shapes:
@@ -383,6 +385,8 @@ class Expander:
     def _skip(self, scope: _Scope, id_node: YNode | None) -> None:
         """Remember that the entry with ``id_node`` was skipped, so references to it skip too."""
         if isinstance(id_node, YScalar) and isinstance(id_node.value, str) and id_node.value:
+            if scope.skipped is None:
+                scope.skipped = {}
             scope.skipped.setdefault(id_node.value, id_node.loc)
 
     def primitive(self, canonical: str, written: str, args: YMap | None, kloc: Loc, cur: str,
@@ -390,21 +394,22 @@ class Expander:
         """One layer: resolve its inputs and ``if:`` here, bind its arguments (the bind stage),
         name it, shape it (the propagate stage). The one path of every layer entry."""
         share: tuple[str, bool] | None = None
-        cls = LAYER_TYPES[canonical][0]
-        missing = [key for key in cls.REF_INPUTS if args is None or key not in args.entries]
-        if missing:
-            id_node = args.get("id") if args is not None else None
-            key = missing[0]
-            raise self.fail(f"{written} needs `{key}:` naming a layer ({cls.REFS[key]})",
-                            kloc, scope, self._label(scope, canonical, written, id_node),
-                            f"write e.g. `- {written}: {{{key}: pool1}}`")
+        cls, takes_refs = self._kinds[canonical]  # takes_refs: like:, indices: (rare)
+        if takes_refs and cls.REF_INPUTS:
+            missing = [key for key in cls.REF_INPUTS if args is None or key not in args.entries]
+            if missing:
+                id_node = args.get("id") if args is not None else None
+                key = missing[0]
+                raise self.fail(f"{written} needs `{key}:` naming a layer ({cls.REFS[key]})",
+                                kloc, scope, self._label(scope, canonical, written, id_node),
+                                f"write e.g. `- {written}: {{{key}: pool1}}`")
         if args is None:
             inputs = [cur]
             id_node = None
         else:
             entries = args.entries
             id_node = entries.get("id")
-            refs = tuple(k for k in cls.REFS if k in entries)
+            refs = tuple(k for k in cls.REFS if k in entries) if takes_refs else ()
             if "in" not in entries and "share" not in entries and not refs:
                 inputs = [cur]
             else:
@@ -792,6 +797,8 @@ class Expander:
                           share)
         self._name_output(ident, out, scope)
         if isinstance(ident, YScalar) and isinstance(ident.value, str):
+            if scope.calls is None:
+                scope.calls = {}
             scope.calls[ident.value] = base
         return out
 
@@ -809,14 +816,14 @@ class Expander:
         word = node.value
         s: _Scope | None = scope
         while s is not None:
-            if word in s.calls:
+            if s.calls is not None and word in s.calls:
                 return base + ".", s.calls[word] + "."
-            if word in s.skipped:
+            if s.skipped is not None and word in s.skipped:
                 raise self.fail(f"`share: {word}` refers to a block call its `if:` skipped "
                                 f"(line {s.skipped[word].line})", node.loc, scope, block.name,
                                 hint="share the weights of a call that is built")
             s = s.parent
-        near = suggest(word, [k for sc in _chain(scope) for k in sc.calls])
+        near = suggest(word, [k for sc in _chain(scope) for k in (sc.calls or ())])
         raise self.fail(f"`share: {word}` names no earlier block call", node.loc, scope,
                         block.name, hint=(f"did you mean {near!r}? " if near else "") +
                         "give the first call an `id:` and name it in `share:`")

@@ -14,10 +14,11 @@ from .bind import Bound
 from .errors import LayerArgError, Loc, ShapeError, SpecError
 from .expr import Number
 from .graph import MAX_NODES, Graph, Node, Output, where
-from .layers import Tensor
+from .layers import Layer, Tensor
 from .shapes import Shape
 
 _tuple_new = tuple.__new__
+_NO_REGIONS = Layer.region_count  # the layers that make no regions do not override it
 
 
 class Propagator:
@@ -70,14 +71,14 @@ class Propagator:
         if len(self.nodes) >= MAX_NODES:
             raise SpecError(f"the graph grows beyond {MAX_NODES:,} layers", loc=loc,
                             hint="reduce repeats; this limit keeps analysis bounded")
+        # regions: only after a RoI pooling (most graphs have none: one attribute test)
         mult = self._multiplicity(bound, inputs, name, written, loc, context) if (
-            self.mult or bound.op.region_count()) else 1
+            self.mult or cls.region_count is not _NO_REGIONS) else 1
         owner = "" if share is None else self._shared(name, bound, inputs, in_shapes, out,
                                                        share, written, loc, context)
         # Node(name, op, post, inputs, in_shapes, out_shape, loc, context, path, shares,
         # multiplicity), made as the tuple it is: the generated __new__ doubles the cost, on
         # every node of a large graph
-        self._index[name] = len(self.nodes)
         self.nodes.append(_tuple_new(Node, (name, bound.op, bound.post, tuple(inputs), in_shapes,
                                             out, loc, context, path, owner, mult)))
         shapes[name] = out
@@ -87,8 +88,12 @@ class Propagator:
         return name
 
     def index_of(self, name: str) -> int | None:
-        """The position of node ``name`` in :attr:`nodes` (None for an input)."""
-        return self._index.get(name)
+        """The position of node ``name`` in :attr:`nodes` (None for an input). The index is
+        brought up to date here, not on every node (only references and `share:` ask)."""
+        index, nodes = self._index, self.nodes
+        for i in range(len(index), len(nodes)):
+            index[nodes[i].name] = i
+        return index.get(name)
 
     def _multiplicity(self, bound: Bound, inputs: list[str], name: str, written: str, loc: Loc,
                       context: str) -> int:
@@ -122,14 +127,14 @@ class Propagator:
         shared block (its ReLUs and pools)."""
         target, explicit = share
         label = where(context, f"layer {name!r} ({written})")
-        index = self._index.get(target)
+        index = self.index_of(target)
         if index is None:
             raise SpecError(f"`share: {target}` names no layer with weights defined before this "
                             "one", loc=loc, layer=label,
                             hint="share names an earlier layer (or block call) of the same type")
         owner = self.nodes[index]
         if owner.shares:
-            owner = self.nodes[self._index[owner.shares]]
+            owner = self.nodes[self._index[owner.shares]]  # indexed by index_of above
         mine = Node(name, bound.op, bound.post, tuple(inputs), in_shapes, out, loc).tensors()
         if not mine:
             if explicit:
