@@ -75,10 +75,7 @@ class BatchNorm(Pointwise):
         return y
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        ex.norm_tensors(self, ex.shape, prefix="")
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise("bn", "2*" + "*".join(syms), env, 2 * prod(ex.shape))
+        self.explain_per_element(ex, "bn", "2", 2)
 
     def explain_post(self, ex: Derivation) -> None:
         ex.norm_tensors(self, ex.oshape, prefix="bn.")
@@ -140,10 +137,7 @@ class LayerNorm(Pointwise):
         return out
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        ex.norm_tensors(self, ex.shape, prefix="")
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise("layernorm", "5*" + "*".join(syms), env, 5 * prod(ex.shape))
+        self.explain_per_element(ex, "layernorm", "5", 5)
 
     def explain_rf(self, rx: RFDerivation) -> None:
         if self.over == "channels":
@@ -199,7 +193,4 @@ class LRN(Pointwise):
         return out
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise("lrn", f"({self.size} + 4)*" + "*".join(syms), env,
-                       (self.size + 4) * prod(ex.shape))
+        self.explain_per_element(ex, "lrn", f"({self.size} + 4)", self.size + 4)
