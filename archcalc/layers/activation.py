@@ -161,10 +161,7 @@ class Activation(Pointwise):
         return y
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise(self.fn, f"{self.rule.ops}*" + "*".join(syms), env,
-                       self.rule.ops * prod(ex.shape))
+        self.explain_per_element(ex, self.fn, str(self.rule.ops), self.rule.ops)
 
     def explain_post(self, ex: Derivation) -> None:
         osyms, oenv = ex.out_symbols()
@@ -272,6 +269,4 @@ class ConstantScale(Pointwise):
         return y
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise("scale", "*".join(syms), env, prod(ex.shape))
+        self.explain_per_element(ex, "scale", "1", 1)

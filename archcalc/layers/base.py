@@ -395,6 +395,15 @@ class Pointwise(Layer):
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.unchanged()
 
+    def explain_per_element(self, ex: Derivation, label: str, ops: str, per: int) -> None:
+        """``C′ = C``, ``H′ = H``, …, the layer's tensors if it has any, and ``per`` operations
+        per element shown as ``ops·C·H·W`` (``ops`` a template: ``2``, ``(3 + 4)``)."""
+        ex.same_shape()
+        if self.tensors(ex.ins):
+            ex.norm_tensors(self, ex.shape, prefix="")
+        syms, env = ex.dims(ex.shape, False)
+        ex.elementwise(label, f"{ops}*" + "*".join(syms), env, per * prod(ex.shape))
+
 
 def uniform_window(k: Any, s: Any, d: Any, p: Any) -> tuple[int, int, int, int, int] | None:
     """(k, s, d, k_eff, p) when every axis has the same integer kernel, stride, dilation and

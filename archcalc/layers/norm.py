@@ -86,10 +86,7 @@ class BatchNorm(Pointwise):
         return y
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        ex.norm_tensors(self, ex.shape, prefix="")
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise("bn", "2*" + "*".join(syms), env, 2 * prod(ex.shape))
+        self.explain_per_element(ex, "bn", "2", 2)
 
     def explain_post(self, ex: Derivation) -> None:
         ex.norm_tensors(self, ex.oshape, prefix="bn.")
@@ -151,10 +148,7 @@ class LayerNorm(Pointwise):
         return out
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        ex.norm_tensors(self, ex.shape, prefix="")
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise("layernorm", "5*" + "*".join(syms), env, 5 * prod(ex.shape))
+        self.explain_per_element(ex, "layernorm", "5", 5)
 
     def explain_rf(self, rx: RFDerivation) -> None:
         if self.over == "channels":
@@ -210,10 +204,7 @@ class LRN(Pointwise):
         return out
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise("lrn", f"({self.size} + 4)*" + "*".join(syms), env,
-                       (self.size + 4) * prod(ex.shape))
+        self.explain_per_element(ex, "lrn", f"({self.size} + 4)", self.size + 4)
 
 
 def _moments(x: Array, axes: tuple[int, ...], eps: float) -> Array:
@@ -296,11 +287,7 @@ class GroupNorm(Pointwise):
         return out
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape(f"normalised in {self.groups} groups of "
-                      f"{ex.shape[0] // self.groups} channels")
-        ex.norm_tensors(self, ex.shape, prefix="")
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise("groupnorm", "5*" + "*".join(syms), env, 5 * prod(ex.shape))
+        self.explain_per_element(ex, "groupnorm", "5", 5)
 
     def explain_rf(self, rx: RFDerivation) -> None:
         _explain_whole_map(rx, "each group's statistics cover the whole map")
@@ -368,11 +355,8 @@ class InstanceNorm(Pointwise):
         return out
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        ex.norm_tensors(self, ex.shape, prefix="")
-        syms, env = ex.dims(ex.shape, False)
         ops = 2 if self.track_running_stats else 5
-        ex.elementwise("instancenorm", f"{ops}*" + "*".join(syms), env, ops * prod(ex.shape))
+        self.explain_per_element(ex, "instancenorm", str(ops), ops)
 
     def explain_rf(self, rx: RFDerivation) -> None:
         if self.track_running_stats:
@@ -456,8 +440,4 @@ class LayerScale(Pointwise):
         return y
 
     def explain(self, ex: Derivation) -> None:
-        ex.same_shape()
-        ex.section("weights")
-        ex.tensor("gamma", "C", {"C": ex.shape[0]}, ex.shape[0], note="one scale per channel")
-        syms, env = ex.dims(ex.shape, False)
-        ex.elementwise("layer_scale", "*".join(syms), env, prod(ex.shape))
+        self.explain_per_element(ex, "layer_scale", "1", 1)
