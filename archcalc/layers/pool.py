@@ -773,7 +773,7 @@ class MaxUnpool(Layer):
         ref = refs["indices"]
         node = ref.node
         if node is None or type(node.op) is not Pool:
-            kind = "an input" if node is None else f"a {node.type_name}"
+            kind = "a network input" if node is None else f"a layer of type {node.type_name}"
             raise LayerArgError(f"`indices: {ref.name}` names {kind}, not a max pool",
                                 hint="name the maxpool whose positions the unpooling restores")
         return {"size": list(node.in_shapes[0][1:])}
