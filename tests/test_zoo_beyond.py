@@ -375,6 +375,27 @@ def test_deeplabv3_resnet50_against_torchvision() -> None:
     assert report.layer("backbone.layer4.2.add").output_shape == (2048, 65, 65)
 
 
+def test_fcn_resnet50_against_torchvision() -> None:
+    """torchvision fcn_resnet50 at 520 (bench/truths.py): 32,957,013 params, 54,144 buffers,
+    142,725,772,800 MACs; with the aux head (FCN_ResNet50_Weights metadata: 35,322,218 params,
+    152.717 GFLOPS) 35,322,218 / 54,656 / 152,716,512,000. The head: conv 3x3 2048 → 512 + BN,
+    conv 1x1 512 → 21 (+ bias): 2048·512·9 + 2·512 + 512·21 + 21 params."""
+    report = _analyze("fcn_resnet50")
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == (
+        32_957_013, 54_144, 142_725_772_800)
+    training = report.training_totals
+    assert training is not None
+    assert (training.params, training.buffers, training.macs) == (
+        35_322_218, 54_656, 152_716_512_000)
+    head = report.layer("classifier.0").params + report.layer("classifier.4").params
+    assert head == 2048 * 512 * 9 + 2 * 512 + 512 * 21 + 21
+    assert report.layer("out").output_shape == (21, 520, 520)
+    # the backbone is DeepLabV3's: the totals differ by the heads only
+    deeplab = _analyze("deeplabv3_resnet50")
+    backbone = sum(r.params for r in report.layers if r.name.startswith("backbone."))
+    assert backbone == sum(r.params for r in deeplab.layers if r.name.startswith("backbone."))
+
+
 def test_segnet_by_hand() -> None:
     """Badrinarayanan et al. 2017: VGG-16's 13 convs with BN as the encoder, the mirrored decoder
     after max-unpooling with the encoder's indices (no weights, no MACs), 11 CamVid classes.
@@ -477,7 +498,7 @@ def test_deformable_conv_example() -> None:
 
 BEYOND = ["alexnet_original", "nin", "wrn28_10", "yolov1", "inception_v4", "inception_resnet_v2",
           "inception_resnet_v1", "ssd300_vgg16", "fasterrcnn_vgg16", "fasterrcnn_resnet50_fpn",
-          "deeplabv3_resnet50", "segnet", "siamese", "triplet", "style_transfer",
+          "deeplabv3_resnet50", "fcn_resnet50", "segnet", "siamese", "triplet", "style_transfer",
           "deform_conv_example"]
 
 
