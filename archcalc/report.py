@@ -12,9 +12,13 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, NamedTuple
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .shapes import AxisRF
+
+if TYPE_CHECKING:
+    from .hierarchy import Group, Hierarchy
 
 JSON_VERSION = 1
 
@@ -115,10 +119,22 @@ class Report:
     scale: Mapping[str, float | int] = field(default_factory=dict)
 
     def layer(self, name: str) -> LayerRow:
-        for row in self.layers:
-            if row.name == name:
-                return row
-        raise KeyError(name)
+        """The row of the layer called ``name``; :class:`~archcalc.hierarchy.NotFound` (a
+        ``KeyError`` and an ``ArchcalcError``) with a did-you-mean hint otherwise."""
+        return self.layers[self.hierarchy.index(name)]
+
+    @cached_property
+    def hierarchy(self) -> Hierarchy:
+        """The group tree of the rows, with subtotals (:mod:`archcalc.hierarchy`), built on
+        first use in one linear pass."""
+        from .hierarchy import Hierarchy
+
+        return Hierarchy(self.layers)
+
+    def group(self, name: str) -> Group:
+        """The group (block call, stage block, repeat, or a top-level run such as ``stem``)
+        called ``name``, by its full dotted name: ``report.group("layer1.0").totals.params``."""
+        return self.hierarchy.group(name)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (see the README, section "JSON output")."""
