@@ -224,6 +224,23 @@ layers:
     assert tree.top == (0, u)  # one ungrouped layer before the group: no run group
 
 
+def test_merged_chains_below_the_top() -> None:
+    """A chain of single-member groups inside another group (a repeat whose body is one
+    repeat): the chain is one member of its parent."""
+    rows = [_row(f"r.{i}.inner.{j}.c", ("r", f"r.{i}", f"r.{i}.inner", f"r.{i}.inner.{j}"))
+            for i in range(3) for j in range(2)]
+    tree = Hierarchy(rows)
+    r = tree.group("r")
+    blocks = [c for c in r.children if isinstance(c, Group)]
+    assert [b.name for b in blocks] == ["r.0", "r.1", "r.2"]
+    assert blocks[0].aliases == ("r.0.inner",) and tree.group("r.0.inner") is blocks[0]
+    assert [c.name for c in blocks[0].children if isinstance(c, Group)] == [
+        "r.0.inner.0", "r.0.inner.1"]
+    assert [g.level for g in tree.groups] == [1, 2, 3, 3, 2, 3, 3, 2, 3, 3]
+    assert tree.group("r.2.inner.1").parent == "r.2"
+    assert [g.name for g in tree.ancestors(5)] == ["r", "r.2", "r.2.inner.1"]
+
+
 def _row(name: str, path: tuple[str, ...]) -> LayerRow:
     return LayerRow(name, "conv", (), (1,), 1, 0, 1, 1, 4, None, (), path)
 
