@@ -239,6 +239,28 @@ def emit_report(report: Report, fmt: str, output: str | None, *, spec: str = "",
     emit(render(report, fmt, options), output)
 
 
+def layout_options(fn: F) -> F:
+    """--exact and --wide, for the commands whose tables are not the report table."""
+    fn = click.option("--wide", is_flag=True,
+                      help="Every column, however wide (default: fit the terminal, dropping "
+                           "columns in a stated order with a footer).")(fn)
+    return click.option("--exact", is_flag=True,
+                        help="Exact integers instead of scaled units (25.6 M).")(fn)
+
+
+def table_width(wide: bool) -> int | None:
+    """The width to lay a table out in: none with ``--wide``, else :func:`output_width`."""
+    return None if wide else output_width()
+
+
+def emit_table(content: Any, output: str | None) -> None:
+    """Text as it is, or :class:`~archcalc.textable.Line` s styled for a terminal."""
+    if isinstance(content, list):
+        emit_lines(content, output)
+    else:
+        emit(content, output)
+
+
 def emit_lines(lines: Any, output: str | None) -> None:
     """Print styled lines (bold/dim in a terminal, plain in a pipe) or write them plain."""
     from .textable import styled

@@ -15,23 +15,18 @@ import click
 from .cli_common import (
     analysis_options,
     emit,
+    emit_table,
     format_option,
+    layout_options,
     output_option,
     parse_number,
     parse_sets,
     spec_argument,
+    table_width,
 )
-from .compare import (
-    METRICS,
-    RewriteComparison,
-    SpecComparison,
-    fmt_metric,
-    fmt_times,
-    layer_kind,
-)
+from .compare import RewriteComparison, SpecComparison
 from .engine import CONVENTIONS
 from .expr import Number
-from .report import LayerRow, fmt_shape
 
 # ===================================================================================== compare ==
 
@@ -49,9 +44,11 @@ from .report import LayerRow, fmt_shape
               help="Align the layers (every layer, also the unchanged ones of a rewrite).")
 @format_option(("table", "json", "csv", "markdown"))
 @output_option
+@layout_options
 def compare(specs: tuple[str, ...], separable: bool, bottleneck: int | None, factorize: bool,
             by_layer: bool, fmt: str | None, output: str | None, input_shape: Any, batch: int,
-            dtype: str, convention: str, sets: tuple[str, ...]) -> None:
+            dtype: str, convention: str, sets: tuple[str, ...], exact: bool,
+            wide: bool) -> None:
     """Side-by-side totals of several specs with ratios against the first, or of one SPEC
     against a rewrite of itself (--separable, --bottleneck R, --factorize), per layer with the
     lecture's ratio formula next to the measured ratio.
@@ -89,114 +86,40 @@ def compare(specs: tuple[str, ...], separable: bool, bottleneck: int | None, fac
             assert bottleneck is not None
             rewrite = bottleneck_rw(graph, bottleneck)
         result = compare_rewrite(rewrite, batch=batch, dtype=dtype, convention=convention)
-        emit(_render_rewrite(result, fmt, by_layer), output, rich=fmt == "table")
+        emit_table(_render_rewrite(result, fmt, by_layer, exact, wide), output)
         return
     reports = [analyze_graph(to_graph(s, input_shape=input_shape, scale=scale), batch=batch,
                              dtype=dtype, convention=convention) for s in specs]
     comparison = compare_specs(reports, list(specs))
-    emit(_render_specs(comparison, fmt, by_layer), output, rich=fmt == "table")
+    emit_table(_render_specs(comparison, fmt, by_layer, exact, wide), output)
 
 
-def _render_specs(c: SpecComparison, fmt: str, by_layer: bool) -> Any:
+def _render_specs(c: SpecComparison, fmt: str, by_layer: bool, exact: bool, wide: bool) -> Any:
     if fmt == "json":
         return c.to_json(by_layer=by_layer)
     if fmt == "csv":
         return c.to_csv(by_layer=by_layer)
     if fmt == "markdown":
         return c.to_markdown(by_layer=by_layer)
-    from rich import box
-    from rich.console import Group, RenderableType
-    from rich.table import Table
-    from rich.text import Text
+    from .terminal import spec_comparison_lines
 
-    base = c.reports[0]
-    table = Table(box=box.SIMPLE_HEAD, title_justify="left",
-                  title=f"compare: ratios against {c.labels[0]}")
-    table.add_column("")
-    for label in c.labels:
-        table.add_column(label, justify="right")
-    for key, label in METRICS:
-        cells = [fmt_metric(key, c.total(0, key))]
-        for i in range(1, len(c.reports)):
-            r = c.ratio(i, key)
-            cells.append(fmt_metric(key, c.total(i, key)) + ("" if r is None else
-                                                             f" ({fmt_times(r)})"))
-        table.add_row(f"{label}" + (f" ({base.convention})" if key == "flops" else ""), *cells)
-    parts: list[RenderableType] = [table]
-    if by_layer:
-        layers = Table(box=box.SIMPLE_HEAD, title="layers aligned by name", title_justify="left")
-        layers.add_column("layer")
-        for label in c.labels:
-            layers.add_column(f"{label} output")
-            layers.add_column("params", justify="right")
-            layers.add_column("MACs", justify="right")
-        for a in c.aligned():
-            cells = [a.name]
-            for row in a.rows:
-                cells += (["", "", ""] if row is None else
-                          [fmt_shape(row.output_shape), f"{row.params:,}", f"{row.macs:,}"])
-            layers.add_row(*cells)
-        parts.append(layers)
-    parts.append(Text("KB = bytes / 1024, MB = bytes / 1024² (activations: every layer's "
-                      "output; peak: largest set alive at once) · "
-                      + CONVENTIONS[base.convention].description, style="dim"))
-    return Group(*parts)
+    return spec_comparison_lines(c, width=table_width(wide), exact=exact, by_layer=by_layer,
+                                 convention_text=CONVENTIONS[c.reports[0].convention]
+                                 .description)
 
 
-def _render_rewrite(c: RewriteComparison, fmt: str, by_layer: bool) -> Any:
+def _render_rewrite(c: RewriteComparison, fmt: str, by_layer: bool, exact: bool,
+                    wide: bool) -> Any:
     if fmt == "json":
         return c.to_json()
     if fmt == "csv":
         return c.to_csv()
     if fmt == "markdown":
         return c.to_markdown(by_layer=True)
-    from rich import box
-    from rich.console import Group, RenderableType
-    from rich.table import Table
-    from rich.text import Text
+    from .terminal import rewrite_lines
 
-    kind = c.rewrite.kind
-    totals = Table(box=box.SIMPLE_HEAD, title_justify="left",
-                   title=f"{c.before.name}: {c.rewrite.description}")
-    for col in ("", "original", kind, "ratio"):
-        totals.add_column(col, justify="left" if not col else "right")
-    for key, label in METRICS:
-        a, b = c.before.totals.to_dict()[key], c.after.totals.to_dict()[key]
-        r = c.total_ratio(key)
-        totals.add_row(label, fmt_metric(key, a), fmt_metric(key, b),
-                       "" if r is None else fmt_times(r))
-    layers = Table(box=box.SIMPLE_HEAD, title="per layer (MACs ratio = after / before)",
-                   title_justify="left")
-    for col, right in (("layer", False), ("type", False), ("output", False),
-                       ("params", True), ("MACs", True), ("ratio", True),
-                       (c.rewrite.theory_label, True)):
-        layers.add_column(col, justify="right" if right else "left")
-    groups = c.groups if by_layer else c.changed
-    for g in groups:
-        layers.add_row(*_row_cells(g.original, ""), "", "")
-        if not g.changed:
-            if g.note:
-                layers.add_row("", Text(g.note, style="dim"), "", "", "", "", "")
-            continue
-        for row in g.after:
-            layers.add_row(*_row_cells(row, "  → "), "", "")
-        theory = "" if g.theory is None else f"{g.theory_text} = {float(g.theory):.3f}"
-        ratio = "" if g.ratio is None else f"{float(g.ratio):.3f}"
-        layers.add_row("  = " + g.note, "", "", f"{g.params:,}", f"{g.macs:,}", ratio, theory,
-                       style="bold")
-        layers.add_section()
-    parts: list[RenderableType] = [totals, layers]
-    if not c.changed:
-        parts.append(Text(f"no layer of {c.before.name} is changed by --{kind}",
-                          style="yellow"))
-    parts.append(Text("KB = bytes / 1024, MB = bytes / 1024² · "
-                      + CONVENTIONS[c.before.convention].description, style="dim"))
-    return Group(*parts)
-
-
-def _row_cells(row: LayerRow, prefix: str) -> list[str]:
-    return [prefix + row.name, layer_kind(row), fmt_shape(row.output_shape), f"{row.params:,}",
-            f"{row.macs:,}"]
+    return rewrite_lines(c, width=table_width(wide), exact=exact, by_layer=by_layer,
+                         convention_text=CONVENTIONS[c.before.convention].description)
 
 
 # ===================================================================================== explain ==
@@ -243,7 +166,11 @@ def explain(spec: str, layer: str | None, all_layers: bool, fmt: str | None, out
     elif fmt == "markdown":
         text = "\n".join(r.to_markdown() for r in results)
     else:
-        text = "\n".join(r.to_text() for r in results)
+        from .terminal import explanation_lines
+
+        width = None if output is not None else table_width(False)
+        text = "\n".join("".join(f"{line}\n" for line in explanation_lines(r, width=width))
+                         for r in results)
     emit(text, output)
 
 
@@ -322,9 +249,10 @@ def _rich_progress() -> Any:
 @output_option
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr for long sweeps (default: when stderr is a terminal).")
+@layout_options
 def sweep(spec: str, zipped: bool, fmt: str | None, output: str | None, progress: bool | None,
           input_shape: Any, batch: int, dtype: str, convention: str,
-          sets: tuple[str, ...]) -> None:
+          sets: tuple[str, ...], exact: bool, wide: bool) -> None:
     """Tabulate SPEC's totals over a grid of scale parameters: each --set NAME=V1,V2,... is one
     axis of the grid (a single value is held fixed).
 
@@ -358,18 +286,9 @@ def sweep(spec: str, zipped: bool, fmt: str | None, output: str | None, progress
     elif fmt == "markdown":
         emit(result.to_markdown(), output)
     else:
-        from rich import box
-        from rich.table import Table
+        from .terminal import sweep_lines
 
-        table = Table(box=box.SIMPLE_HEAD, title_justify="left",
-                      title=f"{result.name}: {result.mode} sweep over "
-                            f"{', '.join(result.parameters)} ({len(result.points)} points)")
-        for i, col in enumerate([*result.parameters, "input", "params", "MACs",
-                                 f"FLOPs ({result.convention})", "memory MB", "peak MB"]):
-            table.add_column(col, justify="right" if i != len(result.parameters) else "left")
-        for cells in result.cells():
-            table.add_row(*cells)
-        emit(table, output, rich=True)
+        emit_table(sweep_lines(result, width=table_width(wide), exact=exact), output)
 
 
 def _fmt_from_path(path: str | None) -> str | None:

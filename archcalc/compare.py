@@ -160,7 +160,12 @@ class SpecComparison:
         return out.getvalue()
 
     def to_markdown(self, *, by_layer: bool = False) -> str:
-        lines = ["| | " + " | ".join(self.labels) + " |",
+        base = self.reports[0]
+        inputs = " / ".join(dict.fromkeys("×".join(map(str, r.input_shape))
+                                          for r in self.reports))
+        lines = [f"**compare** — ratios against {self.labels[0]} · input {inputs} · batch "
+                 f"{base.batch} · {base.dtype} · FLOPs: {base.convention}", "",
+                 "| | " + " | ".join(self.labels) + " |",
                  "|---|" + "---:|" * len(self.labels)]
         for key, label in METRICS:
             cells = [fmt_metric(key, self.total(0, key))]
@@ -614,7 +619,10 @@ class RewriteComparison:
         return out.getvalue()
 
     def to_markdown(self, *, by_layer: bool = True) -> str:
-        lines = [f"**{self.before.name}** — {self.rewrite.description}", "",
+        base = self.before
+        lines = [f"**{base.name}** — {self.rewrite.description} · input "
+                 f"{'×'.join(map(str, base.input_shape))} · batch {base.batch} · {base.dtype} · "
+                 f"FLOPs: {base.convention}", "",
                  "| | original | " + self.rewrite.kind + " | ratio |", "|---|---:|---:|---:|"]
         for key, label in METRICS:
             a, b = self.before.totals.to_dict()[key], self.after.totals.to_dict()[key]
@@ -628,7 +636,7 @@ class RewriteComparison:
                 parts = " + ".join(f"{r.name} {r.macs:,}" for r in g.after)
                 lines.append(
                     f"| {g.original.name} | {layer_kind(g.original)} | {g.original.macs:,} | "
-                    f"{parts} | {g.macs:,} | {_fmt_ratio(g.ratio)} | "
+                    f"{parts} | {g.macs:,} | {'' if g.ratio is None else fmt_times(g.ratio)} | "
                     f"{_theory_cell(g)} |"
                 )
         return "\n".join(lines) + "\n"
@@ -637,7 +645,9 @@ class RewriteComparison:
 def _theory_cell(g: LayerGroup) -> str:
     if g.theory is None:
         return ""
-    return f"{g.theory_text} = {float(g.theory):.3f}"
+    from .units import ratio as three_digits
+
+    return f"{g.theory_text} = {three_digits(g.theory)}"
 
 
 def compare_rewrite(rewrite: Rewrite, *, batch: int = 1, dtype: str = "float32",
@@ -673,31 +683,23 @@ def layer_kind(row: LayerRow) -> str:
 
 
 def fmt_times(r: Fraction) -> str:
-    """A ratio as the lectures print it: ``2.26×``, ``21.6×``, ``0.311×``, ``0.0083×``."""
-    value = float(r)
-    if value >= 100:
-        return f"{value:,.0f}×"
-    if value >= 10:
-        return f"{value:.1f}×"
-    if value >= 1:
-        return f"{value:.2f}×"
-    if value >= 0.1:
-        return f"{value:.3f}×"
-    return f"{value:.2g}×"
+    """A ratio as every format prints it (:func:`archcalc.units.ratio` and ``×``): ``2.26×``,
+    ``21.6×``, ``0.311×``, ``0.00833×``."""
+    from .units import ratio as three_digits
+
+    return three_digits(r) + "×"
 
 
 def _fmt_ratio(r: Fraction | None) -> str:
     return "" if r is None else f"{float(r):.6g}"
 
 
-def fmt_metric(key: str, value: int) -> str:
-    """Exact integers for counts; bytes as the lectures' KB (bytes / 1024) below 1 MB, else as
-    MB (bytes / 1024²)."""
-    if key.endswith("bytes"):
-        if value < 2**20:
-            return f"{value / 2**10:,.2f} KB"
-        return f"{value / 2**20:,.2f} MB"
-    return f"{value:,}"
+def fmt_metric(key: str, value: int, exact: bool = False) -> str:
+    """A total as the terminal table writes it (:func:`archcalc.terminal.figure`): counts with
+    SI prefixes, bytes in binary units; ``exact``: integers (bytes with a ``B``)."""
+    from .terminal import figure
+
+    return figure(key, value, exact)
 
 
 __all__ = [

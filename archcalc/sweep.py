@@ -90,13 +90,14 @@ class SweepResult:
                              "x".join(map(str, p.input_shape)), *(totals[k] for k in TOTAL_KEYS)])
         return out.getvalue()
 
-    def to_markdown(self) -> str:
-        head = [*self.parameters, "input", "params", "MACs", "FLOPs", "memory MB", "peak MB"]
-        lines = [f"**{self.name}** — {self.mode} sweep over {', '.join(self.parameters)}", "",
-                 "| " + " | ".join(head) + " |",
-                 "|" + "---|" * (len(self.parameters) + 1) + "---:|" * 5]
-        for cells in self.cells():
-            lines.append("| " + " | ".join(cells) + " |")
+    def to_markdown(self, *, exact: bool = False) -> str:
+        """The terminal table's columns and cells as Markdown (:mod:`archcalc.terminal`)."""
+        from .terminal import markdown_table, sweep_columns
+
+        cols, rows = sweep_columns(self, exact)
+        lines = [f"**{self.name}** — {self.mode} sweep over {', '.join(self.parameters)} · "
+                 f"batch {self.batch} · {self.dtype} · FLOPs: {self.convention}", "",
+                 *markdown_table(cols, rows)]
         return "\n".join(lines) + "\n"
 
     def cells(self) -> list[list[str]]:

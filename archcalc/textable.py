@@ -10,6 +10,7 @@ The rules, in the order they are applied when a table is wider than the width it
    to the longest *distinguishing suffix* of its names: each name's shortest tail of dotted
    components that no other name in the column ends with (``…downsample1`` only where no other
    row ends in ``downsample1``). A shortened name starts with ``…``.
+   A cell may hold several lines (``"57.6 MiB\\n(25.2×)"``): its width is its widest line.
 5. **Columns are dropped in a stated order**: the highest ``drop`` first (ties: the rightmost);
    ``drop=0`` columns always stay. :attr:`Rendered.dropped` lists them, and the caller prints a
    footer saying which were dropped and how to see them (:func:`dropped_note`).
@@ -107,7 +108,8 @@ def render(columns: Sequence[Column], rows: Iterable[Row], *, width: int | None 
             if row.note:
                 continue
             text = row.cells[c]
-            n = len(text) + (indent[r] if c == 0 else 0)
+            n = (max(map(len, text.split("\n"))) if "\n" in text else len(text)) + (
+                indent[r] if c == 0 else 0)
             if n > w:
                 w = n
         return w
@@ -144,13 +146,16 @@ def render(columns: Sequence[Column], rows: Iterable[Row], *, width: int | None 
             if total() > width:
                 widths[c] = max(NAME_FLOOR, word[c], widths[c] - (total() - width))
     dropped = tuple(columns[c] for c in cols if c not in shown)
-    lines = _lines(columns, rows, shown, widths, indent, gap, wrapped_heads)
+    lines = _lines(columns, rows, shown, widths, indent, gap, wrapped_heads, width)
     used = max((len(line.text) for line in lines), default=0)
     return Rendered(tuple(lines), dropped, used)
 
 
 def _lines(columns: Sequence[Column], rows: list[Row], shown: list[int], widths: list[int],
-           indent: list[int], gap: int, wrapped_heads: bool) -> list[Line]:
+           indent: list[int], gap: int, wrapped_heads: bool,
+           width_limit: int | None) -> list[Line]:
+    """The text of the table; note rows wrap to the width given (the table's own width when
+    none), not to the columns'."""
     sep = " " * gap
     table_width = sum(widths[c] for c in shown) + gap * (len(shown) - 1)
     out: list[Line] = []
@@ -168,7 +173,9 @@ def _lines(columns: Sequence[Column], rows: list[Row], shown: list[int], widths:
         if row.rule:
             out.append(Line("─" * table_width, "dim"))
         if row.note:
-            for text in textwrap.wrap(row.cells[0], max(table_width - indent[r], 20)) or [""]:
+            room = max((width_limit or table_width) - indent[r], 20)
+            for text in textwrap.wrap(row.cells[0], room, break_long_words=False,
+                                      break_on_hyphens=False) or [""]:
                 out.append(Line((" " * indent[r] + text).rstrip(), row.style or "dim"))
             continue
         parts: list[list[str]] = []
@@ -176,11 +183,12 @@ def _lines(columns: Sequence[Column], rows: list[Row], shown: list[int], widths:
             col, text = columns[c], row.cells[c]
             room = widths[c] - (indent[r] if c == shown[0] else 0)
             if col.kind == "text" and len(text) > room:
-                parts.append(textwrap.wrap(text, room) or [""])
+                parts.append(textwrap.wrap(text, room, break_long_words=False,
+                                           break_on_hyphens=False) or [""])
             elif col.kind == "name" and len(text) > room:
                 parts.append([shorten_name(text, room)])
             else:
-                parts.append([text])
+                parts.append(text.split("\n"))
         for k in range(max(len(p) for p in parts)):
             cells = []
             for j, c in enumerate(shown):

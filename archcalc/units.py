@@ -103,15 +103,18 @@ def mebibytes(value: int) -> str:
 
 
 def ratio(value: float | Fraction) -> str:
-    """A ratio to 3 significant digits (``0.311``, ``0.0083``, ``2.26``, ``21.6``, ``118``,
-    ``1,234``), written the same in every human format (CSV and JSON keep the exact value)."""
+    """A ratio to 3 significant digits (``0.311``, ``0.0833``, ``0.420``, ``2.26``, ``21.6``,
+    ``118``, ``1,234``), written the same in every human format (CSV and JSON keep the exact
+    value)."""
     v = Fraction(value)
     if v < 0:
         return "−" + ratio(-v)
     if v == 0:
         return "0"
-    if v < 1:
-        return f"{float(v):.3g}"
+    if v < 1:  # three significant digits, trailing zeros kept: 0.420, 0.0574
+        decimals = 2 - math.floor(math.log10(v))
+        text = _fixed(v, decimals)
+        return text if not text.startswith("1") else _three_digits(Fraction(1))
     if v >= 1000 - Fraction(1, 2):
         return f"{math.floor(v + Fraction(1, 2)):,}"
     return _three_digits(v)

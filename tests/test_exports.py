@@ -301,7 +301,7 @@ def test_list_shows_every_bundled_spec_with_totals() -> None:
     code, table = cli_run("list")
     assert code == 0
     line = next(t for t in table.splitlines() if t.strip().startswith("alexnet "))
-    assert "61.10" in line and "3×227×227" in line
+    assert "61.1 M" in line and "3×227×227" in line  # 61,100,840 params
 
 
 def test_list_reports_a_broken_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

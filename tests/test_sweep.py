@@ -230,7 +230,7 @@ def test_cli_sweep_json_contract() -> None:
 
 
 def test_cli_sweep_table_csv_file_and_errors(tmp_path: Path) -> None:
-    table = run("sweep", "mobilenet_v1", "--set", "width=0.5,1")
+    table = run("sweep", "mobilenet_v1", "--set", "width=0.5,1", "--exact")
     assert table.exit_code == 0, table.output
     assert "568,740,352" in table.output and "149,497,088" in table.output
     out = tmp_path / "grid.csv"
