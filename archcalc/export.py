@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import os
 import tempfile
-from dataclasses import replace
 
 from .errors import ArchcalcError
 from .report import Report
@@ -82,7 +81,7 @@ def report_markdown(report: Report, options: Options = DEFAULT) -> str:
         if row.kind in _BOLD_KINDS:
             cells = [f"**{c}**" if c else "" for c in cells]
         out.append("| " + " | ".join(cells) + " |")
-    notes = [line for line in after_table(report, view, replace(options, quiet=True))
+    notes = [line for line in after_table(report, view, options._replace(quiet=True))
              if line and not line.startswith("warning: ")]
     if notes:
         out += ["", *(f"{_md(line)}  " for line in notes)]

@@ -32,7 +32,6 @@ otherwise cut in the middle — and a footer always says so.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from itertools import accumulate
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -77,8 +76,7 @@ SHORT_CONVENTION = {
 }
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     """What a table shows: ``style`` (``human`` or ``lecture``), ``exact`` integers, the
     ``columns`` (keys, or a ``+kernel,-rf`` edit of the style's default), the ``depth`` of the
     group tree (None: every layer), a ``first``…``last`` range, at most ``max_rows`` rows (None:
@@ -112,8 +110,7 @@ class ViewRow(NamedTuple):
     indent: int = 0
 
 
-@dataclass(frozen=True)
-class TableView:
+class TableView(NamedTuple):
     """The columns, rows and footer notes of one report table, and its header line."""
 
     header: str

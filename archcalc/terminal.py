@@ -71,7 +71,7 @@ def spec_comparison_lines(c: SpecComparison, *, width: int | None, exact: bool =
             f"FLOPs: {base.convention}")
     lines = _title(head, width)
     inputs = {fmt_shape(r.input_shape) for r in c.reports}
-    columns = [Column("metric", "", align="left")]
+    columns = [Column("metric", "", kind="text", min_width=6)]  # "activation memory" wraps
     columns += [Column(f"spec{i}", label) for i, label in enumerate(c.labels)]
 
     def rows(sep: str) -> list[Row]:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 GAP = 2
@@ -45,8 +44,7 @@ NAME_FLOOR = 8
 ELLIPSIS = "…"
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
     """One column: ``key`` (what ``--columns`` and the footer call it), ``header``, alignment,
     ``kind`` (``number``: never cut; ``name``: shortened from the left, keeping its
     distinguishing tail; ``text``: wraps), and ``drop`` (0: never dropped; higher: dropped
@@ -82,9 +80,9 @@ class Line(NamedTuple):
     style: str = ""
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """The lines of a rendered table, the columns that did not fit, and the width used."""
+class Rendered(NamedTuple):
+    """The lines of a rendered table, the columns that did not fit (in the order they were
+    dropped), and the width used."""
 
     lines: tuple[Line, ...]
     dropped: tuple[Column, ...]
@@ -124,6 +122,7 @@ def render(columns: Sequence[Column], rows: Iterable[Row], *, width: int | None 
         return sum(widths[c] for c in shown) + gap * (len(shown) - 1)
 
     wrapped_heads = False
+    dropped_order: list[int] = []
     if width is not None and total() > width:
         wrapped_heads = True
         for c in cols:  # 2. headers wrap at spaces
@@ -142,10 +141,11 @@ def render(columns: Sequence[Column], rows: Iterable[Row], *, width: int | None 
             if total() <= width:
                 break
             shown.remove(c)
+            dropped_order.append(c)
         for c in floors:  # 6. names further, to the floor
             if total() > width:
                 widths[c] = max(NAME_FLOOR, word[c], widths[c] - (total() - width))
-    dropped = tuple(columns[c] for c in cols if c not in shown)
+    dropped = tuple(columns[c] for c in (dropped_order if wrapped_heads else ()))
     lines = _lines(columns, rows, shown, widths, indent, gap, wrapped_heads, width)
     used = max((len(line.text) for line in lines), default=0)
     return Rendered(tuple(lines), dropped, used)
