@@ -78,8 +78,10 @@ def analysis_options(fn: F) -> F:
 
 
 def format_option(choices: tuple[str, ...]) -> Callable[[F], F]:
+    """--format/-f among ``choices``; the first choice is the default (or the -o extension)."""
     return click.option("--format", "-f", "fmt", type=click.Choice(choices), default=None,
-                        help="Output format (default: table, or from the -o extension).")
+                        help=f"Output format (default: {choices[0]}, or from the -o "
+                             "extension).")
 
 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,

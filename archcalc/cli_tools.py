@@ -118,16 +118,33 @@ def list_specs(fmt: str, exact: bool, wide: bool) -> None:
 @output_option
 def show(name: str, output: str | None) -> None:
     """Print the YAML of a bundled spec (or a variant such as mobilenet_v2_0.5), to copy and
-    modify: `archcalc show alexnet -o mynet.yaml`."""
+    modify: `archcalc show alexnet -o mynet.yaml`. A variant's copy has the variant's values
+    as its `scale:` defaults, so it analyses the same as the variant."""
     from . import load_spec
 
     spec = load_spec(name)
-    text = spec.text
-    if spec.variant is not None:
-        settings = ", ".join(f"{k}={v}" for k, v in spec.variants[spec.variant].items())
-        text = (f"# {name}: variant {spec.variant!r} of {spec.file} ({settings}); select it "
-                f"with `--set {settings.replace(', ', ' --set ')}`\n" + text)
+    text = spec.text if spec.variant is None else variant_text(spec, name)
     emit(text if text.endswith("\n") else text + "\n", output)
+
+
+def variant_text(spec: Any, name: str) -> str:
+    """The spec's text with its top-level ``scale:`` replaced by the scale in force for the
+    selected variant (one flow mapping), under a comment saying where it came from."""
+    assert spec.variant is not None
+    settings = ", ".join(f"{k}: {v}" for k, v in spec.scale.items())
+    note = (f"# {name}: variant {spec.variant!r} of {spec.file}, its values written as the "
+            f"`scale:` defaults below")
+    lines = spec.text.splitlines(keepends=True)
+    key = "scale" if "scale" in spec.root.keypos else "variants"
+    start = spec.root.keypos[key][0] - 1  # the key's line, 0-based
+    stop = start + 1
+    if key == "scale":
+        while stop < len(lines) and (lines[stop][:1] in (" ", "\t") or not lines[stop].strip()):
+            stop += 1  # a block mapping's indented lines
+    else:  # no `scale:` to replace: add one before `variants:`
+        stop = start
+    lines[start:stop] = [f"scale: {{{settings}}}   # variant {spec.variant!r}\n"]
+    return note + "\n" + "".join(lines)
 
 
 @click.command()

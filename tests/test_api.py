@@ -1,8 +1,9 @@
 """The public library API, used the way lecture tooling uses it: only ``archcalc`` and its
 documented modules (``archcalc.builder``, ``archcalc.export``, ``archcalc.plot``) are imported.
 
-The ``python`` code blocks of README.md and docs/api.md run here, in order, in a temporary
-directory, so the documentation cannot rot; so do the doctests in the modules' docstrings.
+The ``python`` code blocks of README.md and every page of docs/ run here, in order, in a
+temporary directory, so the documentation cannot rot; so do the doctests in the modules'
+docstrings. (The command lines of the docs run in tests/test_docs.py.)
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ import pytest
 import archcalc
 import archcalc.builder
 import archcalc.export
+import archcalc.hierarchy
 import archcalc.plot
 import archcalc.schema
+import archcalc.textable
+import archcalc.units
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ("README.md", "docs/api.md")
+DOCS = ("README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")
+                              if "```python" in p.read_text(encoding="utf-8")))
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -32,8 +37,10 @@ def python_blocks(text: str) -> list[str]:
 
 
 #: files each document's code writes (in the temporary directory)
-WRITES = {
+WRITES: dict[str, list[str]] = {
     "README.md": [],
+    "docs/compare-explain-sweep.md": [],
+    "docs/executor.md": [],
     "docs/api.md": ["alexnet.csv", "alexnet.md", "alexnet.png", "alexnet.tex",
                     "alexnet_vs_vgg16.svg"],
 }
@@ -57,7 +64,8 @@ def test_documented_code_runs(doc: str, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize("module", [archcalc.builder, archcalc.export, archcalc.plot,
-                                    archcalc.schema])
+                                    archcalc.schema, archcalc.units, archcalc.textable,
+                                    archcalc.hierarchy])
 def test_doctests(module: Any) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

@@ -322,14 +322,20 @@ def test_show_prints_the_yaml_to_copy(tmp_path: Path) -> None:
     assert archcalc.analyze(str(copy)).totals == archcalc.analyze("alexnet").totals
 
 
-def test_show_a_variant_says_how_to_select_it(tmp_path: Path) -> None:
+def test_show_a_variant_writes_the_variant(tmp_path: Path) -> None:
+    """`show VARIANT -o x.yaml` writes a spec that analyses as the variant (issue 14: the copy
+    used to lose it and analyse as the default width)."""
     code, output = cli_run("show", "mobilenet_v2_0.5")
     assert code == 0
-    assert output.startswith("# mobilenet_v2_0.5: variant '0.5' of mobilenet_v2.yaml (width=0.5)")
+    assert output.startswith("# mobilenet_v2_0.5: variant '0.5' of mobilenet_v2.yaml")
     copy = tmp_path / "half.yaml"
-    copy.write_text(output)
-    half = archcalc.analyze(str(copy), width=0.5)
+    assert cli_run("show", "mobilenet_v2_0.5", "-o", str(copy))[0] == 0
+    half = archcalc.analyze(str(copy))
     assert (half.totals.params, half.totals.macs) == (1_968_680, 97_131_840)  # torchvision
+    for variant in ("efficientnet_b3", "resnet50_v1", "classifier_head_example_googlenet"):
+        target = tmp_path / f"{variant}.yaml"
+        assert cli_run("show", variant, "-o", str(target))[0] == 0
+        assert archcalc.analyze(str(target)).totals == archcalc.analyze(variant).totals
 
 
 def test_show_unknown_name_suggests() -> None:

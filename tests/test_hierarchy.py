@@ -8,12 +8,9 @@ the scratch PyTorch 2.14.1 / torchvision 0.29.1 environment), and hand arithmeti
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
 import archcalc
-import archcalc.hierarchy as hierarchy
 from archcalc import ArchcalcError, LayerRow
 from archcalc.hierarchy import Group, Hierarchy, NotFound
 
@@ -35,11 +32,6 @@ HEAD_PARAMS = 2048 * 1000 + 1000  # fc 2,049,000 (torchinfo 1-10)
 @pytest.fixture(scope="module")
 def resnet50() -> archcalc.Report:
     return archcalc.analyze("resnet50")
-
-
-def test_doctest() -> None:
-    result = doctest.testmod(hierarchy)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_resnet50_depth_one_reads_like_the_paper(resnet50: archcalc.Report) -> None:
