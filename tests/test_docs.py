@@ -34,7 +34,7 @@ ILLUSTRATIONS = {
     "archcalc verify broken.yaml": "shows the message of an engine/executor disagreement, "
                                    "which needs a bug to happen",
 }
-PLACEHOLDER = re.compile(r"\b[A-Z]{1,6}\b|…|\[|/svg|\bFILE\b")
+PLACEHOLDER = re.compile(r"\b[A-Z]{1,6}\b|…|\[|/svg|\bFILE\b|\|")  # … or a shell pipe
 COMPLETE_ALONE = {"list", "schema"}
 
 
