@@ -32,6 +32,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "explain": "archcalc.cli_compare:explain",
     "sweep": "archcalc.cli_compare:sweep",
     "plot": "archcalc.cli_tools:plot",
+    "draw": "archcalc.cli_draw:draw",
+    "report": "archcalc.cli_draw:report",
     "list": "archcalc.cli_tools:list_specs",
     "show": "archcalc.cli_tools:show",
     "schema": "archcalc.cli_tools:schema",
@@ -96,7 +98,7 @@ def cli() -> None:
 @cli.command()
 @spec_argument
 @analysis_options
-@format_option(("table", "json", "csv", "markdown", "latex", "html"))
+@format_option(("table", "json", "csv", "markdown", "latex", "html", "dot"))
 @output_option
 @view_options
 @click.option("--all-rows", is_flag=True,
@@ -105,14 +107,20 @@ def cli() -> None:
 def table(spec: str, fmt: str | None, output: str | None, all_rows: bool,
           view: dict[str, Any], **options: Any) -> None:
     """Per-layer cost table of SPEC (a bundled name such as alexnet, or a YAML file).
+    `--format dot` writes the architecture diagram as Graphviz DOT text (see `draw`).
 
     \b
     archcalc table resnet50 --depth 1           # stem, layer1 ... layer4, head
     archcalc table vgg16 --from conv1_1 --to pool3
     archcalc table resnet50 --columns +kernel,+macs% --exact
     """
-    report = report_from_options(spec, **options)
     fmt = fmt or _format_from_path(output) or "table"
+    if fmt == "dot":  # the diagram needs the graph's layer geometry, not only the report
+        from .cli_draw import dot_text
+
+        emit(dot_text(spec, **options), output)
+        return
+    report = report_from_options(spec, **options)
     emit_report(report, fmt, output, spec=spec, all_rows=all_rows, **view)
 
 
@@ -123,6 +131,8 @@ def _format_from_path(path: str | None) -> str | None:
         return None
     if path.lower().endswith(".txt"):
         return "table"
+    if path.lower().endswith((".dot", ".gv")):
+        return "dot"
     from .export import EXTENSIONS, format_from_path
 
     found = format_from_path(path)

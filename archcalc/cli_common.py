@@ -12,6 +12,7 @@ import click
 
 from .engine import CONVENTIONS, DTYPE_BYTES
 from .expr import Number
+from .graph import Graph
 from .report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,7 +91,16 @@ output_option = click.option("-o", "--output", type=click.Path(dir_okay=False), 
 
 def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch: int,
                         dtype: str, convention: str, sets: tuple[str, ...]) -> Report:
-    from . import analyze, load_spec
+    from . import analyze
+
+    graph = graph_from_options(spec, input_shape=input_shape, sets=sets)
+    return analyze(graph, batch=batch, dtype=dtype, convention=convention)
+
+
+def graph_from_options(spec: str, *, input_shape: tuple[int, ...] | None,
+                       sets: tuple[str, ...]) -> Graph:
+    """The built graph of SPEC with ``--input`` and ``--set`` applied."""
+    from . import load_spec, to_graph
 
     loaded = load_spec(spec)
     rank = len(loaded.input.items)
@@ -102,8 +112,7 @@ def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch
             f"input ({loaded.input.loc}) has {rank}; give --input as {pattern}",
             param_hint="'--input'",
         )
-    return analyze(loaded, batch=batch, dtype=dtype, convention=convention,
-                   input_shape=input_shape, **parse_sets(sets))
+    return to_graph(loaded, input_shape=input_shape, scale=parse_sets(sets))
 
 
 def _depth_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:

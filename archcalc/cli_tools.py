@@ -29,28 +29,35 @@ from .textable import wrap
 @click.option("--metric", "-m", type=click.Choice(["memory", "params", "flops", "all"]),
               default="all", show_default=True,
               help="Per-layer activation memory (KB), parameters (k) or FLOPs (M); all: the "
-                   "three panels side by side.")
+                   "three panels stacked.")
+@click.option("--depth", type=click.IntRange(min=1), default=None, metavar="N",
+              help="One bar per block N levels down, with its subtotals: 1 gives one bar per "
+                   "stage (the ResNet / EfficientNet stage tables as bars).")
+@click.option("--scale", type=click.Choice(["auto", "linear", "log"]), default="auto",
+              show_default=True,
+              help="auto: log when a linear axis would flatten most bars.")
 @analysis_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the chart to FILE (.png, .svg or .pdf; needs matplotlib). Without it "
                    "the bars are drawn in the terminal.")
-@click.option("--dpi", type=click.IntRange(min=10, max=1200), default=100, show_default=True,
-              help="Resolution of a PNG (a panel is 6.4 x 4.8 inches).")
-def plot(specs: tuple[str, ...], metric: str, output: str | None, dpi: int,
-         **options: Any) -> None:
-    """Per-layer bar charts of SPEC, as on the AlexNet slide: most memory in the early conv
-    layers, nearly all parameters in the FC layers, most FLOPs in the conv layers. Two or more
-    SPECs are overlaid (AlexNet vs VGG-16). Images need `pip install 'archcalc[plot]'`."""
+@click.option("--dpi", type=click.IntRange(min=10, max=1200), default=120, show_default=True,
+              help="Resolution of a PNG (the figure is 16 x 9 inches: 1920 x 1080 at 120).")
+def plot(specs: tuple[str, ...], metric: str, depth: int | None, scale: str,
+         output: str | None, dpi: int, **options: Any) -> None:
+    """Per-layer bar charts of SPEC for a slide (16:9), as on the AlexNet slide: most memory
+    in the early conv layers, nearly all parameters in the FC layers, most FLOPs in the conv
+    layers. Two or more SPECs are compared with bars aligned by layer name (or by stage with
+    --depth 1). Images need `pip install 'archcalc[plot]'`."""
     from . import plot as charts
 
     if output is not None:
         charts.require_matplotlib()  # before the analysis: say at once what is missing
     reports = [report_from_options(spec, **options) for spec in specs]
     if output is not None:
-        charts.save(reports, output, metric, dpi=dpi)
+        charts.save(reports, output, metric, dpi=dpi, depth=depth, scale=scale)
         click.echo(f"wrote {output}", err=True)
         return
-    emit(charts.terminal_bars(reports, metric), None, rich=True)
+    emit(charts.terminal_bars(reports, metric, depth=depth), None, rich=True)
     if importlib.util.find_spec("matplotlib") is None:
         click.echo(f"for an image (-o chart.png): {charts.INSTALL_HINT}", err=True)
 

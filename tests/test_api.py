@@ -19,8 +19,10 @@ import pytest
 
 import archcalc
 import archcalc.builder
+import archcalc.diagram
 import archcalc.export
 import archcalc.hierarchy
+import archcalc.page
 import archcalc.plot
 import archcalc.schema
 import archcalc.textable
@@ -64,8 +66,8 @@ def test_documented_code_runs(doc: str, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize("module", [archcalc.builder, archcalc.export, archcalc.plot,
-                                    archcalc.schema, archcalc.units, archcalc.textable,
-                                    archcalc.hierarchy])
+                                    archcalc.schema, archcalc.diagram, archcalc.units,
+                                    archcalc.textable, archcalc.hierarchy])
 def test_doctests(module: Any) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
@@ -80,7 +82,8 @@ def test_public_names_are_documented() -> None:
         if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismodule(obj):
             doc = inspect.getdoc(obj) or ""
             assert doc and not doc.startswith(f"{name}("), f"archcalc.{name} has no docstring"
-    for module in (archcalc.builder, archcalc.export, archcalc.plot):
+    for module in (archcalc.builder, archcalc.export, archcalc.plot, archcalc.diagram,
+                   archcalc.page):
         for name, obj in vars(module).items():
             if inspect.isfunction(obj) and obj.__module__ == module.__name__ \
                     and not name.startswith("_"):
