@@ -16,6 +16,7 @@ import click
 
 from .cli_common import (
     analysis_options,
+    emit,
     emit_report,
     format_option,
     output_option,
