@@ -32,6 +32,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "compare": "archcalc.cli_compare:compare",
     "explain": "archcalc.cli_compare:explain",
     "sweep": "archcalc.cli_compare:sweep",
+    "check": "archcalc.cli_check:check",
     "plot": "archcalc.cli_tools:plot",
     "draw": "archcalc.cli_draw:draw",
     "report": "archcalc.cli_draw:report",

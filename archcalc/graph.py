@@ -1157,7 +1157,12 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
         )
     try:
         with paused_gc():
-            return _Builder(spec, spec.file).build(values, input_shape)
+            graph = _Builder(spec, spec.file).build(values, input_shape)
+            if input_shape is not None:  # an fc head must not change on another input size
+                from .rewrite import check_fc_heads
+
+                check_fc_heads(graph, lambda: _Builder(spec, spec.file).build(values, None))
+            return graph
     except ArchcalcError:
         raise
     except RecursionError:

@@ -125,24 +125,32 @@ def _units_note(exact: bool) -> str:
 
 def rewrite_lines(c: RewriteComparison, *, width: int | None, exact: bool = False,
                   by_layer: bool = False, convention_text: str = "") -> list[Line]:
-    """A spec against its rewrite: the totals with ratios, then per changed layer (every layer
-    with ``by_layer``) the original, its replacements indented and their sum with the
+    """A spec against its rewrite (or a chain of them): the totals after each step with the
+    ratio of the last to the original, then per changed layer (every layer with
+    ``by_layer``) the original rows, their replacements indented and their sum with the
     measured MAC ratio beside the lecture's formula."""
     from .compare import METRICS
 
     before = c.before
-    head = (f"{before.name}: {c.rewrite.description} · input {fmt_shape(before.input_shape)} · "
-            f"batch {before.batch} · {before.dtype} · FLOPs: {before.convention}")
+    only = f" (only {', '.join(c.only)})" if c.only else ""
+    head = (f"{before.name}: {c.rewrite.description}{only} · input "
+            f"{fmt_shape(before.input_shape)} · batch {before.batch} · {before.dtype} · "
+            f"FLOPs: {before.convention}")
     lines = _title(head, width)
-    kind = c.rewrite.kind
-    cols = [Column("metric", "", kind="name"), Column("original", "original"),
-            Column("after", kind), Column("ratio", "ratio")]
+    columns = c.columns()
+    cols = [Column("metric", "", kind="text", min_width=6),
+            *(Column(f"c{i}", label) for i, (label, _) in enumerate(columns)),
+            Column("ratio", "ratio")]
     rows = []
     for key, label in METRICS:
-        a, b = before.totals.to_dict()[key], c.after.totals.to_dict()[key]
-        rows.append(Row((label, figure(key, a, exact), figure(key, b, exact),
-                         times(c.total_ratio(key)))))
+        values = [report.totals.to_dict()[key] for _, report in columns]
+        r = c.total_ratio(key)
+        rows.append(Row((label, *(figure(key, v, exact) for v in values),
+                         "" if r is None or values[0] == 0 else times(r))))
     lines += _table(cols, rows, width)
+    if c.sliding is not None:
+        for text in c.sliding.lines():
+            lines += _prose(text, width, "bold")
     lines += [Line(""), Line("per layer (ratio = MACs after / before)", "bold")]
     cols = [Column("layer", "layer", kind="name"),
             Column("type", "type", align="left", drop=2),
@@ -151,27 +159,31 @@ def rewrite_lines(c: RewriteComparison, *, width: int | None, exact: bool = Fals
             Column("ratio", "ratio"), Column("theory", c.rewrite.theory_label, align="left")]
     layer_rows: list[Row] = []
     notes: dict[str, list[str]] = {}
-    for g in (c.groups if by_layer else c.changed):
-        layer_rows.append(Row((*_rewrite_cells(g.original, exact), "", ""),
-                              rule=bool(layer_rows)))
-        if not g.changed:
+    for g in (c.groups if by_layer else c.shown):
+        for n, row in enumerate(g.before):
+            layer_rows.append(Row((*_rewrite_cells(row, exact), "", ""),
+                                  rule=bool(layer_rows) and n == 0))
+        if not g.shown:
             if g.note:
                 layer_rows.append(Row((g.note,), "dim", indent=1, note=True))
             continue
-        notes.setdefault(g.note, []).append(g.original.name)
+        if g.note:
+            notes.setdefault(g.note, []).append(" + ".join(r.name for r in g.before))
         for row in g.after:
             layer_rows.append(Row((*_rewrite_cells(row, exact), "", ""), indent=1))
+        if not g.after:
+            layer_rows.append(Row(("(removed)", "", "", "", "", "", ""), "dim", indent=1))
         theory = "" if g.theory is None else f"{g.theory_text} = {units.ratio(g.theory)}"
         layer_rows.append(Row(("= together", "", "", _count(g.params, exact),
-                               _count(g.macs, exact), units.ratio(g.ratio)
-                               if g.ratio is not None else "", theory), "bold", indent=1))
+                               _count(g.macs, exact), "" if g.ratio is None else
+                               units.ratio(g.ratio), theory), "bold", indent=1))
     if layer_rows:
         lines += _table(cols, layer_rows, width)
     for note, names in notes.items():
         which = names[0] if len(names) == 1 else f"{names[0]} … {names[-1]} ({len(names)})"
         lines += _prose(f"{which}: {note}", width)
     if not c.changed:
-        lines.append(Line(f"no layer of {before.name} is changed by --{kind}", "warn"))
+        lines.append(Line(f"no layer of {before.name} is changed by --{c.rewrite.kind}", "warn"))
     lines.append(Line(""))
     lines += _prose(_units_note(exact) + " · " + convention_text, width)
     return lines
@@ -186,31 +198,59 @@ def _rewrite_cells(row: LayerRow, exact: bool) -> tuple[str, ...]:
 
 def sweep_columns(result: SweepResult, exact: bool = False
                   ) -> tuple[list[Column], list[tuple[str, ...]]]:
-    """The sweep table, once for the terminal and Markdown: one row per point — the swept
-    values, the input, params, MACs, FLOPs, activation memory and peak."""
-    cols = [*(Column(p, p) for p in result.parameters),
-            Column("input", "input", align="left", drop=3), Column("params", "params"),
-            Column("macs", "MACs"), Column("flops", f"FLOPs ({result.convention})", drop=4),
+    """The sweep's terminal table: one row per point — the swept scale values, the input, the
+    batch and dtype when swept, then params, MACs, FLOPs, activation memory and peak."""
+    extra = [a for a in ("batch", "dtype") if a in result.parameters]
+    cols = [*(Column(p, p) for p in result.scale_parameters),
+            Column("input", "input", align="left", drop=3),
+            *(Column(a, a, align="left" if a == "dtype" else "") for a in extra),
+            Column("params", "params"), Column("macs", "MACs"),
+            Column("flops", f"FLOPs ({result.convention})", drop=4),
             Column("memory", "memory", drop=2), Column("peak", "peak", drop=1)]
     rows = []
     for p in result.points:
         t = p.totals
-        rows.append((*(f"{p.scale[k]:g}" for k in result.parameters),
-                     fmt_shape(p.input_shape), _count(t.params, exact), _count(t.macs, exact),
-                     _count(t.flops, exact), figure("activation_bytes", t.activation_bytes,
-                                                    exact),
+        rows.append((*(f"{p.scale[k]:g}" for k in result.scale_parameters),
+                     fmt_shape(p.input_shape), *(str(getattr(p, a)) for a in extra),
+                     _count(t.params, exact), _count(t.macs, exact), _count(t.flops, exact),
+                     figure("activation_bytes", t.activation_bytes, exact),
                      figure("peak_activation_bytes", t.peak_activation_bytes, exact)))
     return cols, rows
 
 
-def sweep_lines(result: SweepResult, *, width: int | None, exact: bool = False) -> list[Line]:
-    """``archcalc sweep`` in the terminal."""
+def sweep_lines(result: Any, *, width: int | None, exact: bool = False) -> list[Line]:
+    """``archcalc sweep`` in the terminal. A total that is the same at every point (the params
+    of an input, batch or dtype sweep) is said once under the table instead of in a column.
+    A compound-scaling search is laid out as its own table and notes."""
+    from .sweep import CompoundResult
+
+    if isinstance(result, CompoundResult):
+        header = result.header()
+        cols = [Column(f"c{i}", h) for i, h in enumerate(header)]
+        lines = _title(result.title(), width)
+        lines += _table(cols, [Row(tuple(r)) for r in result.cells()], width)
+        for note in result.notes():
+            lines += _prose(note, width)
+        return lines
+    batch = "swept" if result.batch is None else result.batch
+    dtype = "swept" if result.dtype is None else result.dtype
     head = (f"{result.name}: {result.mode} sweep over {', '.join(result.parameters)} "
-            f"({len(result.points)} points) · batch {result.batch} · {result.dtype} · FLOPs: "
+            f"({len(result.points)} points) · batch {batch} · {dtype} · FLOPs: "
             f"{result.convention}")
     cols, rows = sweep_columns(result, exact)
+    notes = []
+    if len(rows) > 1:
+        first = len(cols) - 5  # params, MACs, FLOPs, memory, peak
+        same = [i for i in range(first, len(cols)) if len({r[i] for r in rows}) == 1]
+        for i in same:
+            notes.append(f"{cols[i].header} {rows[0][i]} at every point")
+        keep = [i for i in range(len(cols)) if i not in same]
+        cols = [cols[i] for i in keep]
+        rows = [tuple(r[i] for i in keep) for r in rows]
     lines = _title(head, width)
     lines += _table(cols, [Row(r) for r in rows], width)
+    for note in notes:
+        lines += _prose(note, width, "")
     lines.append(Line(""))
     lines += _prose(("exact integers, bytes" if exact else units.UNITS_TEXT)
                     + "; memory: every layer's output, peak: the largest set alive at once",

@@ -39,9 +39,13 @@ def python_blocks(text: str) -> list[str]:
 
 
 #: files each document's code writes (in the temporary directory)
+#: files a document's code reads, copied into the temporary directory first
+READS: dict[str, dict[str, str]] = {
+    "docs/compare-explain-sweep.md": {"slide.tsv": "tests/fixtures/slides/003_alexnet.txt"},
+}
 WRITES: dict[str, list[str]] = {
     "README.md": [],
-    "docs/compare-explain-sweep.md": [],
+    "docs/compare-explain-sweep.md": ["slide.tsv"],
     "docs/executor.md": [],
     "docs/api.md": ["alexnet.csv", "alexnet.md", "alexnet.png", "alexnet.tex",
                     "alexnet_vs_vgg16.svg"],
@@ -55,6 +59,8 @@ def test_documented_code_runs(doc: str, tmp_path: Path, monkeypatch: pytest.Monk
     assert blocks, f"{doc} has no python code block"
     assert text.count("```python") == len(blocks)  # every python fence was found
     monkeypatch.chdir(tmp_path)
+    for name, source in READS.get(doc, {}).items():
+        (tmp_path / name).write_bytes((ROOT / source).read_bytes())
     namespace: dict[str, Any] = {"__name__": "__doc__"}
     for i, block in enumerate(blocks, start=1):
         if "archcalc.plot" in block:

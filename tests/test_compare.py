@@ -309,12 +309,14 @@ def test_mobilenet_v2_block_seed_000() -> None:
 
 
 def test_compare_json_contract() -> None:
+    """Version 2 (issue 19): rewrite groups list their original layers and rows (a depthwise +
+    pointwise pair made one conv has two), chains list their steps, fc-to-conv adds `sliding`."""
     result = run("compare", "alexnet", "vgg16", "--format", "json", "--by-layer")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert set(data) == {"archcalc_compare", "mode", "batch", "dtype", "convention", "columns",
                          "layers"}
-    assert data["mode"] == "specs" and data["archcalc_compare"] == 1
+    assert data["mode"] == "specs" and data["archcalc_compare"] == 2
     col = data["columns"][1]
     assert set(col) == {"label", "name", "input_shape", "scale", "totals", "ratios"}
     assert col["totals"]["params"] == VGG16_PARAMS
@@ -322,11 +324,19 @@ def test_compare_json_contract() -> None:
     assert data["columns"][0]["ratios"]["params"] == 1.0
     rewrite_json = json.loads(run("compare", "separable_example", "--separable", "-f",
                                   "json").output)
-    assert rewrite_json["mode"] == "separable"
+    assert set(rewrite_json) == {"archcalc_compare", "mode", "description", "theory_label",
+                                 "steps", "only", "batch", "dtype", "convention", "columns",
+                                 "sliding", "layers"}
+    assert rewrite_json["mode"] == "separable" and rewrite_json["sliding"] is None
+    assert [s["kind"] for s in rewrite_json["steps"]] == ["separable"]
+    assert [c["label"] for c in rewrite_json["columns"]] == ["original", "separable"]
     (layer,) = rewrite_json["layers"]
-    assert set(layer) == {"layer", "type", "changed", "note", "before", "after", "after_total",
-                          "ratio", "theory", "theory_text"}
+    assert set(layer) == {"layers", "changed", "reshaped", "note", "before", "before_total",
+                          "after", "after_total", "ratio", "theory", "theory_text"}
+    assert layer["layers"] == ["conv"]
+    assert [b["macs"] for b in layer["before"]] == [4 * 4 * 5 * 3 * 3 * 3]
     assert [a["macs"] for a in layer["after"]] == [432, 240]
+    assert layer["after_total"]["macs"] == 432 + 240
     assert layer["ratio"] == layer["theory"] == 14 / 45
 
 
@@ -340,7 +350,8 @@ def test_compare_csv_and_markdown() -> None:
 
 @pytest.mark.parametrize("args, code, text", [
     (["alexnet"], 1, "at least two specs"),
-    (["alexnet", "--separable", "--factorize"], 2, "one rewrite at a time"),
+    (["alexnet", "--only", "conv1"], 2, "--only selects the layers a rewrite changes"),
+    (["alexnet", "--separable", "--only", "conv9"], 1, "--only 'conv9' matches no layer"),
     (["alexnet", "vgg16", "--separable"], 2, "compares one SPEC"),
     (["alexnet", "--bottleneck", "0"], 2, "0"),
     (["alexnet", "nosuchspec"], 1, "no file and no bundled spec"),

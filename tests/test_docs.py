@@ -28,6 +28,14 @@ FIXTURES = {
     # the README's error example: line 5, column 5 is the layer's type word
     "bad.yaml": "archcalc: 1\nname: bad\ninput: [3, 5, 5]\nlayers:\n"
                 "  - conv: {id: c1, out: 4, k: 7}\n",
+    # the AlexNet slide table that `check` reads (the fixture of tests/test_check.py)
+    "slide.tsv": "@tests/fixtures/slides/003_alexnet.txt",
+}
+#: examples whose exit code is not 0 by design, and why
+EXIT = {
+    "archcalc check alexnet slide.tsv": (1, "the slide has slips: check exits 1"),
+    "archcalc table alexnet --input 3x451x451": (1, "shown as refused: an fc head on a "
+                                                    "larger input"),
 }
 #: examples that illustrate and cannot run as written, and why
 ILLUSTRATIONS = {
@@ -104,13 +112,22 @@ def test_every_command_example_runs(page: str, line: str, shown: str | None, tmp
     for path, content in FIXTURES.items():
         target = tmp_path / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(archcalc.load_spec(content).text if "\n" not in content else content)
+        if content.startswith("@"):
+            target.write_bytes((ROOT / content[1:]).read_bytes())
+        else:
+            target.write_text(archcalc.load_spec(content).text if "\n" not in content
+                              else content)
     result = run_line(line, tmp_path)
     if shown is None:
-        assert result.exit_code == 0, f"{page}: {line}\n{result.output}"
+        code = EXIT.get(command, (0, ""))[0]
+        assert result.exit_code == code, f"{page}: {line}\n{result.output}"
         return
     printed = result.stdout + result.stderr
-    assert printed.strip() == shown.strip(), f"{page}: {line}"
+    # "…" in a transcript stands for what it leaves out: a line of its own for any lines
+    pattern = "\n".join(".*?" if ln.strip() == "…" else
+                        ".*?".join(re.escape(part) for part in ln.rstrip().split("…"))
+                        for ln in shown.strip().splitlines())
+    assert re.fullmatch(pattern, printed.strip(), re.S), f"{page}: {line}\n{printed}"
 
 
 # ------------------------------------------------------------- the disagreements, fixed --
