@@ -233,7 +233,7 @@ def sweep_lines(result: Any, *, width: int | None, exact: bool = False) -> list[
             lines += _prose(note, width)
         return lines
     batch = "swept" if result.batch is None else result.batch
-    dtype = "swept" if result.dtype is None else result.dtype
+    dtype = "dtype swept" if result.dtype is None else result.dtype
     head = (f"{result.name}: {result.mode} sweep over {', '.join(result.parameters)} "
             f"({len(result.points)} points) · batch {batch} · {dtype} · FLOPs: "
             f"{result.convention}")
