@@ -120,7 +120,8 @@ def table(spec: str, fmt: str | None, output: str | None, all_rows: bool,
     if fmt == "dot":  # the diagram needs the graph's layer geometry, not only the report
         from .cli_draw import dot_text
 
-        emit(dot_text(spec, **options), output)
+        depth = view.get("depth")  # `--depth N` collapses the diagram as it does the table
+        emit(dot_text(spec, depth=None if depth == "full" else depth, **options), output)
         return
     report = report_from_options(spec, **options)
     emit_report(report, fmt, output, spec=spec, all_rows=all_rows, **view)
