@@ -272,7 +272,10 @@ class _Cells:
         values = self._figures(s.params, s.buffers, s.macs, s.flops, s.activation_bytes,
                                self.cum[group.stop] if self.cum else None)
         first = self.report.layers[group.start]
-        values.update(layer=group.name, type=f"{s.layers:,} layers",
+        rows = self.report.layers[group.start:group.stop]
+        # a group only training needs (an auxiliary head) says so, as its layers do
+        marks = " training" if first.training and all(r.training for r in rows) else ""
+        values.update(layer=group.name, type=f"{s.layers:,} layers{marks}",
                       output=fmt_shape(group.output_shape), kernel="",
                       rf=fmt_rf(self.report.layers[group.stop - 1]),
                       input=", ".join(fmt_shape(self.shapes[n]) for n in first.inputs

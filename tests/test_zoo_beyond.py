@@ -363,7 +363,7 @@ def test_deeplabv3_resnet50_against_torchvision() -> None:
     # the aux head: conv 3x3 1024 → 256 + BN, conv 1x1 256 → 21 (+ bias)
     assert training.params - report.totals.params == 1024 * 256 * 9 + 2 * 256 + 256 * 21 + 21
     assert [r.name for r in report.layers if r.training] == [
-        "aux_classifier.0", "aux_classifier.3", "aux_classifier.4", "aux"]
+        "aux_classifier.conv", "aux_classifier.dropout", "aux_classifier.cls", "aux"]
     assert report.layer("out").output_shape == (21, 520, 520)  # `like: input`
     assert report.layer("aspp.pool_up").output_shape == (256, 65, 65)  # `like:` the features
     assert report.warnings == ()
