@@ -10,10 +10,10 @@ expressions (:mod:`archcalc.expr`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import LayerArgError
+from .errors import LayerArgError, describe_int
 from .expr import MAX_INT, Number, exponent_literal
 from .ytree import YMap, YNode, YScalar, YSeq, describe_value
 
@@ -83,7 +83,8 @@ def _number(node: YScalar, name: str, kind: str, ev: Evaluate) -> Number:
     if isinstance(value, float) and not math.isfinite(value):
         raise _fail(name, kind, describe_value(value), "write a finite number")
     if abs(value) > MAX_INT:
-        raise _fail(name, kind, f"{value:.3g}, beyond the limit {MAX_INT:.0e}",
+        shown = describe_int(value) if isinstance(value, int) else f"{value:.3g}"
+        raise _fail(name, kind, f"{shown}, beyond the limit {MAX_INT:.0e}",
                     "numbers in a spec are bounded by 10^15")
     return value
 
@@ -187,11 +188,41 @@ def _close(a: str, b: str) -> bool:
     return SequenceMatcher(None, a.lower(), b).ratio() >= 0.6
 
 
-def suggest(word: str, options: list[str] | tuple[str, ...] | set[str]) -> str | None:
-    """A did-you-mean suggestion among ``options``, or None."""
+#: names compared by difflib for a did-you-mean: beyond this many options, those sharing the
+#: longest prefix with the word (then the closest in length) are compared, so a hint after
+#: 240,000 layers costs a fraction of a second, not five
+MAX_SUGGEST = 2_000
+
+
+def closest(word: str, options: Iterable[str], n: int = 1) -> list[str]:
+    """Up to ``n`` of ``options`` closest to ``word`` (difflib ratio ≥ 0.6), the closest first;
+    bounded work however many options there are (see :data:`MAX_SUGGEST`)."""
     from difflib import get_close_matches
 
-    found = get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    if len(word) > 200:  # no name is this long: nothing to suggest (and no 7 MB difflib run)
+        return []
+    pool = sorted(set(options))
+    if len(pool) > MAX_SUGGEST:
+        from heapq import nsmallest
+
+        size = len(word)
+        pool = sorted(nsmallest(MAX_SUGGEST, pool, key=lambda o: (
+            -_shared_prefix(word, o), abs(len(o) - size), o)))
+    return get_close_matches(word, pool, n=n, cutoff=0.6)
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def suggest(word: str, options: Iterable[str]) -> str | None:
+    """A did-you-mean suggestion among ``options``, or None."""
+    found = closest(word, options, 1)
     return found[0] if found else None
 
 

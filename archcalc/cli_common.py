@@ -2,41 +2,84 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from . import validate
 from .engine import CONVENTIONS, DTYPE_BYTES
-from .expr import Number
+from .errors import quote
+from .expr import MAX_INT, Number
 from .report import Report
+from .spec import Spec
+from .validate import Words
+
+
+class _Batch(click.IntRange):
+    """``--batch``: 1 to 10^15 samples (click's own words below 1, ours above the bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and len(value.strip().lstrip("+-")) > 16:
+            self.fail(f"{quote(value)} is beyond the limit 10^15", param, ctx)
+        n = super().convert(value, param, ctx)
+        if n > MAX_INT:
+            self.fail(f"{n} is beyond the limit 10^15", param, ctx)
+        return n
+
+
+BATCH = _Batch(min=1)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``3x224x224`` (or ``3,224,224``) → (3, 224, 224)."""
+    """``3x224x224`` (or ``3,224,224``) → (3, 224, 224); each size from 1 to 10^15."""
     parts = text.replace(",", "x").replace("×", "x").lower().split("x")
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a shape like 3x224x224") from None
-    if not 2 <= len(dims) <= 4 or any(d <= 0 for d in dims):
-        raise click.BadParameter(
-            f"{text!r}: give channels and 1 to 3 spatial sizes, all positive, e.g. 3x224x224"
-        )
+    if not all(p.strip().isdigit() for p in parts):
+        raise click.BadParameter(f"{quote(text)} is not a shape like 3x224x224")
+    if not 2 <= len(parts) <= 4 or any(len(p.strip()) > 16 for p in parts):
+        raise click.BadParameter(f"{quote(text)}: give channels and 1 to 3 spatial sizes, all "
+                                 "positive and at most 10^15, e.g. 3x224x224")
+    dims = tuple(int(p) for p in parts)
+    if any(not 1 <= d <= MAX_INT for d in dims):
+        raise click.BadParameter(f"{quote(text)}: give channels and 1 to 3 spatial sizes, all "
+                                 "positive and at most 10^15, e.g. 3x224x224")
     return dims
 
 
-def parse_number(text: str) -> Number:
+def parse_number(text: str, setting: str | None = None) -> Number:
+    """A command-line number: an int or a float, finite and at most 10^15 in size (the bound of
+    every number in a spec). ``setting`` (``width``) names it in the message as ``--set``."""
     try:
-        return int(text)
+        return _parse_number(text)
+    except click.BadParameter as exc:
+        if setting is None:
+            raise
+        raise click.BadParameter(f"{setting}={text}: {exc.message}",
+                                 param_hint="'--set'") from None
+
+
+def _parse_number(text: str) -> Number:
+    value: Number
+    digits = text.strip().lstrip("+-")
+    try:
+        if digits.isdigit() and len(digits) > 16:  # int() refuses 4,300+ digits: say why
+            raise click.BadParameter(f"{quote(text)} is beyond the limit 10^15")
+        value = int(text)
     except ValueError:
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
-            raise click.BadParameter(f"{text!r} is not a number") from None
+            raise click.BadParameter(f"{quote(text)} is not a number") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise click.BadParameter(f"{quote(text)} is not a finite number")
+    if abs(value) > MAX_INT:
+        raise click.BadParameter(f"{quote(text)} is beyond the limit 10^15")
+    return value
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, Number]:
@@ -45,8 +88,20 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Number]:
         if "=" not in item:
             raise click.BadParameter(f"{item!r}: write NAME=VALUE, e.g. width=0.5")
         key, value = item.split("=", 1)
-        out[key.strip()] = parse_number(value.strip())
+        out[key.strip()] = parse_number(value.strip(), key.strip())
     return out
+
+
+#: ``--set`` words in the messages of the CLI (the library says ``width=nan``)
+CLI_WORDS = Words(lambda name, value: f"--set {name}={value}", lambda name, value: f"--set {name}")
+
+
+def scale_from_options(spec: Spec, sets: tuple[str, ...] | dict[str, Number]
+                       ) -> dict[str, Number]:
+    """The ``--set`` overrides for ``spec``, checked against its ``scale:`` with CLI words."""
+    given = parse_sets(sets) if isinstance(sets, tuple) else sets
+    validate.scale_values(spec.scale, given, file=spec.file, words=CLI_WORDS)
+    return given
 
 
 def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -61,7 +116,7 @@ def analysis_options(fn: F) -> F:
     options = [
         click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW",
                      help="Override the input size, e.g. 3x224x224."),
-        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--batch", type=BATCH, default=1, show_default=True,
                      help="Batch size (scales memory, MACs and FLOPs)."),
         click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default="float32",
                      show_default=True, help="Element type for memory figures."),
@@ -99,7 +154,7 @@ def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch
             param_hint="'--input'",
         )
     return analyze(loaded, batch=batch, dtype=dtype, convention=convention,
-                   input_shape=input_shape, **parse_sets(sets))
+                   input_shape=input_shape, **scale_from_options(loaded, sets))
 
 
 def render_report(report: Report, fmt: str, *, all_rows: bool = False) -> Any:

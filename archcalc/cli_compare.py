@@ -19,6 +19,7 @@ from .cli_common import (
     output_option,
     parse_number,
     parse_sets,
+    scale_from_options,
     spec_argument,
 )
 from .compare import (
@@ -62,7 +63,7 @@ def compare(specs: tuple[str, ...], separable: bool, bottleneck: int | None, fac
     archcalc compare inception_bottleneck_example_3a --bottleneck 16
     archcalc compare factorize_example --factorize
     """
-    from . import to_graph
+    from . import load_spec, to_graph
     from .compare import bottleneck as bottleneck_rw
     from .compare import compare_rewrite, compare_specs
     from .compare import factorize as factorize_rw
@@ -80,7 +81,9 @@ def compare(specs: tuple[str, ...], separable: bool, bottleneck: int | None, fac
         if len(specs) != 1:
             raise click.UsageError(f"{chosen[0]} compares one SPEC with its rewrite; "
                                    f"got {len(specs)} specs")
-        graph = to_graph(specs[0], input_shape=input_shape, scale=scale)
+        loaded = load_spec(specs[0])
+        graph = to_graph(loaded, input_shape=input_shape,
+                         scale=scale_from_options(loaded, scale))
         if separable:
             rewrite = separable_rw(graph)
         elif factorize:
@@ -91,8 +94,11 @@ def compare(specs: tuple[str, ...], separable: bool, bottleneck: int | None, fac
         result = compare_rewrite(rewrite, batch=batch, dtype=dtype, convention=convention)
         emit(_render_rewrite(result, fmt, by_layer), output, rich=fmt == "table")
         return
-    reports = [analyze_graph(to_graph(s, input_shape=input_shape, scale=scale), batch=batch,
-                             dtype=dtype, convention=convention) for s in specs]
+    loaded_specs = [load_spec(s) for s in specs]
+    reports = [analyze_graph(to_graph(s, input_shape=input_shape,
+                                      scale=scale_from_options(s, scale)),
+                             batch=batch, dtype=dtype, convention=convention)
+               for s in loaded_specs]
     comparison = compare_specs(reports, list(specs))
     emit(_render_specs(comparison, fmt, by_layer), output, rich=fmt == "table")
 
@@ -222,12 +228,13 @@ def explain(spec: str, layer: str | None, all_layers: bool, fmt: str | None, out
     """
     import json
 
-    from . import to_graph
+    from . import load_spec, to_graph
     from .engine import analyze_graph
     from .explain import explain as explain_layer
     from .explain import find_layer
 
-    graph = to_graph(spec, input_shape=input_shape, scale=parse_sets(sets))
+    loaded = load_spec(spec)
+    graph = to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
     if layer is None and not all_layers:
         names = ", ".join(n.name for n in graph.nodes[:20])
         raise click.UsageError(f"name a LAYER of {graph.name} (or --all): {names}"
@@ -265,7 +272,7 @@ def parse_grid(values: tuple[str, ...]) -> tuple[dict[str, list[Number]], dict[s
         parts = [p.strip() for p in text.split(",") if p.strip()]
         if not parts:
             raise click.BadParameter(f"--set {key}= lists no values")
-        numbers = [parse_number(p) for p in parts]
+        numbers = [parse_number(p, key) for p in parts]
         if len(numbers) == 1 and "," not in text:
             fixed[key] = numbers[0]
         else:
@@ -340,6 +347,10 @@ def sweep(spec: str, zipped: bool, fmt: str | None, output: str | None, progress
     if not grid:
         raise click.UsageError("give at least one --set NAME=V1,V2,... to sweep")
     spec_obj = load_spec(spec)
+    scale_from_options(spec_obj, fixed)
+    for key, values in grid.items():
+        for value in values:
+            scale_from_options(spec_obj, {key: value})
     show = sys.stderr.isatty() if progress is None else progress
     bar = DelayedProgress(f"sweep {spec_obj.name}", delay=0.5 if progress is None else 0.0) \
         if show else None

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .cli_common import emit, output_option, parse_sets, parse_shape, spec_argument
+from .cli_common import BATCH, emit, output_option, parse_shape, scale_from_options, spec_argument
 from .errors import ExecError
 
 
@@ -32,9 +32,9 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.command()
 @spec_argument
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--batch", type=BATCH, default=1, show_default=True,
               help="Samples in the batch.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random weights and input.")
 @click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW",
               help="Override the input size, e.g. 3x224x224.")
@@ -62,7 +62,8 @@ def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None
     from . import load_spec, to_graph
     from .execute import measure_receptive_field, run
 
-    graph = to_graph(load_spec(spec), input_shape=input_shape, scale=parse_sets(sets))
+    loaded = load_spec(spec)
+    graph = to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
     show = progress if progress is not None else _stderr_is_terminal()
     if show:
         result = _run_with_bar(graph, batch, seed)

@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import SpecError
+from . import validate
 from .gcpause import paused_gc
 from .graph import INPUT, Graph
 from .layers import Work
@@ -79,16 +79,11 @@ def analyze_graph(graph: Graph, *, batch: int = 1, dtype: str = "float32",
 
 
 def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
-    if dtype not in DTYPE_BYTES:
-        raise SpecError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}",
-                        hint="dtype='float32' is the default")
-    if convention not in CONVENTIONS:
-        raise SpecError(
-            f"unknown FLOP convention {convention!r}; choose one of {', '.join(CONVENTIONS)}",
-            hint="convention='lecture' is the default",
-        )
-    if batch < 1:
-        raise SpecError(f"batch must be at least 1, got {batch}", hint="batch=1 is the default")
+    if not isinstance(graph, Graph):
+        raise TypeError(f"analyze_graph() takes a Graph (from build), got {type(graph).__name__}")
+    dtype = validate.choice(dtype, "dtype", DTYPE_BYTES, "float32")
+    convention = validate.choice(convention, "convention", CONVENTIONS, "lecture")
+    batch = validate.batch_size(batch)
     conv = CONVENTIONS[convention]
     width = DTYPE_BYTES[dtype]
     rfs: dict[str, RF | None] = {INPUT: rf_input(len(graph.input_shape) - 1)}

@@ -8,7 +8,14 @@ The CLI prints ``str(error)`` and exits 1; nothing else escapes as a traceback. 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
+
+#: characters of a received value quoted in a message: a message quotes at most a line
+MAX_QUOTE = 60
+#: a message's ``what`` longer than this is cut in the middle (a safety net: values are quoted
+#: with :func:`quote`, and a 7.5 MB string never reaches stderr whole)
+MAX_MESSAGE = 1_000
 
 
 class Loc(NamedTuple):
@@ -30,6 +37,30 @@ class Loc(NamedTuple):
 NOWHERE = Loc("<spec>")
 
 
+def quote(text: str, limit: int = MAX_QUOTE) -> str:
+    """``repr(text)`` of at most its first line and ``limit`` characters, saying how much was
+    cut: ``'xxxx…' (7,500,000 characters)``. Every received string a message shows goes
+    through here, so a huge value never floods the terminal."""
+    line = text.split("\n", 1)[0]
+    if len(line) <= limit and line == text:
+        return repr(text)
+    return f"{line[:limit]!r}… ({len(text):,} characters)"
+
+
+def describe_int(value: int, digits: int = 15) -> str:
+    """An integer as a message shows it: in full up to ``digits`` digits, else its size
+    (``1e+20`` style while a float can hold it, else ``an integer of about 5,000 digits``).
+    ``str()`` of a 5,000-digit integer raises ValueError in Python ≥ 3.11, and
+    ``f"{x:.3g}"`` overflows past 10^308."""
+    if abs(value) < 10**digits:
+        return str(value)
+    bits = abs(value).bit_length()
+    if bits < 1000:
+        return f"{value:.3g}"
+    digits = int(bits * 0.30102999566398120) + 1  # log10(2): the count is exact to ±1
+    return f"an integer of about {digits:,} digits"
+
+
 class ArchcalcError(Exception):
     """Base of every error archcalc raises on purpose.
 
@@ -47,6 +78,9 @@ class ArchcalcError(Exception):
         layer: str | None = None,
         hint: str | None = None,
     ) -> None:
+        if len(what) > MAX_MESSAGE:
+            half = MAX_MESSAGE // 2
+            what = f"{what[:half]} … ({len(what) - 2 * half:,} characters cut) … {what[-half:]}"
         self.what = what
         self.loc = loc
         self.layer = layer
@@ -81,6 +115,33 @@ class ShapeError(ArchcalcError):
 
 class ExecError(ArchcalcError):
     """The NumPy executor disagrees with the engine or cannot run."""
+
+
+class UnknownNameError(ArchcalcError, KeyError):
+    """A name looked up in a :class:`~archcalc.Report` or :class:`~archcalc.Graph` that is not
+    there. It is also a :class:`KeyError`, so ``except KeyError`` keeps working; its message
+    names the closest names that exist."""
+
+    def __str__(self) -> str:  # KeyError's __str__ would repr() the message
+        return self.render()
+
+
+def unknown_name(kind: str, name: object, known: Iterable[str], where: str) -> UnknownNameError:
+    """The error for ``name`` missing among ``known`` (a report's or graph's ``kind`` names,
+    ``where`` naming the collection): the hint lists up to five names, the closest first."""
+    from .args import closest
+
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} names are str, got {type(name).__name__} {name!r}")
+    names = list(known)
+    text = name
+    near = closest(text, names, 5)
+    if near:
+        hint = "the closest: " + ", ".join(near) + f" (of {len(names):,})"
+    else:
+        hint = f"{where} has {len(names):,} {kind}s: " + ", ".join(names[:8]) + (
+            ", …" if len(names) > 8 else "")
+    return UnknownNameError(f"{where} has no {kind} named {quote(text)}", hint=hint)
 
 
 class LayerArgError(ArchcalcError):

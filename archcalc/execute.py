@@ -958,8 +958,9 @@ def run(spec: Any, x: ArrayLike | None = None, *, seed: int = 0, batch: int | No
     Stops at the first node whose forward fails or whose output shape differs from the
     prediction; the result says so (``ok``, ``failures``) rather than raising.
     """
-    from . import to_graph
+    from . import to_graph, validate
 
+    x, seed, batch = validate.run_arguments(x, seed, batch)
     graph = to_graph(spec)
     ctx = context if context is not None and context.dtype == np.dtype(dtype) else Context(dtype)
     tracing = trace_memory and not tracemalloc.is_tracing()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from .errors import unknown_name
 from .shapes import AxisRF
 
 JSON_VERSION = 1
@@ -115,10 +116,13 @@ class Report:
     scale: Mapping[str, float | int] = field(default_factory=dict)
 
     def layer(self, name: str) -> LayerRow:
+        """The row named ``name``; else an :class:`~archcalc.errors.UnknownNameError` (also a
+        KeyError) naming the closest names that exist."""
         for row in self.layers:
             if row.name == name:
                 return row
-        raise KeyError(name)
+        raise unknown_name("layer", name, (row.name for row in self.layers),
+                           f"report {self.name!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (see the README, section "JSON output")."""
