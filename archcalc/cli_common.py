@@ -169,8 +169,19 @@ def render_report(report: Report, fmt: str, *, all_rows: bool = False) -> Any:
 
 
 def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
-    """Print or write ``content`` (text or a rich renderable). Files are written atomically:
-    a failure leaves no partial file behind."""
+    """Print or write ``content`` (text or a rich renderable). ``-o -`` (and ``-o /dev/stdout``)
+    is standard output; files are written as :mod:`archcalc.outfile` says: a regular file
+    atomically (a failure leaves no partial file behind), a FIFO or device written through."""
+    if output is not None:
+        from .outfile import own_descriptor
+
+        fd = -1 if output == "-" else own_descriptor(output)
+        if fd in (-1, 1):  # standard output, through click (and its test runner)
+            output = None
+        elif fd == 2:
+            text = _plain(content) if rich else content
+            click.echo(text, nl=False, err=True)
+            return
     if rich:
         from rich.console import Console
 
@@ -180,15 +191,23 @@ def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
                 console = Console(width=160, soft_wrap=False)
             console.print(content)
             return
-        with open(os.devnull, "w") as sink:  # render first, then write atomically
-            capture = Console(file=sink, width=160, soft_wrap=False, color_system=None)
-            with capture.capture() as cap:
-                capture.print(content)
-        content = cap.get()
+        content = _plain(content)
     if output is None:
         click.echo(content, nl=False)
         return
     write_atomic(output, content if isinstance(content, (str, bytes)) else str(content))
+
+
+def _plain(content: Any) -> str:
+    """A rich renderable as plain text 160 columns wide (for files: rendered first, then
+    written in one piece)."""
+    from rich.console import Console
+
+    with open(os.devnull, "w") as sink:
+        capture = Console(file=sink, width=160, soft_wrap=False, color_system=None)
+        with capture.capture() as cap:
+            capture.print(content)
+    return cap.get()
 
 
 def write_atomic(path: str, content: str | bytes) -> None:

@@ -346,6 +346,9 @@ def sweep(spec: str, zipped: bool, fmt: str | None, output: str | None, progress
     grid, fixed = parse_grid(sets)
     if not grid:
         raise click.UsageError("give at least one --set NAME=V1,V2,... to sweep")
+    if zipped and len({len(v) for v in grid.values()}) > 1:
+        raise click.UsageError("with --zip every --set list must have the same length, got "
+                               + ", ".join(f"{n}: {len(v)}" for n, v in grid.items()))
     spec_obj = load_spec(spec)
     scale_from_options(spec_obj, fixed)
     for key, values in grid.items():

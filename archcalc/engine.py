@@ -14,7 +14,7 @@ from .gcpause import paused_gc
 from .graph import INPUT, Graph
 from .layers import Work
 from .report import LayerRow, Report, Totals
-from .shapes import RF, prod, rf_input
+from .shapes import RF, prod, rf_beyond, rf_input
 
 #: bytes per element of each supported dtype
 DTYPE_BYTES: Mapping[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -88,6 +88,7 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
     width = DTYPE_BYTES[dtype]
     rfs: dict[str, RF | None] = {INPUT: rf_input(len(graph.input_shape) - 1)}
     rows: list[LayerRow] = []
+    untracked: list[str] = []
     params = buffers = macs = flops = act = 0
     # Networks repeat identical layers on identical shapes (every block of a stage): their counts
     # are computed once. Layers are frozen and hashable; the key holds everything they depend on.
@@ -98,6 +99,9 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
                    tuple(rfs[i] for i in inputs))
         for post in posts:
             rf = post.rf((out_shape,), (rf,))
+        if rf is not None and rf_beyond(rf):  # past RF_LIMIT the field is not tracked
+            rf = None
+            untracked.append(name)
         rfs[name] = rf
         # identity, not equality: equal layers are shared instances (layers.make_layer), and
         # hashing a layer field by field on every node costs more than counting twice
@@ -140,7 +144,9 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
         layers=tuple(rows),
         totals=totals,
         output=graph.output,
-        warnings=graph.warnings,
+        warnings=graph.warnings + ((
+            f"{untracked[0]}: receptive field not tracked from here on (its exact value needs "
+            "numbers beyond 2^64); reported as null",) if untracked else ()),
         scale=dict(graph.scale),
     )
 

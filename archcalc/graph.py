@@ -8,7 +8,7 @@ Every node keeps the location of the YAML it came from, so later stages can poin
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
@@ -1189,3 +1189,17 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
                         loc=Loc(spec.file),
                         hint=f"blocks and composites nest at most {MAX_NESTING} deep; call "
                         "archcalc from a shallower stack, or flatten the nesting") from None
+
+
+def ancestors(graph: Graph, targets: Collection[str]) -> set[str]:
+    """Names of the nodes ``targets`` depend on (themselves included)."""
+    by_name = {node.name: node for node in graph.nodes}
+    need: set[str] = set()
+    todo = [t for t in targets if t in by_name]
+    while todo:
+        name = todo.pop()
+        if name in need:
+            continue
+        need.add(name)
+        todo.extend(i for i in by_name[name].inputs if i in by_name)
+    return need

@@ -18,6 +18,7 @@ import csv
 import io
 import itertools
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,10 @@ TOTAL_KEYS = ("params", "buffers", "macs", "flops", "activation_bytes", "param_b
               "peak_activation_bytes")
 
 Progress = Callable[[int, int], None]
+#: points in one sweep, and layers analysed in all (points × the layers of the first point):
+#: a sweep is refused before its first point (or after it) rather than run for hours
+MAX_POINTS = 10_000
+MAX_LAYERS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -123,13 +128,22 @@ def grid_points(grid: Mapping[str, Sequence[Number]], mode: str = "grid"
     names = list(grid)
     for name, values in grid.items():
         if not values:
-            raise ArchcalcError(f"--set {name}= lists no values")
+            raise ArchcalcError(f"the sweep of {name} lists no values",
+                                hint=f"give {name} at least one value")
+    count = math.prod(len(v) for v in grid.values()) if mode == "grid" else max(
+        len(v) for v in grid.values())
+    if count > MAX_POINTS:
+        sizes = " × ".join(f"{len(v):,}" for v in grid.values())
+        raise ArchcalcError(
+            f"a sweep of {count:,} points ({sizes}) is beyond the limit of {MAX_POINTS:,}",
+            hint="sweep fewer values per parameter, or split the sweep")
     if mode == "zip":
         lengths = {name: len(v) for name, v in grid.items()}
         if len(set(lengths.values())) != 1:
             raise ArchcalcError(
-                "with --zip every --set list must have the same length, got "
+                "with mode='zip' every list of values must have the same length, got "
                 + ", ".join(f"{n}: {c}" for n, c in lengths.items()),
+                hint="point i takes the i-th value of every list",
             )
         return [dict(zip(names, values, strict=True))
                 for values in zip(*grid.values(), strict=True)]
@@ -156,6 +170,11 @@ def sweep(spec: Spec, grid: Mapping[str, Sequence[Number]], *, mode: str = "grid
         report: Report = analyze_graph(build(spec, input_shape=input_shape, scale=scale),
                                        batch=batch, dtype=dtype, convention=convention)
         done.append(SweepPoint(point, report.input_shape, report.totals))
+        if i == 0 and len(points) * len(report.layers) > MAX_LAYERS:
+            raise ArchcalcError(
+                f"{len(points):,} points of {len(report.layers):,} layers make "
+                f"{len(points) * len(report.layers):,} layer analyses; the limit is "
+                f"{MAX_LAYERS:,}", hint="sweep fewer points, or a smaller spec")
         if progress is not None:
             progress(i + 1, len(points))
     return SweepResult(spec.name, tuple(grid), mode, batch, dtype, convention, tuple(done))
