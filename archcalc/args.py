@@ -10,14 +10,17 @@ expressions (:mod:`archcalc.expr`).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import LayerArgError, describe_int
+from .errors import LayerArgError, describe_int, quote
 from .expr import MAX_INT, Number, exponent_literal
 from .ytree import YMap, YNode, YScalar, YSeq, describe_value
 
 Evaluate = Callable[[str], Number]
+#: text that is meant as an expression (an operator, a $name, a keyword): its own error is shown
+_EXPRESSIONISH = re.compile(r"[$()+\-*/%<>=!]|\b(?:and|or|not|if|else)\b")
 
 _KIND_TEXT = {
     "int": "an integer",
@@ -73,7 +76,7 @@ def _number(node: YScalar, name: str, kind: str, ev: Evaluate) -> Number:
         try:
             return ev(value)
         except LayerArgError as exc:
-            if any(c in value for c in "$()+-*/") or value.replace(".", "").isdigit():
+            if _EXPRESSIONISH.search(value) or value.replace(".", "").isdigit():
                 # an expression that failed: say which argument it was
                 raise LayerArgError(f"{name}: {exc.what}", hint=exc.hint) from None
             hint = "padding takes a number, a list, same or valid" if kind == "pad" else (
@@ -94,6 +97,9 @@ def _int(node: YNode, name: str, kind: str, ev: Evaluate, minimum: int | None) -
         raise _fail(name, kind, node.describe())
     value = _number(node, name, kind, ev)
     if isinstance(value, float):
+        if isinstance(node.value, str) and not value.is_integer():  # an expression's result
+            raise _fail(name, kind, f"{value!r} from {quote(node.value)}",
+                        "round it to a whole number: round(…), ceil(…) or floor(…)")
         if not value.is_integer() or not isinstance(node.value, str):
             hint = (f"write a whole number such as {math.floor(value) or 1}"
                     if isinstance(node.value, float) else None)

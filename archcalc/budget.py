@@ -206,7 +206,7 @@ def check(graph: Graph, batch: int, limit: int | None = None, *, keep_all: bool 
     if limit is None:
         limit, source = default_budget()
     else:
-        source = f"{knob}{fmt_bytes(limit).replace(' ', '')}"
+        source = f"set by {knob.strip()}"
     for step in prediction.steps:
         if step.total > limit:
             raise ExecError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -108,7 +109,17 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return None if value is None else parse_shape(value)
 
 
-spec_argument = click.argument("spec", metavar="SPEC")
+def _spec_cb(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    """``-`` reads the spec from standard input (at most the spec size limit)."""
+    if value != "-":
+        return value
+    from .spec import parse_bytes
+    from .ytree import MAX_SPEC_BYTES
+
+    return parse_bytes(sys.stdin.buffer.read(MAX_SPEC_BYTES + 1), "<stdin>")
+
+
+spec_argument = click.argument("spec", metavar="SPEC", callback=_spec_cb)
 
 
 def analysis_options(fn: F) -> F:
@@ -139,7 +150,7 @@ output_option = click.option("-o", "--output", type=click.Path(dir_okay=False), 
                              help="Write to FILE instead of standard output.")
 
 
-def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch: int,
+def report_from_options(spec: str | Spec, *, input_shape: tuple[int, ...] | None, batch: int,
                         dtype: str, convention: str, sets: tuple[str, ...]) -> Report:
     from . import analyze, load_spec
 

@@ -51,10 +51,11 @@ _Made = tuple[type[Layer], Layer, tuple[Layer, ...], str]
 MAX_NODES = 250_000  # graph nodes after expansion (documented limit; ~15 s to build at most)
 MAX_STEPS = 2 * MAX_NODES  # layer entries expanded, `if:`-skipped ones included
 MAX_BLOCK_DEPTH = 32  # nested block calls
-#: block calls and composites nested in one another, in all: the builder recurses about five
-#: Python frames per level, and 100 levels leave room in Python's default 1,000-frame stack for
-#: the caller and a 500-character expression (tests build a spec at this depth for each kind)
-MAX_NESTING = 100
+#: block calls and composites nested in one another, in all: the builder recurses up to six
+#: Python frames per level, so 64 levels (384 frames) leave room in Python's default
+#: 1,000-frame stack for a 500-character expression at the innermost layer (up to 250 frames)
+#: and a caller 200 frames deep; tests build a spec at this depth for each kind of nesting
+MAX_NESTING = 64
 COMMON_KEYS = ("id", "in", "if")
 #: PyTorch/Keras argument names → ours, for did-you-mean hints
 ARG_SYNONYMS = {"stride": "s", "strides": "s", "kernel": "k", "kernel_size": "k", "pool_size": "k",
@@ -358,6 +359,9 @@ class _Builder:
                     scope,
                     hint="write `- relu` or `- conv: {out: 64, k: 3}`",
                 )
+            canonical = self._primitives.get(item.value)  # `- relu`: a layer, not a level
+            if canonical is not None:
+                return self.primitive(canonical, item.value, None, item.loc, cur, scope)
             return self.descend(item.value, None, item.loc, item.loc, cur, scope)
         if isinstance(item, YSeq):
             raise self.fail(

@@ -9,8 +9,9 @@ What the path names decides how it is written; nothing is ever replaced that is 
 * ``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N`` and ``/proc/self/fd/N`` (also reached through
   a symbolic link): the process's own descriptor N is written, wherever it points.
 * a FIFO or a character device (``/dev/null``, a terminal, ``/dev/full``): opened for writing
-  without creating or truncating anything, and written through. A FIFO that nobody reads is
-  refused at once instead of waited on.
+  without creating or truncating anything, and written through. A FIFO is given
+  :data:`FIFO_WAIT` seconds for a reader to open it (``cat FIFO &`` started just before), then
+  refused instead of waited on forever.
 * a directory, a block device or a socket: refused.
 
 If the directory cannot take a temporary file but the existing file is writable (a file in
@@ -27,6 +28,7 @@ import os
 import re
 import secrets
 import stat
+import time
 
 from .errors import ArchcalcError
 
@@ -34,6 +36,8 @@ from .errors import ArchcalcError
 _FD_PATH = re.compile(r"/dev/(stdout|stderr)|/dev/fd/(\d+)|/proc/(self|thread-self|\d+)/fd/(\d+)")
 _NAMED_FDS = {"stdout": 1, "stderr": 2}
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+#: seconds a FIFO is given for a reader to open it
+FIFO_WAIT = 5.0
 
 
 def write_output(path: str | os.PathLike[str], content: str | bytes) -> None:
@@ -135,17 +139,25 @@ def _rewrite_in_place(target: str, data: bytes, shown: str) -> None:
 
 
 def _write_through(target: str, data: bytes, shown: str, *, fifo: bool) -> None:
-    """A FIFO or character device: opened without O_CREAT/O_TRUNC. O_NONBLOCK makes opening a
-    FIFO that nobody reads fail at once (ENXIO); writing then blocks as usual."""
+    """A FIFO or character device: opened without O_CREAT/O_TRUNC. With O_NONBLOCK, opening a
+    FIFO that nobody reads fails (ENXIO) instead of blocking: it is retried for FIFO_WAIT
+    seconds, then refused; writing then blocks as usual."""
     flags = os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(
         os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(target, flags)
-    except OSError as exc:
-        if fifo and exc.errno == errno.ENXIO:
-            raise ArchcalcError(f"cannot write {shown}: it is a FIFO and no process is reading "
-                                "it", hint="start the reader first (e.g. `cat FIFO &`)") from None
-        raise _failed(shown, exc) from None
+    deadline = time.monotonic() + FIFO_WAIT
+    while True:
+        try:
+            fd = os.open(target, flags)
+            break
+        except OSError as exc:
+            if not (fifo and exc.errno == errno.ENXIO):
+                raise _failed(shown, exc) from None
+            if time.monotonic() >= deadline:
+                raise ArchcalcError(
+                    f"cannot write {shown}: it is a FIFO and no process opened it for reading "
+                    f"within {FIFO_WAIT:g} s", hint="start the reader first (e.g. `cat FIFO &`)"
+                ) from None
+            time.sleep(0.01)
     try:
         os.set_blocking(fd, True)
         _write_fd(fd, data)

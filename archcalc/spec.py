@@ -123,9 +123,7 @@ def load_spec(source: SpecSource | Spec, *, variant: str | None = None) -> Spec:
     if isinstance(source, Mapping):
         return parse_spec(from_python(source), "<python>", variant=variant)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        return parse_spec(parse_yaml(decode_spec(data, "<bytes>"), "<bytes>"), "<bytes>",
-                          variant=variant)
+        return parse_bytes(bytes(source), "<bytes>", variant)
     if isinstance(source, os.PathLike):
         text_source = os.fsdecode(source)
     elif isinstance(source, str):
@@ -222,6 +220,12 @@ def decode_spec(data: bytes, shown: str) -> str:
             loc=Loc(shown),
             hint="save the spec as UTF-8",
         ) from None
+
+
+def parse_bytes(data: bytes, shown: str, variant: str | None = None) -> Spec:
+    """A spec from the bytes of a YAML file (``shown`` names it in messages: ``<stdin>``)."""
+    text = decode_spec(data, shown)
+    return parse_spec(parse_yaml(text, shown), shown, text, variant)
 
 
 def _load_file(path: Path, shown: str, variant: str | None, requested: str | None = None) -> Spec:

@@ -97,6 +97,9 @@ def scale_values(declared: Mapping[str, Number], given: Mapping[str, object], *,
     ``depth`` positive, ``divisor`` a positive whole number)."""
     from .args import suggest
 
+    if not isinstance(given, Mapping):
+        raise TypeError(f"scale must be a mapping of names to numbers, got "
+                        f"{type(given).__name__}")
     values = dict(declared)
     for key, value in given.items():
         if not isinstance(key, str):
