@@ -104,40 +104,40 @@ def test_non_finite_scale_values_are_refused_where_written(tmp_path: Path, use: 
             f"finite number, got {shown}", hint="finite and bounded by 10^15")
 
 
-@pytest.mark.parametrize(("scale", "col", "says"), [
-    ("{width: .inf}", 16, "scale parameter 'width' needs to be a finite number, got inf"),
-    ("{width: -1}", 16, "scale parameter 'width' needs to be positive, got -1"),
-    ("{width: 0.0}", 16, "scale parameter 'width' needs to be positive, got 0.0"),
-    ("{divisor: 0.5}", 18, "scale parameter 'divisor' needs to be a positive whole number"),
-    ("{divisor: .nan}", 18, "scale parameter 'divisor' needs to be a finite number, got nan"),
-    ("{w: 1.0e+300}", 12, "scale parameter 'w' needs to be at most 10^15, got 1e+300"),
-])
-def test_scale_values_follow_the_rules_in_the_spec(tmp_path: Path, scale: str, col: int,
-                                                   says: str) -> None:
-    # "scale: {width: " is 15 characters, "scale: {divisor: " 17, "scale: {w: " 11
-    text = (f"archcalc: 1\ninput: [3, 8, 8]\nscale: {scale}\nlayers:\n"
+def _scaled(scale: str) -> str:
+    return (f"archcalc: 1\ninput: [3, 8, 8]\nscale: {scale}\nlayers:\n"
             "  - conv: {out: 'ch(8)', k: 3}\n")
-    refused(cli_run("table", spec_file(tmp_path, text)),
-            f"{tmp_path / 'net.yaml'}:3:{col}: error: {says}", hint="")
 
 
-def test_a_variant_follows_the_rules_too(tmp_path: Path) -> None:
-    text = ("archcalc: 1\ninput: [3, 8, 8]\nscale: {width: 1.0}\nvariants: {v: {width: .nan}}\n"
-            "layers:\n  - conv: {out: 'ch(8)', k: 3}\n")
-    # "variants: {v: {width: " is 22 characters
-    refused(cli_run("table", spec_file(tmp_path, text)),
-            f"{tmp_path / 'net.yaml'}:4:23: error: variant 'v' 'width' needs to be a finite "
-            "number, got nan", hint="the width multiplier")
-
-
-def test_ch_checks_a_width_that_comes_from_a_block_parameter(tmp_path: Path) -> None:
-    """`width` is also a block parameter name: ch() checks the value it reads."""
-    text = ("archcalc: 1\ninput: [3, 8, 8]\nblocks:\n  b:\n    params: [width]\n"
-            "    layers: [{conv: {out: 'ch(8)', k: 3}}]\nlayers:\n  - b: {width: -2}\n")
+@pytest.mark.parametrize(("text", "loc", "says", "hint"), [
+    # "scale: {width: " is 15 characters, "scale: {divisor: " 17, "scale: {w: " 11
+    (_scaled("{width: .inf}"), "3:16", "scale parameter 'width' needs to be a finite number, "
+     "got inf", "the width multiplier"),
+    (_scaled("{width: -1}"), "3:16", "scale parameter 'width' needs to be positive, got -1",
+     "the width multiplier"),
+    (_scaled("{width: 0.0}"), "3:16", "scale parameter 'width' needs to be positive, got 0.0",
+     "the width multiplier"),
+    (_scaled("{divisor: 0.5}"), "3:18", "scale parameter 'divisor' needs to be a positive "
+     "whole number", "multiples of it"),
+    (_scaled("{divisor: .nan}"), "3:18", "scale parameter 'divisor' needs to be a finite "
+     "number, got nan", "multiples of it"),
+    (_scaled("{w: 1.0e+300}"), "3:12", "scale parameter 'w' needs to be at most 10^15, got "
+     "1e+300", "bounded by 10^15"),
+    # a variant: "variants: {v: {width: " is 22 characters
+    ("archcalc: 1\ninput: [3, 8, 8]\nscale: {width: 1.0}\nvariants: {v: {width: .nan}}\n"
+     "layers:\n  - conv: {out: 'ch(8)', k: 3}\n", "4:23", "variant 'v' 'width' needs to be "
+     "a finite number, got nan", "the width multiplier"),
+    # `width` is also a block parameter name: ch() checks the value it reads;
     # "    layers: [{conv: {out: " is 26 characters: the expression is at line 6, column 27
-    refused(cli_run("table", spec_file(tmp_path, text)),
-            f"{tmp_path / 'net.yaml'}:6:27: error: layer 'b1.conv1' (conv) (block 'b'): out: "
-            "ch() needs $width to be positive, got -2", hint="width multiplier")
+    ("archcalc: 1\ninput: [3, 8, 8]\nblocks:\n  b:\n    params: [width]\n"
+     "    layers: [{conv: {out: 'ch(8)', k: 3}}]\nlayers:\n  - b: {width: -2}\n", "6:27",
+     "layer 'b1.conv1' (conv) (block 'b'): out: ch() needs $width to be positive, got -2",
+     "width multiplier"),
+])
+def test_scale_values_follow_the_rules_in_the_spec(tmp_path: Path, text: str, loc: str,
+                                                   says: str, hint: str) -> None:
+    spec = spec_file(tmp_path, text)
+    refused(cli_run("table", spec), f"{spec}:{loc}: error: {says}", hint=hint)
 
 
 @pytest.mark.parametrize(("field", "text", "col"), [
