@@ -131,10 +131,8 @@ def unknown_name(kind: str, name: object, known: Iterable[str], where: str) -> U
     ``where`` naming the collection): the hint lists up to five names, the closest first."""
     from .args import closest
 
-    if not isinstance(name, str):
-        raise TypeError(f"{kind} names are str, got {type(name).__name__} {name!r}")
     names = list(known)
-    text = name
+    text = str(name)
     near = closest(text, names, 5)
     if near:
         hint = "the closest: " + ", ".join(near) + f" (of {len(names):,})"

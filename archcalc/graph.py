@@ -154,6 +154,8 @@ class Graph:
     warnings: tuple[str, ...] = ()
 
     def node(self, name: str) -> Node:
+        if not isinstance(name, str):
+            raise TypeError(f"layer names are str, got {type(name).__name__}")
         for n in self.nodes:
             if n.name == name:
                 return n

@@ -118,6 +118,8 @@ class Report:
     def layer(self, name: str) -> LayerRow:
         """The row named ``name``; else an :class:`~archcalc.errors.UnknownNameError` (also a
         KeyError) naming the closest names that exist."""
+        if not isinstance(name, str):
+            raise TypeError(f"layer names are str, got {type(name).__name__}")
         for row in self.layers:
             if row.name == name:
                 return row
