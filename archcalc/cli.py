@@ -89,7 +89,7 @@ def cli() -> None:
     field — from a YAML spec, without building a model.
 
     Exit codes: 0 success, 1 a problem in the spec (located message), 2 command-line usage,
-    3 internal error.
+    3 internal error, 130 interrupted.
     """
 
 

@@ -21,6 +21,7 @@ from .errors import LayerArgError, describe_int
 
 Number = int | float
 MAX_INT = 10**15
+MAX_EXPR_CHARS = 500  # an expression's length (its $names written as _v_names)
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)")
 _SYNTAX = ("expressions take $names, numbers, + - * / // % **, comparisons, and or not, "
            "a if c else b, and round ceil floor int min max abs ch div")
@@ -217,8 +218,8 @@ def scaled_count(n: int, depth: object) -> int:
 def _parse(text: str) -> ast.expr:
     # `$in` would be a Python keyword: variables become `_v_in` before parsing
     source = _NAME.sub(r"_v_\1", text.strip())
-    if len(source) > 500:
-        raise LayerArgError("expression longer than 500 characters",
+    if len(source) > MAX_EXPR_CHARS:
+        raise LayerArgError(f"expression longer than {MAX_EXPR_CHARS} characters",
                             hint="split it with `let:` names")
     try:
         tree = ast.parse(source, mode="eval")
