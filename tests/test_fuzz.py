@@ -342,6 +342,13 @@ def cli_case(args: list[str], stdin: str | None = None) -> Any:
     return res
 
 
+def cli_message(res: Any) -> str:
+    """The message of a refusal: the `error:` line (click's `Error:` line for exit 2)."""
+    lines = res.stderr.splitlines()
+    found = [line for line in lines if "error: " in line.lower()]
+    return (found[0] if found else lines[-1]).split("rror: ", 1)[-1]
+
+
 def case_numbers(r: random.Random, log: Log, tmp: Path) -> None:
     log.record(outcome(hostile_spec(r)), "numbers in specs")
 
@@ -450,7 +457,7 @@ def case_files(r: random.Random, log: Log, tmp: Path) -> None:
             what = library(load, typed=False)
         else:
             res = cli_case(["table", str(where), "-f", "csv"])
-            what = None if res.exit_code == 0 else res.stderr.splitlines()[0].split("error: ")[-1]
+            what = None if res.exit_code == 0 else cli_message(res)
         log.record(what, "files")
     finally:
         if cleanup is not None:
@@ -535,7 +542,7 @@ def case_outputs(r: random.Random, log: Log, tmp: Path) -> None:
         assert res.stdout
     elif res.exit_code == 0:
         assert res.stdout == "", (kind, res.stdout[:100])
-    log.record(None if res.exit_code == 0 else res.stderr.splitlines()[-1], "output paths")
+    log.record(None if res.exit_code == 0 else cli_message(res), "output paths")
 
 
 def _state(path: Path) -> tuple[str, int, bytes | None]:
@@ -584,8 +591,7 @@ def case_cli_options(r: random.Random, log: Log, tmp: Path) -> None:
         args += ["--max-memory", "256M"] if "--max-memory" not in args else []
         args += ["--input", "3x32x32"] if "--input" not in args else []
     res = cli_case(args)
-    log.record(None if res.exit_code == 0 else res.stderr.splitlines()[-1], "command-line "
-               "options")
+    log.record(None if res.exit_code == 0 else cli_message(res), "command-line options")
 
 
 HOSTILE: dict[str, Callable[[random.Random, Log, Path], None]] = {
