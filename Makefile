@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench fuzz clean
+.PHONY: run test test-extras lint bench fuzz clean test-browser browser-tools docs-img
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,13 @@ run: $(RUN)
 test: $(DEV) lint
 	$(BIN)/python -m pytest
 
+# the tests that skip themselves without an optional extra (pandas: Report.to_pandas)
+test-extras: $(DEV)
+	$(BIN)/python -m pip install --quiet -e '.[dev,pandas]'
+	$(BIN)/python -m pytest tests/test_output.py -k pandas -rs
+
 lint: $(DEV)
-	$(BIN)/ruff check archcalc tests bench
+	$(BIN)/ruff check archcalc tests bench tools
 	$(BIN)/mypy
 
 bench: $(DEV)
@@ -36,6 +41,26 @@ bench: $(DEV)
 
 fuzz: $(DEV)
 	$(BIN)/python -m pytest -m slow tests/test_fuzz.py
+
+# Graphviz draws the diagrams, headless Chromium runs the report page's browser tests. `make
+# test` skips those tests when either is missing; these targets install both (Debian packages,
+# as root or through sudo) and then insist on them.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-tools:
+	@command -v dot >/dev/null && command -v chromium >/dev/null || { \
+	  echo "installing Graphviz and Chromium (Debian packages graphviz, chromium)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq graphviz chromium \
+	    fonts-dejavu-core; }
+
+# the diagram, report-page and chart tests, none skipped
+test-browser: $(DEV) browser-tools
+	ARCHCALC_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -rs tests/test_diagram.py \
+	  tests/test_page.py tests/test_plot.py
+
+# the pictures of the README, regenerated
+docs-img: $(DEV) browser-tools
+	$(BIN)/python tools/docs_img.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -117,29 +117,38 @@ class ExecError(ArchcalcError):
     """The NumPy executor disagrees with the engine or cannot run."""
 
 
-class UnknownNameError(ArchcalcError, KeyError):
-    """A name looked up in a :class:`~archcalc.Report` or :class:`~archcalc.Graph` that is not
-    there. It is also a :class:`KeyError`, so ``except KeyError`` keeps working; its message
-    names the closest names that exist."""
+class NotFound(ArchcalcError, KeyError):
+    """No layer or group of that name (in a :class:`~archcalc.Report`, its hierarchy, or a
+    :class:`~archcalc.Graph`). An :class:`ArchcalcError` (the CLI prints it and exits 1) that is
+    also a ``KeyError``, as a mapping lookup is expected to raise."""
 
-    def __str__(self) -> str:  # KeyError's __str__ would repr() the message
+    def __str__(self) -> str:  # KeyError would print the message quoted
         return self.render()
 
 
-def unknown_name(kind: str, name: object, known: Iterable[str], where: str) -> UnknownNameError:
-    """The error for ``name`` missing among ``known`` (a report's or graph's ``kind`` names,
-    ``where`` naming the collection): the hint lists up to five names, the closest first."""
+def names_hint(name: str, known: Iterable[str], kind: str, *,
+               near_only: bool = False) -> str | None:
+    """Which names exist, for a lookup of ``name`` that failed: ``did you mean 'conv1'? (also
+    conv5, conv4)`` — up to five, the closest first — or, with none close, the first eight of
+    them and their count (None instead with ``near_only``)."""
     from .args import closest
 
     names = list(known)
-    text = str(name)
-    near = closest(text, names, 5)
+    near = closest(name, names, 5)
     if near:
-        hint = "the closest: " + ", ".join(near) + f" (of {len(names):,})"
-    else:
-        hint = f"{where} has {len(names):,} {kind}s: " + ", ".join(names[:8]) + (
-            ", …" if len(names) > 8 else "")
-    return UnknownNameError(f"{where} has no {kind} named {quote(text)}", hint=hint)
+        return f"did you mean {near[0]!r}?" + (f" (also {', '.join(near[1:])})"
+                                                if len(near) > 1 else "")
+    if near_only:
+        return None
+    return f"{len(names):,} {kind}s: " + ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+
+
+def unknown_name(kind: str, name: object, known: Iterable[str], where: str) -> NotFound:
+    """The error for ``name`` missing among ``known`` (``where`` names the collection); the
+    hint names which exist, the closest first (:func:`names_hint`)."""
+    text = str(name)
+    return NotFound(f"{where} has no {kind} named {quote(text)}",
+                    hint=names_hint(text, known, kind))
 
 
 class LayerArgError(ArchcalcError):

@@ -426,7 +426,8 @@ class _Builder:
                 f"unknown layer type {quote(kind)}",
                 kloc,
                 scope,
-                hint=f"did you mean {near!r}?" if near else "see the layer reference in the README",
+                hint=f"did you mean {near!r}?" if near else
+                "see the layer reference in docs/spec-format.md",
             )
         if value is not None and not isinstance(value, YMap):
             raise self.fail(
@@ -1187,7 +1188,12 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
         )
     try:
         with paused_gc():
-            return _Builder(spec, spec.file).build(values, input_shape)
+            graph = _Builder(spec, spec.file).build(values, input_shape)
+            if input_shape is not None:  # an fc head must not change on another input size
+                from .rewrite import check_fc_heads
+
+                check_fc_heads(graph, lambda: _Builder(spec, spec.file).build(values, None))
+            return graph
     except ArchcalcError:
         raise
     except RecursionError:  # the caller's own stack was nearly full: MAX_NESTING keeps ours

@@ -68,6 +68,18 @@ def write_output(path: str | os.PathLike[str], content: str | bytes) -> None:
                             "character device such as /dev/null), or - for standard output")
 
 
+def is_stream(path: str) -> bool:
+    """Whether ``path`` is a stream rather than a file: ``-``, one of this process's
+    descriptors by name, a FIFO or a character device (their names carry no extension)."""
+    if path == "-" or own_descriptor(path) is not None:
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
 def own_descriptor(path: str) -> int | None:
     """The descriptor of this process that ``path`` names (directly or through symbolic
     links), or None."""

@@ -433,7 +433,7 @@ def test_success_exits_0(tmp_path: Path) -> None:
     out = tmp_path / "alexnet.csv"
     res = cli_run("table", "alexnet", "-o", str(out))
     assert res.exit_code == 0 and res.stdout == "" and res.stderr == ""
-    assert out.read_text().startswith("name,type,")
+    assert out.read_text().splitlines()[1].startswith("name,type,")  # after the # header
 
 
 # ------------------------------------------------------------------------------ security --
@@ -444,6 +444,11 @@ def test_no_eval_exec_or_unsafe_yaml_in_the_library() -> None:
     root = Path(archcalc.__file__).parent
     forbidden = re.compile(r"\beval\(|\bexec\(|yaml\.load\(|unsafe_load|FullLoader|UnsafeLoader|"
                            r"\bpickle\b|\bmarshal\b|os\.system|subprocess|__import__")
+    # the one child process: Graphviz's `dot` in diagram.render, a fixed argument list (the
+    # format from a whitelist), the DOT text on stdin, no shell, a time limit
+    graphviz = re.compile(forbidden.pattern.replace("|subprocess", ""))
     for path in sorted(root.glob("*.py")):
+        pattern = graphviz if path.name == "diagram.py" else forbidden
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            assert not forbidden.search(line), f"{path.name}:{n}: {line.strip()}"
+            assert not pattern.search(line), f"{path.name}:{n}: {line.strip()}"
+    assert "shell=" not in (root / "diagram.py").read_text(encoding="utf-8")
