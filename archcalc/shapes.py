@@ -160,13 +160,21 @@ RF_LIMIT = 2**64
 
 def rf_beyond(rf: RF) -> bool:
     """Whether a value of ``rf`` needs a numerator or denominator of 2^64 or more (or is a
-    non-finite float): the bound above which receptive fields are not tracked."""
+    non-finite float): the bound above which receptive fields are not tracked. Runs once per
+    layer: integers (the common case) are checked with one bitwise or per axis, since
+    ``a | b | c ≥ 2^64`` exactly when one of the non-negative a, b, c is."""
+    try:
+        for size, jump, start in rf:  # noqa: SIM110 (a plain loop: any() of a generator costs more)
+            if (size | jump | abs(start)) >= RF_LIMIT:  # type: ignore[operator]
+                return True
+        return False
+    except TypeError:  # a Fraction or a float: the general rule below
+        return _rf_beyond_exact(rf)
+
+
+def _rf_beyond_exact(rf: RF) -> bool:
     limit = RF_LIMIT
     for size, jump, start in rf:
-        if type(size) is int and type(jump) is int and type(start) is int:  # the common case
-            if size < limit and jump < limit and -limit < start < limit:
-                continue
-            return True
         for value in (size, jump, start):
             if isinstance(value, Fraction):
                 if not (-limit < value.numerator < limit and value.denominator < limit):
