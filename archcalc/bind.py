@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from .args import INT_FLOOR, coerce, suggest
-from .errors import LayerArgError, Loc, SpecError
+from .errors import LayerArgError, Loc, SpecError, quote
 from .expr import MAX_INT, evaluate
 from .graph import where
 from .layers import ALIASES, LAYER_TYPES, REQUIRED, SIGNATURES, Activation, Conv, Layer
@@ -209,7 +209,7 @@ class Binder:
                     if near is None and ARG_SYNONYMS.get(key) in sig.allowed:
                         near = ARG_SYNONYMS[key]  # PyTorch/Keras spellings: stride → s
                     raise SpecError(
-                        f"{written} has no argument {key!r}", loc=args.keyloc(key),
+                        f"{written} has no argument {quote(key)}", loc=args.keyloc(key),
                         layer=call.where(call.label()),
                         hint=f"did you mean {near!r}?" if near else
                         (f"{written} takes: " + ", ".join(sig.allowed)),

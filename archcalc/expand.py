@@ -14,20 +14,20 @@ path; each stage's memos live in its object, for one build.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .args import coerce, suggest
 from .bind import Binder, Bound, Call
-from .errors import LayerArgError, Loc, ShapeError, SpecError
-from .expr import Number, evaluate
+from .errors import LayerArgError, Loc, ShapeError, SpecError, quote
+from .expr import Number, checked, evaluate, scaled_count
 from .graph import (
     COMMON_KEYS,
     COMPOSITES,
     INPUT,
     MAX_BLOCK_DEPTH,
+    MAX_NESTING,
     MAX_NODES,
     MAX_OUTPUTS,
     MAX_STEPS,
@@ -127,6 +127,7 @@ class Expander:
         self.shapes: dict[str, Shape]  # every node's output shape so far ($cin, shortcuts)
         self.all_names: set[str] = {INPUT}
         self.steps = 0  # layer entries expanded, `if:`-skipped ones included (<= MAX_STEPS)
+        self.depth = 0  # block calls and composites entered and not yet left (<= MAX_NESTING)
 
     # ----------------------------------------------------------------------- helpers --
     def fail(self, what: str, loc: Loc, scope: _Scope | None = None, layer: str | None = None,
@@ -252,10 +253,12 @@ class Expander:
             )
         if type(item) is YMap and len(item.entries) == 1:  # `- conv: {...}`, the common case
             ((kind, value),) = item.entries.items()
-            canonical = self._primitives.get(kind)  # a layer type: no other dispatch needed
+            canonical = self._primitives.get(kind)  # a layer type: a layer, not a level
+            if (canonical is None and kind == "concat" and type(value) is YMap
+                    and "branches" not in value.entries and kind not in self.spec.blocks):
+                canonical = "concat"  # concat of named inputs: a layer (not branches)
             if canonical is not None and (value is None or type(value) is YMap):
                 return self.primitive(canonical, kind, value, item.keyloc(kind), cur, scope)
-            return self.layer(kind, value, item.keyloc(kind), item.loc, cur, scope)
         if isinstance(item, YScalar):
             if not isinstance(item.value, str):
                 raise self.fail(
@@ -264,7 +267,10 @@ class Expander:
                     scope,
                     hint="write `- relu` or `- conv: {out: 64, k: 3}`",
                 )
-            return self.layer(item.value, None, item.loc, item.loc, cur, scope)
+            canonical = self._primitives.get(item.value)  # `- relu`: a layer, not a level
+            if canonical is not None:
+                return self.primitive(canonical, item.value, None, item.loc, cur, scope)
+            return self.descend(item.value, None, item.loc, item.loc, cur, scope)
         if isinstance(item, YSeq):
             raise self.fail(
                 "a nested list is not a layer",
@@ -282,7 +288,25 @@ class Expander:
                 hint=hint,
             )
         ((kind, value),) = item.entries.items()
-        return self.layer(kind, value, item.keyloc(kind), item.loc, cur, scope)
+        return self.descend(kind, value, item.keyloc(kind), item.loc, cur, scope)
+
+    def descend(self, kind: str, value: YNode | None, kloc: Loc, loc: Loc, cur: str,
+                scope: _Scope) -> str:
+        """:meth:`layer`, one nesting level deeper: block calls and composites (residual,
+        concat, repeat, stages, sequential) nest at most MAX_NESTING levels in all, so the
+        builder's recursion stays within Python's stack for every spec within the limits."""
+        if self.depth >= MAX_NESTING:
+            raise self.fail(
+                f"blocks and composites nest more than {MAX_NESTING} levels deep",
+                kloc,
+                scope,
+                hint="flatten the nesting: use repeat or stages instead of nesting blocks",
+            )
+        self.depth += 1
+        try:
+            return self.layer(kind, value, kloc, loc, cur, scope)
+        finally:
+            self.depth -= 1
 
     def layer(self, kind: str, value: YNode | None, kloc: Loc, loc: Loc, cur: str,
               scope: _Scope) -> str:
@@ -309,7 +333,7 @@ class Expander:
             options = [*LAYER_TYPES, *ALIASES, *COMPOSITES, *self.spec.blocks]
             near = suggest(kind, options)
             raise self.fail(
-                f"unknown layer type {kind!r}",
+                f"unknown layer type {quote(kind)}",
                 kloc,
                 scope,
                 hint=f"did you mean {near!r}?" if near else
@@ -733,8 +757,11 @@ class Expander:
             if count is not None:
                 n = self.number(cells.pop(count), scope, self.shapes[cur][0], count, "int+")
                 depth = scope.vars.get("depth")
-                if depth is not None:
-                    n = math.ceil(n * depth)  # depth multiplier, rounded up (EfficientNet)
+                if depth is not None:  # depth multiplier, rounded up (EfficientNet)
+                    try:
+                        n = scaled_count(n, depth)
+                    except LayerArgError as exc:
+                        raise self.fail(exc.what, row.loc, scope, "stages", exc.hint) from None
                 self._check_count(n, row.loc, scope)
             for key, cell in cells.items():
                 if isinstance(cell, YMap):
@@ -888,8 +915,11 @@ class Expander:
             value = node.value
             if isinstance(value, bool):
                 return int(value)
-            if isinstance(value, (int, float)):
-                return value
+            if isinstance(value, (int, float)):  # a literal: bounded as every number is
+                try:
+                    return checked(value, what)
+                except LayerArgError as exc:
+                    raise self.fail(exc.what, node.loc, scope, hint=exc.hint) from None
             if isinstance(value, str):
                 if _WORD.match(value):
                     return value

@@ -22,12 +22,13 @@ parameters do not. The executor runs such a tensor as a batch of ``batch·R``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from . import validate
 from .args import suggest
-from .errors import ArchcalcError, Loc, SpecError
+from .errors import ArchcalcError, Loc, SpecError, unknown_name
 from .expr import Number
 from .layers import BUFFER_ROLES, Layer, Tensor, Work
 from .layers import COMMON_KEYS as COMMON_KEYS
@@ -38,6 +39,11 @@ MAX_NODES = 250_000  # graph nodes after expansion (documented limit; ~15 s to b
 MAX_STEPS = 2 * MAX_NODES  # layer entries expanded, `if:`-skipped ones included
 MAX_BLOCK_DEPTH = 32  # nested block calls
 MAX_OUTPUTS = 64  # declared outputs (per-output totals cost one pass each)
+#: block calls and composites nested in one another, in all: the builder recurses up to six
+#: Python frames per level, so 64 levels (384 frames) leave room in Python's default
+#: 1,000-frame stack for a 500-character expression at the innermost layer (up to 250 frames)
+#: and a caller 200 frames deep; tests build a spec at this depth for each kind of nesting
+MAX_NESTING = 64
 COMPOSITES = ("residual", "concat", "repeat", "stages", "sequential")
 INPUT = "input"
 
@@ -158,10 +164,12 @@ class Graph:
             object.__setattr__(self, "outputs", (Output(self.output),))
 
     def node(self, name: str) -> Node:
+        if not isinstance(name, str):
+            raise TypeError(f"layer names are str, got {type(name).__name__}")
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise KeyError(name)
+        raise unknown_name("layer", name, (n.name for n in self.nodes), f"graph {self.name!r}")
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -216,33 +224,25 @@ def build(spec: Spec, *, input_shape: Shape | Mapping[str, Shape] | None = None,
     ``input_shape`` replaces the spec's input entirely (channel-first, no batch) — every input
     of a spec with several, or, as a mapping name → shape, the named ones.
     """
-    values = dict(spec.scale)
-    for key, value in (scale or {}).items():
-        if key not in values:
-            near = suggest(key, list(values))
-            raise SpecError(
-                f"--set {key}: this spec has no scale parameter {key!r}",
-                loc=Loc(spec.file),
-                hint=f"did you mean {near!r}?" if near else
-                ("scale parameters: " + ", ".join(values) if values else
-                 "this spec declares no `scale:` parameters"),
-            )
-        values[key] = value
+    if not isinstance(spec, Spec):
+        raise TypeError(f"build() takes a Spec (from load_spec), got {type(spec).__name__}")
+    values = validate.scale_values(spec.scale, scale or {}, file=spec.file)
     named = dict(spec.inputs) if spec.inputs else {INPUT: spec.input}
     if isinstance(input_shape, Mapping):
-        for key in input_shape:
+        given: dict[str, Shape] = {}
+        for key, shape in input_shape.items():
             if key not in named:
-                near = suggest(key, list(named))
+                near = suggest(str(key), list(named))
                 raise SpecError(f"--input {key}=…: this spec has no input {key!r}",
                                 loc=Loc(spec.file), hint=f"did you mean {near!r}?" if near else
                                 "its inputs: " + ", ".join(named))
-        given = dict(input_shape)
+            checked = validate.input_shape(shape, spec.file)
+            if checked is not None:
+                given[key] = checked
     else:
-        given = {} if input_shape is None else {name: input_shape for name in named}
+        one = validate.input_shape(input_shape, spec.file)
+        given = {} if one is None else {name: one for name in named}
     for key, shape in given.items():
-        if not 1 <= len(shape) <= 4 or any(v <= 0 for v in shape):
-            raise SpecError(f"input shape {list(shape)} must be 1 to 4 positive sizes",
-                            loc=Loc(spec.file), hint="channels first, no batch: e.g. (3, 224, 224)")
         seq = named[key]
         if len(shape) != len(seq.items):
             raise SpecError(
@@ -263,6 +263,22 @@ def build(spec: Spec, *, input_shape: Shape | Mapping[str, Shape] | None = None,
         return graph
     except ArchcalcError:
         raise
-    except RecursionError:
-        raise SpecError("the spec nests too deeply", loc=Loc(spec.file),
-                        hint="flatten the nesting: use blocks, repeat or stages") from None
+    except RecursionError:  # the caller's own stack was nearly full: MAX_NESTING keeps ours
+        raise SpecError("the spec nests too deeply for the Python stack left to archcalc",
+                        loc=Loc(spec.file),
+                        hint=f"blocks and composites nest at most {MAX_NESTING} deep; call "
+                        "archcalc from a shallower stack, or flatten the nesting") from None
+
+
+def ancestors(graph: Graph, targets: Collection[str]) -> set[str]:
+    """Names of the nodes ``targets`` depend on (themselves included)."""
+    by_name = {node.name: node for node in graph.nodes}
+    need: set[str] = set()
+    todo = [t for t in targets if t in by_name]
+    while todo:
+        name = todo.pop()
+        if name in need:
+            continue
+        need.add(name)
+        todo.extend(i for i in by_name[name].inputs if i in by_name)
+    return need

@@ -30,6 +30,9 @@ FIXTURES = {
                 "  - conv: {id: c1, out: 4, k: 7}\n",
     # the AlexNet slide table that `check` reads (the fixture of tests/test_check.py)
     "slide.tsv": "@tests/fixtures/slides/003_alexnet.txt",
+    # docs/executor.md's memory-budget example: 3×8×8 upsampled by 4000 is 11 GiB of output
+    "up.yaml": "archcalc: 1\nname: up\ninput: [3, 8, 8]\nlayers:\n"
+               "  - upsample: {scale: 4000}\n",
 }
 #: examples whose exit code is not 0 by design, and why
 EXIT = {

@@ -612,7 +612,13 @@ class DeformConv(Layer):
         return False
 
     def scratch_elements(self, ins: Shapes) -> int:
-        return prod(ins[0]) * prod(self.window(ins[0]).k) * 6
+        """The sampling's working memory: the float64 samples, one corner's values and their
+        weighted float64 product for every input channel, tap and output position (about 8
+        float32 elements each), and the per-tap coordinates and weights (about 12)."""
+        out = self.out_shape(ins)
+        taps = prod(self.window(ins[0]).k)
+        positions = prod(out[1:])
+        return 8 * ins[0][0] * taps * positions + 12 * self.offset_groups * taps * positions
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """torchvision's deform_conv2d: tap ``(i, j)`` of output ``(y, x)`` samples channel c

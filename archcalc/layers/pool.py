@@ -667,6 +667,14 @@ class RoIAlign(RegionPool):
         g2 = self.sampling_ratio ** 2
         return Work(window=prod(out) * g2 * 4, elementwise=prod(out) * 7 * g2)
 
+    def scratch_elements(self, ins: Shapes) -> int:
+        """The forward pools its regions in chunks of at most 2²² float64 sums, with one
+        corner's values and their weighted product beside them: about 6 float32 elements per
+        sum (not per region: the chunks bound it)."""
+        ph, pw = self.pooled(ins)
+        sums = self.regions * ins[0][0] * ph * pw * self.sampling_ratio ** 2
+        return 6 * min(sums, 1 << 22)
+
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """torchvision's roi_align on each region's level: bins of ``h/P`` (the box at least
         1×1 unless ``aligned``), ``g×g`` samples at ``(i + ½)/g`` of a bin, each bilinear with
