@@ -95,6 +95,15 @@ class Tensor(NamedTuple):
     fan_in: int = 0
 
 
+class Saved(NamedTuple):
+    """One tensor a layer keeps from its forward for its backward pass."""
+
+    name: str
+    shape: Shape
+    dtype: str
+    per_sample: bool = True
+
+
 @dataclass(frozen=True)
 class Work:
     """Arithmetic a layer performs for one sample.
@@ -247,12 +256,40 @@ class Layer:
     def explain_rf(self, rx: RFDerivation) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no receptive-field derivation")
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The training-mode forward: its output and the private tensors it keeps for
+        :meth:`backward` by name. The forward itself, keeping nothing private, unless training
+        differs (BN's batch statistics, dropout's mask)."""
+        return self.forward(inputs, w, ctx), {}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """The gradient of each input (None when not needed) and of each trainable weight
+        tensor by name, from ``gy`` (the output's gradient) and ``saved`` only: the tensors
+        the layer's ``saves`` names ("x", "x0", …, "y", private ones)."""
+        raise NotImplementedError(f"{type(self).__name__} has no NumPy backward")
+
     def forward_inplace(self, y: Array, w: Tensors, ctx: Context) -> Array:
         """As a fused post-op: transform ``y`` (its op's fresh output) in place."""
         raise NotImplementedError(f"{type(self).__name__} cannot be fused")
 
     def explain_post(self, ex: Derivation) -> None:
         """As a fused post-op: its weights and element-wise work on the op's output."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be fused")
+
+    def forward_train_inplace(self, y: Array, w: Tensors,
+                              ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """As a fused post-op in training: its output (``y`` itself when it may overwrite it,
+        a new array when its backward needs ``y`` as it came in) and its private saved
+        tensors."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be fused")
+
+    def backward_post(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                      need_dw: bool) -> tuple[Array, dict[str, Array]]:
+        """As a fused post-op: the gradient of its input (the op's output) and of its
+        trainable tensors, from ``saved`` only ("x" the op's output, "y" the post-op's)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be fused")
 
     def forward_indices(self, inputs: Sequence[Array], w: Tensors,
