@@ -96,6 +96,10 @@ class Context:
         self.macs = 0
         #: the training forward's random draws (dropout masks), reproducible by ``seed``
         self.rng = np.random.default_rng(seed)
+        #: the per-sample input shapes of the layer being run: the executor sets them before a
+        #: ``backward``/``backward_post`` (concat's split, flatten's and crop's original shape
+        #: come from them, as autograd keeps sizes, not tensors)
+        self.ins: tuple[tuple[int, ...], ...] = ()
         self._scratch: Array = np.empty(0, self.dtype)
 
     def scratch(self, shape: Sequence[int]) -> Array:

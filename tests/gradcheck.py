@@ -90,29 +90,32 @@ def _input_names(n: int) -> tuple[str, ...]:
     return ("x",) if n == 1 else tuple(f"x{i}" for i in range(n))
 
 
-def _declared(layer: Layer, ins: tuple[tuple[int, ...], ...], out: tuple[int, ...]
-              ) -> tuple[Any, ...] | None:
-    """``layer.saves(ins, out, True, True)`` when the class declares it, else None."""
+def _declared(layer: Layer, ins: tuple[tuple[int, ...], ...], out: tuple[int, ...],
+              need_dx: bool, need_dw: bool) -> tuple[Any, ...] | None:
+    """``layer.saves(ins, out, need_dx, need_dw)`` when the class declares it, else None."""
     saves = getattr(layer, "saves", None)
     if saves is None:
         return None
     try:
-        found: tuple[Any, ...] = saves(ins, out, True, True)
+        found: tuple[Any, ...] = saves(ins, out, need_dx, need_dw)
     except NotImplementedError:
         return None
     return found
 
 
 def _saved(layer: Layer, ins: tuple[tuple[int, ...], ...], names: tuple[str, ...],
-           arrays: Mapping[str, Array], private: Mapping[str, Array]) -> dict[str, Array]:
-    """The ``saved`` mapping the executor would hand to ``backward``."""
+           arrays: Mapping[str, Array], private: Mapping[str, Array], need_dx: bool = True,
+           need_dw: bool = True) -> dict[str, Array]:
+    """The ``saved`` mapping the executor would hand to ``backward``: with both gradients
+    needed, the private tensors ``forward_train`` returns are exactly those ``saves`` declares;
+    with fewer, ``saves`` may declare fewer (the rest is freed at once)."""
     out_shape = tuple(arrays["y"].shape[1:])
-    declared = _declared(layer, ins, out_shape)
+    declared = _declared(layer, ins, out_shape, need_dx, need_dw)
     if declared is None:  # no rule yet: everything, and the private tensors as returned
         return {**arrays, **private}
     wanted = {s.name for s in declared}
     graph = set(names) | {"y"}
-    extra = set(private) - wanted
+    extra = set(private) - wanted if need_dx and need_dw else set()
     missing = {n for n in wanted - graph if n not in private}
     assert not extra and not missing, (
         f"{type(layer).__name__}: forward_train returned private {sorted(private)}, "
@@ -121,8 +124,10 @@ def _saved(layer: Layer, ins: tuple[tuple[int, ...], ...], names: tuple[str, ...
         a = arrays[s.name] if s.name in graph else private[s.name]
         shape = tuple(a.shape[1:]) if s.per_sample else tuple(a.shape)
         assert shape == tuple(s.shape), (type(layer).__name__, s.name, shape, s.shape)
-        if s.dtype != "act":
-            assert a.dtype == np.dtype(s.dtype), (type(layer).__name__, s.name, a.dtype)
+        if s.dtype != "act":  # a fixed float dtype is at least that wide (float64 here)
+            fixed = np.dtype(s.dtype)
+            want = np.result_type(fixed, np.float64) if fixed.kind == "f" else fixed
+            assert a.dtype == want, (type(layer).__name__, s.name, a.dtype, s.dtype)
     return {n: (arrays[n] if n in graph else private[n]) for n in wanted}
 
 
@@ -186,7 +191,7 @@ def check(layer: Layer, ins: Sequence[tuple[int, ...]], *, batch: int = 2, seed:
 
     arrays = {**dict(zip(names, xs, strict=True)), "y": y}
     saved = _saved(layer, shapes, names, arrays, private)
-    ctx = Context(np.float64)
+    ctx = _context(shapes)
     dxs, dws = layer.backward(saved, w, g.copy(), ctx, True, True)
     assert len(dxs) == len(xs), (type(layer).__name__, len(dxs), len(xs))
     errors: dict[str, float] = {}
@@ -199,20 +204,37 @@ def check(layer: Layer, ins: Sequence[tuple[int, ...]], *, batch: int = 2, seed:
     assert set(dws) == set(learn), (type(layer).__name__, sorted(dws), sorted(learn))
     for name in learn:
         _compare(f"{type(layer).__name__} d{name}", dws[name], _numeric(loss, w[name]), errors)
-    _check_flags(lambda dx, dw: layer.backward(saved, w, g.copy(), Context(np.float64), dx, dw),
-                 len(xs), bool(learn))
+
+    def flagged(dx: bool, dw: bool) -> tuple[Any, dict[str, Array]]:
+        kept = _saved(layer, shapes, names, arrays, private, dx, dw)
+        return layer.backward(kept, w, g.copy(), _context(shapes), dx, dw)
+
+    _check_flags(flagged, dxs, dws)
     return Result(errors, ctx.macs, {k: tuple(v.shape) for k, v in saved.items()})
 
 
-def _check_flags(backward: Callable[[bool, bool], tuple[Any, dict[str, Array]]], n: int,
-                 learns: bool) -> None:
-    """``need_dx=False`` → every input gradient None; ``need_dw=False`` → no weight gradient."""
-    dxs, dws = backward(False, True)
-    assert tuple(dxs) == (None,) * n, "need_dx=False must give None for every input"
-    if learns:
-        assert dws, "need_dw=True must give the weight gradients"
-    dxs, dws = backward(True, False)
-    assert dws == {}, "need_dw=False must give no weight gradient"
+def _context(shapes: tuple[tuple[int, ...], ...]) -> Context:
+    ctx = Context(np.float64)
+    ctx.ins = shapes
+    return ctx
+
+
+def _check_flags(backward: Callable[[bool, bool], tuple[Any, dict[str, Array]]],
+                 dxs: Sequence[Array | None], dws: Mapping[str, Array]) -> None:
+    """With ``saved`` built for the flags: ``need_dx=False`` → every input gradient None and
+    the same weight gradients; ``need_dw=False`` → no weight gradient and the same input
+    gradients."""
+    only_w, got_w = backward(False, True)
+    assert tuple(only_w) == (None,) * len(dxs), "need_dx=False must give None for every input"
+    assert set(got_w) == set(dws), "need_dw=True must give every weight gradient"
+    for name, dw in dws.items():
+        np.testing.assert_allclose(got_w[name], dw, rtol=1e-12, atol=1e-14)
+    only_x, none = backward(True, False)
+    assert none == {}, "need_dw=False must give no weight gradient"
+    for got, want in zip(only_x, dxs, strict=True):
+        assert (got is None) == (want is None)
+        if got is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
 def check_post(op: Layer, shape: tuple[int, ...], *, batch: int = 2, seed: int = 0,
@@ -237,7 +259,7 @@ def check_post(op: Layer, shape: tuple[int, ...], *, batch: int = 2, seed: int =
         return float(np.sum(run()[1] * g))
 
     saved = _saved(op, (shape,), ("x",), {"x": x, "y": y}, private)
-    ctx = Context(np.float64)
+    ctx = _context((shape,))
     dx, dws = op.backward_post(saved, w, g.copy(), ctx, True)
     errors: dict[str, float] = {}
     _compare(f"{type(op).__name__} post dx", dx, _numeric(loss, x0), errors)
@@ -246,5 +268,8 @@ def check_post(op: Layer, shape: tuple[int, ...], *, batch: int = 2, seed: int =
     for name in learn:
         _compare(f"{type(op).__name__} post d{name}", dws[name], _numeric(loss, w[name]),
                  errors)
-    assert op.backward_post(saved, w, g.copy(), Context(np.float64), False)[1] == {}
+    kept = _saved(op, (shape,), ("x",), {"x": x, "y": y}, private, True, False)
+    dx_only, none = op.backward_post(kept, w, g.copy(), _context((shape,)), False)
+    assert none == {}, "need_dw=False must give no weight gradient"
+    np.testing.assert_allclose(dx_only, dx, rtol=1e-12, atol=1e-14)
     return Result(errors, ctx.macs, {k: tuple(v.shape) for k, v in saved.items()})
