@@ -91,9 +91,15 @@ class Context:
     the number of products NumPy broadcasts over the leading axes.
     """
 
-    def __init__(self, dtype: np.dtype[Any] | type = np.float32) -> None:
+    def __init__(self, dtype: np.dtype[Any] | type = np.float32, seed: int = 0) -> None:
         self.dtype: np.dtype[Any] = np.dtype(dtype)
         self.macs = 0
+        #: the training forward's random draws (dropout masks), reproducible by ``seed``
+        self.rng = np.random.default_rng(seed)
+        #: the per-sample input shapes of the layer being run: the executor sets them before a
+        #: ``backward``/``backward_post`` (concat's split, flatten's and crop's original shape
+        #: come from them, as autograd keeps sizes, not tensors)
+        self.ins: tuple[tuple[int, ...], ...] = ()
         self._scratch: Array = np.empty(0, self.dtype)
 
     def scratch(self, shape: Sequence[int]) -> Array:
