@@ -100,6 +100,10 @@ class Context:
         #: ``backward``/``backward_post`` (concat's split, flatten's and crop's original shape
         #: come from them, as autograd keeps sizes, not tensors)
         self.ins: tuple[tuple[int, ...], ...] = ()
+        #: the receptive field by one backward pass (:func:`archcalc.backprop.support_field`):
+        #: ``backward`` then reads nothing saved and returns a non-negative input gradient,
+        #: non-zero exactly where the output depends on the input (a maximum: its whole window)
+        self.support = False
         self._scratch: Array = np.empty(0, self.dtype)
 
     def scratch(self, shape: Sequence[int]) -> Array:

@@ -240,7 +240,7 @@ class Conv(Layer):
         from .adjoint import channel_sum, crop
         from .arrays import pad
 
-        shape = ctx.input_shapes[0]
+        shape = (gy.shape[0], *ctx.ins[0])
         k, s, d, _, lo, hi = self.window(shape[1:])
         cin = shape[1]
         groups, cout = self.group_count(cin), self.out_channels(cin)
@@ -521,7 +521,7 @@ class ConvTranspose(Layer):
         from .arrays import pad, windows
 
         b = gy.shape[0]
-        shape = ctx.input_shapes[0][1:]
+        shape = ctx.ins[0]
         cin, n = shape[0], shape[1:]
         k, s, p, _, d = self.geometry(shape)
         g, cout, kk = self.groups, self.out, prod(k)
@@ -745,7 +745,7 @@ class DeformConv(Layer):
         if ctx.support:
             raise NotImplementedError("deform_conv has no fixed field")
         x, offset = saved["x0"], saved["x1"]
-        mask = saved["x2"] if len(ctx.input_shapes) > 2 else None
+        mask = saved["x2"] if len(ctx.ins) > 2 else None
         b, cin, height, width = x.shape
         ho, wo = offset.shape[2:]
         og, g = self.offset_groups, self.groups

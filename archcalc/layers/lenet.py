@@ -72,7 +72,7 @@ class Subsample(Pool):
         from .adjoint import channel_dot, channel_sum
         from .arrays import channel_view, reduce_taps
 
-        shape = ctx.input_shapes[0][1:]
+        shape = ctx.ins[0]
         gx = None
         if need_dx:
             scaled = gy * channel_view(w["coefficient"], gy.ndim)

@@ -105,8 +105,8 @@ class Linear(Layer):
 
         from .adjoint import channel_sum
 
-        shape = ctx.input_shapes[0]
         b = gy.shape[0]
+        shape = (b, *ctx.ins[0])
         grads: dict[str, Array] = {}
         if self.per_position:
             g = gy.reshape(b, self.out, -1)

@@ -163,9 +163,11 @@ class Pool(Layer):
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """Each output's gradient added at its maximum's kept index (support mode: onto every
         element of its window — a maximum depends on all of them)."""
+        if not need_dx:
+            return (None,), {}
         from .adjoint import scatter_planes
 
-        shape = ctx.input_shapes[0][1:]
+        shape = ctx.ins[0]
         if ctx.support:
             return (self._spread(gy, shape),), {}
         return (scatter_planes(gy, saved["indices"], shape),), {}
@@ -255,9 +257,11 @@ class AvgPool(Pool):
                  need_dx: bool, need_dw: bool
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """Each output's gradient over its divisor, added onto its window."""
+        if not need_dx:
+            return (None,), {}
         import numpy as np
 
-        shape = ctx.input_shapes[0][1:]
+        shape = ctx.ins[0]
         _, s, _, _, p, _ = self.window(shape)
         starts = tuple(np.arange(gy.shape[2 + a]) * s[a] - p[a] for a in range(len(s)))
         return (self._spread(gy / self._divisor(shape, starts).astype(gy.dtype), shape),), {}
@@ -311,9 +315,11 @@ class GlobalAvgPool(Layer):
                  need_dx: bool, need_dw: bool
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """``δ/∏n`` on every position of its channel."""
+        if not need_dx:
+            return (None,), {}
         import numpy as np
 
-        shape = ctx.input_shapes[0]
+        shape = (gy.shape[0], *ctx.ins[0])
         return (np.ascontiguousarray(np.broadcast_to(gy / gy.dtype.type(prod(shape[2:])),
                                                      shape)),), {}
 
@@ -358,11 +364,13 @@ class GlobalMaxPool(GlobalAvgPool):
                  need_dx: bool, need_dw: bool
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """Each channel's gradient at its maximum (support mode: on every position)."""
+        if not need_dx:
+            return (None,), {}
         import numpy as np
 
         from .adjoint import scatter_planes
 
-        shape = ctx.input_shapes[0]
+        shape = (gy.shape[0], *ctx.ins[0])
         if ctx.support:
             return (np.ascontiguousarray(np.broadcast_to(gy, shape)),), {}
         return (scatter_planes(gy, saved["indices"], shape[1:]),), {}
@@ -459,9 +467,11 @@ class AdaptiveAvgPool(Layer):
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """Per axis, each output's gradient over its window length added onto its window
         ``[⌊i·n/o⌋, ⌈(i+1)·n/o⌉)``."""
+        if not need_dx:
+            return (None,), {}
         from .adjoint import spread_adaptive
 
-        return (spread_adaptive(gy, ctx.input_shapes[0][1:], True),), {}
+        return (spread_adaptive(gy, ctx.ins[0], True),), {}
 
     def explain(self, ex: Derivation) -> None:
         ex.channels("C", {"C": ex.shape[0]})
@@ -561,9 +571,11 @@ class AdaptiveMaxPool(AdaptiveAvgPool):
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """Each output's gradient at its maximum's kept index (support mode: onto every
         element of its window)."""
+        if not need_dx:
+            return (None,), {}
         from .adjoint import scatter_planes, spread_adaptive
 
-        shape = ctx.input_shapes[0][1:]
+        shape = ctx.ins[0]
         if ctx.support:
             return (spread_adaptive(gy, shape, False),), {}
         return (scatter_planes(gy, saved["indices"], shape),), {}
@@ -627,9 +639,11 @@ class Maxout(Layer):
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """Each output's gradient to the piece that held its maximum (support mode: to every
         piece)."""
+        if not need_dx:
+            return (None,), {}
         import numpy as np
 
-        b, c = ctx.input_shapes[0][:2]
+        b, c = gy.shape[0], ctx.ins[0][0]
         rest = gy.shape[2:]
         if ctx.support:
             spread = np.broadcast_to(gy[:, :, None], (b, c // self.pieces, self.pieces, *rest))
@@ -818,7 +832,8 @@ class RoIPool(RegionPool):
 
         if ctx.support:
             raise NotImplementedError("roi_pool has no fixed field")
-        bsz, c, height, width = ctx.input_shapes[0]
+        c, height, width = ctx.ins[0]
+        bsz = gy.shape[0] // self.regions
         if not need_dx:
             return (None,), {}
         index = saved["indices"].reshape(bsz, self.regions, c, -1)
@@ -908,19 +923,20 @@ class RoIAlign(RegionPool):
 
         if ctx.support:
             raise NotImplementedError("roi_align has no fixed field")
-        shapes = tuple(tuple(sh[1:]) for sh in ctx.input_shapes)
+        shapes = tuple(tuple(sh) for sh in ctx.ins)
         if not need_dx:
             return tuple(None for _ in shapes), {}
         ph, pw = self.pooled(shapes)
         boxes, scales = self.boxes(shapes)
         level = fpn_levels(boxes, scales) if len(shapes) > 1 else np.zeros(
             self.regions, np.int64)
-        bsz = ctx.input_shapes[0][0]
+        bsz = gy.shape[0] // self.regions
         c = shapes[0][0]
         g = self.sampling_ratio
         grads = gy.reshape(bsz, self.regions, c, ph, pw)
         out = []
-        for lv, (shape, sc) in enumerate(zip(ctx.input_shapes, scales, strict=True)):
+        for lv, (one, sc) in enumerate(zip(shapes, scales, strict=True)):
+            shape = (bsz, *one)
             gx = np.zeros(prod(shape))
             picked = np.flatnonzero(level == lv)
             chunk = max(1, (1 << 22) // max(1, c * ph * pw * g * g * bsz))
@@ -1095,7 +1111,7 @@ class MaxUnpool(Layer):
             raise NotImplementedError("max_unpool has no fixed field")
         if not need_dx:
             return (None, None), {}
-        shape = ctx.input_shapes[0]
+        shape = (gy.shape[0], *ctx.ins[0])
         b, c = shape[:2]
         index = saved["x1"].reshape(b, c, -1)
         gx = np.take_along_axis(gy.reshape(b, c, -1), index, axis=2)

@@ -126,7 +126,9 @@ class Upsample(Layer):
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """Axis by axis in reverse, the transpose of each axis' resize: every output's gradient
         added to the input(s) it read, with its interpolation weight."""
-        shape = ctx.input_shapes[0][1:]
+        if not need_dx:
+            return (None,), {}
+        shape = ctx.ins[0]
         factors = self.factors(shape)
         g = gy
         for a in reversed(range(len(factors))):
@@ -232,10 +234,13 @@ class PixelShuffle(Layer):
                  need_dx: bool, need_dw: bool
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """The forward's permutation undone: ``(B, C, n₁·r, …) → (B, C·r^d, n…)``."""
+        if not need_dx:
+            return (None,), {}
         import numpy as np
 
-        shape = ctx.input_shapes[0]
-        b, n = gy.shape[0], shape[2:]
+        b = gy.shape[0]
+        shape = (b, *ctx.ins[0])
+        n = shape[2:]
         d, r = len(n), self.r
         split = gy.reshape(b, gy.shape[1], *(v for a in range(d) for v in (n[a], r)))
         # axes (B, C, n₁, r₁, n₂, r₂, …) → (B, C, r₁, r₂, …, n₁, n₂, …)
