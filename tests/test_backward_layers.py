@@ -167,3 +167,18 @@ def test_more_geometries(name: str, shape: tuple[int, ...], layer: dict[str, Any
     macs = node.op.work(node.in_shapes, node.out_shape).macs
     factor = 2 if node.op.params(node.in_shapes) else 0
     assert result.macs == factor * macs * batch
+
+
+RF_CASES = [c for c in MINE if c.rf is not None]
+
+
+@pytest.mark.parametrize("case", RF_CASES, ids=[c.name for c in RF_CASES])
+def test_receptive_field_by_one_backward_pass(case: Case) -> None:
+    """The support of one backward pass (support mode) is the set the forward probes find."""
+    from archcalc.executor import measure_receptive_field
+
+    graph = archcalc.to_graph(case.spec())
+    backward = measure_receptive_field(graph, case.target, method="backward")
+    forward = measure_receptive_field(graph, case.target, method="forward")
+    assert backward.forwards == 0 and forward.forwards > 0
+    assert backward.ok and backward.to_dict()["axes"] == forward.to_dict()["axes"]
