@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench fuzz clean test-browser browser-tools docs-img
+.PHONY: run test test-extras lint bench fuzz mutate clean test-browser browser-tools docs-img
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ run: $(RUN)
 test: $(DEV) lint
 	$(BIN)/python -m pytest
 
+# the tests that skip themselves without an optional extra (pandas: Report.to_pandas)
+test-extras: $(DEV)
+	$(BIN)/python -m pip install --quiet -e '.[dev,pandas]'
+	$(BIN)/python -m pytest tests/test_output.py -k pandas -rs
+
 lint: $(DEV)
 	$(BIN)/ruff check archcalc tests bench tools
 	$(BIN)/mypy
@@ -36,6 +41,10 @@ bench: $(DEV)
 
 fuzz: $(DEV)
 	$(BIN)/python -m pytest -m slow tests/test_fuzz.py
+
+# break each layer class's forward, RF and weight rule in turn; a named test must fail for each
+mutate: $(DEV)
+	$(BIN)/python bench/mutate.py
 
 # Graphviz draws the diagrams, headless Chromium runs the report page's browser tests. `make
 # test` skips those tests when either is missing; these targets install both (Debian packages,

@@ -13,7 +13,17 @@ from typing import Any
 
 import click
 
-from .cli_common import emit, output_option, parse_sets, parse_shape, spec_argument
+from .cli_common import (
+    BATCH,
+    emit,
+    emit_table,
+    layout_options,
+    output_option,
+    scale_from_options,
+    shape_option_callback,
+    spec_argument,
+    table_width,
+)
 from .errors import ExecError
 
 
@@ -26,18 +36,26 @@ def _unit_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
         raise click.BadParameter(f"{value!r} is not a unit position such as 3,3") from None
 
 
-def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    return None if value is None else parse_shape(value)
+def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from .budget import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
 @spec_argument
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--batch", type=BATCH, default=1, show_default=True,
               help="Samples in the batch.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random weights and input.")
-@click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW",
-              help="Override the input size, e.g. 3x224x224.")
+@click.option("--input", "input_shape", callback=shape_option_callback, metavar="CxHxW",
+              multiple=True, help="Override the input size, e.g. 3x224x224 (several inputs: "
+              "NAME=CxHxW, repeated).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a scale parameter (width, resolution, ...).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
@@ -53,21 +71,29 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "nearest the centre whose field lies inside the image).")
 @click.option("--progress/--no-progress", default=None,
               help="A progress bar on standard error (default: when it is a terminal).")
-def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None,
+@click.option("--max-memory", "max_memory", callback=_size_cb, default=None, metavar="SIZE",
+              help="Memory the run may take (512M, 2G, 1.5GiB; K/M/G = KiB/MiB/GiB, KB/MB/GB "
+                   "= 1000s). Default: 80% of the available memory. A run predicted to need "
+                   "more is refused before anything is allocated.")
+@layout_options
+def verify(spec: str, batch: int, seed: int, input_shape: Any,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
-           unit: tuple[int, ...] | None, progress: bool | None) -> None:
+           unit: tuple[int, ...] | None, progress: bool | None, max_memory: int | None,
+           exact: bool, wide: bool) -> None:
     """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
-    from . import load_spec, to_graph
-    from .execute import measure_receptive_field, run
+    from . import budget, load_spec, to_graph
+    from .executor import measure_receptive_field, run
 
-    graph = to_graph(load_spec(spec), input_shape=input_shape, scale=parse_sets(sets))
+    loaded = load_spec(spec)
+    graph = to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
+    budget.check(graph, batch, max_memory, knob="--max-memory ")  # before anything is allocated
     show = progress if progress is not None else _stderr_is_terminal()
     if show:
-        result = _run_with_bar(graph, batch, seed)
+        result = _run_with_bar(graph, batch, seed, max_memory)
     else:
-        result = run(graph, seed=seed, batch=batch, trace_memory=True)
+        result = run(graph, seed=seed, batch=batch, trace_memory=True, max_memory=max_memory)
     rf = rf or layer is not None or unit is not None  # --layer/--unit imply -r
     check = measure_receptive_field(graph, layer, unit) if rf else None
     data = result.to_dict()
@@ -77,7 +103,9 @@ def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None
     if fmt == "json":
         emit(json.dumps(data, indent=2) + "\n", output)
     else:
-        emit(_render(data), output, rich=True)
+        from .terminal import verify_lines
+
+        emit_table(verify_lines(data, width=table_width(wide), exact=exact), output)
     failures = result.failures
     if failures:
         step = failures[0]
@@ -100,11 +128,11 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def _run_with_bar(graph: Any, batch: int, seed: int) -> Any:
+def _run_with_bar(graph: Any, batch: int, seed: int, max_memory: int | None) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .execute import run
+    from .executor import run
 
     columns = (TextColumn("verify"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.description}"))
@@ -114,71 +142,11 @@ def _run_with_bar(graph: Any, batch: int, seed: int) -> Any:
         def step(index: int, total: int, name: str) -> None:
             bar.update(task, completed=index, description=name)
 
-        return run(graph, seed=seed, batch=batch, trace_memory=True, on_step=step)
+        return run(graph, seed=seed, batch=batch, trace_memory=True, on_step=step,
+                   max_memory=max_memory)
 
 
 def _num(value: Any) -> Any:
     return int(value) if getattr(value, "denominator", 2) == 1 else float(value)
 
 
-def _mb(n: int | None) -> str:
-    return "n/a" if n is None else f"{n / 2**20:,.1f} MB"
-
-
-def _shape(shape: list[int] | None) -> str:
-    return "—" if shape is None else "×".join(str(v) for v in shape)
-
-
-def _render(data: dict[str, Any]) -> Any:
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    title = (f"{data['name']} — verified on real tensors: batch {data['batch']}, seed "
-             f"{data['seed']}, input {_shape(data['input_shape'])}")
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for col, right in (("layer", False), ("type", False), ("predicted", False),
-                       ("actual", False), ("params", True), ("MACs engine", True),
-                       ("MACs counted", True), ("ms", True), ("verdict", False)):
-        table.add_column(col, justify="right" if right else "left", no_wrap=col != "layer")
-    for step in data["layers"]:
-        style = "" if step["verdict"] == "ok" else "bold red"
-        params = f"{step['params_created']:,}" if step["params_created"] == step["params"] else \
-            f"{step['params_created']:,} ≠ {step['params']:,}"
-        table.add_row(step["name"], step["type"], _shape(step["predicted_shape"]),
-                      _shape(step["actual_shape"]), params, f"{step['macs']:,}",
-                      f"{step['macs_counted']:,}", f"{step['seconds'] * 1e3:.1f}",
-                      step["verdict"], style=style)
-    totals, memory = data["totals"], data["memory"]
-    table.add_section()
-    table.add_row("total", "", "", "", f"{totals['params_created']:,}", f"{totals['macs']:,}",
-                  f"{totals['macs_counted']:,}", f"{totals['seconds'] * 1e3:.0f}",
-                  "ok" if data["ok"] else "FAILED", style="bold")
-    parts: list[Any] = [table]
-    parts.append(Text(f"ms: forward time per layer; the whole run, seeded weights included, took "
-                      f"{totals['wall_seconds']:.2f} s", style="dim"))
-    parts.append(Text(
-        f"params: created {totals['params_created']:,} (engine {totals['params']:,}); buffers "
-        f"{totals['buffers_created']:,} (engine {totals['buffers']:,})"))
-    parts.append(Text(
-        f"peak activations: engine {_mb(memory['predicted_peak_bytes'])}, measured live "
-        f"{_mb(memory['peak_live_bytes'])}, allocated during forwards (temporaries and im2col "
-        f"scratch included, weights excluded) {_mb(memory['peak_allocated_bytes'])}"))
-    check = data.get("receptive_field")
-    if check is not None:
-        parts.append(Text(
-            f"receptive field of {check['layer']} unit {check['unit']} "
-            f"({check['forward_passes']} probe passes):",
-            style="" if check["ok"] else "bold red"))
-        for axis in check["axes"]:
-            jump = "" if axis["measured_jump"] is None else (
-                f", jump {axis['measured_jump']} (engine {axis['predicted_jump']})")
-            parts.append(Text(
-                f"  axis {axis['axis']}: measured input pixels {axis['measured'][0]}…"
-                f"{axis['measured'][1]} ({axis['measured_size']}); engine "
-                f"{axis['predicted'][0]}…{axis['predicted'][1]} ({axis['predicted_size']})"
-                f"{'' if axis['expected'] == axis['predicted'] else ', clipped to the input'}"
-                f"{jump}: {'ok' if axis['ok'] else 'MISMATCH'}",
-                style="" if axis["ok"] else "bold red"))
-    return Group(*parts)

@@ -4,21 +4,13 @@ Two kinds of result, both pure values that the CLI renders:
 
 * :func:`compare_specs` — totals of several reports side by side with ratios against the first
   (AlexNet vs VGG-16: params 2.3×, MACs 21.6×), and optionally their layers aligned by name.
-* :func:`compare_rewrite` — a graph against a rewritten copy, per original layer and in total.
-  The rewrites work on the built :class:`~archcalc.graph.Graph`:
+* :func:`compare_rewrite` — a graph against a rewritten copy (:mod:`archcalc.rewrite`: separable,
+  full-conv, bottleneck, factorize, fc-to-conv, and chains of them), per original layer and in
+  total, with each step's totals; for an fc head made convolutional and run on a larger input,
+  the output grid and one pass against separate crops (:class:`SlidingWindows`).
 
-  - :func:`separable`: every standard K×K conv (K > 1, groups = 1) → depthwise K×K + pointwise
-    1×1; per layer the MAC ratio is exactly ``1/N + 1/K²`` (N output channels; seed 000:
-    (432 + 240)/2160 = 672/2160 = 14/45 = 1/5 + 1/9 ≈ 0.31);
-  - :func:`bottleneck`: a 1×1 reduction to R channels before each K×K conv; at stride 1 the ratio
-    is ``R/C_in + R/(K²·N)`` (seed 000: (2.4M + 10M)/120M; seed 001: (1.5M + 3.8M)/112.9M);
-  - :func:`factorize`: a K×K conv (odd K ≥ 5) → (K − 1)/2 stacked 3×3 convs (25 → 18 per
-    position for 5×5), a 3×3 conv → 3×1 then 1×3 (9 → 6 per position).
-
-No cost is computed here: new nodes are instances of the layer classes of :mod:`archcalc.layers`,
-shapes are re-derived through their ``out_shape`` rules, and both graphs are costed by
-:func:`archcalc.engine.analyze_graph`. Every replacement is checked to produce exactly the shape
-of the layer it replaces, so the rest of the graph is unchanged.
+No cost is computed here: every figure comes from :func:`archcalc.engine.analyze_graph` on the
+original and the rewritten graphs; this module pairs the rows and takes exact ratios.
 """
 
 from __future__ import annotations
@@ -27,19 +19,33 @@ import csv
 import difflib
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from .engine import analyze_graph
-from .errors import ArchcalcError, LayerArgError, ShapeError
-from .graph import INPUT, Graph, Node
-from .layers import Conv, DWConv, Layer, PWConv
-from .report import LayerRow, Report
-from .shapes import Shape, prod
+from .engine import CONVENTIONS, analyze_graph
+from .errors import ArchcalcError
+from .report import LayerRow, Report, fmt_shape
+from .rewrite import REWRITES as REWRITE_NAMES
+from .rewrite import (
+    BottleneckTable,
+    Replacement,
+    Rewrite,
+    Step,
+    bottleneck,
+    chain,
+    factorize,
+    fc_to_conv,
+    full_conv,
+    separable,
+)
+from .shapes import prod
+from .tabular import latex_table, markdown_table
 
-JSON_VERSION = 1
+#: version of the JSON contract of `archcalc compare` (2: rewrite groups list their original
+#: layers and rows, chains list their steps, fc-to-conv adds `sliding`; see the docs)
+JSON_VERSION = 2
 
 #: totals compared, in display order: (key of Totals.to_dict(), label)
 METRICS: tuple[tuple[str, str], ...] = (
@@ -56,8 +62,13 @@ def ratio(new: int, old: int) -> Fraction | None:
     return None if old == 0 else Fraction(new, old)
 
 
-def _num(value: Fraction | None) -> float | None:
-    return None if value is None else float(value)
+def _num(value: Fraction | int | None) -> int | float | None:
+    """A JSON number: exact integers stay integers, other ratios become floats."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    return float(value)
 
 
 # =============================================================================== spec vs spec ==
@@ -159,26 +170,51 @@ class SpecComparison:
                              *(_fmt_ratio(self.ratio(i, k)) for k, _ in METRICS)])
         return out.getvalue()
 
-    def to_markdown(self, *, by_layer: bool = False) -> str:
-        lines = ["| | " + " | ".join(self.labels) + " |",
-                 "|---|" + "---:|" * len(self.labels)]
+    def totals_cells(self) -> tuple[list[str], list[list[str]]]:
+        """Header and rows of the totals table: a row per metric, a column per spec, each
+        value with its ratio to the first spec."""
+        header = ["", *self.labels]
+        rows = []
         for key, label in METRICS:
             cells = [fmt_metric(key, self.total(0, key))]
             for i in range(1, len(self.reports)):
                 r = self.ratio(i, key)
                 cells.append(fmt_metric(key, self.total(i, key))
                              + ("" if r is None else f" ({fmt_times(r)})"))
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        text = "\n".join(lines) + "\n"
+            conv = f" ({self.reports[0].convention})" if key == "flops" else ""
+            rows.append([label + conv, *cells])
+        return header, rows
+
+    def layer_cells(self) -> tuple[list[str], list[list[str]]]:
+        """Header and rows of the aligned layers: params and MACs of each spec."""
+        header = ["layer", *(f"{lab} {m}" for lab in self.labels for m in ("params", "MACs"))]
+        rows = []
+        for a in self.aligned():
+            cells = [a.name]
+            for row in a.rows:
+                cells += ["", ""] if row is None else [f"{row.params:,}", f"{row.macs:,}"]
+            rows.append(cells)
+        return header, rows
+
+    def to_markdown(self, *, by_layer: bool = False) -> str:
+        header, rows = self.totals_cells()
+        text = markdown_table(header, rows, [False, *([True] * len(self.labels))])
         if by_layer:
-            head = "| layer | " + " | ".join(f"{lab} params | {lab} MACs" for lab in self.labels)
-            rows = [head + " |", "|---|" + "---:|---:|" * len(self.labels)]
-            for a in self.aligned():
-                cells = []
-                for row in a.rows:
-                    cells += ["", ""] if row is None else [f"{row.params:,}", f"{row.macs:,}"]
-                rows.append(f"| {a.name} | " + " | ".join(cells) + " |")
-            text += "\n" + "\n".join(rows) + "\n"
+            header, rows = self.layer_cells()
+            text += "\n" + markdown_table(header, rows, [False, *([True] * (len(header) - 1))])
+        return text
+
+    def to_latex(self, *, by_layer: bool = False) -> str:
+        """booktabs tables for a slide: the totals with ratios, then (``by_layer``) the aligned
+        layers."""
+        header, rows = self.totals_cells()
+        conv = CONVENTIONS[self.reports[0].convention].description
+        text = latex_table(header, rows, [False, *([True] * len(self.labels))],
+                           title="compare: ratios against " + self.labels[0],
+                           notes=["KB = bytes / 1024, MB = bytes / 1024^2", conv])
+        if by_layer:
+            header, rows = self.layer_cells()
+            text += "\n" + latex_table(header, rows, [False, *([True] * (len(header) - 1))])
         return text
 
 
@@ -198,319 +234,29 @@ def compare_specs(reports: Sequence[Report], labels: Sequence[str] | None = None
 
 
 # ================================================================================== rewrites ==
-
-
-@dataclass(frozen=True)
-class Part:
-    """One layer of a replacement chain: name suffix, main layer, fused post layers."""
-
-    suffix: str
-    op: Layer
-    post: tuple[Layer, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a rewrite does to one node: a chain of parts (``()``: kept) and why."""
-
-    parts: tuple[Part, ...]
-    note: str
-    theory: Fraction | None = None
-    theory_text: str = ""
-
-
-@dataclass(frozen=True)
-class Replacement:
-    """One node of the original graph and the names of the nodes that replace it."""
-
-    original: str
-    nodes: tuple[str, ...]
-    note: str
-    theory: Fraction | None = None
-    theory_text: str = ""
-
-    @property
-    def changed(self) -> bool:
-        return self.nodes != (self.original,)
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    """A rewritten graph and the node-by-node correspondence with the original."""
-
-    kind: str
-    description: str
-    theory_label: str
-    before: Graph
-    after: Graph
-    replacements: tuple[Replacement, ...]
-
-
-Planner = Callable[[Node], Plan | None]
-
-
-def _std_conv(node: Node) -> tuple[Conv, tuple[tuple[int, ...], ...]] | str:
-    """The conv and its geometry if ``node`` is a standard conv, else why not (a note)."""
-    op = node.op
-    if not isinstance(op, Conv) or isinstance(op, DWConv):
-        return ""
-    cin = node.in_shapes[0][0]
-    if op.connections is not None:
-        return "partial connection table: kept"
-    if op.group_count(cin) != 1:
-        return f"grouped conv (groups = {op.group_count(cin)}): kept"
-    return op, op.geometry(node.in_shapes[0])
-
-
-def _kernel_text(k: tuple[int, ...]) -> str:
-    return "×".join(map(str, k))
-
-
-def _separable_plan(node: Node) -> Plan | None:
-    found = _std_conv(node)
-    if isinstance(found, str):
-        return Plan((), found) if found else None
-    op, (k, _s, _d, _ke, _lo, _hi) = found
-    if prod(k) == 1:
-        return Plan((), "1×1 conv: already pointwise")
-    cout = node.out_shape[0]
-    dims = op.dims
-    dw = DWConv(k=op.k, s=op.s, p=op.p, d=op.d, bias=op.bias, dims=dims)
-    pw = PWConv(out=cout, bias=op.bias, dims=dims)
-    theory = Fraction(1, cout) + Fraction(1, prod(k))
-    return Plan(
-        (Part("dw", dw, node.post), Part("pw", pw, node.post)),
-        f"{_kernel_text(k)} conv → depthwise {_kernel_text(k)} + pointwise 1×1",
-        theory,
-        f"1/{cout} + 1/{prod(k)}",
-    )
-
-
-def separable(graph: Graph) -> Rewrite:
-    """Every standard K×K conv (K > 1, groups = 1) → depthwise K×K + pointwise 1×1.
-
-    The depthwise conv keeps the kernel, stride, padding and dilation (so the spatial size is
-    unchanged) and maps C_in → C_in; the pointwise conv maps C_in → N. Each takes the original's
-    bias flag and fused BN/activation (MobileNet's Fig. 3: dw-BN-ReLU, pw-BN-ReLU). MACs per output
-    position: ``C_in·K²`` + ``C_in·N`` against ``C_in·K²·N``, i.e. the ratio ``1/N + 1/K²``.
-    """
-    return _rewrite(graph, "separable", "depthwise-separable rewrite of every K×K conv",
-                    "1/N + 1/K²", _separable_plan)
-
-
-def bottleneck(graph: Graph, channels: int) -> Rewrite:
-    """Insert a 1×1 conv reducing to ``channels`` (R) before each standard K×K conv (K > 1).
-
-    Convs whose input already has ≤ R channels are kept (no reduction possible). The 1×1 takes
-    the original's bias flag and fused BN/activation. MACs: ``H·W·R·C_in`` (1×1 at the input
-    size) + ``H′·W′·K²·R·N`` against ``H′·W′·K²·C_in·N``; at stride 1 the ratio is
-    ``R/C_in + R/(K²·N)``.
-    """
-    if channels < 1:
-        raise ArchcalcError(f"--bottleneck needs a positive channel count, got {channels}")
-
-    def plan(node: Node) -> Plan | None:
-        found = _std_conv(node)
-        if isinstance(found, str):
-            return Plan((), found) if found else None
-        op, (k, s, *_rest) = found
-        if prod(k) == 1:
-            return Plan((), "1×1 conv: kept")
-        cin, cout = node.in_shapes[0][0], node.out_shape[0]
-        if cin <= channels:
-            return Plan((), f"C_in = {cin} ≤ R = {channels}: nothing to reduce")
-        reduce = PWConv(out=channels, bias=op.bias, dims=op.dims)
-        theory = None
-        text = ""
-        if all(v == 1 for v in s):
-            theory = Fraction(channels, cin) + Fraction(channels, prod(k) * cout)
-            text = f"{channels}/{cin} + {channels}/({prod(k)}·{cout})"
-        return Plan(
-            (Part("reduce", reduce, node.post), Part("conv", op, node.post)),
-            f"1×1 reduction {cin} → {channels}, then the {_kernel_text(k)} conv",
-            theory,
-            text,
-        )
-
-    return _rewrite(graph, "bottleneck", f"1×1 bottleneck to {channels} channels before each "
-                    "K×K conv", "R/C_in + R/(K²·N)", plan)
-
-
-def _stack_pads(n: int, lo: int, hi: int, s: int, target: int, m: int
-                ) -> list[tuple[int, int]] | None:
-    """Per-layer (before, after) padding of ``m`` stacked 3×3 convs on one axis, the first with
-    stride ``s``, so that ``n`` maps to ``target`` — the original K×K conv's output size.
-
-    The first conv gives ``⌊(n + P₁ − 3)/s⌋ + 1``; each later stride-1 conv removes ``2 − Q_i``
-    (Q_i its total padding, 0 to 2). Stride 1 keeps the original padding shared out (any split
-    works: the sizes add up). Otherwise P₁ = P − (K − 3) and "same" later convs are tried first
-    (the usual design: 5×5/2 p2 → 3×3/2 p1 + 3×3/1 p1), then the nearest P₁ that works.
-    """
-    if s == 1:
-        los = [lo // m + (1 if i < lo % m else 0) for i in range(m)]
-        his = [hi // m + (1 if i < hi % m else 0) for i in range(m)]
-        return list(zip(los, his, strict=True))
-    ideal = lo + hi - 2 * (m - 1)
-    for p1 in sorted(range(0, lo + hi + 3), key=lambda v: (abs(v - ideal), v)):
-        if n + p1 < 3:
-            continue
-        surplus = (n + p1 - 3) // s + 1 - target  # to remove with the stride-1 convs
-        if not 0 <= surplus <= 2 * (m - 1):
-            continue
-        cuts = [min(2, surplus - 2 * i) if surplus > 2 * i else 0 for i in range(m - 1)]
-        rest = [(1, 1) if c == 0 else (0, 1) if c == 1 else (0, 0) for c in cuts]
-        return [(p1 // 2, p1 - p1 // 2), *rest]
-    return None
-
-
-def _factorize_plan(node: Node) -> Plan | None:
-    found = _std_conv(node)
-    if isinstance(found, str):
-        return Plan((), found) if found else None
-    op, (k, s, d, _ke, lo, hi) = found
-    rank = len(k)
-    cout = node.out_shape[0]
-    if any(v != 1 for v in d):
-        return Plan((), "dilated conv: kept")
-    if len(set(k)) != 1:
-        return Plan((), f"non-square kernel {_kernel_text(k)}: kept")
-    kk = k[0]
-    if kk >= 5 and kk % 2 == 1:
-        # K = 2m + 1 → m stacked 3×3 convs, the stride on the first (Inception-v3's stem)
-        m = (kk - 1) // 2
-        in_sizes = node.in_shapes[0][1:]
-        per_axis = [_stack_pads(in_sizes[a], lo[a], hi[a], s[a], node.out_shape[1 + a], m)
-                    for a in range(rank)]
-        if any(p is None for p in per_axis):
-            return Plan((), f"{_kernel_text(k)} stride {_kernel_text(s)}: no 3×3 stack gives "
-                        "the same output size; kept")
-        parts = []
-        for i in range(m):
-            pads = tuple(p[i] for p in per_axis if p is not None)
-            conv = Conv(out=cout, k=3, s=s if i == 0 else 1, p=pads, bias=op.bias, dims=op.dims)
-            parts.append(Part(f"3x3_{i + 1}", conv, node.post))
-        return Plan(tuple(parts), f"{_kernel_text(k)} conv → {m} stacked "
-                    f"{_kernel_text((3,) * rank)} convs", Fraction(m * 3**rank, kk**rank),
-                    f"{m}·{3**rank}/{kk**rank}")
-    if kk == 3 and rank >= 2:
-        # 3×3 → 3×1 then 1×3: each conv spans one axis, with that axis' stride and padding
-        parts = []
-        kernels = []
-        for a in range(rank):
-            kernel = tuple(3 if b == a else 1 for b in range(rank))
-            kernels.append(_kernel_text(kernel))
-            stride = tuple(s[a] if b == a else 1 for b in range(rank))
-            pads = tuple((lo[a], hi[a]) if b == a else (0, 0) for b in range(rank))
-            conv = Conv(out=cout, k=kernel, s=stride, p=pads, bias=op.bias, dims=op.dims)
-            parts.append(Part(_kernel_text(kernel).replace("×", "x"), conv, node.post))
-        return Plan(tuple(parts), f"{_kernel_text(k)} conv → {' + '.join(kernels)}",
-                    Fraction(3 * rank, 3**rank), f"{3 * rank}/{3**rank}")
-    if prod(k) == 1:
-        return Plan((), "1×1 conv: kept")
-    if kk == 3:
-        return Plan((), "a 1D kernel of 3 has no smaller factorisation: kept")
-    return Plan((), f"{_kernel_text(k)} kernel: only odd K factorizes")
-
-
-def factorize(graph: Graph) -> Rewrite:
-    """Inception-v3's factorisations of standard convs (groups = 1, no dilation, square K).
-
-    * K×K with odd K ≥ 5 → (K − 1)/2 stacked 3×3 convs, each C → N (the first C_in → N): per
-      output position and channel pair ``m·9`` against ``K²`` weights (5×5: 18 vs 25, −28 %).
-      The first conv takes the stride (as Inception-v3's stem); paddings are chosen by
-      :func:`_stack_pads` so that the output size is exactly the original's (a strided conv
-      whose size no stack reproduces is kept, with a note).
-    * 3×3 → 3×1 then 1×3 (in 3D: 3×1×1, 1×3×1, 1×1×3): ``3 + 3`` against ``9`` (−33 %).
-
-    Every new conv takes the original's bias flag and fused BN/activation (Inception-v3 follows
-    each conv by BN-ReLU). The per-position ratios are exact when C_in = N and the stride is 1.
-    """
-    return _rewrite(graph, "factorize", "K×K → stacked 3×3; 3×3 → 3×1 + 1×3",
-                    "weights per position", _factorize_plan)
-
-
-def _rewrite(graph: Graph, kind: str, description: str, theory_label: str,
-             planner: Planner) -> Rewrite:
-    taken = {INPUT, *(n.name for n in graph.nodes)}
-    rename: dict[str, str] = {INPUT: INPUT}
-    shapes: dict[str, Shape] = {INPUT: graph.input_shape}
-    nodes: list[Node] = []
-    replacements: list[Replacement] = []
-    for node in graph.nodes:
-        inputs = tuple(rename[i] for i in node.inputs)
-        plan = planner(node)
-        if plan is None or not plan.parts:
-            new = _shaped(node, node.name, node.op, node.post, inputs, shapes)
-            nodes.append(new)
-            rename[node.name] = node.name
-            if plan is not None:
-                replacements.append(Replacement(node.name, (node.name,), plan.note))
-            continue
-        names: list[str] = []
-        cur = inputs
-        for part in plan.parts:
-            name = _unique(f"{node.name}.{part.suffix}", taken)
-            new = _shaped(node, name, part.op, part.post, cur, shapes)
-            nodes.append(new)
-            names.append(name)
-            cur = (name,)
-        if shapes[names[-1]] != node.out_shape:  # internal invariant of every planner
-            raise RuntimeError(
-                f"{kind} rewrite of {node.name} gives {list(shapes[names[-1]])}, "
-                f"not {list(node.out_shape)}"
-            )
-        rename[node.name] = names[-1]
-        replacements.append(Replacement(node.name, tuple(names), plan.note, plan.theory,
-                                        plan.theory_text))
-    after = Graph(
-        name=f"{graph.name} ({kind})",
-        file=graph.file,
-        input_shape=graph.input_shape,
-        nodes=tuple(nodes),
-        output=rename[graph.output],
-        scale=dict(graph.scale),
-        warnings=graph.warnings,
-    )
-    return Rewrite(kind, description, theory_label, graph, after, tuple(replacements))
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, i = name, 1
-    while candidate in taken:
-        i += 1
-        candidate = f"{name}{i}"
-    taken.add(candidate)
-    return candidate
-
-
-def _shaped(origin: Node, name: str, op: Layer, post: tuple[Layer, ...],
-            inputs: tuple[str, ...], shapes: dict[str, Shape]) -> Node:
-    """A node with its shapes derived by the layer rules (errors name the layer)."""
-    in_shapes = tuple(shapes[i] for i in inputs)
-    try:
-        out = op.out_shape(in_shapes)
-        for layer in post:
-            layer.out_shape((out,))
-    except LayerArgError as exc:
-        raise ShapeError(exc.what, loc=origin.loc, layer=f"{name} (rewritten from "
-                         f"{origin.name})", hint=exc.hint) from None
-    shapes[name] = out
-    return Node(name, op, post, inputs, in_shapes, out, origin.loc, origin.context, origin.path)
-
-
-# ------------------------------------------------------------------------ rewrite comparison --
+# The rewrites themselves live in archcalc.rewrite; they are re-exported here (the public names
+# of this module since the first version).
 
 
 @dataclass(frozen=True)
 class LayerGroup:
-    """One original layer and the layers that replace it (``after`` is the same row if kept)."""
+    """Original layers and the layers that replaced them (``after`` equals ``before`` if kept).
 
-    original: LayerRow
+    Usually one original layer; two for a depthwise + pointwise pair made one conv; none of the
+    after rows for a removed flatten. ``reshaped``: kept, but its input (and so its row) changed.
+    """
+
+    before: tuple[LayerRow, ...]
     after: tuple[LayerRow, ...]
     changed: bool
     note: str
     theory: Fraction | None
     theory_text: str
+    reshaped: bool = False
+
+    @property
+    def original(self) -> LayerRow:
+        return self.before[0]
 
     @property
     def macs(self) -> int:
@@ -525,22 +271,36 @@ class LayerGroup:
         return sum(r.flops for r in self.after)
 
     @property
+    def before_macs(self) -> int:
+        return sum(r.macs for r in self.before)
+
+    @property
     def ratio(self) -> Fraction | None:
         """MACs after over MACs before."""
-        return ratio(self.macs, self.original.macs)
+        return ratio(self.macs, self.before_macs)
+
+    @property
+    def shown(self) -> bool:
+        """Worth a line in the per-layer table: replaced, re-shaped, or kept with a note."""
+        return self.changed or self.reshaped
 
     def to_dict(self) -> dict[str, Any]:
+        def rows(rs: tuple[LayerRow, ...]) -> list[dict[str, Any]]:
+            return [{"name": r.name, "type": r.type, "output_shape": list(r.output_shape),
+                     "params": r.params, "macs": r.macs, "flops": r.flops} for r in rs]
+
+        def total(rs: tuple[LayerRow, ...]) -> dict[str, int]:
+            return {k: sum(getattr(r, k) for r in rs) for k in ("params", "macs", "flops")}
+
         return {
-            "layer": self.original.name,
-            "type": self.original.type,
+            "layers": [r.name for r in self.before],
             "changed": self.changed,
+            "reshaped": self.reshaped,
             "note": self.note,
-            "before": {"params": self.original.params, "macs": self.original.macs,
-                       "flops": self.original.flops},
-            "after": [{"name": r.name, "type": r.type, "output_shape": list(r.output_shape),
-                       "params": r.params, "macs": r.macs, "flops": r.flops}
-                      for r in self.after],
-            "after_total": {"params": self.params, "macs": self.macs, "flops": self.flops},
+            "before": rows(self.before),
+            "before_total": total(self.before),
+            "after": rows(self.after),
+            "after_total": total(self.after),
             "ratio": _num(self.ratio),
             "theory": _num(self.theory),
             "theory_text": self.theory_text,
@@ -548,13 +308,107 @@ class LayerGroup:
 
 
 @dataclass(frozen=True)
+class SlidingWindows:
+    """An fc head made convolutional and run on a larger input (OverFeat): the output grid is
+    one result per window of the spec's input size (``crop_shape``), ``stride`` input pixels
+    apart (the receptive-field jump of the output); one pass against a separate run per crop.
+
+    ``field`` is the receptive field of one output unit. It equals the crop when the network
+    does not pad (OverFeat's example: 14); with padding it is larger (AlexNet: 355 px for a
+    227 px crop) and windows inside the image see real pixels where a separate crop sees the
+    zeros of its padding, so only the cost, not every value, is that of separate crops.
+    """
+
+    crop_shape: tuple[int, ...]
+    input_shape: tuple[int, ...]
+    grid: tuple[int, ...]
+    field: tuple[int | float, ...]
+    stride: tuple[int | float, ...]
+    pass_macs: int
+    crop_macs: int
+
+    @property
+    def size(self) -> tuple[int, ...]:
+        """Window size per axis: the spec's input size."""
+        return tuple(self.crop_shape[1:])
+
+    @property
+    def windows(self) -> int:
+        return prod(self.grid)
+
+    @property
+    def crops_macs(self) -> int:
+        """``windows × crop_macs``: every window run through the network on its own."""
+        return self.windows * self.crop_macs
+
+    @property
+    def ratio(self) -> Fraction | None:
+        return ratio(self.pass_macs, self.crops_macs)
+
+    def lines(self) -> list[str]:
+        """The summary as a lecturer reads it, one statement per line."""
+        axes = "×".join(map(str, self.grid))
+        size, stride = _axis_text(self.size), _axis_text(self.stride)
+        r = self.ratio
+        out = [
+            f"on {fmt_shape(self.input_shape)} the output grid is {axes} = "
+            f"{self.windows:,} windows of {size} px (the spec's input), {stride} px apart",
+            f"one pass: {self.pass_macs:,} MACs",
+            f"{self.windows:,} separate crops: {self.windows:,} × {self.crop_macs:,} = "
+            f"{self.crops_macs:,} MACs",
+            "one pass / separate crops = " + ("–" if r is None else
+                                              f"{fmt_times(r)} ({_saving(r)})"),
+        ]
+        if self.field != self.size:
+            out.append(f"the network pads: each result sees {_axis_text(self.field)} px, so "
+                       "windows inside the image see pixels where a lone crop sees padding")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "crop_shape": list(self.crop_shape),
+            "input_shape": list(self.input_shape),
+            "grid": list(self.grid),
+            "windows": self.windows,
+            "window_size": list(self.size),
+            "window_stride": list(self.stride),
+            "receptive_field": list(self.field),
+            "pass_macs": self.pass_macs,
+            "crop_macs": self.crop_macs,
+            "crops_macs": self.crops_macs,
+            "ratio": _num(self.ratio),
+        }
+
+
+def _exact(value: int | Fraction) -> int | float:
+    frac = Fraction(value)
+    return int(frac) if frac.denominator == 1 else float(frac)
+
+
+def _axis_text(values: tuple[int | float, ...]) -> str:
+    text = [f"{v:g}" for v in values]
+    return text[0] if len(set(text)) == 1 else "×".join(text)
+
+
+def _saving(r: Fraction) -> str:
+    return (f"saves {float(1 - r):.1%}" if r < 1 else f"costs {float(r - 1):.1%} more")
+
+
+@dataclass(frozen=True)
 class RewriteComparison:
-    """A graph's report against its rewrite's, per original layer and in total."""
+    """A graph's report against its rewrite's, per original layer and in total.
+
+    ``stages`` has the report after each step of a chain (the last is ``after``); ``sliding`` is
+    set when an fc head made convolutional ran on a larger input.
+    """
 
     rewrite: Rewrite
     before: Report
     after: Report
     groups: tuple[LayerGroup, ...]
+    stages: tuple[Report, ...] = ()
+    sliding: SlidingWindows | None = None
+    only: tuple[str, ...] = ()
 
     def total_ratio(self, key: str) -> Fraction | None:
         return ratio(self.after.totals.to_dict()[key], self.before.totals.to_dict()[key])
@@ -563,27 +417,40 @@ class RewriteComparison:
     def changed(self) -> tuple[LayerGroup, ...]:
         return tuple(g for g in self.groups if g.changed)
 
+    @property
+    def shown(self) -> tuple[LayerGroup, ...]:
+        return tuple(g for g in self.groups if g.shown)
+
+    def columns(self) -> list[tuple[str, Report]]:
+        """(label, report): the original, then the result after each step of the chain."""
+        steps = self.rewrite.steps or (Step(self.rewrite.kind, "", ""),)
+        reports = self.stages or (self.after,)
+        labels = [s.kind if i == 0 else f"+{s.kind}" for i, s in enumerate(steps)]
+        return [("original", self.before), *zip(labels, reports, strict=True)]
+
     def to_dict(self, *, by_layer: bool = True) -> dict[str, Any]:
         """JSON contract of ``archcalc compare SPEC --separable`` (and the other rewrites)."""
+        base = self.before.totals.to_dict()
         out: dict[str, Any] = {
             "archcalc_compare": JSON_VERSION,
             "mode": self.rewrite.kind,
             "description": self.rewrite.description,
             "theory_label": self.rewrite.theory_label,
+            "steps": [{"kind": s.kind, "description": s.description,
+                       "theory_label": s.theory_label} for s in self.rewrite.steps],
+            "only": list(self.only),
             "batch": self.before.batch,
             "dtype": self.before.dtype,
             "convention": self.before.convention,
             "columns": [
-                {"label": "original", "name": self.before.name,
-                 "input_shape": list(self.before.input_shape), "scale": dict(self.before.scale),
-                 "totals": self.before.totals.to_dict(),
-                 "ratios": {k: 1.0 if self.before.totals.to_dict()[k] else None
-                            for k, _ in METRICS}},
-                {"label": self.rewrite.kind, "name": self.after.name,
-                 "input_shape": list(self.after.input_shape), "scale": dict(self.after.scale),
-                 "totals": self.after.totals.to_dict(),
-                 "ratios": {k: _num(self.total_ratio(k)) for k, _ in METRICS}},
+                {"label": label, "name": report.name,
+                 "input_shape": list(report.input_shape), "scale": dict(report.scale),
+                 "totals": report.totals.to_dict(),
+                 "ratios": {k: _num(ratio(report.totals.to_dict()[k], base[k]))
+                            for k, _ in METRICS}}
+                for label, report in self.columns()
             ],
+            "sliding": None if self.sliding is None else self.sliding.to_dict(),
         }
         if by_layer:
             out["layers"] = [g.to_dict() for g in self.groups]
@@ -596,73 +463,141 @@ class RewriteComparison:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         if not by_layer:
+            base = self.before.totals.to_dict()
             writer.writerow(["spec", *(k for k, _ in METRICS), *(f"{k}_ratio" for k, _ in METRICS)])
-            for label, report in (("original", self.before), (self.rewrite.kind, self.after)):
+            for label, report in self.columns():
                 t = report.totals.to_dict()
-                writer.writerow([label, *(t[k] for k, _ in METRICS), *(
-                    _fmt_ratio(ratio(t[k], self.before.totals.to_dict()[k])) for k, _ in METRICS)])
+                writer.writerow([label, *(t[k] for k, _ in METRICS),
+                                 *(_fmt_ratio(ratio(t[k], base[k])) for k, _ in METRICS)])
             return out.getvalue()
         writer.writerow(["layer", "type", "changed", "params_before", "macs_before",
                          "replaced_by", "params_after", "macs_after", "ratio", "theory"])
         for g in self.groups:
-            writer.writerow([g.original.name, g.original.type, int(g.changed), g.original.params,
-                             g.original.macs, " ".join(r.name for r in g.after), g.params, g.macs,
+            writer.writerow([" ".join(r.name for r in g.before),
+                             " ".join(layer_kind(r) for r in g.before), int(g.changed),
+                             sum(r.params for r in g.before), g.before_macs,
+                             " ".join(r.name for r in g.after), g.params, g.macs,
                              _fmt_ratio(g.ratio), _fmt_ratio(g.theory)])
         t0, t1 = self.before.totals, self.after.totals
         writer.writerow(["total", "", "", t0.params, t0.macs, "", t1.params, t1.macs,
                          _fmt_ratio(self.total_ratio("macs")), ""])
         return out.getvalue()
 
-    def to_markdown(self, *, by_layer: bool = True) -> str:
-        lines = [f"**{self.before.name}** — {self.rewrite.description}", "",
-                 "| | original | " + self.rewrite.kind + " | ratio |", "|---|---:|---:|---:|"]
+    def totals_cells(self) -> tuple[list[str], list[list[str]]]:
+        """Header and rows of the totals table: a row per metric, a column per stage."""
+        cols = self.columns()
+        header = ["", *(label for label, _ in cols), "ratio"]
+        rows = []
         for key, label in METRICS:
-            a, b = self.before.totals.to_dict()[key], self.after.totals.to_dict()[key]
-            r = ratio(b, a)
-            lines.append(f"| {label} | {fmt_metric(key, a)} | {fmt_metric(key, b)} | "
-                         f"{'' if r is None else fmt_times(r)} |")
+            a = self.before.totals.to_dict()[key]
+            cells = [fmt_metric(key, r.totals.to_dict()[key]) for _, r in cols]
+            r = self.total_ratio(key)
+            rows.append([label + (f" ({self.before.convention})" if key == "flops" else ""),
+                         *cells, "" if r is None or a == 0 else fmt_times(r)])
+        return header, rows
+
+    def layer_cells(self, *, every: bool = False) -> list[list[str]]:
+        """Per-layer table rows: layer, type, MACs before, → replaced by, MACs after, ratio,
+        formula (``every``: also the unchanged layers)."""
+        rows = []
+        for g in (self.groups if every else self.shown):
+            before = " + ".join(r.name for r in g.before)
+            parts = " + ".join(f"{r.name} {r.macs:,}" for r in g.after) or "(removed)"
+            rows.append([before, " + ".join(layer_kind(r) for r in g.before),
+                         f"{g.before_macs:,}", parts if g.shown else "", f"{g.macs:,}",
+                         _fmt_ratio3(g.ratio) if g.shown else "", _theory_cell(g)])
+        return rows
+
+    def _layer_header(self) -> list[str]:
+        return ["layer", "type", "MACs", "→", "MACs after", "ratio", self.rewrite.theory_label]
+
+    def to_markdown(self, *, by_layer: bool = True) -> str:
+        header, rows = self.totals_cells()
+        right = [False, *([True] * (len(header) - 1))]
+        text = f"**{self.before.name}** — {self.rewrite.description}\n\n"
+        text += markdown_table(header, rows, right)
+        if self.sliding is not None:
+            text += "\n" + "".join(f"{line}  \n" for line in self.sliding.lines())
         if by_layer:
-            lines += ["", f"| layer | type | MACs | → | MACs after | ratio | "
-                      f"{self.rewrite.theory_label} |", "|---|---|---:|---|---:|---:|---:|"]
-            for g in self.changed:
-                parts = " + ".join(f"{r.name} {r.macs:,}" for r in g.after)
-                lines.append(
-                    f"| {g.original.name} | {layer_kind(g.original)} | {g.original.macs:,} | "
-                    f"{parts} | {g.macs:,} | {_fmt_ratio(g.ratio)} | "
-                    f"{_theory_cell(g)} |"
-                )
-        return "\n".join(lines) + "\n"
+            text += "\n" + markdown_table(self._layer_header(), self.layer_cells(),
+                                          [False, False, True, False, True, True, True])
+        return text
+
+    def to_latex(self, *, by_layer: bool = True) -> str:
+        """booktabs tables for a slide: the totals, then (``by_layer``) the changed layers."""
+        header, rows = self.totals_cells()
+        notes = [CONVENTIONS[self.before.convention].description]
+        if self.sliding is not None:
+            notes = [*self.sliding.lines(), *notes]
+        text = latex_table(header, rows, [False, *([True] * (len(header) - 1))],
+                           title=f"{self.before.name}: {self.rewrite.description}", notes=notes)
+        if by_layer:
+            text += "\n" + latex_table(self._layer_header(), self.layer_cells(),
+                                       [False, False, True, False, True, True, True])
+        return text
 
 
 def _theory_cell(g: LayerGroup) -> str:
     if g.theory is None:
         return ""
-    return f"{g.theory_text} = {float(g.theory):.3f}"
+    return f"{g.theory_text} = {_fmt_ratio3(g.theory)}"
+
+
+def _fmt_ratio3(r: Fraction | None) -> str:
+    """Three significant digits, as every human format writes a ratio (0.311, 0.720)."""
+    from .units import ratio as three_digits
+
+    return "" if r is None else three_digits(r)
 
 
 def compare_rewrite(rewrite: Rewrite, *, batch: int = 1, dtype: str = "float32",
-                    convention: str = "lecture") -> RewriteComparison:
-    """Cost both graphs with the engine and pair every original layer with its replacement."""
+                    convention: str = "lecture", only: Sequence[str] = ()) -> RewriteComparison:
+    """Cost the original and every step's graph with the engine and pair every original layer
+    with its replacement. When the rewritten graph runs on another input than the original
+    (an fc head made convolutional, on a larger image), the sliding-window summary is added and
+    the per-layer formulas (which hold at the original input) are dropped."""
     before = analyze_graph(rewrite.before, batch=batch, dtype=dtype, convention=convention)
-    after = analyze_graph(rewrite.after, batch=batch, dtype=dtype, convention=convention)
+    graphs = rewrite.graphs or (rewrite.after,)
+    stages = tuple(analyze_graph(g, batch=batch, dtype=dtype, convention=convention)
+                   for g in graphs)
+    after = stages[-1]
+    moved = after.input_shape != before.input_shape
+    rows_before = {row.name: row for row in before.layers}
     rows_after = {row.name: row for row in after.layers}
-    plans = {r.original: r for r in rewrite.replacements}
-    groups = []
+    order = {row.name: i for i, row in enumerate(before.layers)}
+    covered: set[str] = set()
+    found: list[tuple[int, LayerGroup]] = []
+    for rep in rewrite.replacements:
+        covered.update(rep.originals)
+        group = LayerGroup(
+            tuple(rows_before[n] for n in rep.originals),
+            tuple(rows_after[n] for n in rep.nodes), rep.changed, rep.note,
+            None if moved else rep.theory, "" if moved else rep.theory_text,
+            rep.reshaped)
+        found.append((min(order[n] for n in rep.originals), group))
     for row in before.layers:
-        rep = plans.get(row.name)
-        if rep is None:
-            groups.append(LayerGroup(row, (rows_after[row.name],), False, "", None, ""))
-            continue
-        groups.append(LayerGroup(row, tuple(rows_after[n] for n in rep.nodes), rep.changed,
-                                 rep.note, rep.theory, rep.theory_text))
-    return RewriteComparison(rewrite, before, after, tuple(groups))
+        if row.name not in covered:
+            new = rows_after[row.name]
+            reshaped = moved and (new.output_shape, new.macs) != (row.output_shape, row.macs)
+            found.append((order[row.name], LayerGroup((row,), (new,), False, "", None, "",
+                                                      reshaped)))
+    groups = tuple(g for _, g in sorted(found, key=lambda item: item[0]))
+    return RewriteComparison(rewrite, before, after, groups, stages,
+                             _sliding(before, after) if moved else None, tuple(only))
 
 
-REWRITES: Mapping[str, str] = {
-    "separable": "depthwise K×K + pointwise 1×1 for every K×K conv",
-    "bottleneck": "1×1 reduction to R channels before every K×K conv",
-    "factorize": "K×K → stacked 3×3, 3×3 → 3×1 + 1×3",
-}
+def _sliding(before: Report, after: Report) -> SlidingWindows:
+    out = after.layer(after.output)
+    grid = tuple(out.output_shape[1:]) or (1,)
+    rf = out.receptive_field
+    size = tuple(_exact(a.size) for a in rf) if rf else tuple(before.input_shape[1:])
+    stride = tuple(_exact(a.jump) for a in rf) if rf else tuple(0 for _ in grid)
+    return SlidingWindows(tuple(before.input_shape), tuple(after.input_shape), grid, size,
+                          stride, after.totals.macs, before.totals.macs)
+
+
+#: rewrite name (as on the command line, without --) → what it does
+REWRITES = REWRITE_NAMES
 
 
 # ------------------------------------------------------------------------------- formatting --
@@ -673,17 +608,11 @@ def layer_kind(row: LayerRow) -> str:
 
 
 def fmt_times(r: Fraction) -> str:
-    """A ratio as the lectures print it: ``2.26×``, ``21.6×``, ``0.311×``, ``0.0083×``."""
-    value = float(r)
-    if value >= 100:
-        return f"{value:,.0f}×"
-    if value >= 10:
-        return f"{value:.1f}×"
-    if value >= 1:
-        return f"{value:.2f}×"
-    if value >= 0.1:
-        return f"{value:.3f}×"
-    return f"{value:.2g}×"
+    """A ratio as every format prints it (:func:`archcalc.units.ratio` and ``×``): ``2.26×``,
+    ``21.6×``, ``0.311×``, ``0.00833×``."""
+    from .units import ratio as three_digits
+
+    return three_digits(r) + "×"
 
 
 def _fmt_ratio(r: Fraction | None) -> str:
@@ -704,15 +633,20 @@ __all__ = [
     "METRICS",
     "REWRITES",
     "AlignedRow",
+    "BottleneckTable",
     "LayerGroup",
     "Replacement",
     "Rewrite",
     "RewriteComparison",
+    "SlidingWindows",
     "SpecComparison",
     "bottleneck",
+    "chain",
     "compare_rewrite",
     "compare_specs",
     "factorize",
+    "fc_to_conv",
     "fmt_times",
+    "full_conv",
     "separable",
 ]

@@ -8,22 +8,38 @@ the graph is built (they may depend on ``$cin``, the channels flowing in).
 from __future__ import annotations
 
 import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
 
 from .args import suggest
-from .errors import Loc, SpecError
-from .expr import Number
-from .ytree import MAX_SPEC_BYTES, YMap, YNode, YScalar, YSeq, from_python, parse_yaml
+from .errors import Loc, SpecError, describe_int, quote
+from .expr import SCALE_RULES, Number, scale_problem
+from .ytree import (
+    MAX_SPEC_BYTES,
+    YMap,
+    YNode,
+    YScalar,
+    YSeq,
+    describe_value,
+    from_python,
+    parse_yaml,
+)
 
 FORMAT_VERSION = 1
+#: the name of a spec's only input (``input:``); with ``inputs:`` each input has its own name
+INPUT_NAME = "input"
+_WORD = re.compile(r"^[A-Za-z_][A-Za-z_0-9.]*$")
 TOP_KEYS = (
     "archcalc",
     "name",
     "description",
     "input",
+    "inputs",
+    "outputs",
     "scale",
     "variants",
     "let",
@@ -64,6 +80,10 @@ class Spec:
     layers: YSeq
     root: YMap = field(repr=False)
     text: str = field(default="", repr=False)
+    #: every input as (name, shape list): ``(("input", input),)`` for a spec with one `input:`
+    inputs: tuple[tuple[str, YSeq], ...] = ()
+    #: the ``outputs:`` list as written (names or `{layer: NAME, training: true}`), or None
+    outputs: YSeq | None = None
 
 
 def specs_dirs() -> list[Path]:
@@ -99,23 +119,34 @@ def _find_bundled(name: str) -> tuple[Path, str | None] | None:
     return None
 
 
-def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
-              variant: str | None = None) -> Spec:
-    """Load a spec from a path, a bundled name (``alexnet``), YAML text, or a Python mapping."""
+SpecSource = str | os.PathLike[str] | bytes | Mapping[str, object]
+
+
+def load_spec(source: SpecSource | Spec, *, variant: str | None = None) -> Spec:
+    """Load a spec from a path, a bundled name (``alexnet``), YAML text, the bytes of a YAML
+    file (decoded as a file is: UTF-8, a BOM allowed), or a Python mapping. A :class:`Spec` is
+    returned as it is. Any other type is a TypeError."""
+    if variant is not None and not isinstance(variant, str):
+        raise TypeError(f"variant must be a str, got {type(variant).__name__}")
+    if isinstance(source, Spec) and variant is None:
+        return source
     if isinstance(source, Mapping):
         return parse_spec(from_python(source), "<python>", variant=variant)
-    text_source = str(source)
-    if "\n" in text_source or text_source.lstrip().startswith("archcalc:"):
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return parse_bytes(bytes(source), "<bytes>", variant)
+    if isinstance(source, os.PathLike):
+        text_source = os.fsdecode(source)
+    elif isinstance(source, str):
+        text_source = source
+    else:
+        raise TypeError("load_spec() takes a bundled name, a path, YAML text (str), the bytes of "
+                        f"a YAML file or a mapping; got {type(source).__name__}")
+    if not isinstance(source, os.PathLike) and (
+            "\n" in text_source or text_source.lstrip().startswith("archcalc:")):
         return parse_spec(parse_yaml(text_source, "<text>"), "<text>", text_source, variant)
     path = Path(text_source)
-    if path.suffix in (".yaml", ".yml") or os.sep in text_source or path.is_file():
-        if not path.is_file():
-            raise SpecError(
-                f"{text_source} is a directory, not a spec file" if path.is_dir() else
-                f"no such file: {text_source}",
-                loc=Loc(text_source),
-                hint="check the path, or give a bundled name (`archcalc list`)",
-            )
+    if (isinstance(source, os.PathLike) or path.suffix in (".yaml", ".yml")
+            or os.sep in text_source or "/" in text_source or _exists_as_file(path)):
         return _load_file(path, text_source, variant)
     found = _find_bundled(text_source)
     if found is None:
@@ -128,31 +159,87 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
     return _load_file(path, path.name, variant or found_variant, requested=text_source)
 
 
-def _load_file(path: Path, shown: str, variant: str | None, requested: str | None = None) -> Spec:
+def _exists_as_file(path: Path) -> bool:
+    """A path to something other than a directory (a file, a FIFO, a device): read as a spec
+    rather than looked up as a bundled name."""
     try:
-        size = path.stat().st_size  # refuse a huge file before reading it into memory
-        if size > MAX_SPEC_BYTES:
-            raise SpecError(
-                f"the spec is {size:,} bytes; the limit is {MAX_SPEC_BYTES:,} bytes",
-                loc=Loc(shown),
-                hint="split it into blocks and stages: specs describe structure, not unrolled "
-                "layers",
-            )
-        data = path.read_bytes()
+        return not stat.S_ISDIR(path.stat().st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+#: what a spec path may name besides a regular file, read with the size bound applied as it
+#: is read: a FIFO or pipe (``<(generate)``, ``/dev/stdin``) and a character device
+_STREAM_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device"}
+_OTHER_KINDS = {stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket",
+                stat.S_IFDIR: "a directory"}
+
+
+def read_spec_file(path: Path, shown: str) -> bytes:
+    """The bytes of a spec file: a regular file (its size checked before reading), or a FIFO,
+    pipe or character device (read up to the limit and no further: ``/dev/zero`` is refused
+    as too large, ``/dev/null`` is an empty spec). Directories, block devices and sockets are
+    refused by name, a missing path as "no such file"."""
+    hint = "check the path, or give a bundled name (`archcalc list`)"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise SpecError(f"no such file: {shown}", loc=Loc(shown), hint=hint) from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read {shown}: {getattr(exc, 'strerror', None) or exc}",
+                        loc=Loc(shown), hint=hint) from None
+    kind = stat.S_IFMT(info.st_mode)
+    if kind in _OTHER_KINDS:
+        raise SpecError(f"{shown} is {_OTHER_KINDS[kind]}, not a spec file", loc=Loc(shown),
+                        hint=hint)
+    if kind != stat.S_IFREG and kind not in _STREAM_KINDS:
+        raise SpecError(f"{shown} is not a regular file", loc=Loc(shown), hint=hint)
+    if kind == stat.S_IFREG and info.st_size > MAX_SPEC_BYTES:  # refused before reading
+        raise _too_large(f"{info.st_size:,} bytes", shown)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(f"cannot read the file: {exc.strerror}", loc=Loc(shown),
+        raise SpecError(f"cannot read the file: {exc.strerror or exc}", loc=Loc(shown),
                         hint="check the file's permissions") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise _too_large(f"more than {MAX_SPEC_BYTES:,} bytes", shown)
+    return data
+
+
+def _too_large(size: str, shown: str) -> SpecError:
+    return SpecError(
+        f"the spec is {size}; the limit is {MAX_SPEC_BYTES:,} bytes",
+        loc=Loc(shown),
+        hint="split it into blocks and stages: specs describe structure, not unrolled layers",
+    )
+
+
+def decode_spec(data: bytes, shown: str) -> str:
+    """The text of a spec file's bytes: not binary, UTF-8 (a BOM is allowed)."""
+    if len(data) > MAX_SPEC_BYTES:
+        raise _too_large(f"{len(data):,} bytes", shown)
     if b"\x00" in data[:8192]:
         raise SpecError("this is a binary file, not a YAML spec", loc=Loc(shown),
                         hint="give a YAML text file; `archcalc show alexnet` prints an example")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(
             f"the file is not UTF-8 text (byte {exc.start})",
             loc=Loc(shown),
             hint="save the spec as UTF-8",
         ) from None
+
+
+def parse_bytes(data: bytes, shown: str, variant: str | None = None) -> Spec:
+    """A spec from the bytes of a YAML file (``shown`` names it in messages: ``<stdin>``)."""
+    text = decode_spec(data, shown)
+    return parse_spec(parse_yaml(text, shown), shown, text, variant)
+
+
+def _load_file(path: Path, shown: str, variant: str | None, requested: str | None = None) -> Spec:
+    text = decode_spec(read_spec_file(path, shown), shown)
     spec = parse_spec(parse_yaml(text, shown), shown, text, variant)
     if requested and variant and variant not in spec.variants:
         raise SpecError(
@@ -172,12 +259,21 @@ def _closest_specs(name: str) -> str:
                               ", ".join(near[:-1]) + " or " + near[-1]) + "?"
 
 
-def _number(node: YNode, what: str) -> Number:
+def _number(node: YNode, what: str, key: str) -> Number:
+    """A scale value: a plain number, finite, at most 10^15, within the rule of the parameter
+    (``width`` positive, …: :func:`archcalc.expr.scale_problem`)."""
     if isinstance(node, YScalar) and isinstance(node.value, (int, float)) and not isinstance(
         node.value, bool
     ):
+        problem = scale_problem(key, node.value)
+        if problem is not None:
+            shown = (describe_int(node.value) if isinstance(node.value, int) else
+                     str(node.value))
+            raise SpecError(f"{what} needs {problem}, got {shown}", loc=node.loc,
+                            hint=SCALE_RULES[key][1] if key in SCALE_RULES else
+                            "numbers in a spec are finite and bounded by 10^15")
         return node.value
-    got = node.describe() if not isinstance(node, YScalar) else repr(node.value)
+    got = node.describe() if not isinstance(node, YScalar) else describe_value(node.value)
     raise SpecError(f"{what} must be a number, got {got}", loc=node.loc,
                     hint="write a plain number such as 1.0 (expressions are not allowed here)")
 
@@ -197,7 +293,7 @@ def check_keys(node: YMap, allowed: tuple[str, ...] | list[str], what: str) -> N
         if key not in allowed:
             near = suggest(key, allowed)
             raise SpecError(
-                f"unknown key {key!r} in {what}",
+                f"unknown key {quote(key)} in {what}",
                 loc=node.keyloc(key),
                 hint=f"did you mean {near!r}?" if near else "allowed: " + ", ".join(allowed),
             )
@@ -233,27 +329,22 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
     desc_node = root.get("description")
     description = str(desc_node.value) if isinstance(desc_node, YScalar) and desc_node.value else ""
 
-    input_node = root.get("input")
-    if not isinstance(input_node, YSeq):
+    inputs = _inputs(root)
+    input_node = inputs[0][1]
+    outputs = root.get("outputs")
+    if outputs is not None and not (isinstance(outputs, YSeq) and outputs.items):
         raise SpecError(
-            "`input` must be a list such as [3, 224, 224] (channels first, no batch), got "
-            + (input_node.describe() if input_node is not None else "nothing"),
-            loc=input_node.loc if input_node is not None else root.loc,
-            hint="write e.g. `input: [3, 224, 224]`",
-        )
-    if not 1 <= len(input_node.items) <= 4:
-        raise SpecError(
-            f"`input` has {len(input_node.items)} entries; give [C], [C, L], [C, H, W] or "
-            "[C, D, H, W]",
-            loc=input_node.loc,
-            hint="channels first, then 0 to 3 spatial sizes; no batch dimension",
+            f"`outputs` must be a non-empty list of layer names, got {outputs.describe()}",
+            loc=outputs.loc,
+            hint="write e.g. `outputs: [boxes, scores]` or "
+            "`outputs: [out, {layer: aux, training: true}]`",
         )
 
     scale: dict[str, Number] = {}
     scale_node = _map(root.get("scale"), "`scale`")
     if scale_node is not None:
         for key, node in scale_node.entries.items():
-            scale[key] = _number(node, f"scale parameter {key!r}")
+            scale[key] = _number(node, f"scale parameter {quote(key)}", key)
 
     variants: dict[str, dict[str, Number]] = {}
     variants_node = _map(root.get("variants"), "`variants`")
@@ -269,7 +360,7 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
                         loc=vmap.keyloc(key) if vmap else vnode.loc,
                         hint=f"did you mean {near!r}?" if near else "declare it under `scale:`",
                     )
-                values[key] = _number(node, f"variant {vname!r} {key!r}")
+                values[key] = _number(node, f"variant {vname!r} {key!r}", key)
             variants[vname] = values
     if variant is not None and variant not in variants:
         if variants:
@@ -308,7 +399,51 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
         layers=layers,
         root=root,
         text=text,
+        inputs=inputs,
+        outputs=outputs if isinstance(outputs, YSeq) else None,
     )
+
+
+def _shape_list(node: YNode | None, what: str, at: YNode) -> YSeq:
+    if not isinstance(node, YSeq):
+        raise SpecError(
+            f"{what} must be a list such as [3, 224, 224] (channels first, no batch), got "
+            + (node.describe() if node is not None else "nothing"),
+            loc=node.loc if node is not None else at.loc,
+            hint="write e.g. `input: [3, 224, 224]`",
+        )
+    if not 1 <= len(node.items) <= 4:
+        raise SpecError(
+            f"{what} has {len(node.items)} entries; give [C], [C, L], [C, H, W] or "
+            "[C, D, H, W]",
+            loc=node.loc,
+            hint="channels first, then 0 to 3 spatial sizes; no batch dimension",
+        )
+    return node
+
+
+def _inputs(root: YMap) -> tuple[tuple[str, YSeq], ...]:
+    """``input: [shape]`` (one input, named ``input``) or ``inputs: {name: [shape], ...}``
+    (several, by name: a Siamese pair, a triplet)."""
+    many = root.get("inputs")
+    if many is None:
+        return ((INPUT_NAME, _shape_list(root.get("input"), "`input`", root)),)
+    if "input" in root.entries:
+        raise SpecError("give either `input:` or `inputs:`, not both", loc=root.keyloc("inputs"),
+                        hint="`inputs: {a: [3, 224, 224], b: [3, 224, 224]}` names each input")
+    if not (isinstance(many, YMap) and many.entries):
+        raise SpecError(
+            f"`inputs` must map each input's name to its shape, got {many.describe()}",
+            loc=many.loc, hint="write e.g. `inputs: {left: [1, 105, 105], right: [1, 105, 105]}`")
+    found = []
+    for name, node in many.entries.items():
+        if name == INPUT_NAME or not _WORD.match(name):
+            raise SpecError(
+                f"{name!r} cannot name an input" + (" (`input` means a block's own input)"
+                                                    if name == INPUT_NAME else ""),
+                loc=many.keyloc(name), hint="name each input with a word, e.g. `left`, `right`")
+        found.append((name, _shape_list(node, f"input {name!r}", many)))
+    return tuple(found)
 
 
 def _parse_block(name: str, node: YNode) -> Block:
