@@ -95,6 +95,7 @@ class Counter(TorchDispatchMode):
         self.totals: dict[str, int] = defaultdict(int)
         self.per_module: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.copies: set[int] = set()  # storages of autocast's low-precision weight copies
+        self.keepalive: list[torch.Tensor] = []
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -103,6 +104,7 @@ class Counter(TorchDispatchMode):
         if packet is aten._to_copy and isinstance(args[0], torch.Tensor):
             # autocast's casts: a weight's copy belongs to its module, an fc input's copy too
             src, dst = args[0].untyped_storage().data_ptr(), out.untyped_storage().data_ptr()
+            self.keepalive.append(out)  # so that no later tensor reuses its address
             if src in self.owner:
                 self.owner[dst] = self.owner[src]
                 self.copies.add(dst)
