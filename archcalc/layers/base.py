@@ -123,6 +123,10 @@ class Work:
 
 #: the dtype of a saved tensor that has the analysis dtype (activations, their copies)
 ACT = "act"
+#: the dtype of a saved tensor that has the weights' dtype: the analysis dtype, or the master
+#: weights' under mixed precision (BN's statistics: bfloat16 in a bfloat16 model, float32
+#: under autocast with float32 weights — bench/training_reference.py)
+PARAM = "param"
 
 
 class Saved(NamedTuple):
@@ -131,7 +135,8 @@ class Saved(NamedTuple):
     name: str        # "x" (the only input), "x0", "x1", … (inputs of a multi-input layer),
                      # "y" (its output), or a private name: "indices", "mask", "mean", "invstd", …
     shape: Shape     # per sample (batch-free) when per_sample, else the whole tensor (stats)
-    dtype: str       # "act" (the analysis dtype) or a fixed one: "int64", "bool", "float32"
+    dtype: str       # "act" (the analysis dtype), "param" (the weights' dtype) or a fixed one:
+                     # "int64", "int32", "bool", "float32"
     per_sample: bool = True
 
 

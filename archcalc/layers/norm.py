@@ -12,6 +12,7 @@ from .base import (
     ACT,
     FROZEN_SCALE,
     FROZEN_SHIFT,
+    PARAM,
     REQUIRED,
     RUNNING_MEAN,
     RUNNING_VAR,
@@ -36,10 +37,11 @@ if TYPE_CHECKING:
 def _stats_saves(x: Shape, stats: int, per_sample: bool = True) -> tuple[Saved, ...]:
     """A normalisation with statistics computed in the forward (PyTorch's
     ``native_batch_norm``/``native_layer_norm``/``native_group_norm``): its input ``x`` and the
-    ``mean`` and ``invstd`` (1/√(σ² + ε)) of each normalised group, float32 whatever the
-    activations' dtype — ``stats`` values each, per sample or (batch norm) for the batch."""
-    return (Saved("x", x, ACT), Saved("mean", (stats,), "float32", per_sample),
-            Saved("invstd", (stats,), "float32", per_sample))
+    ``mean`` and ``invstd`` (1/√(σ² + ε)) of each normalised group, of the weights' dtype
+    (bfloat16 in a bfloat16 model, float32 under autocast) — ``stats`` values each, per sample
+    or (batch norm) for the batch."""
+    return (Saved("x", x, ACT), Saved("mean", (stats,), PARAM, per_sample),
+            Saved("invstd", (stats,), PARAM, per_sample))
 
 
 def _stats_backward(out: Shape, affine: bool, need_dx: bool,
@@ -89,14 +91,18 @@ class BatchNorm(Pointwise):
               need_dw: bool) -> tuple[Saved, ...]:
         """Training BN (batch statistics): the input and the per-channel ``mean`` and
         ``invstd``, C float32 values each for the whole batch (:func:`_stats_saves`) — also with
-        γ, β frozen and without affine (bench/training_types.py). ``frozen: true``
-        (FrozenBatchNorm2d, ``x·scale + shift`` with buffers): the ``scale`` it multiplies by,
-        C values of the activations' dtype, and only when an input gradient is required."""
+        γ, β frozen and without affine (bench/training_types.py) — and, as
+        ``native_batch_norm`` does, its own running statistics (buffers: counted among the bytes
+        saved, as the issue's ResNet-50 figure counts them, but allocated once, as buffers).
+        ``frozen: true`` (FrozenBatchNorm2d, ``x·scale + shift`` with buffers): the ``scale``
+        it multiplies by, C values of the activations' dtype, only when ∂x is required."""
         if self.frozen:
             return (Saved("scale", (ins[0][0],), ACT, False),) if need_dx else ()
         if not (need_dx or need_dw):
             return ()
-        return _stats_saves(ins[0], ins[0][0], per_sample=False)
+        c = (ins[0][0],)
+        return (*_stats_saves(ins[0], c[0], per_sample=False),
+                Saved("running_mean", c, PARAM, False), Saved("running_var", c, PARAM, False))
 
     def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
                       need_dw: bool) -> tuple[Work, Work]:
@@ -426,10 +432,14 @@ class InstanceNorm(Pointwise):
               need_dw: bool) -> tuple[Saved, ...]:
         """Training normalises with each sample's statistics, tracked or not (PyTorch's
         ``instance_norm`` is a batch norm over ``[1, N·C, …]``): the input and ``mean``/
-        ``invstd`` float32, C per sample."""
+        ``invstd`` float32, C per sample; with tracked statistics also the running statistics
+        repeated per sample (the ``[N·C]`` copies that batch norm keeps)."""
         if not (need_dx or need_dw):
             return ()
-        return _stats_saves(ins[0], ins[0][0])
+        c = (ins[0][0],)
+        repeats = (Saved("running_mean_repeat", c, ACT), Saved("running_var_repeat", c, ACT)) \
+            if self.track_running_stats else ()
+        return (*_stats_saves(ins[0], c[0]), *repeats)
 
     def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
                       need_dw: bool) -> tuple[Work, Work]:
