@@ -473,6 +473,34 @@ class Maxout(Layer):
         y: Array = x.reshape(b, c // self.pieces, self.pieces, *x.shape[2:]).max(axis=2)
         return y
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The forward, keeping which piece won at each output (``indices``, int64, the
+        output's shape; the first on a tie, as ``torch.max(dim)`` keeps them)."""
+        import numpy as np
+
+        (x,) = inputs
+        b, c = x.shape[:2]
+        pieces = x.reshape(b, c // self.pieces, self.pieces, *x.shape[2:])
+        indices = pieces.argmax(axis=2)
+        y: Array = np.take_along_axis(pieces, indices[:, :, None], axis=2)[:, :, 0]
+        return y, {"indices": indices.astype(np.int64)}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``g`` to the winning piece of each output, zero to the others (from ``indices``;
+        the input's shape from ``ctx.ins``)."""
+        import numpy as np
+
+        if not need_dx:
+            return (None,), {}
+        indices = saved["indices"]
+        b, units = gy.shape[:2]
+        gx = np.zeros((b, units, self.pieces, *gy.shape[2:]), gy.dtype)
+        np.put_along_axis(gx, indices[:, :, None], gy[:, :, None], axis=2)
+        return (gx.reshape(b, units * self.pieces, *gy.shape[2:]),), {}
+
     def explain(self, ex: Derivation) -> None:
         ex.channels("C/m", {"C": ex.shape[0], "m": self.pieces},
                     f"the maximum of m = {self.pieces} pieces per unit")
