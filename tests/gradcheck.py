@@ -237,6 +237,18 @@ def _check_flags(backward: Callable[[bool, bool], tuple[Any, dict[str, Array]]],
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
+def gradients(layer: Layer, inputs: Sequence[Array], weights: Mapping[str, Array], gy: Array
+              ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+    """``backward``'s gradients for given inputs, weights and output gradient (both needed),
+    ``saved`` built as :func:`check` builds it: for comparing with PyTorch's by value."""
+    xs = [np.asarray(a) for a in inputs]
+    shapes = tuple(tuple(x.shape[1:]) for x in xs)
+    names = _input_names(len(xs))
+    y, private = layer.forward_train([x.copy() for x in xs], weights, Context(np.float64))
+    saved = _saved(layer, shapes, names, {**dict(zip(names, xs, strict=True)), "y": y}, private)
+    return layer.backward(saved, weights, gy, _context(shapes), True, True)
+
+
 def check_post(op: Layer, shape: tuple[int, ...], *, batch: int = 2, seed: int = 0,
                y_in: Array | None = None, weights: Mapping[str, Array] | None = None) -> Result:
     """Check a fused post-op's ``backward_post`` against central differences: the op's output

@@ -35,16 +35,24 @@ if TYPE_CHECKING:
 
 #: (numpy, x, slope, out) → f(x): into ``out`` when the rule can, else a new array
 NumpyFn = Callable[[Any, "Array", float, "Array | None"], "Array"]
+#: (numpy, v, slope, gy) → ∂L/∂x, from the tensor ``v`` the rule keeps (its input or output)
+GradFn = Callable[[Any, "Array", float, "Array"], "Array"]
 
 
 class Rule(NamedTuple):
     """One activation function: operations per element counted by the ``full`` convention,
-    its formula, whether f(0) = 0, its NumPy form and the arguments it takes."""
+    its formula, whether f(0) = 0, its NumPy form and the arguments it takes; for training, the
+    tensor its backward reads as PyTorch's autograd keeps it (``keeps``: "x" its input or "y"
+    its output) and the gradient from it. A fused post-op keeps the same: one that keeps its
+    output overwrites the op's output in place (as ``inplace=True``), one that keeps its input
+    writes a new array."""
 
     ops: int
     formula: str
     zero_at_zero: bool
     numpy: NumpyFn
+    keeps: str
+    grad: GradFn
     args: tuple[str, ...] = ()
 
 
@@ -54,19 +62,48 @@ def _sigmoid(np: Any, x: Array) -> Array:
         return out
 
 
+#: Abramowitz & Stegun 7.1.26: erf z ≈ 1 − (a₁t + a₂t² + … + a₅t⁵)·e^(−z²), t = 1/(1 + p·z)
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
 def _erf(np: Any, x: Array) -> Array:
     """erf by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7), in float64."""
-    t = 1.0 / (1.0 + 0.3275911 * np.abs(x))
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (
-        -1.453152027 + t * 1.061405429))))
+    t = 1.0 / (1.0 + _ERF_P * np.abs(x))
+    a1, a2, a3, a4, a5 = _ERF_A
+    poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))
     erf: Array = np.sign(x) * (1.0 - poly * np.exp(-x * x))
     return erf
+
+
+def _erf_grad(np: Any, x: Array) -> Array:
+    """The derivative of :func:`_erf`'s approximation itself (so the backward is the exact
+    gradient of the forward computed): with u = |x|, t = 1/(1 + p·u), dt/du = −p·t²,
+    d/du[1 − P(t)·e^(−u²)] = (p·t²·P′(t) + 2u·P(t))·e^(−u²), P′(t) = a₁ + 2a₂t + … + 5a₅t⁴;
+    the sign factor cancels (erf is odd, its derivative even). At 0: p·P′(1) = 1.1283792,
+    2/√π = 1.1283792."""
+    u = np.abs(x)
+    t = 1.0 / (1.0 + _ERF_P * u)
+    a1, a2, a3, a4, a5 = _ERF_A
+    poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))
+    dpoly = a1 + t * (2 * a2 + t * (3 * a3 + t * (4 * a4 + t * 5 * a5)))
+    grad: Array = (_ERF_P * t * t * dpoly + 2.0 * u * poly) * np.exp(-u * u)
+    return grad
 
 
 def _gelu(np: Any, x: Array, a: float, out: Array | None) -> Array:
     wide = x.astype(np.float64)
     y: Array = 0.5 * wide * (1.0 + _erf(np, wide / math.sqrt(2.0)))
     return y
+
+
+def _gelu_grad(np: Any, x: Array, a: float, gy: Array) -> Array:
+    """d/dx ½x(1 + erf(x/√2)) = ½(1 + erf(x/√2)) + x·erf′(x/√2)/(2√2)."""
+    wide = x.astype(np.float64)
+    z = wide / math.sqrt(2.0)
+    d = 0.5 * (1.0 + _erf(np, z)) + wide * _erf_grad(np, z) / (2.0 * math.sqrt(2.0))
+    gx: Array = (gy * d).astype(gy.dtype)
+    return gx
 
 
 def _elu(np: Any, x: Array, a: float, out: Array | None) -> Array:
@@ -81,30 +118,66 @@ def _softmax(np: Any, x: Array, a: float, out: Array | None) -> Array:
     return y
 
 
+def _softmax_grad(np: Any, y: Array, a: float, gy: Array) -> Array:
+    """∂L/∂x_c = y_c·(g_c − Σ_k g_k·y_k), the sum over the channels (the Jacobian
+    diag(y) − y·yᵀ applied to g)."""
+    gx: Array = y * (gy - (gy * y).sum(axis=1, keepdims=True))
+    return gx
+
+
+def _silu_grad(np: Any, x: Array, a: float, gy: Array) -> Array:
+    """d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))."""
+    s = _sigmoid(np, x)
+    gx: Array = gy * s * (1 + x * (1 - s))
+    return gx
+
+
+def _hardswish_grad(np: Any, x: Array, a: float, gy: Array) -> Array:
+    """0 for x < −3, x/3 + ½ for −3 ≤ x ≤ 3, 1 above (PyTorch's hardswish_backward)."""
+    gx: Array = gy * np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1)).astype(gy.dtype)
+    return gx
+
+
 #: The activation functions, by name. ops: relu max(x,0): 1 · relu6 min(max(x,0),6): 2 ·
 #: leaky_relu max(x, a·x): 2 · sigmoid 1/(1+e^-x): 4 (neg, exp, add, div) · tanh: 4 ·
 #: hardsigmoid min(max(x/6+½,0),1): 4 · hardswish x·hardsigmoid(x): 5 · swish/silu
 #: x·sigmoid(x): 5 · gelu (erf form ½x(1+erf(x/√2))): 5 · softmax over channels exp, sum,
 #: divide: 3 · elu x if x > 0 else α(e^x − 1) (compare, exp, subtract, multiply): 4 · abs |x|
 #: (the L1 distance of a Siamese head): 1.
+#: Gradients (g = ∂L/∂y), kept tensor as PyTorch 2.14's autograd (bench/training_types.py):
+#: relu g·[y > 0] (y) · relu6 g·[0 < x < 6] (x, hardtanh_backward) · leaky_relu g if x > 0
+#: else a·g (x) · sigmoid g·y(1 − y) (y) · tanh g·(1 − y²) (y) · hardsigmoid
+#: g/6 on −3 < x < 3 (x) · hardswish see :func:`_hardswish_grad` (x) · swish/silu
+#: :func:`_silu_grad` (x) · gelu :func:`_gelu_grad` (x) · softmax :func:`_softmax_grad` (y) ·
+#: elu g if x > 0 else g·α·e^x (x) · abs g·sign(x) (x). (PyTorch's in-place leaky_relu and elu
+#: keep their output instead; a spec's activations keep what the modules' defaults keep.)
 RULES: Mapping[str, Rule] = {
-    "relu": Rule(1, "max(x, 0)", True, lambda np, x, a, out: np.maximum(x, 0, out=out)),
-    "relu6": Rule(2, "min(max(x, 0), 6)", True, lambda np, x, a, out: np.clip(x, 0, 6, out=out)),
+    "relu": Rule(1, "max(x, 0)", True, lambda np, x, a, out: np.maximum(x, 0, out=out),
+                 "y", lambda np, y, a, g: g * (y > 0)),
+    "relu6": Rule(2, "min(max(x, 0), 6)", True, lambda np, x, a, out: np.clip(x, 0, 6, out=out),
+                  "x", lambda np, x, a, g: g * ((x > 0) & (x < 6))),
     "leaky_relu": Rule(2, "x if x ≥ 0 else slope·x", True,
                        lambda np, x, a, out: np.where(x >= 0, x, x * x.dtype.type(a)),
+                       "x", lambda np, x, a, g: np.where(x > 0, g, g * g.dtype.type(a)),
                        ("slope",)),
-    "sigmoid": Rule(4, "1/(1 + e^−x)", False, lambda np, x, a, out: _sigmoid(np, x)),
-    "tanh": Rule(4, "tanh x", True, lambda np, x, a, out: np.tanh(x)),
+    "sigmoid": Rule(4, "1/(1 + e^−x)", False, lambda np, x, a, out: _sigmoid(np, x),
+                    "y", lambda np, y, a, g: g * y * (1 - y)),
+    "tanh": Rule(4, "tanh x", True, lambda np, x, a, out: np.tanh(x),
+                 "y", lambda np, y, a, g: g * (1 - y * y)),
     "hardsigmoid": Rule(4, "clip(x/6 + ½, 0, 1)", False,
-                        lambda np, x, a, out: np.clip(x / 6 + 0.5, 0, 1)),
+                        lambda np, x, a, out: np.clip(x / 6 + 0.5, 0, 1),
+                        "x", lambda np, x, a, g: g * ((x > -3) & (x < 3)) / 6),
     "hardswish": Rule(5, "x·clip(x/6 + ½, 0, 1)", True,
-                      lambda np, x, a, out: x * np.clip(x / 6 + 0.5, 0, 1)),
-    "swish": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x)),
-    "silu": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x)),
-    "gelu": Rule(5, "½x(1 + erf(x/√2))", True, _gelu),
-    "softmax": Rule(3, "e^x_c / Σ_c e^x_c over channels", False, _softmax),
-    "elu": Rule(4, "x if x > 0 else α·(e^x − 1)", True, _elu, ("alpha",)),
-    "abs": Rule(1, "|x|", True, lambda np, x, a, out: np.abs(x, out=out)),
+                      lambda np, x, a, out: x * np.clip(x / 6 + 0.5, 0, 1), "x", _hardswish_grad),
+    "swish": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x), "x", _silu_grad),
+    "silu": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x), "x", _silu_grad),
+    "gelu": Rule(5, "½x(1 + erf(x/√2))", True, _gelu, "x", _gelu_grad),
+    "softmax": Rule(3, "e^x_c / Σ_c e^x_c over channels", False, _softmax, "y", _softmax_grad),
+    "elu": Rule(4, "x if x > 0 else α·(e^x − 1)", True, _elu,
+                "x", lambda np, x, a, g: np.where(x > 0, g, g * a * np.exp(np.minimum(x, 0))),
+                ("alpha",)),
+    "abs": Rule(1, "|x|", True, lambda np, x, a, out: np.abs(x, out=out),
+                "x", lambda np, x, a, g: g * np.sign(x)),
 }
 #: operations per element of each activation (``full`` convention), from :data:`RULES`
 ACTIVATION_OPS: Mapping[str, int] = {name: rule.ops for name, rule in RULES.items()}
@@ -218,6 +291,34 @@ class Activation(Pointwise):
             np.copyto(y, result, casting="same_kind")
         return y
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂L/∂x`` by the rule's gradient (:data:`RULES`) from the one tensor it keeps, its
+        input ``x`` or its output ``y``; no weights."""
+        return (self._grad(saved, gy) if need_dx else None,), {}
+
+    def _grad(self, saved: Mapping[str, Array], gy: Array) -> Array:
+        import numpy as np
+
+        rule = self.rule
+        gx: Array = np.asarray(rule.grad(np, saved[rule.keeps], self._param(), gy),
+                               dtype=gy.dtype)
+        return gx
+
+    def forward_train_inplace(self, y: Array, w: Tensors,
+                              ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """A rule that keeps its output overwrites ``y`` (PyTorch's ``inplace=True``); one that
+        keeps its input leaves ``y`` intact for the backward and returns a new array."""
+        if self.rule.keeps == "y":
+            return self.forward_inplace(y, w, ctx), {}
+        return self.forward([y], w, ctx), {}
+
+    def backward_post(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                      need_dw: bool) -> tuple[Array, dict[str, Array]]:
+        """As :meth:`backward`, ``x`` being the op's output."""
+        return self._grad(saved, gy), {}
+
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, self.fn, str(self.rule.ops), self.rule.ops)
 
@@ -254,6 +355,12 @@ class Identity(Pointwise):
         """The input itself (dropout is the identity at inference)."""
         return inputs[0]
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂L/∂x = ∂L/∂y`` (``gy`` itself); keeps nothing."""
+        return (gy if need_dx else None,), {}
+
     def explain(self, ex: Derivation) -> None:
         ex.same_shape()
 
@@ -278,6 +385,27 @@ class Dropout(Identity):
         return (Work(elementwise=prod(out)), Work()) if need_dx and self.p > 0 else NO_WORK
 
     p: float = 0.5
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """``y = x·m`` with ``m = [u ≥ p]/(1 − p)``, u uniform from ``ctx.rng`` (inverted
+        dropout: the expectation of ``y`` is ``x``; p = 1 drops everything, m = 0). Keeps ``m``
+        as a tensor of the input's dtype — PyTorch's CPU dropout keeps exactly that noise
+        tensor (values 0 and 1/(1 − p)), not a bool mask."""
+        import numpy as np
+
+        (x,) = inputs
+        keep = ctx.rng.random(x.shape) >= self.p
+        scale = 0.0 if self.p >= 1 else 1.0 / (1.0 - self.p)
+        mask: Array = keep.astype(x.dtype) * x.dtype.type(scale)
+        y: Array = np.multiply(x, mask)
+        return y, {"mask": mask}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂L/∂x = ∂L/∂y·m`` from the kept mask."""
+        return (gy * saved["mask"] if need_dx else None,), {}
 
 
 
@@ -327,6 +455,26 @@ class PReLU(Pointwise):
         y: Array = np.where(x >= 0, x, slope * x)
         return y
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """From the kept input: ``∂L/∂x = g`` where ``x > 0``, ``a·g`` elsewhere;
+        ``∂L/∂a = Σ g·x`` over the elements with ``x < 0`` — per channel (the batch and positions
+        summed) or over everything for one slope (PyTorch's prelu backward)."""
+        from .arrays import channel_view, reduce_to_channels
+
+        x = saved["x"]
+        neg = x <= 0
+        a = w["weight"].astype(gy.dtype)
+        slope = channel_view(a, x.ndim) if self.per_channel else a.reshape(())
+        dx = (gy * (~neg) + gy * neg * slope) if need_dx else None
+        grads: dict[str, Array] = {}
+        if need_dw:
+            part = gy * x * neg
+            grads["weight"] = (reduce_to_channels(part) if self.per_channel
+                               else part.sum().reshape(1))
+        return (dx,), grads
+
     def explain(self, ex: Derivation) -> None:
         ex.same_shape()
         ex.section("weights")
@@ -371,6 +519,12 @@ class ConstantScale(Pointwise):
         (x,) = inputs
         y: Array = x * x.dtype.type(self.factor)
         return y
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂L/∂x = factor·g``; keeps nothing."""
+        return (gy * gy.dtype.type(self.factor) if need_dx else None,), {}
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "scale", "1", 1)

@@ -21,11 +21,17 @@ shapes ``ins`` it meets (channel-first, no batch):
 ``saves(ins, out, …)`` what its backward keeps from the forward (:class:`Saved`), as PyTorch's
                        autograd keeps it (see docs/training.md)
 ``backward_work(…)``   the arithmetic of its backward: (input gradient, weight gradient)
+``forward_train(…)``   the training forward (BN's batch statistics, dropout's mask): its output and
+                       the private tensors its backward reads; the forward and nothing by default
+``backward(saved, …)`` the gradient of each input and trainable tensor from the output's, reading
+                       only ``saved`` (the tensors PyTorch's autograd keeps) — see
+                       :meth:`Layer.backward`
 =====================  ==========================================================================
 
 Layers used as fused post-ops (``bn: true``, ``act: relu``) also define ``forward_inplace`` and
-``explain_post``. :data:`PROTOCOL` names the required methods; a test holds every class to it
-(set equality), so a new rule — a backward, the PyTorch module — is one more method beside these.
+``explain_post``, and for training ``forward_train_inplace`` and ``backward_post``.
+:data:`PROTOCOL` names the required methods; a test holds every class to it (set equality), so
+a new rule — a backward, the PyTorch module — is one more method beside these.
 
 Arguments arrive already typed (see :class:`Arg` kinds); classes raise :class:`LayerArgError`,
 to which the graph builder adds the layer name and location.
@@ -188,9 +194,10 @@ class Window(NamedTuple):
 
 #: methods every layer class defines (directly or through a parent class it names)
 PROTOCOL = ("out_shape", "tensors", "work", "rf", "refines", "forward", "explain", "explain_rf",
-            "saves", "backward_work")
-#: methods a layer usable as a fused post-op (``bn``, ``act``) defines as well
-POST_PROTOCOL = ("forward_inplace", "explain_post")
+            "saves", "backward_work", "backward")
+#: methods a layer usable as a fused post-op (``bn``, ``act``) defines as well: inference and
+#: derivation, and for training its forward (keeping what its backward reads) and backward
+POST_PROTOCOL = ("forward_inplace", "explain_post", "forward_train_inplace", "backward_post")
 
 
 def spatial_rank(layer: str, shape: Shape, dims: int | None = None) -> int:
