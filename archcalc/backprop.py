@@ -88,7 +88,7 @@ def support_field(graph: Graph, layer: str, source: str,
                 if gi is None or i >= len(nd.inputs) - refs:
                     continue
                 grads[name] = grads[name] + gi if name in grads else gi
-    except NotImplementedError:
+    except (NotImplementedError, KeyError):  # a backward that cannot run without saved tensors
         return None
     result = grads.get(source)
     if result is None:

@@ -114,7 +114,11 @@ def _saved(layer: Layer, ins: tuple[tuple[int, ...], ...], names: tuple[str, ...
     if declared is None:  # no rule yet: everything, and the private tensors as returned
         return {**arrays, **private}
     wanted = {s.name for s in declared}
-    graph = set(names) | {"y"}
+    # "x1.indices": the private tensor of the layer producing input 1, which the executor
+    # passes as that input (max_unpool's pool indices) — here the input itself
+    arrays = {**arrays, **{n: arrays[n.split(".")[0]] for n in wanted
+                           if "." in n and n.split(".")[0] in names}}
+    graph = set(names) | {"y"} | {n for n in wanted if "." in n}
     extra = set(private) - wanted if need_dx and need_dw else set()
     missing = {n for n in wanted - graph if n not in private}
     assert not extra and not missing, (
@@ -124,7 +128,7 @@ def _saved(layer: Layer, ins: tuple[tuple[int, ...], ...], names: tuple[str, ...
         a = arrays[s.name] if s.name in graph else private[s.name]
         shape = tuple(a.shape[1:]) if s.per_sample else tuple(a.shape)
         assert shape == tuple(s.shape), (type(layer).__name__, s.name, shape, s.shape)
-        if s.dtype != "act":  # a fixed float dtype is at least that wide (float64 here)
+        if s.dtype not in ("act", "param"):  # a fixed float dtype is at least that wide
             fixed = np.dtype(s.dtype)
             want = np.result_type(fixed, np.float64) if fixed.kind == "f" else fixed
             assert a.dtype == want, (type(layer).__name__, s.name, a.dtype, s.dtype)

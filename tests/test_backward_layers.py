@@ -99,6 +99,8 @@ def test_gradients_match_finite_differences(case: Case) -> None:
     factor = MAC_FACTOR.get(name, 2 if node.op.params(node.in_shapes) else 0)
     batch = inputs[0].shape[0]
     assert result.macs == factor * case.macs * batch
+    rule = node.op.backward_work(node.in_shapes, node.out_shape, True, True)
+    assert result.macs == (rule[0].macs + rule[1].macs) * batch  # the engine's rule
 
 
 @pytest.mark.parametrize("case", MINE, ids=[c.name for c in MINE])
@@ -112,7 +114,12 @@ def test_gradients_by_value_against_the_reference(case: Case) -> None:
     g = np.random.default_rng(7).standard_normal(y.shape)
     loss = float(np.sum(reference * g))
     names = ["x"] if len(inputs) == 1 else [f"x{i}" for i in range(len(inputs))]
-    saved = {**dict(zip(names, inputs, strict=True)), "y": y, **private}
+    graph = {**dict(zip(names, inputs, strict=True)), "y": y}
+    # exactly what the rule keeps: a graph tensor, a private one, or ("x1.indices") the
+    # private tensor of input 1's producer — the input itself here
+    saved = {s.name: graph[s.name.split(".")[0]] if s.name.split(".")[0] in graph and (
+        "." in s.name or s.name in graph) else private[s.name]
+        for s in op.saves(node.in_shapes, node.out_shape, True, True)}
     ctx.ins = node.in_shapes
     dxs, dws = op.backward(saved, w, g, ctx, True, True)
     roles = {t.name: t.role for t in op.tensors(node.in_shapes)}

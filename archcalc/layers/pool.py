@@ -793,6 +793,16 @@ def region_boxes(regions: int, height: float, width: float) -> Any:
                      np.clip(cx + bw / 2, 0, width), np.clip(cy + bh / 2, 0, height)], axis=1)
 
 
+def region_rows(boxes: Any, images: int, dtype: Any) -> Any:
+    """torchvision's ``rois``: one row ``(image, x1, y1, x2, y2)`` per region of each image
+    (rows ``b·R + r``), in ``dtype``."""
+    import numpy as np
+
+    image = np.repeat(np.arange(images, dtype=np.float64), len(boxes))[:, None]
+    out = np.concatenate([image, np.tile(boxes, (images, 1))], axis=1)
+    return out.astype(dtype)
+
+
 def fpn_levels(boxes: Any, scales: Sequence[float]) -> Any:
     """The level of each box for several feature maps (torchvision's LevelMapper, Lin et al.
     2017 eq. 1): ``k = ⌊4 + log2(√(wh)/224)⌋`` clamped to the maps' levels ``−log2(scale)``,
@@ -914,9 +924,9 @@ class RoIPool(RegionPool):
 
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
-        """The output and ``indices``: the flat position in its map of each bin's first
-        maximum (row-major), −1 for an empty bin (int64, the output's shape), as torchvision's
-        roi_pool keeps its argmax."""
+        """The output, ``rois`` (each region's ``(image, x1, y1, x2, y2)``) and ``argmax``:
+        the flat position in its map of each bin's first maximum (row-major), −1 for an empty
+        bin (int32, the output's shape), as torchvision's roi_pool keeps them."""
         import numpy as np
 
         (x,) = inputs
@@ -942,7 +952,8 @@ class RoIPool(RegionPool):
                         index[:, r, :, i, j] = (h0 + best // (w1 - w0)) * width + (
                             w0 + best % (w1 - w0))
         return (y.reshape(bsz * self.regions, c, ph, pw),
-                {"indices": index.reshape(bsz * self.regions, c, ph, pw)})
+                {"rois": region_rows(boxes, bsz, x.dtype),
+                 "argmax": index.reshape(bsz * self.regions, c, ph, pw).astype(np.int32)})
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool
@@ -957,7 +968,7 @@ class RoIPool(RegionPool):
         bsz = gy.shape[0] // self.regions
         if not need_dx:
             return (None,), {}
-        index = saved["indices"].reshape(bsz, self.regions, c, -1)
+        index = saved["argmax"].astype(np.int64).reshape(bsz, self.regions, c, -1)
         base = ((np.arange(bsz)[:, None, None, None] * c + np.arange(c)[None, None, :, None])
                 * (height * width))
         keep = index >= 0
@@ -1048,12 +1059,20 @@ class RoIAlign(RegionPool):
         out: Array = y.reshape(bsz * self.regions, c, ph, pw)
         return out
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The output and ``rois``: each region's ``(image, x1, y1, x2, y2)``, as torchvision's
+        roi_align keeps them."""
+        boxes, _ = self.boxes(tuple(tuple(a.shape[1:]) for a in inputs))
+        return (self.forward(inputs, w, ctx),
+                {"rois": region_rows(boxes, inputs[0].shape[0], inputs[0].dtype)})
+
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """Each bin's gradient over its ``g²`` samples, each added to its four neighbours with
-        the bilinear weights the forward used, on the level the region was pooled from; the
-        boxes are the executor's fixed ones, so nothing is kept."""
+        the bilinear weights the forward used, on the level its box (the kept ``rois``)
+        selects."""
         import numpy as np
 
         if ctx.support:
@@ -1062,7 +1081,8 @@ class RoIAlign(RegionPool):
         if not need_dx:
             return tuple(None for _ in shapes), {}
         ph, pw = self.pooled(shapes)
-        boxes, scales = self.boxes(shapes)
+        _, scales = self.boxes(shapes)
+        boxes = saved["rois"][:self.regions, 1:].astype(np.float64)  # every image's are alike
         level = fpn_levels(boxes, scales) if len(shapes) > 1 else np.zeros(
             self.regions, np.int64)
         bsz = gy.shape[0] // self.regions
@@ -1259,7 +1279,7 @@ class MaxUnpool(Layer):
             return (None, None), {}
         shape = (gy.shape[0], *ctx.ins[0])
         b, c = shape[:2]
-        index = saved["x1"].reshape(b, c, -1)
+        index = saved["x1.indices"].reshape(b, c, -1)
         gx = np.take_along_axis(gy.reshape(b, c, -1), index, axis=2)
         return (gx.reshape(shape), None), {}
 
