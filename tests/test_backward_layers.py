@@ -14,7 +14,8 @@ post-ops, which are the activation and norm families' own) is checked three ways
    of degree 1 in each factor, a deformable conv in its map, its weight and its mask;
 3. its MACs: each gradient of a convolution, fully connected layer, matrix product or LeNet
    subsampling costs the forward's MACs (every forward product appears once in ∂x and once in
-   ∂W), the Gram matrix's one gradient its forward's; pools and resizes count none.
+   ∂W), the Gram matrix's two factors' gradients its forward's each; pools and resizes count
+   none — and the count is the engine's rule (``backward_work``).
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ HOMOGENEOUS: dict[str, tuple[tuple[tuple[int, ...], int], ...]] = {
     "MatMul": (((0,), 1), ((1,), 1)),
     "DeformConv": (((0,), 1),),
 }
-#: backward MACs (both gradients) per forward MAC
-MAC_FACTOR = {"Gram": 1, "MatMul": 2}
+#: backward MACs (both gradients) per forward MAC: the Gram matrix's two factors are both the
+#: input, each gets its gradient as a matrix product's (autograd's), 2 × C²·∏n
+MAC_FACTOR = {"Gram": 2, "MatMul": 2}
 
 
 def _setup(case: Case) -> tuple[Any, list[np.ndarray], dict[str, np.ndarray],

@@ -270,8 +270,9 @@ class Gram(Layer):
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
-        """``G = F·Fᵀ`` (÷ N): ``∂F = (δ + δᵀ)·F`` (÷ N) from the kept input: ``C²·∏n`` MACs,
-        the forward's."""
+        """``G = F·Fᵀ`` (÷ N): each factor's gradient as autograd's matrix product gives it,
+        ``δ·F`` and ``δᵀ·F`` (÷ N), summed into ∂F, from the kept input: ``C²·∏n`` MACs each,
+        twice the forward's (the rule's count; ``(δ + δᵀ)·F`` would take half)."""
         import numpy as np
 
         if ctx.support:
@@ -280,8 +281,8 @@ class Gram(Layer):
             return (None,), {}
         x = saved["x"]
         b, c = x.shape[:2]
-        sym = gy + np.swapaxes(gy, -1, -2)
-        gx = ctx.matmul(sym, x.reshape(b, c, -1)).reshape(x.shape)
+        f = x.reshape(b, c, -1)
+        gx = (ctx.matmul(gy, f) + ctx.matmul(np.swapaxes(gy, -1, -2), f)).reshape(x.shape)
         if self.normalize:
             gx /= x.dtype.type(prod(x.shape[1:]))
         return (gx,), {}
