@@ -197,6 +197,10 @@ class TrainingRun:
     #: node → its trainable tensors' gradients (``keep_grads``; a shared tensor's at its owner)
     gradients: Mapping[str, Mapping[str, Array]] = field(repr=False, default_factory=dict)
     problems: tuple[str, ...] = ()
+    #: bytes alive at every point of the schedule (forward of each node, backward of each in
+    #: reverse, the update), the engine's and the executor's, weights and buffers included
+    predicted_points: tuple[int, ...] = field(repr=False, default=())
+    points: tuple[int, ...] = field(repr=False, default=())
 
     @property
     def ok(self) -> bool:
@@ -320,6 +324,8 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     rows = {row.name: row for row in trep.layers}
     fwd_rows = {row.name: row for row in trep.report.layers}
     flags = _stage_flags(graph, frozen)
+    requires = {name: False for name in graph.input_names}
+    requires.update({nd.name: any(a or b for a, b in flags[nd.name]) for nd in graph.nodes})
     measured = dt == np.dtype(np.float32)  # the engine predicts float32 bytes
     ctx = Context(dt, seed=seed)
     make = weights or (lambda node: init_weights(node, seed, dt))
@@ -456,8 +462,8 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
                     mine[tname] = mine[tname] + v if tname in mine else v
             refs = len(type(nd.op).REF_INPUTS)
             for k, (name, gi) in enumerate(zip(nd.inputs, dxs, strict=True)):
-                if gi is None or k >= len(nd.inputs) - refs or name in graph.input_names:
-                    continue
+                if gi is None or k >= len(nd.inputs) - refs or not requires[name]:
+                    continue  # an input no trainable layer produced needs no gradient
                 grads[name] = grads[name] + gi if name in grads else gi
         else:
             inner = 0
@@ -482,18 +488,37 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
                                else row.saved_bytes, seconds[nd.name],
                                tuple(problems[nd.name])))
     fixed = sum(a.nbytes for d in tensors.values() for a in d.values())
-    peak_at = int(np.argmax(points))
-    where = (f"forward {nodes[peak_at].name}" if peak_at < n else
-             f"backward {nodes[2 * n - 1 - peak_at].name}" if peak_at < 2 * n
-             else "optimizer update")
+    where = _point(nodes, int(np.argmax(points)))
     peak = fixed + max(points)
     total_kept = sum(kept_bytes.values())
     t = trep.totals
+    # the engine's bytes at every point of its schedule (weights and buffers included)
+    predicted = [const + per * batch for const, per in trep.peak_terms]
+    found = [fixed + p for p in points]
+    run_problems: tuple[str, ...] = ()
+    if measured:
+        for index, (want, got) in enumerate(zip(predicted, found, strict=True)):
+            if want != got:
+                run_problems = (f"at the {_point(nodes, index)} {got:,} bytes are alive but "
+                                f"the engine's training schedule counts {want:,}",)
+                break
     return TrainingRun(graph.name, batch, seed, tuple(steps), n, t.saved_bytes,
                        total_kept if measured else t.saved_bytes,
                        t.peak_bytes, peak if measured else t.peak_bytes,
                        where, forward_seconds, backward_seconds, trep,
-                       wgrads if keep_grads else {})
+                       wgrads if keep_grads else {}, run_problems, tuple(predicted),
+                       tuple(found))
+
+
+def _point(nodes: Sequence[Node], index: int) -> str:
+    """The name of a schedule point: each node's forward, each node's backward in reverse, the
+    optimizer update."""
+    n = len(nodes)
+    if index < n:
+        return f"forward of {nodes[index].name}"
+    if index < 2 * n:
+        return f"backward of {nodes[2 * n - 1 - index].name}"
+    return "optimizer update"
 
 
 def _collect(layer: Layer, ins: tuple[Any, ...], out: Any, need_dx: bool, need_dw: bool,

@@ -333,6 +333,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     inner_grad = [0] * n  # the largest inner gradient of a fused layer, per sample
     by_dtype: dict[str, int] = {}
     saved_buffers = 0
+    sharers: dict[str, list[int]] = {}  # a weight owner → the steps computing its gradient
     for i, node in enumerate(graph.nodes):
         is_frozen = node.name in frozen
         m = node.multiplicity
@@ -364,6 +365,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
             if need_dw:
                 row_dw = True
                 w_grad_per_step[i] += 0 if node.shares else params
+                sharers.setdefault(node.shares or node.name, []).append(i)
             out = node.out_shape
             dx, dw = layer.backward_work(ins, out, need_dx, need_dw)
             dxw, dww = dxw + dx, dww + dw
@@ -402,13 +404,21 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         rows.append(TrainingRow(node.name, node.type_name, p_train, p_frozen, is_frozen,
                                 row_dx, row_dw, bdx, bdw, bflops, first_bytes, tuple(saved),
                                 node.path))
+    # a shared tensor's gradient (`share:`) is allocated at the first backward that reaches
+    # it — the sharer last in forward order — and accumulates the others (PyTorch's .grad)
+    for owner, users in sharers.items():
+        first_back = max(users)
+        if first_back != step[owner]:
+            w_grad_per_step[first_back] += w_grad_per_step[step[owner]]
+            w_grad_per_step[step[owner]] = 0
     saved_total = sum(e[0] * batch + e[1] for e in kept.values())
     grad_width = width
     state_width = DTYPE_BYTES[master_weights] if master_weights else width
     weight_bytes = (trainable + frozen_count) * width
     master_bytes = trainable * DTYPE_BYTES[master_weights] if master_weights else 0
     optimizer_bytes = opt.copies * trainable * state_width
-    buffer_bytes = report.totals.buffers * width
+    # every layer's buffers, a training-only head's too (an auxiliary classifier's BN)
+    buffer_bytes = (report.training_totals or report.totals).buffers * width
     persistent = weight_bytes + buffer_bytes + master_bytes + optimizer_bytes
     terms, at = _schedule(graph, kept, grad, size, mult, width, w_grad_per_step, grad_width,
                           inner_grad, step, n)
@@ -499,9 +509,11 @@ def _schedule(graph: Graph, kept: Mapping[tuple[str, ...], list[int]],
     for i, node in enumerate(graph.nodes):
         born[node.name] = i
         last[node.name] = i
-        for used in node.inputs:
+        refs = len(type(node.op).REF_INPUTS)
+        for k, used in enumerate(node.inputs):
             last[used] = i
-            consumers.setdefault(used, []).append(i)
+            if k < len(node.inputs) - refs:  # a reference input (indices) takes no gradient
+                consumers.setdefault(used, []).append(i)
     for o in graph.outputs:
         last[o.name] = max(last[o.name], n - 1)
     graph_keep: dict[str, int] = {}
