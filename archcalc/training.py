@@ -517,7 +517,7 @@ def _schedule(graph: Graph, kept: Mapping[tuple[str, ...], list[int]],
     for o in graph.outputs:
         last[o.name] = max(last[o.name], n - 1)
     graph_keep: dict[str, int] = {}
-    for key, (pv, pc, first, last_keeper, is_buffer) in kept.items():
+    for key, (pv, pc, first, _last_keeper, is_buffer) in kept.items():
         if len(key) == 1:
             graph_keep[key[0]] = back(first)
         elif not is_buffer:  # private or inner tensors: from their layer's forward to backward
