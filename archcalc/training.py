@@ -29,13 +29,14 @@ from typing import Any, NamedTuple
 
 from . import validate
 from .engine import CONVENTIONS, DTYPE_BYTES, analyze_graph
-from .errors import Loc, SpecError
+from .errors import Loc, SpecError, names_hint
 from .expr import MAX_INT
 from .graph import Graph, Node
 from .layers import Layer, Work
 from .layers.base import ACT, BUFFER_ROLES, PARAM, Saved
 from .report import Report
 from .shapes import prod
+from .spec import FreezeItem
 
 #: version of the ``training`` block of the JSON output (README, "Training cost")
 TRAINING_JSON = 1
@@ -81,7 +82,7 @@ PEAK_TEXT = (
 class Freeze:
     """Which layers are frozen: names and group paths (``layer1``, ``layer4.0``), and/or every
     layer before the first one named by ``until`` (in the graph's order). ``where`` locates
-    each name for errors (a spec's ``freeze:``; None for ``--freeze``)."""
+    each name for errors (a spec's ``freeze:``; absent for ``--freeze``)."""
 
     names: tuple[str, ...] = ()
     until: str | None = None
@@ -91,8 +92,15 @@ class Freeze:
         return bool(self.names) or self.until is not None
 
     def describe(self) -> str:
-        parts = list(self.names) + ([f"until: {self.until}"] if self.until else [])
-        return ", ".join(parts)
+        """As ``--freeze`` takes it: ``conv1,until:layer4``."""
+        return ",".join([*self.names, *([f"until:{self.until}"] if self.until else [])])
+
+    @classmethod
+    def of(cls, items: Sequence[FreezeItem]) -> Freeze:
+        """From a spec's ``freeze:`` entries."""
+        until = next((i.name for i in items if i.until), None)
+        return cls(tuple(i.name for i in items if not i.until), until,
+                   {i.name: i.loc for i in items})
 
 
 def parse_freeze(text: str) -> Freeze:
@@ -101,14 +109,12 @@ def parse_freeze(text: str) -> Freeze:
     names: list[str] = []
     until = None
     for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        if part.startswith("until:") or part.startswith("until="):
+        if part.startswith(("until:", "until=")):
             until = part[6:].strip()
             if not until:
                 raise SpecError("--freeze until: needs a layer name",
                                 hint="write --freeze until:layer4")
-        else:
+        elif part:
             names.append(part)
     if not names and until is None:
         raise SpecError(f"--freeze {text!r} names no layer",
@@ -117,7 +123,8 @@ def parse_freeze(text: str) -> Freeze:
 
 
 def merge_freeze(*items: Freeze | None) -> Freeze:
-    """The union of several freeze settings (the spec's and the command line's)."""
+    """The union of several freeze settings (the spec's, then the command line's: its
+    ``until`` wins)."""
     names: list[str] = []
     until = None
     where: dict[str, Loc | None] = {}
@@ -139,12 +146,9 @@ def frozen_nodes(graph: Graph, freeze: Freeze) -> frozenset[str]:
     names = {node.name for node in graph.nodes}
     for name in (*freeze.names, *((freeze.until,) if freeze.until else ())):
         if name not in names and name not in groups:
-            from .args import suggest
-
             raise SpecError(f"freeze: no layer or group named {name!r}",
                             loc=freeze.where.get(name),
-                            hint=suggest(name, sorted(names | groups))
-                            or "name a layer or a group (layer4, layer4.0)")
+                            hint=names_hint(name, [*groups, *names], "layer or group"))
     chosen = set(freeze.names)
     found: set[str] = set()
     before = freeze.until is not None
@@ -307,7 +311,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     ``dtype`` is the activations' and weights' dtype; ``master_weights`` (e.g. ``float32``
     with ``dtype="bfloat16"``) adds a full-precision copy of the trainable weights, in which
     the optimizer state is also kept (mixed precision). ``freeze`` names the frozen layers
-    (:class:`Freeze`; the spec's ``freeze:`` is merged in by the caller)."""
+    (:class:`Freeze`), in addition to the spec's ``freeze:``."""
     if not isinstance(graph, Graph):
         raise TypeError(f"analyze_training() takes a Graph, got {type(graph).__name__}")
     report = analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
@@ -317,7 +321,8 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                                          "float32")
     conv = CONVENTIONS[report.convention]
     width = DTYPE_BYTES[report.dtype]
-    frozen = frozen_nodes(graph, freeze or Freeze())
+    freeze = merge_freeze(Freeze.of(graph.freeze), freeze)
+    frozen = frozen_nodes(graph, freeze)
     pdtype = master_weights or report.dtype  # the dtype of the weights the layers compute with
     n = len(graph.nodes)
     step = {node.name: i for i, node in enumerate(graph.nodes)}
@@ -430,7 +435,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
             f"{opt.copies} state cop{'y' if opt.copies == 1 else 'ies'} of the trainable "
             f"params, {opt.update_ops} operations per param per update (full); {PEAK_TEXT}")
     return TrainingReport(report, opt, master_weights, tuple(sorted(frozen, key=step.__getitem__)),
-                          (freeze or Freeze()).describe(), tuple(rows), totals, text,
+                          freeze.describe(), tuple(rows), totals, text,
                           tuple((persistent + c, v) for c, v in terms))
 
 
