@@ -1,0 +1,117 @@
+"""``archcalc table SPEC --training``: the command-line side of :mod:`archcalc.training` (thin:
+options in, the library's report out)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTP]?i?B?)\s*$", re.IGNORECASE)
+_FACTORS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2,
+            "G": 1000**3, "GB": 1000**3, "T": 1000**4, "TB": 1000**4, "P": 1000**5,
+            "PB": 1000**5, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
+            "PIB": 2**50, "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40, "PI": 2**50}
+#: the largest budget --fit takes (a petabyte of device memory is far beyond any device)
+MAX_FIT = 2**60
+
+
+def parse_size(text: str) -> int:
+    """A memory size as people write it: ``24GiB`` (2³⁰), ``16GB`` (10⁹), ``1.5 GiB``, ``512``
+    (bytes). Raises :class:`click.BadParameter` otherwise."""
+    m = _SIZE.match(text)
+    unit = m.group(2).upper() if m else ""
+    if m is None or unit not in _FACTORS:
+        raise click.BadParameter(f"{text!r} is not a memory size; write e.g. 24GiB, 16GB, "
+                                 "1.5GiB or a number of bytes", param_hint="--fit")
+    value = round(float(m.group(1)) * _FACTORS[unit])
+    if not 0 < value <= MAX_FIT:
+        raise click.BadParameter(f"{text!r} must be more than 0 B and at most 1 EiB",
+                                 param_hint="--fit")
+    return value
+
+
+def training_options(fn: F) -> F:
+    """--training, --optimizer, --master-weights, --freeze, --fit."""
+    from .engine import DTYPE_BYTES
+    from .training import OPTIMIZERS
+
+    options = [
+        click.option("--training", is_flag=True,
+                     help="Cost one training step: backward MACs (input and weight "
+                          "gradients), tensors kept for backward, gradients, optimizer state "
+                          "and the training peak (docs/training.md)."),
+        click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default=None,
+                     help="With --training: the optimizer (state copies and update FLOPs; "
+                          "default sgd)."),
+        click.option("--master-weights", type=click.Choice(list(DTYPE_BYTES)), default=None,
+                     help="With --training: mixed precision, a copy of the trainable weights "
+                          "(and the optimizer state) in this dtype, e.g. --dtype bfloat16 "
+                          "--master-weights float32."),
+        click.option("--freeze", default=None, metavar="NAMES",
+                     help="With --training: frozen layers and groups, comma-separated, and "
+                          "until:NAME for every layer before NAME (added to the spec's "
+                          "freeze:)."),
+        click.option("--fit", default=None, metavar="SIZE",
+                     help="With --training: the largest batch whose training peak fits in "
+                          "SIZE (24GiB, 16GB)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def check_training_options(training: dict[str, Any]) -> bool:
+    """Whether --training was given; the other training options without it are a usage
+    error (they would be silently ignored)."""
+    given = [f"--{k.replace('_', '-')}" for k in ("optimizer", "master_weights", "freeze", "fit")
+             if training.get(k) is not None]
+    if given and not training.get("training"):
+        raise click.UsageError(f"{', '.join(given)} need{'s' if len(given) == 1 else ''} "
+                               "--training")
+    return bool(training.get("training"))
+
+
+def training_table(spec: str, fmt: str, output: str | None, view: dict[str, Any],
+                   training: dict[str, Any], *, input_shape: Any, batch: int, dtype: str,
+                   convention: str, sets: tuple[str, ...]) -> None:
+    """Print or write the training report of SPEC as a table or JSON."""
+    from .cli_common import emit, emit_lines, graph_from_options, output_width
+    from .training import analyze_training, fit_batch, parse_freeze
+
+    if fmt not in ("table", "json"):
+        raise click.UsageError(f"--training writes a table or JSON, not {fmt}")
+    unused = [f"--{k.replace('_', '-')}" for k in ("columns", "first", "last", "style")
+              if view.get(k) is not None]
+    if unused:
+        raise click.UsageError(f"{', '.join(unused)} shape the inference table; --training "
+                               "takes --depth, --exact and --quiet")
+    budget = parse_size(training["fit"]) if training.get("fit") is not None else None
+    freeze = parse_freeze(training["freeze"]) if training.get("freeze") else None
+    graph = graph_from_options(spec, input_shape=input_shape, sets=sets)
+    report = analyze_training(graph, batch=batch, dtype=dtype, convention=convention,
+                              optimizer=training.get("optimizer") or "sgd",
+                              master_weights=training.get("master_weights"), freeze=freeze)
+    fit = None if budget is None else (training["fit"], fit_batch(report, budget))
+    if fmt == "json":
+        import json
+
+        data = report.report.to_dict()
+        data["training"] = report.to_dict()
+        if fit is not None:
+            data["training"]["fit"] = {"budget_bytes": budget, "batch": fit[1]}
+        emit(json.dumps(data, indent=2) + "\n", output)
+        return
+    from .training_view import training_lines
+
+    depth = view.get("depth")
+    if depth == "full":
+        depth = None
+    width = None if view.get("wide") or output is not None else output_width()
+    emit_lines(training_lines(report, width=width, exact=bool(view.get("exact")),
+                              depth=None if depth is None else int(depth),
+                              quiet=bool(view.get("quiet")), fit=fit), output)
