@@ -291,11 +291,15 @@ def _join(a: str, b: str) -> str:
 @click.argument("layer", required=False, metavar="LAYER")
 @analysis_options
 @click.option("--all", "all_layers", is_flag=True, help="Explain every layer.")
+@click.option("--training", is_flag=True,
+              help="Also derive the layer's backward: gradients, their work, what it keeps.")
+@click.option("--freeze", default=None, metavar="NAMES",
+              help="With --training: frozen layers (as `table --training --freeze`).")
 @format_option(("text", "markdown", "json"))
 @output_option
 def explain(spec: str, layer: str | None, all_layers: bool, fmt: str | None, output: str | None,
             input_shape: Any, batch: int, dtype: str, convention: str,
-            sets: tuple[str, ...]) -> None:
+            sets: tuple[str, ...], training: bool = False, freeze: str | None = None) -> None:
     """Derive every number of LAYER (a name, or a 1-based index) the way the slides do, with
     the layer's values substituted: output size, weight shapes, params, MACs, FLOPs, memory,
     receptive field. --format markdown gives LaTeX math for slides.
@@ -322,6 +326,13 @@ def explain(spec: str, layer: str | None, all_layers: bool, fmt: str | None, out
     results = [explain_layer(graph, n.name, report=report) for n in nodes]
     fmt = fmt or {"json": "json", "markdown": "markdown"}.get(_fmt_from_path(output) or "",
                                                               "text")
+    if training or freeze:  # the backward derivation (archcalc.training), after the forward's
+        from .cli_training import explain_training
+
+        emit(explain_training(graph, results, nodes, fmt, freeze, batch=batch, dtype=dtype,
+                              convention=convention, training=training,
+                              width=None if output is not None else table_width(False)), output)
+        return
     if fmt == "json":
         data: Any = [r.to_dict() for r in results] if all_layers else results[0].to_dict()
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -115,3 +115,40 @@ def training_table(spec: str, fmt: str, output: str | None, view: dict[str, Any]
     emit_lines(training_lines(report, width=width, exact=bool(view.get("exact")),
                               depth=None if depth is None else int(depth),
                               quiet=bool(view.get("quiet")), fit=fit), output)
+
+
+def explain_training(graph: Any, results: list[Any], nodes: Any, fmt: str, freeze: str | None,
+                     *, batch: int, dtype: str, convention: str, training: bool,
+                     width: int | None = None) -> str:
+    """``explain --training``: each layer's forward derivation, then its backward's."""
+    import json
+
+    from .training import analyze_training, explain_backward, parse_freeze
+
+    if not training:
+        raise click.UsageError("--freeze needs --training")
+    tr = analyze_training(graph, batch=batch, dtype=dtype, convention=convention,
+                          freeze=parse_freeze(freeze) if freeze else None)
+    rows = {row.name: row for row in tr.layers}
+    backward = [explain_backward(tr, graph, n.name) for n in nodes]
+    if fmt == "json":
+        data = [{**r.to_dict(), "training": rows[n.name].to_dict(), "backward": b}
+                for r, n, b in zip(results, nodes, backward, strict=True)]
+        return json.dumps(data if len(data) > 1 else data[0], indent=2,
+                          ensure_ascii=False) + "\n"
+    import textwrap
+
+    from .terminal import explanation_lines
+
+    parts = []
+    for r, b in zip(results, backward, strict=True):
+        if fmt == "markdown":
+            parts.append(r.to_markdown() + "\n" + "\n".join(f"    {line}" for line in b) + "\n")
+            continue
+        lines = list(explanation_lines(r, width=width))
+        for line in b:
+            lead = " " * (len(line) - len(line.lstrip()))
+            lines += textwrap.wrap(line, width, subsequent_indent=lead + "  ",
+                                   break_on_hyphens=False) if width else [line]
+        parts.append("".join(f"{line}\n" for line in lines))
+    return "\n".join(parts)

@@ -377,7 +377,8 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                 dt = pdtype if item.dtype == PARAM else width_name(item.dtype, report.dtype)
                 key, per, const = _locate(item, node, s, len(stages), mult, width, m, dt)
                 nbytes = per * batch + const
-                saved.append((item.name, dt, nbytes))
+                # a fused layer's tensors are named after it, as its weights are (bn.mean)
+                saved.append((f"{layer.type_name}.{item.name}" if s else item.name, dt, nbytes))
                 entry = kept.get(key)
                 if entry is None:
                     # one of the layer's own buffers (BN's running statistics): saved, but
@@ -547,3 +548,75 @@ def _schedule(graph: Graph, kept: Mapping[tuple[str, ...], list[int]],
         return "optimizer update"
 
     return terms, at
+
+
+def _rule_text(method: Any) -> str:
+    """A rule's docstring as one line of prose (RST markup dropped)."""
+    doc = " ".join((method.__doc__ or "").split())
+    for mark in ("``", ":func:", ":meth:", ":data:", ":class:", "`"):
+        doc = doc.replace(mark, "")
+    return doc
+
+
+def _activation_formula(op: Layer) -> str:
+    """An activation's backward formula and its operations per element, else ''."""
+    from .layers.activation import BACKWARD, Activation
+
+    if not isinstance(op, Activation):
+        return ""
+    rule = BACKWARD[op.fn]
+    return f"{rule.formula}: {rule.ops} operation{'s' if rule.ops > 1 else ''} per element"
+
+
+def explain_backward(tr: TrainingReport, graph: Graph, layer: str) -> list[str]:
+    """The derivation of one layer's backward in the training step ``tr`` of ``graph``: for its
+    op and each fused layer, which gradients are needed and why, their work by the class's rule
+    (its docstring, the derivation), and what it keeps, in bytes at the report's batch."""
+    from .explain import find_layer
+
+    node = find_layer(graph, layer)
+    row = next(r for r in tr.layers if r.name == node.name)
+    batch, dtype = tr.report.batch, tr.report.dtype
+    factor = batch * node.multiplicity
+    pdtype = tr.master_weights or dtype
+    stages: list[tuple[Layer, tuple[Any, ...]]] = [(node.op, node.in_shapes)]
+    stages += [(post, (node.out_shape,)) for post in node.post]
+    out = [f"backward of {node.name} ({' + '.join(x.type_name for x in node.layers)}), batch "
+           f"{batch}, {dtype}" + (" — frozen" if row.frozen else "")]
+    flowing = row.need_dx
+    if not flowing:
+        out.append("  no input gradient: no input requires one (the network input, or only "
+                   "frozen layers before it)")
+    for op, ins in stages:
+        need_dx, need_dw = flowing, _params(op, ins) > 0 and not row.frozen
+        name = op.type_name
+        if not (need_dx or need_dw):
+            out.append(f"  {name}: not in the backward (no gradient flows in, no trainable "
+                       "weights)")
+            continue
+        dx, dw = op.backward_work(ins, node.out_shape, need_dx, need_dw)
+        for label, w, needed in (("∂x", dx, need_dx), ("∂W", dw, need_dw)):
+            if not needed:
+                continue
+            parts = [f"{w.macs * factor:,} MACs"] if w.macs or not w.elementwise else []
+            if w.elementwise:
+                parts.append(f"{w.elementwise * factor:,} element-wise ops (full)")
+            per = f" = {w.macs:,} × batch {batch}" if w.macs and factor > 1 else ""
+            out.append(f"  {name} {label}: {' + '.join(parts)}{per}")
+        out.append(f"    rule: {_rule_text(type(op).backward_work)}")
+        formula = _activation_formula(op)
+        if formula:
+            out.append(f"    {name}: ∂x = {formula}")
+        for item in op.saves(ins, node.out_shape, need_dx, need_dw):
+            dt = pdtype if item.dtype == PARAM else width_name(item.dtype, dtype)
+            n = prod(item.shape) * SAVED_BYTES[dt]
+            total = n * factor if item.per_sample else n
+            times = f" × batch {batch}" if item.per_sample and factor > 1 else ""
+            out.append(f"  {name} keeps {item.name}: {dt} {list(item.shape)}"
+                       f"{'' if item.per_sample else ' (for the batch)'} = {n:,} B{times}"
+                       + (f" = {total:,} B" if times else ""))
+        out.append(f"    rule: {_rule_text(type(op).saves)}")
+        flowing = True
+    out.append(f"  first to keep: {row.saved_bytes:,} B (a tensor another layer keeps first "
+               "is counted there)")
+    return out
