@@ -152,3 +152,41 @@ def explain_training(graph: Any, results: list[Any], nodes: Any, fmt: str, freez
                                    break_on_hyphens=False) if width else [line]
         parts.append("".join(f"{line}\n" for line in lines))
     return "\n".join(parts)
+
+
+def training_sweep(spec: str, batch: str | None, optimizer: str | None, dtype: str | None,
+                   master_weights: str | None, freeze: str | None, convention: str,
+                   fmt: str, output: str | None, exact: bool, width: int | None) -> None:
+    """``archcalc sweep SPEC --training --batch 1,8,32 --optimizer sgd,adam``."""
+    import json
+
+    from . import to_graph
+    from .cli_common import emit, emit_lines
+    from .cli_compare import parse_values
+    from .engine import DTYPE_BYTES
+    from .training import OPTIMIZERS, parse_freeze, sweep_training
+    from .training_view import sweep_lines
+
+    if fmt not in ("table", "json"):
+        raise click.UsageError(f"sweep --training writes a table or JSON, not {fmt}")
+    sizes = parse_values(batch, "--batch") if batch else [1]
+    if any(not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in sizes):
+        raise click.BadParameter(f"{batch!r}: batch sizes are positive integers",
+                                 param_hint="'--batch'")
+    names = [o.strip() for o in (optimizer or "sgd").split(",") if o.strip()]
+    bad = [o for o in names if o not in OPTIMIZERS]
+    if bad or not names:
+        raise click.BadParameter(f"{bad[0] if bad else optimizer!r}: choose among "
+                                 + ", ".join(OPTIMIZERS), param_hint="'--optimizer'")
+    if dtype is not None and dtype not in DTYPE_BYTES:
+        raise click.BadParameter(f"{dtype!r}: one of " + ", ".join(DTYPE_BYTES)
+                                 + " (a training sweep holds the dtype fixed)",
+                                 param_hint="'--dtype'")
+    result = sweep_training(to_graph(spec), [int(b) for b in sizes], names,
+                            dtype=dtype or "float32", convention=convention,
+                            master_weights=master_weights,
+                            freeze=parse_freeze(freeze) if freeze else None)
+    if fmt == "json":
+        emit(json.dumps(result.to_dict(), indent=2) + "\n", output)
+        return
+    emit_lines(sweep_lines(result, width=width, exact=exact), output)

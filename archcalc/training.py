@@ -32,7 +32,7 @@ from .engine import CONVENTIONS, DTYPE_BYTES, analyze_graph
 from .errors import Loc, SpecError, names_hint
 from .expr import MAX_INT
 from .graph import Graph, Node
-from .layers import Layer
+from .layers import Layer, Work
 from .layers.base import ACT, BUFFER_ROLES, PARAM
 from .report import Report
 from .shapes import prod
@@ -221,6 +221,8 @@ class TrainingTotals(NamedTuple):
     optimizer_bytes: int
     peak_bytes: int
     peak_at: str
+    #: the whole step (forward + backward + update) under each convention
+    step_flops_by_convention: Mapping[str, int]
 
     @property
     def backward_macs(self) -> int:
@@ -236,8 +238,9 @@ class TrainingTotals(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: v for k, v in self._asdict().items()
-                               if k != "saved_bytes_by_dtype"}
+                               if k not in ("saved_bytes_by_dtype", "step_flops_by_convention")}
         out["saved_bytes_by_dtype"] = dict(self.saved_bytes_by_dtype)
+        out["step_flops_by_convention"] = dict(self.step_flops_by_convention)
         out["backward_macs"] = self.backward_macs
         out["step_macs"] = self.step_macs
         out["step_flops"] = self.step_flops
@@ -332,6 +335,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     kept: dict[str, int] = {}
     rows: list[TrainingRow] = []
     fwd_macs = fwd_flops = bwd_dx = bwd_dw = bwd_flops = trainable = frozen_count = 0
+    f_window = f_elementwise = b_window = b_elementwise = 0
     saved_total = saved_buffers = 0
     by_dtype: dict[str, int] = {}
     widths = {**SAVED_BYTES, ACT: width, PARAM: SAVED_BYTES[pdtype]}
@@ -385,6 +389,11 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         bwd_dx += bdx
         bwd_dw += bdw
         bwd_flops += bflops
+        fw, fe, bw, be = rules.other
+        f_window += fw * factor
+        f_elementwise += fe * factor
+        b_window += bw * factor
+        b_elementwise += be * factor
         # its own kept tensors (output, private, inner) are new here: nobody kept them before
         first_bytes = rules.own_per * factor + rules.own_const
         saved_buffers += rules.buffer_const
@@ -434,6 +443,9 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         ((c, v, t) for t, (c, v) in enumerate(terms)), key=lambda e: e[0] + e[1] * batch)
     peak = persistent + peak_const + peak_per * batch
     update_flops = opt.update_ops * trainable if conv.count_elementwise else 0
+    step_work = Work(fwd_macs + bwd_dx + bwd_dw, f_window + b_window,
+                     f_elementwise + b_elementwise + opt.update_ops * trainable)
+    by_convention = {c.name: c.flops(step_work) for c in CONVENTIONS.values()}
     totals = TrainingTotals(
         trainable_params=trainable, frozen_params=frozen_count,
         forward_macs=fwd_macs, backward_input_macs=bwd_dx, backward_weight_macs=bwd_dw,
@@ -442,7 +454,8 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         saved_buffer_bytes=saved_buffers,
         weight_bytes=weight_bytes, buffer_bytes=buffer_bytes,
         gradient_bytes=trainable * grad_width, master_weight_bytes=master_bytes,
-        optimizer_bytes=optimizer_bytes, peak_bytes=peak, peak_at=_when(graph, where))
+        optimizer_bytes=optimizer_bytes, peak_bytes=peak, peak_at=_when(graph, where),
+        step_flops_by_convention=by_convention)
     text = (f"{report.convention_text}; backward: input and weight gradients by each layer's "
             f"rule, element-wise backward work only under full; optimizer {opt.name}: "
             f"{opt.copies} state cop{'y' if opt.copies == 1 else 'ies'} of the trainable "
@@ -465,6 +478,9 @@ class _NodeRules(NamedTuple):
     dx_macs: int
     dw_macs: int
     flops: int  # backward FLOPs under the convention
+    #: per sample: the forward's and the backward's (window reads, element-wise operations), for
+    #: the step under every convention
+    other: tuple[int, int, int, int]
     inner: int  # elements of the largest inner gradient of a fused node
     #: what it keeps of its inputs: (input index, private name of the producer's or "", bytes,
     #: dtype, per sample?) — "x1" is input 1 itself, "x1.indices" the producer's "indices"
@@ -491,6 +507,7 @@ def _node_rules(node: Node, flowing: bool, is_frozen: bool, flops: Any,
     stages += [(post, (node.out_shape,)) for post in node.post]
     last = len(stages) - 1
     p_train = p_frozen = wgrad = dx_macs = dw_macs = nflops = inner = 0
+    b_window = b_elementwise = 0
     own_per = own_const = buffer_const = sched_per = sched_const = 0
     row_dw = keeps_y = False
     input_kept: list[tuple[int, str, int, str, bool]] = []
@@ -524,6 +541,8 @@ def _node_rules(node: Node, flowing: bool, is_frozen: bool, flops: Any,
         dx_macs += dx.macs
         dw_macs += dw.macs
         nflops += flops(dx) + flops(dw)
+        b_window += dx.window + dw.window
+        b_elementwise += dx.elementwise + dw.elementwise
         for item in layer.saves(ins, out, need_dx, need_dw):
             name = item.name
             # a fused layer's tensors are named after it, as its weights are (bn.mean)
@@ -557,8 +576,10 @@ def _node_rules(node: Node, flowing: bool, is_frozen: bool, flops: Any,
         if s and need_dx:  # the gradient of this stage's input, inside the node
             inner = max(inner, prod(out))
         flowing = True
+    fwd = node.work()
     return _NodeRules(p_train, p_frozen, wgrad, row_dw, flowing, dx_macs, dw_macs, nflops,
-                      inner, tuple(input_kept), keeps_y, own_per, own_const, buffer_const,
+                      (fwd.window, fwd.elementwise, b_window, b_elementwise), inner,
+                      tuple(input_kept), keeps_y, own_per, own_const, buffer_const,
                       tuple((k, v[0], v[1]) for k, v in dtypes.items()), sched_per,
                       sched_const, frozenset(privates), tuple(listing))
 
@@ -719,3 +740,49 @@ def explain_backward(tr: TrainingReport, graph: Graph, layer: str) -> list[str]:
     out.append(f"  first to keep: {row.saved_bytes:,} B (a tensor another layer keeps first "
                "is counted there)")
     return out
+
+
+@dataclass(frozen=True)
+class TrainingSweep:
+    """A training step over a grid of batch sizes × optimizers (the last varies fastest)."""
+
+    name: str
+    dtype: str
+    master_weights: str | None
+    convention: str
+    freeze: str
+    points: tuple[tuple[int, str, TrainingTotals], ...]  # (batch, optimizer, totals)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"archcalc_training_sweep": TRAINING_JSON, "name": self.name,
+                "dtype": self.dtype, "master_weights": self.master_weights,
+                "convention": self.convention, "freeze": self.freeze,
+                "points": [{"batch": b, "optimizer": o, **t.to_dict()}
+                           for b, o, t in self.points]}
+
+
+#: points in one training sweep (each is one analysis)
+MAX_SWEEP_POINTS = 1_000
+
+
+def sweep_training(graph: Graph, batches: Sequence[int], optimizers: Sequence[str], *,
+                   dtype: str = "float32", convention: str = "lecture",
+                   master_weights: str | None = None,
+                   freeze: Freeze | None = None) -> TrainingSweep:
+    """:func:`analyze_training` at every (batch, optimizer) of the grid."""
+    if not batches or not optimizers:
+        raise SpecError("a training sweep needs at least one batch size and one optimizer",
+                        hint="e.g. batches [1, 8, 32], optimizers ['sgd', 'adam']")
+    if len(batches) * len(optimizers) > MAX_SWEEP_POINTS:
+        raise SpecError(f"{len(batches) * len(optimizers):,} points are beyond the limit of "
+                        f"{MAX_SWEEP_POINTS:,}", hint="sweep fewer batch sizes")
+    points = []
+    tr: TrainingReport | None = None
+    for b in batches:
+        for o in optimizers:
+            tr = analyze_training(graph, batch=b, dtype=dtype, convention=convention,
+                                  optimizer=o, master_weights=master_weights, freeze=freeze)
+            points.append((b, o, tr.totals))
+    assert tr is not None
+    return TrainingSweep(graph.name, tr.report.dtype, master_weights, tr.report.convention,
+                         tr.freeze, tuple(points))

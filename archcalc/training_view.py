@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from . import units
 from .textable import Column, Line, Row, dropped_note, render, wrap
-from .training import TrainingReport, TrainingRow
+from .training import TrainingReport, TrainingRow, TrainingSweep
 
 #: the per-layer columns, in order; ``drop``: the higher, the earlier dropped at a narrow width
 COLUMNS = (
@@ -134,7 +134,9 @@ def totals_block(tr: TrainingReport, *, exact: bool = False) -> list[tuple[str, 
          f"∂x {count(t.backward_input_macs)} + ∂W {count(t.backward_weight_macs)}"),
         (f"Step FLOPs ({r.convention})", count(t.step_flops),
          f"fwd {count(t.forward_flops)} + bwd {count(t.backward_flops)} + update "
-         f"{count(t.update_flops)}"),
+         f"{count(t.update_flops)}; " + ", ".join(
+             f"{k} {count(v)}" for k, v in t.step_flops_by_convention.items()
+             if k != r.convention)),
         ("Kept for backward", size(t.saved_bytes), kept),
         ("Weights", size(t.weight_bytes), f"{r.dtype}; buffers {size(t.buffer_bytes)}"),
         ("Gradients", size(t.gradient_bytes), "trainable params"),
@@ -145,3 +147,38 @@ def totals_block(tr: TrainingReport, *, exact: bool = False) -> list[tuple[str, 
          f"trainable params"),
         ("Training peak", size(t.peak_bytes), f"at {t.peak_at}"),
     ]
+
+
+SWEEP_COLUMNS = (
+    Column("batch", "batch"),
+    Column("optimizer", "optimizer", kind="name"),
+    Column("backward", "backward MACs"),
+    Column("step", "step FLOPs"),
+    Column("kept", "kept for backward"),
+    Column("state", "optimizer state", drop=2),
+    Column("peak", "training peak"),
+)
+
+
+def sweep_lines(sw: TrainingSweep, *, width: int | None = 100,
+                exact: bool = False) -> list[Line]:
+    """A training sweep as a table: one row per (batch, optimizer)."""
+    head = (f"{sw.name} · training step over batch × optimizer · {sw.dtype}"
+            + (f" (master weights {sw.master_weights})" if sw.master_weights else "")
+            + (f" · frozen: {sw.freeze}" if sw.freeze else "")
+            + f" · FLOPs {sw.convention}")
+    lines = wrap(head, width, indent="  ", style="bold")
+    lines.append(Line(""))
+    rows = [Row((f"{b:,}", o, _count(t.backward_macs, exact), _count(t.step_flops, exact),
+                 _bytes(t.saved_bytes, exact), _bytes(t.optimizer_bytes, exact),
+                 _bytes(t.peak_bytes, exact))) for b, o, t in sw.points]
+    table = render(SWEEP_COLUMNS, rows, width=width)
+    lines.extend(table.lines)
+    if table.dropped and width is not None:
+        lines.extend(wrap(dropped_note(table.dropped, width, "a wider terminal shows them"),
+                          width, indent="  ", style="dim"))
+    lines.append(Line(""))
+    lines.extend(wrap("the update's FLOPs count under the full convention only; peak: "
+                      f"docs/training.md; {units.UNITS_TEXT}", width, indent="  ",
+                      style="dim"))
+    return lines

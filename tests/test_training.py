@@ -433,3 +433,35 @@ def test_cli_explain_training() -> None:
     assert "no input gradient" in res.output
     assert "conv ∂W: 118,013,952 MACs" in res.output
     assert "conv keeps x: float32 [3, 224, 224] = 602,112 B" in res.output
+
+
+def test_step_flops_under_each_convention() -> None:
+    """fc 20 → 10 with bias, sgd, batch 1: forward 200 MACs + 10 bias adds; backward ∂x 200 and
+    ∂W 200 MACs + 10 bias-gradient adds (the first layer: no ∂x — so ∂W only, 200 + 10);
+    update 2 × 210 params. macs: 200 + 200 = 400; lecture (MACs + window reads) the same;
+    full: 2·400 + 10 + 10 + 420 = 1,240."""
+    t = analyze_training(graph([{"fc": {"out": 10}}], [20])).totals
+    assert t.backward_input_macs == 0 and t.backward_weight_macs == 200
+    assert t.step_flops_by_convention == {"lecture": 400, "full": 1_240, "macs": 400}
+    for name in ("lecture", "full", "macs"):
+        other = analyze_training(graph([{"fc": {"out": 10}}], [20]), convention=name).totals
+        assert other.step_flops == t.step_flops_by_convention[name]
+
+
+def test_sweep_over_batch_and_optimizer() -> None:
+    from archcalc.training import sweep_training
+
+    g = archcalc.to_graph("resnet18")
+    sw = sweep_training(g, [1, 8], ["sgd", "adam"])
+    assert [(b, o) for b, o, _ in sw.points] == [(1, "sgd"), (1, "adam"), (8, "sgd"),
+                                                 (8, "adam")]
+    for b, o, t in sw.points:
+        assert t == analyze_training(g, batch=b, optimizer=o).totals
+    # Adam: two fp32 copies of the 11,689,512 params
+    assert sw.points[1][2].optimizer_bytes == 2 * 11_689_512 * 4
+    res = CliRunner().invoke(cli, ["sweep", "resnet18", "--training", "--batch", "1,8",
+                                   "--optimizer", "sgd,adam", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["points"][3]["saved_bytes"] == sw.points[3][2].saved_bytes
+    res = CliRunner().invoke(cli, ["sweep", "resnet18", "--optimizer", "adam"])
+    assert res.exit_code == 2 and "need --training" in res.output
