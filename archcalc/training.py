@@ -29,13 +29,14 @@ from typing import Any, NamedTuple
 
 from . import validate
 from .engine import CONVENTIONS, DTYPE_BYTES, analyze_graph
-from .errors import Loc, SpecError
+from .errors import Loc, SpecError, names_hint
 from .expr import MAX_INT
 from .graph import Graph, Node
 from .layers import Layer, Work
-from .layers.base import ACT, BUFFER_ROLES, PARAM, Saved
+from .layers.base import ACT, BUFFER_ROLES, PARAM
 from .report import Report
 from .shapes import prod
+from .spec import FreezeItem
 
 #: version of the ``training`` block of the JSON output (README, "Training cost")
 TRAINING_JSON = 1
@@ -81,7 +82,7 @@ PEAK_TEXT = (
 class Freeze:
     """Which layers are frozen: names and group paths (``layer1``, ``layer4.0``), and/or every
     layer before the first one named by ``until`` (in the graph's order). ``where`` locates
-    each name for errors (a spec's ``freeze:``; None for ``--freeze``)."""
+    each name for errors (a spec's ``freeze:``; absent for ``--freeze``)."""
 
     names: tuple[str, ...] = ()
     until: str | None = None
@@ -91,8 +92,15 @@ class Freeze:
         return bool(self.names) or self.until is not None
 
     def describe(self) -> str:
-        parts = list(self.names) + ([f"until: {self.until}"] if self.until else [])
-        return ", ".join(parts)
+        """As ``--freeze`` takes it: ``conv1,until:layer4``."""
+        return ",".join([*self.names, *([f"until:{self.until}"] if self.until else [])])
+
+    @classmethod
+    def of(cls, items: Sequence[FreezeItem]) -> Freeze:
+        """From a spec's ``freeze:`` entries."""
+        until = next((i.name for i in items if i.until), None)
+        return cls(tuple(i.name for i in items if not i.until), until,
+                   {i.name: i.loc for i in items})
 
 
 def parse_freeze(text: str) -> Freeze:
@@ -101,14 +109,12 @@ def parse_freeze(text: str) -> Freeze:
     names: list[str] = []
     until = None
     for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        if part.startswith("until:") or part.startswith("until="):
+        if part.startswith(("until:", "until=")):
             until = part[6:].strip()
             if not until:
                 raise SpecError("--freeze until: needs a layer name",
                                 hint="write --freeze until:layer4")
-        else:
+        elif part:
             names.append(part)
     if not names and until is None:
         raise SpecError(f"--freeze {text!r} names no layer",
@@ -117,7 +123,8 @@ def parse_freeze(text: str) -> Freeze:
 
 
 def merge_freeze(*items: Freeze | None) -> Freeze:
-    """The union of several freeze settings (the spec's and the command line's)."""
+    """The union of several freeze settings (the spec's, then the command line's: its
+    ``until`` wins)."""
     names: list[str] = []
     until = None
     where: dict[str, Loc | None] = {}
@@ -139,12 +146,9 @@ def frozen_nodes(graph: Graph, freeze: Freeze) -> frozenset[str]:
     names = {node.name for node in graph.nodes}
     for name in (*freeze.names, *((freeze.until,) if freeze.until else ())):
         if name not in names and name not in groups:
-            from .args import suggest
-
             raise SpecError(f"freeze: no layer or group named {name!r}",
                             loc=freeze.where.get(name),
-                            hint=suggest(name, sorted(names | groups))
-                            or "name a layer or a group (layer4, layer4.0)")
+                            hint=names_hint(name, [*groups, *names], "layer or group"))
     chosen = set(freeze.names)
     found: set[str] = set()
     before = freeze.until is not None
@@ -217,6 +221,8 @@ class TrainingTotals(NamedTuple):
     optimizer_bytes: int
     peak_bytes: int
     peak_at: str
+    #: the whole step (forward + backward + update) under each convention
+    step_flops_by_convention: Mapping[str, int]
 
     @property
     def backward_macs(self) -> int:
@@ -232,8 +238,9 @@ class TrainingTotals(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: v for k, v in self._asdict().items()
-                               if k != "saved_bytes_by_dtype"}
+                               if k not in ("saved_bytes_by_dtype", "step_flops_by_convention")}
         out["saved_bytes_by_dtype"] = dict(self.saved_bytes_by_dtype)
+        out["step_flops_by_convention"] = dict(self.step_flops_by_convention)
         out["backward_macs"] = self.backward_macs
         out["step_macs"] = self.step_macs
         out["step_flops"] = self.step_flops
@@ -307,7 +314,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     ``dtype`` is the activations' and weights' dtype; ``master_weights`` (e.g. ``float32``
     with ``dtype="bfloat16"``) adds a full-precision copy of the trainable weights, in which
     the optimizer state is also kept (mixed precision). ``freeze`` names the frozen layers
-    (:class:`Freeze`; the spec's ``freeze:`` is merged in by the caller)."""
+    (:class:`Freeze`), in addition to the spec's ``freeze:``."""
     if not isinstance(graph, Graph):
         raise TypeError(f"analyze_training() takes a Graph, got {type(graph).__name__}")
     report = analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
@@ -317,115 +324,128 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                                          "float32")
     conv = CONVENTIONS[report.convention]
     width = DTYPE_BYTES[report.dtype]
-    frozen = frozen_nodes(graph, freeze or Freeze())
+    freeze = merge_freeze(Freeze.of(graph.freeze), freeze)
+    frozen = frozen_nodes(graph, freeze)
     pdtype = master_weights or report.dtype  # the dtype of the weights the layers compute with
     n = len(graph.nodes)
-    step = {node.name: i for i, node in enumerate(graph.nodes)}
     mult = {name: 1 for name, _ in graph.inputs}
-    size = {name: prod(shape) for name, shape in graph.inputs}
     grad = {name: False for name, _ in graph.inputs}  # requires a gradient
-    # tensors kept for backward: key → [per-sample bytes, constant bytes, first keeper's step,
-    # the step of the last keeper in forward order (its backward frees it: the earliest)]
-    kept: dict[tuple[str, ...], list[int]] = {}
+    # graph tensors kept for backward: name → the first keeper's step (its backward, the last
+    # of the keepers' to run, frees it)
+    kept: dict[str, int] = {}
     rows: list[TrainingRow] = []
     fwd_macs = fwd_flops = bwd_dx = bwd_dw = bwd_flops = trainable = frozen_count = 0
-    w_grad_per_step = [0] * n  # weight-gradient bytes allocated at each layer's backward
-    inner_grad = [0] * n  # the largest inner gradient of a fused layer, per sample
+    f_window = f_elementwise = b_window = b_elementwise = 0
+    saved_total = saved_buffers = 0
     by_dtype: dict[str, int] = {}
-    saved_buffers = 0
-    sharers: dict[str, list[int]] = {}  # a weight owner → the steps computing its gradient
+    widths = {**SAVED_BYTES, ACT: width, PARAM: SAVED_BYTES[pdtype]}
+    names = {ACT: report.dtype, PARAM: pdtype}
+    # for the schedule: each graph tensor's last forward use, the last consumer that passes a
+    # gradient back into it; per node its own kept bytes (private and inner tensors)
+    last_use: dict[str, int] = {name: -1 for name, _ in graph.inputs}
+    grad_user: dict[str, int] = {}
+    own_per = [0] * n
+    own_const = [0] * n
+    node_rules: list[_NodeRules] = []
+    rules_of: dict[str, _NodeRules] = {}
+    # Identical layers on identical shapes (every block of a stage) are evaluated once: the
+    # key holds everything the rules depend on (layers are interned: identity is equality)
+    memo: dict[tuple[object, ...], _NodeRules] = {}
+    listing: dict[int, tuple[tuple[str, str, int], ...]] = {}  # a row's kept list, by rules
+    regions = any(node.multiplicity != 1 for node in graph.nodes)
+    forward = report.layers
+    new_row = tuple.__new__
     for i, node in enumerate(graph.nodes):
-        is_frozen = node.name in frozen
+        name = node.name
+        inputs = node.inputs
+        is_frozen = name in frozen
         m = node.multiplicity
-        mult[node.name] = m
-        size[node.name] = prod(node.out_shape)
-        p_train = p_frozen = 0
-        stages: list[tuple[Layer, tuple[Any, ...]]] = [(node.op, node.in_shapes)]
-        stages += [(post, (node.out_shape,)) for post in node.post]
-        flowing = any(grad[s] for s in node.inputs)
-        row_dx = flowing
-        row_dw = False
-        dxw = Work()
-        dww = Work()
-        saved: list[tuple[str, str, int]] = []
-        first_bytes = 0
-        for s, (layer, ins) in enumerate(stages):
-            params = _params(layer, ins)
-            # a layer sharing another's weights (`share:`) adds to the owner's gradient; the
-            # weights, their gradient and their state are counted at the owner
-            need_dw = params > 0 and not is_frozen
-            need_dx = flowing
-            if not node.shares:
-                if is_frozen:
-                    p_frozen += params
-                else:
-                    p_train += params
-            if not (need_dx or need_dw):
-                continue
-            if need_dw:
-                row_dw = True
-                w_grad_per_step[i] += 0 if node.shares else params
-                sharers.setdefault(node.shares or node.name, []).append(i)
-            out = node.out_shape
-            dx, dw = layer.backward_work(ins, out, need_dx, need_dw)
-            dxw, dww = dxw + dx, dww + dw
-            buffers = {t.name for t in layer.tensors(ins) if t.role in BUFFER_ROLES}
-            for item in layer.saves(ins, out, need_dx, need_dw):
-                dt = pdtype if item.dtype == PARAM else width_name(item.dtype, report.dtype)
-                key, per, const = _locate(item, node, s, len(stages), mult, width, m, dt)
-                nbytes = per * batch + const
-                saved.append((item.name, dt, nbytes))
-                entry = kept.get(key)
-                if entry is None:
-                    # one of the layer's own buffers (BN's running statistics): saved, but
-                    # allocated once, with the buffers — not again on the schedule
-                    kept[key] = [per, const, i, i, item.name in buffers]
-                    first_bytes += nbytes
-                    by_dtype[dt] = by_dtype.get(dt, 0) + nbytes
-                    if item.name in buffers:
-                        saved_buffers += nbytes
-                else:
-                    entry[3] = i
-            if s and need_dx:  # the gradient of this stage's input, inside the node
-                inner_grad[i] = max(inner_grad[i], prod(out) * m)
-            flowing = True
-        grad[node.name] = flowing
-        trainable += p_train
-        frozen_count += p_frozen
-        work = node.work()
-        fwd_macs += work.macs * batch * m
-        fwd_flops += conv.flops(work) * batch * m
+        mult[name] = m
+        flowing = False
+        for source in inputs:
+            if grad[source]:
+                flowing = True
+                break
+        key = (id(node.op), *map(id, node.post), node.in_shapes, flowing, is_frozen,
+               bool(node.shares))
+        rules = memo.get(key)
+        if rules is None:
+            rules = memo[key] = _node_rules(node, flowing, is_frozen, conv.flops, widths,
+                                            names)
+        node_rules.append(rules)
+        rules_of[name] = rules
+        grad[name] = rules.flowing
+        last_use[name] = i
+        for source in inputs:
+            last_use[source] = i
+            if rules.flowing:
+                grad_user[source] = i
+        trainable += rules.trainable
+        frozen_count += rules.frozen
+        fwd_macs += forward[i].macs
+        fwd_flops += forward[i].flops
         factor = batch * m
-        bdx, bdw = dxw.macs * factor, dww.macs * factor
-        bflops = (conv.flops(dxw) + conv.flops(dww)) * factor
+        bdx, bdw, bflops = rules.dx_macs * factor, rules.dw_macs * factor, rules.flops * factor
         bwd_dx += bdx
         bwd_dw += bdw
         bwd_flops += bflops
-        rows.append(TrainingRow(node.name, node.type_name, p_train, p_frozen, is_frozen,
-                                row_dx, row_dw, bdx, bdw, bflops, first_bytes, tuple(saved),
-                                node.path))
-    # a shared tensor's gradient (`share:`) is allocated at the first backward that reaches
-    # it — the sharer last in forward order — and accumulates the others (PyTorch's .grad)
-    for owner, users in sharers.items():
-        first_back = max(users)
-        if first_back != step[owner]:
-            w_grad_per_step[first_back] += w_grad_per_step[step[owner]]
-            w_grad_per_step[step[owner]] = 0
-    saved_total = sum(e[0] * batch + e[1] for e in kept.values())
+        fw, fe, bw, be = rules.other
+        f_window += fw * factor
+        f_elementwise += fe * factor
+        b_window += bw * factor
+        b_elementwise += be * factor
+        # its own kept tensors (output, private, inner) are new here: nobody kept them before
+        first_bytes = rules.own_per * factor + rules.own_const
+        saved_buffers += rules.buffer_const
+        for dname, dper, dconst in rules.own_dtypes:
+            by_dtype[dname] = by_dtype.get(dname, 0) + dper * factor + dconst
+        own_per[i] = rules.sched_per * m
+        own_const[i] = rules.sched_const
+        if rules.keeps_y:
+            kept[name] = i
+        for index, private, base, dname, per_sample in rules.input_kept:
+            source = inputs[index]
+            nbytes = base * mult[source] * batch if per_sample else base
+            if private:  # the producer's private tensor ("x1.indices"): counted where kept
+                producer = rules_of.get(source)
+                if producer is not None and private in producer.privates:
+                    continue
+                own_per[i] += base * mult[source] if per_sample else 0
+                own_const[i] += 0 if per_sample else base
+            elif source in kept:
+                continue
+            else:
+                kept[source] = i
+            first_bytes += nbytes
+            by_dtype[dname] = by_dtype.get(dname, 0) + nbytes
+        saved_total += first_bytes
+        listed = None if regions else listing.get(id(rules))
+        if listed is None:
+            listed = tuple((label, dname, base * (mult[inputs[src]] if src >= 0 else m) * batch
+                            if per_sample else base)
+                           for label, dname, src, base, per_sample in rules.listing)
+            if not regions:
+                listing[id(rules)] = listed
+        # TrainingRow made as the tuple it is (as the engine makes its rows)
+        rows.append(new_row(TrainingRow, (name, node.type_name, rules.trainable, rules.frozen,
+                                          is_frozen, flowing, rules.need_dw, bdx, bdw, bflops,
+                                          first_bytes, listed, node.path)))
     grad_width = width
     state_width = DTYPE_BYTES[master_weights] if master_weights else width
     weight_bytes = (trainable + frozen_count) * width
     master_bytes = trainable * DTYPE_BYTES[master_weights] if master_weights else 0
     optimizer_bytes = opt.copies * trainable * state_width
-    # every layer's buffers, a training-only head's too (an auxiliary classifier's BN)
-    buffer_bytes = (report.training_totals or report.totals).buffers * width
+    buffer_bytes = report.totals.buffers * width
     persistent = weight_bytes + buffer_bytes + master_bytes + optimizer_bytes
-    terms, at = _schedule(graph, kept, grad, size, mult, width, w_grad_per_step, grad_width,
-                          inner_grad, step, n)
+    terms = _schedule(graph, kept, grad, mult, width, node_rules, grad_width, last_use,
+                      grad_user, own_per, own_const)
     peak_const, peak_per, where = max(
         ((c, v, t) for t, (c, v) in enumerate(terms)), key=lambda e: e[0] + e[1] * batch)
     peak = persistent + peak_const + peak_per * batch
     update_flops = opt.update_ops * trainable if conv.count_elementwise else 0
+    step_work = Work(fwd_macs + bwd_dx + bwd_dw, f_window + b_window,
+                     f_elementwise + b_elementwise + opt.update_ops * trainable)
+    by_convention = {c.name: c.flops(step_work) for c in CONVENTIONS.values()}
     totals = TrainingTotals(
         trainable_params=trainable, frozen_params=frozen_count,
         forward_macs=fwd_macs, backward_input_macs=bwd_dx, backward_weight_macs=bwd_dw,
@@ -434,14 +454,134 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         saved_buffer_bytes=saved_buffers,
         weight_bytes=weight_bytes, buffer_bytes=buffer_bytes,
         gradient_bytes=trainable * grad_width, master_weight_bytes=master_bytes,
-        optimizer_bytes=optimizer_bytes, peak_bytes=peak, peak_at=at(where))
+        optimizer_bytes=optimizer_bytes, peak_bytes=peak, peak_at=_when(graph, where),
+        step_flops_by_convention=by_convention)
     text = (f"{report.convention_text}; backward: input and weight gradients by each layer's "
             f"rule, element-wise backward work only under full; optimizer {opt.name}: "
             f"{opt.copies} state cop{'y' if opt.copies == 1 else 'ies'} of the trainable "
             f"params, {opt.update_ops} operations per param per update (full); {PEAK_TEXT}")
+    step = {node.name: i for i, node in enumerate(graph.nodes)}
     return TrainingReport(report, opt, master_weights, tuple(sorted(frozen, key=step.__getitem__)),
-                          (freeze or Freeze()).describe(), tuple(rows), totals, text,
+                          freeze.describe(), tuple(rows), totals, text,
                           tuple((persistent + c, v) for c, v in terms))
+
+
+class _NodeRules(NamedTuple):
+    """One node's backward by its classes' rules, for given gradient flags: counts per sample,
+    bytes per sample (``per``) or for the batch (``const``)."""
+
+    trainable: int
+    frozen: int
+    wgrad: int  # weight-gradient elements (0 for a layer sharing another's weights)
+    need_dw: bool
+    flowing: bool  # its output requires a gradient
+    dx_macs: int
+    dw_macs: int
+    flops: int  # backward FLOPs under the convention
+    #: per sample: the forward's and the backward's (window reads, element-wise operations), for
+    #: the step under every convention
+    other: tuple[int, int, int, int]
+    inner: int  # elements of the largest inner gradient of a fused node
+    #: what it keeps of its inputs: (input index, private name of the producer's or "", bytes,
+    #: dtype, per sample?) — "x1" is input 1 itself, "x1.indices" the producer's "indices"
+    input_kept: tuple[tuple[int, str, int, str, bool], ...]
+    keeps_y: bool  # it keeps its output
+    #: its own kept tensors (its output, private and inner ones, its buffers), all new here
+    own_per: int
+    own_const: int
+    buffer_const: int  # of own_const: its buffers (allocated once, not on the schedule)
+    own_dtypes: tuple[tuple[str, int, int], ...]  # (dtype, per, const)
+    #: on the schedule from its forward to its backward: private and inner tensors
+    sched_per: int
+    sched_const: int
+    privates: frozenset[str]  # the op's private names (for "xN.name" of its consumers)
+    #: the row's list: (label, dtype, input index or −1, bytes, per sample?)
+    listing: tuple[tuple[str, str, int, int, bool], ...]
+
+
+def _node_rules(node: Node, flowing: bool, is_frozen: bool, flops: Any,
+                widths: Mapping[str, int], names: Mapping[str, str]) -> _NodeRules:
+    """Evaluate ``saves`` and ``backward_work`` of the node's op and fused layers, stage by
+    stage: a stage needs ∂x when a gradient flows into it, ∂W when it has unfrozen weights."""
+    stages: list[tuple[Layer, tuple[Any, ...]]] = [(node.op, node.in_shapes)]
+    stages += [(post, (node.out_shape,)) for post in node.post]
+    last = len(stages) - 1
+    p_train = p_frozen = wgrad = dx_macs = dw_macs = nflops = inner = 0
+    b_window = b_elementwise = 0
+    own_per = own_const = buffer_const = sched_per = sched_const = 0
+    row_dw = keeps_y = False
+    input_kept: list[tuple[int, str, int, str, bool]] = []
+    listing: list[tuple[str, str, int, int, bool]] = []
+    dtypes: dict[str, list[int]] = {}
+    privates: set[str] = set()
+    out = node.out_shape
+    for s, (layer, ins) in enumerate(stages):
+        params = 0
+        buffers = set()
+        for t in layer.tensors(ins):
+            if t.role in BUFFER_ROLES:
+                buffers.add(t.name)
+            else:
+                params += prod(t.shape)
+        # a layer sharing another's weights (`share:`) adds to the owner's gradient; the
+        # weights, their gradient and their state are counted at the owner
+        need_dw = params > 0 and not is_frozen
+        need_dx = flowing
+        if not node.shares:
+            if is_frozen:
+                p_frozen += params
+            else:
+                p_train += params
+        if not (need_dx or need_dw):
+            continue
+        if need_dw:
+            row_dw = True
+            wgrad += 0 if node.shares else params
+        dx, dw = layer.backward_work(ins, out, need_dx, need_dw)
+        dx_macs += dx.macs
+        dw_macs += dw.macs
+        nflops += flops(dx) + flops(dw)
+        b_window += dx.window + dw.window
+        b_elementwise += dx.elementwise + dw.elementwise
+        for item in layer.saves(ins, out, need_dx, need_dw):
+            name = item.name
+            # a fused layer's tensors are named after it, as its weights are (bn.mean)
+            label = f"{layer.type_name}.{name}" if s else name
+            base = prod(item.shape) * widths[item.dtype]
+            dname = names.get(item.dtype, item.dtype)
+            per_sample = item.per_sample
+            head, _, private = name.partition(".")
+            if s == 0 and (head == "x" or (head[:1] == "x" and head[1:].isdigit())):
+                index = 0 if head == "x" else int(head[1:])
+                input_kept.append((index, private, base, dname, per_sample))
+                listing.append((label, dname, index, base, per_sample))
+                continue
+            listing.append((label, dname, -1, base, per_sample))
+            if name == "y" and s == last:
+                keeps_y = True
+            elif name in buffers:
+                buffer_const += base
+            elif per_sample:  # private, or inner (a fused stage's input or output)
+                sched_per += base
+            else:
+                sched_const += base
+            if s == 0 and name != "y":
+                privates.add(name)
+            if per_sample:
+                own_per += base
+            else:
+                own_const += base
+            d = dtypes.setdefault(dname, [0, 0])
+            d[0 if per_sample else 1] += base
+        if s and need_dx:  # the gradient of this stage's input, inside the node
+            inner = max(inner, prod(out))
+        flowing = True
+    fwd = node.work()
+    return _NodeRules(p_train, p_frozen, wgrad, row_dw, flowing, dx_macs, dw_macs, nflops,
+                      (fwd.window, fwd.elementwise, b_window, b_elementwise), inner,
+                      tuple(input_kept), keeps_y, own_per, own_const, buffer_const,
+                      tuple((k, v[0], v[1]) for k, v in dtypes.items()), sched_per,
+                      sched_const, frozenset(privates), tuple(listing))
 
 
 def width_name(dtype: str, analysis: str) -> str:
@@ -453,104 +593,196 @@ def _params(layer: Layer, ins: tuple[Any, ...]) -> int:
     return sum(prod(t.shape) for t in layer.tensors(ins) if t.role not in BUFFER_ROLES)
 
 
-def _locate(item: Saved, node: Node, stage: int, stages: int, mult: Mapping[str, int],
-            width: int, m: int, dtype: str) -> tuple[tuple[str, ...], int, int]:
-    """The key of a kept tensor (graph tensors shared between layers get the same key) and its
-    bytes (per sample, constant), ``dtype`` resolved."""
-    name = item.name
-    nbytes = prod(item.shape) * SAVED_BYTES[dtype]
-    key: tuple[str, ...]
-    if name == "y":
-        key = (node.name,) if stage == stages - 1 else (node.name, str(stage))
-        return key, nbytes * m, 0
-    if name == "x" or (name[:1] == "x" and name[1:].split(".")[0].isdigit()):
-        head, _, private = name.partition(".")
-        index = 0 if head == "x" else int(head[1:])
-        source: tuple[str, ...]
-        if stage:  # a fused layer's input: the previous stage's output, inside the node
-            source = (node.name, str(stage - 1))
-            factor = m
-        else:
-            source = (node.inputs[index],)
-            factor = mult[node.inputs[index]]
-        if private:
-            return (*source, "", private), nbytes * factor, 0
-        return source, nbytes * factor, 0
-    key = (node.name, str(stage), name) if stage else (node.name, "", name)
-    if not item.per_sample:
-        return key, 0, nbytes
-    return key, nbytes * m, 0
-
-
-def _schedule(graph: Graph, kept: Mapping[tuple[str, ...], list[int]],
-              grad: Mapping[str, bool], size: Mapping[str, int], mult: Mapping[str, int],
-              width: int, w_grad: Sequence[int], grad_width: int, inner: Sequence[int],
-              step: Mapping[str, int], n: int) -> tuple[list[tuple[int, int]], Any]:
+def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
+              mult: Mapping[str, int], width: int, rules: Sequence[_NodeRules],
+              grad_width: int, last_use: Mapping[str, int], grad_user: Mapping[str, int],
+              own_per: Sequence[int], own_const: Sequence[int]) -> list[tuple[int, int]]:
     """(constant, per-sample) bytes alive at each point of the schedule, beyond the persistent
     weights: forward steps 0…n−1, then the backward of node j at n + (n − 1 − j), then the
-    update at 2n. Each tensor is added at its birth and removed after its death: linear."""
+    update at 2n. Each tensor is added at its birth and removed after its death (difference
+    arrays, one prefix sum): linear.
+
+    * a graph tensor lives from its producer's step to its last forward use (the outputs to the
+      end of forward) or, when kept, to the backward of the first layer keeping it (the last
+      of the keepers' backwards);
+    * a layer's private or inner kept tensors from its forward to its backward;
+    * a tensor's gradient from the backward of its last consumer passing one back (an output's:
+      from the start of backward) to its producer's backward; a fused node's inner gradient
+      during its backward step;
+    * weight gradients from their layer's backward through the update."""
+    n = len(graph.nodes)
     times = 2 * n + 1
     const = [0] * (times + 1)
     per = [0] * (times + 1)
-
-    def alive(c: int, v: int, birth: int, death: int) -> None:
-        const[birth] += c
-        per[birth] += v
-        const[death + 1] -= c
-        per[death + 1] -= v
-
-    def back(j: int) -> int:
-        return n + (n - 1 - j)
-
-    # forward liveness of the graph tensors, extended to their last backward use when kept
-    last: dict[str, int] = {name: -1 for name, _ in graph.inputs}
-    born: dict[str, int] = {name: 0 for name, _ in graph.inputs}
-    consumers: dict[str, list[int]] = {}
-    for i, node in enumerate(graph.nodes):
-        born[node.name] = i
-        last[node.name] = i
-        refs = len(type(node.op).REF_INPUTS)
-        for k, used in enumerate(node.inputs):
-            last[used] = i
-            if k < len(node.inputs) - refs:  # a reference input (indices) takes no gradient
-                consumers.setdefault(used, []).append(i)
-    for o in graph.outputs:
-        last[o.name] = max(last[o.name], n - 1)
-    graph_keep: dict[str, int] = {}
-    for key, (pv, pc, first, _last_keeper, is_buffer) in kept.items():
-        if len(key) == 1:
-            graph_keep[key[0]] = back(first)
-        elif not is_buffer:  # private or inner tensors: from their layer's forward to backward
-            alive(pc, pv, first, back(first))
-    for name, death in last.items():
-        birth = born[name]
-        alive(0, size[name] * mult[name] * width, birth,
-              max(death, graph_keep.get(name, -1), birth))
-    # gradients of graph tensors: from the backward of their last consumer that needs it to the
-    # backward of their producer (the outputs' from the start of backward)
+    last_back = 2 * n - 1  # back(j) = 2n − 1 − j
+    for name, shape in graph.inputs:
+        keeper = kept.get(name)
+        death = max(last_use[name], -1 if keeper is None else last_back - keeper, 0) + 1
+        size = prod(shape) * width
+        per[0] += size
+        per[death] -= size
     outputs = {o.name for o in graph.outputs}
     for i, node in enumerate(graph.nodes):
-        if not grad[node.name]:
+        name = node.name
+        back = last_back - i
+        if own_per[i] or own_const[i]:
+            per[i] += own_per[i]
+            const[i] += own_const[i]
+            per[back + 1] -= own_per[i]
+            const[back + 1] -= own_const[i]
+        size = prod(node.out_shape) * mult[name] * width
+        keeper = kept.get(name)
+        end = n - 1 if name in outputs else last_use[name]
+        death = max(end, -1 if keeper is None else last_back - keeper, i) + 1
+        per[i] += size
+        per[death] -= size
+        if not grad[name]:
             continue
-        users = [j for j in consumers.get(node.name, ()) if grad[graph.nodes[j].name]]
-        start = n if node.name in outputs or not users else back(max(users))
-        alive(0, size[node.name] * mult[node.name] * width, min(start, back(i)), back(i))
-        if inner[i]:
-            alive(0, inner[i] * width, back(i), back(i))
-        if w_grad[i]:  # weight gradients: from this layer's backward through the update
-            alive(w_grad[i] * grad_width, 0, back(i), times - 1)
+        user = grad_user.get(name)
+        start = n if name in outputs or user is None else last_back - user
+        start = min(start, back)
+        per[start] += size
+        per[back + 1] -= size
+        r = rules[i]
+        if r.inner:
+            inner = r.inner * mult[name] * width
+            per[back] += inner
+            per[back + 1] -= inner
+        if r.wgrad:
+            const[back] += r.wgrad * grad_width
+            const[times] -= r.wgrad * grad_width
     terms: list[tuple[int, int]] = []
     c = v = 0
     for t in range(times):
         c += const[t]
         v += per[t]
         terms.append((c, v))
+    return terms
 
-    def at(t: int) -> str:
-        if t < n:
-            return f"forward {graph.nodes[t].name}"
-        if t < 2 * n:
-            return f"backward {graph.nodes[2 * n - 1 - t].name}"
-        return "optimizer update"
 
-    return terms, at
+def _when(graph: Graph, t: int) -> str:
+    """A point of the schedule, in words."""
+    n = len(graph.nodes)
+    if t < n:
+        return f"forward {graph.nodes[t].name}"
+    if t < 2 * n:
+        return f"backward {graph.nodes[2 * n - 1 - t].name}"
+    return "optimizer update"
+
+
+def _rule_text(method: Any) -> str:
+    """A rule's docstring as one line of prose (RST markup dropped)."""
+    doc = " ".join((method.__doc__ or "").split())
+    for mark in ("``", ":func:", ":meth:", ":data:", ":class:", "`"):
+        doc = doc.replace(mark, "")
+    return doc
+
+
+def _activation_formula(op: Layer) -> str:
+    """An activation's backward formula and its operations per element, else ''."""
+    from .layers.activation import BACKWARD, Activation
+
+    if not isinstance(op, Activation):
+        return ""
+    rule = BACKWARD[op.fn]
+    return f"{rule.formula}: {rule.ops} operation{'s' if rule.ops > 1 else ''} per element"
+
+
+def explain_backward(tr: TrainingReport, graph: Graph, layer: str) -> list[str]:
+    """The derivation of one layer's backward in the training step ``tr`` of ``graph``: for its
+    op and each fused layer, which gradients are needed and why, their work by the class's rule
+    (its docstring, the derivation), and what it keeps, in bytes at the report's batch."""
+    from .explain import find_layer
+
+    node = find_layer(graph, layer)
+    row = next(r for r in tr.layers if r.name == node.name)
+    batch, dtype = tr.report.batch, tr.report.dtype
+    factor = batch * node.multiplicity
+    pdtype = tr.master_weights or dtype
+    stages: list[tuple[Layer, tuple[Any, ...]]] = [(node.op, node.in_shapes)]
+    stages += [(post, (node.out_shape,)) for post in node.post]
+    out = [f"backward of {node.name} ({' + '.join(x.type_name for x in node.layers)}), batch "
+           f"{batch}, {dtype}" + (" — frozen" if row.frozen else "")]
+    flowing = row.need_dx
+    if not flowing:
+        out.append("  no input gradient: no input requires one (the network input, or only "
+                   "frozen layers before it)")
+    for op, ins in stages:
+        need_dx, need_dw = flowing, _params(op, ins) > 0 and not row.frozen
+        name = op.type_name
+        if not (need_dx or need_dw):
+            out.append(f"  {name}: not in the backward (no gradient flows in, no trainable "
+                       "weights)")
+            continue
+        dx, dw = op.backward_work(ins, node.out_shape, need_dx, need_dw)
+        for label, w, needed in (("∂x", dx, need_dx), ("∂W", dw, need_dw)):
+            if not needed:
+                continue
+            parts = [f"{w.macs * factor:,} MACs"] if w.macs or not w.elementwise else []
+            if w.elementwise:
+                parts.append(f"{w.elementwise * factor:,} element-wise ops (full)")
+            per = f" = {w.macs:,} × batch {batch}" if w.macs and factor > 1 else ""
+            out.append(f"  {name} {label}: {' + '.join(parts)}{per}")
+        out.append(f"    rule: {_rule_text(type(op).backward_work)}")
+        formula = _activation_formula(op)
+        if formula:
+            out.append(f"    {name}: ∂x = {formula}")
+        for item in op.saves(ins, node.out_shape, need_dx, need_dw):
+            dt = pdtype if item.dtype == PARAM else width_name(item.dtype, dtype)
+            n = prod(item.shape) * SAVED_BYTES[dt]
+            total = n * factor if item.per_sample else n
+            times = f" × batch {batch}" if item.per_sample and factor > 1 else ""
+            out.append(f"  {name} keeps {item.name}: {dt} {list(item.shape)}"
+                       f"{'' if item.per_sample else ' (for the batch)'} = {n:,} B{times}"
+                       + (f" = {total:,} B" if times else ""))
+        out.append(f"    rule: {_rule_text(type(op).saves)}")
+        flowing = True
+    out.append(f"  first to keep: {row.saved_bytes:,} B (a tensor another layer keeps first "
+               "is counted there)")
+    return out
+
+
+@dataclass(frozen=True)
+class TrainingSweep:
+    """A training step over a grid of batch sizes × optimizers (the last varies fastest)."""
+
+    name: str
+    dtype: str
+    master_weights: str | None
+    convention: str
+    freeze: str
+    points: tuple[tuple[int, str, TrainingTotals], ...]  # (batch, optimizer, totals)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"archcalc_training_sweep": TRAINING_JSON, "name": self.name,
+                "dtype": self.dtype, "master_weights": self.master_weights,
+                "convention": self.convention, "freeze": self.freeze,
+                "points": [{"batch": b, "optimizer": o, **t.to_dict()}
+                           for b, o, t in self.points]}
+
+
+#: points in one training sweep (each is one analysis)
+MAX_SWEEP_POINTS = 1_000
+
+
+def sweep_training(graph: Graph, batches: Sequence[int], optimizers: Sequence[str], *,
+                   dtype: str = "float32", convention: str = "lecture",
+                   master_weights: str | None = None,
+                   freeze: Freeze | None = None) -> TrainingSweep:
+    """:func:`analyze_training` at every (batch, optimizer) of the grid."""
+    if not batches or not optimizers:
+        raise SpecError("a training sweep needs at least one batch size and one optimizer",
+                        hint="e.g. batches [1, 8, 32], optimizers ['sgd', 'adam']")
+    if len(batches) * len(optimizers) > MAX_SWEEP_POINTS:
+        raise SpecError(f"{len(batches) * len(optimizers):,} points are beyond the limit of "
+                        f"{MAX_SWEEP_POINTS:,}", hint="sweep fewer batch sizes")
+    points = []
+    tr: TrainingReport | None = None
+    for b in batches:
+        for o in optimizers:
+            tr = analyze_training(graph, batch=b, dtype=dtype, convention=convention,
+                                  optimizer=o, master_weights=master_weights, freeze=freeze)
+            points.append((b, o, tr.totals))
+    assert tr is not None
+    return TrainingSweep(graph.name, tr.report.dtype, master_weights, tr.report.convention,
+                         tr.freeze, tuple(points))

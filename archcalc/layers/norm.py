@@ -128,12 +128,13 @@ class BatchNorm(Pointwise):
     def saves(self, ins: Shapes, out: Shape, need_dx: bool,
               need_dw: bool) -> tuple[Saved, ...]:
         """Training BN (batch statistics): the input and the per-channel ``mean`` and
-        ``invstd``, C float32 values each for the whole batch (:func:`_stats_saves`) — also with
-        γ, β frozen and without affine (bench/training_types.py) — and, as
-        ``native_batch_norm`` does, its own running statistics (buffers: counted among the bytes
-        saved, as the issue's ResNet-50 figure counts them, but allocated once, as buffers).
-        ``frozen: true`` (FrozenBatchNorm2d, ``x·scale + shift`` with buffers): the ``scale``
-        it multiplies by, C values of the activations' dtype, only when ∂x is required."""
+        ``invstd``, C values each (the weights' dtype) for the whole batch
+        (:func:`_stats_saves`) — also with γ, β frozen and without affine
+        (bench/training_types.py) — and, as ``native_batch_norm`` does, its own running
+        statistics (buffers: counted among the bytes saved, as the issue's ResNet-50 figure
+        counts them, but allocated once, as buffers). ``frozen: true`` (FrozenBatchNorm2d,
+        ``x·scale + shift`` with buffers): the ``scale`` it multiplies by, C values of the
+        activations' dtype, only when ∂x is required."""
         if self.frozen:
             return (Saved("scale", (ins[0][0],), ACT, False),) if need_dx else ()
         if not (need_dx or need_dw):
