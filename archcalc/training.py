@@ -376,9 +376,10 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         rules_of[name] = rules
         grad[name] = rules.flowing
         last_use[name] = i
-        for source in inputs:
+        refs = len(inputs) - len(type(node.op).REF_INPUTS)
+        for k, source in enumerate(inputs):
             last_use[source] = i
-            if rules.flowing:
+            if rules.flowing and k < refs:  # a reference input (indices) takes no gradient
                 grad_user[source] = i
         trainable += rules.trainable
         frozen_count += rules.frozen
@@ -435,7 +436,8 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     weight_bytes = (trainable + frozen_count) * width
     master_bytes = trainable * DTYPE_BYTES[master_weights] if master_weights else 0
     optimizer_bytes = opt.copies * trainable * state_width
-    buffer_bytes = report.totals.buffers * width
+    # every layer's buffers, a training-only head's too (an auxiliary classifier's BN)
+    buffer_bytes = (report.training_totals or report.totals).buffers * width
     persistent = weight_bytes + buffer_bytes + master_bytes + optimizer_bytes
     terms = _schedule(graph, kept, grad, mult, width, node_rules, grad_width, last_use,
                       grad_user, own_per, own_const)
@@ -609,7 +611,8 @@ def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
     * a tensor's gradient from the backward of its last consumer passing one back (an output's:
       from the start of backward) to its producer's backward; a fused node's inner gradient
       during its backward step;
-    * weight gradients from their layer's backward through the update."""
+    * weight gradients from their layer's backward through the update (a shared tensor's from
+      the backward of its sharer last in forward order)."""
     n = len(graph.nodes)
     times = 2 * n + 1
     const = [0] * (times + 1)
@@ -622,6 +625,12 @@ def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
         per[0] += size
         per[death] -= size
     outputs = {o.name for o in graph.outputs}
+    # a shared tensor's gradient (`share:`) is allocated at the first backward reaching it —
+    # its sharer last in forward order — and the others accumulate into it (PyTorch's .grad)
+    sharer: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        if node.shares and rules[i].need_dw:
+            sharer[node.shares] = max(sharer.get(node.shares, i), i)
     for i, node in enumerate(graph.nodes):
         name = node.name
         back = last_back - i
@@ -649,7 +658,8 @@ def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
             per[back] += inner
             per[back + 1] -= inner
         if r.wgrad:
-            const[back] += r.wgrad * grad_width
+            born = last_back - max(i, sharer.get(name, i))
+            const[born] += r.wgrad * grad_width
             const[times] -= r.wgrad * grad_width
     terms: list[tuple[int, int]] = []
     c = v = 0
