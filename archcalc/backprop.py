@@ -307,7 +307,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     """
     from . import to_graph, validate
     from .executor import _input_tensors, init_weights
-    from .training import Freeze, analyze_training, frozen_nodes, parse_freeze
+    from .training import Freeze, analyze_training, frozen_nodes, merge_freeze, parse_freeze
 
     x, seed, batch = validate.run_arguments(x, seed, batch)
     graph = to_graph(spec)
@@ -316,7 +316,8 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
         raise ExecError(f"the NumPy training step runs float32 or float64, not {dt}",
                         hint="use dtype=np.float32 (or float64 for gradient checks)")
     fz = parse_freeze(freeze) if isinstance(freeze, str) else (freeze or Freeze())
-    frozen = frozen_nodes(graph, fz)
+    # the spec's `freeze:` and the argument, as the engine merges them
+    frozen = frozen_nodes(graph, merge_freeze(Freeze.of(graph.freeze), fz))
     xins = _input_tensors(graph, x, batch, seed, dt)
     batch = next(iter(xins.values())).shape[0]
     trep = analyze_training(graph, batch=batch, freeze=fz)
