@@ -132,10 +132,14 @@ class TrainStep:
     saved_bytes_kept: int
     seconds: float
     problems: tuple[str, ...] = ()
+    #: False for the nodes of a step that stopped before their backward (nothing measured)
+    ran: bool = True
 
     @property
     def all_problems(self) -> tuple[str, ...]:
         found = list(self.problems)
+        if not self.ran:
+            return tuple(found)
         if self.input_macs_counted != self.input_macs:
             found.append(f"the input gradient took {self.input_macs_counted:,} MACs but the "
                          f"engine counts {self.input_macs:,}")
@@ -155,6 +159,8 @@ class TrainStep:
     def verdict(self) -> str:
         if self.problems:
             return "error"
+        if not self.ran:
+            return "not run"
         if (self.input_macs_counted, self.weight_macs_counted) != (self.input_macs,
                                                                    self.weight_macs):
             return "MACs mismatch"
@@ -210,7 +216,9 @@ class TrainingRun:
 
     @property
     def failures(self) -> tuple[TrainStep, ...]:
-        return tuple(s for s in self.steps if not s.ok)
+        """The nodes that disagree, an error (a failed forward or backward) first."""
+        bad = [s for s in self.steps if not s.ok or s.verdict == "error"]
+        return tuple(sorted(bad, key=lambda s: s.verdict != "error"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -618,7 +626,7 @@ def _stopped(graph: Graph, trep: Any, batch: int, seed: int,
         row = next(r for r in trep.layers if r.name == nd.name)
         steps.append(TrainStep(nd.name, nd.type_name, row.need_dx, row.need_dw,
                                row.backward_input_macs, 0, row.backward_weight_macs, 0,
-                               row.saved_bytes, 0, 0.0, tuple(problems[nd.name])))
+                               row.saved_bytes, 0, 0.0, tuple(problems[nd.name]), False))
     t = trep.totals
     return TrainingRun(graph.name, batch, seed, tuple(steps), len(graph.nodes), t.saved_bytes,
                        0, t.peak_bytes, 0, "", 0.0, 0.0, trep,

@@ -361,7 +361,8 @@ def training_verify_lines(data: Mapping[str, Any], *, width: int | None,
     for step in data["layers"]:
         ok = step["verdict"] == "ok"
         plain = exact or not ok
-        if not (step["input_gradient"] or step["weight_gradient"]):
+        if not (step["input_gradient"] or step["weight_gradient"]) or step["verdict"] in (
+                "not run", "error"):
             cells = ["—"] * 6
         else:
             cells = [_count(step["backward_input_macs"], plain),
@@ -387,10 +388,11 @@ def training_verify_lines(data: Mapping[str, Any], *, width: int | None,
                     f"kept: bytes a layer is the first to keep for backward; ms: training "
                     f"forward + backward per layer (forward {totals['forward_seconds']:.2f} s, "
                     f"backward {totals['backward_seconds']:.2f} s)", width)
-    lines += _prose(f"training peak (weights, buffers, gradients, kept tensors, activations; "
-                    f"SGD): engine {size(memory['predicted_peak_bytes'], exact)}, measured "
-                    f"{size(memory['peak_bytes'], exact)} at the {memory['peak_at']}, every "
-                    f"point of the schedule compared", width, "")
+    if memory["peak_at"]:  # the step ran to the end
+        lines += _prose(f"training peak (weights, buffers, gradients, kept tensors, "
+                        f"activations; SGD): engine {size(memory['predicted_peak_bytes'], exact)}"
+                        f", measured {size(memory['peak_bytes'], exact)} at the "
+                        f"{memory['peak_at']}, every point of the schedule compared", width, "")
     for problem in data["problems"]:
         lines += _prose(problem, width, "red")
     return lines
