@@ -541,9 +541,15 @@ def _collect(layer: Layer, ins: tuple[Any, ...], out: Any, need_dx: bool, need_d
     declared = layer.saves(ins, out, need_dx, need_dw)
     graph_names = {"y"} | ({"x"} if len(inputs) == 1 else {f"x{i}" for i in range(len(inputs))})
     buffers = {t.name for t in layer.tensors(ins) if t.role in BUFFER_ROLES}
-    wanted = {s.name for s in declared if s.name not in graph_names and "." not in s.name
-              and s.name not in buffers}
-    if set(private) != wanted and ((need_dx and need_dw) or not set(private) >= wanted):
+    def own(items: Sequence[Any]) -> set[str]:
+        return {s.name for s in items if s.name not in graph_names and "." not in s.name
+                and s.name not in buffers}
+
+    wanted = own(declared)
+    # forward_train does not know the flags: it may make what the rule keeps with both
+    # gradients, never anything else, and at least what it keeps with these flags
+    possible = wanted | own(layer.saves(ins, out, True, True))
+    if not wanted <= set(private) <= possible:
         problems.append(f"{layer.type_name}: the training forward returned private tensors "
                         f"{sorted(private)} but the rule keeps {sorted(wanted)}")
     found: dict[str, Array] = {}
