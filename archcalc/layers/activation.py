@@ -367,13 +367,15 @@ class PReLU(Pointwise):
         """From the kept input: ``∂L/∂x = g`` where ``x > 0``, ``a·g`` elsewhere;
         ``∂L/∂a = Σ g·x`` over the elements with ``x < 0`` — per channel (the batch and positions
         summed) or over everything for one slope (PyTorch's prelu backward)."""
+        import numpy as np
+
         from .arrays import channel_view, reduce_to_channels
 
         x = saved["x"]
         neg = x <= 0
         a = w["weight"].astype(gy.dtype)
         slope = channel_view(a, x.ndim) if self.per_channel else a.reshape(())
-        dx = (gy * (~neg) + gy * neg * slope) if need_dx else None
+        dx = np.where(neg, gy * slope, gy) if need_dx else None
         grads: dict[str, Array] = {}
         if need_dw:
             part = gy * x * neg

@@ -45,25 +45,31 @@ def _stat_dtype(x: Array) -> Any:
 def _train_moments(x: Array, axes: tuple[int, ...], eps: float
                    ) -> tuple[Array, Array, Array]:
     """``(x̂, mean, invstd)`` over ``axes`` (keepdims): ``mean``, the biased variance ``var``,
-    ``invstd = 1/√(var + ε)``, ``x̂ = (x − mean)·invstd`` (float64 arithmetic; the statistics
-    in :func:`_stat_dtype`)."""
+    ``invstd = 1/√(var + ε)``, ``x̂ = (x − mean)·invstd``. The sums accumulate in float64,
+    the full-size arrays stay in the input's dtype (no float64 copy of a float32 map); the
+    statistics in :func:`_stat_dtype`."""
     import numpy as np
 
     mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
-    var = np.square(x - mean).mean(axis=axes, keepdims=True)
+    xhat: Array = x - mean.astype(x.dtype)
+    var = np.square(xhat).mean(axis=axes, keepdims=True, dtype=np.float64)
     invstd = 1.0 / np.sqrt(var + eps)
-    xhat: Array = (x - mean) * invstd
+    xhat *= invstd.astype(x.dtype)
     kept = _stat_dtype(x)
     return xhat, mean.astype(kept), invstd.astype(kept)
 
 
-def _norm_backward(x: Array, mean: Array, invstd: Array, gxhat: Array,
-                   axes: tuple[int, ...]) -> Array:
+def _normalised(x: Array, mean: Array, invstd: Array) -> Array:
+    """``x̂ = (x − mean)·invstd`` recomputed from the kept statistics (as PyTorch's backward
+    does: x̂ itself is not kept)."""
+    xhat: Array = (x - mean.astype(x.dtype)) * invstd.astype(x.dtype)
+    return xhat
+
+
+def _norm_backward(xhat: Array, invstd: Array, gxhat: Array, axes: tuple[int, ...]) -> Array:
     """``∂L/∂x`` of ``x̂ = (x − μ)·s`` with μ and the biased variance taken over ``axes`` (N
     elements), from ``gx̂ = ∂L/∂x̂``: ``s·(gx̂ − mean(gx̂) − x̂·mean(gx̂·x̂))``, the means over
-    ``axes``. (∂μ/∂x = 1/N; ∂s/∂x = −s³(x − μ)/N; the two terms give the means.) Reads only
-    ``x`` and the kept statistics (``x̂`` is recomputed, as PyTorch's backward does)."""
-    xhat = (x - mean) * invstd
+    ``axes``. (∂μ/∂x = 1/N; ∂s/∂x = −s³(x − μ)/N; the two terms give the means.)"""
     dx: Array = invstd * (gxhat - gxhat.mean(axis=axes, keepdims=True)
                           - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
     return dx
@@ -143,17 +149,16 @@ class BatchNorm(Pointwise):
         if self.frozen:
             return (gy * channel_view(saved["scale"], gy.ndim) if need_dx else None,), {}
         x = saved["x"]
-        mean = channel_view(saved["mean"], x.ndim)
         invstd = channel_view(saved["invstd"], x.ndim)
-        axes = (0, *range(2, x.ndim))
+        xhat = _normalised(x, channel_view(saved["mean"], x.ndim), invstd)
         grads: dict[str, Array] = {}
         if need_dw and self.affine:
-            grads["gamma"] = reduce_to_channels(gy * ((x - mean) * invstd)).astype(gy.dtype)
+            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
             grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
         dx = None
         if need_dx:
             gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
-            dx = _norm_backward(x, mean, invstd, gxhat, axes).astype(gy.dtype)
+            dx = _norm_backward(xhat, invstd, gxhat, (0, *range(2, x.ndim))).astype(gy.dtype)
         return (dx,), grads
 
     def forward_train_inplace(self, y: Array, w: Tensors,
@@ -279,16 +284,17 @@ class LayerNorm(Pointwise):
         """``∂L/∂β = Σ g``, ``∂L/∂γ = Σ g·x̂`` over the batch (and the positions, over
         channels); ``∂L/∂x`` by :func:`_norm_backward` over the normalised axes with
         ``gx̂ = γ·g``. From ``x``, ``mean``, ``invstd``."""
-        x, mean, invstd = saved["x"], saved["mean"], saved["invstd"]
+        x, invstd = saved["x"], saved["invstd"]
+        xhat = _normalised(x, saved["mean"], invstd)
         gamma, _ = self._affine(w, x.ndim)
         grads: dict[str, Array] = {}
         if need_dw:
             summed = (0, *range(2, x.ndim)) if self.over == "channels" else (0,)
-            grads["gamma"] = (gy * ((x - mean) * invstd)).sum(axis=summed).astype(gy.dtype)
+            grads["gamma"] = (gy * xhat).sum(axis=summed).astype(gy.dtype)
             grads["beta"] = gy.sum(axis=summed).astype(gy.dtype)
         dx = None
         if need_dx:
-            dx = _norm_backward(x, mean, invstd, gy * gamma, self._axes(x)).astype(gy.dtype)
+            dx = _norm_backward(xhat, invstd, gy * gamma, self._axes(x)).astype(gy.dtype)
         return (dx,), grads
 
     def explain(self, ex: Derivation) -> None:
@@ -505,17 +511,16 @@ class GroupNorm(Pointwise):
         x = saved["x"]
         grouped = self._grouped(x)
         tail = (1,) * (grouped.ndim - 2)
-        mean = saved["mean"].reshape(*saved["mean"].shape, *tail)
         invstd = saved["invstd"].reshape(*saved["invstd"].shape, *tail)
+        xhat = _normalised(grouped, saved["mean"].reshape(*saved["mean"].shape, *tail), invstd)
         grads: dict[str, Array] = {}
         if need_dw and self.affine:
-            xhat = ((grouped - mean) * invstd).reshape(x.shape)
-            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
+            grads["gamma"] = reduce_to_channels(gy * xhat.reshape(x.shape)).astype(gy.dtype)
             grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
         dx = None
         if need_dx:
             gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
-            dx = _norm_backward(grouped, mean, invstd, self._grouped(gxhat),
+            dx = _norm_backward(xhat, invstd, self._grouped(gxhat),
                                 tuple(range(2, grouped.ndim))).reshape(x.shape).astype(gy.dtype)
         return (dx,), grads
 
@@ -623,16 +628,16 @@ class InstanceNorm(Pointwise):
 
         x = saved["x"]
         tail = (1,) * (x.ndim - 2)
-        mean = saved["mean"].reshape(*x.shape[:2], *tail)
         invstd = saved["invstd"].reshape(*x.shape[:2], *tail)
+        xhat = _normalised(x, saved["mean"].reshape(*x.shape[:2], *tail), invstd)
         grads: dict[str, Array] = {}
         if need_dw and self.affine:
-            grads["gamma"] = reduce_to_channels(gy * ((x - mean) * invstd)).astype(gy.dtype)
+            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
             grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
         dx = None
         if need_dx:
             gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
-            dx = _norm_backward(x, mean, invstd, gxhat, tuple(range(2, x.ndim))).astype(gy.dtype)
+            dx = _norm_backward(xhat, invstd, gxhat, tuple(range(2, x.ndim))).astype(gy.dtype)
         return (dx,), grads
 
     def explain(self, ex: Derivation) -> None:
