@@ -124,10 +124,12 @@ def _saved(layer: Layer, ins: tuple[tuple[int, ...], ...], names: tuple[str, ...
         a = arrays[s.name] if s.name in graph else private[s.name]
         shape = tuple(a.shape[1:]) if s.per_sample else tuple(a.shape)
         assert shape == tuple(s.shape), (type(layer).__name__, s.name, shape, s.shape)
-        if s.dtype != "act":  # a fixed float dtype is at least that wide (float64 here)
+        if s.dtype in ("act", "param"):  # activations and weights are float64 here
+            want = np.dtype(np.float64)
+        else:  # a fixed float dtype is at least that wide (float64 here), int64/bool exactly
             fixed = np.dtype(s.dtype)
             want = np.result_type(fixed, np.float64) if fixed.kind == "f" else fixed
-            assert a.dtype == want, (type(layer).__name__, s.name, a.dtype, s.dtype)
+        assert a.dtype == want, (type(layer).__name__, s.name, a.dtype, s.dtype)
     return {n: (arrays[n] if n in graph else private[n]) for n in wanted}
 
 

@@ -190,14 +190,19 @@ def test_bn_trains_on_batch_statistics_and_keeps_them() -> None:
                                (x - 100) / math.sqrt(100 + 1e-5), rtol=1e-12)
 
 
-def test_bn_statistics_are_float32_in_a_float32_run() -> None:
-    x = np.ones((2, 3, 2, 2), np.float32)
+def test_bn_statistics_have_the_weights_dtype() -> None:
+    """float16 activations with float32 weights (autocast): the output float16, the kept
+    statistics float32 (saves' ``param`` dtype), the running statistics the buffers
+    themselves."""
+    x = np.ones((2, 3, 2, 2), np.float16)
     w = {"gamma": np.ones(3, np.float32), "beta": np.zeros(3, np.float32),
          "running_mean": np.zeros(3, np.float32), "running_var": np.ones(3, np.float32)}
-    y, kept = BatchNorm().forward_train([x], w, Context())
-    assert y.dtype == np.float32
+    y, kept = BatchNorm().forward_train([x], w, Context(np.float16))
+    assert y.dtype == np.float16
     assert {k: (v.dtype, v.shape) for k, v in kept.items()} == {
-        "mean": (np.float32, (3,)), "invstd": (np.float32, (3,))}
+        "mean": (np.float32, (3,)), "invstd": (np.float32, (3,)),
+        "running_mean": (np.float32, (3,)), "running_var": (np.float32, (3,))}
+    assert kept["running_var"] is w["running_var"]
 
 
 def test_dropout_masks_by_the_context_generator() -> None:
@@ -226,7 +231,7 @@ def test_instancenorm_trains_on_instance_statistics_even_when_tracked() -> None:
     y, kept = layer.forward_train([x], w, Context(np.float64))
     np.testing.assert_allclose(y.mean(axis=(2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose(kept["mean"], x.mean(axis=(2, 3)), rtol=1e-12)
-    assert kept["running_mean_rep"].shape == (2, 3)
+    assert kept["running_mean_repeat"].tolist() == [[10.0] * 3] * 2
     np.testing.assert_allclose(layer.forward([x], w, Context(np.float64)),
                                (x - 10) / math.sqrt(4 + 1e-5), rtol=1e-12)
 

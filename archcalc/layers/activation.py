@@ -13,7 +13,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..shapes import Shape, prod
-from .base import COEFFICIENT, REQUIRED, Arg, Pointwise, Shapes, Tensor, Tensors, Work, layer_class
+from .base import (
+    ACT,
+    COEFFICIENT,
+    NO_WORK,
+    REQUIRED,
+    Arg,
+    Pointwise,
+    Saved,
+    Shapes,
+    Tensor,
+    Tensors,
+    Work,
+    layer_class,
+)
 
 if TYPE_CHECKING:
     from ..executor import Context
@@ -22,24 +35,18 @@ if TYPE_CHECKING:
 
 #: (numpy, x, slope, out) → f(x): into ``out`` when the rule can, else a new array
 NumpyFn = Callable[[Any, "Array", float, "Array | None"], "Array"]
-#: (numpy, v, slope, gy) → ∂L/∂x, from the tensor ``v`` the rule keeps (its input or output)
+#: (numpy, v, slope, gy) → ∂L/∂x, from the tensor ``v`` the backward keeps (input or output)
 GradFn = Callable[[Any, "Array", float, "Array"], "Array"]
 
 
 class Rule(NamedTuple):
     """One activation function: operations per element counted by the ``full`` convention,
-    its formula, whether f(0) = 0, its NumPy form and the arguments it takes; for training, the
-    tensor its backward reads as PyTorch's autograd keeps it (``keeps``: "x" its input or "y"
-    its output) and the gradient from it. A fused post-op keeps the same: one that keeps its
-    output overwrites the op's output in place (as ``inplace=True``), one that keeps its input
-    writes a new array."""
+    its formula, whether f(0) = 0, its NumPy form and the arguments it takes."""
 
     ops: int
     formula: str
     zero_at_zero: bool
     numpy: NumpyFn
-    keeps: str
-    grad: GradFn
     args: tuple[str, ...] = ()
 
 
@@ -131,43 +138,72 @@ def _hardswish_grad(np: Any, x: Array, a: float, gy: Array) -> Array:
 #: x·sigmoid(x): 5 · gelu (erf form ½x(1+erf(x/√2))): 5 · softmax over channels exp, sum,
 #: divide: 3 · elu x if x > 0 else α(e^x − 1) (compare, exp, subtract, multiply): 4 · abs |x|
 #: (the L1 distance of a Siamese head): 1.
-#: Gradients (g = ∂L/∂y), kept tensor as PyTorch 2.14's autograd (bench/training_types.py):
-#: relu g·[y > 0] (y) · relu6 g·[0 < x < 6] (x, hardtanh_backward) · leaky_relu g if x > 0
-#: else a·g (x) · sigmoid g·y(1 − y) (y) · tanh g·(1 − y²) (y) · hardsigmoid
-#: g/6 on −3 < x < 3 (x) · hardswish see :func:`_hardswish_grad` (x) · swish/silu
-#: :func:`_silu_grad` (x) · gelu :func:`_gelu_grad` (x) · softmax :func:`_softmax_grad` (y) ·
-#: elu g if x > 0 else g·α·e^x (x) · abs g·sign(x) (x). (PyTorch's in-place leaky_relu and elu
-#: keep their output instead; a spec's activations keep what the modules' defaults keep.)
 RULES: Mapping[str, Rule] = {
-    "relu": Rule(1, "max(x, 0)", True, lambda np, x, a, out: np.maximum(x, 0, out=out),
-                 "y", lambda np, y, a, g: g * (y > 0)),
-    "relu6": Rule(2, "min(max(x, 0), 6)", True, lambda np, x, a, out: np.clip(x, 0, 6, out=out),
-                  "x", lambda np, x, a, g: g * ((x > 0) & (x < 6))),
+    "relu": Rule(1, "max(x, 0)", True, lambda np, x, a, out: np.maximum(x, 0, out=out)),
+    "relu6": Rule(2, "min(max(x, 0), 6)", True, lambda np, x, a, out: np.clip(x, 0, 6, out=out)),
     "leaky_relu": Rule(2, "x if x ≥ 0 else slope·x", True,
                        lambda np, x, a, out: np.where(x >= 0, x, x * x.dtype.type(a)),
-                       "x", lambda np, x, a, g: np.where(x > 0, g, g * g.dtype.type(a)),
                        ("slope",)),
-    "sigmoid": Rule(4, "1/(1 + e^−x)", False, lambda np, x, a, out: _sigmoid(np, x),
-                    "y", lambda np, y, a, g: g * y * (1 - y)),
-    "tanh": Rule(4, "tanh x", True, lambda np, x, a, out: np.tanh(x),
-                 "y", lambda np, y, a, g: g * (1 - y * y)),
+    "sigmoid": Rule(4, "1/(1 + e^−x)", False, lambda np, x, a, out: _sigmoid(np, x)),
+    "tanh": Rule(4, "tanh x", True, lambda np, x, a, out: np.tanh(x)),
     "hardsigmoid": Rule(4, "clip(x/6 + ½, 0, 1)", False,
-                        lambda np, x, a, out: np.clip(x / 6 + 0.5, 0, 1),
-                        "x", lambda np, x, a, g: g * ((x > -3) & (x < 3)) / 6),
+                        lambda np, x, a, out: np.clip(x / 6 + 0.5, 0, 1)),
     "hardswish": Rule(5, "x·clip(x/6 + ½, 0, 1)", True,
-                      lambda np, x, a, out: x * np.clip(x / 6 + 0.5, 0, 1), "x", _hardswish_grad),
-    "swish": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x), "x", _silu_grad),
-    "silu": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x), "x", _silu_grad),
-    "gelu": Rule(5, "½x(1 + erf(x/√2))", True, _gelu, "x", _gelu_grad),
-    "softmax": Rule(3, "e^x_c / Σ_c e^x_c over channels", False, _softmax, "y", _softmax_grad),
-    "elu": Rule(4, "x if x > 0 else α·(e^x − 1)", True, _elu,
-                "x", lambda np, x, a, g: np.where(x > 0, g, g * a * np.exp(np.minimum(x, 0))),
-                ("alpha",)),
-    "abs": Rule(1, "|x|", True, lambda np, x, a, out: np.abs(x, out=out),
-                "x", lambda np, x, a, g: g * np.sign(x)),
+                      lambda np, x, a, out: x * np.clip(x / 6 + 0.5, 0, 1)),
+    "swish": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x)),
+    "silu": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x)),
+    "gelu": Rule(5, "½x(1 + erf(x/√2))", True, _gelu),
+    "softmax": Rule(3, "e^x_c / Σ_c e^x_c over channels", False, _softmax),
+    "elu": Rule(4, "x if x > 0 else α·(e^x − 1)", True, _elu, ("alpha",)),
+    "abs": Rule(1, "|x|", True, lambda np, x, a, out: np.abs(x, out=out)),
 }
 #: operations per element of each activation (``full`` convention), from :data:`RULES`
 ACTIVATION_OPS: Mapping[str, int] = {name: rule.ops for name, rule in RULES.items()}
+
+
+class Backward(NamedTuple):
+    """One activation's backward: the tensor it keeps (``"x"`` its input or ``"y"`` its output),
+    the operations per element of ``∂x = ∂y·f′`` (``full`` convention) with the formula, and
+    its NumPy form ``grad(np, kept, argument, ∂y)``. ``grad_x``: the gradient from the input,
+    for a function that keeps its output only when its argument allows (leaky_relu with
+    slope ≥ 0, elu with α ≥ 0: PyTorch refuses the in-place form otherwise, and y no longer
+    tells the sign of x)."""
+
+    keeps: str
+    ops: int
+    formula: str
+    grad: GradFn
+    grad_x: GradFn | None = None
+
+
+#: The backward of each activation, as PyTorch's autograd runs torchvision's modules (in place
+#: where torchvision builds them so: ``ReLU(inplace=True)`` keeps its output; bench/
+#: training_types.py). An in-place ReLU6/Hardswish/SiLU keeps a copy of its input — counted as
+#: the input, a tensor no other layer keeps. Operations per element: the formula's compares,
+#: multiplies and adds, with σ (4 operations), Φ (5) and φ (3) recomputed where they appear.
+#: The NumPy forms follow PyTorch's backward kernels (threshold_backward, hardtanh_backward,
+#: hardswish_backward, …); gelu differentiates the forward's own erf approximation.
+BACKWARD: Mapping[str, Backward] = {
+    "relu": Backward("y", 1, "∂y·[y > 0]", lambda np, y, a, g: g * (y > 0)),
+    "relu6": Backward("x", 2, "∂y·[0 < x < 6]", lambda np, x, a, g: g * ((x > 0) & (x < 6))),
+    "leaky_relu": Backward("y", 2, "∂y·(1 if y ≥ 0 else slope)",
+                           lambda np, y, a, g: np.where(y > 0, g, g * g.dtype.type(a)),
+                           lambda np, x, a, g: np.where(x > 0, g, g * g.dtype.type(a))),
+    "sigmoid": Backward("y", 3, "∂y·y·(1 − y)", lambda np, y, a, g: g * y * (1 - y)),
+    "tanh": Backward("y", 3, "∂y·(1 − y²)", lambda np, y, a, g: g * (1 - y * y)),
+    "hardsigmoid": Backward("x", 3, "∂y/6·[−3 < x < 3]",
+                            lambda np, x, a, g: g * ((x > -3) & (x < 3)) / 6),
+    "hardswish": Backward("x", 5, "∂y·(2x + 3)/6 on (−3, 3), 0 below, ∂y above",
+                          _hardswish_grad),
+    "swish": Backward("x", 9, "∂y·σ(x)·(1 + x·(1 − σ(x)))", _silu_grad),
+    "silu": Backward("x", 9, "∂y·σ(x)·(1 + x·(1 − σ(x)))", _silu_grad),
+    "gelu": Backward("x", 10, "∂y·(Φ(x) + x·φ(x))", _gelu_grad),
+    "softmax": Backward("y", 4, "y·(∂y − Σ_c ∂y·y)", _softmax_grad),
+    "elu": Backward("y", 3, "∂y·(1 if y > 0 else y + α)",
+                    lambda np, y, a, g: np.where(y > 0, g, g * (y + a)),
+                    lambda np, x, a, g: np.where(x > 0, g, g * a * np.exp(np.minimum(x, 0)))),
+    "abs": Backward("x", 2, "∂y·sign(x)", lambda np, x, a, g: g * np.sign(x)),
+}
 
 
 @layer_class
@@ -216,6 +252,20 @@ class Activation(Pointwise):
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=self.rule.ops * prod(out))
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input or its output, as :data:`BACKWARD` says for the function."""
+        if not need_dx:
+            return ()
+        keeps = self._keeps()
+        return (Saved(keeps, ins[0] if keeps == "x" else out, ACT),)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y·f′``: :data:`BACKWARD`'s operations per element (``full``)."""
+        return (Work(elementwise=BACKWARD[self.fn].ops * prod(out)), Work()) if need_dx \
+            else NO_WORK
+
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """relu, relu6, leaky_relu, sigmoid, tanh, hardsigmoid ``clip(x/6 + ½, 0, 1)``,
         hardswish ``x·hardsigmoid(x)``, swish/silu ``x·σ(x)``, gelu ``½x(1 + erf(x/√2))``,
@@ -236,23 +286,30 @@ class Activation(Pointwise):
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
-        """``∂L/∂x`` by the rule's gradient (:data:`RULES`) from the one tensor it keeps, its
-        input ``x`` or its output ``y``; no weights."""
+        """``∂L/∂x`` by the function's gradient (:data:`BACKWARD`) from the one tensor it
+        keeps, its input ``x`` or its output ``y``; no weights."""
         return (self._grad(saved, gy) if need_dx else None,), {}
+
+    def _keeps(self) -> str:
+        """``BACKWARD``'s kept tensor, its input when the argument rules out the output
+        (:class:`Backward`'s ``grad_x``)."""
+        back = BACKWARD[self.fn]
+        return "x" if back.grad_x is not None and self._param() < 0 else back.keeps
 
     def _grad(self, saved: Mapping[str, Array], gy: Array) -> Array:
         import numpy as np
 
-        rule = self.rule
-        gx: Array = np.asarray(rule.grad(np, saved[rule.keeps], self._param(), gy),
-                               dtype=gy.dtype)
+        back = BACKWARD[self.fn]
+        keeps = self._keeps()
+        grad = back.grad_x if keeps != back.keeps and back.grad_x is not None else back.grad
+        gx: Array = np.asarray(grad(np, saved[keeps], self._param(), gy), dtype=gy.dtype)
         return gx
 
     def forward_train_inplace(self, y: Array, w: Tensors,
                               ctx: Context) -> tuple[Array, dict[str, Array]]:
         """A rule that keeps its output overwrites ``y`` (PyTorch's ``inplace=True``); one that
         keeps its input leaves ``y`` intact for the backward and returns a new array."""
-        if self.rule.keeps == "y":
+        if self._keeps() == "y":
             return self.forward_inplace(y, w, ctx), {}
         return self.forward([y], w, ctx), {}
 
@@ -283,6 +340,16 @@ class Identity(Pointwise):
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work()
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing: the gradient passes through."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y``: no arithmetic."""
+        return NO_WORK
+
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """The input itself (dropout is the identity at inference)."""
         return inputs[0]
@@ -304,17 +371,32 @@ class Dropout(Identity):
     kind: ClassVar[str] = "dropout"
     doc: ClassVar[str] = "dropout (identity at inference)"
     ARGS: ClassVar[tuple[Arg, ...]] = (Arg("p", "prob", 0.5, "drop probability"),)
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """In training, the ``mask`` it multiplied by — of the activations' dtype, already scaled
+        by 1/(1 − p): PyTorch's CPU dropout is ``x·bernoulli(1 − p)/(1 − p)``
+        (bench/training_types.py: float32 per element); nothing when p = 0 (it returns x)."""
+        return (Saved("mask", ins[0], ACT),) if need_dx and self.p > 0 else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y·mask``: one multiply per element (``full``); none when p = 0."""
+        return (Work(elementwise=prod(out)), Work()) if need_dx and self.p > 0 else NO_WORK
+
     p: float = 0.5
 
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
         """``y = x·m`` with ``m = [u ≥ p]/(1 − p)``, u uniform from ``ctx.rng`` (inverted
-        dropout: the expectation of ``y`` is ``x``; p = 1 drops everything, m = 0). Keeps ``m``
+        dropout: the expectation of ``y`` is ``x``; p = 1 drops everything, m = 0; p = 0 is the
+        identity and keeps nothing). Keeps ``m``
         as a tensor of the input's dtype — PyTorch's CPU dropout keeps exactly that noise
         tensor (values 0 and 1/(1 − p)), not a bool mask."""
         import numpy as np
 
         (x,) = inputs
+        if self.p == 0:  # PyTorch returns x itself: nothing drawn, nothing kept
+            return x, {}
         keep = ctx.rng.random(x.shape) >= self.p
         scale = 0.0 if self.p >= 1 else 1.0 / (1.0 - self.p)
         mask: Array = keep.astype(x.dtype) * x.dtype.type(scale)
@@ -324,8 +406,10 @@ class Dropout(Identity):
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
-        """``∂L/∂x = ∂L/∂y·m`` from the kept mask."""
-        return (gy * saved["mask"] if need_dx else None,), {}
+        """``∂L/∂x = ∂L/∂y·m`` from the kept mask (``∂L/∂y`` itself when p = 0)."""
+        if not need_dx:
+            return (None,), {}
+        return (gy * saved["mask"] if self.p > 0 else gy,), {}
 
 
 
@@ -348,6 +432,20 @@ class PReLU(Pointwise):
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=2 * prod(out))
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input (PyTorch's ``_prelu_kernel`` backward reads the input and the slope, a
+        parameter) whenever it is in the backward."""
+        return (Saved("x", ins[0], ACT),) if need_dx or need_dw else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y·(x ≥ 0 ? 1 : a)``: compare, multiply — 2 per element; ``∂a = Σ ∂y·min(0,
+        x)``: select, multiply, add — 3 per element (``full``)."""
+        n = prod(out)
+        return (Work(elementwise=2 * n) if need_dx else Work()), \
+            (Work(elementwise=3 * n) if need_dw else Work())
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """``max(0, x) + a·min(0, x)``, ``a`` per channel or one for all (PyTorch's PReLU)."""
@@ -411,6 +509,16 @@ class ConstantScale(Pointwise):
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=prod(out))
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing: a product by a constant needs only the constant."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = factor·∂y``: one multiply per element (``full``)."""
+        return (Work(elementwise=prod(out)), Work()) if need_dx else NO_WORK
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """``factor·x``."""

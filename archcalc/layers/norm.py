@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..errors import LayerArgError
 from ..shapes import RF, AxisRF, Shape, prod
 from .base import (
+    ACT,
     FROZEN_SCALE,
     FROZEN_SHIFT,
+    PARAM,
     REQUIRED,
     RUNNING_MEAN,
     RUNNING_VAR,
@@ -18,6 +20,7 @@ from .base import (
     SHIFT,
     Arg,
     Pointwise,
+    Saved,
     Shapes,
     Tensor,
     Tensors,
@@ -34,20 +37,19 @@ if TYPE_CHECKING:
 Grads = tuple[tuple["Array | None", ...], dict[str, "Array"]]
 
 
-def _stat_dtype(x: Array) -> Any:
-    """The dtype statistics are kept in: float32 for a float16/float32 run (as PyTorch keeps
-    BN's mean and inverse deviation), float64 in a float64 run."""
-    import numpy as np
+def _stat_dtype(x: Array, w: Tensors) -> Any:
+    """The dtype statistics are kept in (``PARAM`` in :meth:`saves`): the weights' — float32
+    under autocast with float32 weights, as PyTorch keeps BN's mean and inverse deviation —
+    or, for a layer without tensors, the input's."""
+    return next(iter(w.values())).dtype if w else x.dtype
 
-    return np.result_type(np.float32, x.dtype)
 
-
-def _train_moments(x: Array, axes: tuple[int, ...], eps: float
+def _train_moments(x: Array, axes: tuple[int, ...], eps: float, kept: Any
                    ) -> tuple[Array, Array, Array]:
     """``(x̂, mean, invstd)`` over ``axes`` (keepdims): ``mean``, the biased variance ``var``,
     ``invstd = 1/√(var + ε)``, ``x̂ = (x − mean)·invstd``. The sums accumulate in float64,
     the full-size arrays stay in the input's dtype (no float64 copy of a float32 map); the
-    statistics in :func:`_stat_dtype`."""
+    statistics in ``kept`` (:func:`_stat_dtype`)."""
     import numpy as np
 
     mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
@@ -55,7 +57,6 @@ def _train_moments(x: Array, axes: tuple[int, ...], eps: float
     var = np.square(xhat).mean(axis=axes, keepdims=True, dtype=np.float64)
     invstd = 1.0 / np.sqrt(var + eps)
     xhat *= invstd.astype(x.dtype)
-    kept = _stat_dtype(x)
     return xhat, mean.astype(kept), invstd.astype(kept)
 
 
@@ -73,6 +74,30 @@ def _norm_backward(xhat: Array, invstd: Array, gxhat: Array, axes: tuple[int, ..
     dx: Array = invstd * (gxhat - gxhat.mean(axis=axes, keepdims=True)
                           - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
     return dx
+
+
+def _stats_saves(x: Shape, stats: int, per_sample: bool = True) -> tuple[Saved, ...]:
+    """A normalisation with statistics computed in the forward (PyTorch's
+    ``native_batch_norm``/``native_layer_norm``/``native_group_norm``): its input ``x`` and the
+    ``mean`` and ``invstd`` (1/√(σ² + ε)) of each normalised group, of the weights' dtype
+    (bfloat16 in a bfloat16 model, float32 under autocast) — ``stats`` values each, per sample
+    or (batch norm) for the batch."""
+    return (Saved("x", x, ACT), Saved("mean", (stats,), PARAM, per_sample),
+            Saved("invstd", (stats,), PARAM, per_sample))
+
+
+def _stats_backward(out: Shape, affine: bool, need_dx: bool,
+                    need_dw: bool) -> tuple[Work, Work]:
+    """The backward of ``y = γ·x̂ + β``, ``x̂ = (x − μ)·invstd`` over groups of N elements:
+    ``∂β = Σ ∂y`` (1 per element), ``∂γ = Σ ∂y·x̂`` (x̂ recomputed, 2; a multiply and an add,
+    2) — 5 per element; ``∂x = γ·invstd·(∂y − Σ∂y/N − x̂·Σ(∂y·x̂)/N)``: given those two sums,
+    4 per element (subtract, multiply, subtract, scale). The input gradient needs the same two
+    sums, so without a weight gradient they count under the input gradient (9 per element);
+    ``full`` convention."""
+    n = prod(out)
+    if need_dw and affine:
+        return (Work(elementwise=4 * n) if need_dx else Work()), Work(elementwise=5 * n)
+    return (Work(elementwise=9 * n) if need_dx else Work()), Work()
 
 
 @layer_class
@@ -104,6 +129,31 @@ class BatchNorm(Pointwise):
             return (Tensor("gamma", c, FROZEN_SCALE), Tensor("beta", c, FROZEN_SHIFT), *stats)
         return (Tensor("gamma", c, SCALE), Tensor("beta", c, SHIFT), *stats)
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Training BN (batch statistics): the input and the per-channel ``mean`` and
+        ``invstd``, C float32 values each for the whole batch (:func:`_stats_saves`) — also with
+        γ, β frozen and without affine (bench/training_types.py) — and, as
+        ``native_batch_norm`` does, its own running statistics (buffers: counted among the bytes
+        saved, as the issue's ResNet-50 figure counts them, but allocated once, as buffers).
+        ``frozen: true`` (FrozenBatchNorm2d, ``x·scale + shift`` with buffers): the ``scale``
+        it multiplies by, C values of the activations' dtype, only when ∂x is required."""
+        if self.frozen:
+            return (Saved("scale", (ins[0][0],), ACT, False),) if need_dx else ()
+        if not (need_dx or need_dw):
+            return ()
+        c = (ins[0][0],)
+        return (*_stats_saves(ins[0], c[0], per_sample=False),
+                Saved("running_mean", c, PARAM, False), Saved("running_var", c, PARAM, False))
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """Batch statistics: :func:`_stats_backward`. Frozen: ``∂x = scale·∂y``, one multiply
+        per element; no weight gradient (γ, β are buffers)."""
+        if self.frozen:
+            return (Work(elementwise=prod(out)) if need_dx else Work()), Work()
+        return _stats_backward(out, self.affine, need_dx, need_dw)
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=2 * prod(out))
 
@@ -119,8 +169,9 @@ class BatchNorm(Pointwise):
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
         """Training BN (PyTorch's ``train()`` semantics): the batch's own mean and biased
         variance per channel over the batch and every position, ``x̂ = (x − μ_B)/√(σ²_B + ε)``,
-        ``y = γ·x̂ + β``; keeps ``mean`` and ``invstd`` (C each) besides ``x``. (The running
-        statistics' momentum update does not enter the gradient and is not done here.)
+        ``y = γ·x̂ + β``; keeps ``mean`` and ``invstd`` (C each) besides ``x``, and hands its
+        running statistics on as kept (``native_batch_norm`` keeps them: :meth:`saves`). (Their
+        momentum update does not enter the gradient and is not done here.)
         ``frozen: true``: the inference arithmetic, keeping only the folded ``scale`` =
         γ/√(var + ε) (torchvision's FrozenBatchNorm2d)."""
         import numpy as np
@@ -130,13 +181,14 @@ class BatchNorm(Pointwise):
         (x,) = inputs
         if self.frozen:
             y = self._apply(x, w, None)
-            return y, {"scale": self._scale(w).astype(_stat_dtype(x))}
+            return y, {"scale": self._scale(w).astype(x.dtype)}
         axes = (0, *range(2, x.ndim))
-        xhat, mean, invstd = _train_moments(x, axes, self.eps)
+        xhat, mean, invstd = _train_moments(x, axes, self.eps, _stat_dtype(x, w))
         if self.affine:
             xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
         out: Array = np.asarray(xhat, dtype=x.dtype)
-        return out, {"mean": mean.reshape(-1), "invstd": invstd.reshape(-1)}
+        return out, {"mean": mean.reshape(-1), "invstd": invstd.reshape(-1),
+                     "running_mean": w["running_mean"], "running_var": w["running_var"]}
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
@@ -234,6 +286,20 @@ class LayerNorm(Pointwise):
         return tuple(AxisRF(axis.size + (n[a] - 1) * axis.jump, axis.jump, axis.start)
                      for a, axis in enumerate(rf))
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """``native_layer_norm``: the input, and ``mean``/``invstd`` float32 per normalised
+        group — one per position over channels, one per sample over all
+        (:func:`_stats_saves`; bench/training_types.py)."""
+        if not (need_dx or need_dw):
+            return ()
+        return _stats_saves(ins[0], prod(ins[0][1:]) if self.over == "channels" else 1)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """:func:`_stats_backward` (γ, β always learnable)."""
+        return _stats_backward(out, True, need_dx, need_dw)
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=5 * prod(out))
 
@@ -269,23 +335,27 @@ class LayerNorm(Pointwise):
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
         """The forward (the same in training), keeping the statistics: ``mean`` and ``invstd``
-        per position ``[1, n…]`` (over channels) or per sample ``[1, 1, …]`` (over all), as
-        PyTorch's layer_norm keeps them."""
+        per position, ``∏n`` each (over channels), or one per sample (over all), as PyTorch's
+        layer_norm keeps them."""
         import numpy as np
 
         (x,) = inputs
-        xhat, mean, invstd = _train_moments(x, self._axes(x), self.eps)
+        xhat, mean, invstd = _train_moments(x, self._axes(x), self.eps, _stat_dtype(x, w))
         gamma, beta = self._affine(w, x.ndim)
         out: Array = np.asarray(xhat * gamma + beta, dtype=x.dtype)
-        return out, {"mean": mean, "invstd": invstd}
+        b = x.shape[0]
+        return out, {"mean": mean.reshape(b, -1), "invstd": invstd.reshape(b, -1)}
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
         """``∂L/∂β = Σ g``, ``∂L/∂γ = Σ g·x̂`` over the batch (and the positions, over
         channels); ``∂L/∂x`` by :func:`_norm_backward` over the normalised axes with
         ``gx̂ = γ·g``. From ``x``, ``mean``, ``invstd``."""
-        x, invstd = saved["x"], saved["invstd"]
-        xhat = _normalised(x, saved["mean"], invstd)
+        x = saved["x"]
+        # the statistics back to their place: [B, 1, n…] over channels, [B, 1, 1…] over all
+        stat = (x.shape[0], 1, *(x.shape[2:] if self.over == "channels" else (1,) * (x.ndim - 2)))
+        invstd = saved["invstd"].reshape(stat)
+        xhat = _normalised(x, saved["mean"].reshape(stat), invstd)
         gamma, _ = self._affine(w, x.ndim)
         grads: dict[str, Array] = {}
         if need_dw:
@@ -333,6 +403,27 @@ class LRN(Pointwise):
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return ()
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """PyTorch's ``local_response_norm`` is a composition: it keeps the input, the
+        zero-padded squares ``(C + size − 1)·∏n`` (for the window average), the denominator
+        ``k + α·avg`` and its power (``x`` shape each) — bench/training_types.py's figures,
+        (C + size − 1 + 2C)·∏n elements per sample besides the input."""
+        if not need_dx:
+            return ()
+        c, n = ins[0][0], ins[0][1:]
+        return (Saved("x", ins[0], ACT), Saved("padded", (c + self.size - 1, *n), ACT),
+                Saved("denominator", ins[0], ACT), Saved("power", ins[0], ACT))
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``b = a·d^−β``, ``d = k + α/n·Σ_window a²``: ``∂a = ∂b·d^−β −
+        2αβ/n·a·Σ_window(∂b·a·d^(−β−1))`` — per element the product ``∂b·b/d`` (2), the window
+        sum (``size``), then ``2αβ/n·a·…`` (2) and ``∂b·d^−β`` with the subtraction (2):
+        ``size + 6`` operations (``full``); no weights."""
+        return (Work(elementwise=(self.size + 6) * prod(out)), Work()) if need_dx else \
+            (Work(), Work())
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=(self.size + 4) * prod(out))
 
@@ -356,36 +447,38 @@ class LRN(Pointwise):
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
         """The forward as PyTorch's ``local_response_norm`` computes it, keeping what its
-        autograd keeps: the zero-padded squares ``padded_sq`` ``[1, C + n − 1, …]`` (its
-        average pool's input), ``scale = k + α/n·Σ a²`` and ``div = scale^β``; ``b = a/div``."""
+        autograd keeps: the zero-padded squares ``padded`` ``[C + n − 1, …]`` (its average
+        pool's input), ``denominator = k + α/n·Σ a²`` and ``power = denominator^β``;
+        ``b = a/power``."""
         import numpy as np
 
         (x,) = inputs
         n, c = self.size, x.shape[1]
         sq = np.square(x)
-        padded = np.zeros((x.shape[0], 1, c + n - 1, *x.shape[2:]), x.dtype)
-        padded[:, 0, n // 2:n // 2 + c] = sq
+        padded = np.zeros((x.shape[0], c + n - 1, *x.shape[2:]), x.dtype)
+        padded[:, n // 2:n // 2 + c] = sq
         total = np.zeros(x.shape, np.float64)
         for j in range(n):
-            total += padded[:, 0, j:j + c]
+            total += padded[:, j:j + c]
         scale = self.k + self.alpha / n * total
         div = scale ** self.beta
         out: Array = (x / div).astype(x.dtype)
-        return out, {"padded_sq": padded, "scale": scale.astype(x.dtype),
-                     "div": div.astype(x.dtype)}
+        return out, {"padded": padded, "denominator": scale.astype(x.dtype),
+                     "power": div.astype(x.dtype)}
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
         """``b_c = a_c·s_c^−β``, ``s_c = k + α/n·Σ_{j ∈ W(c)} a_j²`` with W(c) = c − ⌊n/2⌋ …
         c + ⌊(n − 1)/2⌋. ``∂b_c′/∂a_c = δ_cc′/div_c′ − (2αβ/n)·a_c·a_c′/(div_c′·s_c′)`` for
         every c′ whose window holds c, i.e. c′ = c − ⌊(n − 1)/2⌋ … c + ⌊n/2⌋ (the window
-        reversed). So ``∂L/∂a = g/div − (2αβ/n)·a·Σ_reversed(g·a/(div·s))``. From ``x``,
-        ``scale`` and ``div`` (``padded_sq`` is what PyTorch keeps and is not needed)."""
+        reversed); div = s^β. So ``∂L/∂a = g/div − (2αβ/n)·a·Σ_reversed(g·a/(div·s))``. From
+        ``x``, ``denominator`` (s) and ``power`` (div); ``padded`` is what PyTorch keeps for
+        its average pool, not needed here."""
         import numpy as np
 
         if not need_dx:
             return (None,), {}
-        x, scale, div = saved["x"], saved["scale"], saved["div"]
+        x, scale, div = saved["x"], saved["denominator"], saved["power"]
         n, c = self.size, x.shape[1]
         t = gy * x / (div * scale)
         padded = np.zeros((x.shape[0], c + n - 1, *x.shape[2:]), np.float64)
@@ -459,6 +552,18 @@ class GroupNorm(Pointwise):
         c = (ins[0][0],)
         return (Tensor("gamma", c, SCALE), Tensor("beta", c, SHIFT)) if self.affine else ()
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """``native_group_norm``: the input and ``mean``/``invstd`` float32, G per sample."""
+        if not (need_dx or need_dw):
+            return ()
+        return _stats_saves(ins[0], self.groups)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """:func:`_stats_backward` over each group's channels and positions."""
+        return _stats_backward(out, self.affine, need_dx, need_dw)
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=5 * prod(out))
 
@@ -493,7 +598,8 @@ class GroupNorm(Pointwise):
 
         (x,) = inputs
         grouped = self._grouped(x)
-        xhat, mean, invstd = _train_moments(grouped, tuple(range(2, grouped.ndim)), self.eps)
+        xhat, mean, invstd = _train_moments(grouped, tuple(range(2, grouped.ndim)), self.eps,
+                                            _stat_dtype(x, w))
         y = xhat.reshape(x.shape)
         if self.affine:
             y = y * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
@@ -567,6 +673,24 @@ class InstanceNorm(Pointwise):
                       Tensor("running_var", c, RUNNING_VAR)]
         return tuple(found)
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Training normalises with each sample's statistics, tracked or not (PyTorch's
+        ``instance_norm`` is a batch norm over ``[1, N·C, …]``): the input and ``mean``/
+        ``invstd`` float32, C per sample; with tracked statistics also the running statistics
+        repeated per sample (the ``[N·C]`` copies that batch norm keeps)."""
+        if not (need_dx or need_dw):
+            return ()
+        c = (ins[0][0],)
+        repeats = (Saved("running_mean_repeat", c, ACT), Saved("running_var_repeat", c, ACT)) \
+            if self.track_running_stats else ()
+        return (*_stats_saves(ins[0], c[0]), *repeats)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """:func:`_stats_backward` over each channel's map."""
+        return _stats_backward(out, self.affine, need_dx, need_dw)
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=(2 if self.track_running_stats else 5) * prod(out))
 
@@ -597,24 +721,24 @@ class InstanceNorm(Pointwise):
         """Training uses each sample's own statistics even when running ones are tracked
         (PyTorch's ``use_input_stats`` in ``train()``). PyTorch runs batch_norm on the
         ``(1, B·C, …)`` view and keeps its ``mean`` and ``invstd`` (C per sample) — and, as
-        that call takes per-(sample, channel) parameters, the repeated γ (``gamma_rep``) when
-        affine and the repeated running statistics (``running_mean_rep``, ``running_var_rep``)
-        when tracked, C per sample each; they are kept here too (the running update itself is
-        not done, it does not enter the gradient)."""
+        that call takes per-(sample, channel) statistics, the running statistics repeated per
+        sample when tracked (``running_mean_repeat``, ``running_var_repeat``, C per sample
+        each); they are kept here too (the running update itself is not done, it does not
+        enter the gradient)."""
         import numpy as np
 
         from .arrays import channel_view
 
         (x,) = inputs
         b, c = x.shape[:2]
-        xhat, mean, invstd = _train_moments(x, tuple(range(2, x.ndim)), self.eps)
+        xhat, mean, invstd = _train_moments(x, tuple(range(2, x.ndim)), self.eps,
+                                            _stat_dtype(x, w))
         if self.affine:
             xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
         kept = {"mean": mean.reshape(b, c), "invstd": invstd.reshape(b, c)}
-        repeated = (("gamma",) if self.affine else ()) + (
-            ("running_mean", "running_var") if self.track_running_stats else ())
-        for name in repeated:
-            kept[f"{name}_rep"] = np.tile(w[name].astype(_stat_dtype(x)), (b, 1))
+        if self.track_running_stats:
+            for name in ("running_mean", "running_var"):
+                kept[f"{name}_repeat"] = np.tile(w[name].astype(x.dtype), (b, 1))
         out: Array = np.asarray(xhat, dtype=x.dtype)
         return out, kept
 
@@ -671,6 +795,24 @@ class L2Norm(Pointwise):
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return (Tensor("weight", (ins[0][0],), SCALE),) if self.affine else ()
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """The input and the ``norm`` of each position (``∏n`` values): x̂ = x/norm is
+        recomputed for the scale's gradient and the input gradient."""
+        if not (need_dx or need_dw):
+            return ()
+        return (Saved("x", ins[0], ACT), Saved("norm", (prod(ins[0][1:]),), ACT))
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``y = w·x̂``, ``x̂ = x/‖x‖``: ``∂w = Σ ∂y·x̂`` (x̂ recomputed 1, multiply-add 2: 3 per
+        element); ``∂x̂ = w·∂y`` (1, affine) and ``∂x = (∂x̂ − x̂·Σ_c ∂x̂·x̂)/‖x‖`` (x̂ 1, product
+        and channel sum 2, multiply, subtract, divide 3: 6) — ``full``."""
+        n = prod(out)
+        dx = Work(elementwise=(7 if self.affine else 6) * n) if need_dx else Work()
+        dw = Work(elementwise=3 * n) if need_dw and self.affine else Work()
+        return dx, dw
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         positions = prod(out[1:])
         return Work(elementwise=(4 if self.affine else 3) * prod(out) + positions)
@@ -691,40 +833,33 @@ class L2Norm(Pointwise):
 
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
-        """The forward, keeping what PyTorch's ``F.normalize(x)·w`` keeps: ``norm`` = ‖x‖₂ and
-        ``denom`` = max(‖x‖₂, ε) per position ``[1, n…]``, and (affine) ``normalized`` =
-        x/denom, which the weight's gradient reads."""
+        """The forward, keeping the ``norm`` ‖x‖₂ of each position (``∏n`` values) besides
+        ``x``."""
         import numpy as np
 
-        from .arrays import channel_view
-
         (x,) = inputs
-        norm = np.sqrt(np.square(x, dtype=np.float64).sum(axis=1, keepdims=True))
-        denom = np.maximum(norm, self.eps)
-        z = x / denom
-        kept = {"norm": norm.astype(x.dtype), "denom": denom.astype(x.dtype)}
-        if self.affine:
-            kept["normalized"] = z.astype(x.dtype)
-            z = z * channel_view(w["weight"], x.ndim)
-        out: Array = z.astype(x.dtype)
-        return out, kept
+        y = self.forward(inputs, w, ctx)
+        norm = np.sqrt(np.square(x, dtype=np.float64).sum(axis=1))
+        return y, {"norm": norm.reshape(x.shape[0], -1).astype(x.dtype)}
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
         """``z = x/d``, ``d = max(‖x‖, ε)``, ``y = w_c·z``: ``∂L/∂w_c = Σ g·z`` (batch and
-        positions; from ``normalized``); with ``gz = w_c·g``, ``∂L/∂x = gz/d − x·Σ_c(gz·x)/
-        (d²·‖x‖)`` where ‖x‖ > ε (∂‖x‖/∂x = x/‖x‖), ``gz/ε`` where the floor holds. From
-        ``x``, ``norm``, ``denom``."""
+        positions); with ``gz = w_c·g``, ``∂L/∂x = gz/d − x·Σ_c(gz·x)/(d²·‖x‖)`` where
+        ‖x‖ > ε (∂‖x‖/∂x = x/‖x‖), ``gz/ε`` where the floor holds. From ``x`` and ``norm``
+        (d and z recomputed)."""
         import numpy as np
 
         from .arrays import channel_view, reduce_to_channels
 
+        x = saved["x"]
+        norm = saved["norm"].reshape(x.shape[0], 1, *x.shape[2:])
+        denom = np.maximum(norm, self.eps)
         grads: dict[str, Array] = {}
         if need_dw and self.affine:
-            grads["weight"] = reduce_to_channels(gy * saved["normalized"]).astype(gy.dtype)
+            grads["weight"] = reduce_to_channels(gy * (x / denom)).astype(gy.dtype)
         if not need_dx:
             return (None,), grads
-        x, norm, denom = saved["x"], saved["norm"], saved["denom"]
         gz = gy * channel_view(w["weight"], x.ndim) if self.affine else gy
         live = norm > self.eps
         radial = (gz * x).sum(axis=1, keepdims=True) / (denom * denom * np.where(live, norm, 1))
@@ -755,6 +890,20 @@ class LayerScale(Pointwise):
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return (Tensor("gamma", (ins[0][0],), SCALE),)
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input, only for γ's gradient ``Σ ∂y·x`` (PyTorch's ``mul`` keeps an operand for
+        the other's gradient; ∂x = γ·∂y reads the parameter)."""
+        return (Saved("x", ins[0], ACT),) if need_dw else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = γ·∂y``: one multiply per element; ``∂γ_c = Σ ∂y·x``: a multiply and an add
+        per element (``full``)."""
+        n = prod(out)
+        return (Work(elementwise=n) if need_dx else Work()), \
+            (Work(elementwise=2 * n) if need_dw else Work())
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=prod(out))
