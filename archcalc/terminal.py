@@ -325,7 +325,8 @@ def verify_lines(data: Mapping[str, Any], *, width: int | None,
     if check is not None:
         style = "" if check["ok"] else "red"
         lines += _prose(f"receptive field of {check['layer']} unit {check['unit']} "
-                        f"({check['forward_passes']} probe passes):", width, style)
+                        f"({check['forward_passes']} probe passes):" if check['forward_passes']
+                        else "(one backward pass):", width, style)
         for axis in check["axes"]:
             jump = "" if axis["measured_jump"] is None else (
                 f", jump {axis['measured_jump']} (engine {axis['predicted_jump']})")

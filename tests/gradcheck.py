@@ -114,7 +114,11 @@ def _saved(layer: Layer, ins: tuple[tuple[int, ...], ...], names: tuple[str, ...
     if declared is None:  # no rule yet: everything, and the private tensors as returned
         return {**arrays, **private}
     wanted = {s.name for s in declared}
-    graph = set(names) | {"y"}
+    # "x1.indices": the private tensor of the layer producing input 1, which the executor
+    # passes as that input (max_unpool's pool indices) — here the input itself
+    arrays = {**arrays, **{n: arrays[n.split(".")[0]] for n in wanted
+                           if "." in n and n.split(".")[0] in names}}
+    graph = set(names) | {"y"} | {n for n in wanted if "." in n}
     extra = set(private) - wanted if need_dx and need_dw else set()
     missing = {n for n in wanted - graph if n not in private}
     assert not extra and not missing, (

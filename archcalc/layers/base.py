@@ -194,7 +194,7 @@ class Window(NamedTuple):
 
 #: methods every layer class defines (directly or through a parent class it names)
 PROTOCOL = ("out_shape", "tensors", "work", "rf", "refines", "forward", "explain", "explain_rf",
-            "saves", "backward_work")
+            "saves", "backward_work", "backward")
 #: methods a layer usable as a fused post-op (``bn``, ``act``) defines as well: inference and
 #: derivation, and for training its forward (keeping what its backward reads) and backward
 POST_PROTOCOL = ("forward_inplace", "explain_post", "forward_train_inplace", "backward_post")
