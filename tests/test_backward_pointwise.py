@@ -506,3 +506,57 @@ TORCH: dict[str, dict[str, list[float]]] = {
             -1.78131599974],
     },
 }
+
+
+# ------------------------------------------------------------ support mode (receptive field) --
+
+def _support_cases() -> list[Any]:
+    from layer_cases import CASES
+
+    import archcalc
+
+    names = _family_classes()
+    return [c for c in CASES if c.rf is not None
+            and type(archcalc.to_graph(c.spec()).node(c.target).op) in names]
+
+
+SUPPORT = _support_cases()
+
+
+@pytest.mark.parametrize("case", SUPPORT, ids=[c.name for c in SUPPORT])
+def test_receptive_field_by_one_backward_pass(case: Any) -> None:
+    """Support mode (``ctx.support``: nothing saved, non-negative gradients, non-zero exactly
+    where an output depends on an input): the field of one backward pass through these
+    layers is the set the forward probes find — softmax, layernorm, groupnorm, instancenorm
+    and l2norm spread over their statistics' group, lrn over its channel window, a gate over
+    the map."""
+    import archcalc
+    from archcalc.executor import measure_receptive_field
+
+    graph = archcalc.to_graph(case.spec())
+    backward = measure_receptive_field(graph, case.target, method="backward")
+    forward = measure_receptive_field(graph, case.target, method="forward")
+    assert backward.forwards == 0 and forward.forwards > 0
+    assert backward.ok and backward.to_dict()["axes"] == forward.to_dict()["axes"]
+
+
+def test_receptive_field_through_fused_post_ops_by_one_backward_pass() -> None:
+    """Fused ``bn: true`` and ``act:`` (element-wise, and softmax over channels) on the way:
+    the one backward pass finds the forward probes' field: r = 1 + (3 − 1)·1 + (3 − 1)·2 = 7
+    after the two 3×3 convs (stride 2, then 1 on a jump of 2) and the 1×1: the unit at 2 reads
+    conv1's outputs 2 … 4, which read input pixels 2·2 … 2·4 + 2, i.e. 4 … 10."""
+    import archcalc
+    from archcalc.executor import measure_receptive_field
+
+    spec = {"archcalc": 1, "name": "fused", "input": [2, 15, 15], "layers": [
+        {"conv": {"out": 4, "k": 3, "s": 2, "bn": True, "act": "relu"}},
+        {"conv": {"out": 4, "k": 3, "act": "softmax"}},
+        {"conv": {"out": 4, "k": 1, "bn": True, "act": "gelu"}}]}
+    graph = archcalc.to_graph(spec)
+    target = graph.nodes[-1].name
+    backward = measure_receptive_field(graph, target, method="backward")
+    forward = measure_receptive_field(graph, target, method="forward")
+    assert backward.forwards == 0
+    assert backward.to_dict()["axes"] == forward.to_dict()["axes"]
+    assert backward.ok
+    assert [a["measured"] for a in backward.to_dict()["axes"]] == [[4, 10], [4, 10]]

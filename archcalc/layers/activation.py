@@ -288,7 +288,7 @@ class Activation(Pointwise):
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
         """``∂L/∂x`` by the function's gradient (:data:`BACKWARD`) from the one tensor it
         keeps, its input ``x`` or its output ``y``; no weights."""
-        return (self._grad(saved, gy) if need_dx else None,), {}
+        return (self._grad(saved, gy, ctx) if need_dx else None,), {}
 
     def _keeps(self) -> str:
         """``BACKWARD``'s kept tensor, its input when the argument rules out the output
@@ -296,8 +296,16 @@ class Activation(Pointwise):
         back = BACKWARD[self.fn]
         return "x" if back.grad_x is not None and self._param() < 0 else back.keeps
 
-    def _grad(self, saved: Mapping[str, Array], gy: Array) -> Array:
+    def _grad(self, saved: Mapping[str, Array], gy: Array, ctx: Context) -> Array:
+        """The gradient; in support mode (``ctx.support``, nothing saved) ``gy`` itself — an
+        element-wise map depends on its own element only — or, for softmax, ``gy`` summed
+        over the channels (each output depends on every channel of its position)."""
         import numpy as np
+
+        if ctx.support:
+            from .arrays import spread
+
+            return spread(gy, (1,)) if self.fn == "softmax" else gy
 
         back = BACKWARD[self.fn]
         keeps = self._keeps()
@@ -316,7 +324,7 @@ class Activation(Pointwise):
     def backward_post(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                       need_dw: bool) -> tuple[Array, dict[str, Array]]:
         """As :meth:`backward`, ``x`` being the op's output."""
-        return self._grad(saved, gy), {}
+        return self._grad(saved, gy, ctx), {}
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, self.fn, str(self.rule.ops), self.rule.ops)
@@ -409,7 +417,7 @@ class Dropout(Identity):
         """``∂L/∂x = ∂L/∂y·m`` from the kept mask (``∂L/∂y`` itself when p = 0)."""
         if not need_dx:
             return (None,), {}
-        return (gy * saved["mask"] if self.p > 0 else gy,), {}
+        return (gy * saved["mask"] if self.p > 0 and not ctx.support else gy,), {}
 
 
 
@@ -469,6 +477,8 @@ class PReLU(Pointwise):
 
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:  # element-wise: its own element
+            return (gy if need_dx else None,), {}
         x = saved["x"]
         neg = x <= 0
         a = w["weight"].astype(gy.dtype)
@@ -529,8 +539,9 @@ class ConstantScale(Pointwise):
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool
                  ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
-        """``∂L/∂x = factor·g``; keeps nothing."""
-        return (gy * gy.dtype.type(self.factor) if need_dx else None,), {}
+        """``∂L/∂x = factor·g``; keeps nothing (support mode: ``|factor|·g``)."""
+        factor = abs(self.factor) if ctx.support else self.factor
+        return (gy * gy.dtype.type(factor) if need_dx else None,), {}
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "scale", "1", 1)

@@ -198,6 +198,8 @@ class BatchNorm(Pointwise):
         ``∂L/∂x = scale·g`` and no weight gradient (γ, β are buffers)."""
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:  # at inference a per-channel affine map: each element its own
+            return (gy if need_dx else None,), {}
         if self.frozen:
             return (gy * channel_view(saved["scale"], gy.ndim) if need_dx else None,), {}
         x = saved["x"]
@@ -351,6 +353,10 @@ class LayerNorm(Pointwise):
         """``∂L/∂β = Σ g``, ``∂L/∂γ = Σ g·x̂`` over the batch (and the positions, over
         channels); ``∂L/∂x`` by :func:`_norm_backward` over the normalised axes with
         ``gx̂ = γ·g``. From ``x``, ``mean``, ``invstd``."""
+        if ctx.support:  # every output depends on its whole normalised group
+            from .arrays import spread
+
+            return (spread(gy, self._axes(gy)) if need_dx else None,), {}
         x = saved["x"]
         # the statistics back to their place: [B, 1, n…] over channels, [B, 1, 1…] over all
         stat = (x.shape[0], 1, *(x.shape[2:] if self.over == "channels" else (1,) * (x.ndim - 2)))
@@ -474,20 +480,29 @@ class LRN(Pointwise):
         reversed); div = s^β. So ``∂L/∂a = g/div − (2αβ/n)·a·Σ_reversed(g·a/(div·s))``. From
         ``x``, ``denominator`` (s) and ``power`` (div); ``padded`` is what PyTorch keeps for
         its average pool, not needed here."""
-        import numpy as np
-
         if not need_dx:
             return (None,), {}
+        n = self.size
+        if ctx.support:  # each output depends on the channels of its window
+            return (self._window_adjoint(gy),), {}
         x, scale, div = saved["x"], saved["denominator"], saved["power"]
-        n, c = self.size, x.shape[1]
         t = gy * x / (div * scale)
-        padded = np.zeros((x.shape[0], c + n - 1, *x.shape[2:]), np.float64)
-        padded[:, (n - 1) // 2:(n - 1) // 2 + c] = t
-        total = np.zeros(x.shape, np.float64)
-        for j in range(n):
-            total += padded[:, j:j + c]
+        total = self._window_adjoint(t)
         dx: Array = (gy / div - 2.0 * self.alpha * self.beta / n * x * total).astype(gy.dtype)
         return (dx,), {}
+
+    def _window_adjoint(self, t: Array) -> Array:
+        """``Σ t_c′`` over the outputs c′ whose window holds each channel c: c′ = c −
+        ⌊(n − 1)/2⌋ … c + ⌊n/2⌋ (the window reversed), zeros beyond the ends."""
+        import numpy as np
+
+        n, c = self.size, t.shape[1]
+        padded = np.zeros((t.shape[0], c + n - 1, *t.shape[2:]), np.float64)
+        padded[:, (n - 1) // 2:(n - 1) // 2 + c] = t
+        total: Array = np.zeros(t.shape, np.float64)
+        for j in range(n):
+            total += padded[:, j:j + c]
+        return total
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "lrn", f"({self.size} + 4)", self.size + 4)
@@ -614,6 +629,13 @@ class GroupNorm(Pointwise):
         ``gx̂ = γ_c·g``. From ``x``, ``mean``, ``invstd``."""
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:  # every output depends on its group's channels and positions
+            from .arrays import spread
+
+            if not need_dx:
+                return (None,), {}
+            grouped = self._grouped(gy)
+            return (spread(grouped, tuple(range(2, grouped.ndim))).reshape(gy.shape),), {}
         x = saved["x"]
         grouped = self._grouped(x)
         tail = (1,) * (grouped.ndim - 2)
@@ -750,6 +772,12 @@ class InstanceNorm(Pointwise):
         ``invstd``."""
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:  # inference: its channel's whole map, or its element when tracked
+            from .arrays import spread
+
+            if not need_dx:
+                return (None,), {}
+            return (gy if self.track_running_stats else spread(gy, tuple(range(2, gy.ndim))),), {}
         x = saved["x"]
         tail = (1,) * (x.ndim - 2)
         invstd = saved["invstd"].reshape(*x.shape[:2], *tail)
@@ -852,6 +880,10 @@ class L2Norm(Pointwise):
 
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:  # every output depends on the channels of its position
+            from .arrays import spread as spread_
+
+            return (spread_(gy, (1,)) if need_dx else None,), {}
         x = saved["x"]
         norm = saved["norm"].reshape(x.shape[0], 1, *x.shape[2:])
         denom = np.maximum(norm, self.eps)
@@ -922,6 +954,8 @@ class LayerScale(Pointwise):
         positions, from ``x`` (kept only when γ trains)."""
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:
+            return (gy if need_dx else None,), {}
         dx = gy * channel_view(w["gamma"].astype(gy.dtype), gy.ndim) if need_dx else None
         grads = {"gamma": reduce_to_channels(gy * saved["x"]).astype(gy.dtype)} if need_dw else {}
         return (dx,), grads
