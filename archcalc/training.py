@@ -512,9 +512,9 @@ def _schedule(graph: Graph, kept: Mapping[tuple[str, ...], list[int]],
     graph_keep: dict[str, int] = {}
     for key, (pv, pc, first, last_keeper, is_buffer) in kept.items():
         if len(key) == 1:
-            graph_keep[key[0]] = back(last_keeper)
+            graph_keep[key[0]] = back(first)
         elif not is_buffer:  # private or inner tensors: from their layer's forward to backward
-            alive(pc, pv, first, back(last_keeper))
+            alive(pc, pv, first, back(first))
     for name, death in last.items():
         birth = born[name]
         alive(0, size[name] * mult[name] * width, birth,
