@@ -169,9 +169,9 @@ class BatchNorm(Pointwise):
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
         """Training BN (PyTorch's ``train()`` semantics): the batch's own mean and biased
         variance per channel over the batch and every position, ``x̂ = (x − μ_B)/√(σ²_B + ε)``,
-        ``y = γ·x̂ + β``; keeps ``mean`` and ``invstd`` (C each) besides ``x``, and hands its
-        running statistics on as kept (``native_batch_norm`` keeps them: :meth:`saves`). (Their
-        momentum update does not enter the gradient and is not done here.)
+        ``y = γ·x̂ + β``; keeps ``mean`` and ``invstd`` (C each) besides ``x`` (the running
+        statistics :meth:`saves` names too are its buffers; their momentum update does not
+        enter the gradient and is not done here).
         ``frozen: true``: the inference arithmetic, keeping only the folded ``scale`` =
         γ/√(var + ε) (torchvision's FrozenBatchNorm2d)."""
         import numpy as np
@@ -187,8 +187,7 @@ class BatchNorm(Pointwise):
         if self.affine:
             xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
         out: Array = np.asarray(xhat, dtype=x.dtype)
-        return out, {"mean": mean.reshape(-1), "invstd": invstd.reshape(-1),
-                     "running_mean": w["running_mean"], "running_var": w["running_var"]}
+        return out, {"mean": mean.reshape(-1), "invstd": invstd.reshape(-1)}
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
