@@ -557,3 +557,36 @@ def test_receptive_field_through_fused_post_ops_by_one_backward_pass() -> None:
     assert backward.to_dict()["axes"] == forward.to_dict()["axes"]
     assert backward.ok
     assert [a["measured"] for a in backward.to_dict()["axes"]] == [[4, 10], [4, 10]]
+
+
+# ------------------------------------------------------------------------ the training step --
+
+def _step_cases() -> list[Any]:
+    """The layer cases (tests/layer_cases.py) with a layer of these families, fused or not."""
+    from layer_cases import CASES
+
+    import archcalc
+
+    names = {m.__name__ for m in FAMILIES}
+    found = []
+    for c in CASES:
+        graph = archcalc.to_graph(c.spec())
+        layers = [n.op for n in graph.nodes] + [p for n in graph.nodes for p in n.post]
+        if any(type(op).__module__ in names for op in layers):
+            found.append(c)
+    return found
+
+
+STEPS = _step_cases()
+
+
+@pytest.mark.parametrize("case", STEPS, ids=[c.name for c in STEPS])
+def test_training_step_keeps_exactly_what_the_rules_say(case: Any) -> None:
+    """The executor's training step (archcalc.backprop.train_step) on each case: every
+    training forward returns exactly the private tensors ``saves`` names (shape and dtype),
+    every backward runs on them alone, and the measured kept bytes and peak equal the
+    engine's."""
+    from archcalc.backprop import train_step
+
+    run = train_step(case.spec(), batch=2)
+    assert run.ok, (run.problems, [s.to_dict() for s in run.failures][:2])
