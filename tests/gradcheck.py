@@ -40,6 +40,7 @@ from archcalc.executor import Context
 from archcalc.layers import Layer
 from archcalc.layers.base import (
     BIAS,
+    BUFFER_ROLES,
     COEFFICIENT,
     FROZEN_SCALE,
     FROZEN_SHIFT,
@@ -104,10 +105,11 @@ def _declared(layer: Layer, ins: tuple[tuple[int, ...], ...], out: tuple[int, ..
 
 
 def _saved(layer: Layer, ins: tuple[tuple[int, ...], ...], names: tuple[str, ...],
-           arrays: Mapping[str, Array], private: Mapping[str, Array], need_dx: bool = True,
-           need_dw: bool = True) -> dict[str, Array]:
-    """The ``saved`` mapping the executor would hand to ``backward``: with both gradients
-    needed, the private tensors ``forward_train`` returns are exactly those ``saves`` declares;
+           arrays: Mapping[str, Array], private: Mapping[str, Array], w: Mapping[str, Array],
+           need_dx: bool = True, need_dw: bool = True) -> dict[str, Array]:
+    """The ``saved`` mapping the executor would hand to ``backward``: a name of one of the
+    layer's buffers is that buffer (BN's running statistics); with both gradients needed, the
+    private tensors ``forward_train`` returns are exactly the other names ``saves`` declares;
     with fewer, ``saves`` may declare fewer (the rest is freed at once)."""
     out_shape = tuple(arrays["y"].shape[1:])
     declared = _declared(layer, ins, out_shape, need_dx, need_dw)
@@ -118,7 +120,9 @@ def _saved(layer: Layer, ins: tuple[tuple[int, ...], ...], names: tuple[str, ...
     # passes as that input (max_unpool's pool indices) — here the input itself
     arrays = {**arrays, **{n: arrays[n.split(".")[0]] for n in wanted
                            if "." in n and n.split(".")[0] in names}}
-    graph = set(names) | {"y"} | {n for n in wanted if "." in n}
+    buffers = {t.name for t in layer.tensors(ins) if t.role in BUFFER_ROLES} & wanted
+    arrays = {**arrays, **{n: w[n] for n in buffers}}
+    graph = set(names) | {"y"} | {n for n in wanted if "." in n} | buffers
     extra = set(private) - wanted if need_dx and need_dw else set()
     missing = {n for n in wanted - graph if n not in private}
     assert not extra and not missing, (
@@ -128,10 +132,12 @@ def _saved(layer: Layer, ins: tuple[tuple[int, ...], ...], names: tuple[str, ...
         a = arrays[s.name] if s.name in graph else private[s.name]
         shape = tuple(a.shape[1:]) if s.per_sample else tuple(a.shape)
         assert shape == tuple(s.shape), (type(layer).__name__, s.name, shape, s.shape)
-        if s.dtype not in ("act", "param"):  # a fixed float dtype is at least that wide
+        if s.dtype in ("act", "param"):  # activations and weights are float64 here
+            want = np.dtype(np.float64)
+        else:  # a fixed float dtype is at least that wide (float64 here), int64/bool exactly
             fixed = np.dtype(s.dtype)
             want = np.result_type(fixed, np.float64) if fixed.kind == "f" else fixed
-            assert a.dtype == want, (type(layer).__name__, s.name, a.dtype, s.dtype)
+        assert a.dtype == want, (type(layer).__name__, s.name, a.dtype, s.dtype)
     return {n: (arrays[n] if n in graph else private[n]) for n in wanted}
 
 
@@ -194,7 +200,7 @@ def check(layer: Layer, ins: Sequence[tuple[int, ...]], *, batch: int = 2, seed:
         return float(np.sum(run()[0] * g))
 
     arrays = {**dict(zip(names, xs, strict=True)), "y": y}
-    saved = _saved(layer, shapes, names, arrays, private)
+    saved = _saved(layer, shapes, names, arrays, private, w)
     ctx = _context(shapes)
     dxs, dws = layer.backward(saved, w, g.copy(), ctx, True, True)
     assert len(dxs) == len(xs), (type(layer).__name__, len(dxs), len(xs))
@@ -210,7 +216,7 @@ def check(layer: Layer, ins: Sequence[tuple[int, ...]], *, batch: int = 2, seed:
         _compare(f"{type(layer).__name__} d{name}", dws[name], _numeric(loss, w[name]), errors)
 
     def flagged(dx: bool, dw: bool) -> tuple[Any, dict[str, Array]]:
-        kept = _saved(layer, shapes, names, arrays, private, dx, dw)
+        kept = _saved(layer, shapes, names, arrays, private, w, dx, dw)
         return layer.backward(kept, w, g.copy(), _context(shapes), dx, dw)
 
     _check_flags(flagged, dxs, dws)
@@ -249,7 +255,8 @@ def gradients(layer: Layer, inputs: Sequence[Array], weights: Mapping[str, Array
     shapes = tuple(tuple(x.shape[1:]) for x in xs)
     names = _input_names(len(xs))
     y, private = layer.forward_train([x.copy() for x in xs], weights, Context(np.float64))
-    saved = _saved(layer, shapes, names, {**dict(zip(names, xs, strict=True)), "y": y}, private)
+    saved = _saved(layer, shapes, names, {**dict(zip(names, xs, strict=True)), "y": y}, private,
+                   weights)
     return layer.backward(saved, weights, gy, _context(shapes), True, True)
 
 
@@ -274,7 +281,7 @@ def check_post(op: Layer, shape: tuple[int, ...], *, batch: int = 2, seed: int =
     def loss() -> float:
         return float(np.sum(run()[1] * g))
 
-    saved = _saved(op, (shape,), ("x",), {"x": x, "y": y}, private)
+    saved = _saved(op, (shape,), ("x",), {"x": x, "y": y}, private, w)
     ctx = _context((shape,))
     dx, dws = op.backward_post(saved, w, g.copy(), ctx, True)
     errors: dict[str, float] = {}
@@ -284,7 +291,7 @@ def check_post(op: Layer, shape: tuple[int, ...], *, batch: int = 2, seed: int =
     for name in learn:
         _compare(f"{type(op).__name__} post d{name}", dws[name], _numeric(loss, w[name]),
                  errors)
-    kept = _saved(op, (shape,), ("x",), {"x": x, "y": y}, private, True, False)
+    kept = _saved(op, (shape,), ("x",), {"x": x, "y": y}, private, w, True, False)
     dx_only, none = op.backward_post(kept, w, g.copy(), _context((shape,)), False)
     assert none == {}, "need_dw=False must give no weight gradient"
     np.testing.assert_allclose(dx_only, dx, rtol=1e-12, atol=1e-14)

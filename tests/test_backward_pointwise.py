@@ -190,12 +190,14 @@ def test_bn_trains_on_batch_statistics_and_keeps_them() -> None:
                                (x - 100) / math.sqrt(100 + 1e-5), rtol=1e-12)
 
 
-def test_bn_statistics_are_float32_in_a_float32_run() -> None:
-    x = np.ones((2, 3, 2, 2), np.float32)
+def test_bn_statistics_have_the_weights_dtype() -> None:
+    """float16 activations with float32 weights (autocast): the output float16, the kept
+    statistics float32 (saves' ``param`` dtype)."""
+    x = np.ones((2, 3, 2, 2), np.float16)
     w = {"gamma": np.ones(3, np.float32), "beta": np.zeros(3, np.float32),
          "running_mean": np.zeros(3, np.float32), "running_var": np.ones(3, np.float32)}
-    y, kept = BatchNorm().forward_train([x], w, Context())
-    assert y.dtype == np.float32
+    y, kept = BatchNorm().forward_train([x], w, Context(np.float16))
+    assert y.dtype == np.float16
     assert {k: (v.dtype, v.shape) for k, v in kept.items()} == {
         "mean": (np.float32, (3,)), "invstd": (np.float32, (3,))}
 
@@ -226,7 +228,7 @@ def test_instancenorm_trains_on_instance_statistics_even_when_tracked() -> None:
     y, kept = layer.forward_train([x], w, Context(np.float64))
     np.testing.assert_allclose(y.mean(axis=(2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose(kept["mean"], x.mean(axis=(2, 3)), rtol=1e-12)
-    assert kept["running_mean_rep"].shape == (2, 3)
+    assert kept["running_mean_repeat"].tolist() == [[10.0] * 3] * 2
     np.testing.assert_allclose(layer.forward([x], w, Context(np.float64)),
                                (x - 10) / math.sqrt(4 + 1e-5), rtol=1e-12)
 
@@ -501,3 +503,90 @@ TORCH: dict[str, dict[str, list[float]]] = {
             -1.78131599974],
     },
 }
+
+
+# ------------------------------------------------------------ support mode (receptive field) --
+
+def _support_cases() -> list[Any]:
+    from layer_cases import CASES
+
+    import archcalc
+
+    names = _family_classes()
+    return [c for c in CASES if c.rf is not None
+            and type(archcalc.to_graph(c.spec()).node(c.target).op) in names]
+
+
+SUPPORT = _support_cases()
+
+
+@pytest.mark.parametrize("case", SUPPORT, ids=[c.name for c in SUPPORT])
+def test_receptive_field_by_one_backward_pass(case: Any) -> None:
+    """Support mode (``ctx.support``: nothing saved, non-negative gradients, non-zero exactly
+    where an output depends on an input): the field of one backward pass through these
+    layers is the set the forward probes find — softmax, layernorm, groupnorm, instancenorm
+    and l2norm spread over their statistics' group, lrn over its channel window, a gate over
+    the map."""
+    import archcalc
+    from archcalc.executor import measure_receptive_field
+
+    graph = archcalc.to_graph(case.spec())
+    backward = measure_receptive_field(graph, case.target, method="backward")
+    forward = measure_receptive_field(graph, case.target, method="forward")
+    assert backward.forwards == 0 and forward.forwards > 0
+    assert backward.ok and backward.to_dict()["axes"] == forward.to_dict()["axes"]
+
+
+def test_receptive_field_through_fused_post_ops_by_one_backward_pass() -> None:
+    """Fused ``bn: true`` and ``act:`` (element-wise, and softmax over channels) on the way:
+    the one backward pass finds the forward probes' field: r = 1 + (3 − 1)·1 + (3 − 1)·2 = 7
+    after the two 3×3 convs (stride 2, then 1 on a jump of 2) and the 1×1: the unit at 2 reads
+    conv1's outputs 2 … 4, which read input pixels 2·2 … 2·4 + 2, i.e. 4 … 10."""
+    import archcalc
+    from archcalc.executor import measure_receptive_field
+
+    spec = {"archcalc": 1, "name": "fused", "input": [2, 15, 15], "layers": [
+        {"conv": {"out": 4, "k": 3, "s": 2, "bn": True, "act": "relu"}},
+        {"conv": {"out": 4, "k": 3, "act": "softmax"}},
+        {"conv": {"out": 4, "k": 1, "bn": True, "act": "gelu"}}]}
+    graph = archcalc.to_graph(spec)
+    target = graph.nodes[-1].name
+    backward = measure_receptive_field(graph, target, method="backward")
+    forward = measure_receptive_field(graph, target, method="forward")
+    assert backward.forwards == 0
+    assert backward.to_dict()["axes"] == forward.to_dict()["axes"]
+    assert backward.ok
+    assert [a["measured"] for a in backward.to_dict()["axes"]] == [[4, 10], [4, 10]]
+
+
+# ------------------------------------------------------------------------ the training step --
+
+def _step_cases() -> list[Any]:
+    """The layer cases (tests/layer_cases.py) with a layer of these families, fused or not."""
+    from layer_cases import CASES
+
+    import archcalc
+
+    names = {m.__name__ for m in FAMILIES}
+    found = []
+    for c in CASES:
+        graph = archcalc.to_graph(c.spec())
+        layers = [n.op for n in graph.nodes] + [p for n in graph.nodes for p in n.post]
+        if any(type(op).__module__ in names for op in layers):
+            found.append(c)
+    return found
+
+
+STEPS = _step_cases()
+
+
+@pytest.mark.parametrize("case", STEPS, ids=[c.name for c in STEPS])
+def test_training_step_keeps_exactly_what_the_rules_say(case: Any) -> None:
+    """The executor's training step (archcalc.backprop.train_step) on each case: every
+    training forward returns exactly the private tensors ``saves`` names (shape and dtype),
+    every backward runs on them alone, and the measured kept bytes and peak equal the
+    engine's."""
+    from archcalc.backprop import train_step
+
+    run = train_step(case.spec(), batch=2)
+    assert run.ok, (run.problems, [s.to_dict() for s in run.failures][:2])

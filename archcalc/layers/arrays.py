@@ -37,6 +37,14 @@ def reduce_to_channels(v: Array) -> Array:
     return out
 
 
+def spread(g: Array, axes: tuple[int, ...]) -> Array:
+    """``g`` summed over ``axes`` and spread back over them: in support mode (the receptive
+    field by one backward pass), the input positions an output depends on when it depends on
+    every element of its group along ``axes`` (statistics, a softmax)."""
+    out: Array = np.broadcast_to(g.sum(axis=axes, keepdims=True), g.shape).copy()
+    return out
+
+
 def pad(x: Array, lo: Sequence[int], hi: Sequence[int], value: float) -> Array:
     """``x`` with ``lo``/``hi`` elements of ``value`` before/after each spatial axis."""
     if not any(lo) and not any(hi):

@@ -160,10 +160,16 @@ class Multiply(Merge):
                  need_dx: bool, need_dw: bool) -> Grads:
         """``∂L/∂a = g·b``, ``∂L/∂b = g·a`` from both inputs (kept, as PyTorch keeps them);
         a broadcast gate's gradient is summed over the positions it was spread over, back to
-        its own shape (``(B, C, 1…)`` or ``(B, C)``)."""
+        its own shape (``(B, C, 1…)`` or ``(B, C)``). Support mode: as if the other factor were
+        1 (the shapes from ``ctx.ins``)."""
+        import numpy as np
+
         if not need_dx:
             return (None, None), {}
-        a, b = saved["x0"], saved["x1"]
+        if ctx.support:
+            a, b = (np.ones((gy.shape[0], *shape), gy.dtype) for shape in ctx.ins)
+        else:
+            a, b = saved["x0"], saved["x1"]
         if a.shape == b.shape:
             return (gy * b, gy * a), {}
         swap = a.size < b.size
@@ -307,8 +313,8 @@ class Subtract(Merge):
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
-        """``∂L/∂a = g``, ``∂L/∂b = −g``; keeps nothing."""
-        return ((gy, -gy) if need_dx else (None, None)), {}
+        """``∂L/∂a = g``, ``∂L/∂b = −g``; keeps nothing (support mode: ``g`` for both)."""
+        return ((gy, gy if ctx.support else -gy) if need_dx else (None, None)), {}
 
     def explain(self, ex: Derivation) -> None:
         ex.same_shape("element-wise over two inputs of one shape")

@@ -34,6 +34,48 @@ if TYPE_CHECKING:
     from .arrays import Array
 
 
+Grads = tuple[tuple["Array | None", ...], dict[str, "Array"]]
+
+
+def _stat_dtype(x: Array, w: Tensors) -> Any:
+    """The dtype statistics are kept in (``PARAM`` in :meth:`saves`): the weights' — float32
+    under autocast with float32 weights, as PyTorch keeps BN's mean and inverse deviation —
+    or, for a layer without tensors, the input's."""
+    return next(iter(w.values())).dtype if w else x.dtype
+
+
+def _train_moments(x: Array, axes: tuple[int, ...], eps: float, kept: Any
+                   ) -> tuple[Array, Array, Array]:
+    """``(x̂, mean, invstd)`` over ``axes`` (keepdims): ``mean``, the biased variance ``var``,
+    ``invstd = 1/√(var + ε)``, ``x̂ = (x − mean)·invstd``. The sums accumulate in float64,
+    the full-size arrays stay in the input's dtype (no float64 copy of a float32 map); the
+    statistics in ``kept`` (:func:`_stat_dtype`)."""
+    import numpy as np
+
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+    xhat: Array = x - mean.astype(x.dtype)
+    var = np.square(xhat).mean(axis=axes, keepdims=True, dtype=np.float64)
+    invstd = 1.0 / np.sqrt(var + eps)
+    xhat *= invstd.astype(x.dtype)
+    return xhat, mean.astype(kept), invstd.astype(kept)
+
+
+def _normalised(x: Array, mean: Array, invstd: Array) -> Array:
+    """``x̂ = (x − mean)·invstd`` recomputed from the kept statistics (as PyTorch's backward
+    does: x̂ itself is not kept)."""
+    xhat: Array = (x - mean.astype(x.dtype)) * invstd.astype(x.dtype)
+    return xhat
+
+
+def _norm_backward(xhat: Array, invstd: Array, gxhat: Array, axes: tuple[int, ...]) -> Array:
+    """``∂L/∂x`` of ``x̂ = (x − μ)·s`` with μ and the biased variance taken over ``axes`` (N
+    elements), from ``gx̂ = ∂L/∂x̂``: ``s·(gx̂ − mean(gx̂) − x̂·mean(gx̂·x̂))``, the means over
+    ``axes``. (∂μ/∂x = 1/N; ∂s/∂x = −s³(x − μ)/N; the two terms give the means.)"""
+    dx: Array = invstd * (gxhat - gxhat.mean(axis=axes, keepdims=True)
+                          - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+    return dx
+
+
 def _stats_saves(x: Shape, stats: int, per_sample: bool = True) -> tuple[Saved, ...]:
     """A normalisation with statistics computed in the forward (PyTorch's
     ``native_batch_norm``/``native_layer_norm``/``native_group_norm``): its input ``x`` and the
@@ -56,44 +98,6 @@ def _stats_backward(out: Shape, affine: bool, need_dx: bool,
     if need_dw and affine:
         return (Work(elementwise=4 * n) if need_dx else Work()), Work(elementwise=5 * n)
     return (Work(elementwise=9 * n) if need_dx else Work()), Work()
-
-
-Grads = tuple[tuple["Array | None", ...], dict[str, "Array"]]
-
-
-def _stat_dtype(x: Array) -> Any:
-    """The dtype statistics are kept in: float32 for a float16/float32 run (as PyTorch keeps
-    BN's mean and inverse deviation), float64 in a float64 run."""
-    import numpy as np
-
-    return np.result_type(np.float32, x.dtype)
-
-
-def _train_moments(x: Array, axes: tuple[int, ...], eps: float
-                   ) -> tuple[Array, Array, Array]:
-    """``(x̂, mean, invstd)`` over ``axes`` (keepdims): ``mean``, the biased variance ``var``,
-    ``invstd = 1/√(var + ε)``, ``x̂ = (x − mean)·invstd`` (float64 arithmetic; the statistics
-    in :func:`_stat_dtype`)."""
-    import numpy as np
-
-    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
-    var = np.square(x - mean).mean(axis=axes, keepdims=True)
-    invstd = 1.0 / np.sqrt(var + eps)
-    xhat: Array = (x - mean) * invstd
-    kept = _stat_dtype(x)
-    return xhat, mean.astype(kept), invstd.astype(kept)
-
-
-def _norm_backward(x: Array, mean: Array, invstd: Array, gxhat: Array,
-                   axes: tuple[int, ...]) -> Array:
-    """``∂L/∂x`` of ``x̂ = (x − μ)·s`` with μ and the biased variance taken over ``axes`` (N
-    elements), from ``gx̂ = ∂L/∂x̂``: ``s·(gx̂ − mean(gx̂) − x̂·mean(gx̂·x̂))``, the means over
-    ``axes``. (∂μ/∂x = 1/N; ∂s/∂x = −s³(x − μ)/N; the two terms give the means.) Reads only
-    ``x`` and the kept statistics (``x̂`` is recomputed, as PyTorch's backward does)."""
-    xhat = (x - mean) * invstd
-    dx: Array = invstd * (gxhat - gxhat.mean(axis=axes, keepdims=True)
-                          - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
-    return dx
 
 
 @layer_class
@@ -166,8 +170,9 @@ class BatchNorm(Pointwise):
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
         """Training BN (PyTorch's ``train()`` semantics): the batch's own mean and biased
         variance per channel over the batch and every position, ``x̂ = (x − μ_B)/√(σ²_B + ε)``,
-        ``y = γ·x̂ + β``; keeps ``mean`` and ``invstd`` (C each) besides ``x``. (The running
-        statistics' momentum update does not enter the gradient and is not done here.)
+        ``y = γ·x̂ + β``; keeps ``mean`` and ``invstd`` (C each) besides ``x`` (the running
+        statistics :meth:`saves` names too are its buffers; their momentum update does not
+        enter the gradient and is not done here).
         ``frozen: true``: the inference arithmetic, keeping only the folded ``scale`` =
         γ/√(var + ε) (torchvision's FrozenBatchNorm2d)."""
         import numpy as np
@@ -177,9 +182,9 @@ class BatchNorm(Pointwise):
         (x,) = inputs
         if self.frozen:
             y = self._apply(x, w, None)
-            return y, {"scale": self._scale(w).astype(_stat_dtype(x))}
+            return y, {"scale": self._scale(w).astype(x.dtype)}
         axes = (0, *range(2, x.ndim))
-        xhat, mean, invstd = _train_moments(x, axes, self.eps)
+        xhat, mean, invstd = _train_moments(x, axes, self.eps, _stat_dtype(x, w))
         if self.affine:
             xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
         out: Array = np.asarray(xhat, dtype=x.dtype)
@@ -193,20 +198,21 @@ class BatchNorm(Pointwise):
         ``∂L/∂x = scale·g`` and no weight gradient (γ, β are buffers)."""
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:  # at inference a per-channel affine map: each element its own
+            return (gy if need_dx else None,), {}
         if self.frozen:
             return (gy * channel_view(saved["scale"], gy.ndim) if need_dx else None,), {}
         x = saved["x"]
-        mean = channel_view(saved["mean"], x.ndim)
         invstd = channel_view(saved["invstd"], x.ndim)
-        axes = (0, *range(2, x.ndim))
+        xhat = _normalised(x, channel_view(saved["mean"], x.ndim), invstd)
         grads: dict[str, Array] = {}
         if need_dw and self.affine:
-            grads["gamma"] = reduce_to_channels(gy * ((x - mean) * invstd)).astype(gy.dtype)
+            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
             grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
         dx = None
         if need_dx:
             gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
-            dx = _norm_backward(x, mean, invstd, gxhat, axes).astype(gy.dtype)
+            dx = _norm_backward(xhat, invstd, gxhat, (0, *range(2, x.ndim))).astype(gy.dtype)
         return (dx,), grads
 
     def forward_train_inplace(self, y: Array, w: Tensors,
@@ -331,31 +337,40 @@ class LayerNorm(Pointwise):
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
         """The forward (the same in training), keeping the statistics: ``mean`` and ``invstd``
-        per position ``[1, n…]`` (over channels) or per sample ``[1, 1, …]`` (over all), as
-        PyTorch's layer_norm keeps them."""
+        per position, ``∏n`` each (over channels), or one per sample (over all), as PyTorch's
+        layer_norm keeps them."""
         import numpy as np
 
         (x,) = inputs
-        xhat, mean, invstd = _train_moments(x, self._axes(x), self.eps)
+        xhat, mean, invstd = _train_moments(x, self._axes(x), self.eps, _stat_dtype(x, w))
         gamma, beta = self._affine(w, x.ndim)
         out: Array = np.asarray(xhat * gamma + beta, dtype=x.dtype)
-        return out, {"mean": mean, "invstd": invstd}
+        b = x.shape[0]
+        return out, {"mean": mean.reshape(b, -1), "invstd": invstd.reshape(b, -1)}
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
         """``∂L/∂β = Σ g``, ``∂L/∂γ = Σ g·x̂`` over the batch (and the positions, over
         channels); ``∂L/∂x`` by :func:`_norm_backward` over the normalised axes with
         ``gx̂ = γ·g``. From ``x``, ``mean``, ``invstd``."""
-        x, mean, invstd = saved["x"], saved["mean"], saved["invstd"]
+        if ctx.support:  # every output depends on its whole normalised group
+            from .arrays import spread
+
+            return (spread(gy, self._axes(gy)) if need_dx else None,), {}
+        x = saved["x"]
+        # the statistics back to their place: [B, 1, n…] over channels, [B, 1, 1…] over all
+        stat = (x.shape[0], 1, *(x.shape[2:] if self.over == "channels" else (1,) * (x.ndim - 2)))
+        invstd = saved["invstd"].reshape(stat)
+        xhat = _normalised(x, saved["mean"].reshape(stat), invstd)
         gamma, _ = self._affine(w, x.ndim)
         grads: dict[str, Array] = {}
         if need_dw:
             summed = (0, *range(2, x.ndim)) if self.over == "channels" else (0,)
-            grads["gamma"] = (gy * ((x - mean) * invstd)).sum(axis=summed).astype(gy.dtype)
+            grads["gamma"] = (gy * xhat).sum(axis=summed).astype(gy.dtype)
             grads["beta"] = gy.sum(axis=summed).astype(gy.dtype)
         dx = None
         if need_dx:
-            dx = _norm_backward(x, mean, invstd, gy * gamma, self._axes(x)).astype(gy.dtype)
+            dx = _norm_backward(xhat, invstd, gy * gamma, self._axes(x)).astype(gy.dtype)
         return (dx,), grads
 
     def explain(self, ex: Derivation) -> None:
@@ -438,45 +453,56 @@ class LRN(Pointwise):
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
         """The forward as PyTorch's ``local_response_norm`` computes it, keeping what its
-        autograd keeps: the zero-padded squares ``padded_sq`` ``[1, C + n − 1, …]`` (its
-        average pool's input), ``scale = k + α/n·Σ a²`` and ``div = scale^β``; ``b = a/div``."""
+        autograd keeps: the zero-padded squares ``padded`` ``[C + n − 1, …]`` (its average
+        pool's input), ``denominator = k + α/n·Σ a²`` and ``power = denominator^β``;
+        ``b = a/power``."""
         import numpy as np
 
         (x,) = inputs
         n, c = self.size, x.shape[1]
         sq = np.square(x)
-        padded = np.zeros((x.shape[0], 1, c + n - 1, *x.shape[2:]), x.dtype)
-        padded[:, 0, n // 2:n // 2 + c] = sq
+        padded = np.zeros((x.shape[0], c + n - 1, *x.shape[2:]), x.dtype)
+        padded[:, n // 2:n // 2 + c] = sq
         total = np.zeros(x.shape, np.float64)
         for j in range(n):
-            total += padded[:, 0, j:j + c]
+            total += padded[:, j:j + c]
         scale = self.k + self.alpha / n * total
         div = scale ** self.beta
         out: Array = (x / div).astype(x.dtype)
-        return out, {"padded_sq": padded, "scale": scale.astype(x.dtype),
-                     "div": div.astype(x.dtype)}
+        return out, {"padded": padded, "denominator": scale.astype(x.dtype),
+                     "power": div.astype(x.dtype)}
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
         """``b_c = a_c·s_c^−β``, ``s_c = k + α/n·Σ_{j ∈ W(c)} a_j²`` with W(c) = c − ⌊n/2⌋ …
         c + ⌊(n − 1)/2⌋. ``∂b_c′/∂a_c = δ_cc′/div_c′ − (2αβ/n)·a_c·a_c′/(div_c′·s_c′)`` for
         every c′ whose window holds c, i.e. c′ = c − ⌊(n − 1)/2⌋ … c + ⌊n/2⌋ (the window
-        reversed). So ``∂L/∂a = g/div − (2αβ/n)·a·Σ_reversed(g·a/(div·s))``. From ``x``,
-        ``scale`` and ``div`` (``padded_sq`` is what PyTorch keeps and is not needed)."""
-        import numpy as np
-
+        reversed); div = s^β. So ``∂L/∂a = g/div − (2αβ/n)·a·Σ_reversed(g·a/(div·s))``. From
+        ``x``, ``denominator`` (s) and ``power`` (div); ``padded`` is what PyTorch keeps for
+        its average pool, not needed here."""
         if not need_dx:
             return (None,), {}
-        x, scale, div = saved["x"], saved["scale"], saved["div"]
-        n, c = self.size, x.shape[1]
+        n = self.size
+        if ctx.support:  # each output depends on the channels of its window
+            return (self._window_adjoint(gy),), {}
+        x, scale, div = saved["x"], saved["denominator"], saved["power"]
         t = gy * x / (div * scale)
-        padded = np.zeros((x.shape[0], c + n - 1, *x.shape[2:]), np.float64)
-        padded[:, (n - 1) // 2:(n - 1) // 2 + c] = t
-        total = np.zeros(x.shape, np.float64)
-        for j in range(n):
-            total += padded[:, j:j + c]
+        total = self._window_adjoint(t)
         dx: Array = (gy / div - 2.0 * self.alpha * self.beta / n * x * total).astype(gy.dtype)
         return (dx,), {}
+
+    def _window_adjoint(self, t: Array) -> Array:
+        """``Σ t_c′`` over the outputs c′ whose window holds each channel c: c′ = c −
+        ⌊(n − 1)/2⌋ … c + ⌊n/2⌋ (the window reversed), zeros beyond the ends."""
+        import numpy as np
+
+        n, c = self.size, t.shape[1]
+        padded = np.zeros((t.shape[0], c + n - 1, *t.shape[2:]), np.float64)
+        padded[:, (n - 1) // 2:(n - 1) // 2 + c] = t
+        total: Array = np.zeros(t.shape, np.float64)
+        for j in range(n):
+            total += padded[:, j:j + c]
+        return total
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "lrn", f"({self.size} + 4)", self.size + 4)
@@ -587,7 +613,8 @@ class GroupNorm(Pointwise):
 
         (x,) = inputs
         grouped = self._grouped(x)
-        xhat, mean, invstd = _train_moments(grouped, tuple(range(2, grouped.ndim)), self.eps)
+        xhat, mean, invstd = _train_moments(grouped, tuple(range(2, grouped.ndim)), self.eps,
+                                            _stat_dtype(x, w))
         y = xhat.reshape(x.shape)
         if self.affine:
             y = y * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
@@ -602,20 +629,26 @@ class GroupNorm(Pointwise):
         ``gx̂ = γ_c·g``. From ``x``, ``mean``, ``invstd``."""
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:  # every output depends on its group's channels and positions
+            from .arrays import spread
+
+            if not need_dx:
+                return (None,), {}
+            grouped = self._grouped(gy)
+            return (spread(grouped, tuple(range(2, grouped.ndim))).reshape(gy.shape),), {}
         x = saved["x"]
         grouped = self._grouped(x)
         tail = (1,) * (grouped.ndim - 2)
-        mean = saved["mean"].reshape(*saved["mean"].shape, *tail)
         invstd = saved["invstd"].reshape(*saved["invstd"].shape, *tail)
+        xhat = _normalised(grouped, saved["mean"].reshape(*saved["mean"].shape, *tail), invstd)
         grads: dict[str, Array] = {}
         if need_dw and self.affine:
-            xhat = ((grouped - mean) * invstd).reshape(x.shape)
-            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
+            grads["gamma"] = reduce_to_channels(gy * xhat.reshape(x.shape)).astype(gy.dtype)
             grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
         dx = None
         if need_dx:
             gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
-            dx = _norm_backward(grouped, mean, invstd, self._grouped(gxhat),
+            dx = _norm_backward(xhat, invstd, self._grouped(gxhat),
                                 tuple(range(2, grouped.ndim))).reshape(x.shape).astype(gy.dtype)
         return (dx,), grads
 
@@ -710,24 +743,24 @@ class InstanceNorm(Pointwise):
         """Training uses each sample's own statistics even when running ones are tracked
         (PyTorch's ``use_input_stats`` in ``train()``). PyTorch runs batch_norm on the
         ``(1, B·C, …)`` view and keeps its ``mean`` and ``invstd`` (C per sample) — and, as
-        that call takes per-(sample, channel) parameters, the repeated γ (``gamma_rep``) when
-        affine and the repeated running statistics (``running_mean_rep``, ``running_var_rep``)
-        when tracked, C per sample each; they are kept here too (the running update itself is
-        not done, it does not enter the gradient)."""
+        that call takes per-(sample, channel) statistics, the running statistics repeated per
+        sample when tracked (``running_mean_repeat``, ``running_var_repeat``, C per sample
+        each); they are kept here too (the running update itself is not done, it does not
+        enter the gradient)."""
         import numpy as np
 
         from .arrays import channel_view
 
         (x,) = inputs
         b, c = x.shape[:2]
-        xhat, mean, invstd = _train_moments(x, tuple(range(2, x.ndim)), self.eps)
+        xhat, mean, invstd = _train_moments(x, tuple(range(2, x.ndim)), self.eps,
+                                            _stat_dtype(x, w))
         if self.affine:
             xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
         kept = {"mean": mean.reshape(b, c), "invstd": invstd.reshape(b, c)}
-        repeated = (("gamma",) if self.affine else ()) + (
-            ("running_mean", "running_var") if self.track_running_stats else ())
-        for name in repeated:
-            kept[f"{name}_rep"] = np.tile(w[name].astype(_stat_dtype(x)), (b, 1))
+        if self.track_running_stats:
+            for name in ("running_mean", "running_var"):
+                kept[f"{name}_repeat"] = np.tile(w[name].astype(x.dtype), (b, 1))
         out: Array = np.asarray(xhat, dtype=x.dtype)
         return out, kept
 
@@ -739,18 +772,24 @@ class InstanceNorm(Pointwise):
         ``invstd``."""
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:  # inference: its channel's whole map, or its element when tracked
+            from .arrays import spread
+
+            if not need_dx:
+                return (None,), {}
+            return (gy if self.track_running_stats else spread(gy, tuple(range(2, gy.ndim))),), {}
         x = saved["x"]
         tail = (1,) * (x.ndim - 2)
-        mean = saved["mean"].reshape(*x.shape[:2], *tail)
         invstd = saved["invstd"].reshape(*x.shape[:2], *tail)
+        xhat = _normalised(x, saved["mean"].reshape(*x.shape[:2], *tail), invstd)
         grads: dict[str, Array] = {}
         if need_dw and self.affine:
-            grads["gamma"] = reduce_to_channels(gy * ((x - mean) * invstd)).astype(gy.dtype)
+            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
             grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
         dx = None
         if need_dx:
             gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
-            dx = _norm_backward(x, mean, invstd, gxhat, tuple(range(2, x.ndim))).astype(gy.dtype)
+            dx = _norm_backward(xhat, invstd, gxhat, tuple(range(2, x.ndim))).astype(gy.dtype)
         return (dx,), grads
 
     def explain(self, ex: Derivation) -> None:
@@ -822,40 +861,37 @@ class L2Norm(Pointwise):
 
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
-        """The forward, keeping what PyTorch's ``F.normalize(x)·w`` keeps: ``norm`` = ‖x‖₂ and
-        ``denom`` = max(‖x‖₂, ε) per position ``[1, n…]``, and (affine) ``normalized`` =
-        x/denom, which the weight's gradient reads."""
+        """The forward, keeping the ``norm`` ‖x‖₂ of each position (``∏n`` values) besides
+        ``x``."""
         import numpy as np
 
-        from .arrays import channel_view
-
         (x,) = inputs
-        norm = np.sqrt(np.square(x, dtype=np.float64).sum(axis=1, keepdims=True))
-        denom = np.maximum(norm, self.eps)
-        z = x / denom
-        kept = {"norm": norm.astype(x.dtype), "denom": denom.astype(x.dtype)}
-        if self.affine:
-            kept["normalized"] = z.astype(x.dtype)
-            z = z * channel_view(w["weight"], x.ndim)
-        out: Array = z.astype(x.dtype)
-        return out, kept
+        y = self.forward(inputs, w, ctx)
+        norm = np.sqrt(np.square(x, dtype=np.float64).sum(axis=1))
+        return y, {"norm": norm.reshape(x.shape[0], -1).astype(x.dtype)}
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
         """``z = x/d``, ``d = max(‖x‖, ε)``, ``y = w_c·z``: ``∂L/∂w_c = Σ g·z`` (batch and
-        positions; from ``normalized``); with ``gz = w_c·g``, ``∂L/∂x = gz/d − x·Σ_c(gz·x)/
-        (d²·‖x‖)`` where ‖x‖ > ε (∂‖x‖/∂x = x/‖x‖), ``gz/ε`` where the floor holds. From
-        ``x``, ``norm``, ``denom``."""
+        positions); with ``gz = w_c·g``, ``∂L/∂x = gz/d − x·Σ_c(gz·x)/(d²·‖x‖)`` where
+        ‖x‖ > ε (∂‖x‖/∂x = x/‖x‖), ``gz/ε`` where the floor holds. From ``x`` and ``norm``
+        (d and z recomputed)."""
         import numpy as np
 
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:  # every output depends on the channels of its position
+            from .arrays import spread as spread_
+
+            return (spread_(gy, (1,)) if need_dx else None,), {}
+        x = saved["x"]
+        norm = saved["norm"].reshape(x.shape[0], 1, *x.shape[2:])
+        denom = np.maximum(norm, self.eps)
         grads: dict[str, Array] = {}
         if need_dw and self.affine:
-            grads["weight"] = reduce_to_channels(gy * saved["normalized"]).astype(gy.dtype)
+            grads["weight"] = reduce_to_channels(gy * (x / denom)).astype(gy.dtype)
         if not need_dx:
             return (None,), grads
-        x, norm, denom = saved["x"], saved["norm"], saved["denom"]
         gz = gy * channel_view(w["weight"], x.ndim) if self.affine else gy
         live = norm > self.eps
         radial = (gz * x).sum(axis=1, keepdims=True) / (denom * denom * np.where(live, norm, 1))
@@ -918,6 +954,8 @@ class LayerScale(Pointwise):
         positions, from ``x`` (kept only when γ trains)."""
         from .arrays import channel_view, reduce_to_channels
 
+        if ctx.support:
+            return (gy if need_dx else None,), {}
         dx = gy * channel_view(w["gamma"].astype(gy.dtype), gy.ndim) if need_dx else None
         grads = {"gamma": reduce_to_channels(gy * saved["x"]).astype(gy.dtype)} if need_dw else {}
         return (dx,), grads
