@@ -465,3 +465,17 @@ def test_sweep_over_batch_and_optimizer() -> None:
     assert json.loads(res.output)["points"][3]["saved_bytes"] == sw.points[3][2].saved_bytes
     res = CliRunner().invoke(cli, ["sweep", "resnet18", "--optimizer", "adam"])
     assert res.exit_code == 2 and "need --training" in res.output
+
+
+def test_the_docs_state_a_rule_for_every_layer_type() -> None:
+    """docs/training.md's table names every YAML type of every class (its rules, per type)."""
+    from pathlib import Path
+
+    from archcalc.layers import LAYER_TYPES
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "training.md").read_text()
+    table = doc.split("## The rules, per layer type", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z0-9_]+)`", table))
+    missing = sorted(k for k in LAYER_TYPES if k not in named
+                     and not k.endswith(("1d", "2d", "3d")))  # conv1d…: the conv row
+    assert missing == []
