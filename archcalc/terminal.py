@@ -324,9 +324,10 @@ def verify_lines(data: Mapping[str, Any], *, width: int | None,
     check = data.get("receptive_field")
     if check is not None:
         style = "" if check["ok"] else "red"
-        lines += _prose(f"receptive field of {check['layer']} unit {check['unit']} "
-                        f"({check['forward_passes']} probe passes):" if check['forward_passes']
-                        else "(one backward pass):", width, style)
+        how = (f"{check['forward_passes']} probe passes" if check["forward_passes"]
+               else "one backward pass")
+        lines += _prose(f"receptive field of {check['layer']} unit {check['unit']} ({how}):",
+                        width, style)
         for axis in check["axes"]:
             jump = "" if axis["measured_jump"] is None else (
                 f", jump {axis['measured_jump']} (engine {axis['predicted_jump']})")

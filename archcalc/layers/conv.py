@@ -247,6 +247,8 @@ class Conv(Layer):
         k, s, d, _, lo, hi = self.window(shape[1:])
         cin = shape[1]
         groups, cout = self.group_count(cin), self.out_channels(cin)
+        if ctx.support:
+            return (_conv_support(gy, shape, k, s, d, lo, hi, groups, self.connections),), {}
         xp = pad(saved["x"], lo, hi, 0.0) if need_dw else None
         canvas = (shape[0], cin, *(shape[2 + a] + lo[a] + hi[a] for a in range(len(k))))
         if self.connections is not None:
@@ -560,6 +562,13 @@ class ConvTranspose(Layer):
         k, s, p, _, d = self.geometry(shape)
         g, cout, kk = self.groups, self.out, prod(k)
         rank = len(k)
+        if ctx.support:  # each group's gradient summed, gathered over every kernel offset
+            sums = gy.reshape(b, g, cout // g, *gy.shape[2:]).sum(axis=2)
+            view = windows(pad(sums, p, p, 0.0), k, s, d)[
+                (slice(None), slice(None), *(slice(0, v) for v in n))]
+            reach = (view.sum(axis=tuple(range(2 + rank, 2 + 2 * rank))) > 0).astype(gy.dtype)
+            spread = np.broadcast_to(reach[:, :, None], (b, g, cin // g, *n))
+            return (np.ascontiguousarray(spread).reshape(b, cin, *n),), {}
         full = pad(gy, p, p, 0.0)
         view = windows(full, k, s, d)[(slice(None), slice(None), *(slice(0, v) for v in n))]
         # (B, out, *n, *k) → (B, G, out/G·∏k, L_in), the weight's (out/G, ∏k) order
@@ -1017,6 +1026,47 @@ def _conv_connections(conn: tuple[tuple[int, ...], ...], xp: Array, w: Tensors,
 
 
 # ------------------------------------------------------------------- NumPy conv backward --
+
+
+def _conv_support(gy: Array, shape: Sequence[int], k: Sequence[int], s: Sequence[int],
+                  d: Sequence[int], lo: Sequence[int], hi: Sequence[int], groups: int,
+                  connections: tuple[tuple[int, ...], ...] | None) -> Array:
+    """Support mode (the receptive field by one backward pass): input element ``(c, j)`` is
+    reached when some output ``o`` of ``c``'s group (or, with a connection table, an output map
+    listing ``c``) is non-zero at a window holding ``j`` — every weight is non-zero. So each
+    group's (map's) gradient, summed over its output channels, is added onto its windows once
+    per kernel offset (a one-channel transposed conv of ones) and shared by the group's input
+    channels: ``O(C_out·∏n′ + G·∏k·∏n)``, not the dense ``C_in·C_out·∏k·∏n′`` of ``∂x``. The
+    result is 1 where reached and 0 elsewhere (non-negative, the support exact)."""
+    import numpy as np
+
+    from .adjoint import crop, tap_slices
+
+    b, cin = shape[0], shape[1]
+    cout = gy.shape[1]
+    o = gy.shape[2:]
+    if connections is not None:  # input map c gathers the output maps that list it
+        reads = np.zeros((cout, cin), gy.dtype)
+        for i, maps in enumerate(connections):
+            reads[i, list(maps)] = 1
+        sums = np.einsum("bo...,oc->bc...", gy, reads)
+        planes = cin
+    else:
+        sums = gy.reshape(b, groups, cout // groups, *o).sum(axis=2)
+        planes = groups
+    rank = len(k)
+    canvas = np.zeros((b, planes, *(shape[2 + a] + lo[a] + hi[a] for a in range(rank))),
+                      gy.dtype)
+    for place in tap_slices(k, s, d, o):
+        canvas[(slice(None), slice(None), *place)] += sums
+    # 1 where reached, 0 elsewhere: only the support matters, and sums over channels and taps
+    # would overflow float32 within a few dozen layers
+    reach = (crop(canvas, lo, hi) > 0).astype(gy.dtype)
+    if connections is not None:
+        return reach
+    spread = np.broadcast_to(reach[:, :, None], (b, groups, cin // groups, *shape[2:]))
+    out: Array = np.ascontiguousarray(spread).reshape(shape)
+    return out
 
 
 def _conv_dense_backward(gy: Array, xp: Array | None, weight: Array, groups: int,

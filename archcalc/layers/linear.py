@@ -136,6 +136,14 @@ class Linear(Layer):
         b = gy.shape[0]
         shape = (b, *ctx.ins[0])
         grads: dict[str, Array] = {}
+        if ctx.support:  # every weight is non-zero: each input reaches every output (of its
+            # position): the gradient summed over the outputs, on every input channel
+            total = gy.reshape(b, self.out, -1).sum(axis=1, keepdims=True)
+            if not self.per_position:
+                total = total.sum(axis=2, keepdims=True)
+            spread = np.broadcast_to((total > 0).astype(gy.dtype),
+                                     (b, shape[1], prod(shape[2:]) or 1))
+            return (np.ascontiguousarray(spread).reshape(shape),), {}
         if self.per_position:
             g = gy.reshape(b, self.out, -1)
             gx = ctx.matmul(w["weight"].T, g).reshape(shape) if need_dx else None
