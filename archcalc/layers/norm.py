@@ -512,8 +512,8 @@ class L2Norm(Pointwise):
         clamped norm ``max(‖x‖, ε)`` it divides by (``∏n`` values each); for the scale's
         gradient ``∂w = Σ ∂y·x̂`` the normalised ``xhat`` (the input's shape)."""
         positions = (prod(ins[0][1:]),)
-        found = (Saved("x", ins[0], ACT), Saved("norm", positions, ACT),
-                 Saved("norm_clamped", positions, ACT)) if need_dx else ()
+        found: tuple[Saved, ...] = (Saved("x", ins[0], ACT), Saved("norm", positions, ACT),
+                                    Saved("norm_clamped", positions, ACT)) if need_dx else ()
         if need_dw and self.affine:
             found += (Saved("xhat", ins[0], ACT),)
         return found
