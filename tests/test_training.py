@@ -558,3 +558,14 @@ def test_each_type_keeps_what_pytorch_keeps(name: str, layer: dict[str, Any],
                                             want: tuple[int, ...]) -> None:
     for (dx, dw), expected in zip(SETTINGS, want, strict=False):
         assert _kept(layer, shapes, dx, dw) == expected, (name, dx, dw)
+
+
+def test_long_tables_collapse_to_a_depth_that_fits() -> None:
+    """DenseNet-201 has 704 layers: beyond the 400 rows a table shows, the training table
+    groups them at the deepest group depth that fits (3: each dense layer one row)."""
+    res = CliRunner().invoke(cli, ["table", "densenet201", "--training"],
+                             env={"COLUMNS": "100"})
+    assert res.exit_code == 0
+    assert "704 layers shown as 116 rows, grouped at --depth 3" in res.output
+    every = CliRunner().invoke(cli, ["table", "densenet201", "--training", "--all-rows"])
+    assert "denseblock4.denselayer.31.conv2" in every.output
