@@ -569,3 +569,16 @@ def test_long_tables_collapse_to_a_depth_that_fits() -> None:
     assert "704 layers shown as 116 rows, grouped at --depth 3" in res.output
     every = CliRunner().invoke(cli, ["table", "densenet201", "--training", "--all-rows"])
     assert "denseblock4.denselayer.31.conv2" in every.output
+
+
+def test_the_training_json_keys_are_the_documented_ones() -> None:
+    """README's "Training cost" section names every key of the `training` block."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Training cost", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", section))
+    data = analyze_training(archcalc.to_graph("resnet18")).to_dict()
+    keys = set(data) | set(data["totals"]) | set(data["optimizer"])
+    keys |= set(data["layers"][0]) | set(data["layers"][0]["saved"][0]) | {"fit"}
+    assert keys - documented == set()
