@@ -283,10 +283,18 @@ def _stage_flags(graph: Graph, frozen: Collection[str]) -> dict[str, list[tuple[
     requires a gradient when a trainable layer (unfrozen, with parameters) produced it or one
     of its inputs requires one; a layer computes its input gradient when its input requires
     one, its weight gradient when its weights are trainable."""
+    from .training import reaches_loss
+
     grad = {name: False for name in graph.input_names}
     out: dict[str, list[tuple[bool, bool]]] = {}
+    reach = reaches_loss(graph)
     for node in graph.nodes:
-        flowing = any(grad[i] for i in node.inputs)
+        if node.name not in reach:  # no gradient reaches it: autograd never runs it
+            out[node.name] = [(False, False)] * len(node.layers)
+            grad[node.name] = False
+            continue
+        passes = node.op.gradient_inputs(node.in_shapes)
+        flowing = any(grad[i] for i, p in zip(node.inputs, passes, strict=True) if p)
         flags = []
         for s, layer in enumerate(node.layers):
             ins = node.in_shapes if s == 0 else (node.out_shape,)
@@ -447,8 +455,8 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     forward_seconds = time.perf_counter() - started
     # the backward: the loss Σ y·g over the outputs
     rng = np.random.default_rng([seed, 0x6EAD])
-    for output in graph.outputs:
-        if output.name in env:
+    for output in graph.outputs:  # (an output no trainable layer produced has none)
+        if output.name in env and requires.get(output.name, False):
             grads[output.name] = rng.standard_normal(env[output.name].shape).astype(dt)
     env.clear()  # the forward tensors left are the outputs: their values are not needed
     counted: dict[str, tuple[int, int]] = {}
@@ -478,10 +486,10 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
                 mine = wgrads.setdefault(owner.name, {})
                 for tname, v in dws.items():
                     mine[tname] = mine[tname] + v if tname in mine else v
-            refs = len(type(nd.op).REF_INPUTS)
-            for k, (name, gi) in enumerate(zip(nd.inputs, dxs, strict=True)):
-                if gi is None or k >= len(nd.inputs) - refs or not requires[name]:
-                    continue  # an input no trainable layer produced needs no gradient
+            passes = nd.op.gradient_inputs(nd.in_shapes)
+            for name, gi, p in zip(nd.inputs, dxs, passes, strict=True):
+                if gi is None or not p or not requires[name]:
+                    continue  # an index or size input, or one no trainable layer produced
                 grads[name] = grads[name] + gi if name in grads else gi
         else:
             inner = 0

@@ -356,17 +356,21 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     regions = any(node.multiplicity != 1 for node in graph.nodes)
     forward = report.layers
     new_row = tuple.__new__
+    reach = reaches_loss(graph)
     for i, node in enumerate(graph.nodes):
         name = node.name
         inputs = node.inputs
-        is_frozen = name in frozen
+        # a layer whose output reaches no output through gradient-passing inputs (a conv read
+        # only for its size) is never in the backward: autograd does not run it
+        unreached = name not in reach
+        is_frozen = name in frozen or unreached
         m = node.multiplicity
         mult[name] = m
-        flowing = False
-        for source in inputs:
-            if grad[source]:
-                flowing = True
-                break
+        # only the inputs the output depends on by value pass a gradient back (not a
+        # max_unpool's indices, not a crop's size reference)
+        passes = node.op.gradient_inputs(node.in_shapes)
+        flowing = not unreached and any(grad[source] for source, p in zip(inputs, passes,
+                                                                          strict=True) if p)
         key = (id(node.op), *map(id, node.post), node.in_shapes, flowing, is_frozen,
                bool(node.shares))
         rules = memo.get(key)
@@ -377,13 +381,15 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         rules_of[name] = rules
         grad[name] = rules.flowing
         last_use[name] = i
-        refs = len(inputs) - len(type(node.op).REF_INPUTS)
-        for k, source in enumerate(inputs):
+        for source, p in zip(inputs, passes, strict=True):
             last_use[source] = i
-            if rules.flowing and k < refs:  # a reference input (indices) takes no gradient
+            if rules.flowing and p:
                 grad_user[source] = i
-        trainable += rules.trainable
-        frozen_count += rules.frozen
+        if unreached and name not in frozen:  # trainable, only no gradient reaches it
+            trainable += rules.trainable + rules.frozen
+        else:
+            trainable += rules.trainable
+            frozen_count += rules.frozen
         fwd_macs += forward[i].macs
         fwd_flops += forward[i].flops
         factor = batch * m
@@ -631,6 +637,17 @@ def width_name(dtype: str, analysis: str) -> str:
 
 def _params(layer: Layer, ins: tuple[Any, ...]) -> int:
     return sum(prod(t.shape) for t in layer.tensors(ins) if t.role not in BUFFER_ROLES)
+
+
+def reaches_loss(graph: Graph) -> frozenset[str]:
+    """The nodes whose output reaches a graph output through inputs that pass a gradient
+    (:meth:`~archcalc.layers.Layer.gradient_inputs`): the only ones a backward can run."""
+    found = {o.name for o in graph.outputs}
+    for node in reversed(graph.nodes):
+        if node.name in found:
+            passes = node.op.gradient_inputs(node.in_shapes)
+            found.update(i for i, p in zip(node.inputs, passes, strict=True) if p)
+    return frozenset(found)
 
 
 def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],

@@ -392,6 +392,14 @@ class Layer:
         arguments as written); raises :class:`LayerArgError` for a node it cannot use."""
         return {}
 
+    def gradient_inputs(self, ins: Shapes) -> tuple[bool, ...]:
+        """Which inputs receive a gradient: those whose values the output depends on — every
+        input but a reference one (``indices:``, the positions max_unpool reads) and, for
+        ``crop``, a second input whose size only it reads. A tensor needs a gradient only when
+        it reaches a trainable layer through such inputs (autograd's graph)."""
+        refs = len(type(self).REF_INPUTS)
+        return tuple(i < len(ins) - refs for i in range(len(ins)))
+
     def region_count(self) -> int:
         """The regions per sample its output holds when it makes them (RoI pooling of R
         proposals: R), or 0 — then the output has its inputs' multiplicity (see

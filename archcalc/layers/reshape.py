@@ -242,6 +242,10 @@ class Crop(Rearrange):
     margin: Any = None
     size: PerAxis | None = None
 
+    def gradient_inputs(self, ins: Shapes) -> tuple[bool, ...]:
+        """A second input gives only its size: no gradient reaches it."""
+        return (True, False) if len(ins) == 2 else (True,)
+
     def cuts(self, ins: Shapes) -> tuple[Pair, ...]:
         """(before, after) removed per spatial axis of the first input."""
         shape = ins[0]
