@@ -578,25 +578,28 @@ def _step_cases() -> list[Any]:
 
 
 STEPS = _step_cases()
-#: the engine (archcalc.training) counts a gradient for crop's second input, which only gives a
-#: size: autograd (``x[..., a:b]``) and the executor give it none — reported to issue 18a
-ENGINE_COUNTS_A_SIZE_INPUTS_GRADIENT = {"crop to a second input"}
 
 
 def _lead(spec: dict[str, Any]) -> dict[str, Any]:
     """``spec`` behind a trainable, shape-keeping first layer (a 1×1 conv, or an fc on a
-    vector), so that every layer after it needs its input gradient and its backward runs."""
+    vector) that every reference to the input now names, so that every layer after it needs
+    its input gradient and its backward runs."""
     shape = spec["input"]
     first = ({"fc": {"id": "lead", "out": shape[0]}} if len(shape) == 1 else
              {"conv": {"id": "lead", "out": shape[0], "k": 1}})
-    return {**spec, "layers": [first, *spec["layers"]]}
+
+    def moved(layer: dict[str, Any]) -> dict[str, Any]:
+        ((kind, args),) = layer.items()
+        ins = args.get("in")
+        if ins is None:
+            return layer
+        ins = ["lead" if i == "input" else i for i in ([ins] if isinstance(ins, str) else ins)]
+        return {kind: {**args, "in": ins}}
+
+    return {**spec, "layers": [first, *(moved(layer) for layer in spec["layers"])]}
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="engine counts a gradient for "
-                                            "a size-only input"))
-    if c.name in ENGINE_COUNTS_A_SIZE_INPUTS_GRADIENT else c for c in STEPS],
-    ids=[c.name for c in STEPS])
+@pytest.mark.parametrize("case", STEPS, ids=[c.name for c in STEPS])
 def test_training_step_keeps_exactly_what_the_rules_say(case: Any) -> None:
     """The executor's training step (archcalc.backprop.train_step) on each case, behind a
     trainable first layer: every training forward returns exactly the private tensors
