@@ -125,7 +125,7 @@ def table(spec: str, fmt: str | None, output: str | None, all_rows: bool,
     train = {"training": training, "optimizer": optimizer, "master_weights": master_weights,
              "freeze": freeze, "fit": fit}
     if check_training_options(train):
-        training_table(spec, fmt, output, view, train, **options)
+        training_table(spec, fmt, output, view, train, all_rows=all_rows, **options)
         return
     if fmt == "dot":  # the diagram needs the graph's layer geometry, not only the report
         from .cli_draw import dot_text

@@ -78,7 +78,7 @@ def check_training_options(training: dict[str, Any]) -> bool:
 
 def training_table(spec: str, fmt: str, output: str | None, view: dict[str, Any],
                    training: dict[str, Any], *, input_shape: Any, batch: int, dtype: str,
-                   convention: str, sets: tuple[str, ...]) -> None:
+                   convention: str, sets: tuple[str, ...], all_rows: bool = False) -> None:
     """Print or write the training report of SPEC as a table or JSON."""
     from .cli_common import emit, emit_lines, graph_from_options, output_width
     from .training import analyze_training, fit_batch, parse_freeze
@@ -114,7 +114,8 @@ def training_table(spec: str, fmt: str, output: str | None, view: dict[str, Any]
     width = None if view.get("wide") or output is not None else output_width()
     emit_lines(training_lines(report, width=width, exact=bool(view.get("exact")),
                               depth=None if depth is None else int(depth),
-                              quiet=bool(view.get("quiet")), fit=fit), output)
+                              quiet=bool(view.get("quiet")), fit=fit,
+                              max_rows=None if all_rows else 400), output)
 
 
 def explain_training(graph: Any, results: list[Any], nodes: Any, fmt: str, freeze: str | None,

@@ -351,6 +351,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     # Identical layers on identical shapes (every block of a stage) are evaluated once: the
     # key holds everything the rules depend on (layers are interned: identity is equality)
     memo: dict[tuple[object, ...], _NodeRules] = {}
+    stage_memo: dict[tuple[object, ...], _Stage] = {}
     listing: dict[int, tuple[tuple[str, str, int], ...]] = {}  # a row's kept list, by rules
     regions = any(node.multiplicity != 1 for node in graph.nodes)
     forward = report.layers
@@ -375,7 +376,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         rules = memo.get(key)
         if rules is None:
             rules = memo[key] = _node_rules(node, flowing, is_frozen, conv.flops, widths,
-                                            names)
+                                            names, stage_memo)
         node_rules.append(rules)
         rules_of[name] = rules
         grad[name] = rules.flowing
@@ -507,67 +508,105 @@ class _NodeRules(NamedTuple):
     listing: tuple[tuple[str, str, int, int, bool], ...]
 
 
+class _Stage(NamedTuple):
+    """One layer of a node (its op, or a fused layer) by its rules, for given flags."""
+
+    params: int
+    need_dw: bool
+    in_backward: bool
+    dx_macs: int
+    dw_macs: int
+    flops: int
+    #: the forward's window reads and element-wise operations, the backward's
+    work: tuple[int, int, int, int]
+    #: (label, dtype, input index or −1, bytes, per sample?, name, private, is a buffer)
+    items: tuple[tuple[str, str, int, int, bool, str, str, bool], ...]
+
+
+def _stage(layer: Layer, ins: tuple[Any, ...], out: Any, need_dx: bool, is_frozen: bool,
+           s: int, flops: Any, widths: Mapping[str, int], names: Mapping[str, str]) -> _Stage:
+    params = 0
+    buffers = set()
+    for t in layer.tensors(ins):
+        if t.role in BUFFER_ROLES:
+            buffers.add(t.name)
+        else:
+            params += prod(t.shape)
+    need_dw = params > 0 and not is_frozen
+    fwd = layer.work(ins, out)
+    if not (need_dx or need_dw):
+        return _Stage(params, False, False, 0, 0, 0, (fwd.window, fwd.elementwise, 0, 0), ())
+    dx, dw = layer.backward_work(ins, out, need_dx, need_dw)
+    items = []
+    for item in layer.saves(ins, out, need_dx, need_dw):
+        name = item.name
+        # a fused layer's tensors are named after it, as its weights are (bn.mean)
+        label = f"{layer.type_name}.{name}" if s else name
+        head, _, private = name.partition(".")
+        index = -1
+        if s == 0 and (head == "x" or (head[:1] == "x" and head[1:].isdigit())):
+            index = 0 if head == "x" else int(head[1:])
+        items.append((label, names.get(item.dtype, item.dtype), index,
+                      prod(item.shape) * widths[item.dtype], item.per_sample, name, private,
+                      name in buffers))
+    return _Stage(params, need_dw, True, dx.macs, dw.macs, flops(dx) + flops(dw),
+                  (fwd.window, fwd.elementwise, dx.window + dw.window,
+                   dx.elementwise + dw.elementwise), tuple(items))
+
+
 def _node_rules(node: Node, flowing: bool, is_frozen: bool, flops: Any,
-                widths: Mapping[str, int], names: Mapping[str, str]) -> _NodeRules:
+                widths: Mapping[str, int], names: Mapping[str, str],
+                memo: dict[tuple[object, ...], _Stage]) -> _NodeRules:
     """Evaluate ``saves`` and ``backward_work`` of the node's op and fused layers, stage by
-    stage: a stage needs ∂x when a gradient flows into it, ∂W when it has unfrozen weights."""
-    stages: list[tuple[Layer, tuple[Any, ...]]] = [(node.op, node.in_shapes)]
-    stages += [(post, (node.out_shape,)) for post in node.post]
-    last = len(stages) - 1
+    stage: a stage needs ∂x when a gradient flows into it, ∂W when it has unfrozen weights.
+    Stages are memoised too (a fused bn + relu on one shape recurs under many convs)."""
+    out = node.out_shape
+    layers = node.layers
+    last = len(layers) - 1
     p_train = p_frozen = wgrad = dx_macs = dw_macs = nflops = inner = 0
-    b_window = b_elementwise = 0
+    f_window = f_elementwise = b_window = b_elementwise = 0
     own_per = own_const = buffer_const = sched_per = sched_const = 0
     row_dw = keeps_y = False
     input_kept: list[tuple[int, str, int, str, bool]] = []
     listing: list[tuple[str, str, int, int, bool]] = []
     dtypes: dict[str, list[int]] = {}
     privates: set[str] = set()
-    out = node.out_shape
-    for s, (layer, ins) in enumerate(stages):
-        params = 0
-        buffers = set()
-        for t in layer.tensors(ins):
-            if t.role in BUFFER_ROLES:
-                buffers.add(t.name)
-            else:
-                params += prod(t.shape)
+    for s, layer in enumerate(layers):
+        ins = node.in_shapes if s == 0 else (out,)
+        key = (id(layer), ins, out, flowing, is_frozen, s)
+        st = memo.get(key)
+        if st is None:
+            st = memo[key] = _stage(layer, ins, out, flowing, is_frozen, s, flops, widths,
+                                    names)
+        fw, fe, bw, be = st.work
+        f_window += fw
+        f_elementwise += fe
         # a layer sharing another's weights (`share:`) adds to the owner's gradient; the
         # weights, their gradient and their state are counted at the owner
-        need_dw = params > 0 and not is_frozen
-        need_dx = flowing
         if not node.shares:
             if is_frozen:
-                p_frozen += params
+                p_frozen += st.params
             else:
-                p_train += params
-        if not (need_dx or need_dw):
+                p_train += st.params
+        if not st.in_backward:
             continue
-        if need_dw:
+        if st.need_dw:
             row_dw = True
-            wgrad += 0 if node.shares else params
-        dx, dw = layer.backward_work(ins, out, need_dx, need_dw)
-        dx_macs += dx.macs
-        dw_macs += dw.macs
-        nflops += flops(dx) + flops(dw)
-        b_window += dx.window + dw.window
-        b_elementwise += dx.elementwise + dw.elementwise
-        for item in layer.saves(ins, out, need_dx, need_dw):
-            name = item.name
-            # a fused layer's tensors are named after it, as its weights are (bn.mean)
-            label = f"{layer.type_name}.{name}" if s else name
-            base = prod(item.shape) * widths[item.dtype]
-            dname = names.get(item.dtype, item.dtype)
-            per_sample = item.per_sample
-            head, _, private = name.partition(".")
-            if s == 0 and (head == "x" or (head[:1] == "x" and head[1:].isdigit())):
-                index = 0 if head == "x" else int(head[1:])
+            wgrad += 0 if node.shares else st.params
+        dx_macs += st.dx_macs
+        dw_macs += st.dw_macs
+        nflops += st.flops
+        b_window += bw
+        b_elementwise += be
+        for label, dname, index, base, per_sample, name, private, is_buffer in st.items:
+            if index >= 0:
                 input_kept.append((index, private, base, dname, per_sample))
                 listing.append((label, dname, index, base, per_sample))
                 continue
             listing.append((label, dname, -1, base, per_sample))
             if name == "y" and s == last:
                 keeps_y = True
-            elif name in buffers:
+            elif is_buffer:
                 buffer_const += base
             elif per_sample:  # private, or inner (a fused stage's input or output)
                 sched_per += base
@@ -581,12 +620,11 @@ def _node_rules(node: Node, flowing: bool, is_frozen: bool, flops: Any,
                 own_const += base
             d = dtypes.setdefault(dname, [0, 0])
             d[0 if per_sample else 1] += base
-        if s and need_dx:  # the gradient of this stage's input, inside the node
+        if s and flowing:  # the gradient of this stage's input, inside the node
             inner = max(inner, prod(out))
         flowing = True
-    fwd = node.work()
     return _NodeRules(p_train, p_frozen, wgrad, row_dw, flowing, dx_macs, dw_macs, nflops,
-                      (fwd.window, fwd.elementwise, b_window, b_elementwise), inner,
+                      (f_window, f_elementwise, b_window, b_elementwise), inner,
                       tuple(input_kept), keeps_y, own_per, own_const, buffer_const,
                       tuple((k, v[0], v[1]) for k, v in dtypes.items()), sched_per,
                       sched_const, frozenset(privates), tuple(listing))

@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import Sequence
 
 from . import units
+from .tableview import MAX_ROWS
 from .textable import Column, Line, Row, dropped_note, render, wrap
 from .training import TrainingReport, TrainingRow, TrainingSweep
 
@@ -66,10 +67,12 @@ def _grouped(rows: Sequence[TrainingRow], depth: int) -> list[TrainingRow]:
 
 def training_lines(tr: TrainingReport, *, width: int | None = 100, exact: bool = False,
                    depth: int | None = None, quiet: bool = False,
-                   fit: tuple[str, int] | None = None) -> list[Line]:
+                   fit: tuple[str, int] | None = None,
+                   max_rows: int | None = MAX_ROWS) -> list[Line]:
     """Header, per-layer table, totals and convention of a training step, each line at most
     ``width`` characters (numbers are never cut). ``fit``: (the budget as written, the
-    largest batch that fits)."""
+    largest batch that fits). More than ``max_rows`` layers (and no ``depth``) are shown at the
+    shallowest group depth that fits, as the inference table does, with a footer saying so."""
     r = tr.report
     head = (f"{r.name} · training step · batch {r.batch} · {r.dtype}"
             + (f" (master weights {tr.master_weights})" if tr.master_weights else "")
@@ -78,8 +81,20 @@ def training_lines(tr: TrainingReport, *, width: int | None = 100, exact: bool =
     lines = wrap(head, width, indent="  ", style="bold")
     lines.append(Line(""))
     rows = _grouped(tr.layers, depth) if depth else list(tr.layers)
+    collapsed = 0
+    if depth is None and max_rows is not None and len(rows) > max_rows:
+        deepest = max((len(row.path) for row in tr.layers), default=0)
+        for d in range(deepest, 0, -1):  # the deepest grouping that fits, else depth 1
+            rows = _grouped(tr.layers, d)
+            collapsed = d
+            if len(rows) <= max_rows:
+                break
     table = render(COLUMNS, [Row(_cells(row, exact)) for row in rows], width=width)
     lines.extend(table.lines)
+    if collapsed:
+        lines.extend(wrap(f"{len(tr.layers):,} layers shown as {len(rows):,} rows, grouped at "
+                          f"--depth {collapsed} (--all-rows shows every layer)", width,
+                          indent="  ", style="dim"))
     if table.dropped and width is not None:
         lines.extend(wrap(dropped_note(table.dropped, width, "a wider terminal shows them"),
                           width, indent="  ", style="dim"))

@@ -51,6 +51,57 @@ class LayerNormAll(nn.Module):
         return self.ln(x)
 
 
+class LayerScale(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((c,), 1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma[None, :, None, None]
+
+
+class L2Norm(nn.Module):
+    """SSD's L2Norm (torchvision's SSD and the original): x / ‖x‖ over channels · weight."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((c,), 20.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight[None, :, None, None] * F.normalize(x)
+
+
+class Subsample(nn.Module):
+    """LeNet-5's S-layer: coefficient · (window sum) + bias per map."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.coefficient = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = F.avg_pool2d(x, 2) * 4
+        return total * self.coefficient[None, :, None, None] + self.bias[None, :, None, None]
+
+
+def maxout(x: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = x.shape
+    return x.view(b, c // 2, 2, h, w).max(2)[0]
+
+
+def gram(x: torch.Tensor) -> torch.Tensor:
+    f = x.flatten(2)
+    return torch.bmm(f, f.transpose(1, 2))
+
+
+def unpool(x: torch.Tensor) -> torch.Tensor:
+    y, idx = F.max_pool2d(x, 2, return_indices=True)
+    return F.max_unpool2d(y * 1.0, idx, 2)
+
+
+BOXES = torch.tensor([[0, 0.0, 0.0, 4.0, 4.0], [1, 1.0, 1.0, 5.0, 5.0], [0, 2.0, 0.0, 5.0, 3.0]])
+
+
 class Fn(nn.Module):
     def __init__(self, fn: Callable[..., torch.Tensor]) -> None:
         super().__init__()
@@ -115,7 +166,38 @@ CASES: dict[str, tuple[nn.Module, list[tuple[int, ...]]]] = {
     "identity": (nn.Identity(), [(4, 6, 6)]),
     "upsample (nearest)": (nn.Upsample(scale_factor=2, mode="nearest"), [(4, 6, 6)]),
     "upsample (bilinear)": (nn.Upsample(scale_factor=2, mode="bilinear"), [(4, 6, 6)]),
+    # the types issue 15 added
+    "prelu": (nn.PReLU(), [(4, 6, 6)]),
+    "prelu (per channel)": (nn.PReLU(4), [(4, 6, 6)]),
+    "elu": (nn.ELU(), [(4, 6, 6)]),
+    "elu (in place)": (nn.ELU(inplace=True), [(4, 6, 6)]),
+    "abs": (Fn(torch.abs), [(4, 6, 6)]),
+    "scale (constant)": (Fn(lambda a: a * 0.2), [(4, 6, 6)]),
+    "subtract": (Fn(torch.sub), [(4, 6, 6), (4, 6, 6)]),
+    "groupnorm": (nn.GroupNorm(2, 4), [(4, 6, 6)]),
+    "instancenorm": (nn.InstanceNorm2d(4), [(4, 6, 6)]),
+    "instancenorm (affine, tracked)": (nn.InstanceNorm2d(4, affine=True,
+                                                         track_running_stats=True), [(4, 6, 6)]),
+    "layer_scale": (LayerScale(4), [(4, 6, 6)]),
+    "l2norm (SSD)": (L2Norm(4), [(4, 6, 6)]),
+    "maxout": (Fn(maxout), [(4, 6, 6)]),
+    "gram": (Fn(gram), [(4, 6, 6)]),
+    "matmul": (Fn(torch.bmm), [(3, 4), (4, 5)]),
+    "pixel_shuffle": (nn.PixelShuffle(2), [(8, 3, 3)]),
+    "max_unpool (with its pool)": (Fn(unpool), [(4, 6, 6)]),
+    "dropout (p = 0)": (nn.Dropout(0.0), [(4, 6, 6)]),
+    "subsample (LeNet)": (Subsample(4), [(4, 6, 6)]),
 }
+try:  # torchvision's ops: deformable conv, RoI pooling, frozen BN
+    import torchvision.ops as tvo
+
+    CASES["deform_conv"] = (tvo.DeformConv2d(4, 4, 3, padding=1), [(4, 6, 6), (18, 6, 6)])
+    CASES["roi_pool (3 boxes)"] = (Fn(lambda a: tvo.roi_pool(a, BOXES, 2)), [(4, 6, 6)])
+    CASES["roi_align (3 boxes)"] = (Fn(lambda a: tvo.roi_align(a, BOXES, 2, 1.0, 2)),
+                                    [(4, 6, 6)])
+    CASES["bn frozen (FrozenBatchNorm2d)"] = (tvo.FrozenBatchNorm2d(4), [(4, 6, 6)])
+except ImportError:  # pragma: no cover - torchvision is in the reference environment
+    pass
 
 SETTINGS = {
     "trainable": (True, True),  # (input requires grad, params require grad)

@@ -479,3 +479,106 @@ def test_the_docs_state_a_rule_for_every_layer_type() -> None:
     missing = sorted(k for k in LAYER_TYPES if k not in named
                      and not k.endswith(("1d", "2d", "3d")))  # conv1d…: the conv row
     assert missing == []
+
+
+# ------------------------------------------------ what each type keeps, as PyTorch keeps it --
+
+def _kept(layer: dict[str, Any], shapes: dict[str, list[int]], dx: bool, dw: bool,
+          batch: int = 2) -> int:
+    """Bytes one layer keeps at ``batch`` (float32), by its rule."""
+    spec: dict[str, Any] = {"archcalc": 1, "layers": [layer]}
+    if len(shapes) == 1:  # one input: the spec's `input`, read without `in:`
+        spec["input"] = next(iter(shapes.values()))
+        spec["layers"] = [{k: {a: v for a, v in args.items() if a != "in"}
+                           for k, args in layer.items()}]
+    else:
+        spec["inputs"] = shapes
+    node = archcalc.to_graph(spec).nodes[0]
+    total = 0
+    for item in node.op.saves(node.in_shapes, node.out_shape, dx, dw):
+        n = 1
+        for d in item.shape:
+            n *= d
+        n *= 4 if item.dtype in (ACT, PARAM) else SAVED_BYTES[item.dtype]
+        total += n * batch if item.per_sample else n
+    return total
+
+
+#: bench/training_types.py (PyTorch 2.14.1, batch 2): the unique storages autograd keeps per
+#: setting — (trainable, frozen params, input without grad) — as float32 bytes for the batch,
+#: parameters excluded, BN's running statistics included. E.g. maxpool 2×2 on [4, 6, 6]: the
+#: input 2·144·4 + int64 indices 2·36·8 = 1,728.
+TORCH_KEEPS: list[tuple[str, dict[str, Any], dict[str, list[int]], tuple[int, ...]]] = [
+    ("conv", {"conv": {"out": 16, "k": 3, "p": 1, "in": "x"}}, {"x": [8, 6, 6]},
+     (2 * 288 * 4,) * 3),
+    ("fc", {"fc": {"out": 5, "in": "x"}}, {"x": [12]}, (2 * 12 * 4, 0, 2 * 12 * 4)),
+    ("maxpool", {"maxpool": {"k": 2, "in": "x"}}, {"x": [4, 6, 6]}, (2 * (144 * 4 + 36 * 8),)),
+    ("avgpool", {"avgpool": {"k": 2, "in": "x"}}, {"x": [4, 6, 6]}, (2 * 144 * 4,)),
+    ("global_avgpool", {"global_avgpool": {"in": "x"}}, {"x": [4, 6, 6]}, (0,)),
+    ("global_maxpool", {"global_maxpool": {"in": "x"}}, {"x": [4, 6, 6]},
+     (2 * (144 * 4 + 4 * 8),)),
+    ("adaptive_avgpool 6→3", {"adaptive_avgpool": {"out": 3, "in": "x"}}, {"x": [4, 6, 6]},
+     (2 * 144 * 4,)),
+    ("bn", {"bn": {"in": "x"}}, {"x": [4, 6, 6]}, (2 * 144 * 4 + 4 * 4 * 4,) * 3),
+    ("bn frozen", {"bn": {"frozen": True, "in": "x"}}, {"x": [4, 6, 6]}, (4 * 4,)),
+    ("dropout", {"dropout": {"in": "x"}}, {"x": [4, 6, 6]}, (2 * 144 * 4,)),
+    ("dropout p=0", {"dropout": {"p": 0.0, "in": "x"}}, {"x": [4, 6, 6]}, (0,)),
+    ("relu6", {"relu6": {"in": "x"}}, {"x": [4, 6, 6]}, (2 * 144 * 4,)),
+    ("sigmoid", {"sigmoid": {"in": "x"}}, {"x": [4, 6, 6]}, (2 * 144 * 4,)),
+    ("prelu", {"prelu": {"in": "x"}}, {"x": [4, 6, 6]}, (2 * 144 * 4,) * 3),
+    ("multiply (SE gate)", {"multiply": {"in": ["a", "g"]}}, {"a": [4, 6, 6], "g": [4, 1, 1]},
+     (2 * (144 + 4) * 4,)),
+    ("subtract", {"subtract": {"in": ["a", "b"]}}, {"a": [4, 6, 6], "b": [4, 6, 6]}, (0,)),
+    ("groupnorm", {"groupnorm": {"groups": 2, "in": "x"}}, {"x": [4, 6, 6]},
+     (2 * (144 + 2 + 2) * 4,) * 3),
+    # the probe prints the input as [8, 6, 6]: PyTorch's [1, N·C, H, W] view of [2, 4, 6, 6];
+    # mean and invstd are N·C values, 4 per sample each
+    ("instancenorm", {"instancenorm": {"in": "x"}}, {"x": [4, 6, 6]},
+     (2 * (144 + 4 + 4) * 4,)),
+    ("instancenorm affine tracked",
+     {"instancenorm": {"affine": True, "track_running_stats": True, "in": "x"}},
+     {"x": [4, 6, 6]}, (2 * (144 + 5 * 4) * 4,) * 3),
+    ("layer_scale", {"layer_scale": {"in": "x"}}, {"x": [4, 6, 6]},
+     (2 * 144 * 4, 0, 2 * 144 * 4)),
+    ("l2norm", {"l2norm": {"in": "x"}}, {"x": [4, 6, 6]},
+     (2 * (144 + 36 + 36 + 144) * 4, 2 * (144 + 36 + 36) * 4, 2 * 144 * 4)),
+    ("maxout", {"maxout": {"pieces": 2, "in": "x"}}, {"x": [4, 6, 6]}, (2 * 72 * 8,)),
+    ("gram", {"gram": {"in": "x"}}, {"x": [4, 6, 6]}, (2 * 144 * 4,)),
+    ("matmul", {"matmul": {"in": ["a", "b"]}}, {"a": [3, 4], "b": [4, 5]}, (2 * 32 * 4,)),
+    ("deform_conv", {"deform_conv": {"out": 4, "k": 3, "p": 1, "in": ["x", "o"]}},
+     {"x": [4, 6, 6], "o": [18, 6, 6]}, (2 * (144 + 648 + 1) * 4,) * 3),
+]
+SETTINGS = [(True, True), (True, False), (False, True)]
+
+
+@pytest.mark.parametrize(("name", "layer", "shapes", "want"), TORCH_KEEPS,
+                         ids=[c[0] for c in TORCH_KEEPS])
+def test_each_type_keeps_what_pytorch_keeps(name: str, layer: dict[str, Any],
+                                            shapes: dict[str, list[int]],
+                                            want: tuple[int, ...]) -> None:
+    for (dx, dw), expected in zip(SETTINGS, want, strict=False):
+        assert _kept(layer, shapes, dx, dw) == expected, (name, dx, dw)
+
+
+def test_long_tables_collapse_to_a_depth_that_fits() -> None:
+    """DenseNet-201 has 704 layers: beyond the 400 rows a table shows, the training table
+    groups them at the deepest group depth that fits (3: each dense layer one row)."""
+    res = CliRunner().invoke(cli, ["table", "densenet201", "--training"],
+                             env={"COLUMNS": "100"})
+    assert res.exit_code == 0
+    assert "704 layers shown as 116 rows, grouped at --depth 3" in res.output
+    every = CliRunner().invoke(cli, ["table", "densenet201", "--training", "--all-rows"])
+    assert "denseblock4.denselayer.31.conv2" in every.output
+
+
+def test_the_training_json_keys_are_the_documented_ones() -> None:
+    """README's "Training cost" section names every key of the `training` block."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Training cost", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", section))
+    data = analyze_training(archcalc.to_graph("resnet18")).to_dict()
+    keys = set(data) | set(data["totals"]) | set(data["optimizer"])
+    keys |= set(data["layers"][0]) | set(data["layers"][0]["saved"][0]) | {"fit"}
+    assert keys - documented == set()

@@ -722,10 +722,14 @@ class DeformConv(Layer):
               need_dw: bool) -> tuple[Saved, ...]:
         """Its inputs — the map ``x0``, the offsets ``x1`` and the masks ``x2`` — whenever it is
         in the backward: torchvision's ``deform_conv2d`` autograd function saves the input,
-        weight, offset, mask and bias, and recomputes the sampled columns in its backward."""
+        weight, offset, mask and bias, and recomputes the sampled columns in its backward.
+        Without a mask input (v1) the ``mask`` it saves is a placeholder ``[N, 1]`` of zeros
+        (bench/training_types.py, "deform_conv")."""
         if not (need_dx or need_dw):
             return ()
-        return tuple(Saved(f"x{i}", shape, ACT) for i, shape in enumerate(ins))
+        inputs = tuple(Saved(f"x{i}", shape, ACT) for i, shape in enumerate(ins))
+        # without a mask input torchvision saves a placeholder mask of one value per sample
+        return inputs if len(ins) > 2 else (*inputs, Saved("mask", (1,), ACT))
 
     def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
                       need_dw: bool) -> tuple[Work, Work]:

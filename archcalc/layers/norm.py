@@ -699,14 +699,16 @@ class InstanceNorm(Pointwise):
               need_dw: bool) -> tuple[Saved, ...]:
         """Training normalises with each sample's statistics, tracked or not (PyTorch's
         ``instance_norm`` is a batch norm over ``[1, N·C, …]``): the input and ``mean``/
-        ``invstd`` float32, C per sample; with tracked statistics also the running statistics
-        repeated per sample (the ``[N·C]`` copies that batch norm keeps)."""
+        ``invstd`` float32, C per sample; affine, also γ repeated per sample, and with tracked
+        statistics the running statistics repeated per sample (the ``[N·C]`` copies that the
+        batch norm keeps: bench/training_types.py, "instancenorm (affine, tracked)")."""
         if not (need_dx or need_dw):
             return ()
         c = (ins[0][0],)
         repeats = (Saved("running_mean_repeat", c, ACT), Saved("running_var_repeat", c, ACT)) \
             if self.track_running_stats else ()
-        return (*_stats_saves(ins[0], c[0]), *repeats)
+        scale = (Saved("gamma_repeat", c, ACT),) if self.affine else ()
+        return (*_stats_saves(ins[0], c[0]), *scale, *repeats)
 
     def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
                       need_dw: bool) -> tuple[Work, Work]:
@@ -825,11 +827,16 @@ class L2Norm(Pointwise):
 
     def saves(self, ins: Shapes, out: Shape, need_dx: bool,
               need_dw: bool) -> tuple[Saved, ...]:
-        """The input and the ``norm`` of each position (``∏n`` values): x̂ = x/norm is
-        recomputed for the scale's gradient and the input gradient."""
-        if not (need_dx or need_dw):
-            return ()
-        return (Saved("x", ins[0], ACT), Saved("norm", (prod(ins[0][1:]),), ACT))
+        """As PyTorch's ``w·F.normalize(x)`` (SSD's L2Norm) keeps them
+        (bench/training_types.py): for ∂x the input, the ``norm`` ‖x‖ of each position and the
+        clamped norm ``max(‖x‖, ε)`` it divides by (``∏n`` values each); for the scale's
+        gradient ``∂w = Σ ∂y·x̂`` the normalised ``xhat`` (the input's shape)."""
+        positions = (prod(ins[0][1:]),)
+        found: tuple[Saved, ...] = (Saved("x", ins[0], ACT), Saved("norm", positions, ACT),
+                                    Saved("norm_clamped", positions, ACT)) if need_dx else ()
+        if need_dw and self.affine:
+            found += (Saved("xhat", ins[0], ACT),)
+        return found
 
     def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
                       need_dw: bool) -> tuple[Work, Work]:
