@@ -745,10 +745,11 @@ class InstanceNorm(Pointwise):
         """Training uses each sample's own statistics even when running ones are tracked
         (PyTorch's ``use_input_stats`` in ``train()``). PyTorch runs batch_norm on the
         ``(1, B·C, …)`` view and keeps its ``mean`` and ``invstd`` (C per sample) — and, as
-        that call takes per-(sample, channel) statistics, the running statistics repeated per
-        sample when tracked (``running_mean_repeat``, ``running_var_repeat``, C per sample
-        each); they are kept here too (the running update itself is not done, it does not
-        enter the gradient)."""
+        that call takes per-(sample, channel) parameters and statistics, γ repeated per sample
+        when affine (``gamma_repeat``) and the running statistics repeated per sample when
+        tracked (``running_mean_repeat``, ``running_var_repeat``), C per sample each; they are
+        kept here too (the running update itself is not done, it does not enter the
+        gradient)."""
         import numpy as np
 
         from .arrays import channel_view
@@ -760,9 +761,10 @@ class InstanceNorm(Pointwise):
         if self.affine:
             xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
         kept = {"mean": mean.reshape(b, c), "invstd": invstd.reshape(b, c)}
-        if self.track_running_stats:
-            for name in ("running_mean", "running_var"):
-                kept[f"{name}_repeat"] = np.tile(w[name].astype(x.dtype), (b, 1))
+        repeated = (("gamma",) if self.affine else ()) + (
+            ("running_mean", "running_var") if self.track_running_stats else ())
+        for name in repeated:
+            kept[f"{name}_repeat"] = np.tile(w[name].astype(x.dtype), (b, 1))
         out: Array = np.asarray(xhat, dtype=x.dtype)
         return out, kept
 
@@ -868,21 +870,32 @@ class L2Norm(Pointwise):
 
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
-        """The forward, keeping the ``norm`` ‖x‖₂ of each position (``∏n`` values) besides
-        ``x``."""
+        """The forward, keeping what PyTorch's ``w·F.normalize(x)`` keeps: the ``norm`` ‖x‖₂ of
+        each position and the clamped ``norm_clamped`` = max(‖x‖₂, ε) it divides by (``∏n``
+        values each) besides ``x``, and (affine) the normalised ``xhat`` = x/max(‖x‖₂, ε),
+        which the scale's gradient reads."""
         import numpy as np
 
+        from .arrays import channel_view
+
         (x,) = inputs
-        y = self.forward(inputs, w, ctx)
-        norm = np.sqrt(np.square(x, dtype=np.float64).sum(axis=1))
-        return y, {"norm": norm.reshape(x.shape[0], -1).astype(x.dtype)}
+        norm = np.sqrt(np.square(x, dtype=np.float64).sum(axis=1, keepdims=True))
+        clamped = np.maximum(norm, self.eps)
+        xhat = (x / clamped).astype(x.dtype)
+        b = x.shape[0]
+        kept = {"norm": norm.reshape(b, -1).astype(x.dtype),
+                "norm_clamped": clamped.reshape(b, -1).astype(x.dtype)}
+        if not self.affine:
+            return xhat, kept
+        out: Array = (xhat * channel_view(w["weight"], x.ndim)).astype(x.dtype)
+        return out, {**kept, "xhat": xhat}
 
     def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
                  need_dx: bool, need_dw: bool) -> Grads:
-        """``z = x/d``, ``d = max(‖x‖, ε)``, ``y = w_c·z``: ``∂L/∂w_c = Σ g·z`` (batch and
-        positions); with ``gz = w_c·g``, ``∂L/∂x = gz/d − x·Σ_c(gz·x)/(d²·‖x‖)`` where
-        ‖x‖ > ε (∂‖x‖/∂x = x/‖x‖), ``gz/ε`` where the floor holds. From ``x`` and ``norm``
-        (d and z recomputed)."""
+        """``x̂ = x/d``, ``d = max(‖x‖, ε)``, ``y = w_c·x̂``: ``∂L/∂w_c = Σ g·x̂`` (batch and
+        positions; from ``xhat``); with ``gz = w_c·g``, ``∂L/∂x = gz/d − x·Σ_c(gz·x)/(d²·‖x‖)``
+        where ‖x‖ > ε (∂‖x‖/∂x = x/‖x‖), ``gz/ε`` where the floor holds. From ``x``, ``norm``
+        and ``norm_clamped`` (d)."""
         import numpy as np
 
         from .arrays import channel_view, reduce_to_channels
@@ -891,14 +904,14 @@ class L2Norm(Pointwise):
             from .arrays import spread as spread_
 
             return (spread_(gy, (1,)) if need_dx else None,), {}
-        x = saved["x"]
-        norm = saved["norm"].reshape(x.shape[0], 1, *x.shape[2:])
-        denom = np.maximum(norm, self.eps)
         grads: dict[str, Array] = {}
         if need_dw and self.affine:
-            grads["weight"] = reduce_to_channels(gy * (x / denom)).astype(gy.dtype)
+            grads["weight"] = reduce_to_channels(gy * saved["xhat"]).astype(gy.dtype)
         if not need_dx:
             return (None,), grads
+        x = saved["x"]
+        stat = (x.shape[0], 1, *x.shape[2:])
+        norm, denom = saved["norm"].reshape(stat), saved["norm_clamped"].reshape(stat)
         gz = gy * channel_view(w["weight"], x.ndim) if self.affine else gy
         live = norm > self.eps
         radial = (gz * x).sum(axis=1, keepdims=True) / (denom * denom * np.where(live, norm, 1))
