@@ -15,10 +15,7 @@ spoils one round, not the comparison. Numbers only: nothing here asserts.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import save, table
+from common import run_torch, save, table
 
 import archcalc
 from archcalc.backprop import train_step
@@ -77,16 +74,7 @@ def torch_times(repeat: int, python: str | None) -> dict[str, Any] | None:
     job = {"repeat": repeat,
            "models": {spec: [ctor, archcalc.to_graph(spec).input_shape[1]]
                       for spec, ctor in MODELS.items()}}
-    if python is None:
-        if importlib.util.find_spec("torch") is None:
-            return None
-        python = sys.executable
-    done = subprocess.run([python, "-c", TORCH_SCRIPT], input=json.dumps(job), text=True,
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        print(f"torch timing failed: {done.stderr.strip().splitlines()[-1:]}")
-        return None
-    data: dict[str, Any] = json.loads(done.stdout)
+    data: dict[str, Any] | None = run_torch(TORCH_SCRIPT, job, python)
     return data
 
 

@@ -305,16 +305,26 @@ def _resize_axis(x: Array, axis: int, out: int, mode: str, align: bool,
     if mode == "nearest":
         near: Array = x.take(np.minimum((dst * n) // out, n - 1), axis=axis)
         return near
+    i0, i1, frac = _linear_sources(n, out, align, scale)
+    lam = frac.astype(x.dtype).reshape([-1 if b == axis else 1 for b in range(x.ndim)])
+    a, b = x.take(i0, axis=axis), x.take(i1, axis=axis)
+    lerp: Array = a + lam * (b - a)
+    return lerp
+
+
+def _linear_sources(n: int, out: int, align: bool, scale: Fraction) -> tuple[Any, Any, Any]:
+    """PyTorch's linear resize of one axis: for each output, the two inputs it reads and the
+    weight of the second — ``src = dst·(n − 1)/(out − 1)`` (align_corners) or
+    ``max((dst + ½)/scale − ½, 0)``, inputs ``⌊src⌋`` and ``min(⌊src⌋ + 1, n − 1)``."""
+    import numpy as np
+
+    dst = np.arange(out)
     if align:
         src = dst * ((n - 1) / (out - 1)) if out > 1 else np.zeros(out)
     else:
         src = np.maximum((dst + 0.5) / float(scale) - 0.5, 0.0)
     i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
-    i1 = np.minimum(i0 + 1, n - 1)
-    lam = (src - i0).astype(x.dtype).reshape([-1 if b == axis else 1 for b in range(x.ndim)])
-    a, b = x.take(i0, axis=axis), x.take(i1, axis=axis)
-    lerp: Array = a + lam * (b - a)
-    return lerp
+    return i0, np.minimum(i0 + 1, n - 1), src - i0
 
 
 def _resize_axis_backward(g: Array, axis: int, n: int, mode: str, align: bool,
@@ -330,13 +340,7 @@ def _resize_axis_backward(g: Array, axis: int, n: int, mode: str, align: bool,
     if mode == "nearest":
         weights[np.minimum((dst * n) // out, n - 1), dst] = 1.0
     else:
-        if align:
-            src = dst * ((n - 1) / (out - 1)) if out > 1 else np.zeros(out)
-        else:
-            src = np.maximum((dst + 0.5) / float(scale) - 0.5, 0.0)
-        i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
-        i1 = np.minimum(i0 + 1, n - 1)
-        lam = src - i0
+        i0, i1, lam = _linear_sources(n, out, align, scale)
         np.add.at(weights, (i0, dst), 1.0 - lam)
         np.add.at(weights, (i1, dst), lam)
     moved = np.moveaxis(g, axis, -1)
