@@ -1,0 +1,209 @@
+"""The PyTorch side of a layer, as values: what a layer class returns from ``to_torch`` and how
+it is written as Python text. No torch here: the exporter writes code that imports torch.
+
+A layer is either a **module** (:class:`TorchCall`: ``nn.Conv2d(3, 64, kernel_size=11, …)``,
+a submodule named after the spec's id) or a **merge** (:class:`TorchMerge`: an expression over
+its inputs written in ``forward``, ``torch.cat([a, b], dim=1)``). Helper modules that PyTorch
+lacks (LeNet-5's subsampling, a channel slice, …) are named by :class:`TorchCall.helper` and their
+source is written once into the generated file (:data:`HELPERS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+
+class TorchCall(NamedTuple):
+    """A constructor call ``fn(args…)``. ``args`` are (name, value) pairs; the first
+    ``positional`` are written without their names (``nn.Conv2d(3, 64, kernel_size=3)``), the
+    names still say what they are (a shared class's parameters are named after them). Values:
+    int, float, bool, str, None, tuples of those, or nested :class:`TorchCall`."""
+
+    fn: str
+    args: tuple[tuple[str, Any], ...] = ()
+    positional: int = 0
+    #: the helper class (a key of :data:`HELPERS`) this call needs in the generated file
+    helper: str = ""
+
+    def visible(self) -> tuple[tuple[str, Any], ...]:
+        """The arguments written out: a keyword left at its PyTorch default is not."""
+        return tuple((k, v) for i, (k, v) in enumerate(self.args)
+                     if i < self.positional or not isinstance(v, Default))
+
+
+class Default(NamedTuple):
+    """An integer argument left at PyTorch's default (``stride=1``): not written, but a slot
+    when instances of a shared class differ in it (one block's stride 1, the next one's 2)."""
+
+    value: int
+
+
+class Param(NamedTuple):
+    """A constructor parameter standing for an argument of a shared class (written as its
+    name)."""
+
+    name: str
+
+
+class TorchMerge(NamedTuple):
+    """A merge written in ``forward``: ``expr(input names)`` is one Python expression."""
+
+    expr: Callable[[Sequence[str]], str]
+
+
+TorchLayer = TorchCall | TorchMerge
+
+
+def call(fn: str, *positional: tuple[str, Any], helper: str = "",
+         defaults: dict[str, int] | None = None, **kw: Any) -> TorchCall:
+    """``call("nn.Conv2d", ("in_channels", 3), ("out_channels", 64), kernel_size=3)``;
+    keyword values of None are left out (PyTorch's default applies), and so are integer values
+    equal to their entry in ``defaults`` (kept as :class:`Default`)."""
+    defaults = defaults or {}
+    args = (*positional, *((k, Default(v) if defaults.get(k, None) == v
+                            and not isinstance(v, bool) else v)
+                           for k, v in kw.items() if v is not None))
+    return TorchCall(fn, tuple(args), len(positional), helper)
+
+
+def sequential(*calls: TorchCall) -> TorchCall:
+    """``nn.Sequential(a, b, …)``, nested sequentials flattened (a padded conv with its fused
+    bn and activation is one ``nn.Sequential(pad, conv, bn, act)``)."""
+    flat: list[TorchCall] = []
+    for c in calls:
+        flat.extend(v for _, v in c.args) if c.fn == "nn.Sequential" else flat.append(c)
+    if len(flat) == 1:
+        return flat[0]
+    return TorchCall("nn.Sequential", tuple((str(i), c) for i, c in enumerate(flat)), len(flat))
+
+
+def literal(value: Any) -> str:
+    """A value as Python source: ``(3, 3)``, ``'nearest'``, ``1e-05``, ``True``."""
+    if isinstance(value, TorchCall):
+        return render(value)
+    if isinstance(value, Param):
+        return value.name
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+def render(c: TorchCall, indent: int = 0, start: int | None = None, width: int = 100) -> str:
+    """``fn(a, b, k=v)`` on one line when it fits in ``width`` from column ``start`` (default:
+    ``indent``), else one argument per line at ``indent + 4`` (nested calls the same way)."""
+    parts = [literal(v) if i < c.positional else f"{k}={literal(v)}"
+             for i, (k, v) in enumerate(c.visible())]
+    one = f"{c.fn}({', '.join(parts)})"
+    if (indent if start is None else start) + len(one) <= width:
+        return one
+    pad = " " * (indent + 4)
+    lines = []
+    for i, (k, v) in enumerate(c.visible()):
+        head = "" if i < c.positional else f"{k}="
+        body = render(v, indent + 4, indent + 4 + len(head), width) \
+            if isinstance(v, TorchCall) else literal(v)
+        lines.append(f"{pad}{head}{body},")
+    return f"{c.fn}(\n" + "\n".join(lines) + f"\n{' ' * indent})"
+
+
+def helpers_of(c: TorchCall) -> set[str]:
+    """Every helper class a call (and the calls nested in it) needs."""
+    found = {c.helper} if c.helper else set()
+    for _, v in c.args:
+        if isinstance(v, TorchCall):
+            found |= helpers_of(v)
+    return found
+
+
+#: Source of the helper modules, written into a generated file only when a layer uses them.
+#: Each does exactly what the engine counts (the docstrings say how FlopCounterMode sees it).
+HELPERS: dict[str, str] = {
+    "Subsample": '''
+class Subsample(nn.Module):
+    """LeNet-5's subsampling: the sum of each k×k window times a trainable coefficient plus a
+    trainable bias, per map. The coefficient multiply is a depthwise 1×1 convolution, so
+    FlopCounterMode counts its C·H′·W′ multiply-accumulates as archcalc does."""
+
+    def __init__(self, channels: int, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+        self.coefficient = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.kernel_size
+        window_sum = F.avg_pool2d(x, k, self.stride) * (k * k)
+        weight = self.coefficient.view(-1, 1, 1, 1)
+        return F.conv2d(window_sum, weight, self.bias, groups=x.shape[1])
+''',
+    "PartialConv": '''
+class PartialConv(nn.Module):
+    """A convolution whose output map i sees only the input maps ``connections[i]`` (LeNet-5's
+    C3): one kernel of len(connections[i]) × k × k per output map, plus a bias each."""
+
+    def __init__(self, connections: tuple[tuple[int, ...], ...], kernel_size: int,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.connections = connections
+        self.weight = nn.ParameterList(
+            nn.Parameter(torch.randn(1, len(maps), kernel_size, kernel_size) * 0.1)
+            for maps in connections)
+        self.bias = nn.Parameter(torch.zeros(len(connections))) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = [F.conv2d(x[:, list(c)], w) for c, w in zip(self.connections, self.weight)]
+        y = torch.cat(maps, dim=1)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+''',
+    "Reshape": '''
+class Reshape(nn.Module):
+    """Reshape each sample to ``shape`` (the batch axis kept)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+''',
+    "ChannelSlice": '''
+class ChannelSlice(nn.Module):
+    """Channels [start, stop) (ShuffleNet v2's channel split)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start:self.stop]
+''',
+    "Crop": '''
+class Crop(nn.Module):
+    """Remove (before, after) elements per spatial axis; with a second input, centre-crop the
+    first to the second's size (U-Net's crop-and-copy)."""
+
+    def __init__(self, cuts: tuple[tuple[int, int], ...] = ()) -> None:
+        super().__init__()
+        self.cuts = cuts
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+        cuts = self.cuts
+        if like is not None:
+            extra = [n - m for n, m in zip(x.shape[2:], like.shape[2:])]
+            cuts = tuple((e // 2, e - e // 2) for e in extra)
+        keep = tuple(slice(lo, n - hi) for (lo, hi), n in zip(cuts, x.shape[2:]))
+        return x[(slice(None), slice(None), *keep)]
+''',
+    "ChannelLayerNorm": '''
+class ChannelLayerNorm(nn.LayerNorm):
+    """Layer normalisation over the channels of each position (ConvNeXt's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            return super().forward(x)
+        moved = x.movedim(1, -1)
+        return super().forward(moved).movedim(-1, 1)
+''',
+}
