@@ -311,6 +311,7 @@ class _Writer:
         self.helpers: set[str] = set()
         self.root_class = self._class_name(_camel(graph.name or "Net"))
         self.root_init: list[tuple[str, TorchCall]] = []
+        self.ordered_dict = False
         self.root_forward: list[str] = []
 
     def _class_name(self, base: str) -> str:
@@ -373,14 +374,15 @@ class _Writer:
         ret = "torch.Tensor" if len(group.outputs) == 1 else "tuple[torch.Tensor, ...]"
         return [f"def forward(self, {sig}) -> {ret}:", *("    " + line for line in lines)]
 
-    def _is_chain(self, group: _Group) -> bool:
-        """A group that nn.Sequential can hold: members named 0, 1, … each a one-input module
-        reading the previous member, the last one the group's only output."""
+    def _is_chain(self, group: _Group, named: bool = False) -> bool:
+        """A group that nn.Sequential can hold: members named 0, 1, … (or any names, ``named``)
+        each a one-input module reading the previous member, the last one the group's only
+        output."""
         if len(group.inputs) != 1 or len(group.outputs) != 1:
             return False
         prev = group.inputs[0]
         for i, m in enumerate(group.members):
-            if group.attrs[_key(m)] != str(i):
+            if group.attrs[_key(m)] != str(i) and not named:
                 return False
             if isinstance(m, _Group):
                 if m.inputs != [prev] or len(m.outputs) != 1:
@@ -425,6 +427,14 @@ class _Writer:
                 if self._is_chain(group):
                     group.instance = TorchCall("nn.Sequential", tuple(
                         (a, c) for a, c in calls), len(calls))
+                    continue
+                if len(calls) == 1 and calls[0][0].isidentifier() \
+                        and self._is_chain(group, named=True):
+                    # one named member (DenseNet's denseblock1.denselayer): torchvision's
+                    # nn.Sequential(OrderedDict(...)), no class of its own
+                    self.ordered_dict = True
+                    group.instance = TorchCall("nn.Sequential", (
+                        ("", TorchCall("OrderedDict", (calls[0],))),), 1)
                     continue
                 slots: list[tuple[str, int]] = []
                 skeleton = [(a, _slots(c, a, slots)) for a, c in calls]
@@ -501,8 +511,10 @@ class _Writer:
             "",
             "from __future__ import annotations",
             "",
-            "import torch",
         ]
+        if self.ordered_dict:
+            head += ["from collections import OrderedDict", ""]
+        head += ["import torch"]
         if any("F." in HELPERS[h] for h in self.helpers):
             head.append("import torch.nn.functional as F")
         head += ["from torch import nn", "", f"INPUT_SHAPE = {literal(tuple(g.input_shape))}"]
@@ -549,8 +561,8 @@ class _Writer:
             else:
                 lines.append(f"        self.add_module({attr!r}, {render(c, 8, 28 + len(attr))})")
         lines.append("")
-        lines += ["    " + line for line in forward]
-        return "\n".join(_wrap_long(lines))
+        lines += _wrap_long(["    " + line for line in forward])
+        return "\n".join(lines)
 
 
 def _wrap_doc(text: str, indent: int) -> str:
