@@ -168,6 +168,19 @@ class Reshape(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], *self.shape)
 ''',
+    "ChannelShuffle": '''
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle: (B, g, C/g, …) → (B, C/g, g, …), flattened back."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        y = x.reshape(b, self.groups, c // self.groups, *x.shape[2:]).transpose(1, 2)
+        return y.reshape(x.shape)
+''',
     "ChannelSlice": '''
 class ChannelSlice(nn.Module):
     """Channels [start, stop) (ShuffleNet v2's channel split)."""

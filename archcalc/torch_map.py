@@ -176,7 +176,9 @@ def crop(layer: Any, ins: Shapes, out: Shape) -> TorchLayer:
 
 
 def channel_shuffle(layer: Any, ins: Shapes, out: Shape) -> TorchLayer:
-    return call("nn.ChannelShuffle", ("groups", layer.groups))
+    """The ``ChannelShuffle`` helper (torchvision's view-transpose-view; ``nn.ChannelShuffle``
+    does the same but has no ONNX export)."""
+    return call("ChannelShuffle", ("groups", layer.groups), helper="ChannelShuffle")
 
 
 def channel_slice(layer: Any, ins: Shapes, out: Shape) -> TorchLayer:
