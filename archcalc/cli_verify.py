@@ -53,9 +53,13 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "nearest the centre whose field lies inside the image).")
 @click.option("--progress/--no-progress", default=None,
               help="A progress bar on standard error (default: when it is a terminal).")
+@click.option("--against", type=click.Choice(["numpy", "torch"]), default="numpy",
+              show_default=True, help="numpy: archcalc's own executor; torch: the module "
+              "`archcalc export` writes, run in PyTorch (shapes, params, buffers, "
+              "FlopCounterMode MACs per row).")
 def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
-           unit: tuple[int, ...] | None, progress: bool | None) -> None:
+           unit: tuple[int, ...] | None, progress: bool | None, against: str) -> None:
     """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
@@ -63,6 +67,11 @@ def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None
     from .execute import measure_receptive_field, run
 
     graph = to_graph(load_spec(spec), input_shape=input_shape, scale=parse_sets(sets))
+    if against == "torch":
+        from .cli_bridges import verify_torch
+
+        verify_torch(graph, batch=batch, seed=seed, fmt=fmt, output=output)
+        return
     show = progress if progress is not None else _stderr_is_terminal()
     if show:
         result = _run_with_bar(graph, batch, seed)

@@ -162,6 +162,7 @@ class _Reader:
         self.claimed: set[int] = set()
         self.extra_pads: dict[int, list[int]] = {}
         self.absorbed: dict[str, list[str]] = {}  # tensor → module names folded into its row
+        self.eps_fused: set[float] = set()
         self.producer_entry: dict[str, int] = {}
         self._fix_input(input_shape)
         self.shapes = self._infer()
@@ -301,14 +302,14 @@ class _Reader:
         PyTorch scope when that scope is a leaf module, else the scope plus the op type."""
         for v in node.input[1:2]:
             if v in self.consts and v.endswith(".weight"):
-                return v[: -len(".weight")]
+                return str(v[: -len(".weight")])
         found = _scope_name(node.name)
         if found:
             scope, op = found
             if scope in self.leaf_scopes and scope:
                 return scope
             return f"{scope}.{op.lower()}" if scope else op.lower()
-        return node.name or node.op_type.lower()
+        return str(node.name or node.op_type.lower())
 
     def new_id(self, base: str) -> str:
         base = _clean(base)
@@ -335,7 +336,8 @@ class _Reader:
             except ArchcalcError:
                 raise
             except (ValueError, TypeError, IndexError, KeyError) as exc:
-                raise self.error(node, f"cannot read the node: {type(exc).__name__}: {exc}")
+                raise self.error(node, f"cannot read the node: {type(exc).__name__}: "
+                                       f"{exc}") from None
         outputs = [self.resolve(v.name) for v in self.graph.output]
         if len(outputs) != 1:
             raise BridgeError(f"the model has {len(outputs)} outputs; archcalc specs have one",
@@ -411,8 +413,9 @@ class _Reader:
                     break
                 nxt = out[rd[0]]
                 allowed = FUSE_INTO[cur.type]
-                if nxt.type == "bn" and "bn" in allowed and not cur.post \
-                        and not nxt.args:
+                if nxt.type == "bn" and "bn" in allowed and not cur.post:
+                    if nxt.args:
+                        self.eps_fused.add(nxt.args["eps"])
                     cur = cur._replace(post=(*cur.post, "bn"), output=nxt.output,
                                        modules=(*cur.modules, *nxt.modules))
                 elif nxt.type in ACTIVATION_TYPES and "act" in allowed and not any(
@@ -426,23 +429,33 @@ class _Reader:
                 gone.add(rd[0])
                 rename[nxt.id] = cur.id
                 readers[cur.output] = readers.get(nxt.output, [])
-            out[j] = self._row_name(cur)
-        self.entries = [e for j, e in enumerate(out) if j not in gone]
+            out[j] = cur
+        self.entries = self._row_names([e for j, e in enumerate(out) if j not in gone])
 
-    def _row_name(self, e: Entry) -> Entry:
-        """A row whose modules are the members 0, 1, … of one nn.Sequential (a conv with its
-        BN and activation, torchvision's Conv2dNormActivation) is named after the sequential."""
-        if len(e.modules) < 2:
-            return e
-        parents = {m.rsplit(".", 1)[0] for m in e.modules if "." in m}
-        if len(parents) != 1 or not all(m.rsplit(".", 1)[-1].isdigit() for m in e.modules):
-            return e
-        (parent,) = parents
-        if parent in self.used_ids:
-            return e
-        self.used_ids.discard(e.id)
-        self.used_ids.add(parent)
-        return e._replace(id=parent)
+    def _row_names(self, entries: list[Entry]) -> list[Entry]:
+        """A row whose nodes are the only contents of one module — a conv with its BN and
+        activation in an nn.Sequential (torchvision's Conv2dNormActivation) or a BasicConv2d —
+        is named after that module."""
+        holders: dict[str, int] = {}
+        for e in entries:
+            prefixes: set[str] = set()
+            for m in e.modules:
+                parts = m.split(".")
+                prefixes.update(".".join(parts[:k]) for k in range(1, len(parts)))
+            for p in prefixes:
+                holders[p] = holders.get(p, 0) + 1
+        named = []
+        for e in entries:
+            parents = {m.rsplit(".", 1)[0] for m in e.modules if "." in m}
+            if len(e.modules) >= 2 and len(parents) == 1 and len(e.modules) == len(
+                    [m for m in e.modules if "." in m]):
+                (parent,) = parents
+                if holders.get(parent) == 1 and parent not in self.used_ids:
+                    self.used_ids.discard(e.id)
+                    self.used_ids.add(parent)
+                    e = e._replace(id=parent)
+            named.append(e)
+        return named
 
     # -- writing
     def spec_text(self, name: str, source: str) -> str:
@@ -462,6 +475,10 @@ class _Reader:
             f"name: {_q(name)}",
             f"input: [{', '.join(str(v) for v in self.input_shape)}]",
         ]
+        if self.eps_fused:
+            shown = ", ".join(str(v) for v in sorted(self.eps_fused))
+            lines.insert(2, f"# BatchNormalization epsilon {shown} fused as `bn: true`: no count "
+                         "depends on it (the NumPy executor uses 1e-5).")
         if bias_default:
             lines += ["defaults:", "  conv: {bias: false}   # dwconv inherits it"]
         lines.append("layers:")
@@ -606,7 +623,7 @@ def _ints(v: Any) -> int | list[int]:
 
 
 def _pads(r: _Reader, node: Any, rank: int, k: Sequence[int], s: Sequence[int],
-          d: Sequence[int], shape: tuple[int, ...]) -> list[tuple[int, int]] | str:
+          d: Sequence[int], shape: tuple[int, ...]) -> list[tuple[int, int]]:
     auto = r.attr(node, "auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if auto == "VALID":

@@ -108,6 +108,11 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
     if "\n" in text_source or text_source.lstrip().startswith("archcalc:"):
         return parse_spec(parse_yaml(text_source, "<text>"), "<text>", text_source, variant)
     path = Path(text_source)
+    if path.suffix.lower() == ".onnx":  # an ONNX model, imported in memory (the onnx extra)
+        from .onnx_import import import_onnx
+
+        text = import_onnx(text_source).text
+        return parse_spec(parse_yaml(text, text_source), text_source, text, variant)
     if path.suffix in (".yaml", ".yml") or os.sep in text_source or path.is_file():
         if not path.is_file():
             raise SpecError(

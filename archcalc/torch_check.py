@@ -161,18 +161,18 @@ def check_against_torch(graph: Graph, *, batch: int = 1, seed: int = 0) -> Torch
     torch.manual_seed(seed)
     model = namespace[export.class_name]().eval()
     by_fqn = dict(model.named_modules())
-    for fqn, group in export.groups.items():
-        group_of[id(by_fqn[fqn])] = group
+    for name, group in export.groups.items():
+        group_of[id(by_fqn[name])] = group
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = []
-    for row, fqn in export.modules.items():
-        if fqn is None:
+    for row, where in export.modules.items():
+        if where is None:
             continue
 
         def hook(module: Any, args: Any, output: Any, row: str = row) -> None:
             shapes[row] = tuple(output.shape[1:])
 
-        hooks.append(by_fqn[fqn].register_forward_hook(hook))
+        hooks.append(by_fqn[where].register_forward_hook(hook))
     x = torch.randn(batch, *graph.input_shape)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)

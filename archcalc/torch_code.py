@@ -90,22 +90,35 @@ def literal(value: Any) -> str:
     return repr(value)
 
 
-def render(c: TorchCall, indent: int = 0, start: int | None = None, width: int = 100) -> str:
+def render(c: TorchCall, indent: int = 0, start: int | None = None, width: int = 100,
+           tail: int = 0) -> str:
     """``fn(a, b, k=v)`` on one line when it fits in ``width`` from column ``start`` (default:
-    ``indent``), else one argument per line at ``indent + 4`` (nested calls the same way)."""
+    ``indent``; ``tail`` characters follow it), else one argument per line at ``indent + 4``
+    (nested calls the same way)."""
     parts = [literal(v) if i < c.positional else f"{k}={literal(v)}"
              for i, (k, v) in enumerate(c.visible())]
     one = f"{c.fn}({', '.join(parts)})"
-    if (indent if start is None else start) + len(one) <= width:
+    if (indent if start is None else start) + len(one) + tail <= width:
         return one
     pad = " " * (indent + 4)
     lines = []
     for i, (k, v) in enumerate(c.visible()):
         head = "" if i < c.positional else f"{k}="
-        body = render(v, indent + 4, indent + 4 + len(head), width) \
-            if isinstance(v, TorchCall) else literal(v)
+        if isinstance(v, TorchCall):
+            body = render(v, indent + 4, indent + 4 + len(head), width, tail=1)
+        else:
+            body = _long_literal(v, indent + 4, indent + 4 + len(head), width)
         lines.append(f"{pad}{head}{body},")
     return f"{c.fn}(\n" + "\n".join(lines) + f"\n{' ' * indent})"
+
+
+def _long_literal(v: Any, indent: int, start: int, width: int) -> str:
+    """A literal, a tuple too long for the line written one element per line."""
+    text = literal(v)
+    if start + len(text) + 1 <= width or not isinstance(v, tuple):
+        return text
+    pad = " " * (indent + 4)
+    return "(\n" + "".join(f"{pad}{literal(x)},\n" for x in v) + " " * indent + ")"
 
 
 def helpers_of(c: TorchCall) -> set[str]:

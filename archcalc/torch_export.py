@@ -260,10 +260,10 @@ def _access(attr: str) -> str:
         else f"getattr(self, {attr!r})"
 
 
-def _slots(c: TorchCall, where: str, out: list[tuple[str, int]]) -> TorchCall:
+def _slots(c: TorchCall, where: str, out: list[tuple[str, Any]]) -> TorchCall:
     """The skeleton of a call: every integer argument becomes a slot (recorded in ``out`` as
     (name, value)); nested calls the same way."""
-    args = []
+    args: list[tuple[str, Any]] = []
     for name, v in c.args:
         if isinstance(v, TorchCall):
             args.append((name, _slots(v, where, out)))
@@ -276,7 +276,7 @@ def _slots(c: TorchCall, where: str, out: list[tuple[str, int]]) -> TorchCall:
 
 
 def _fill(c: TorchCall, values: Sequence[Any]) -> TorchCall:
-    args = []
+    args: list[tuple[str, Any]] = []
     for name, v in c.args:
         if isinstance(v, TorchCall):
             args.append((name, _fill(v, values)))
@@ -297,7 +297,7 @@ class _Class:
     forward: list[str]
     init: list[tuple[str, TorchCall]]  # skeleton calls with § slots
     slot_names: list[str]
-    instances: list[tuple[_Group, list[int]]] = field(default_factory=list)
+    instances: list[tuple[_Group, list[Any]]] = field(default_factory=list)
     params: list[str] = field(default_factory=list)
 
 
@@ -436,7 +436,7 @@ class _Writer:
                     group.instance = TorchCall("nn.Sequential", (
                         ("", TorchCall("OrderedDict", (calls[0],))),), 1)
                     continue
-                slots: list[tuple[str, int]] = []
+                slots: list[tuple[str, Any]] = []
                 skeleton = [(a, _slots(c, a, slots)) for a, c in calls]
                 forward = self._forward(group)
                 key = (tuple(forward), tuple((a, _skeleton_text(c)) for a, c in skeleton))
@@ -489,7 +489,7 @@ class _Writer:
             fill.append(Param(name))
         cls.init = [(a, _fill(c, fill)) for a, c in cls.init]
         for group, values in cls.instances:
-            args = []
+            args: list[tuple[str, Any]] = []
             for i, v in enumerate(values):
                 p = fill[i]
                 if isinstance(p, Param) and p.name not in (a for a, _ in args):

@@ -9,13 +9,14 @@ argument PyTorch cannot express is a :class:`BridgeError` naming what was receiv
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import BridgeError
 from .shapes import Pair, Shape, effective_kernel, per_axis, same_padding
 from .torch_code import TorchCall, TorchLayer, TorchMerge, call, sequential
 
 Shapes = tuple[Shape, ...]
+T = TypeVar("T")
 
 
 def _rank(kind: str, shape: Shape) -> int:
@@ -26,7 +27,7 @@ def _rank(kind: str, shape: Shape) -> int:
     return rank
 
 
-def _squeeze(values: tuple[int, ...]) -> int | tuple[int, ...]:
+def _squeeze(values: tuple[T, ...]) -> T | tuple[T, ...]:
     """One int when every axis agrees (``kernel_size=3``), else the tuple."""
     return values[0] if len(set(values)) == 1 else values
 
@@ -112,7 +113,8 @@ def pool(layer: Any, ins: Shapes, out: Shape) -> TorchLayer:
         return call("Subsample", ("channels", shape[0]), ("kernel_size", k[0]),
                     ("stride", s[0]), helper="Subsample")
     p = per_axis(layer.p, rank, "p")
-    common = {"stride": _squeeze(s) if s != k else None, "padding": _squeeze(p)}
+    common: dict[str, Any] = {"stride": _squeeze(s) if s != k else None,
+                              "padding": _squeeze(p)}
     if layer.kind == "avgpool":
         return call(f"nn.AvgPool{rank}d", ("kernel_size", _squeeze(k)), **common,
                     ceil_mode=layer.ceil_mode or None,

@@ -1,0 +1,391 @@
+"""The bridges without PyTorch: the exported module's text (golden files, refusals, names) and
+ONNX import of graphs built with ``onnx.helper`` (needs only the onnx package, part of the test
+extra). Expected counts are worked out by hand in each test."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import archcalc
+from archcalc import analyze, bundled_names, load_spec, to_graph
+from archcalc.errors import ArchcalcError, BridgeError
+from archcalc.torch_export import export_pytorch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------------ export --
+
+@pytest.mark.parametrize("name", ["resnet18", "lenet5", "googlenet_stem"])
+def test_export_text_is_golden(name: str, golden: Callable[[str, str], None]) -> None:
+    """The generated file, word for word (review a diff with `pytest --update-golden`)."""
+    golden(f"export_{name}.py", export_pytorch(to_graph(load_spec(name)), source=name).code)
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_every_bundled_spec_exports_to_valid_python(name: str) -> None:
+    """Every row is a submodule named after it or a merge in forward; the text parses."""
+    graph = to_graph(load_spec(name))
+    export = export_pytorch(graph)
+    ast.parse(export.code)
+    assert set(export.modules) == {n.name for n in graph.nodes}
+    for node in graph.nodes:
+        fqn = export.modules[node.name]
+        if node.type_name in ("add", "concat", "multiply") and not node.post:
+            assert fqn is None  # written in forward
+        else:
+            assert fqn is not None
+    assert max(len(line) for line in export.code.splitlines()) <= 100
+
+
+def test_resnet18_shares_one_class_per_block_shape() -> None:
+    """ResNet-18's 8 blocks (the spec's block `basic`): the 3 with a projection shortcut
+    (layer2.0, layer3.0, layer4.0) are one class, the 5 without another (layer1.0 keeps
+    64 → 64 channels)."""
+    code = export_pytorch(to_graph(load_spec("resnet18"))).code
+    classes = [n for n in ast.parse(code).body if isinstance(n, ast.ClassDef)]
+    assert [c.name for c in classes] == ["Basic", "Basic2", "ResNet18"]
+    calls = [n.func.id for n in ast.walk(ast.parse(code))
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    assert calls.count("Basic") == 5 and calls.count("Basic2") == 3
+    assert "self.layer1 = nn.Sequential(" in code
+
+
+def test_residual_merges_are_written_in_forward() -> None:
+    code = export_pytorch(to_graph(load_spec("resnet18"))).code
+    assert "add = self.add(x + conv2)" in code  # the add's fused ReLU is its module
+
+
+def test_export_refuses_what_pytorch_cannot_express() -> None:
+    spec = {"archcalc": 1, "name": "t", "input": [3, 12, 12], "layers": [
+        {"conv": {"id": "c3", "out": 2, "k": 3, "s": 2, "connections": [[0, 1], [1, 2]]}}]}
+    with pytest.raises(BridgeError) as err:
+        export_pytorch(to_graph(load_spec(spec)))
+    assert "layer 'c3' (conv)" in str(err.value)
+    assert "stride 1" in str(err.value)
+
+
+def test_export_cli_writes_the_file(tmp_path: Path) -> None:
+    out = tmp_path / "net.py"
+    run = _cli("export", "resnet18", "--to", "pytorch", "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    assert out.read_text().startswith('"""ResNet-18: written by `archcalc export')
+
+
+def test_export_pads_unevenly_before_the_conv() -> None:
+    """`p: same` with stride 2 on an even input: total padding (⌈8/2⌉ − 1)·2 + 3 − 8 = 1, the
+    extra pixel after (0 before, 1 after) — an nn.ConstantPad2d((0, 1, 0, 1)) first."""
+    spec = {"archcalc": 1, "name": "t", "input": [3, 8, 8], "layers": [
+        {"conv": {"id": "c", "out": 4, "k": 3, "s": 2, "p": "same"}}]}
+    code = export_pytorch(to_graph(load_spec(spec))).code
+    assert "nn.ConstantPad2d((0, 1, 0, 1), 0.0),\n            nn.Conv2d(3, 4, kernel_size=3, " \
+        "stride=2),\n" in code
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "archcalc", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          timeout=120)
+
+
+# ------------------------------------------------------------------------------ import --
+
+onnx = pytest.importorskip("onnx") if not os.environ.get("ARCHCALC_REQUIRE_TORCH") \
+    else __import__("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+np = pytest.importorskip("numpy")
+
+
+class G:
+    """A tiny ONNX graph builder: ``g.node(op, inputs, **attrs)`` returns its output name."""
+
+    def __init__(self, shape: Sequence[int | str], opset: int = 17) -> None:
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self.shape = list(shape)
+        self.opset = opset
+        self.count = 0
+
+    def w(self, name: str, shape: Sequence[int], value: Any = None) -> str:
+        array = np.zeros(shape, np.float32) if value is None else np.asarray(value)
+        self.inits.append(numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op: str, inputs: Sequence[str], name: str | None = None,
+             outputs: int = 1, **attrs: Any) -> Any:
+        self.count += 1
+        outs = [f"t{self.count}_{k}" for k in range(outputs)]
+        self.nodes.append(helper.make_node(op, list(inputs), outs,
+                                           name=name or f"{op.lower()}{self.count}", **attrs))
+        return outs[0] if outputs == 1 else outs
+
+    def conv(self, x: str, cin: int, cout: int, k: int, name: str, bias: bool = False,
+             **attrs: Any) -> str:
+        ins = [x, self.w(f"{name}.weight", (cout, cin // attrs.get("group", 1), k, k))]
+        if bias:
+            ins.append(self.w(f"{name}.bias", (cout,)))
+        return self.node("Conv", ins, f"/{name}/Conv", kernel_shape=[k, k], **attrs)
+
+    def bn(self, x: str, c: int, name: str) -> str:
+        stats = [self.w(f"{name}.{k}", (c,), np.ones(c, np.float32))
+                 for k in ("weight", "bias", "running_mean", "running_var")]
+        return self.node("BatchNormalization", [x, *stats], f"/{name}/BatchNormalization")
+
+    def save(self, path: Path, output: str) -> str:
+        graph = helper.make_graph(
+            self.nodes, "test",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, self.shape)],
+            [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)], self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+        onnx.save(model, str(path))
+        return str(path)
+
+
+def _import(path: str, **kw: Any) -> tuple[str, archcalc.Report]:
+    from archcalc.onnx_import import import_onnx
+
+    text = import_onnx(path, **kw).text
+    return text, analyze(load_spec(text))
+
+
+def test_conv_bn_relu_is_one_row(tmp_path: Path) -> None:
+    """Conv 3→8, 3×3, pad 1, no bias + BN + Relu on 3×16×16: one conv row with bn and relu.
+    params 8·3·3·3 = 216 + BN γ, β 2·8 = 16 → 232; buffers 2·8 = 16; MACs 8·16·16·3·3·3 =
+    55,296."""
+    g = G([1, 3, 16, 16])
+    y = g.node("Relu", [g.bn(g.conv("x", 3, 8, 3, "conv1", pads=[1, 1, 1, 1]), 8, "bn1")],
+               "/relu/Relu")
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert "- conv: {id: conv1, out: 8, k: 3, p: 1, bn: true, act: relu}" in text
+    (row,) = report.layers
+    assert (row.params, row.buffers, row.macs) == (232, 16, 55_296)
+    assert row.output_shape == (8, 16, 16)
+
+
+def test_sequential_conv_bn_act_is_named_after_its_module(tmp_path: Path) -> None:
+    """torchvision's Conv2dNormActivation: features.0.{0,1,2} is the row features.0."""
+    g = G([1, 3, 8, 8])
+    y = g.conv("x", 3, 4, 1, "features.0.0")
+    y = g.bn(y, 4, "features.0.1")
+    y = g.node("Clip", [y, g.w("lo", (), np.float32(0)), g.w("hi", (), np.float32(6))],
+               "/features/features.0/features.0.2/Clip")
+    text, _ = _import(g.save(tmp_path / "m.onnx", y))
+    assert "- conv: {id: features.0, out: 4, k: 1, bn: true, act: relu6}" in text
+
+
+def test_torch_scope_names(tmp_path: Path) -> None:
+    from archcalc.onnx_import import _scope_name
+
+    assert _scope_name("/layer1/layer1.0/conv1/Conv") == ("layer1.0.conv1", "Conv")
+    assert _scope_name("/features/features.3/conv/conv.0/conv.0.0/Conv") == (
+        "features.3.conv.0.0", "Conv")
+    assert _scope_name("node_Conv_12") is None
+
+
+def test_gemm_after_global_pool_reads_the_map(tmp_path: Path) -> None:
+    """GAP → Flatten → Gemm: the flatten of a [16, 1, 1] map is left out (the fc reads it);
+    fc params 16·10 + 10 = 170, MACs 160."""
+    g = G([1, 16, 7, 7])
+    p = g.node("GlobalAveragePool", ["x"], "/avgpool/GlobalAveragePool")
+    f = g.node("Flatten", [p], "/Flatten", axis=1)
+    y = g.node("Gemm", [f, g.w("fc.weight", (10, 16)), g.w("fc.bias", (10,))], "/fc/Gemm",
+               transB=1)
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [r.type for r in report.layers] == ["global_avgpool", "fc"]
+    assert (report.layers[1].params, report.layers[1].macs) == (170, 160)
+    assert "flatten" not in text
+
+
+def test_matmul_and_bias_add_are_one_fc(tmp_path: Path) -> None:
+    """x[1, 12] @ W[12, 5] + b[5]: fc 12·5 + 5 = 65 params, 60 MACs."""
+    g = G([1, 12])
+    m = g.node("MatMul", ["x", g.w("fc.weight_t", (12, 5))], "/fc/MatMul")
+    y = g.node("Add", [m, g.w("fc.bias", (5,))], "/fc/Add")
+    _, report = _import(g.save(tmp_path / "m.onnx", y))
+    (row,) = report.layers
+    assert (row.type, row.params, row.macs) == ("fc", 65, 60)
+
+
+def test_silu_and_squeeze_excitation(tmp_path: Path) -> None:
+    """x·σ(x) is one silu; an SE gate Mul(map, σ(conv(GAP(map)))) is a multiply. Params: conv
+    8→2 1×1 + bias 18, conv 2→8 + bias 24."""
+    g = G([1, 8, 4, 4])
+    s = g.node("Sigmoid", ["x"], "/act/Sigmoid")
+    a = g.node("Mul", ["x", s], "/act/Mul")
+    p = g.node("GlobalAveragePool", [a], "/se/pool/GlobalAveragePool")
+    r = g.node("Relu", [g.conv(p, 8, 2, 1, "se.fc1", bias=True)], "/se/relu/Relu")
+    gate = g.node("Sigmoid", [g.conv(r, 2, 8, 1, "se.fc2", bias=True)], "/se/gate/Sigmoid")
+    y = g.node("Mul", [a, gate], "/se/Mul")
+    _text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [(r.type, r.post) for r in report.layers] == [
+        ("silu", ()), ("global_avgpool", ()), ("conv", ("relu",)), ("conv", ("sigmoid",)),
+        ("multiply", ())]
+    assert [r.params for r in report.layers] == [0, 0, 18, 24, 0]
+
+
+def test_shape_plumbing_is_folded(tmp_path: Path) -> None:
+    """The old exporters' flatten — Shape, Gather, Unsqueeze, Concat, Reshape — is one row."""
+    g = G([1, 4, 3, 3])
+    shape = g.node("Shape", ["x"], "/Shape")
+    batch = g.node("Gather", [shape, g.w("zero", (), np.int64(0))], "/Gather", axis=0)
+    unsq = g.node("Unsqueeze", [batch, g.w("axes", (1,), np.array([0], np.int64))],
+                  "/Unsqueeze")
+    target = g.node("Concat", [unsq, g.w("minus1", (1,), np.array([-1], np.int64))],
+                    "/Concat", axis=0)
+    y = g.node("Reshape", ["x", target], "/Reshape")
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [r.type for r in report.layers] == ["flatten"]
+    assert report.layers[0].output_shape == (36,)
+    assert "4 constants and shape plumbing folded" in text
+
+
+def test_pools_keep_their_geometry(tmp_path: Path) -> None:
+    """MaxPool 3×3/2 ceil_mode on 8×8: ⌈(8 − 3)/2⌉ + 1 = 4; AveragePool 3×3/1 pad 1 with
+    ONNX's default count_include_pad = 0 → count_include_pad: false."""
+    g = G([1, 2, 8, 8])
+    m = g.node("MaxPool", ["x"], "/pool1/MaxPool", kernel_shape=[3, 3], strides=[2, 2],
+               ceil_mode=1)
+    y = g.node("AveragePool", [m], "/pool2/AveragePool", kernel_shape=[3, 3],
+               pads=[1, 1, 1, 1])
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert "- maxpool: {id: pool1, k: 3, s: 2, ceil_mode: true}" in text
+    assert "- avgpool: {id: pool2, k: 3, s: 1, p: 1, count_include_pad: false}" in text
+    assert [r.output_shape for r in report.layers] == [(2, 4, 4), (2, 4, 4)]
+
+
+def test_depthwise_conv_and_auto_pad(tmp_path: Path) -> None:
+    """group = C_in = 6 is a dwconv (6·1·3·3 = 54 params); auto_pad SAME_UPPER with stride 2 on
+    9×9: ⌈9/2⌉ = 5, total (5 − 1)·2 + 3 − 9 = 2 → 1 before, 1 after."""
+    g = G([1, 6, 9, 9])
+    y = g.conv("x", 6, 6, 3, "dw", group=6, strides=[2, 2], auto_pad="SAME_UPPER")
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert "- dwconv: {id: dw, k: 3, s: 2, p: 1}" in text
+    assert (report.layers[0].params, report.layers[0].output_shape) == (54, (6, 5, 5))
+
+
+def test_pad_goes_into_the_conv(tmp_path: Path) -> None:
+    """Pad (0 before, 1 after) then Conv 3×3/2 on 8×8: one conv row with p [[0, 1], [0, 1]]:
+    ⌊(8 + 1 − 3)/2⌋ + 1 = 4."""
+    g = G([1, 3, 8, 8])
+    padded = g.node("Pad", ["x", g.w("pads", (8,), np.array([0, 0, 0, 0, 0, 0, 1, 1],
+                                                            np.int64))], "/c/pad/Pad")
+    y = g.conv(padded, 3, 4, 3, "c", strides=[2, 2])
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert "p: [[0, 1], [0, 1]]" in text
+    assert [r.output_shape for r in report.layers] == [(4, 4, 4)]
+
+
+def test_channel_shuffle_split_and_resize(tmp_path: Path) -> None:
+    """ShuffleNet's reshape [B, 2, 4, H, W] → transpose → reshape is one channel_shuffle;
+    a Split in two is two slices; a nearest Resize ×2 an upsample."""
+    g = G([1, 8, 4, 4])
+    r1 = g.node("Reshape", ["x", g.w("s1", (5,), np.array([1, 2, 4, 4, 4], np.int64))],
+                "/shuffle/Reshape")
+    t = g.node("Transpose", [r1], "/shuffle/Transpose", perm=[0, 2, 1, 3, 4])
+    r2 = g.node("Reshape", [t, g.w("s2", (4,), np.array([1, 8, 4, 4], np.int64))],
+                "/shuffle/Reshape_1")
+    a, b = g.node("Split", [r2, g.w("sizes", (2,), np.array([3, 5], np.int64))],
+                  "/split/Split", outputs=2, axis=1)
+    c = g.node("Concat", [b, a], "/cat/Concat", axis=1)
+    y = g.node("Resize", [c, "", g.w("scales", (4,), np.array([1, 1, 2, 2], np.float32))],
+               "/up/Resize", mode="nearest", coordinate_transformation_mode="asymmetric",
+               nearest_mode="floor")
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [r.type for r in report.layers] == ["channel_shuffle", "slice", "slice", "concat",
+                                               "upsample"]
+    assert "- slice: {id: split0, start: 0, stop: 3}" in text
+    assert "- slice: {id: split1, in: shuffle, start: 3, stop: 8}" in text
+    assert report.layers[-1].output_shape == (8, 8, 8)
+
+
+def test_conv_transpose_lrn_dropout(tmp_path: Path) -> None:
+    """ConvTranspose 4→2, 4×4/2 pad 1 on 5×5: (5 − 1)·2 − 2 + 4 = 10; weights 4·2·4·4 = 128
+    + 2 bias; MACs per input element 2·16: 4·5·5·32 = 3,200."""
+    g = G([1, 4, 5, 5])
+    d = g.node("ConvTranspose", ["x", g.w("up.weight", (4, 2, 4, 4)), g.w("up.bias", (2,))],
+               "/up/ConvTranspose", kernel_shape=[4, 4], strides=[2, 2], pads=[1, 1, 1, 1])
+    n = g.node("LRN", [d], "/norm/LRN", size=5, alpha=1e-4, beta=0.75, bias=2.0)
+    y = g.node("Dropout", [n], "/drop/Dropout", outputs=1)
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [r.type for r in report.layers] == ["deconv", "lrn", "dropout"]
+    assert (report.layers[0].params, report.layers[0].macs) == (130, 3_200)
+    assert report.layers[0].output_shape == (2, 10, 10)
+    assert "k: 2.0" in text
+
+
+def test_unsupported_operator_names_node_and_op(tmp_path: Path) -> None:
+    g = G([1, 4, 4, 4])
+    y = g.node("Einsum", ["x"], "/mix/Einsum", equation="bchw->bchw")
+    path = g.save(tmp_path / "m.onnx", y)
+    with pytest.raises(BridgeError) as err:
+        _import(path)
+    assert "node '/mix/Einsum' (Einsum): ONNX operator Einsum has no archcalc layer" in str(
+        err.value)
+    run = _cli("table", path)
+    assert run.returncode == 1 and "Einsum" in run.stderr and "Traceback" not in run.stderr
+    assert run.stdout == ""
+
+
+def test_refused_attributes(tmp_path: Path) -> None:
+    g = G([1, 4, 4, 4])
+    y = g.node("HardSigmoid", ["x"], "/hs/HardSigmoid", alpha=0.2, beta=0.5)
+    with pytest.raises(BridgeError, match="not PyTorch's hardsigmoid"):
+        _import(g.save(tmp_path / "m.onnx", y))
+    g = G([1, 4, 4, 4])
+    y = g.node("Clip", ["x", g.w("lo", (), np.float32(-1)), g.w("hi", (), np.float32(1))],
+               "/c/Clip")
+    with pytest.raises(BridgeError, match=r"Clip\(-1.0, 1.0\) has no archcalc activation"):
+        _import(g.save(tmp_path / "m.onnx", y))
+
+
+def test_symbolic_input_needs_sizes(tmp_path: Path) -> None:
+    """A dynamic-size export: refused with the fix; --input gives the sizes. Conv 3→4 3×3 on
+    3×10×10 → 4×8×8."""
+    g = G(["batch", 3, "h", "w"])
+    path = g.save(tmp_path / "m.onnx", g.conv("x", 3, 4, 3, "c"))
+    with pytest.raises(BridgeError, match="--input 3x224x224"):
+        _import(path)
+    _, report = _import(path, input_shape=(3, 10, 10))
+    assert report.layers[0].output_shape == (4, 8, 8)
+    out = tmp_path / "net.yaml"
+    run = _cli("import", path, "--input", "3x10x10", "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    assert analyze(str(out)).totals.params == 4 * 3 * 9
+
+
+def test_table_reads_onnx_directly(tmp_path: Path) -> None:
+    g = G([1, 3, 16, 16])
+    path = g.save(tmp_path / "m.onnx", g.conv("x", 3, 8, 3, "conv1", pads=[1, 1, 1, 1]))
+    run = _cli("table", path, "--format", "csv")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[1].startswith("conv1,conv,,input,8x16x16,216,0,55296")
+
+
+def test_corrupt_file_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(b"\x08\x07garbage that is no protobuf message")
+    run = _cli("table", str(path))
+    assert run.returncode == 1 and f"{path}: error: not a readable ONNX model" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_imported_text_is_one_layer_per_line(tmp_path: Path) -> None:
+    g = G([1, 3, 16, 16])
+    y = g.node("Relu", [g.bn(g.conv("x", 3, 8, 3, "conv1"), 8, "bn1")], "/relu/Relu")
+    text, _ = _import(g.save(tmp_path / "m.onnx", y))
+    layers = text.split("layers:\n", 1)[1].splitlines()
+    assert all(line.startswith("  - ") for line in layers)
+
+
+def test_onnx_errors_are_archcalc_errors(tmp_path: Path) -> None:
+    with pytest.raises(ArchcalcError, match=r"no such file|cannot read"):
+        _import(str(tmp_path / "missing.onnx"))
