@@ -210,9 +210,10 @@ class _Reader:
                 hint="give the sizes: archcalc import model.onnx --input 3x224x224")
         self.input_shape = tuple(int(v) for v in sizes[1:])  # type: ignore[arg-type]
 
-    def _infer(self) -> dict[str, tuple[int, ...]]:
+    def _infer(self, model: Any = None) -> dict[str, tuple[int, ...]]:
         try:
-            inferred = self.onnx.shape_inference.infer_shapes(self.model, data_prop=True)
+            inferred = self.onnx.shape_inference.infer_shapes(
+                self.model if model is None else model, data_prop=True)
         except Exception as exc:
             raise BridgeError(f"ONNX shape inference failed: {exc}"[:400], loc=Loc(self.path),
                               hint="check the model with onnx.checker.check_model") from None
@@ -320,12 +321,53 @@ class _Reader:
         return name
 
     # -- the pass
-    def run(self) -> None:
+    def _settle(self) -> None:
+        """Fold constants and infer shapes until neither learns more: a folded constant (a
+        Slice's end computed by Unsqueeze of a Constant) fixes a shape ONNX's inference left
+        unknown, and a known shape lets a Shape node fold."""
         self._init_consts()
-        for i, node in enumerate(self.graph.node):
-            if i in self.claimed:
+        self.folded_nodes: set[int] = set()
+        for _ in range(8):
+            grew = False
+            for i, node in enumerate(self.graph.node):
+                if i not in self.folded_nodes and self._fold(node):
+                    self.folded_nodes.add(i)
+                    grew = True
+            unknown = any(out not in self.shapes or any(v < 0 for v in self.shapes[out][1:])
+                          for i, node in enumerate(self.graph.node)
+                          if i not in self.folded_nodes for out in node.output if out)
+            if not grew or not unknown:
+                break
+            self.shapes.update({k: v for k, v in self._infer(self._simplified()).items()
+                                if all(d >= 0 for d in v[1:])})
+        self.folded = len(self.folded_nodes)
+
+    def _simplified(self) -> Any:
+        """The graph without its folded nodes, their values as initializers and the weights as
+        inputs of known shape (shape inference needs no weight values)."""
+        helper, numpy_helper = self.onnx.helper, self.onnx.numpy_helper
+        nodes = [n for i, n in enumerate(self.graph.node) if i not in self.folded_nodes]
+        needed = {v for n in nodes for v in n.input if v}
+        dtypes = {t.name: t.data_type for t in self.graph.initializer}
+        inputs = [v for v in self.graph.input if v.name == self.input_name]
+        inits = []
+        for name in sorted(needed):
+            c = self.consts.get(name)
+            if c is None:
                 continue
-            if self._fold(node):
+            if c.value is not None:
+                inits.append(numpy_helper.from_array(c.value, name))
+            else:
+                inputs.append(helper.make_tensor_value_info(
+                    name, dtypes.get(name, self.onnx.TensorProto.FLOAT), list(c.shape)))
+        graph = helper.make_graph(nodes, "settled", inputs, list(self.graph.output), inits)
+        return helper.make_model(graph, opset_imports=list(self.model.opset_import),
+                                 ir_version=self.model.ir_version)
+
+    def run(self) -> None:
+        self._settle()
+        for i, node in enumerate(self.graph.node):
+            if i in self.claimed or i in self.folded_nodes:
                 continue
             handler = HANDLERS.get(node.op_type)
             if handler is None:
@@ -367,7 +409,6 @@ class _Reader:
             value = self.onnx.numpy_helper.to_array(self.attr(node, "value")) \
                 if self.attr(node, "value") is not None else _constant_attr(self, node)
             self.consts[node.output[0]] = Const(tuple(value.shape), value)
-            self.folded += 1
             return True
         if node.op_type == "Shape" and ins and ins[0] not in self.consts:
             shape = self.shapes.get(self.resolve(ins[0])) or self.shapes.get(ins[0])
@@ -378,7 +419,6 @@ class _Reader:
             start, end = self.attr(node, "start", 0), self.attr(node, "end", None)
             value = np.array(shape[start:end], dtype=np.int64)
             self.consts[node.output[0]] = Const(tuple(value.shape), value)
-            self.folded += 1
             return True
         if not ins or any(v not in self.consts for v in ins):
             return False
@@ -391,7 +431,6 @@ class _Reader:
                 self.consts[out] = Const(tuple(result[k].shape), result[k])
             else:
                 self.consts[out] = Const(self.shapes.get(out, ()), None)
-        self.folded += 1
         return True
 
     # -- fusion of bn and activations into the rows
@@ -918,11 +957,23 @@ def concat(r: _Reader, i: int, node: Any) -> None:
     r.add(i, node, "concat", {})
 
 
+def _own_module(r: _Reader, node: Any, readers: list[Any]) -> bool:
+    """Whether a flatten is a module of its own (an nn.Flatten row of the model, kept as a row)
+    rather than torch.flatten in a forward or the first member of the fc's nn.Sequential."""
+    name = r.module_name(node)
+    if name not in r.leaf_scopes:
+        return False
+    parent = name.rsplit(".", 1)[0] if "." in name else ""
+    return not all((r.module_name(n).rsplit(".", 1)[0] if "." in r.module_name(n) else "")
+                   == parent and parent for n in readers)
+
+
 def _flatten_or_absorb(r: _Reader, i: int, node: Any, x: str) -> None:
     shape = r.shape(x, node)
     readers = r.readers(node.output[0])
     if len(shape) > 2 and all(v == 1 for v in shape[2:]) and readers and all(
-            n.op_type in ("Gemm", "MatMul") for n in readers):
+            n.op_type in ("Gemm", "MatMul") for n in readers) and not _own_module(
+            r, node, readers):
         r.alias[node.output[0]] = x  # the fc reads the [C, 1, 1] map directly
         r.absorbed.setdefault(x, []).append(r.module_name(node))
         return
@@ -1119,7 +1170,7 @@ FUSE_INTO: dict[str, tuple[str, ...]] = {
     "fc": ("bn", "act"), "add": ("act",),
 }
 ACTIVATION_TYPES = frozenset({"relu", "relu6", "leaky_relu", "sigmoid", "tanh", "hardsigmoid",
-                              "hardswish", "silu", "swish", "gelu"})
+                              "hardswish", "silu", "swish", "gelu", "softmax"})
 MERGES = frozenset({"add", "multiply", "concat"})
 
 

@@ -44,12 +44,15 @@ class TorchRow:
     macs: int
     torch_macs: int | None
     note: str = ""
+    #: the exception PyTorch raised at this row, when its forward stopped here
+    error: str = ""
 
     @property
     def problems(self) -> list[str]:
         found = []
         if self.torch_shape is None:
-            found.append("PyTorch never computed this row")
+            found.append(f"PyTorch failed in this row: {self.error}" if self.error else
+                         "PyTorch never computed this row")
         elif self.torch_shape != self.shape:
             found.append(f"output shape: engine {list(self.shape)}, torch "
                          f"{list(self.torch_shape)}")
@@ -174,8 +177,12 @@ def check_against_torch(graph: Graph, *, batch: int = 1, seed: int = 0) -> Torch
 
         hooks.append(by_fqn[where].register_forward_hook(hook))
     x = torch.randn(batch, *graph.input_shape)
+    failure = ""
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
+        try:
+            model(x)
+        except Exception as exc:  # reported at the first row PyTorch did not finish
+            failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     for h in hooks:
         h.remove()
     flops = counter.get_flop_counts()
@@ -198,10 +205,13 @@ def check_against_torch(graph: Graph, *, batch: int = 1, seed: int = 0) -> Torch
             note = ("FlopCounterMode counts this grouped convolution as ungrouped "
                     f"({torch_macs:,} = {lr.macs:,} × groups): a known counter error")
             notes.append(f"{node.name}: {note}")
-        rows.append(TorchRow(node.name, node.type_name, fqn, tuple(node.out_shape),
-                             shapes.get(node.name, seen.get(node.name)), lr.params,
-                             int(torch_params), lr.buffers, int(torch_buffers), lr.macs,
-                             torch_macs, note))
+        got = shapes.get(node.name, seen.get(node.name))
+        error = ""
+        if got is None and failure:
+            error, failure = failure, ""
+        rows.append(TorchRow(node.name, node.type_name, fqn, tuple(node.out_shape), got,
+                             lr.params, int(torch_params), lr.buffers, int(torch_buffers),
+                             lr.macs, torch_macs, note, error))
     all_params = sum(p.numel() for p in model.parameters())
     all_buffers = sum(b.numel() for n, b in model.named_buffers()
                       if not n.endswith("num_batches_tracked"))

@@ -207,19 +207,15 @@ class ChannelSlice(nn.Module):
 ''',
     "Crop": '''
 class Crop(nn.Module):
-    """Remove (before, after) elements per spatial axis; with a second input, centre-crop the
-    first to the second's size (U-Net's crop-and-copy)."""
+    """Remove (before, after) elements per spatial axis. U-Net's crop-to-size passes the
+    tensor whose size it matches as ``like``; the cuts were computed for this input size."""
 
-    def __init__(self, cuts: tuple[tuple[int, int], ...] = ()) -> None:
+    def __init__(self, cuts: tuple[tuple[int, int], ...]) -> None:
         super().__init__()
         self.cuts = cuts
 
     def forward(self, x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
-        cuts = self.cuts
-        if like is not None:
-            extra = [n - m for n, m in zip(x.shape[2:], like.shape[2:])]
-            cuts = tuple((e // 2, e - e // 2) for e in extra)
-        keep = tuple(slice(lo, n - hi) for (lo, hi), n in zip(cuts, x.shape[2:]))
+        keep = tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.cuts, x.shape[2:]))
         return x[(slice(None), slice(None), *keep)]
 ''',
     "ChannelLayerNorm": '''

@@ -164,11 +164,9 @@ def zeropad(layer: Any, ins: Shapes, out: Shape) -> TorchLayer:
 
 
 def crop(layer: Any, ins: Shapes, out: Shape) -> TorchLayer:
-    """``crop`` → the ``Crop`` helper: fixed cuts, or with a second input centre-cropped to its
-    size at run time."""
+    """``crop`` → the ``Crop`` helper with the cuts the engine computed (a second input, U-Net's
+    crop-to-size, only gives the size: the module for this input size, as every fc is)."""
     shape = ins[0]
-    if len(ins) == 2:
-        return call("Crop", helper="Crop")
     cuts = tuple(((n - m) // 2, n - m - (n - m) // 2) for n, m in zip(shape[1:], out[1:],
                                                                        strict=True))
     if layer.margin is not None:

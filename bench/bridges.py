@@ -111,24 +111,102 @@ def roundtrip_table() -> list[dict[str, Any]]:
     return rows
 
 
-def _key(layer: Any) -> tuple[Any, ...]:
-    return (layer.output_shape, layer.params, layer.buffers, layer.macs, layer.flops)
+#: zero-cost rows PyTorch's ONNX export leaves out in eval mode
+NO_OPS = frozenset({"dropout", "identity"})
+#: rows a standalone bn or activation row is drawn into, as the importer fuses them
+FUSABLE = frozenset({"conv", "dwconv", "pwconv", "deconv", "fc", "add"})
+POST_TYPES = frozenset({"bn", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "hardsigmoid",
+                        "hardswish", "silu", "swish", "gelu", "softmax"})
+
+
+def canonical(report: Any) -> list[dict[str, Any]]:
+    """A report's rows in the form both sides of the round trip can be compared in:
+
+    * dropout and identity rows are left out (PyTorch's ONNX export in eval mode drops them);
+    * a concat read only by another concat is folded into it (the exporter flattens nested
+      Concats: Inception-v3's Mixed_7b);
+    * a standalone bn or activation row that alone reads a conv, fc or add row (which it
+      alone reads) is drawn into that row, as the importer fuses it (pre-activation specs:
+      DenseNet's norm2/relu2 after conv1, Xception's ReLU before the next separable conv);
+      its params, buffers and FLOPs move with it;
+    * pwconv is written conv (ONNX has one Conv).
+
+    Totals are compared apart, before any of this."""
+    rows = [{"name": r.name, "type": "conv" if r.type == "pwconv" else r.type,
+             "inputs": list(r.inputs), "shape": tuple(r.output_shape), "params": r.params,
+             "buffers": r.buffers, "macs": r.macs, "flops": r.flops, "posts": len(r.post)}
+            for r in report.layers]
+    alias: dict[str, str] = {}
+
+    def res(name: str) -> str:
+        while name in alias:
+            name = alias[name]
+        return name
+
+    kept = []
+    for r in rows:
+        r["inputs"] = [res(v) for v in r["inputs"]]
+        if r["type"] in NO_OPS:
+            alias[r["name"]] = r["inputs"][0]
+            continue
+        kept.append(r)
+    readers: dict[str, list[dict[str, Any]]] = {}
+    for r in kept:
+        for v in r["inputs"]:
+            readers.setdefault(v, []).append(r)
+    out: list[dict[str, Any]] = []
+    by_name = {r["name"]: r for r in kept}
+    gone: set[str] = set()
+    for r in kept:
+        rd = readers.get(r["name"], [])
+        if r["type"] == "concat" and len(rd) == 1 and rd[0]["type"] == "concat":
+            outer = rd[0]
+            k = outer["inputs"].index(r["name"])
+            outer["inputs"][k:k + 1] = r["inputs"]
+            gone.add(r["name"])
+    for r in kept:
+        if r["name"] in gone:
+            continue
+        prev = by_name.get(r["inputs"][0]) if len(r["inputs"]) == 1 else None
+        if r["type"] in POST_TYPES and prev is not None and out and out[-1] is prev \
+                and prev["type"] in FUSABLE and len(readers.get(prev["name"], [])) == 1:
+            for key in ("params", "buffers", "macs", "flops"):
+                prev[key] += r[key]
+            prev["shape"] = r["shape"]
+            alias[r["name"]] = prev["name"]
+            by_name[r["name"]] = prev
+            readers[prev["name"]] = readers.get(r["name"], [])
+            continue
+        out.append(r)
+    return out
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["type"], row["shape"], row["params"], row["buffers"], row["macs"],
+            row["flops"])
 
 
 def compare_reports(a: Any, b: Any) -> dict[str, Any]:
-    found: dict[str, Any] = {"layers": len(a.layers), "back": len(b.layers),
-                             "params": a.totals.params == b.totals.params,
-                             "macs": a.totals.macs == b.totals.macs,
-                             "flops": a.totals.flops == b.totals.flops}
-    same_rows = len(a.layers) == len(b.layers) and all(
-        _key(x) == _key(y) for x, y in zip(a.layers, b.layers, strict=True))
+    """Totals exactly, then the rows in :func:`canonical` form."""
+    ta, tb = a.totals, b.totals
+    found: dict[str, Any] = {
+        "layers": len(a.layers), "back": len(b.layers),
+        "totals": (ta.params, ta.buffers, ta.macs, ta.flops) == (
+            tb.params, tb.buffers, tb.macs, tb.flops)}
+    ra, rb = canonical(a), canonical(b)
+    same_rows = len(ra) == len(rb) and all(
+        _key(x) == _key(y) for x, y in zip(ra, rb, strict=True))
     found["rows"] = same_rows
+    found["canonical_rows"] = len(ra)
     if not same_rows:
-        for i, (x, y) in enumerate(zip(a.layers, b.layers, strict=False)):
+        for i, (x, y) in enumerate(zip(ra, rb, strict=False)):
             if _key(x) != _key(y):
-                found["first_difference"] = f"row {i}: {x.name} {_key(x)} vs {y.name} {_key(y)}"
+                found["first_difference"] = (f"row {i}: {x['name']} {_key(x)} vs "
+                                             f"{y['name']} {_key(y)}")
                 break
-    found["ok"] = same_rows and found["params"] and found["macs"] and found["flops"]
+        else:
+            found["first_difference"] = f"{len(ra)} rows vs {len(rb)}"
+    found["ok"] = same_rows and found["totals"]
     return found
 
 

@@ -1,0 +1,142 @@
+"""The bridges with PyTorch (skipped without torch; `make crosscheck` installs it and runs these
+with none skipped).
+
+Ground truth is torchvision's, measured here: params = Σ p.numel() over model.parameters();
+MACs = torch.utils.flop_counter.FlopCounterMode's forward FLOPs / 2 at batch 1 — and each also
+against the figures torchvision 0.29 publishes in its weights' metadata (num_params, GFLOPS).
+ONNX files are written by torch.onnx.export(dynamo=False, do_constant_folding=False, opset 17),
+which keeps BatchNormalization nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+if os.environ.get("ARCHCALC_REQUIRE_TORCH"):
+    import onnx  # noqa: F401
+    import torch
+    import torchvision
+else:
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    pytest.importorskip("onnx")
+
+from archcalc import analyze, load_spec, to_graph  # noqa: E402
+from archcalc import torch_map  # noqa: E402
+from archcalc.onnx_import import import_onnx  # noqa: E402
+from archcalc.torch_check import check_against_torch  # noqa: E402
+from archcalc.torch_export import export_pytorch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from bridges import compare_reports, export_onnx, torch_counts  # noqa: E402
+
+#: torchvision 0.29's published figures (weights metadata: num_params, _ops in GFLOPS = GMACs)
+PUBLISHED = {
+    "resnet50": (25_557_032, 4.089),
+    "mobilenet_v2": (3_504_872, 0.301),
+    "efficientnet_b0": (5_288_548, 0.386),
+    "googlenet": (6_624_904, 1.498),
+    "densenet121": (7_978_856, 2.834),
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_torchvision_models_import_with_their_exact_counts(name: str, tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = {"aux_logits": False, "init_weights": False} \
+        if name == "googlenet" else {}
+    model = getattr(torchvision.models, name)(weights=None, **kwargs)
+    params, macs = torch_counts(model, (3, 224, 224))
+    published_params, gmacs = PUBLISHED[name]
+    assert params == published_params and round(macs / 1e9, 3) == gmacs
+    path = tmp_path / f"{name}.onnx"
+    export_onnx(model, (3, 224, 224), str(path))
+    report = analyze(load_spec(import_onnx(str(path)).text))
+    assert (report.totals.params, report.totals.macs) == (params, macs)
+
+
+def test_imported_resnet50_reads_like_the_lecture_table(tmp_path: Path) -> None:
+    """torchvision's names, one row per conv with its BN and ReLU, the add with its ReLU."""
+    path = tmp_path / "r50.onnx"
+    export_onnx(torchvision.models.resnet50(weights=None), (3, 224, 224), str(path))
+    text = import_onnx(str(path)).text
+    assert "- conv: {id: conv1, out: 64, k: 7, s: 2, p: 3, bn: true, act: relu}" in text
+    # the projection shortcut is nn.Sequential(conv, bn): one row named after it
+    assert "- conv: {id: layer1.0.downsample, in: maxpool, out: 256, k: 1, bn: true}" in text
+    assert "- add: {id: layer1.0.add, in: [layer1.0.conv3, layer1.0.downsample], act: relu}" \
+        in text
+    assert len(text.split("layers:\n", 1)[1].splitlines()) == 72
+
+
+ROUND_TRIP = ["alexnet", "lenet_example", "resnet50", "resnext50_32x4d", "mobilenet_v2",
+              "mobilenet_v3_small", "efficientnet", "googlenet", "inception_v3", "densenet121",
+              "shufflenet_v2_x1_0", "squeezenet1_0", "unet", "deeplab", "xception", "zfnet"]
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_round_trip_spec_pytorch_onnx_spec(name: str, tmp_path: Path) -> None:
+    """Bundled spec → exported module → ONNX → imported spec: the same rows (output shape,
+    params, buffers, MACs, FLOPs under `full`) and totals."""
+    graph = to_graph(load_spec(name))
+    export = export_pytorch(graph)
+    namespace: dict[str, Any] = {}
+    exec(compile(export.code, name, "exec"), namespace)
+    path = tmp_path / f"{name}.onnx"
+    export_onnx(namespace[export.class_name](), tuple(graph.input_shape), str(path))
+    back = analyze(load_spec(import_onnx(str(path)).text), convention="full")
+    result = compare_reports(analyze(graph, convention="full"), back)
+    assert result["ok"], result
+
+
+def test_verify_against_torch_agrees_row_by_row() -> None:
+    result = check_against_torch(to_graph(load_spec("resnet18")))
+    assert result.ok and len(result.rows) == 31
+    conv1 = result.rows[0]
+    # 64·3·7·7 weights + BN 2·64; MACs 64·112·112·3·7·7
+    assert (conv1.torch_params, conv1.torch_buffers, conv1.torch_macs) == (
+        9_408 + 128, 128, 118_013_952)
+    add = next(r for r in result.rows if r.name == "layer1.0.add")
+    assert add.module == "layer1.0.add" and add.torch_shape == (64, 56, 56)
+
+
+def test_verify_against_torch_fails_on_a_wrong_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool exported without its stride (PyTorch then strides by the kernel) is caught at
+    the first pool, naming the layer: AlexNet's pool1 gives 27×27 from 55×55 with stride 2,
+    but ⌊(55 − 3)/3⌋ + 1 = 18 with stride 3."""
+    rule = torch_map.RULES["maxpool"]
+
+    def no_stride(layer: Any, ins: Any, out: Any) -> Any:
+        found = rule(layer, ins, out)
+        return found._replace(args=tuple(a for a in found.args if a[0] != "stride"))
+
+    monkeypatch.setitem(torch_map.RULES, "maxpool", no_stride)
+    result = check_against_torch(to_graph(load_spec("alexnet")))
+    bad = result.failures[0]
+    assert bad.name == "pool1"
+    assert bad.problems[0] == "output shape: engine [64, 27, 27], torch [64, 18, 18]"
+
+
+def test_verify_cli_against_torch() -> None:
+    run = subprocess.run([sys.executable, "-m", "archcalc", "verify", "lenet5", "--against",
+                          "torch", "-f", "json"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    assert '"ok": true' in run.stdout and '"archcalc_verify_torch": 1' in run.stdout
+
+
+def test_exported_file_runs_with_only_torch(tmp_path: Path) -> None:
+    """`python net.py`: the generated file builds the model and runs a zero input. GoogLeNet
+    stem (convs with bias): (64·3·49 + 64) + (64·64 + 64) + (192·64·9 + 192) = 9,472 + 4,160
+    + 110,784 = 124,416 params."""
+    out = tmp_path / "net.py"
+    out.write_text(export_pytorch(to_graph(load_spec("googlenet_stem"))).code)
+    run = subprocess.run([sys.executable, str(out)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().endswith("124,416 params")
