@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench fuzz clean test-browser browser-tools docs-img crosscheck
+.PHONY: run test test-extras lint bench fuzz clean test-browser browser-tools docs-img crosscheck
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: $(RUN)
 
 test: $(DEV) lint
 	$(BIN)/python -m pytest
+
+# the tests that skip themselves without an optional extra (pandas: Report.to_pandas)
+test-extras: $(DEV)
+	$(BIN)/python -m pip install --quiet -e '.[dev,pandas]'
+	$(BIN)/python -m pytest tests/test_output.py -k pandas -rs
 
 lint: $(DEV)
 	$(BIN)/ruff check archcalc tests bench tools

@@ -17,11 +17,12 @@ import click
 from .cli_common import (
     analysis_options,
     emit,
+    emit_report,
     format_option,
     output_option,
-    render_report,
     report_from_options,
     spec_argument,
+    view_options,
 )
 from .errors import ArchcalcError
 
@@ -101,33 +102,50 @@ def cli() -> None:
 @cli.command()
 @spec_argument
 @analysis_options
-@format_option(("table", "json", "csv", "markdown", "latex", "dot"))
+@format_option(("table", "json", "csv", "markdown", "latex", "html", "dot"))
 @output_option
-@click.option("--all-rows", is_flag=True, help="Show every row of very large graphs.")
+@view_options
+@click.option("--all-rows", is_flag=True,
+              help="Every row, however many (tables of more than 400 rows are collapsed to "
+                   "a depth that fits, or cut in the middle, with a footer saying so).")
 def table(spec: str, fmt: str | None, output: str | None, all_rows: bool,
-          **options: Any) -> None:
+          view: dict[str, Any], **options: Any) -> None:
     """Per-layer cost table of SPEC (a bundled name such as alexnet, or a YAML file).
-    `--format dot` writes the architecture diagram as Graphviz DOT text (see `draw`)."""
+    `--format dot` writes the architecture diagram as Graphviz DOT text (see `draw`).
+
+    \b
+    archcalc table resnet50 --depth 1           # stem, layer1 ... layer4, head
+    archcalc table vgg16 --from conv1_1 --to pool3
+    archcalc table resnet50 --columns +kernel,+macs% --exact
+    """
     fmt = fmt or _format_from_path(output) or "table"
     if fmt == "dot":  # the diagram needs the graph's layer geometry, not only the report
         from .cli_draw import dot_text
 
-        emit(dot_text(spec, **options), output)
+        depth = view.get("depth")  # `--depth N` collapses the diagram as it does the table
+        emit(dot_text(spec, depth=None if depth == "full" else depth, **options), output)
         return
     report = report_from_options(spec, **options)
-    emit(render_report(report, fmt, all_rows=all_rows), output, rich=fmt == "table")
+    emit_report(report, fmt, output, spec=spec, all_rows=all_rows, **view)
 
 
 def _format_from_path(path: str | None) -> str | None:
+    """The format an ``-o`` file's extension asks for; an extension that names none is a
+    usage error (it used to write the text table under any name)."""
     if path is None:
         return None
     if path.lower().endswith(".txt"):
         return "table"
     if path.lower().endswith((".dot", ".gv")):
         return "dot"
-    from .export import format_from_path
+    from .export import EXTENSIONS, format_from_path
 
-    return format_from_path(path)
+    found = format_from_path(path)
+    if found is None:
+        raise click.UsageError(
+            f"cannot tell the format of {path!r} from its extension; use "
+            + ", ".join([".txt", *EXTENSIONS]) + ", or give --format")
+    return found
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -77,8 +79,10 @@ def analysis_options(fn: F) -> F:
 
 
 def format_option(choices: tuple[str, ...]) -> Callable[[F], F]:
+    """--format/-f among ``choices``; the first choice is the default (or the -o extension)."""
     return click.option("--format", "-f", "fmt", type=click.Choice(choices), default=None,
-                        help="Output format (default: table, or from the -o extension).")
+                        help=f"Output format (default: {choices[0]}, or from the -o "
+                             "extension).")
 
 
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
@@ -111,15 +115,171 @@ def graph_from_options(spec: str, *, input_shape: tuple[int, ...] | None,
     return to_graph(loaded, input_shape=input_shape, scale=parse_sets(sets))
 
 
-def render_report(report: Report, fmt: str, *, all_rows: bool = False) -> Any:
-    """The rich lecture table for ``table``; every text format through :func:`export.render`."""
-    if fmt == "table":
-        from .render_rich import report_table
+def _depth_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None or value.lower() in ("full", "all"):
+        return None if value is None else "full"
+    try:
+        depth = int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give a depth such as 1 or 2, or full") from None
+    if depth < 1:
+        raise click.BadParameter(f"{depth}: depth 1 is the top-level groups; give 1 or more")
+    return depth
 
-        return report_table(report, max_rows=None if all_rows else 400)
+
+def _columns_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from .errors import ArchcalcError
+    from .tableview import parse_columns
+
+    try:
+        parse_columns(value)
+    except ArchcalcError as exc:
+        raise click.BadParameter(f"{exc.what}; {exc.hint}") from None
+    return value
+
+
+VIEW_KEYS = ("style", "exact", "columns", "depth", "first", "last", "wide", "quiet",
+             "explain_convention")
+
+
+def view_options(fn: F) -> F:
+    """How the table reads: --style, --exact, --columns, --depth, --from/--to, --wide,
+    --quiet, --explain-convention; passed to the command as one ``view`` dict."""
+    from .tableview import COLUMN_KEYS
+
+    options = [
+        click.option("--depth", callback=_depth_cb, metavar="N|full",
+                     help="Collapse groups below depth N into one row each with subtotals "
+                          "(ResNet-50 at 1: stem, layer1 ... layer4, head; full: every layer "
+                          "under its group headers)."),
+        click.option("--from", "first", metavar="LAYER",
+                     help="Start the table at LAYER (a layer or a group) and add the range's "
+                          "subtotal."),
+        click.option("--to", "last", metavar="LAYER",
+                     help="End the table at LAYER (a layer or a group), e.g. --to pool3."),
+        click.option("--style", type=click.Choice(["human", "lecture"]), default=None,
+                     help="human: auto-scaled units (25.6 M, 4.09 G, 97.5 MiB); lecture: the "
+                          "slides' memory KB / params k / flop M. Default: lecture for the "
+                          "lecture tables' specs (alexnet, vgg16, vgg19, googlenet_stem), "
+                          "else human."),
+        click.option("--exact", is_flag=True,
+                     help="Exact integers (memory in bytes) instead of scaled units."),
+        click.option("--columns", callback=_columns_cb, metavar="LIST",
+                     help="Columns to show: a list, or +KEY/-KEY to edit the default. Keys: "
+                          + " ".join(COLUMN_KEYS) + "."),
+        click.option("--wide", is_flag=True,
+                     help="Every column, however wide the table (default: fit the terminal, "
+                          "dropping columns in a stated order with a footer)."),
+        click.option("--quiet", "-q", is_flag=True,
+                     help="Only the header line and the table: no totals block, no "
+                          "convention line."),
+        click.option("--explain-convention", is_flag=True,
+                     help="The full counting convention after the table (default: one line)."),
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        view = {key: kwargs.pop(key) for key in VIEW_KEYS}
+        return fn(*args, view=view, **kwargs)
+
+    out: Any = wrapper
+    for option in reversed(options):
+        out = option(out)
+    return out  # type: ignore[no-any-return]
+
+
+def output_width() -> int:
+    """The width tables are laid out in: ``$COLUMNS`` when set, else the terminal of stdout (or
+    of stderr, when stdout is piped: ``archcalc list | head`` fits the terminal it shows in),
+    else 100 (no terminal at all: a file, CI)."""
+    value = os.environ.get("COLUMNS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream.isatty():
+                return os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):  # no real file behind the stream
+            continue
+    return 100
+
+
+def file_width() -> int:
+    """The width of a text table written with ``-o``: ``$COLUMNS`` when set, else 100."""
+    value = os.environ.get("COLUMNS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else 100
+
+
+def emit_report(report: Report, fmt: str, output: str | None, *, spec: str = "",
+                all_rows: bool = False, style: str | None = None, exact: bool = False,
+                columns: str | None = None, depth: int | str | None = None,
+                first: str | None = None, last: str | None = None, wide: bool = False,
+                quiet: bool = False, explain_convention: bool = False,
+                graph: Any = None) -> None:
+    """Render ``report`` as ``fmt`` with the view options and print or write it."""
+    from .tableview import FULL_DEPTH, LECTURE_SPECS, Options, kernel_texts
+
+    shaped = [name for name, on in (("--depth", depth is not None), ("--from", first),
+                                    ("--to", last)) if on]
+    if fmt in ("json", "csv") and shaped:
+        raise click.UsageError(
+            f"{' and '.join(shaped)} shape the table, Markdown, LaTeX and HTML views; "
+            f"{fmt.upper()} always carries every layer with its block path (and JSON the "
+            "group subtotals)")
+    chosen_style = style or ("lecture" if spec in LECTURE_SPECS else "human")
+    kernels = None
+    if columns is not None and "kernel" in columns:
+        from . import to_graph
+
+        kernels = kernel_texts(graph if graph is not None else to_graph(spec))
+    options = Options(style=chosen_style, exact=exact, columns=columns,
+                      depth=FULL_DEPTH if depth == "full" else
+                      None if depth is None else int(depth),
+                      first=first, last=last, max_rows=None if all_rows else 400,
+                      kernels=kernels, quiet=quiet, full_convention=explain_convention)
+    if fmt == "table":
+        from .tableview import report_lines
+
+        width = None if wide else output_width() if output is None else file_width()
+        emit_lines(report_lines(report, options, width=width), output)
+        return
     from .export import render
 
-    return render(report, fmt)
+    emit(render(report, fmt, options), output)
+
+
+def layout_options(fn: F) -> F:
+    """--exact and --wide, for the commands whose tables are not the report table."""
+    fn = click.option("--wide", is_flag=True,
+                      help="Every column, however wide (default: fit the terminal, dropping "
+                           "columns in a stated order with a footer).")(fn)
+    return click.option("--exact", is_flag=True,
+                        help="Exact integers instead of scaled units (25.6 M).")(fn)
+
+
+def table_width(wide: bool) -> int | None:
+    """The width to lay a table out in: none with ``--wide``, else :func:`output_width`."""
+    return None if wide else output_width()
+
+
+def emit_table(content: Any, output: str | None) -> None:
+    """Text as it is, or :class:`~archcalc.textable.Line` s styled for a terminal."""
+    if isinstance(content, list):
+        emit_lines(content, output)
+    else:
+        emit(content, output)
+
+
+def emit_lines(lines: Any, output: str | None) -> None:
+    """Print styled lines (bold/dim in a terminal, plain in a pipe) or write them plain."""
+    from .textable import styled
+
+    if output is None:
+        click.echo(styled(lines, color=True), nl=False)  # click strips ANSI off a terminal
+        return
+    write_atomic(output, styled(lines, color=False))
 
 
 def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
@@ -131,11 +291,12 @@ def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
         if output is None:
             console = Console(soft_wrap=False)
             if not console.is_terminal:
-                console = Console(width=160, soft_wrap=False)
+                console = Console(width=output_width(), soft_wrap=False)
             console.print(content)
             return
         with open(os.devnull, "w") as sink:  # render first, then write atomically
-            capture = Console(file=sink, width=160, soft_wrap=False, color_system=None)
+            capture = Console(file=sink, width=output_width(), soft_wrap=False,
+                              color_system=None)
             with capture.capture() as cap:
                 capture.print(content)
         content = cap.get()

@@ -15,23 +15,22 @@ import click
 from .cli_common import (
     analysis_options,
     emit,
+    emit_table,
     format_option,
+    layout_options,
     output_option,
     parse_number,
     parse_sets,
     parse_shape,
     spec_argument,
+    table_width,
 )
 from .compare import (
-    METRICS,
     RewriteComparison,
     SpecComparison,
-    fmt_metric,
-    fmt_times,
 )
 from .engine import CONVENTIONS, DTYPE_BYTES
 from .expr import Number
-from .report import LayerRow, fmt_shape
 
 # ===================================================================================== compare ==
 
@@ -81,10 +80,11 @@ def _record(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
               help="Align the layers (every layer, also the unchanged ones of a rewrite).")
 @format_option(("table", "json", "csv", "markdown", "latex"))
 @output_option
+@layout_options
 def compare(specs: tuple[str, ...], separable: bool, full_conv: bool, bottleneck: Any,
             factorize: bool, fc_to_conv: bool, only: tuple[str, ...], by_layer: bool,
             fmt: str | None, output: str | None, input_shape: Any, batch: int, dtype: str,
-            convention: str, sets: tuple[str, ...]) -> None:
+            convention: str, sets: tuple[str, ...], exact: bool, wide: bool) -> None:
     """Side-by-side totals of several specs with ratios against the first, or of one SPEC
     against rewrites of itself, per layer with the lecture's ratio formula next to the
     measured ratio. Rewrites chain in the order given (--factorize --separable).
@@ -112,7 +112,7 @@ def compare(specs: tuple[str, ...], separable: bool, full_conv: bool, bottleneck
                                    f"got {len(specs)} specs")
         result = compare_rewrite(_rewrite(specs[0], chosen, only, input_shape, sets),
                                  batch=batch, dtype=dtype, convention=convention, only=only)
-        emit(_render_rewrite(result, fmt, by_layer), output, rich=fmt == "table")
+        emit_table(_render_rewrite(result, fmt, by_layer, exact, wide), output)
         return
     if only:
         raise click.UsageError("--only selects the layers a rewrite changes; add a rewrite "
@@ -126,7 +126,7 @@ def compare(specs: tuple[str, ...], separable: bool, full_conv: bool, bottleneck
     labels = [name + (" (" + ", ".join(f"{k}={v:g}" for k, v in sc.items()) + ")" if sc else "")
               for name, sc in zip(specs, per_spec, strict=True)]
     comparison = compare_specs(reports, labels)
-    emit(_render_specs(comparison, fmt, by_layer), output, rich=fmt == "table")
+    emit_table(_render_specs(comparison, fmt, by_layer, exact, wide), output)
 
 
 def _rewrite(spec: str, chosen: list[tuple[str, Any]], only: tuple[str, ...],
@@ -242,7 +242,8 @@ def _spec_index(target: str, specs: list[str]) -> int:
                              f"or its position 1–{len(specs)})", param_hint="'--set'")
 
 
-def _render_specs(c: SpecComparison, fmt: str, by_layer: bool) -> Any:
+def _render_specs(c: SpecComparison, fmt: str, by_layer: bool, exact: bool = False,
+                  wide: bool = False) -> Any:
     if fmt == "json":
         return c.to_json(by_layer=by_layer)
     if fmt == "csv":
@@ -251,46 +252,15 @@ def _render_specs(c: SpecComparison, fmt: str, by_layer: bool) -> Any:
         return c.to_markdown(by_layer=by_layer)
     if fmt == "latex":
         return c.to_latex(by_layer=by_layer)
-    from rich import box
-    from rich.console import Group, RenderableType
-    from rich.table import Table
-    from rich.text import Text
+    from .terminal import spec_comparison_lines
 
-    base = c.reports[0]
-    table = Table(box=box.SIMPLE_HEAD, title_justify="left",
-                  title=f"compare: ratios against {c.labels[0]}")
-    table.add_column("")
-    for label in c.labels:
-        table.add_column(label, justify="right")
-    for key, label in METRICS:
-        cells = [fmt_metric(key, c.total(0, key))]
-        for i in range(1, len(c.reports)):
-            r = c.ratio(i, key)
-            cells.append(fmt_metric(key, c.total(i, key)) + ("" if r is None else
-                                                             f" ({fmt_times(r)})"))
-        table.add_row(f"{label}" + (f" ({base.convention})" if key == "flops" else ""), *cells)
-    parts: list[RenderableType] = [table]
-    if by_layer:
-        layers = Table(box=box.SIMPLE_HEAD, title="layers aligned by name", title_justify="left")
-        layers.add_column("layer")
-        for label in c.labels:
-            layers.add_column(f"{label} output")
-            layers.add_column("params", justify="right")
-            layers.add_column("MACs", justify="right")
-        for a in c.aligned():
-            cells = [a.name]
-            for row in a.rows:
-                cells += (["", "", ""] if row is None else
-                          [fmt_shape(row.output_shape), f"{row.params:,}", f"{row.macs:,}"])
-            layers.add_row(*cells)
-        parts.append(layers)
-    parts.append(Text("KB = bytes / 1024, MB = bytes / 1024² (activations: every layer's "
-                      "output; peak: largest set alive at once) · "
-                      + CONVENTIONS[base.convention].description, style="dim"))
-    return Group(*parts)
+    return spec_comparison_lines(c, width=table_width(wide), exact=exact, by_layer=by_layer,
+                                 convention_text=CONVENTIONS[c.reports[0].convention]
+                                 .description)
 
 
-def _render_rewrite(c: RewriteComparison, fmt: str, by_layer: bool) -> Any:
+def _render_rewrite(c: RewriteComparison, fmt: str, by_layer: bool, exact: bool = False,
+                    wide: bool = False) -> Any:
     if fmt == "json":
         return c.to_json()
     if fmt == "csv":
@@ -299,72 +269,10 @@ def _render_rewrite(c: RewriteComparison, fmt: str, by_layer: bool) -> Any:
         return c.to_markdown(by_layer=True)
     if fmt == "latex":
         return c.to_latex(by_layer=True)
-    from rich import box
-    from rich.console import Group, RenderableType
-    from rich.table import Table
-    from rich.text import Text
+    from .terminal import rewrite_lines
 
-    header, rows = c.totals_cells()
-    totals = Table(box=box.SIMPLE_HEAD, title_justify="left",
-                   title=f"{c.before.name}: {c.rewrite.description}"
-                   + (f" (only {', '.join(c.only)})" if c.only else ""))
-    for i, col in enumerate(header):
-        totals.add_column(col, justify="left" if i == 0 else "right")
-    for cells in rows:
-        totals.add_row(*cells)
-    parts: list[RenderableType] = [totals]
-    if c.sliding is not None:
-        parts.append(Text("\n".join(c.sliding.lines()), style="bold"))
-    groups = c.groups if by_layer else c.shown
-    parts.extend(_layer_groups(c, groups))
-    if not c.changed:
-        parts.append(Text(f"no layer of {c.before.name} is changed by --{c.rewrite.kind}",
-                          style="yellow"))
-    parts.append(Text("KB = bytes / 1024, MB = bytes / 1024² · "
-                      + CONVENTIONS[c.before.convention].description, style="dim"))
-    return Group(*parts)
-
-
-def _row_cells(row: LayerRow, prefix: str) -> list[str]:
-    return [prefix + row.name, fmt_shape(row.output_shape), f"{row.params:,}", f"{row.macs:,}"]
-
-
-def _layer_groups(c: RewriteComparison, groups: tuple[Any, ...]) -> list[Any]:
-    """The per-layer part: for each group its original rows, the rows replacing them (→) and
-    their sum (=), then a line with what was done, the measured ratio and the formula's. One
-    small table per group with shared column widths, so that the notes run as text under
-    their rows instead of widening a column."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    head = ["layer", "output", "params", "MACs", "ratio"]
-    blocks: list[tuple[list[list[str]], str]] = []
-    for g in groups:
-        rows = [[*_row_cells(r, ""), ""] for r in g.before]
-        note = g.note
-        if g.shown:
-            rows += [[*_row_cells(r, "→ "), ""] for r in g.after]
-            rows.append(["=", "", f"{g.params:,}", f"{g.macs:,}",
-                         "" if g.ratio is None else f"{float(g.ratio):.3f}"])
-            if g.theory is not None:
-                note = _join(note, f"{c.rewrite.theory_label}: {g.theory_text} = "
-                             f"{float(g.theory):.3f}")
-        blocks.append((rows, note))
-    widths = [max([len(h), *(len(r[i]) for rows, _ in blocks for r in rows)])
-              for i, h in enumerate(head)]
-    out: list[Any] = [Text("per layer (ratio = MACs after / before)", style="italic")]
-    for n, (rows, note) in enumerate(blocks):
-        table = Table(box=box.SIMPLE_HEAD, show_header=n == 0, show_edge=False, pad_edge=False)
-        for i, h in enumerate(head):
-            table.add_column(h, justify="right" if i >= 2 else "left", width=widths[i],
-                             no_wrap=True)
-        for r in rows:
-            table.add_row(*r, style="bold" if r[0] == "=" else None)
-        out.append(table)
-        if note:
-            out.append(Text("   " + note, style="dim"))
-    return out
+    return rewrite_lines(c, width=table_width(wide), exact=exact, by_layer=by_layer,
+                         convention_text=CONVENTIONS[c.before.convention].description)
 
 
 def _join(a: str, b: str) -> str:
@@ -415,7 +323,11 @@ def explain(spec: str, layer: str | None, all_layers: bool, fmt: str | None, out
     elif fmt == "markdown":
         text = "\n".join(r.to_markdown() for r in results)
     else:
-        text = "\n".join(r.to_text() for r in results)
+        from .terminal import explanation_lines
+
+        width = None if output is not None else table_width(False)
+        text = "\n".join("".join(f"{line}\n" for line in explanation_lines(r, width=width))
+                         for r in results)
     emit(text, output)
 
 
@@ -550,10 +462,11 @@ def _list_option(name: str, metavar: str, help_text: str) -> Callable[[Any], Any
 @output_option
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr for long sweeps (default: when stderr is a terminal).")
+@layout_options
 def sweep(spec: str, sets: tuple[str, ...], input: str | None, batch: str | None,
           dtype: str | None, convention: str, zipped: bool, compound: bool, alpha: str | None,
           beta: str | None, gamma: str | None, phi: str, tolerance: str, fmt: str | None,
-          output: str | None, progress: bool | None) -> None:
+          output: str | None, progress: bool | None, exact: bool, wide: bool) -> None:
     """Tabulate SPEC's totals over a grid: each --set NAME=V1,V2,... is one axis of the grid
     (a single value is held fixed), and so are --input, --batch and --dtype, for any spec.
 
@@ -587,7 +500,9 @@ def sweep(spec: str, sets: tuple[str, ...], input: str | None, batch: str | None
         emit(getattr(result, {"json": "to_json", "csv": "to_csv", "markdown": "to_markdown",
                               "latex": "to_latex"}[fmt])(), output)
         return
-    emit(_sweep_table(result), output, rich=True)
+    from .terminal import sweep_lines
+
+    emit_table(sweep_lines(result, width=table_width(wide), exact=exact), output)
 
 
 def _grid_sweep(spec: Any, sets: tuple[str, ...], input: str | None, batch: str | None,
@@ -697,41 +612,6 @@ def _compound(spec: Any, sets: tuple[str, ...], input: str | None, batch: str | 
                            gammas=coefficients(gamma, "--gamma"), phi=phi_value,
                            tolerance=tol, convention="macs" if convention == "lecture"
                            else convention, progress=bar)
-
-
-def _sweep_table(result: Any) -> Any:
-    """The terminal table. A total column whose value is the same at every point (the params
-    of an input, batch or dtype sweep) is stated once under the table instead."""
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    from .sweep import CompoundResult
-
-    compound = isinstance(result, CompoundResult)
-    title = result.title() + ("" if compound else f" ({len(result.points)} points)")
-    header = result.header()
-    right = [True] * len(header) if compound else result.right()
-    rows = result.cells()
-    notes: list[str] = []
-    keep = list(range(len(header)))
-    if not compound and len(rows) > 1:
-        first_total = len(header) - 5  # params, MACs, FLOPs, memory MB, peak MB
-        for i in range(first_total, len(header)):
-            if len({row[i] for row in rows}) == 1:
-                keep.remove(i)
-                notes.append(f"{header[i]} {rows[0][i]} at every point")
-    table = Table(box=box.SIMPLE_HEAD, title_justify="left", title=title)
-    for i in keep:
-        table.add_column(header[i], justify="right" if right[i] else "left")
-    for cells in rows:
-        table.add_row(*(cells[i] for i in keep))
-    if compound:
-        notes = result.notes()
-    if not notes:
-        return table
-    return Group(table, Text("\n".join(notes), style="dim"))
 
 
 def _fmt_from_path(path: str | None) -> str | None:

@@ -11,8 +11,17 @@ from typing import Any
 
 import click
 
-from .cli_common import analysis_options, emit, output_option, report_from_options
+from .cli_common import (
+    analysis_options,
+    emit,
+    emit_table,
+    layout_options,
+    output_option,
+    report_from_options,
+    table_width,
+)
 from .errors import ArchcalcError
+from .textable import wrap
 
 
 @click.command()
@@ -53,11 +62,6 @@ def plot(specs: tuple[str, ...], metric: str, depth: int | None, scale: str,
         click.echo(f"for an image (-o chart.png): {charts.INSTALL_HINT}", err=True)
 
 
-def _one_line(text: str, width: int = 72) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1].rstrip() + "…"
-
-
 def _first_comment(text: str) -> str:
     for line in text.splitlines():
         stripped = line.strip()
@@ -78,7 +82,8 @@ def spec_rows() -> list[dict[str, Any]]:
         row: dict[str, Any] = {"name": name}
         try:
             spec = load_spec(name)
-            row["description"] = _one_line(spec.description or _first_comment(spec.text))
+            row["description"] = " ".join((spec.description or
+                                           _first_comment(spec.text)).split())
             row["variants"] = [f"{name}_{v}" for v in spec.variants]
             report = analyze(spec, convention="macs")
             row["input"] = list(report.input_shape)
@@ -94,32 +99,22 @@ def spec_rows() -> list[dict[str, Any]]:
 @click.command("list")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")
-def list_specs(fmt: str) -> None:
-    """The bundled specs with one-line descriptions and their totals (params, conv/fc MACs at
-    the spec's own input size). `archcalc show NAME` prints one to copy and modify."""
+@layout_options
+def list_specs(fmt: str, exact: bool, wide: bool) -> None:
+    """The bundled specs with their descriptions and totals (params, conv/fc MACs at the
+    spec's own input size). `archcalc show NAME` prints one to copy and modify."""
     rows = spec_rows()
     if fmt == "json":
         emit(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", None)
     else:
-        from rich import box
-        from rich.table import Table
+        from .terminal import spec_list_lines
 
-        table = Table(box=box.SIMPLE_HEAD, title="bundled specs", title_justify="left")
-        table.add_column("name", no_wrap=True)
-        table.add_column("description")
-        table.add_column("input", no_wrap=True)
-        table.add_column("params M", justify="right", no_wrap=True)
-        table.add_column("GMACs", justify="right", no_wrap=True)
-        for row in rows:
-            if "error" in row:
-                table.add_row(row["name"], f"[red]error: {row['error']}[/red]", "", "", "")
-                continue
-            description = row["description"]
-            if row["variants"]:
-                description += f" [dim](variants: {', '.join(row['variants'])})[/dim]"
-            table.add_row(row["name"], description, "×".join(map(str, row["input"])),
-                          f"{row['params'] / 1e6:,.2f}", f"{row['macs'] / 1e9:,.3f}")
-        emit(table, None, rich=True)
+        width = table_width(wide)
+        lines = spec_list_lines(rows, width=width, exact=exact)
+        lines += wrap("slide decks 000–004 in the descriptions: the five lectures whose tables "
+                      "the lecture specs reproduce (docs/lecture-errata.md lists them)", width,
+                      indent="  ", style="dim")
+        emit_table(lines, None)
     failed = [row["name"] for row in rows if "error" in row]
     if failed:
         raise ArchcalcError("bundled specs that do not analyse: " + ", ".join(failed))
@@ -130,16 +125,33 @@ def list_specs(fmt: str) -> None:
 @output_option
 def show(name: str, output: str | None) -> None:
     """Print the YAML of a bundled spec (or a variant such as mobilenet_v2_0.5), to copy and
-    modify: `archcalc show alexnet -o mynet.yaml`."""
+    modify: `archcalc show alexnet -o mynet.yaml`. A variant's copy has the variant's values
+    as its `scale:` defaults, so it analyses the same as the variant."""
     from . import load_spec
 
     spec = load_spec(name)
-    text = spec.text
-    if spec.variant is not None:
-        settings = ", ".join(f"{k}={v}" for k, v in spec.variants[spec.variant].items())
-        text = (f"# {name}: variant {spec.variant!r} of {spec.file} ({settings}); select it "
-                f"with `--set {settings.replace(', ', ' --set ')}`\n" + text)
+    text = spec.text if spec.variant is None else variant_text(spec, name)
     emit(text if text.endswith("\n") else text + "\n", output)
+
+
+def variant_text(spec: Any, name: str) -> str:
+    """The spec's text with its top-level ``scale:`` replaced by the scale in force for the
+    selected variant (one flow mapping), under a comment saying where it came from."""
+    assert spec.variant is not None
+    settings = ", ".join(f"{k}: {v}" for k, v in spec.scale.items())
+    note = (f"# {name}: variant {spec.variant!r} of {spec.file}, its values written as the "
+            f"`scale:` defaults below")
+    lines = spec.text.splitlines(keepends=True)
+    key = "scale" if "scale" in spec.root.keypos else "variants"
+    start = spec.root.keypos[key][0] - 1  # the key's line, 0-based
+    stop = start + 1
+    if key == "scale":
+        while stop < len(lines) and (lines[stop][:1] in (" ", "\t") or not lines[stop].strip()):
+            stop += 1  # a block mapping's indented lines
+    else:  # no `scale:` to replace: add one before `variants:`
+        stop = start
+    lines[start:stop] = [f"scale: {{{settings}}}   # variant {spec.variant!r}\n"]
+    return note + "\n" + "".join(lines)
 
 
 @click.command()

@@ -13,7 +13,16 @@ from typing import Any
 
 import click
 
-from .cli_common import emit, output_option, parse_sets, parse_shape, spec_argument
+from .cli_common import (
+    emit,
+    emit_table,
+    layout_options,
+    output_option,
+    parse_sets,
+    parse_shape,
+    spec_argument,
+    table_width,
+)
 from .errors import ExecError
 
 
@@ -53,14 +62,15 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "nearest the centre whose field lies inside the image).")
 @click.option("--progress/--no-progress", default=None,
               help="A progress bar on standard error (default: when it is a terminal).")
+@layout_options
 @click.option("--against", type=click.Choice(["numpy", "torch"]), default="numpy",
               show_default=True, help="numpy: archcalc's own executor; torch: the module "
               "`archcalc export` writes, run in PyTorch (shapes, params, buffers, "
               "FlopCounterMode MACs per row).")
 def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
-           unit: tuple[int, ...] | None, progress: bool | None, against: str) -> None:
-    """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
+           unit: tuple[int, ...] | None, progress: bool | None, exact: bool,
+           wide: bool, against: str) -> None:    """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
     from . import load_spec, to_graph
@@ -86,7 +96,9 @@ def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None
     if fmt == "json":
         emit(json.dumps(data, indent=2) + "\n", output)
     else:
-        emit(_render(data), output, rich=True)
+        from .terminal import verify_lines
+
+        emit_table(verify_lines(data, width=table_width(wide), exact=exact), output)
     failures = result.failures
     if failures:
         step = failures[0]
@@ -130,64 +142,3 @@ def _num(value: Any) -> Any:
     return int(value) if getattr(value, "denominator", 2) == 1 else float(value)
 
 
-def _mb(n: int | None) -> str:
-    return "n/a" if n is None else f"{n / 2**20:,.1f} MB"
-
-
-def _shape(shape: list[int] | None) -> str:
-    return "—" if shape is None else "×".join(str(v) for v in shape)
-
-
-def _render(data: dict[str, Any]) -> Any:
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    title = (f"{data['name']} — verified on real tensors: batch {data['batch']}, seed "
-             f"{data['seed']}, input {_shape(data['input_shape'])}")
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for col, right in (("layer", False), ("type", False), ("predicted", False),
-                       ("actual", False), ("params", True), ("MACs engine", True),
-                       ("MACs counted", True), ("ms", True), ("verdict", False)):
-        table.add_column(col, justify="right" if right else "left", no_wrap=col != "layer")
-    for step in data["layers"]:
-        style = "" if step["verdict"] == "ok" else "bold red"
-        params = f"{step['params_created']:,}" if step["params_created"] == step["params"] else \
-            f"{step['params_created']:,} ≠ {step['params']:,}"
-        table.add_row(step["name"], step["type"], _shape(step["predicted_shape"]),
-                      _shape(step["actual_shape"]), params, f"{step['macs']:,}",
-                      f"{step['macs_counted']:,}", f"{step['seconds'] * 1e3:.1f}",
-                      step["verdict"], style=style)
-    totals, memory = data["totals"], data["memory"]
-    table.add_section()
-    table.add_row("total", "", "", "", f"{totals['params_created']:,}", f"{totals['macs']:,}",
-                  f"{totals['macs_counted']:,}", f"{totals['seconds'] * 1e3:.0f}",
-                  "ok" if data["ok"] else "FAILED", style="bold")
-    parts: list[Any] = [table]
-    parts.append(Text(f"ms: forward time per layer; the whole run, seeded weights included, took "
-                      f"{totals['wall_seconds']:.2f} s", style="dim"))
-    parts.append(Text(
-        f"params: created {totals['params_created']:,} (engine {totals['params']:,}); buffers "
-        f"{totals['buffers_created']:,} (engine {totals['buffers']:,})"))
-    parts.append(Text(
-        f"peak activations: engine {_mb(memory['predicted_peak_bytes'])}, measured live "
-        f"{_mb(memory['peak_live_bytes'])}, allocated during forwards (temporaries and im2col "
-        f"scratch included, weights excluded) {_mb(memory['peak_allocated_bytes'])}"))
-    check = data.get("receptive_field")
-    if check is not None:
-        parts.append(Text(
-            f"receptive field of {check['layer']} unit {check['unit']} "
-            f"({check['forward_passes']} probe passes):",
-            style="" if check["ok"] else "bold red"))
-        for axis in check["axes"]:
-            jump = "" if axis["measured_jump"] is None else (
-                f", jump {axis['measured_jump']} (engine {axis['predicted_jump']})")
-            parts.append(Text(
-                f"  axis {axis['axis']}: measured input pixels {axis['measured'][0]}…"
-                f"{axis['measured'][1]} ({axis['measured_size']}); engine "
-                f"{axis['predicted'][0]}…{axis['predicted'][1]} ({axis['predicted_size']})"
-                f"{'' if axis['expected'] == axis['predicted'] else ', clipped to the input'}"
-                f"{jump}: {'ok' if axis['ok'] else 'MISMATCH'}",
-                style="" if axis["ok"] else "bold red"))
-    return Group(*parts)

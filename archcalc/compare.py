@@ -540,11 +540,14 @@ class RewriteComparison:
 def _theory_cell(g: LayerGroup) -> str:
     if g.theory is None:
         return ""
-    return f"{g.theory_text} = {float(g.theory):.3f}"
+    return f"{g.theory_text} = {_fmt_ratio3(g.theory)}"
 
 
 def _fmt_ratio3(r: Fraction | None) -> str:
-    return "" if r is None else f"{float(r):.3f}"
+    """Three significant digits, as every human format writes a ratio (0.311, 0.720)."""
+    from .units import ratio as three_digits
+
+    return "" if r is None else three_digits(r)
 
 
 def compare_rewrite(rewrite: Rewrite, *, batch: int = 1, dtype: str = "float32",
@@ -605,17 +608,11 @@ def layer_kind(row: LayerRow) -> str:
 
 
 def fmt_times(r: Fraction) -> str:
-    """A ratio as the lectures print it: ``2.26×``, ``21.6×``, ``0.311×``, ``0.0083×``."""
-    value = float(r)
-    if value >= 100:
-        return f"{value:,.0f}×"
-    if value >= 10:
-        return f"{value:.1f}×"
-    if value >= 1:
-        return f"{value:.2f}×"
-    if value >= 0.1:
-        return f"{value:.3f}×"
-    return f"{value:.2g}×"
+    """A ratio as every format prints it (:func:`archcalc.units.ratio` and ``×``): ``2.26×``,
+    ``21.6×``, ``0.311×``, ``0.00833×``."""
+    from .units import ratio as three_digits
+
+    return three_digits(r) + "×"
 
 
 def _fmt_ratio(r: Fraction | None) -> str:

@@ -389,7 +389,8 @@ class _Builder:
                 f"unknown layer type {kind!r}",
                 kloc,
                 scope,
-                hint=f"did you mean {near!r}?" if near else "see the layer reference in the README",
+                hint=f"did you mean {near!r}?" if near else
+                "see the layer reference in docs/spec-format.md",
             )
         if value is not None and not isinstance(value, YMap):
             raise self.fail(

@@ -2,9 +2,11 @@
 
 Every :class:`~archcalc.report.LayerRow` carries ``path``, the full dotted names of the groups
 around it, outermost first (``("layer1", "layer1.0")`` for ResNet-50's ``layer1.0.conv1``). One
-pass over the rows in order opens and closes groups; a group is a contiguous run of rows, and
-its :class:`Subtotal` is the sum of its rows (each row is added once, to its innermost group,
-and a closing group adds its sum to its parent): linear in the number of rows and groups.
+pass over the rows in order opens and closes groups; a group is a contiguous run of rows
+``start`` … ``stop − 1``, so its :class:`Subtotal` is a difference of prefix sums,
+``Σ rows[start:stop] = S[stop] − S[start]`` with ``S[i]`` the sum of the first ``i`` rows (one
+cumulative sum per figure, made once): linear in the number of rows and groups, and a
+``--from``/``--to`` range costs the same two lookups.
 
 Three rules shape the tree so that a depth reads like a paper's stage table:
 
@@ -50,6 +52,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import ArchcalcError
@@ -85,7 +89,7 @@ class Subtotal(NamedTuple):
         return self._asdict()
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Group:
     """One group of layers: rows ``start`` … ``stop − 1`` of the report, in order.
 
@@ -147,25 +151,22 @@ class Span(NamedTuple):
 
 
 class _Open:
-    """A group while the rows are read: its members and running sums."""
+    """A group while the rows are read: its name, first row, members and (once closed) stop."""
 
-    __slots__ = ("acc", "members", "name", "start", "stop")
+    __slots__ = ("end", "group", "members", "name", "start", "stop")
+
+    end: _Open  # the innermost group of this one's single-member chain (itself if none)
+    group: Group  # the frozen group, once made
 
     def __init__(self, name: str, start: int) -> None:
         self.name = name
         self.start = start
         self.stop = start
         self.members: list[_Open | int] = []
-        self.acc = [0, 0, 0, 0, 0, 0]  # layers, params, buffers, macs, flops, activation bytes
 
 
-def _add(acc: list[int], row: LayerRow) -> None:
-    acc[0] += 1
-    acc[1] += row.params
-    acc[2] += row.buffers
-    acc[3] += row.macs
-    acc[4] += row.flops
-    acc[5] += row.activation_bytes
+#: positions in a LayerRow of the summed figures: params, buffers, macs, flops, activation_bytes
+_SUMMED = (4, 5, 6, 7, 8)
 
 
 class Hierarchy:
@@ -176,7 +177,8 @@ class Hierarchy:
     or alias, and rows by layer name. Immutable once built.
     """
 
-    __slots__ = ("_by_name", "_index", "_innermost", "groups", "max_level", "rows", "top")
+    __slots__ = ("_by_name", "_index", "_innermost", "_sums", "groups", "max_level", "rows",
+                 "top")
 
     rows: tuple[LayerRow, ...]
     groups: tuple[Group, ...]
@@ -185,11 +187,14 @@ class Hierarchy:
 
     def __init__(self, rows: Sequence[LayerRow]) -> None:
         self.rows = tuple(rows)
-        top_open = _read(self.rows)
+        # S[i] = sum of the first i rows, per figure (see the module docstring)
+        self._sums = [list(accumulate(map(itemgetter(k), self.rows), initial=0))
+                      for k in _SUMMED]
+        top_open, names = _read(self.rows)
         self._index = {row.name: i for i, row in enumerate(self.rows)}
         self._by_name: dict[str, Group] = {}
         self._innermost: list[Group | None] = [None] * len(self.rows)
-        top = _with_runs(top_open, self.rows, self._index)
+        top = _with_runs(top_open, self.rows, self._index, names)
         self.top, self.groups = self._freeze(top)
         self.max_level = max((g.level for g in self.groups), default=0)
 
@@ -201,34 +206,38 @@ class Hierarchy:
         make the frozen groups bottom-up (reverse pre-order: members before their group)."""
         # (innermost node of a chain, outer name, aliases, level, parent name), in pre-order
         order: list[tuple[_Open, str, tuple[str, ...], int, str | None]] = []
-        stack: list[tuple[_Open | int, int, str | None]] = [(m, 1, None) for m in reversed(top)]
+        stack: list[tuple[_Open, int, str | None]] = [
+            (m, 1, None) for m in reversed(top) if isinstance(m, _Open)]
+        pop, extend = stack.pop, stack.extend
         while stack:
-            member, level, parent = stack.pop()
-            if isinstance(member, int):
-                continue
-            node, aliases = member, list[str]()
-            while len(node.members) == 1 and isinstance(node.members[0], _Open):
-                node = node.members[0]
-                aliases.append(node.name)
-            order.append((node, member.name, tuple(aliases), level, parent))
-            stack.extend((m, level + 1, member.name) for m in reversed(node.members))
-        made: dict[int, Group] = {}
-        rows = self.rows
-        for node, name, alias_names, level, parent in reversed(order):
-            children = tuple(made[id(m)] if isinstance(m, _Open) else m for m in node.members)
+            member, level, parent = pop()
+            node = member
+            aliases: tuple[str, ...] = ()
+            while len(node.members) == 1 and isinstance(only := node.members[0], _Open):
+                node = only
+                aliases += (node.name,)
+            member.end = node
+            name = member.name
+            order.append((node, name, aliases, level, parent))
+            extend([(m, level + 1, name) for m in reversed(node.members)
+                    if isinstance(m, _Open)])
+        rows, innermost, by_name = self.rows, self._innermost, self._by_name
+        for node, name, aliases, level, parent in reversed(order):
+            children = tuple([m.end.group if isinstance(m, _Open) else m
+                              for m in node.members])
             last = rows[node.stop - 1]
-            group = Group(name, alias_names, level, parent, node.start, node.stop, children,
-                          Subtotal(*node.acc), rows[node.start].name, last.name,
-                          last.output_shape, last.receptive_field,
-                          synthetic=isinstance(node, _Run))
-            made[id(node)] = group
-            for child in children:
-                if isinstance(child, int):
-                    self._innermost[child] = group
-            for key in group.names:
-                self._by_name.setdefault(key, group)
-        groups = tuple(made[id(node)] for node, *_ in order)
-        top_members = tuple(made[id(_chain_end(m))] if isinstance(m, _Open) else m for m in top)
+            group = node.group = Group(
+                name, aliases, level, parent, node.start, node.stop, children,
+                self._subtotal(node.start, node.stop), rows[node.start].name, last.name,
+                last.output_shape, last.receptive_field, synthetic=isinstance(node, _Run))
+            for m in node.members:
+                if not isinstance(m, _Open):
+                    innermost[m] = group
+            by_name.setdefault(name, group)
+            for alias in aliases:
+                by_name.setdefault(alias, group)
+        groups = tuple([entry[0].group for entry in order])
+        top_members = tuple([m.end.group if isinstance(m, _Open) else m for m in top])
         return top_members, groups
 
     # ----------------------------------------------------------------------------- lookups --
@@ -292,11 +301,13 @@ class Hierarchy:
                 f"the range from {first!r} to {last!r} is empty: {last!r} comes before "
                 f"{first!r} in the network",
                 hint="give the earlier layer or group first (--from EARLY --to LATE)")
-        acc = [0, 0, 0, 0, 0, 0]
-        rows = self.rows
-        for i in range(start, stop):
-            _add(acc, rows[i])
-        return Span(start, stop, Subtotal(*acc), rows[stop - 1].output_shape)
+        return Span(start, stop, self._subtotal(start, stop), self.rows[stop - 1].output_shape)
+
+    def _subtotal(self, start: int, stop: int) -> Subtotal:
+        """The sums of rows ``start`` … ``stop − 1``: ``S[stop] − S[start]`` per figure."""
+        p, b, m, f, a = self._sums
+        return Subtotal(stop - start, p[stop] - p[start], b[stop] - b[start],
+                        m[stop] - m[start], f[stop] - f[start], a[stop] - a[start])
 
     def _hint(self, name: str, *, layers: bool = True, groups: bool = True) -> str:
         from .args import suggest
@@ -356,18 +367,13 @@ class _Run(_Open):
     __slots__ = ()
 
 
-def _chain_end(node: _Open) -> _Open:
-    while len(node.members) == 1 and isinstance(node.members[0], _Open):
-        node = node.members[0]
-    return node
-
-
-def _read(rows: tuple[LayerRow, ...]) -> list[_Open | int]:
-    """Pass 1: the groups named by the rows' paths, their members and sums."""
+def _read(rows: tuple[LayerRow, ...]) -> tuple[list[_Open | int], set[str]]:
+    """Pass 1: the groups named by the rows' paths and their members; every group name."""
     top: list[_Open | int] = []
     stack: list[_Open] = []
     seen: set[str] = set()
     prev: tuple[str, ...] = ()
+    members = top  # the innermost open group's members
     for i, row in enumerate(rows):
         path = row.path
         if path is not prev and path != prev:
@@ -375,7 +381,7 @@ def _read(rows: tuple[LayerRow, ...]) -> list[_Open | int]:
             while k < n and stack[k].name == path[k]:
                 k += 1
             while len(stack) > k:
-                _close(stack, i)
+                stack.pop().stop = i
             for name in path[k:]:
                 if name in seen:
                     raise ArchcalcError(
@@ -387,43 +393,26 @@ def _read(rows: tuple[LayerRow, ...]) -> list[_Open | int]:
                 node = _Open(name, i)
                 (stack[-1].members if stack else top).append(node)
                 stack.append(node)
+            members = stack[-1].members if stack else top
             prev = path
-        if stack:
-            stack[-1].members.append(i)
-            _add(stack[-1].acc, row)
-        else:
-            top.append(i)
-    while stack:
-        _close(stack, len(rows))
-    return top
+        members.append(i)
+    for node in stack:
+        node.stop = len(rows)
+    return top, seen
 
 
-def _close(stack: list[_Open], stop: int) -> None:
-    node = stack.pop()
-    node.stop = stop
-    if stack:
-        acc, sub = stack[-1].acc, node.acc
-        for j in range(6):
-            acc[j] += sub[j]
-
-
-def _with_runs(top: list[_Open | int], rows: tuple[LayerRow, ...],
-               index: dict[str, int]) -> list[_Open | int]:
-    """Pass 2 at the top level: runs of two or more ungrouped rows become run groups."""
-    if not any(isinstance(m, _Open) for m in top):
-        return top
-    taken = set(index)
-    pending: list[_Open] = [m for m in top if isinstance(m, _Open)]
-    while pending:  # every group name, to avoid a clash with a run group's name
-        node = pending.pop()
-        taken.add(node.name)
-        pending.extend(m for m in node.members if isinstance(m, _Open))
+def _with_runs(top: list[_Open | int], rows: tuple[LayerRow, ...], index: dict[str, int],
+               taken: set[str]) -> list[_Open | int]:
+    """Pass 2 at the top level: runs of two or more ungrouped rows become run groups, named
+    so as to clash with no layer (``index``) and no group (``taken``, extended here)."""
     groups_at = [i for i, m in enumerate(top) if isinstance(m, _Open)]
+    if not groups_at:
+        return top
     out: list[_Open | int] = []
     i = 0
     while i < len(top):
         j = i
-        while j < len(top) and isinstance(top[j], int):
+        while j < len(top) and not isinstance(top[j], _Open):
             j += 1
         if j - i < 2:  # a group, or a single ungrouped layer: kept as it is
             out.append(top[i])
@@ -433,16 +422,14 @@ def _with_runs(top: list[_Open | int], rows: tuple[LayerRow, ...],
         assert isinstance(first, int) and isinstance(last, int)
         fallback = f"{rows[first].name}{RUN_JOIN}{rows[last].name}"
         name = STEM if i < groups_at[0] else HEAD if i > groups_at[-1] else fallback
-        if name in taken:
+        if name in taken or name in index:
             name = fallback
-        while name in taken:
+        while name in taken or name in index:
             name += "'"
         taken.add(name)
         run = _Run(name, first)
         run.stop = last + 1
-        for r in range(first, last + 1):
-            run.members.append(r)
-            _add(run.acc, rows[r])
+        run.members.extend(range(first, last + 1))
         out.append(run)
         i = j
     return out

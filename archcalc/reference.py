@@ -3,8 +3,13 @@ drift: ``python -m archcalc.reference`` prints it; a test checks the doc contain
 
 from __future__ import annotations
 
+import re
+
 from .args import kind_text
 from .layers import ALIASES, LAYER_TYPES, REQUIRED, Activation
+
+#: a Sphinx cross-reference in a docstring (``:class:`X```): the page shows only the name
+_ROLE = re.compile(r":(?:class|func|meth|mod|data|attr):(`[^`]+`)")
 
 
 def _default(value: object) -> str:
@@ -40,7 +45,7 @@ def layer_reference() -> str:
                 title += " (also " + ", ".join(f"`{a}`" for a in aliases[kind]) + ")"
             lines.append(title)
         lines.append("")
-        doc = (cls.__doc__ or "").strip()
+        doc = _ROLE.sub(r"\1", (cls.__doc__ or "").strip())  # :class:`Pool` → `Pool`
         lines.extend(line.strip().replace("``", "`") for line in doc.splitlines())
         args = [a for a in cls.ARGS if a.name not in preset]
         if cls is Activation:
@@ -50,6 +55,7 @@ def layer_reference() -> str:
             args = []
         inputs = ("1 input" if cls.max_inputs == 1 and cls.min_inputs == 1 else
                   f"{cls.min_inputs}+ inputs" if cls.max_inputs is None else
+                  f"{cls.min_inputs} inputs" if cls.min_inputs == cls.max_inputs else
                   f"{cls.min_inputs}–{cls.max_inputs} inputs")
         if args or cls.POST_ARGS:
             lines.append("")

@@ -1,9 +1,10 @@
-"""The analysis result and its plain-text renderings (JSON contract, CSV, Markdown).
+"""The analysis result, its JSON contract and CSV.
 
 A :class:`Report` is immutable and computes nothing: every figure comes from
-:mod:`archcalc.engine`. ``to_dict`` is the public JSON contract documented in the README.
-Rich terminal rendering lives in :mod:`archcalc.render_rich` so that importing the library
-does not import rich.
+:mod:`archcalc.engine` (and :mod:`archcalc.hierarchy` for group subtotals). ``to_dict`` is the
+public JSON contract documented in the README. The tables (terminal text, Markdown, LaTeX,
+HTML) are laid out by :mod:`archcalc.tableview`, :mod:`archcalc.textable` and
+:mod:`archcalc.export`, imported only when used.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from fractions import Fraction
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .shapes import AxisRF
+from .shapes import AxisRF, prod
 
 if TYPE_CHECKING:
     from .hierarchy import Group, Hierarchy
 
-JSON_VERSION = 1
+#: version of the JSON contract: 2 added each layer's ``path``, the ``groups`` with subtotals
+#: and ``totals.input_bytes``/``buffer_bytes``/``estimated_total_bytes`` (README, "JSON output")
+JSON_VERSION = 2
 
 
 def _num(value: int | Fraction) -> int | float:
@@ -66,6 +69,7 @@ class LayerRow(NamedTuple):
             "name": self.name,
             "type": self.type,
             "post": list(self.post),
+            "path": list(self.path),
             "inputs": list(self.inputs),
             "output_shape": list(self.output_shape),
             "params": self.params,
@@ -136,8 +140,47 @@ class Report:
         called ``name``, by its full dotted name: ``report.group("layer1.0").totals.params``."""
         return self.hierarchy.group(name)
 
+    @property
+    def input_bytes(self) -> int:
+        """The input tensor: ``prod(input_shape) × batch × dtype bytes`` (torchinfo's "Input
+        size")."""
+        from .engine import DTYPE_BYTES
+
+        return prod(self.input_shape) * self.batch * DTYPE_BYTES[self.dtype]
+
+    @property
+    def buffer_bytes(self) -> int:
+        """BN running statistics held as ``buffers × dtype bytes`` (not counted in params)."""
+        from .engine import DTYPE_BYTES
+
+        return self.totals.buffers * DTYPE_BYTES[self.dtype]
+
+    @property
+    def estimated_total_bytes(self) -> int:
+        """Memory to run inference: ``param_bytes + buffer_bytes + peak_activation_bytes``
+        (the peak includes the input). torchinfo's "Estimated Total Size" is a training-step
+        figure instead (input + 2 × some module outputs + params; see the README)."""
+        t = self.totals
+        return t.param_bytes + self.buffer_bytes + t.peak_activation_bytes
+
+    def totals_dict(self) -> dict[str, int]:
+        """``totals`` of the JSON contract: the engine's sums and the derived sizes."""
+        return {**self.totals.to_dict(), "input_bytes": self.input_bytes,
+                "buffer_bytes": self.buffer_bytes,
+                "estimated_total_bytes": self.estimated_total_bytes}
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON contract (see the README, section "JSON output")."""
+        """The JSON contract (see the README, section "JSON output"), version
+        :data:`JSON_VERSION`."""
+        return {
+            **self._head(),
+            "layers": [row.to_dict() for row in self.layers],
+            "groups": [group_dict(g) for g in self.hierarchy.groups],
+            "totals": self.totals_dict(),
+            "warnings": list(self.warnings),
+        }
+
+    def _head(self) -> dict[str, Any]:
         return {
             "archcalc_json": JSON_VERSION,
             "name": self.name,
@@ -148,42 +191,92 @@ class Report:
             "convention_text": self.convention_text,
             "scale": dict(self.scale),
             "output": self.output,
-            "layers": [row.to_dict() for row in self.layers],
-            "totals": self.totals.to_dict(),
-            "warnings": list(self.warnings),
         }
 
     def to_json(self) -> str:
-        import json  # here, not at import time: `archcalc table` renders without it
-
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        """:meth:`to_dict` as JSON text, one line per layer and per group (readable, and
+        diffable), written without building the dictionaries (see :func:`report_json`)."""
+        return report_json(self)
 
     def to_csv(self) -> str:
         return report_csv(self)
 
-    def to_markdown(self) -> str:
-        return report_markdown(self)
+    def to_markdown(self, **view: Any) -> str:
+        """A Markdown table for slides and notebooks; keywords as :class:`~archcalc.tableview.
+        Options` (``depth=1``, ``first="conv1_1"``, ``last="pool3"``, ``style="lecture"``…)."""
+        from .export import report_markdown
+        from .tableview import Options
 
-    def to_latex(self) -> str:
-        """A booktabs ``tabular`` for a Beamer slide (see :func:`archcalc.export.report_latex`)."""
+        return report_markdown(self, Options(**view))
+
+    def to_latex(self, **view: Any) -> str:
+        """A booktabs ``tabular`` for a Beamer slide (see :func:`archcalc.export.report_latex`);
+        keywords as :meth:`to_markdown`."""
         from .export import report_latex
+        from .tableview import Options
 
-        return report_latex(self)
+        return report_latex(self, Options(**view))
+
+    def to_text(self, width: int | None = 100, **view: Any) -> str:
+        """The plain-text table ``archcalc table`` prints, laid out in ``width`` columns
+        (None: every column); keywords as :meth:`to_markdown` (and ``quiet=True``,
+        ``full_convention=True``)."""
+        from .tableview import Options, report_text
+
+        return report_text(self, Options(**view), width=width)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per layer (exact integers, shapes as tuples, the receptive field per
+        axis as tuples, the block ``path`` as a tuple and its innermost ``group``) for
+        dataframes and spreadsheets."""
+        tree = self.hierarchy
+        out = []
+        for i, row in enumerate(self.layers):
+            group = tree.innermost(i)
+            rf = row.rf_dict()
+            out.append({
+                "name": row.name, "type": row.type, "post": row.post, "path": row.path,
+                "group": None if group is None else group.name, "inputs": row.inputs,
+                "output_shape": row.output_shape, "params": row.params,
+                "buffers": row.buffers, "macs": row.macs, "flops": row.flops,
+                "activation_bytes": row.activation_bytes,
+                "rf_size": None if rf is None else tuple(rf["size"]),
+                "rf_jump": None if rf is None else tuple(rf["jump"]),
+                "rf_start": None if rf is None else tuple(rf["start"]),
+            })
+        return out
+
+    def to_pandas(self) -> Any:
+        """:meth:`to_records` as a ``pandas.DataFrame`` indexed by layer name. Needs pandas
+        (``pip install 'archcalc[pandas]'``), which archcalc does not otherwise use."""
+        import importlib
+
+        try:
+            pandas = importlib.import_module("pandas")
+        except ImportError:
+            from .errors import ArchcalcError
+
+            raise ArchcalcError("Report.to_pandas() needs pandas, which is not installed",
+                                hint="pip install 'archcalc[pandas]' (or use to_records())"
+                                ) from None
+        frame = pandas.DataFrame.from_records(self.to_records())
+        return frame.set_index("name")
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 
     def _repr_html_(self) -> str:
-        """Jupyter shows the lecture table (see :func:`archcalc.export.report_html`)."""
+        """Jupyter shows the table (see :func:`archcalc.export.report_html`): more than 400
+        rows are collapsed to a depth that fits, or cut in the middle, and it says so."""
         from .export import report_html
 
-        return report_html(self, max_rows=400)
+        return report_html(self)
 
 
-# --------------------------------------------------------------------------- table cells --
-
-COLUMNS = ("layer", "type", "output", "memory KB", "params k", "flop M", "RF")
-
+# ------------------------------------------------------------------------------- cells --
 
 def fmt_shape(shape: tuple[int, ...]) -> str:
     return "×".join(str(v) for v in shape)
@@ -197,72 +290,115 @@ def fmt_rf(row: LayerRow) -> str:
     return text[0] if len(set(text)) == 1 else "×".join(text)
 
 
-def kb(n: int) -> str:
-    return f"{n / 1024:,.1f}"
+def group_dict(group: Group) -> dict[str, Any]:
+    """One group of the JSON contract: its names, place in the tree, rows and subtotals."""
+    s = group.totals
+    return {
+        "name": group.name, "aliases": list(group.aliases), "parent": group.parent,
+        "level": group.level, "synthetic": group.synthetic, "first": group.first,
+        "last": group.last, "layers": s.layers, "output_shape": list(group.output_shape),
+        "params": s.params, "buffers": s.buffers, "macs": s.macs, "flops": s.flops,
+        "activation_bytes": s.activation_bytes,
+    }
 
 
-def kilo(n: int) -> str:
-    return f"{n / 1000:,.1f}"
+# -------------------------------------------------------------------------------- JSON --
+
+def report_json(report: Report) -> str:
+    """The JSON contract as text, equal to ``json.dumps(report.to_dict())`` once parsed.
+
+    Each layer and group is one line, written by string formatting with the C string escaper
+    (no per-layer dictionary, list or pure-Python encoder: a 100k-layer report in a fraction
+    of a second; ``indent=`` forces Python's pure-Python encoder). Lists that many rows share
+    (a path, a shape, the fused ops) are encoded once. ``tests/test_exports.py`` holds the text
+    to ``to_dict`` for every bundled spec.
+    """
+    import json
+    from json.encoder import encode_basestring as esc  # the C escaper when available
+
+    lists: dict[int, str] = {}  # id of a tuple the rows share → its JSON (all stay alive)
+
+    def strs(items: tuple[str, ...]) -> str:
+        text = lists.get(id(items))
+        if text is None:
+            text = lists[id(items)] = "[" + ", ".join(map(esc, items)) + "]"
+        return text
+
+    def ints(items: tuple[int, ...]) -> str:
+        text = lists.get(id(items))
+        if text is None:
+            text = lists[id(items)] = "[" + ", ".join(map(str, items)) + "]"
+        return text
+
+    row_format = ('{"name": %s, "type": %s, "post": %s, "path": %s, "inputs": %s, '
+                  '"output_shape": %s, "params": %d, "buffers": %d, "macs": %d, "flops": %d, '
+                  '"activation_bytes": %d, "receptive_field": %s}')
+    out = ["{\n"]
+    for key, value in report._head().items():
+        out.append(f'  "{key}": {json.dumps(value, ensure_ascii=False)},\n')
+    get = lists.get
+    lines = [row_format % (esc(name), esc(kind), get(id(post)) or strs(post),
+                           get(id(path)) or strs(path),
+                           f"[{esc(inputs[0])}]" if len(inputs) == 1 else strs(inputs),
+                           get(id(shape)) or ints(shape), p, b, m, f, a, _rf_json(rf))
+             for name, kind, inputs, shape, p, b, m, f, a, rf, post, path in report.layers]
+    out.append(_json_list("layers", lines))
+    group_format = ('{"name": %s, "aliases": %s, "parent": %s, "level": %d, "synthetic": %s, '
+                    '"first": %s, "last": %s, "layers": %d, "output_shape": %s, "params": %d, '
+                    '"buffers": %d, "macs": %d, "flops": %d, "activation_bytes": %d}')
+    groups = [group_format % (esc(g.name), strs(g.aliases),
+                              "null" if g.parent is None else esc(g.parent), g.level,
+                              "true" if g.synthetic else "false", esc(g.first), esc(g.last),
+                              *g.totals[:1], ints(g.output_shape), *g.totals[1:])
+              for g in report.hierarchy.groups]
+    out.append(_json_list("groups", groups))
+    out.append(f'  "totals": {json.dumps(report.totals_dict())},\n')
+    out.append(f'  "warnings": {json.dumps(list(report.warnings), ensure_ascii=False)}\n')
+    out.append("}\n")
+    return "".join(out)
 
 
-def mega(n: int) -> str:
-    return f"{n / 1e6:,.1f}"
+def _rf_json(rf: tuple[RFAxis, ...] | None) -> str:
+    """``LayerRow.rf_dict()`` as JSON: ints as they are, fractions as floats (``repr``, as
+    the json module writes them)."""
+    if rf is None:
+        return "null"
+    if len(rf) == 2:  # the common case, two axes of integers, in one step
+        (s0, j0, t0), (s1, j1, t1) = rf
+        if type(s0) is type(j0) is type(t0) is type(s1) is type(j1) is type(t1) is int:
+            return f'{{"size": [{s0}, {s1}], "jump": [{j0}, {j1}], "start": [{t0}, {t1}]}}'
+    size = ", ".join([_num_json(a[0]) for a in rf])
+    jump = ", ".join([_num_json(a[1]) for a in rf])
+    start = ", ".join([_num_json(a[2]) for a in rf])
+    return f'{{"size": [{size}], "jump": [{jump}], "start": [{start}]}}'
 
 
-def row_cells(row: LayerRow) -> tuple[str, ...]:
-    kind = "+".join((row.type, *row.post))
-    return (row.name, kind, fmt_shape(row.output_shape), kb(row.activation_bytes),
-            kilo(row.params), mega(row.flops), fmt_rf(row))
+def _num_json(value: int | Fraction) -> str:
+    if type(value) is int or value.denominator == 1:
+        return str(int(value))
+    return repr(float(value))
 
 
-def total_cells(report: Report) -> tuple[str, ...]:
-    t = report.totals
-    return ("total", "", "", kb(t.activation_bytes), kilo(t.params), mega(t.flops), "")
-
-
-def summary_lines(report: Report) -> list[str]:
-    t = report.totals
-    shape = fmt_shape(report.input_shape)
-    return [
-        f"{report.name}: input {shape}, batch {report.batch}, {report.dtype}",
-        f"params {t.params:,} (+ {t.buffers:,} buffers, {t.param_bytes / 2**20:,.2f} MiB)"
-        f" · MACs {t.macs:,} · FLOPs {t.flops:,} ({report.convention})",
-        f"activations {t.activation_bytes / 2**20:,.2f} MiB in total · peak live "
-        f"{t.peak_activation_bytes / 2**20:,.2f} MiB",
-        f"convention: {report.convention_text}",
-        "units: memory KB = bytes/1024 · params k = /1000 · flop M = /10^6 · RF = receptive"
-        " field in input pixels",
-    ]
-
-
-def report_markdown(report: Report) -> str:
-    out = io.StringIO()
-    out.write(f"**{report.name}** — input {fmt_shape(report.input_shape)}\n\n")
-    out.write("| " + " | ".join(COLUMNS) + " |\n")
-    out.write("|" + "|".join(["---"] * 3 + ["---:"] * 3 + ["---:"]) + "|\n")
-    for row in report.layers:
-        out.write("| " + " | ".join(_md_escape(c) for c in row_cells(row)) + " |\n")
-    out.write("| " + " | ".join(f"**{c}**" if c else "" for c in total_cells(report)) + " |\n\n")
-    for line in summary_lines(report)[1:]:
-        out.write(f"{_md_escape(line)}  \n")
-    for warning in report.warnings:
-        out.write(f"warning: {_md_escape(warning)}  \n")
-    return out.getvalue()
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
+def _json_list(key: str, items: list[str]) -> str:
+    if not items:
+        return f'  "{key}": [],\n'
+    return f'  "{key}": [\n    ' + ",\n    ".join(items) + "\n  ],\n"
+# --------------------------------------------------------------------------------- CSV --
 
 CSV_FIELDS = ("name", "type", "post", "inputs", "output_shape", "params", "buffers", "macs",
-              "flops", "activation_bytes", "rf_size", "rf_jump", "rf_start")
+              "flops", "activation_bytes", "rf_size", "rf_jump", "rf_start", "path")
 
 
 def report_csv(report: Report) -> str:
-    """One row per layer with exact integers; shapes and per-axis values joined by 'x'."""
+    """One row per layer with exact integers; shapes and per-axis values joined by 'x', the
+    block path by spaces. The first line is a ``#`` comment saying what was analysed (read it
+    with ``pandas.read_csv(path, comment="#")``)."""
+    from .tableview import header_line
+
     out = io.StringIO()
     import csv
 
+    out.write(f"# {header_line(report)}\n")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for row in report.layers:
@@ -273,8 +409,9 @@ def report_csv(report: Report) -> str:
             row.flops, row.activation_bytes,
             *(["x".join(f"{v:g}" for v in rf[k]) for k in ("size", "jump", "start")]
               if rf else ["", "", ""]),
+            " ".join(row.path),
         ])
     t = report.totals
     writer.writerow(["total", "", "", "", "", t.params, t.buffers, t.macs, t.flops,
-                     t.activation_bytes, "", "", ""])
+                     t.activation_bytes, "", "", "", ""])
     return out.getvalue()

@@ -1,8 +1,9 @@
 """The public library API, used the way lecture tooling uses it: only ``archcalc`` and its
 documented modules (``archcalc.builder``, ``archcalc.export``, ``archcalc.plot``) are imported.
 
-The ``python`` code blocks of README.md and docs/api.md run here, in order, in a temporary
-directory, so the documentation cannot rot; so do the doctests in the modules' docstrings.
+The ``python`` code blocks of README.md and every page of docs/ run here, in order, in a
+temporary directory, so the documentation cannot rot; so do the doctests in the modules'
+docstrings. (The command lines of the docs run in tests/test_docs.py.)
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ import archcalc
 import archcalc.builder
 import archcalc.diagram
 import archcalc.export
+import archcalc.hierarchy
 import archcalc.page
 import archcalc.plot
 import archcalc.schema
+import archcalc.textable
+import archcalc.units
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ("README.md", "docs/api.md")
+DOCS = ("README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")
+                              if "```python" in p.read_text(encoding="utf-8")))
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -34,8 +39,14 @@ def python_blocks(text: str) -> list[str]:
 
 
 #: files each document's code writes (in the temporary directory)
-WRITES = {
+#: files a document's code reads, copied into the temporary directory first
+READS: dict[str, dict[str, str]] = {
+    "docs/compare-explain-sweep.md": {"slide.tsv": "tests/fixtures/slides/003_alexnet.txt"},
+}
+WRITES: dict[str, list[str]] = {
     "README.md": [],
+    "docs/compare-explain-sweep.md": ["slide.tsv"],
+    "docs/executor.md": [],
     "docs/api.md": ["alexnet.csv", "alexnet.md", "alexnet.png", "alexnet.tex",
                     "alexnet_vs_vgg16.svg"],
 }
@@ -48,6 +59,8 @@ def test_documented_code_runs(doc: str, tmp_path: Path, monkeypatch: pytest.Monk
     assert blocks, f"{doc} has no python code block"
     assert text.count("```python") == len(blocks)  # every python fence was found
     monkeypatch.chdir(tmp_path)
+    for name, source in READS.get(doc, {}).items():
+        (tmp_path / name).write_bytes((ROOT / source).read_bytes())
     namespace: dict[str, Any] = {"__name__": "__doc__"}
     for i, block in enumerate(blocks, start=1):
         if "archcalc.plot" in block:
@@ -59,7 +72,8 @@ def test_documented_code_runs(doc: str, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize("module", [archcalc.builder, archcalc.export, archcalc.plot,
-                                    archcalc.schema, archcalc.diagram])
+                                    archcalc.schema, archcalc.diagram, archcalc.units,
+                                    archcalc.textable, archcalc.hierarchy])
 def test_doctests(module: Any) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

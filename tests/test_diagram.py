@@ -287,6 +287,20 @@ def test_draw_writes_dot_text_without_graphviz(tmp_path: Path) -> None:
     assert len(nodes) == 7
 
 
+def test_table_format_dot_takes_the_depth_of_the_table() -> None:
+    """`table --format dot --depth 1` is the depth-1 diagram: ResNet-50's stem, layer1 … layer4
+    and head as boxes, plus the input (7 nodes), the same text `draw -o x.dot --depth 1`
+    writes; `--depth full` draws every layer (72 layers + the input)."""
+    code, output = invoke("table", "resnet50", "--format", "dot", "--depth", "1")
+    assert code == 0, output
+    nodes, _ = parse(output)
+    assert len(nodes) == 7
+    assert output == diagram.to_dot(archcalc.to_graph("resnet50"), depth=1)
+    code, output = invoke("table", "resnet50", "--format", "dot", "--depth", "full")
+    assert code == 0, output
+    assert len(parse(output)[0]) == 73
+
+
 def test_draw_unknown_extension(tmp_path: Path) -> None:
     code, output = invoke("draw", "alexnet", "-o", str(tmp_path / "net.gif"))
     assert code == 1

@@ -42,7 +42,7 @@ def test_alexnet_json_confirms_torchvision_counts() -> None:
 def test_table_batch_and_input_override() -> None:
     result = verify("lenet5", "--batch", "3", "--seed", "5")
     assert result.exit_code == 0, result.output
-    assert "verified on real tensors: batch 3, seed 5" in result.stdout
+    assert "verified on real tensors" in result.stdout and "batch 3 · seed 5" in result.stdout
     assert "FAILED" not in result.stdout
     result = verify("resnet18", "--input", "3x64x64", "-f", "json")
     assert result.exit_code == 0, result.output

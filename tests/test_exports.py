@@ -109,10 +109,11 @@ def markdown_rows(text: str) -> list[list[str]]:
 
 
 def test_markdown_table_shape_and_cells(alexnet: archcalc.Report) -> None:
-    rows = markdown_rows(alexnet.to_markdown())
+    rows = markdown_rows(alexnet.to_markdown(style="lecture"))
     header, rule, *body = rows
     assert header == ["layer", "type", "output", "memory KB", "params k", "flop M", "RF"]
-    assert rule == ["---", "---", "---", "---:", "---:", "---:", "---:"]
+    assert rule == ["---", "---", "---", "---:", "---:", "---:", "---"]
+    body = body[:body.index(["totals", "", ""])]  # the totals block is a second table
     assert all(len(r) == 7 for r in body)
     assert [r[0] for r in body] == [*ALEXNET_ROWS, "**total**"]
     conv1 = body[0]
@@ -123,11 +124,28 @@ def test_markdown_table_shape_and_cells(alexnet: archcalc.Report) -> None:
     assert body[-1][4] == f"**{ALEXNET_PARAMS / 1000:,.1f}**"
 
 
+def test_markdown_human_units_and_header(alexnet: archcalc.Report) -> None:
+    """The default style: auto-scaled units; the header names input, batch, dtype and the
+    convention (issue 14 §4: markdown used to drop batch and dtype)."""
+    batch8 = archcalc.analyze("alexnet", batch=8, dtype="float16")
+    text = batch8.to_markdown()
+    assert text.startswith("**AlexNet (lecture variant)** — input 3×227×227 · batch 8 · "
+                           "float16 · FLOPs: lecture\n")
+    header, _, conv1, *_ = markdown_rows(text)
+    assert header == ["layer", "type", "output", "params", "MACs", "FLOPs", "memory", "RF"]
+    # conv1: 23,296 params → 23.3 k; 8 × 72,855,552 MACs = 582,844,416 → 583 M;
+    # 8 × 64·56·56 × 2 bytes = 3,211,264 B = 3.0625 MiB → 3.06 MiB
+    assert conv1 == ["conv1", "conv+relu", "64×56×56", "23.3 k", "583 M", "583 M", "3.06 MiB",
+                     "11"]
+    assert "| Total params | 61,100,840 | (61.1 M) |" in text
+
+
 def test_markdown_escapes_pipes() -> None:
     spec = b.spec("a|b", [3, 8, 8], [b.conv(4, 3, id="x|y")])
     text = archcalc.analyze(spec).to_markdown()
     assert "| x\\|y |" in text
-    assert all(len(r) == 7 for r in markdown_rows(text.replace("\\|", "/")))
+    table = markdown_rows(text.replace("\\|", "/"))
+    assert all(len(r) == 8 for r in table[:table.index(["totals", "", ""])])
 
 
 def test_repr_markdown_is_the_markdown(alexnet: archcalc.Report) -> None:
@@ -137,13 +155,17 @@ def test_repr_markdown_is_the_markdown(alexnet: archcalc.Report) -> None:
 # ---------------------------------------------------------------------------------- csv --
 
 def test_csv_exact_integers_and_row_sums(alexnet: archcalc.Report) -> None:
-    rows = list(csv.DictReader(io.StringIO(alexnet.to_csv())))
+    text = alexnet.to_csv()
+    assert text.startswith("# AlexNet (lecture variant) · input 3×227×227 · batch 1 · "
+                           "float32 · FLOPs: lecture\n")
+    rows = list(csv.DictReader(line for line in io.StringIO(text) if not line.startswith("#")))
     assert [r["name"] for r in rows] == [*ALEXNET_ROWS, "total"]
     conv1 = rows[0]
     assert int(conv1["params"]) == CONV1_PARAMS
     assert int(conv1["macs"]) == CONV1_MACS
     assert int(conv1["activation_bytes"]) == CONV1_BYTES
     assert conv1["output_shape"] == "64x56x56"
+    assert rows[0]["path"] == ""  # AlexNet has no groups
     *layers, total = rows
     for column in ("params", "buffers", "macs", "flops", "activation_bytes"):
         assert sum(int(r[column]) for r in layers) == int(total[column]), column
@@ -181,13 +203,15 @@ def check_latex(text: str) -> list[str]:
 
 
 def test_latex_booktabs_table(alexnet: archcalc.Report) -> None:
-    text = alexnet.to_latex()
+    text = alexnet.to_latex(style="lecture")
     rows = check_latex(text)
     assert rows[0] == "layer & type & output & memory KB & params k & flop M & RF"
     assert rows[1].startswith(r"conv1 & conv+relu & 64$\times$56$\times$56 & 784.0 & 23.3")
     assert rows[-1].startswith(f"total &  &  & {alexnet.totals.activation_bytes / 1024:,.1f}")
     assert len(rows) == 1 + len(ALEXNET_ROWS) + 1
-    assert text == export.report_latex(alexnet) == export.render(alexnet, "latex")
+    lecture = export.Options(style="lecture")
+    assert text == export.report_latex(alexnet, lecture) == export.render(alexnet, "latex",
+                                                                           lecture)
 
 
 def test_latex_escapes_special_characters() -> None:
@@ -195,7 +219,7 @@ def test_latex_escapes_special_characters() -> None:
     text = archcalc.analyze(spec).to_latex()
     check_latex(text)
     assert r"conv\_1\&2\#3 & conv" in text
-    assert r"% archcalc: 50\% \& more\_: input" in text
+    assert r"% archcalc: 50\% \& more\_ $\cdot$ input 3$\times$8$\times$8 $\cdot$ batch 1" in text
 
 
 def test_latex_document_compiles_standalone_structure(alexnet: archcalc.Report) -> None:
@@ -214,8 +238,9 @@ def test_html_repr(alexnet: archcalc.Report) -> None:
     text = alexnet._repr_html_()
     assert text.count("<tr") == 1 + len(ALEXNET_ROWS) + 1  # header, layers, totals
     assert text.count("<table>") == text.count("</table>") == 1
-    assert '<td style="text-align:right">784.0</td>' in text
+    assert '<td style="text-align:right">784 KiB</td>' in text  # 802,816 B / 1024 = 784
     assert f"{ALEXNET_PARAMS:,}" in text
+    assert "input 3×227×227 · batch 1 · float32 · FLOPs: lecture" in text
 
 
 def test_html_escapes_and_truncates() -> None:
@@ -223,9 +248,9 @@ def test_html_escapes_and_truncates() -> None:
     report = archcalc.analyze(b.spec("x", [3, 8, 8], layers))
     text = export.report_html(report)
     assert "&lt;b&gt;first&lt;/b&gt;" in text and "<b>first" not in text
-    short = export.report_html(report, max_rows=4)
+    short = export.report_html(report, export.Options(max_rows=4))
     assert short.count("<tr") == 1 + 4 + 1 + 1  # header, 2 + 2 rows, the gap, totals
-    assert "6 rows hidden" in short
+    assert "6 of 10 rows hidden" in short
 
 
 # ------------------------------------------------------------------------------ save/render --
@@ -276,7 +301,7 @@ def test_list_shows_every_bundled_spec_with_totals() -> None:
     code, table = cli_run("list")
     assert code == 0
     line = next(t for t in table.splitlines() if t.strip().startswith("alexnet "))
-    assert "61.10" in line and "3×227×227" in line
+    assert "61.1 M" in line and "3×227×227" in line  # 61,100,840 params
 
 
 def test_list_reports_a_broken_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -297,14 +322,20 @@ def test_show_prints_the_yaml_to_copy(tmp_path: Path) -> None:
     assert archcalc.analyze(str(copy)).totals == archcalc.analyze("alexnet").totals
 
 
-def test_show_a_variant_says_how_to_select_it(tmp_path: Path) -> None:
+def test_show_a_variant_writes_the_variant(tmp_path: Path) -> None:
+    """`show VARIANT -o x.yaml` writes a spec that analyses as the variant (issue 14: the copy
+    used to lose it and analyse as the default width)."""
     code, output = cli_run("show", "mobilenet_v2_0.5")
     assert code == 0
-    assert output.startswith("# mobilenet_v2_0.5: variant '0.5' of mobilenet_v2.yaml (width=0.5)")
+    assert output.startswith("# mobilenet_v2_0.5: variant '0.5' of mobilenet_v2.yaml")
     copy = tmp_path / "half.yaml"
-    copy.write_text(output)
-    half = archcalc.analyze(str(copy), width=0.5)
+    assert cli_run("show", "mobilenet_v2_0.5", "-o", str(copy))[0] == 0
+    half = archcalc.analyze(str(copy))
     assert (half.totals.params, half.totals.macs) == (1_968_680, 97_131_840)  # torchvision
+    for variant in ("efficientnet_b3", "resnet50_v1", "classifier_head_example_googlenet"):
+        target = tmp_path / f"{variant}.yaml"
+        assert cli_run("show", variant, "-o", str(target))[0] == 0
+        assert archcalc.analyze(str(target)).totals == archcalc.analyze(variant).totals
 
 
 def test_show_unknown_name_suggests() -> None:

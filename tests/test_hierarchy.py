@@ -8,12 +8,9 @@ the scratch PyTorch 2.14.1 / torchvision 0.29.1 environment), and hand arithmeti
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
 import archcalc
-import archcalc.hierarchy as hierarchy
 from archcalc import ArchcalcError, LayerRow
 from archcalc.hierarchy import Group, Hierarchy, NotFound
 
@@ -35,11 +32,6 @@ HEAD_PARAMS = 2048 * 1000 + 1000  # fc 2,049,000 (torchinfo 1-10)
 @pytest.fixture(scope="module")
 def resnet50() -> archcalc.Report:
     return archcalc.analyze("resnet50")
-
-
-def test_doctest() -> None:
-    result = doctest.testmod(hierarchy)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_resnet50_depth_one_reads_like_the_paper(resnet50: archcalc.Report) -> None:
@@ -222,6 +214,23 @@ layers:
     assert u.totals.params == 3 * ((4 * 4 * 9 + 4) + (4 * 4 + 4))  # 3 × (3×3 conv + 1×1 conv)
     assert u.totals.layers == 6
     assert tree.top == (0, u)  # one ungrouped layer before the group: no run group
+
+
+def test_merged_chains_below_the_top() -> None:
+    """A chain of single-member groups inside another group (a repeat whose body is one
+    repeat): the chain is one member of its parent."""
+    rows = [_row(f"r.{i}.inner.{j}.c", ("r", f"r.{i}", f"r.{i}.inner", f"r.{i}.inner.{j}"))
+            for i in range(3) for j in range(2)]
+    tree = Hierarchy(rows)
+    r = tree.group("r")
+    blocks = [c for c in r.children if isinstance(c, Group)]
+    assert [b.name for b in blocks] == ["r.0", "r.1", "r.2"]
+    assert blocks[0].aliases == ("r.0.inner",) and tree.group("r.0.inner") is blocks[0]
+    assert [c.name for c in blocks[0].children if isinstance(c, Group)] == [
+        "r.0.inner.0", "r.0.inner.1"]
+    assert [g.level for g in tree.groups] == [1, 2, 3, 3, 2, 3, 3, 2, 3, 3]
+    assert tree.group("r.2.inner.1").parent == "r.2"
+    assert [g.name for g in tree.ancestors(5)] == ["r", "r.2", "r.2.inner.1"]
 
 
 def _row(name: str, path: tuple[str, ...]) -> LayerRow:

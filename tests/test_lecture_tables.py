@@ -584,14 +584,15 @@ def run_table(*args: str) -> str:
 def test_cli_json_contract() -> None:
     data = json.loads(run_table("--format", "json"))
     assert set(data) == {"archcalc_json", "name", "input_shape", "batch", "dtype", "convention",
-                         "convention_text", "scale", "output", "layers", "totals", "warnings"}
-    assert data["archcalc_json"] == 1
+                         "convention_text", "scale", "output", "layers", "groups", "totals",
+                         "warnings"}
+    assert data["archcalc_json"] == 2 and data["groups"] == []  # AlexNet has no groups
     assert data["input_shape"] == [3, 227, 227] and data["batch"] == 1
     assert data["dtype"] == "float32" and data["convention"] == "lecture"
     assert data["output"] == "fc8" and data["warnings"] == []
     assert [layer["name"] for layer in data["layers"]] == ALEXNET_NAMES
-    assert set(data["layers"][0]) == {"name", "type", "post", "inputs", "output_shape", "params",
-                                      "buffers", "macs", "flops", "activation_bytes",
+    assert set(data["layers"][0]) == {"name", "type", "post", "path", "inputs", "output_shape",
+                                      "params", "buffers", "macs", "flops", "activation_bytes",
                                       "receptive_field"}
     conv1 = data["layers"][0]
     assert conv1["output_shape"] == [64, 56, 56] and conv1["post"] == ["relu"]
@@ -606,12 +607,16 @@ def test_cli_json_contract() -> None:
         "params": 61_100_840, "buffers": 0, "macs": 716_767_232, "flops": 717_562_112,
         "activation_bytes": 2_395_296, "param_bytes": 61_100_840 * 4,
         "peak_activation_bytes": (3 * 227 * 227 + 64 * 56 * 56) * 4,
+        "input_bytes": 3 * 227 * 227 * 4, "buffer_bytes": 0,
+        "estimated_total_bytes": 61_100_840 * 4 + (3 * 227 * 227 + 64 * 56 * 56) * 4,
     }
     assert all(isinstance(v, int) for v in data["totals"].values())
 
 
 def test_cli_csv() -> None:
-    rows = list(csv.reader(io.StringIO(run_table("--format", "csv"))))
+    text = run_table("--format", "csv")
+    assert text.startswith("# AlexNet (lecture variant) · input 3×227×227 · batch 1 · ")
+    rows = list(csv.reader(io.StringIO(text.split("\n", 1)[1])))
     assert len(rows) == 1 + 12 + 1  # header, one per layer, totals
     header = rows[0]
     assert header[:3] == ["name", "type", "post"]
@@ -627,14 +632,16 @@ def test_cli_csv() -> None:
 
 def test_cli_markdown() -> None:
     text = run_table("--format", "markdown")
-    table = [line for line in text.splitlines() if line.startswith("|")]
+    table = [line for line in text.split("\n\n")[1].splitlines() if line.startswith("|")]
     # header, separator, 12 layers, totals
     assert len(table) == 2 + 12 + 1
     assert [line.split("|")[1].strip() for line in table[2:14]] == ALEXNET_NAMES
     assert "**total**" in table[-1] and "**61,100.8**" in table[-1]
     assert "| fc6 | fc+relu | 4096 | 16.0 | 37,752.8 | 37.7 | – |" in table
-    assert "convention: MAC = one multiply-accumulate" in text
+    assert "FLOPs = MACs + pooling-window reads" in text  # the one-line convention
     assert "61,100,840" in text and "716,767,232" in text and "717,562,112" in text
+    full = run_table("--format", "markdown", "--explain-convention")
+    assert "convention: MAC = one multiply-accumulate" in full
 
 
 def test_cli_latex() -> None:
@@ -644,15 +651,18 @@ def test_cli_latex() -> None:
     assert [line.split(" & ")[0] for line in body] == ALEXNET_NAMES
     assert "\\begin{tabular}" in text and "\\bottomrule" in text
     assert any(line.startswith("total & ") for line in lines)
-    assert any(line.startswith("% convention: MAC = one multiply-accumulate") for line in lines)
+    assert any(line.startswith("% FLOPs = MACs + pooling-window reads") for line in lines)
+    full = run_table("--format", "latex", "--explain-convention").splitlines()
+    assert any(line.startswith("% convention: MAC = one multiply-accumulate") for line in full)
     assert "conv4 & conv+relu & 256$\\times$13$\\times$13 & 169.0 & 885.0 & 149.5 & 131" in text
 
 
 def test_cli_rich_table() -> None:
-    text = run_table()  # the default format: the rich table (not a terminal: plain text)
+    text = run_table()  # the default format: the text table (not a terminal: no styles)
+    lines = text.splitlines()
     for name in ALEXNET_NAMES:
-        assert f" {name} " in text, name
-    assert "convention:" in text and "lecture" in text
+        assert any(line.startswith(f"{name} ") for line in lines), name
+    assert "FLOPs: lecture" in text and "pooling-window reads" in text
     assert "61,100,840" in text and "717,562,112" in text
     assert "2,339.2" in text  # memory total, KB
 

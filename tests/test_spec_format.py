@@ -222,7 +222,8 @@ def test_json_contract_alexnet() -> None:
     assert data["layers"][8]["receptive_field"] is None  # after flatten
     totals = data["totals"]
     assert set(totals) == {"params", "buffers", "macs", "flops", "activation_bytes",
-                           "param_bytes", "peak_activation_bytes"}
+                           "param_bytes", "peak_activation_bytes", "input_bytes",
+                           "buffer_bytes", "estimated_total_bytes"}  # JSON contract 2
     # params: conv 23,296 + 307,392 + 663,936 + 884,992 + 590,080; fc 37,752,832 + 16,781,312
     # + 4,097,000
     assert totals["params"] == (23_296 + 307_392 + 663_936 + 884_992 + 590_080

@@ -232,7 +232,7 @@ def test_cli_sweep_json_contract() -> None:
 
 
 def test_cli_sweep_table_csv_file_and_errors(tmp_path: Path) -> None:
-    table = run("sweep", "mobilenet_v1", "--set", "width=0.5,1")
+    table = run("sweep", "mobilenet_v1", "--set", "width=0.5,1", "--exact")
     assert table.exit_code == 0, table.output
     assert "568,740,352" in table.output and "149,497,088" in table.output
     out = tmp_path / "grid.csv"
@@ -309,7 +309,7 @@ def test_mobilenet_v2_resolution_batch_dtype_sweep() -> None:
         ([3, 96, 96], 1, "float32"), ([3, 96, 96], 1, "float16")]
     csv_rows = run("sweep", "mobilenet_v2", "--batch", "1,8", "-f", "csv").output.splitlines()
     assert csv_rows[0].startswith("input_shape,batch,params,")
-    table = run("sweep", "mobilenet_v2", "--input", "96:224:128")
+    table = run("sweep", "mobilenet_v2", "--input", "96:224:128", "--exact")
     assert table.exit_code == 0, table.output
     assert "3×96×96" in table.output and "3×224×224" in table.output
     assert "params 3,504,872 at every point" in table.output
