@@ -70,7 +70,8 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
            unit: tuple[int, ...] | None, progress: bool | None, exact: bool,
-           wide: bool, against: str) -> None:    """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
+           wide: bool, against: str) -> None:
+    """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
     from . import load_spec, to_graph

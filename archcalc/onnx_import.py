@@ -1088,14 +1088,12 @@ def slice_(r: _Reader, i: int, node: Any) -> None:
     x = r.resolve(node.input[0])
     shape = r.shape(x, node)
     out = r.shape(node.output[0], node)
-    starts = [int(v) for v in r.value(node.input[1], node, "starts")]
-    axes = [int(v) % len(shape) for v in r.value(node.input[3], node, "axes")] \
-        if len(node.input) > 3 and node.input[3] else list(range(len(starts)))
+    begin = _slice_starts(r, node, shape)
+    axes = list(begin)
     steps = [int(v) for v in r.value(node.input[4], node, "steps")] \
-        if len(node.input) > 4 and node.input[4] else [1] * len(starts)
+        if len(node.input) > 4 and node.input[4] else [1] * len(axes)
     if set(steps) != {1} or 0 in axes:
         raise r.error(node, "a strided Slice or one of the batch axis has no archcalc layer")
-    begin = {ax: (s if s >= 0 else shape[ax] + s) for ax, s in zip(axes, starts, strict=True)}
     if axes == [1]:
         lo = max(0, min(begin[1], shape[1]))
         r.add(i, node, "slice", {"start": lo, "stop": lo + out[1]}, [x])
@@ -1103,11 +1101,35 @@ def slice_(r: _Reader, i: int, node: Any) -> None:
     if 1 in axes:
         raise r.error(node, "a Slice of channels and spatial axes at once has no archcalc "
                       "layer")
+    # x[:, :, a:b, c:d] is written as one Slice per axis: the chain is one crop
+    chain = [node]
+    while True:
+        readers = r.readers(chain[-1].output[0])
+        if len(readers) != 1 or readers[0].op_type != "Slice" or \
+                any(v not in r.consts for v in readers[0].input[1:] if v):
+            break
+        chain.append(readers[0])
+        r.claimed.add(r.producer[readers[0].output[0]])
+    for later in chain[1:]:
+        for ax, start in _slice_starts(r, later, shape).items():
+            begin[ax] = start
+    final = r.shape(chain[-1].output[0], node)
+    if any(final[k] != shape[k] for k in (0, 1)):
+        raise r.error(node, "a chain of Slices that also cuts the channels has no archcalc "
+                      "layer")
     margin = []
-    for a in range(2, len(shape)):
-        lo = max(0, begin.get(a, 0))
-        margin.append((lo, shape[a] - out[a] - lo))
-    r.add(i, node, "crop", {"margin": _pad_arg(margin)}, [x])
+    for ax in range(2, len(shape)):
+        lo = max(0, min(begin.get(ax, 0), shape[ax]))
+        margin.append((lo, shape[ax] - final[ax] - lo))
+    r.add(i, node, "crop", {"margin": _pad_arg(margin)}, [x], chain[-1].output[0])
+
+
+def _slice_starts(r: _Reader, node: Any, shape: tuple[int, ...]) -> dict[int, int]:
+    """Axis → first element kept, of one Slice node (negative starts counted from the end)."""
+    starts = [int(v) for v in r.value(node.input[1], node, "starts")]
+    axes = [int(v) % len(shape) for v in r.value(node.input[3], node, "axes")] \
+        if len(node.input) > 3 and node.input[3] else list(range(len(starts)))
+    return {ax: (s if s >= 0 else shape[ax] + s) for ax, s in zip(axes, starts, strict=True)}
 
 
 def resize(r: _Reader, i: int, node: Any) -> None:

@@ -142,6 +142,25 @@ def _ungrouped(node: Any) -> int | None:
     return macs * groups
 
 
+def _load_module(code: str) -> dict[str, Any]:
+    """Import the generated file as a module, as `python net.py` would: the text is archcalc's
+    own (spec names and ids reach it only as identifiers, repr() strings and a sanitised
+    docstring), written to a private temporary directory and removed after import."""
+    import importlib.util
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="archcalc-export-") as tmp:
+        path = os.path.join(tmp, "archcalc_export.py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(code)
+        spec = importlib.util.spec_from_file_location("archcalc_export", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return vars(module)
+
+
 def check_against_torch(graph: Graph, *, batch: int = 1, seed: int = 0) -> TorchCheck:
     """Run the exported module of ``graph`` in PyTorch (CPU, eval mode, no gradients) and
     compare every row with the engine."""
@@ -150,8 +169,7 @@ def check_against_torch(graph: Graph, *, batch: int = 1, seed: int = 0) -> Torch
 
     started = time.perf_counter()
     export = export_pytorch(graph, trace=True)
-    namespace: dict[str, Any] = {"__name__": "archcalc_export"}
-    exec(compile(export.code, f"<archcalc export {graph.name}>", "exec"), namespace)
+    namespace = _load_module(export.code)
     seen: dict[str, tuple[int, ...]] = {}
     group_of: dict[int, str] = {}
 
@@ -162,7 +180,7 @@ def check_against_torch(graph: Graph, *, batch: int = 1, seed: int = 0) -> Torch
 
     namespace["_seen"] = record
     torch.manual_seed(seed)
-    model = namespace[export.class_name]().eval()
+    model = namespace[export.class_name]().train(False)  # inference mode
     by_fqn = dict(model.named_modules())
     for name, group in export.groups.items():
         group_of[id(by_fqn[name])] = group

@@ -500,8 +500,8 @@ class _Writer:
     def file(self, root: _Group, source: str) -> str:
         g = self.graph
         head = [
-            f'"""{g.name}: written by `archcalc export --to pytorch`'
-            + (f" from {source}" if source else "") + ".",
+            f'"""{_doc(g.name)}: written by `archcalc export --to pytorch`'
+            + (f" from {_doc(source)}" if source else "") + ".",
             "",
             f"Input {list(g.input_shape)} (channels first, no batch axis). Every row of "
             "`archcalc table` is",
@@ -532,7 +532,7 @@ class _Writer:
         shape = ", ".join(str(v) for v in g.input_shape)
         parts.append("\n".join([
             'if __name__ == "__main__":',
-            f"    model = {self.root_class}().eval()",
+            f"    model = {self.root_class}().train(False)  # inference mode",
             f"    y = model(torch.zeros(1, {shape}))",
             "    params = sum(p.numel() for p in model.parameters())",
             '    print(f"{type(model).__name__}: output {list(y.shape)}, {params:,} params")',
@@ -545,7 +545,7 @@ class _Writer:
         if used_by:
             shown = ", ".join(used_by[:6]) + (f", … ({len(used_by)} in all)"
                                               if len(used_by) > 6 else "")
-            lines.append(f'    """{_wrap_doc("Used by " + shown + ".", 8)}"""')
+            lines.append(f'    """{_wrap_doc(_doc("Used by " + shown + "."), 8)}"""')
             lines.append("")
         sig = "".join(f", {p}: int" for p in params)
         one = f"    def __init__(self{sig}) -> None:"
@@ -563,6 +563,13 @@ class _Writer:
         lines.append("")
         lines += _wrap_long(["    " + line for line in forward])
         return "\n".join(lines)
+
+
+def _doc(text: str) -> str:
+    """Text from the spec made safe inside a triple-quoted docstring: no quotes, backslashes or
+    control characters (a name cannot end the docstring and add code)."""
+    return "".join(ch if ch.isprintable() and ch not in '"\\' else "'" if ch == '"' else " "
+                   for ch in text)
 
 
 def _wrap_doc(text: str, indent: int) -> str:

@@ -129,10 +129,12 @@ def canonical(report: Any) -> list[dict[str, Any]]:
       alone reads) is drawn into that row, as the importer fuses it (pre-activation specs:
       DenseNet's norm2/relu2 after conv1, Xception's ReLU before the next separable conv);
       its params, buffers and FLOPs move with it;
-    * pwconv is written conv (ONNX has one Conv).
+    * pwconv is written conv (ONNX has one Conv), and an adaptive_avgpool whose windows are
+      all equal avgpool (PyTorch exports it as AveragePool).
 
     Totals are compared apart, before any of this."""
-    rows = [{"name": r.name, "type": "conv" if r.type == "pwconv" else r.type,
+    rows = [{"name": r.name, "type": {"pwconv": "conv", "adaptive_avgpool": "avgpool"}.get(
+                 r.type, r.type),
              "inputs": list(r.inputs), "shape": tuple(r.output_shape), "params": r.params,
              "buffers": r.buffers, "macs": r.macs, "flops": r.flops, "posts": len(r.post)}
             for r in report.layers]

@@ -73,6 +73,18 @@ def test_export_refuses_what_pytorch_cannot_express() -> None:
     assert "stride 1" in str(err.value)
 
 
+def test_spec_text_cannot_inject_code() -> None:
+    """Names and ids reach the generated file only as identifiers, repr() strings or a
+    sanitised docstring: a hostile spec name adds no statement."""
+    spec = {"archcalc": 1, "name": 'x"""\nimport os; os.system("echo hi")\n"""', "input": [3, 8, 8],
+            "layers": [{"conv": {"id": 'c"); import os; ("', "out": 4, "k": 3}}]}
+    code = export_pytorch(to_graph(load_spec(spec))).code
+    tree = ast.parse(code)
+    kinds = [type(n).__name__ for n in tree.body]
+    assert kinds == ["Expr", "ImportFrom", "Import", "ImportFrom", "Assign", "ClassDef", "If"]
+    assert not any(isinstance(n, ast.Import) and n.names[0].name == "os" for n in ast.walk(tree))
+
+
 def test_export_cli_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "net.py"
     run = _cli("export", "resnet18", "--to", "pytorch", "-o", str(out))
@@ -367,7 +379,8 @@ def test_table_reads_onnx_directly(tmp_path: Path) -> None:
     path = g.save(tmp_path / "m.onnx", g.conv("x", 3, 8, 3, "conv1", pads=[1, 1, 1, 1]))
     run = _cli("table", path, "--format", "csv")
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[1].startswith("conv1,conv,,input,8x16x16,216,0,55296")
+    row = next(line for line in run.stdout.splitlines() if line.startswith("conv1,"))
+    assert row.startswith("conv1,conv,,input,8x16x16,216,0,55296")
 
 
 def test_corrupt_file_is_a_located_error(tmp_path: Path) -> None:

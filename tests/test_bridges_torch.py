@@ -27,11 +27,15 @@ else:
     torchvision = pytest.importorskip("torchvision")
     pytest.importorskip("onnx")
 
-from archcalc import analyze, load_spec, to_graph  # noqa: E402
-from archcalc import torch_map  # noqa: E402
-from archcalc.onnx_import import import_onnx  # noqa: E402
-from archcalc.torch_check import check_against_torch  # noqa: E402
-from archcalc.torch_export import export_pytorch  # noqa: E402
+from archcalc import (
+    analyze,
+    load_spec,
+    to_graph,
+    torch_map,
+)
+from archcalc.onnx_import import import_onnx
+from archcalc.torch_check import check_against_torch
+from archcalc.torch_export import export_pytorch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

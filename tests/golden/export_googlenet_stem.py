@@ -31,7 +31,7 @@ class GoogLeNetStemLecture(nn.Module):
 
 
 if __name__ == "__main__":
-    model = GoogLeNetStemLecture().eval()
+    model = GoogLeNetStemLecture().train(False)  # inference mode
     y = model(torch.zeros(1, 3, 224, 224))
     params = sum(p.numel() for p in model.parameters())
     print(f"{type(model).__name__}: output {list(y.shape)}, {params:,} params")

@@ -97,7 +97,7 @@ class LeNet5(nn.Module):
 
 
 if __name__ == "__main__":
-    model = LeNet5().eval()
+    model = LeNet5().train(False)  # inference mode
     y = model(torch.zeros(1, 1, 32, 32))
     params = sum(p.numel() for p in model.parameters())
     print(f"{type(model).__name__}: output {list(y.shape)}, {params:,} params")

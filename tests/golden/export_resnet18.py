@@ -108,7 +108,7 @@ class ResNet18(nn.Module):
 
 
 if __name__ == "__main__":
-    model = ResNet18().eval()
+    model = ResNet18().train(False)  # inference mode
     y = model(torch.zeros(1, 3, 224, 224))
     params = sum(p.numel() for p in model.parameters())
     print(f"{type(model).__name__}: output {list(y.shape)}, {params:,} params")
