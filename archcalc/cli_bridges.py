@@ -54,9 +54,11 @@ def import_onnx(model: str, input_shape: tuple[int, ...] | None, name: str | Non
     emit(run_import(model, input_shape=input_shape, name=name).text, output)
 
 
-def verify_torch(graph: Any, *, batch: int, seed: int, fmt: str, output: str | None) -> None:
+def verify_torch(graph: Any, *, batch: int, seed: int, fmt: str, output: str | None,
+                 width: int | None = None, exact: bool = False) -> None:
     """``verify --against torch``: the table (or JSON), then exit 1 naming the first row that
     disagrees."""
+    from .cli_common import emit_table
     from .torch_check import check_against_torch
 
     result = check_against_torch(graph, batch=batch, seed=seed)
@@ -64,7 +66,7 @@ def verify_torch(graph: Any, *, batch: int, seed: int, fmt: str, output: str | N
     if fmt == "json":
         emit(json.dumps(data, indent=2) + "\n", output)
     else:
-        emit(_render(data), output, rich=True)
+        emit_table(torch_lines(data, width=width, exact=exact), output)
     failures = result.failures
     if failures:
         row = failures[0]
@@ -78,45 +80,47 @@ def verify_torch(graph: Any, *, batch: int, seed: int, fmt: str, output: str | N
             f"{result.torch_macs:,}", hint="archcalc and PyTorch disagree")
 
 
-def _shape(shape: list[int] | None) -> str:
-    return "—" if shape is None else "×".join(str(v) for v in shape)
+def torch_lines(data: dict[str, Any], *, width: int | None, exact: bool = False) -> list[Any]:
+    """Per row the shape, params, buffers and MACs, each ``engine ≠ torch`` where they differ
+    (in exact integers), the verdict; then the totals and the method."""
+    from . import units
+    from .terminal import _count, _prose, _table, _title
+    from .textable import Column, Line, Row
 
+    def shape(value: list[int] | None) -> str:
+        return "—" if value is None else "×".join(str(v) for v in value)
 
-def _render(data: dict[str, Any]) -> Any:
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
+    def pair(a: int, b: int | None, whole: bool) -> str:
+        if b is None:
+            return _count(a, whole)
+        return _count(a, whole) if a == b else f"{units.exact(a)} ≠ {units.exact(b)}"
 
-    title = (f"{data['name']} — verified against PyTorch {data['torch_version']}: input "
-             f"{_shape(data['input_shape'])}, batch {data['batch']}")
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for col, right in (("layer", False), ("module", False), ("shape", False),
-                       ("params", True), ("buffers", True), ("MACs", True),
-                       ("verdict", False)):
-        table.add_column(col, justify="right" if right else "left", no_wrap=col != "layer")
-    for row in data["layers"]:
-        bad = row["verdict"] != "ok"
-
-        def pair(a: Any, b: Any) -> str:
-            return f"{a:,}" if a == b else f"{a:,} ≠ {b:,}"
-
-        shape = _shape(row["output_shape"]) if row["output_shape"] == \
-            row["torch_output_shape"] else (f"{_shape(row['output_shape'])} ≠ "
-                                            f"{_shape(row['torch_output_shape'])}")
-        macs = "—" if row["torch_macs"] is None else pair(row["macs"], row["torch_macs"])
-        table.add_row(row["name"], row["module"] or "(forward)", shape,
-                      pair(row["params"], row["torch_params"]),
-                      pair(row["buffers"], row["torch_buffers"]), macs,
-                      ("ok" if not row["note"] else "ok (note)") if not bad else "MISMATCH",
-                      style="bold red" if bad else "")
+    lines = _title(f"{data['name']} — verified against PyTorch {data['torch_version']} · input "
+                   f"{shape(data['input_shape'])} · batch {data['batch']}", width)
+    cols = [Column("layer", "layer", kind="name"), Column("type", "type", align="left", drop=2),
+            Column("shape", "output", align="left"), Column("params", "params"),
+            Column("buffers", "buffers", drop=1), Column("macs", "MACs"),
+            Column("verdict", "verdict", align="left")]
+    rows = []
+    for r in data["layers"]:
+        ok = r["verdict"] == "ok"
+        out = shape(r["output_shape"]) if r["output_shape"] == r["torch_output_shape"] else \
+            f"{shape(r['output_shape'])} ≠ {shape(r['torch_output_shape'])}"
+        rows.append(Row((r["name"], r["type"], out,
+                         pair(r["params"], r["torch_params"], exact or not ok),
+                         pair(r["buffers"], r["torch_buffers"], exact or not ok),
+                         pair(r["macs"], r["torch_macs"], exact or not ok),
+                         ("ok" if not r["note"] else "ok, note") if ok else "MISMATCH"),
+                        "" if ok else "red"))
     t = data["totals"]
-    table.add_section()
-    table.add_row("total", "", "", f"{t['params']:,}", f"{t['buffers']:,}", f"{t['macs']:,}",
-                  "ok" if data["ok"] else "FAILED", style="bold")
-    parts: list[Any] = [table, Text(
-        "engine = torch in every column unless written a ≠ b. Method: "
-        + data["method"] + f"; {data['seconds']:.1f} s. (forward): a merge written in "
-        "forward, no module.", style="dim")]
-    parts += [Text(f"note: {n}") for n in data["notes"]]
-    return Group(*parts)
+    rows.append(Row(("total", "", "", pair(t["params"], t["torch_params"], exact),
+                     pair(t["buffers"], t["torch_buffers"], exact),
+                     pair(t["macs"], t["torch_macs"], exact), "ok" if data["ok"] else "FAILED"),
+                    "bold" if data["ok"] else "red", rule=True))
+    lines += _table(cols, rows, width)
+    lines.append(Line(""))
+    lines += _prose("Each figure is archcalc's and PyTorch's alike unless written engine ≠ "
+                    "torch. " + data["method"] + f". {data['seconds']:.1f} s.", width)
+    for n in data["notes"]:
+        lines += _prose(f"note: {n}", width, "")
+    return lines

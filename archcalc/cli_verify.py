@@ -81,7 +81,8 @@ def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None
     if against == "torch":
         from .cli_bridges import verify_torch
 
-        verify_torch(graph, batch=batch, seed=seed, fmt=fmt, output=output)
+        verify_torch(graph, batch=batch, seed=seed, fmt=fmt, output=output,
+                     width=table_width(wide), exact=exact)
         return
     show = progress if progress is not None else _stderr_is_terminal()
     if show:

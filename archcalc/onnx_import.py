@@ -69,6 +69,8 @@ class Imported:
     layers: int
     nodes: int
     folded: int
+    #: the same spec as Python data (what `archcalc table MODEL.onnx` builds)
+    mapping: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -82,7 +84,7 @@ def import_onnx(path: str, *, input_shape: tuple[int, ...] | None = None,
     shown = name or os.path.splitext(os.path.basename(path))[0]
     text = reader.spec_text(shown, os.path.basename(path))
     imported = Imported(text, shown, len(reader.entries), len(model.graph.node), reader.folded,
-                        reader.warnings)
+                        reader.mapping, reader.warnings)
     _check_shapes(reader, imported, path)
     return imported
 
@@ -160,7 +162,7 @@ class _Reader:
         self.consts: dict[str, Const] = {}
         self.alias: dict[str, str] = {}
         self.claimed: set[int] = set()
-        self.extra_pads: dict[int, list[int]] = {}
+        self.extra_pads: dict[str, list[int]] = {}  # a conv's output → padding from a Pad
         self.absorbed: dict[str, list[str]] = {}  # tensor → module names folded into its row
         self.eps_fused: set[float] = set()
         self.producer_entry: dict[str, int] = {}
@@ -521,6 +523,10 @@ class _Reader:
         if bias_default:
             lines += ["defaults:", "  conv: {bias: false}   # dwconv inherits it"]
         lines.append("layers:")
+        self.mapping: dict[str, Any] = {"archcalc": 1, "name": name,
+                                        "input": list(self.input_shape), "layers": []}
+        if bias_default:
+            self.mapping["defaults"] = {"conv": {"bias": False}}
         prev = "input"
         for e in self.entries:
             args: dict[str, Any] = {"id": e.id}
@@ -540,6 +546,7 @@ class _Reader:
                 args["act"] = acts[0]
             body = ", ".join(f"{k}: {_yaml(v)}" for k, v in args.items())
             lines.append(f"  - {e.type}: {{{body}}}")
+            self.mapping["layers"].append({e.type: args})
             prev = e.id
         if self.entries and self.entries[-1].output != self.output:
             raise BridgeError("the model's output is not the last layer", loc=Loc(self.path))
@@ -676,7 +683,7 @@ def _pads(r: _Reader, node: Any, rank: int, k: Sequence[int], s: Sequence[int],
             pairs.append((small, big) if auto == "SAME_UPPER" else (big, small))
         return pairs
     p = list(r.attr(node, "pads", [0] * (2 * rank)))
-    extra = r.extra_pads.get(id(node))
+    extra = r.extra_pads.get(node.output[0])
     if extra:
         p = [p[i] + extra[i] for i in range(2 * rank)]
     return [(int(p[a]), int(p[a + rank])) for a in range(rank)]
@@ -1061,7 +1068,8 @@ def pad(r: _Reader, i: int, node: Any) -> None:
     if len(readers) == 1 and readers[0].op_type == "Conv" and \
             r.attr(readers[0], "auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
         conv_node = readers[0]
-        r.extra_pads[id(conv_node)] = [lo for lo, _ in spatial] + [hi for _, hi in spatial]
+        r.extra_pads[conv_node.output[0]] = [lo for lo, _ in spatial] + [hi for _, hi in
+                                                                          spatial]
         r.alias[node.output[0]] = x
         return
     r.add(i, node, "zeropad", {"p": _pad_arg(spatial)}, [x])
@@ -1201,7 +1209,7 @@ def _check_shapes(reader: _Reader, imported: Imported, path: str) -> None:
     from .graph import build
     from .spec import load_spec
 
-    spec = load_spec(imported.text)
+    spec = load_spec(imported.mapping)
     graph = build(spec)
     by_id = {e.id: e for e in reader.entries}
     for node in graph.nodes:

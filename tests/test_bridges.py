@@ -394,9 +394,14 @@ def test_corrupt_file_is_a_located_error(tmp_path: Path) -> None:
 def test_imported_text_is_one_layer_per_line(tmp_path: Path) -> None:
     g = G([1, 3, 16, 16])
     y = g.node("Relu", [g.bn(g.conv("x", 3, 8, 3, "conv1"), 8, "bn1")], "/relu/Relu")
-    text, _ = _import(g.save(tmp_path / "m.onnx", y))
+    path = g.save(tmp_path / "m.onnx", y)
+    text, report = _import(path)
     layers = text.split("layers:\n", 1)[1].splitlines()
     assert all(line.startswith("  - ") for line in layers)
+    # `archcalc table MODEL.onnx` builds the same spec from Python data
+    from archcalc.onnx_import import import_onnx
+
+    assert analyze(import_onnx(path).mapping).to_dict() == report.to_dict()
 
 
 def test_onnx_errors_are_archcalc_errors(tmp_path: Path) -> None:
