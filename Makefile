@@ -70,7 +70,7 @@ CROSS      := .venv-crosscheck
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 $(CROSS)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(CROSS)
-	$(CROSS)/bin/python -m pip install --quiet $(TORCH_PINS) 'onnx>=1.15'
+	$(CROSS)/bin/python -m pip install --quiet $(TORCH_PINS) 'onnx>=1.15' onnxscript
 	$(CROSS)/bin/python -m pip install --quiet -e '.[test]'
 	touch $@
 

@@ -27,6 +27,7 @@ attribute the layer cannot express (a Gemm with alpha ≠ 1, asymmetric pool pad
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -58,6 +59,10 @@ class Entry(NamedTuple):
 class Const(NamedTuple):
     shape: tuple[int, ...]
     value: Any = None  # numpy array, or None when only the shape is known
+    #: stored in the file (an initializer or a Constant node, or an Identity/Cast of one): a
+    #: weight; a tensor an exporter computes at run time (a zero bias expanded from a scalar)
+    #: is not a parameter of the model
+    stored: bool = False
 
 
 @dataclass
@@ -259,7 +264,7 @@ class _Reader:
             value = None
             if t.data_location != 1 and _numel(t.dims) <= 4096:  # small: a shape or a scalar
                 value = numpy_helper.to_array(t)
-            self.consts[t.name] = Const(tuple(t.dims), value)
+            self.consts[t.name] = Const(tuple(t.dims), value, stored=True)
 
     def error(self, node: Any, what: str, hint: str | None = None) -> BridgeError:
         return BridgeError(what, loc=Loc(self.path),
@@ -285,11 +290,31 @@ class _Reader:
                 if i not in self.claimed]
 
     # -- names
+    def scope(self, node: Any) -> tuple[str, str] | None:
+        """(module, op) from PyTorch's node name (``/layer1/layer1.0/conv1/Conv``) or, for the
+        dynamo exporter, its ``pkg.torch.onnx.name_scopes`` metadata (``['', 'layer1',
+        'layer1.0', 'add_2']``: module names, then the op)."""
+        found = _scope_name(node.name)
+        if found is not None:
+            return found
+        for prop in node.metadata_props:
+            if prop.key == "pkg.torch.onnx.name_scopes":
+                try:
+                    names = ast.literal_eval(prop.value)
+                except (ValueError, SyntaxError):
+                    return None
+                if not isinstance(names, list) or len(names) < 2:
+                    return None
+                modules = [str(v) for v in names[1:-1] if v]
+                return (modules[-1] if modules else "",
+                        re.sub(r"_\d+$", "", str(names[-1])).strip("_"))
+        return None
+
     def _leaf_scopes(self) -> set[str]:
         """Module names that hold no other module (PyTorch scopes with no deeper scope)."""
         scopes: dict[str, int] = {}
         for node in self.graph.node:
-            found = _scope_name(node.name)
+            found = self.scope(node)
             if found:
                 scopes[found[0]] = scopes.get(found[0], 0) + 1
         inner = {s.rsplit(".", 1)[0] for s in scopes if "." in s}
@@ -306,7 +331,7 @@ class _Reader:
         for v in node.input[1:2]:
             if v in self.consts and v.endswith(".weight"):
                 return str(v[: -len(".weight")])
-        found = _scope_name(node.name)
+        found = self.scope(node)
         if found:
             scope, op = found
             if scope in self.leaf_scopes and scope:
@@ -410,8 +435,10 @@ class _Reader:
         if node.op_type == "Constant":
             value = self.onnx.numpy_helper.to_array(self.attr(node, "value")) \
                 if self.attr(node, "value") is not None else _constant_attr(self, node)
-            self.consts[node.output[0]] = Const(tuple(value.shape), value)
+            self.consts[node.output[0]] = Const(tuple(value.shape), value, stored=True)
             return True
+        if node.op_type == "CastLike" and ins and ins[0] in self.consts:
+            ins = ins[:1]  # the second input only gives the element type
         if node.op_type == "Shape" and ins and ins[0] not in self.consts:
             shape = self.shapes.get(self.resolve(ins[0])) or self.shapes.get(ins[0])
             if shape is None or any(v < 0 for v in shape):
@@ -428,12 +455,24 @@ class _Reader:
         result = None
         if all(v is not None for v in values):
             result = _evaluate(self, node, values)
+        stored = node.op_type in ("Identity", "Cast", "CastLike") and self.consts[ins[0]].stored
         for k, out in enumerate(node.output):
             if result is not None and k < len(result):
-                self.consts[out] = Const(tuple(result[k].shape), result[k])
+                self.consts[out] = Const(tuple(result[k].shape), result[k], stored)
             else:
-                self.consts[out] = Const(self.shapes.get(out, ()), None)
+                self.consts[out] = Const(self.shapes.get(out, ()), None, stored)
         return True
+
+    def stored_input(self, node: Any, k: int) -> bool:
+        """Whether input ``k`` is given and a tensor stored in the file (a bias, a weight)."""
+        if len(node.input) <= k or not node.input[k]:
+            return False
+        c = self.consts.get(node.input[k])
+        if c is None:
+            raise self.error(node, f"input {k} ({node.input[k]!r}) is not a constant tensor",
+                             "a weight or bias computed from activations has no archcalc "
+                             "layer")
+        return c.stored
 
     # -- fusion of bn and activations into the rows
     def _fuse(self) -> None:
@@ -599,8 +638,8 @@ def _evaluate(r: _Reader, node: Any, values: list[Any]) -> list[Any] | None:
         if op == "Cast":
             to = r.attr(node, "to")
             return [a.astype(r.onnx.helper.tensor_dtype_to_np_dtype(to))]
-        if op == "CastLike":
-            return [a.astype(values[1].dtype)]
+        if op == "CastLike":  # the type donor may be data (not among the values): keep a's
+            return [a.astype(values[1].dtype) if len(values) > 1 else a]
         return [a]
     if op == "Gather":
         return [np.take(a, values[1], axis=r.attr(node, "axis", 0))]
@@ -709,7 +748,7 @@ def conv(r: _Reader, i: int, node: Any) -> None:
     g = int(r.attr(node, "group", 1))
     pairs = _pads(r, node, rank, k, s, d, shape)
     cin, out = shape[1], int(w.shape[0])
-    has_bias = len(node.input) > 2 and bool(node.input[2])
+    has_bias = r.stored_input(node, 2)
     args: dict[str, Any] = {}
     kind = "conv"
     if g > 1 and g == cin:
@@ -758,7 +797,7 @@ def conv_transpose(r: _Reader, i: int, node: Any) -> None:
         args["d"] = _ints(d)
     if g > 1:
         args["groups"] = g
-    args["bias"] = len(node.input) > 2 and bool(node.input[2])
+    args["bias"] = r.stored_input(node, 2)
     r.add(i, node, "deconv", args)
 
 
@@ -779,7 +818,7 @@ def gemm(r: _Reader, i: int, node: Any) -> None:
                       "activations has no archcalc layer")
     out = int(w.shape[0] if r.attr(node, "transB", 0) else w.shape[1])
     x, _ = _flat_in(r, i, node)
-    r.add(i, node, "fc", {"out": out, "bias": len(node.input) > 2 and bool(node.input[2])},
+    r.add(i, node, "fc", {"out": out, "bias": r.stored_input(node, 2)},
           [x], name=_fc_name(r, node, x))
 
 
@@ -1189,7 +1228,7 @@ HANDLERS: dict[str, Handler] = {
     "HardSigmoid": hard_sigmoid, "HardSwish": _activation("hardswish"),
     "Gelu": _activation("gelu"), "Softmax": softmax, "Add": add, "Sum": add, "Mul": mul,
     "Concat": concat, "Flatten": flatten, "Reshape": reshape, "Squeeze": squeeze,
-    "Identity": identity, "Cast": identity, "Dropout": dropout, "LRN": lrn, "Pad": pad,
+    "Identity": identity, "Cast": identity, "CastLike": identity, "Dropout": dropout, "LRN": lrn, "Pad": pad,
     "Split": split, "Slice": slice_, "Resize": resize, "Upsample": resize,
     "Transpose": transpose,
 }

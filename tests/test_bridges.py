@@ -334,6 +334,34 @@ def test_conv_transpose_lrn_dropout(tmp_path: Path) -> None:
     assert "k: 2.0" in text
 
 
+def test_a_bias_computed_at_run_time_is_no_parameter(tmp_path: Path) -> None:
+    """The dynamo exporter gives a bias-free conv a zero bias: Expand(CastLike(0, x), [C]).
+    It is no tensor of the model: conv 3→4 1×1 has 12 params, not 16."""
+    g = G([1, 3, 4, 4])
+    zero = g.node("CastLike", [g.w("z", (), np.float32(0)), "x"], "node_CastLike_1")
+    bias = g.node("Expand", [zero, g.w("n", (1,), np.array([4], np.int64))], "node_Expand_2")
+    y = g.node("Conv", ["x", g.w("c.weight", (4, 3, 1, 1)), bias], "node_conv2d",
+               kernel_shape=[1, 1])
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert report.layers[0].params == 12 and "bias: false" in text
+
+
+def test_dynamo_name_scopes(tmp_path: Path) -> None:
+    """The dynamo exporter's node names carry no module; its name_scopes metadata does."""
+    g = G([1, 3, 4, 4])
+    y = g.node("Relu", [g.conv("x", 3, 4, 1, "features.0")], "node_relu_7")
+    props = g.nodes[-1].metadata_props.add()
+    props.key, props.value = "pkg.torch.onnx.name_scopes", "['', 'features', 'features.1', " \
+        "'relu_7']"
+    z = g.node("MaxPool", [y], "node_max_pool2d", kernel_shape=[2, 2], strides=[2, 2])
+    props = g.nodes[-1].metadata_props.add()
+    props.key, props.value = "pkg.torch.onnx.name_scopes", "['', 'pool', 'max_pool2d']"
+    text, _ = _import(g.save(tmp_path / "m.onnx", z))
+    # conv features.0 and relu features.1 are all of `features`: the row is named after it
+    assert "- conv: {id: features, out: 4, k: 1, act: relu}" in text
+    assert "- maxpool: {id: pool, k: 2, s: 2}" in text
+
+
 def test_unsupported_operator_names_node_and_op(tmp_path: Path) -> None:
     g = G([1, 4, 4, 4])
     y = g.node("Einsum", ["x"], "/mix/Einsum", equation="bchw->bchw")
