@@ -453,8 +453,11 @@ class _Reader:
             return False
         values = [self.consts[v].value for v in ins]
         result = None
-        if all(v is not None for v in values):
-            result = _evaluate(self, node, values)
+        if all(v is not None for v in values) and not _too_big(node, values):
+            try:
+                result = _evaluate(self, node, values)
+            except (ValueError, TypeError, IndexError, KeyError, ArithmeticError):
+                result = None  # a malformed constant: only its inferred shape is kept
         stored = node.op_type in ("Identity", "Cast", "CastLike") and self.consts[ins[0]].stored
         for k, out in enumerate(node.output):
             if result is not None and k < len(result):
@@ -625,6 +628,37 @@ def _constant_attr(r: _Reader, node: Any) -> Any:
         if v is not None:
             return np.array(list(v), dtype=dtype)
     raise r.error(node, "a Constant without a value the importer can read")
+
+
+#: the largest constant the importer computes (elements): plumbing is small; a model that
+#: expands a scalar to a huge tensor keeps only its shape, so no input can exhaust memory
+MAX_FOLD_ELEMENTS = 1 << 20
+
+
+def _too_big(node: Any, values: list[Any]) -> bool:
+    """Whether evaluating ``node`` could make a constant larger than MAX_FOLD_ELEMENTS (the ops
+    whose output can outgrow their inputs: ConstantOfShape, Expand, Range, Tile and
+    broadcasting arithmetic)."""
+    import numpy as np
+
+    op = node.op_type
+    try:
+        if op == "ConstantOfShape":
+            return _numel([int(v) for v in values[0].reshape(-1)]) > MAX_FOLD_ELEMENTS
+        if op == "Expand":
+            target = np.broadcast_shapes(values[0].shape,
+                                         tuple(int(v) for v in values[1].reshape(-1)))
+            return _numel(target) > MAX_FOLD_ELEMENTS
+        if op == "Range":
+            start, limit, delta = (float(v) for v in values[:3])
+            return delta == 0 or abs((limit - start) / delta) > MAX_FOLD_ELEMENTS
+        if op == "Tile":
+            return values[0].size * _numel([int(v) for v in values[1]]) > MAX_FOLD_ELEMENTS
+        if op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Where"):
+            return _numel(np.broadcast_shapes(*(v.shape for v in values))) > MAX_FOLD_ELEMENTS
+    except (ValueError, TypeError, OverflowError):
+        return True
+    return any(v.size > MAX_FOLD_ELEMENTS for v in values)
 
 
 def _evaluate(r: _Reader, node: Any, values: list[Any]) -> list[Any] | None:
@@ -1228,7 +1262,8 @@ HANDLERS: dict[str, Handler] = {
     "HardSigmoid": hard_sigmoid, "HardSwish": _activation("hardswish"),
     "Gelu": _activation("gelu"), "Softmax": softmax, "Add": add, "Sum": add, "Mul": mul,
     "Concat": concat, "Flatten": flatten, "Reshape": reshape, "Squeeze": squeeze,
-    "Identity": identity, "Cast": identity, "CastLike": identity, "Dropout": dropout, "LRN": lrn, "Pad": pad,
+    "Identity": identity, "Cast": identity, "CastLike": identity, "Dropout": dropout,
+    "LRN": lrn, "Pad": pad,
     "Split": split, "Slice": slice_, "Resize": resize, "Upsample": resize,
     "Transpose": transpose,
 }

@@ -419,6 +419,19 @@ def test_corrupt_file_is_a_located_error(tmp_path: Path) -> None:
     assert "Traceback" not in run.stderr
 
 
+def test_plumbing_cannot_exhaust_memory(tmp_path: Path) -> None:
+    """A ConstantOfShape of [10^6, 10^6] (10^12 elements) is not computed: only its shape is
+    kept, and the import fails on the node that needs its value (a Reshape target) by name."""
+    g = G([1, 4, 3, 3])
+    big = g.node("ConstantOfShape", [g.w("dims", (2,), np.array([10**6, 10**6], np.int64))],
+                 "/big/ConstantOfShape")
+    target = g.node("Shape", [big], "/big/Shape")
+    y = g.node("Reshape", ["x", target], "/Reshape")
+    with pytest.raises(BridgeError) as err:
+        _import(g.save(tmp_path / "m.onnx", y))
+    assert "node '/Reshape' (Reshape)" in str(err.value)
+
+
 def test_imported_text_is_one_layer_per_line(tmp_path: Path) -> None:
     g = G([1, 3, 16, 16])
     y = g.node("Relu", [g.bn(g.conv("x", 3, 8, 3, "conv1"), 8, "bn1")], "/relu/Relu")
