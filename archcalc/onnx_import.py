@@ -653,7 +653,7 @@ def _too_big(node: Any, values: list[Any]) -> bool:
             start, limit, delta = (float(v) for v in values[:3])
             return delta == 0 or abs((limit - start) / delta) > MAX_FOLD_ELEMENTS
         if op == "Tile":
-            return values[0].size * _numel([int(v) for v in values[1]]) > MAX_FOLD_ELEMENTS
+            return int(values[0].size) * _numel([int(v) for v in values[1]]) > MAX_FOLD_ELEMENTS
         if op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Where"):
             return _numel(np.broadcast_shapes(*(v.shape for v in values))) > MAX_FOLD_ELEMENTS
     except (ValueError, TypeError, OverflowError):
