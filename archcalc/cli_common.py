@@ -102,7 +102,12 @@ def graph_from_options(spec: str, *, input_shape: tuple[int, ...] | None,
     """The built graph of SPEC with ``--input`` and ``--set`` applied."""
     from . import load_spec, to_graph
 
-    loaded = load_spec(spec)
+    if spec.lower().endswith(".onnx") and input_shape is not None:
+        from .onnx_import import onnx_spec  # the ONNX model re-inferred at that size
+
+        loaded = onnx_spec(spec, input_shape)
+    else:
+        loaded = load_spec(spec)
     rank = len(loaded.input.items)
     if input_shape is not None and len(input_shape) != rank:
         # a misuse of the command line (exit 2), pointing at the spec's `input:` it must match

@@ -34,9 +34,12 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ArchcalcError, BridgeError, Loc
+
+if TYPE_CHECKING:
+    from .spec import Spec
 
 MAX_ONNX_BYTES = 2**31  # protobuf's own limit for one message
 MAX_ONNX_NODES = 250_000  # the graph limit of archcalc (graph.MAX_NODES)
@@ -92,6 +95,16 @@ def import_onnx(path: str, *, input_shape: tuple[int, ...] | None = None,
                         reader.mapping, reader.warnings)
     _check_shapes(reader, imported, path)
     return imported
+
+
+def onnx_spec(path: str, input_shape: tuple[int, ...] | None = None) -> Spec:
+    """The :class:`~archcalc.spec.Spec` of an ONNX model, imported in memory (what
+    ``archcalc table MODEL.onnx`` and ``archcalc.analyze("model.onnx")`` read)."""
+    from .spec import parse_spec
+    from .ytree import from_python
+
+    imported = import_onnx(path, input_shape=input_shape)  # shapes checked against ONNX's
+    return parse_spec(from_python(imported.mapping, path), path, imported.text)
 
 
 def _onnx() -> Any:

@@ -109,11 +109,9 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
         return parse_spec(parse_yaml(text_source, "<text>"), "<text>", text_source, variant)
     path = Path(text_source)
     if path.suffix.lower() == ".onnx":  # an ONNX model, imported in memory (the onnx extra)
-        from .onnx_import import import_onnx
+        from .onnx_import import onnx_spec
 
-        imported = import_onnx(text_source)  # its shapes already checked against ONNX's
-        return parse_spec(from_python(imported.mapping, text_source), text_source,
-                          imported.text, variant)
+        return onnx_spec(text_source)
     if path.suffix in (".yaml", ".yml") or os.sep in text_source or path.is_file():
         if not path.is_file():
             raise SpecError(

@@ -124,8 +124,8 @@ def import_torch() -> Any:
         import torch
     except ImportError:
         raise BridgeError("PyTorch is not installed",
-                          hint="pip install 'archcalc[torch]' (CPU wheels: "
-                               "pip install torch --index-url of the CPU build)") from None
+                          hint="pip install 'archcalc[torch]' (the CPU build is enough)") \
+            from None
     return torch
 
 

@@ -400,6 +400,8 @@ def test_symbolic_input_needs_sizes(tmp_path: Path) -> None:
     run = _cli("import", path, "--input", "3x10x10", "-o", str(out))
     assert run.returncode == 0, run.stderr
     assert analyze(str(out)).totals.params == 4 * 3 * 9
+    run = _cli("table", path, "--input", "3x10x10", "--format", "csv")
+    assert run.returncode == 0 and "conv,,input,4x8x8" in run.stdout, run.stderr
 
 
 def test_table_reads_onnx_directly(tmp_path: Path) -> None:
@@ -443,6 +445,19 @@ def test_imported_text_is_one_layer_per_line(tmp_path: Path) -> None:
     from archcalc.onnx_import import import_onnx
 
     assert analyze(import_onnx(path).mapping).to_dict() == report.to_dict()
+
+
+def test_missing_extras_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without onnx (or torch) the command says which extra to install."""
+    from archcalc.onnx_import import import_onnx
+    from archcalc.torch_check import check_against_torch
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(BridgeError, match=r"pip install 'archcalc\[onnx\]'"):
+        import_onnx(str(tmp_path / "m.onnx"))
+    with pytest.raises(BridgeError, match=r"pip install 'archcalc\[torch\]'"):
+        check_against_torch(to_graph(load_spec("lenet5")))
 
 
 def test_onnx_errors_are_archcalc_errors(tmp_path: Path) -> None:
