@@ -78,6 +78,7 @@ crosscheck: $(CROSS)/.installed
 	$(CROSS)/bin/python tools/crosscheck.py
 	ARCHCALC_REQUIRE_TORCH=1 $(CROSS)/bin/python -m pytest -rs tests/test_bridges.py \
 	  tests/test_bridges_torch.py
+	$(CROSS)/bin/python -m pytest -rs tests/test_docs.py -k "against and torch"
 
 clean:
 	rm -rf $(VENV) $(CROSS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
