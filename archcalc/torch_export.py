@@ -287,6 +287,16 @@ def _fill(c: TorchCall, values: Sequence[Any]) -> TorchCall:
     return c._replace(args=tuple(args))
 
 
+def _rank(slot: str) -> int:
+    """How well a slot's name says what a shared parameter is: channel counts first, then
+    features, strides, anything else."""
+    for i, tails in enumerate((("in_channels", "out_channels"), ("num_features", "features"),
+                               ("stride",))):
+        if slot.endswith(tails):
+            return i
+    return 9
+
+
 def _skeleton_text(c: TorchCall) -> str:
     return repr(c)
 
@@ -470,18 +480,24 @@ class _Writer:
         """Slots equal in every instance stay literals; the others become constructor
         parameters, one per distinct column of values (conv1's out_channels and bn's
         num_features are one parameter)."""
-        columns = list(zip(*(values for _, values in cls.instances), strict=True)) \
+        raw = list(zip(*(values for _, values in cls.instances), strict=True)) \
             if cls.slot_names else []
+        columns = [tuple(v.value if isinstance(v, Default) else v for v in col) for col in raw]
+        # a column's parameter is named after the clearest of its slots: channels first
+        best: dict[tuple[int, ...], str] = {}
+        for name, column in zip(cls.slot_names, columns, strict=True):
+            if len(set(column)) > 1 and (column not in best or _rank(name) < _rank(
+                    best[column])):
+                best[column] = name
         fill: list[Any] = []
         by_column: dict[tuple[int, ...], str] = {}
         for i, column in enumerate(columns):
             if len(set(column)) == 1:
-                fill.append(column[0])
+                fill.append(raw[i][0])
                 continue
-            column = tuple(v.value if isinstance(v, Default) else v for v in column)
             name = by_column.get(column)
             if name is None:
-                name = _identifier(cls.slot_names[i])
+                name = _identifier(best[column])
                 while name in cls.params:
                     name += "_"
                 by_column[column] = name
