@@ -485,24 +485,24 @@ class _Writer:
         columns = [tuple(v.value if isinstance(v, Default) else v for v in col) for col in raw]
         # a column's parameter is named after the clearest of its slots: channels first
         best: dict[tuple[int, ...], str] = {}
-        for name, column in zip(cls.slot_names, columns, strict=True):
-            if len(set(column)) > 1 and (column not in best or _rank(name) < _rank(
+        for slot, column in zip(cls.slot_names, columns, strict=True):
+            if len(set(column)) > 1 and (column not in best or _rank(slot) < _rank(
                     best[column])):
-                best[column] = name
+                best[column] = slot
         fill: list[Any] = []
         by_column: dict[tuple[int, ...], str] = {}
         for i, column in enumerate(columns):
             if len(set(column)) == 1:
                 fill.append(raw[i][0])
                 continue
-            name = by_column.get(column)
-            if name is None:
-                name = _identifier(best[column])
-                while name in cls.params:
-                    name += "_"
-                by_column[column] = name
-                cls.params.append(name)
-            fill.append(Param(name))
+            param = by_column.get(column)
+            if param is None:
+                param = _identifier(best[column])
+                while param in cls.params:
+                    param += "_"
+                by_column[column] = param
+                cls.params.append(param)
+            fill.append(Param(param))
         cls.init = [(a, _fill(c, fill)) for a, c in cls.init]
         for group, values in cls.instances:
             args: list[tuple[str, Any]] = []
