@@ -81,6 +81,10 @@ def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None
     if against == "torch":
         from .cli_bridges import verify_torch
 
+        if rf or layer is not None or unit is not None:
+            raise click.UsageError("the receptive field is measured by archcalc's own "
+                                   "executor: drop --against torch for -r/--layer/--unit")
+
         verify_torch(graph, batch=batch, seed=seed, fmt=fmt, output=output,
                      width=table_width(wide), exact=exact)
         return

@@ -85,6 +85,11 @@ def test_spec_text_cannot_inject_code() -> None:
     assert not any(isinstance(n, ast.Import) and n.names[0].name == "os" for n in ast.walk(tree))
 
 
+def test_verify_against_torch_takes_no_receptive_field() -> None:
+    run = _cli("verify", "lenet5", "--against", "torch", "-r")
+    assert run.returncode == 2 and "drop --against torch" in run.stderr
+
+
 def test_export_cli_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "net.py"
     run = _cli("export", "resnet18", "--to", "pytorch", "-o", str(out))
