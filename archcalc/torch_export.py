@@ -75,7 +75,8 @@ def export_pytorch(graph: Graph, *, source: str = "", trace: bool = False) -> Ex
     """Write ``graph`` as a PyTorch module. ``trace`` (used by ``verify --against torch``) wraps
     each bare merge in ``_seen(self, name, value)`` so its output can be checked; the
     expressions are the same."""
-    rows = {n.name: _row(n) for n in graph.nodes}
+    made: dict[tuple[Any, ...], tuple[TorchCall | None, TorchMerge | None]] = {}
+    rows = {n.name: _row(n, made) for n in graph.nodes}
     root = _tree(graph)
     consumers = _consumers(graph)
     _interfaces(root, consumers, graph.output)
@@ -97,7 +98,18 @@ class _Row(NamedTuple):
     merge: TorchMerge | None
 
 
-def _row(node: Node) -> _Row:
+def _row(node: Node, made: dict[tuple[Any, ...], tuple[TorchCall | None, TorchMerge | None]]
+         ) -> _Row:
+    """The row's module or merge; equal layers on equal shapes (a spec's repeats) are made
+    once per export."""
+    key = (node.op, node.post, node.in_shapes, node.out_shape)
+    found = made.get(key)
+    if found is None:
+        found = made[key] = _made(node)
+    return _Row(node, *found)
+
+
+def _made(node: Node) -> tuple[TorchCall | None, TorchMerge | None]:
     where = f"layer {node.name!r} ({node.type_name})"
     try:
         op = to_torch(node.op, node.in_shapes, node.out_shape)
@@ -112,8 +124,8 @@ def _row(node: Node) -> _Row:
                           hint=exc.hint or "archcalc export refuses rather than approximate "
                           "a layer; change the layer or leave it out") from None
     if isinstance(op, TorchMerge):
-        return _Row(node, sequential(*post) if post else None, op)
-    return _Row(node, sequential(op, *post), None)
+        return (sequential(*post) if post else None, op)
+    return (sequential(op, *post), None)
 
 
 # ------------------------------------------------------------------------------ the groups --
