@@ -10,14 +10,17 @@ expressions (:mod:`archcalc.expr`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import LayerArgError
+from .errors import LayerArgError, describe_int, quote
 from .expr import MAX_INT, Number, exponent_literal
 from .ytree import YMap, YNode, YScalar, YSeq, describe_value
 
 Evaluate = Callable[[str], Number]
+#: text that is meant as an expression (an operator, a $name, a keyword): its own error is shown
+_EXPRESSIONISH = re.compile(r"[$()+\-*/%<>=!]|\b(?:and|or|not|if|else)\b")
 
 _KIND_TEXT = {
     "int": "an integer",
@@ -73,7 +76,7 @@ def _number(node: YScalar, name: str, kind: str, ev: Evaluate) -> Number:
         try:
             return ev(value)
         except LayerArgError as exc:
-            if any(c in value for c in "$()+-*/") or value.replace(".", "").isdigit():
+            if _EXPRESSIONISH.search(value) or value.replace(".", "").isdigit():
                 # an expression that failed: say which argument it was
                 raise LayerArgError(f"{name}: {exc.what}", hint=exc.hint) from None
             hint = "padding takes a number, a list, same or valid" if kind == "pad" else (
@@ -83,7 +86,8 @@ def _number(node: YScalar, name: str, kind: str, ev: Evaluate) -> Number:
     if isinstance(value, float) and not math.isfinite(value):
         raise _fail(name, kind, describe_value(value), "write a finite number")
     if abs(value) > MAX_INT:
-        raise _fail(name, kind, f"{value:.3g}, beyond the limit {MAX_INT:.0e}",
+        shown = describe_int(value) if isinstance(value, int) else f"{value:.3g}"
+        raise _fail(name, kind, f"{shown}, beyond the limit {MAX_INT:.0e}",
                     "numbers in a spec are bounded by 10^15")
     return value
 
@@ -93,6 +97,9 @@ def _int(node: YNode, name: str, kind: str, ev: Evaluate, minimum: int | None) -
         raise _fail(name, kind, node.describe())
     value = _number(node, name, kind, ev)
     if isinstance(value, float):
+        if isinstance(node.value, str) and not value.is_integer():  # an expression's result
+            raise _fail(name, kind, f"{value!r} from {quote(node.value)}",
+                        "round it to a whole number: round(…), ceil(…) or floor(…)")
         if not value.is_integer() or not isinstance(node.value, str):
             hint = (f"write a whole number such as {math.floor(value) or 1}"
                     if isinstance(node.value, float) else None)
@@ -187,11 +194,41 @@ def _close(a: str, b: str) -> bool:
     return SequenceMatcher(None, a.lower(), b).ratio() >= 0.6
 
 
-def suggest(word: str, options: list[str] | tuple[str, ...] | set[str]) -> str | None:
-    """A did-you-mean suggestion among ``options``, or None."""
+#: names compared by difflib for a did-you-mean: beyond this many options, those sharing the
+#: longest prefix with the word (then the closest in length) are compared, so a hint after
+#: 240,000 layers costs a fraction of a second, not five
+MAX_SUGGEST = 2_000
+
+
+def closest(word: str, options: Iterable[str], n: int = 1) -> list[str]:
+    """Up to ``n`` of ``options`` closest to ``word`` (difflib ratio ≥ 0.6), the closest first;
+    bounded work however many options there are (see :data:`MAX_SUGGEST`)."""
     from difflib import get_close_matches
 
-    found = get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    if len(word) > 200:  # no name is this long: nothing to suggest (and no 7 MB difflib run)
+        return []
+    pool = sorted(set(options))
+    if len(pool) > MAX_SUGGEST:
+        from heapq import nsmallest
+
+        size = len(word)
+        pool = sorted(nsmallest(MAX_SUGGEST, pool, key=lambda o: (
+            -_shared_prefix(word, o), abs(len(o) - size), o)))
+    return get_close_matches(word, pool, n=n, cutoff=0.6)
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def suggest(word: str, options: Iterable[str]) -> str | None:
+    """A did-you-mean suggestion among ``options``, or None."""
+    found = closest(word, options, 1)
     return found[0] if found else None
 
 

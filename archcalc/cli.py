@@ -95,7 +95,7 @@ def cli() -> None:
     field — from a YAML spec, without building a model.
 
     Exit codes: 0 success, 1 a problem in the spec (located message), 2 command-line usage,
-    3 internal error.
+    3 internal error, 130 interrupted.
     """
 
 
@@ -141,7 +141,9 @@ def _format_from_path(path: str | None) -> str | None:
     from .export import EXTENSIONS, format_from_path
 
     found = format_from_path(path)
-    if found is None:
+    from .outfile import is_stream
+
+    if found is None and not is_stream(path):  # -, /dev/stdout, a FIFO, /dev/null: the table
         raise click.UsageError(
             f"cannot tell the format of {path!r} from its extension; use "
             + ", ".join([".txt", *EXTENSIONS]) + ", or give --format")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -10,36 +11,78 @@ from typing import Any, TypeVar
 
 import click
 
+from . import validate
 from .engine import CONVENTIONS, DTYPE_BYTES
-from .expr import Number
+from .errors import quote
+from .expr import MAX_INT, Number
 from .graph import Graph
 from .report import Report
+from .spec import Spec
+from .validate import Words
+
+
+class _Batch(click.IntRange):
+    """``--batch``: 1 to 10^15 samples (click's own words below 1, ours above the bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and len(value.strip().lstrip("+-")) > 16:
+            self.fail(f"{quote(value)} is beyond the limit 10^15", param, ctx)
+        n = super().convert(value, param, ctx)
+        if n > MAX_INT:
+            self.fail(f"{n} is beyond the limit 10^15", param, ctx)
+        return n
+
+
+BATCH = _Batch(min=1)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``3x224x224`` (or ``3,224,224``) → (3, 224, 224)."""
+    """``3x224x224`` (or ``3,224,224``) → (3, 224, 224); each size from 1 to 10^15."""
     parts = text.replace(",", "x").replace("×", "x").lower().split("x")
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a shape like 3x224x224") from None
-    if not 2 <= len(dims) <= 4 or any(d <= 0 for d in dims):
-        raise click.BadParameter(
-            f"{text!r}: give channels and 1 to 3 spatial sizes, all positive, e.g. 3x224x224"
-        )
+    if not all(p.strip().isdigit() for p in parts):
+        raise click.BadParameter(f"{quote(text)} is not a shape like 3x224x224")
+    if not 2 <= len(parts) <= 4 or any(len(p.strip()) > 16 for p in parts):
+        raise click.BadParameter(f"{quote(text)}: give channels and 1 to 3 spatial sizes, all "
+                                 "positive and at most 10^15, e.g. 3x224x224")
+    dims = tuple(int(p) for p in parts)
+    if any(not 1 <= d <= MAX_INT for d in dims):
+        raise click.BadParameter(f"{quote(text)}: give channels and 1 to 3 spatial sizes, all "
+                                 "positive and at most 10^15, e.g. 3x224x224")
     return dims
 
 
-def parse_number(text: str) -> Number:
+def parse_number(text: str, setting: str | None = None) -> Number:
+    """A command-line number: an int or a float, finite and at most 10^15 in size (the bound of
+    every number in a spec). ``setting`` (``width``) names it in the message as ``--set``."""
     try:
-        return int(text)
+        return _parse_number(text)
+    except click.BadParameter as exc:
+        if setting is None:
+            raise
+        raise click.BadParameter(f"{setting}={text}: {exc.message}",
+                                 param_hint="'--set'") from None
+
+
+def _parse_number(text: str) -> Number:
+    value: Number
+    digits = text.strip().lstrip("+-")
+    try:
+        if digits.isdigit() and len(digits) > 16:  # int() refuses 4,300+ digits: say why
+            raise click.BadParameter(f"{quote(text)} is beyond the limit 10^15")
+        value = int(text)
     except ValueError:
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
-            raise click.BadParameter(f"{text!r} is not a number") from None
+            raise click.BadParameter(f"{quote(text)} is not a number") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise click.BadParameter(f"{quote(text)} is not a finite number")
+    if abs(value) > MAX_INT:
+        raise click.BadParameter(f"{quote(text)} is beyond the limit 10^15")
+    return value
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, Number]:
@@ -48,15 +91,37 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Number]:
         if "=" not in item:
             raise click.BadParameter(f"{item!r}: write NAME=VALUE, e.g. width=0.5")
         key, value = item.split("=", 1)
-        out[key.strip()] = parse_number(value.strip())
+        out[key.strip()] = parse_number(value.strip(), key.strip())
     return out
+
+
+#: ``--set`` words in the messages of the CLI (the library says ``width=nan``)
+CLI_WORDS = Words(lambda name, value: f"--set {name}={value}", lambda name, value: f"--set {name}")
+
+
+def scale_from_options(spec: Spec, sets: tuple[str, ...] | dict[str, Number]
+                       ) -> dict[str, Number]:
+    """The ``--set`` overrides for ``spec``, checked against its ``scale:`` with CLI words."""
+    given = parse_sets(sets) if isinstance(sets, tuple) else sets
+    validate.scale_values(spec.scale, given, file=spec.file, words=CLI_WORDS)
+    return given
 
 
 def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     return None if value is None else parse_shape(value)
 
 
-spec_argument = click.argument("spec", metavar="SPEC")
+def _spec_cb(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    """``-`` reads the spec from standard input (at most the spec size limit)."""
+    if value != "-":
+        return value
+    from .spec import parse_bytes
+    from .ytree import MAX_SPEC_BYTES
+
+    return parse_bytes(sys.stdin.buffer.read(MAX_SPEC_BYTES + 1), "<stdin>")
+
+
+spec_argument = click.argument("spec", metavar="SPEC", callback=_spec_cb)
 
 
 def analysis_options(fn: F) -> F:
@@ -64,7 +129,7 @@ def analysis_options(fn: F) -> F:
     options = [
         click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW",
                      help="Override the input size, e.g. 3x224x224."),
-        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--batch", type=BATCH, default=1, show_default=True,
                      help="Batch size (scales memory, MACs and FLOPs)."),
         click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default="float32",
                      show_default=True, help="Element type for memory figures."),
@@ -89,7 +154,7 @@ output_option = click.option("-o", "--output", type=click.Path(dir_okay=False), 
                              help="Write to FILE instead of standard output.")
 
 
-def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch: int,
+def report_from_options(spec: str | Spec, *, input_shape: tuple[int, ...] | None, batch: int,
                         dtype: str, convention: str, sets: tuple[str, ...]) -> Report:
     from . import analyze
 
@@ -97,12 +162,12 @@ def report_from_options(spec: str, *, input_shape: tuple[int, ...] | None, batch
     return analyze(graph, batch=batch, dtype=dtype, convention=convention)
 
 
-def graph_from_options(spec: str, *, input_shape: tuple[int, ...] | None,
+def graph_from_options(spec: str | Spec, *, input_shape: tuple[int, ...] | None,
                        sets: tuple[str, ...]) -> Graph:
     """The built graph of SPEC with ``--input`` and ``--set`` applied."""
     from . import load_spec, to_graph
 
-    if spec.lower().endswith(".onnx") and input_shape is not None:
+    if isinstance(spec, str) and spec.lower().endswith(".onnx") and input_shape is not None:
         from .onnx_import import onnx_spec  # the ONNX model re-inferred at that size
 
         loaded = onnx_spec(spec, input_shape)
@@ -117,7 +182,7 @@ def graph_from_options(spec: str, *, input_shape: tuple[int, ...] | None,
             f"input ({loaded.input.loc}) has {rank}; give --input as {pattern}",
             param_hint="'--input'",
         )
-    return to_graph(loaded, input_shape=input_shape, scale=parse_sets(sets))
+    return to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
 
 
 def _depth_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -233,7 +298,8 @@ def emit_report(report: Report, fmt: str, output: str | None, *, spec: str = "",
             f"{' and '.join(shaped)} shape the table, Markdown, LaTeX and HTML views; "
             f"{fmt.upper()} always carries every layer with its block path (and JSON the "
             "group subtotals)")
-    chosen_style = style or ("lecture" if spec in LECTURE_SPECS else "human")
+    chosen_style = style or ("lecture" if isinstance(spec, str) and spec in LECTURE_SPECS
+                             else "human")
     kernels = None
     if columns is not None and "kernel" in columns:
         from . import to_graph
@@ -269,6 +335,17 @@ def table_width(wide: bool) -> int | None:
     return None if wide else output_width()
 
 
+def standard_stream(output: str | None) -> int | None:
+    """1 or 2 when ``output`` is standard output or error — no ``-o``, ``-o -``, ``/dev/stdout``,
+    ``/proc/self/fd/2``, a link to one — else None (a path to write)."""
+    if output is None or output == "-":
+        return 1
+    from .outfile import own_descriptor
+
+    fd = own_descriptor(output)
+    return fd if fd in (1, 2) else None
+
+
 def emit_table(content: Any, output: str | None) -> None:
     """Text as it is, or :class:`~archcalc.textable.Line` s styled for a terminal."""
     if isinstance(content, list):
@@ -281,15 +358,24 @@ def emit_lines(lines: Any, output: str | None) -> None:
     """Print styled lines (bold/dim in a terminal, plain in a pipe) or write them plain."""
     from .textable import styled
 
-    if output is None:
-        click.echo(styled(lines, color=True), nl=False)  # click strips ANSI off a terminal
+    stream = standard_stream(output)
+    if stream is not None:  # click strips ANSI off a terminal
+        click.echo(styled(lines, color=stream == 1), nl=False, err=stream == 2)
         return
+    assert output is not None
     write_atomic(output, styled(lines, color=False))
 
 
 def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
-    """Print or write ``content`` (text or a rich renderable). Files are written atomically:
-    a failure leaves no partial file behind."""
+    """Print or write ``content`` (text or a rich renderable). ``-o -`` (and ``-o /dev/stdout``)
+    is standard output; files are written as :mod:`archcalc.outfile` says: a regular file
+    atomically (a failure leaves no partial file behind), a FIFO or device written through."""
+    stream = standard_stream(output)
+    if stream == 1:  # standard output, through click (and its test runner)
+        output = None
+    elif stream == 2:
+        click.echo(_plain(content) if rich else content, nl=False, err=True)
+        return
     if rich:
         from rich.console import Console
 
@@ -299,20 +385,33 @@ def emit(content: Any, output: str | None, *, rich: bool = False) -> None:
                 console = Console(width=output_width(), soft_wrap=False)
             console.print(content)
             return
-        with open(os.devnull, "w") as sink:  # render first, then write atomically
-            capture = Console(file=sink, width=output_width(), soft_wrap=False,
-                              color_system=None)
-            with capture.capture() as cap:
-                capture.print(content)
-        content = cap.get()
+        content = _plain(content)
     if output is None:
         click.echo(content, nl=False)
         return
     write_atomic(output, content if isinstance(content, (str, bytes)) else str(content))
 
 
+def _plain(content: Any) -> str:
+    """A rich renderable as plain text :func:`output_width` wide (for files: rendered first,
+    then written in one piece)."""
+    from rich.console import Console
+
+    with open(os.devnull, "w") as sink:
+        capture = Console(file=sink, width=output_width(), soft_wrap=False, color_system=None)
+        with capture.capture() as cap:
+            capture.print(content)
+    return cap.get()
+
+
 def write_atomic(path: str, content: str | bytes) -> None:
-    """Atomic file output (see :func:`archcalc.export.write_text_atomic`)."""
+    """``-o PATH`` output: standard output or error by name (``-``, ``/dev/stdout``, …),
+    else as :mod:`archcalc.outfile` writes (a regular file atomically, a FIFO or device
+    through; see :func:`archcalc.export.write_text_atomic`)."""
+    stream = standard_stream(path)
+    if stream is not None:
+        click.echo(content, nl=False, err=stream == 2)
+        return
     from .export import write_text_atomic
 
     write_text_atomic(path, content)

@@ -20,8 +20,8 @@ from .cli_common import (
     layout_options,
     output_option,
     parse_number,
-    parse_sets,
     parse_shape,
+    scale_from_options,
     spec_argument,
     table_width,
 )
@@ -120,6 +120,8 @@ def compare(specs: tuple[str, ...], separable: bool, full_conv: bool, bottleneck
                                "--fc-to-conv)")
     loaded = [load_spec(s) for s in specs]
     per_spec = spec_sets(sets, list(specs), [dict(sp.scale) for sp in loaded])
+    for sp, sc in zip(loaded, per_spec, strict=True):
+        scale_from_options(sp, sc)  # CLI words (--set width=-1) before the library's
     reports = [analyze_graph(build(sp, input_shape=input_shape, scale=sc), batch=batch,
                              dtype=dtype, convention=convention)
                for sp, sc in zip(loaded, per_spec, strict=True)]
@@ -133,7 +135,7 @@ def _rewrite(spec: str, chosen: list[tuple[str, Any]], only: tuple[str, ...],
              input_shape: Any, sets: tuple[str, ...]) -> Any:
     """The chain of rewrites the options ask for, applied to SPEC (fc-to-conv with --input:
     the original at the spec's input, the convolutional head on --input)."""
-    from . import to_graph
+    from . import load_spec, to_graph
     from .rewrite import (
         bottleneck,
         chain,
@@ -147,7 +149,9 @@ def _rewrite(spec: str, chosen: list[tuple[str, Any]], only: tuple[str, ...],
 
     kinds = [name for name, _ in chosen]
     sliding = "fc-to-conv" in kinds and input_shape is not None
-    graph = to_graph(spec, input_shape=None if sliding else input_shape, scale=parse_sets(sets))
+    loaded = load_spec(spec)
+    graph = to_graph(loaded, input_shape=None if sliding else input_shape,
+                     scale=scale_from_options(loaded, sets))
     fixed = {"separable": separable, "full-conv": full_conv, "factorize": factorize,
              "fc-to-conv": fc_to_conv}
     transforms: list[Any] = []
@@ -198,7 +202,7 @@ def spec_sets(sets: tuple[str, ...], specs: list[str], declared: list[dict[str, 
                                      param_hint="'--set'")
         key, text = (p.strip() for p in item.split("=", 1))
         target, _, name = key.rpartition(":")
-        values = [parse_number(v.strip()) for v in text.split(",") if v.strip()]
+        values = [parse_number(v.strip(), key) for v in text.split(",") if v.strip()]
         if not values:
             raise click.BadParameter(f"--set {key}= gives no value", param_hint="'--set'")
         if target:
@@ -302,12 +306,13 @@ def explain(spec: str, layer: str | None, all_layers: bool, fmt: str | None, out
     """
     import json
 
-    from . import to_graph
+    from . import load_spec, to_graph
     from .engine import analyze_graph
     from .explain import explain as explain_layer
     from .explain import find_layer
 
-    graph = to_graph(spec, input_shape=input_shape, scale=parse_sets(sets))
+    loaded = load_spec(spec)
+    graph = to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
     if layer is None and not all_layers:
         names = ", ".join(n.name for n in graph.nodes[:20])
         raise click.UsageError(f"name a LAYER of {graph.name} (or --all): {names}"
@@ -368,7 +373,8 @@ def parse_values(text: str, what: str) -> list[Number]:
         if not part:
             continue
         if ":" not in part:
-            out.append(parse_number(part))
+            out.append(parse_number(part, what.removeprefix("--set ")
+                                    if what.startswith("--set ") else None))
             continue
         bits = part.split(":")
         if len(bits) != 3:
@@ -510,6 +516,10 @@ def _grid_sweep(spec: Any, sets: tuple[str, ...], input: str | None, batch: str 
     from .sweep import sweep as run_sweep
 
     grid_numbers, fixed = parse_grid(sets)
+    scale_from_options(spec, fixed)  # every value, in CLI words, before the library checks
+    for key, values in grid_numbers.items():
+        for value in values:
+            scale_from_options(spec, {key: value})
     grid: dict[str, list[Any]] = dict(grid_numbers)
     fixed_input: tuple[int, ...] | None = None
     fixed_batch, fixed_dtype = 1, "float32"
@@ -541,6 +551,9 @@ def _grid_sweep(spec: Any, sets: tuple[str, ...], input: str | None, batch: str 
     if not grid:
         raise click.UsageError("give at least one axis to sweep: --set NAME=V1,V2,..., "
                                "--input, --batch or --dtype with two or more values")
+    if zipped and len({len(v) for v in grid.values()}) > 1:
+        raise click.UsageError("with --zip every swept list must have the same length, got "
+                               + ", ".join(f"{n}: {len(v)}" for n, v in grid.items()))
     return run_sweep(spec, grid, mode="zip" if zipped else "grid", batch=fixed_batch,
                      dtype=fixed_dtype, convention=convention, input_shape=fixed_input,
                      fixed=fixed, progress=bar)

@@ -14,12 +14,13 @@ from typing import Any
 import click
 
 from .cli_common import (
+    BATCH,
     emit,
     emit_table,
     layout_options,
     output_option,
-    parse_sets,
     parse_shape,
+    scale_from_options,
     spec_argument,
     table_width,
 )
@@ -39,11 +40,22 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return None if value is None else parse_shape(value)
 
 
+def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from .budget import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @spec_argument
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--batch", type=BATCH, default=1, show_default=True,
               help="Samples in the batch.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random weights and input.")
 @click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW",
               help="Override the input size, e.g. 3x224x224.")
@@ -62,6 +74,10 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "nearest the centre whose field lies inside the image).")
 @click.option("--progress/--no-progress", default=None,
               help="A progress bar on standard error (default: when it is a terminal).")
+@click.option("--max-memory", "max_memory", callback=_size_cb, default=None, metavar="SIZE",
+              help="Memory the run may take (512M, 2G, 1.5GiB; K/M/G = KiB/MiB/GiB, KB/MB/GB "
+                   "= 1000s). Default: 80% of the available memory. A run predicted to need "
+                   "more is refused before anything is allocated.")
 @layout_options
 @click.option("--against", type=click.Choice(["numpy", "torch"]), default="numpy",
               show_default=True, help="numpy: archcalc's own executor; torch: the module "
@@ -69,30 +85,31 @@ def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               "FlopCounterMode MACs per row).")
 def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
-           unit: tuple[int, ...] | None, progress: bool | None, exact: bool,
-           wide: bool, against: str) -> None:
+           unit: tuple[int, ...] | None, progress: bool | None, max_memory: int | None,
+           exact: bool, wide: bool, against: str) -> None:
     """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
-    from . import load_spec, to_graph
+    from . import budget, load_spec, to_graph
     from .execute import measure_receptive_field, run
 
-    graph = to_graph(load_spec(spec), input_shape=input_shape, scale=parse_sets(sets))
+    loaded = load_spec(spec)
+    graph = to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
+    budget.check(graph, batch, max_memory, knob="--max-memory ")  # before anything is allocated
     if against == "torch":
         from .cli_bridges import verify_torch
 
         if rf or layer is not None or unit is not None:
             raise click.UsageError("the receptive field is measured by archcalc's own "
                                    "executor: drop --against torch for -r/--layer/--unit")
-
         verify_torch(graph, batch=batch, seed=seed, fmt=fmt, output=output,
                      width=table_width(wide), exact=exact)
         return
     show = progress if progress is not None else _stderr_is_terminal()
     if show:
-        result = _run_with_bar(graph, batch, seed)
+        result = _run_with_bar(graph, batch, seed, max_memory)
     else:
-        result = run(graph, seed=seed, batch=batch, trace_memory=True)
+        result = run(graph, seed=seed, batch=batch, trace_memory=True, max_memory=max_memory)
     rf = rf or layer is not None or unit is not None  # --layer/--unit imply -r
     check = measure_receptive_field(graph, layer, unit) if rf else None
     data = result.to_dict()
@@ -127,7 +144,7 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def _run_with_bar(graph: Any, batch: int, seed: int) -> Any:
+def _run_with_bar(graph: Any, batch: int, seed: int, max_memory: int | None) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -141,7 +158,8 @@ def _run_with_bar(graph: Any, batch: int, seed: int) -> Any:
         def step(index: int, total: int, name: str) -> None:
             bar.update(task, completed=index, description=name)
 
-        return run(graph, seed=seed, batch=batch, trace_memory=True, on_step=step)
+        return run(graph, seed=seed, batch=batch, trace_memory=True, on_step=step,
+                   max_memory=max_memory)
 
 
 def _num(value: Any) -> Any:

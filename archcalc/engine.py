@@ -9,12 +9,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import SpecError
+from . import validate
 from .gcpause import paused_gc
 from .graph import INPUT, Graph
 from .layers import Work
 from .report import LayerRow, Report, Totals
-from .shapes import RF, prod, rf_input
+from .shapes import RF, prod, rf_beyond, rf_input
 
 #: bytes per element of each supported dtype
 DTYPE_BYTES: Mapping[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -79,20 +79,16 @@ def analyze_graph(graph: Graph, *, batch: int = 1, dtype: str = "float32",
 
 
 def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
-    if dtype not in DTYPE_BYTES:
-        raise SpecError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}",
-                        hint="dtype='float32' is the default")
-    if convention not in CONVENTIONS:
-        raise SpecError(
-            f"unknown FLOP convention {convention!r}; choose one of {', '.join(CONVENTIONS)}",
-            hint="convention='lecture' is the default",
-        )
-    if batch < 1:
-        raise SpecError(f"batch must be at least 1, got {batch}", hint="batch=1 is the default")
+    if not isinstance(graph, Graph):
+        raise TypeError(f"analyze_graph() takes a Graph (from build), got {type(graph).__name__}")
+    dtype = validate.choice(dtype, "dtype", DTYPE_BYTES, "float32")
+    convention = validate.choice(convention, "convention", CONVENTIONS, "lecture")
+    batch = validate.batch_size(batch)
     conv = CONVENTIONS[convention]
     width = DTYPE_BYTES[dtype]
     rfs: dict[str, RF | None] = {INPUT: rf_input(len(graph.input_shape) - 1)}
     rows: list[LayerRow] = []
+    untracked: list[str] = []
     params = buffers = macs = flops = act = 0
     # Networks repeat identical layers on identical shapes (every block of a stage): their counts
     # are computed once. Layers are frozen and hashable; the key holds everything they depend on.
@@ -103,6 +99,9 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
                    tuple(rfs[i] for i in inputs))
         for post in posts:
             rf = post.rf((out_shape,), (rf,))
+        if rf is not None and rf_beyond(rf):  # past RF_LIMIT the field is not tracked
+            rf = None
+            untracked.append(name)
         rfs[name] = rf
         # identity, not equality: equal layers are shared instances (layers.make_layer), and
         # hashing a layer field by field on every node costs more than counting twice
@@ -145,7 +144,9 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
         layers=tuple(rows),
         totals=totals,
         output=graph.output,
-        warnings=graph.warnings,
+        warnings=graph.warnings + ((
+            f"{untracked[0]}: receptive field not tracked from here on (its exact value needs "
+            "numbers beyond 2^64); reported as null",) if untracked else ()),
         scale=dict(graph.scale),
     )
 

@@ -49,7 +49,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .engine import analyze_graph
 from .errors import ArchcalcError, ExecError
-from .graph import INPUT, Graph, Node
+from .graph import INPUT, Graph, Node, ancestors
 from .layers import (
     LRN,
     Activation,
@@ -908,20 +908,6 @@ class Execution:
         }
 
 
-def _needed(graph: Graph, targets: Collection[str]) -> set[str]:
-    """Names of the nodes ``targets`` depend on (themselves included)."""
-    by_name = {node.name: node for node in graph.nodes}
-    need: set[str] = set()
-    todo = [t for t in targets if t in by_name]
-    while todo:
-        name = todo.pop()
-        if name in need:
-            continue
-        need.add(name)
-        todo.extend(i for i in by_name[name].inputs if i in by_name)
-    return need
-
-
 def _input_tensor(graph: Graph, x: ArrayLike | None, batch: int | None, seed: int,
                   dtype: np.dtype[Any]) -> Array:
     want = tuple(graph.input_shape)
@@ -944,7 +930,8 @@ def run(spec: Any, x: ArrayLike | None = None, *, seed: int = 0, batch: int | No
         keep: str | Collection[str] = "output", targets: Collection[str] | None = None,
         weights: WeightFn | None = None, dtype: np.dtype[Any] | type = np.float32,
         trace_memory: bool = False, context: Context | None = None,
-        on_step: Callable[[int, int, str], None] | None = None) -> Execution:
+        on_step: Callable[[int, int, str], None] | None = None,
+        max_memory: int | str | None = None) -> Execution:
     """Run ``spec`` (anything :func:`archcalc.to_graph` takes) on real tensors.
 
     ``x``: the input, one sample ``(C, …)`` or a batch ``(B, C, …)`` (default: seeded standard
@@ -957,10 +944,15 @@ def run(spec: Any, x: ArrayLike | None = None, *, seed: int = 0, batch: int | No
     ``context``: a :class:`Context` to reuse (its scratch buffer) across runs of one ``dtype``.
     Stops at the first node whose forward fails or whose output shape differs from the
     prediction; the result says so (``ok``, ``failures``) rather than raising.
+    ``max_memory``: bytes (or a size such as ``"2G"``) the run may take, by the prediction of
+    :mod:`archcalc.budget`; default 80 % of the available memory. A run that needs more is
+    refused with :class:`ExecError` before anything is allocated.
     """
-    from . import to_graph
+    from . import budget, to_graph, validate
 
+    x, seed, batch = validate.run_arguments(x, seed, batch)
     graph = to_graph(spec)
+    budget.check_run(graph, x, batch, max_memory, keep=keep, targets=targets, dtype=dtype)
     ctx = context if context is not None and context.dtype == np.dtype(dtype) else Context(dtype)
     tracing = trace_memory and not tracemalloc.is_tracing()
     if tracing:
@@ -984,7 +976,7 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
     make = weights or (lambda node: init_weights(node, seed, ctx.dtype))
     nodes = graph.nodes
     if targets is not None:
-        need = _needed(graph, targets)
+        need = ancestors(graph, targets)
         nodes = tuple(node for node in nodes if node.name in need)
     keep_all = keep == "all"
     kept = {graph.output} if keep == "output" else set() if keep_all else set(keep)
@@ -1363,7 +1355,7 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
     for r in report.layers:
         if r.receptive_field is not None:
             jumps[r.name] = max(Fraction(axis.jump) for axis in r.receptive_field)
-    path = _needed(graph, [layer])
+    path = ancestors(graph, [layer])
     tolerance = max((jumps.get(nd.inputs[0], Fraction(1)) for nd in graph.nodes
                      if nd.name in path and _resizes(nd)), default=Fraction(0))
     axes = []

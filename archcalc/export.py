@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 
 from .errors import ArchcalcError
 from .report import Report
@@ -221,23 +220,9 @@ def save(report: Report, path: str | os.PathLike[str], fmt: str | None = None) -
 
 
 def write_text_atomic(path: str | os.PathLike[str], content: str | bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``. A missing
-    directory or a permission problem raises :class:`~archcalc.ArchcalcError` naming the file."""
-    target = os.path.abspath(os.fspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".archcalc-",
-                                   suffix=".tmp")
-    except OSError as exc:
-        raise ArchcalcError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content.encode() if isinstance(content, str) else content)
-        os.replace(tmp, target)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise ArchcalcError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``content`` to ``path``: a regular file (or a new path) is replaced atomically,
+    a FIFO or device written through (see :mod:`archcalc.outfile`). A missing directory, a
+    permission problem or a full disk raises :class:`~archcalc.ArchcalcError` naming the file."""
+    from .outfile import write_output
+
+    write_output(path, content)

@@ -17,10 +17,11 @@ from decimal import Decimal
 from difflib import get_close_matches
 from functools import lru_cache
 
-from .errors import LayerArgError
+from .errors import LayerArgError, describe_int
 
 Number = int | float
 MAX_INT = 10**15
+MAX_EXPR_CHARS = 500  # an expression's length (its $names written as _v_names)
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)")
 _SYNTAX = ("expressions take $names, numbers, + - * / // % **, comparisons, and or not, "
            "a if c else b, and round ceil floor int min max abs ch div")
@@ -53,6 +54,9 @@ def make_divisible(value: float, divisor: int, min_value: int | None = None) -> 
     if divisor <= 0:
         raise LayerArgError(f"divisor must be positive, got {divisor}",
                             hint="set `divisor:` under `scale:` to a positive integer, e.g. 8")
+    if not math.isfinite(value) or abs(value) > MAX_INT:
+        raise LayerArgError(f"the channels to round, {value}, are not a finite number up to "
+                            "10^15", hint="check the width multiplier and the channel count")
     floor_to = divisor if min_value is None else min_value
     new = max(floor_to, int(value + divisor / 2) // divisor * divisor)
     if new < 0.9 * value:
@@ -66,11 +70,30 @@ def _round_half_even(x: Number) -> int:
 
 def _check(x: Number) -> Number:
     if isinstance(x, int) and abs(x) > MAX_INT:
-        raise LayerArgError(f"integer {x} exceeds the limit {MAX_INT:.0e}",
+        raise LayerArgError(f"integer {describe_int(x, 40)} exceeds the limit {MAX_INT:.0e}",
                             hint="integers in expressions are bounded by 10^15")
     if isinstance(x, float) and (math.isnan(x) or math.isinf(x) or abs(x) > MAX_INT):
         raise LayerArgError(f"number {x} is out of range",
                             hint="numbers in expressions are finite and bounded by 10^15")
+    if not isinstance(x, (int, float)):  # e.g. a complex from (-8) ** 0.5
+        raise LayerArgError(f"{x} is not a real number",
+                            hint="numbers in expressions are real: check the signs")
+    return x
+
+
+def checked(x: object, what: str) -> Number:
+    """``x`` if it is a number an expression may use (an int or a finite float, at most 10^15
+    in size), else the error saying why, with ``what`` naming the value (``$width``)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise LayerArgError(f"{what} must be a number, got {x!r}",
+                            hint="numbers are ints or floats")
+    if isinstance(x, float) and not math.isfinite(x):
+        raise LayerArgError(f"{what} is {x}, not a finite number",
+                            hint="numbers in a spec are finite and bounded by 10^15")
+    if abs(x) > MAX_INT:
+        shown = describe_int(x) if isinstance(x, int) else f"{x:.3g}"
+        raise LayerArgError(f"{what} is {shown}, beyond the limit {MAX_INT:.0e}",
+                            hint="numbers in a spec are bounded by 10^15")
     return x
 
 
@@ -78,6 +101,15 @@ def _pow(a: Number, b: Number) -> Number:
     if abs(b) > 64 or (abs(a) > 1 and abs(b) * math.log2(abs(a) + 1) > 60):
         raise LayerArgError(f"{a} ** {b} is too large",
                             hint="integers in expressions are bounded by 10^15")
+    if a == 0 and b < 0:
+        raise LayerArgError(f"{a} ** {b} divides by zero",
+                            hint="a negative power of 0 is 1/0")
+    if a < 0 and not float(b).is_integer():
+        raise LayerArgError(f"({a}) ** {b} is not a real number",
+                            hint="a negative number has no real fractional power")
+    if abs(a) < 1 and a != 0 and b < 0 and abs(b) * -math.log2(abs(a)) > 60:
+        raise LayerArgError(f"{a} ** {b} is too large",
+                            hint="numbers in expressions are bounded by 10^15")
     return _check(a**b)
 
 
@@ -143,13 +175,51 @@ FUNCTIONS: dict[str, Callable[..., Number]] = {
 }
 SCALE_FUNCTIONS = ("ch", "div")
 
+#: the scale parameters with a meaning of their own: (rule, hint). Every scale value is also a
+#: finite number of at most 10^15 (:func:`scale_problem`).
+SCALE_RULES: dict[str, tuple[str, str]] = {
+    "width": ("to be positive", "the width multiplier scales channels: e.g. width=0.5"),
+    "depth": ("to be positive", "the depth multiplier scales the blocks of a stage: "
+              "e.g. depth=1.2"),
+    "divisor": ("to be a positive whole number", "channels round to multiples of it: "
+                "e.g. divisor=8"),
+}
+
+
+def scale_problem(name: str, value: object) -> str | None:
+    """What is wrong with ``value`` for the scale parameter ``name`` (``"to be positive"``), or
+    None: every scale value is a finite number of at most 10^15 in size; ``width`` and ``depth``
+    are positive and ``divisor`` a positive whole number (:data:`SCALE_RULES`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "to be a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "to be a finite number"
+    if abs(value) > MAX_INT:
+        return "to be at most 10^15"
+    if name in ("width", "depth") and value <= 0:
+        return SCALE_RULES[name][0]
+    if name == "divisor" and (value < 1 or not float(value).is_integer()):
+        return SCALE_RULES[name][0]
+    return None
+
+
+def scaled_count(n: int, depth: object) -> int:
+    """Blocks of a stage row under a depth multiplier: ``⌈n·depth⌉`` (EfficientNet's rule, e.g.
+    ⌈3·1.2⌉ = 4). ``depth`` must be positive and finite (:func:`scale_problem`)."""
+    problem = scale_problem("depth", depth)
+    if problem is not None:
+        raise LayerArgError(f"n = {n} blocks scaled by $depth needs $depth {problem}, got "
+                            f"{depth!r}", hint=SCALE_RULES["depth"][1])
+    assert isinstance(depth, (int, float))
+    return math.ceil(n * depth)
+
 
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> ast.expr:
     # `$in` would be a Python keyword: variables become `_v_in` before parsing
     source = _NAME.sub(r"_v_\1", text.strip())
-    if len(source) > 500:
-        raise LayerArgError("expression longer than 500 characters",
+    if len(source) > MAX_EXPR_CHARS:
+        raise LayerArgError(f"expression longer than {MAX_EXPR_CHARS} characters",
                             hint="split it with `let:` names")
     try:
         tree = ast.parse(source, mode="eval")
@@ -177,6 +247,11 @@ def _scale_fn(name: str, variables: Mapping[str, Number | str]) -> Callable[...,
     if isinstance(divisor, str) or isinstance(width, str):
         raise LayerArgError("$width and $divisor must be numbers",
                             hint="set them under `scale:`, e.g. width: 1.0, divisor: 8")
+    for key, value in (("width", width), ("divisor", divisor)):
+        problem = scale_problem(key, value)
+        if problem is not None:
+            raise LayerArgError(f"{name}() needs ${key} {problem}, got {value!r}",
+                                hint=SCALE_RULES[key][1])
     divisor = int(divisor)
     if name == "ch":
         # ch(c): channels c scaled by the width multiplier, rounded to a multiple of the divisor
@@ -200,7 +275,7 @@ def _eval(node: ast.expr, env: Mapping[str, Number | str], text: str) -> Number:
             if isinstance(value, str):
                 raise LayerArgError(f"${name} is the word {value!r}, not a number ({text!r})",
                                     hint=f"pass a number for {name} where it is set")
-            return value
+            return checked(value, f"${name}")
         known = ", ".join(f"${k}" for k in sorted(env)) or "none"
         near = get_close_matches(name, sorted(env), n=1, cutoff=0.6)
         raise LayerArgError(
@@ -211,7 +286,12 @@ def _eval(node: ast.expr, env: Mapping[str, Number | str], text: str) -> Number:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         a = _eval(node.left, env, text)
         b = _eval(node.right, env, text)
-        return _check(_BINOPS[type(node.op)](a, b))
+        try:
+            return _check(_BINOPS[type(node.op)](a, b))
+        except (OverflowError, ZeroDivisionError, ValueError) as exc:  # float range, 0.0 ** -1
+            raise LayerArgError(f"{ast.unparse(node)} cannot be computed ({exc})",
+                                hint="numbers in expressions are finite and bounded by 10^15"
+                                ) from None
     if isinstance(node, ast.UnaryOp):
         v = _eval(node.operand, env, text)
         if isinstance(node.op, ast.USub):
@@ -254,5 +334,9 @@ def _eval(node: ast.expr, env: Mapping[str, Number | str], text: str) -> Number:
         except TypeError:
             raise LayerArgError(f"wrong number of arguments to {name}() in {text!r}",
                                 hint=_SYNTAX) from None
+        except (OverflowError, ValueError) as exc:  # ceil(inf), int(nan): out of the reals
+            raise LayerArgError(f"{name}() of {', '.join(map(str, args))} cannot be computed "
+                                f"({exc})", hint="numbers in expressions are finite and "
+                                "bounded by 10^15") from None
     raise LayerArgError(f"{ast.unparse(node)!r} is not allowed in an expression ({text!r})",
                         hint=_SYNTAX)

@@ -7,16 +7,24 @@ Every node keeps the location of the YAML it came from, so later stages can poin
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
 
+from . import validate
 from .args import INT_FLOOR, coerce, suggest
-from .errors import ArchcalcError, LayerArgError, Loc, ShapeError, SpecError
-from .expr import MAX_INT, Number, evaluate
+from .errors import (
+    ArchcalcError,
+    LayerArgError,
+    Loc,
+    ShapeError,
+    SpecError,
+    quote,
+    unknown_name,
+)
+from .expr import MAX_INT, Number, checked, evaluate, scaled_count
 from .gcpause import paused_gc
 from .layers import (
     ALIASES,
@@ -43,6 +51,11 @@ _Made = tuple[type[Layer], Layer, tuple[Layer, ...], str]
 MAX_NODES = 250_000  # graph nodes after expansion (documented limit; ~15 s to build at most)
 MAX_STEPS = 2 * MAX_NODES  # layer entries expanded, `if:`-skipped ones included
 MAX_BLOCK_DEPTH = 32  # nested block calls
+#: block calls and composites nested in one another, in all: the builder recurses up to six
+#: Python frames per level, so 64 levels (384 frames) leave room in Python's default
+#: 1,000-frame stack for a 500-character expression at the innermost layer (up to 250 frames)
+#: and a caller 200 frames deep; tests build a spec at this depth for each kind of nesting
+MAX_NESTING = 64
 COMMON_KEYS = ("id", "in", "if")
 #: PyTorch/Keras argument names → ours, for did-you-mean hints
 ARG_SYNONYMS = {"stride": "s", "strides": "s", "kernel": "k", "kernel_size": "k", "pool_size": "k",
@@ -141,10 +154,12 @@ class Graph:
     warnings: tuple[str, ...] = ()
 
     def node(self, name: str) -> Node:
+        if not isinstance(name, str):
+            raise TypeError(f"layer names are str, got {type(name).__name__}")
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise KeyError(name)
+        raise unknown_name("layer", name, (n.name for n in self.nodes), f"graph {self.name!r}")
 
 
 @dataclass
@@ -185,6 +200,7 @@ class _Builder:
         self._made_shapes: dict[tuple[int, tuple[Shape, ...]], Shape] = {}
         self._plain_defaults: dict[tuple[object, ...], bool] = {}
         self.steps = 0  # layer entries expanded, `if:`-skipped ones included (<= MAX_STEPS)
+        self.depth = 0  # block calls and composites entered and not yet left (<= MAX_NESTING)
 
     # ----------------------------------------------------------------------- helpers --
     def shape(self, name: str) -> Shape:
@@ -345,7 +361,10 @@ class _Builder:
                     scope,
                     hint="write `- relu` or `- conv: {out: 64, k: 3}`",
                 )
-            return self.layer(item.value, None, item.loc, item.loc, cur, scope)
+            canonical = self._primitives.get(item.value)  # `- relu`: a layer, not a level
+            if canonical is not None:
+                return self.primitive(canonical, item.value, None, item.loc, cur, scope)
+            return self.descend(item.value, None, item.loc, item.loc, cur, scope)
         if isinstance(item, YSeq):
             raise self.fail(
                 "a nested list is not a layer",
@@ -363,7 +382,25 @@ class _Builder:
                 hint=hint,
             )
         ((kind, value),) = item.entries.items()
-        return self.layer(kind, value, item.keyloc(kind), item.loc, cur, scope)
+        return self.descend(kind, value, item.keyloc(kind), item.loc, cur, scope)
+
+    def descend(self, kind: str, value: YNode | None, kloc: Loc, loc: Loc, cur: str,
+                scope: _Scope) -> str:
+        """:meth:`layer`, one nesting level deeper: block calls and composites (residual,
+        concat, repeat, stages, sequential) nest at most MAX_NESTING levels in all, so the
+        builder's recursion stays within Python's stack for every spec within the limits."""
+        if self.depth >= MAX_NESTING:
+            raise self.fail(
+                f"blocks and composites nest more than {MAX_NESTING} levels deep",
+                kloc,
+                scope,
+                hint="flatten the nesting: use repeat or stages instead of nesting blocks",
+            )
+        self.depth += 1
+        try:
+            return self.layer(kind, value, kloc, loc, cur, scope)
+        finally:
+            self.depth -= 1
 
     def layer(self, kind: str, value: YNode | None, kloc: Loc, loc: Loc, cur: str,
               scope: _Scope) -> str:
@@ -386,7 +423,7 @@ class _Builder:
             options = [*LAYER_TYPES, *ALIASES, *COMPOSITES, *self.spec.blocks]
             near = suggest(kind, options)
             raise self.fail(
-                f"unknown layer type {kind!r}",
+                f"unknown layer type {quote(kind)}",
                 kloc,
                 scope,
                 hint=f"did you mean {near!r}?" if near else
@@ -537,7 +574,7 @@ class _Builder:
                     if near is None and ARG_SYNONYMS.get(key) in allowed:
                         near = ARG_SYNONYMS[key]  # PyTorch/Keras spellings: stride → s
                     raise self.fail(
-                        f"{written} has no argument {key!r}",
+                        f"{written} has no argument {quote(key)}",
                         args.keyloc(key),
                         scope,
                         label_text,
@@ -896,8 +933,11 @@ class _Builder:
             if "n" in cells:
                 n = self.number(cells.pop("n"), scope, self.shapes[cur][0], "n", "int+")
                 depth = scope.vars.get("depth")
-                if depth is not None:
-                    n = math.ceil(n * depth)  # depth multiplier, rounded up (EfficientNet)
+                if depth is not None:  # depth multiplier, rounded up (EfficientNet)
+                    try:
+                        n = scaled_count(n, depth)
+                    except LayerArgError as exc:
+                        raise self.fail(exc.what, row.loc, scope, "stages", exc.hint) from None
                 self._check_count(n, row.loc, scope)
             stage_name = f"{scope.prefix}{prefix}{r}"
             nodes0, steps0 = len(self.nodes), self.steps
@@ -990,8 +1030,11 @@ class _Builder:
             value = node.value
             if isinstance(value, bool):
                 return int(value)
-            if isinstance(value, (int, float)):
-                return value
+            if isinstance(value, (int, float)):  # a literal: bounded as every number is
+                try:
+                    return checked(value, what)
+                except LayerArgError as exc:
+                    raise self.fail(exc.what, node.loc, scope, hint=exc.hint) from None
             if isinstance(value, str):
                 if _WORD.match(value):
                     return value
@@ -1131,22 +1174,10 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
     ``scale`` overrides the spec's scale parameters (``width``, ``resolution``, ``depth``, …);
     ``input_shape`` replaces the spec's input entirely (channel-first, no batch).
     """
-    values = dict(spec.scale)
-    for key, value in (scale or {}).items():
-        if key not in values:
-            near = suggest(key, list(values))
-            raise SpecError(
-                f"--set {key}: this spec has no scale parameter {key!r}",
-                loc=Loc(spec.file),
-                hint=f"did you mean {near!r}?" if near else
-                ("scale parameters: " + ", ".join(values) if values else
-                 "this spec declares no `scale:` parameters"),
-            )
-        values[key] = value
-    if input_shape is not None and (
-            not 1 <= len(input_shape) <= 4 or any(v <= 0 for v in input_shape)):
-        raise SpecError(f"input shape {list(input_shape)} must be 1 to 4 positive sizes",
-                        loc=Loc(spec.file), hint="channels first, no batch: e.g. (3, 224, 224)")
+    if not isinstance(spec, Spec):
+        raise TypeError(f"build() takes a Spec (from load_spec), got {type(spec).__name__}")
+    values = validate.scale_values(spec.scale, scale or {}, file=spec.file)
+    input_shape = validate.input_shape(input_shape, spec.file)
     if input_shape is not None and len(input_shape) != len(spec.input.items):
         raise SpecError(
             f"input shape {list(input_shape)} has {len(input_shape)} sizes but the spec's input "
@@ -1165,6 +1196,22 @@ def build(spec: Spec, *, input_shape: Shape | None = None,
             return graph
     except ArchcalcError:
         raise
-    except RecursionError:
-        raise SpecError("the spec nests too deeply", loc=Loc(spec.file),
-                        hint="flatten the nesting: use blocks, repeat or stages") from None
+    except RecursionError:  # the caller's own stack was nearly full: MAX_NESTING keeps ours
+        raise SpecError("the spec nests too deeply for the Python stack left to archcalc",
+                        loc=Loc(spec.file),
+                        hint=f"blocks and composites nest at most {MAX_NESTING} deep; call "
+                        "archcalc from a shallower stack, or flatten the nesting") from None
+
+
+def ancestors(graph: Graph, targets: Collection[str]) -> set[str]:
+    """Names of the nodes ``targets`` depend on (themselves included)."""
+    by_name = {node.name: node for node in graph.nodes}
+    need: set[str] = set()
+    todo = [t for t in targets if t in by_name]
+    while todo:
+        name = todo.pop()
+        if name in need:
+            continue
+        need.add(name)
+        todo.extend(i for i in by_name[name].inputs if i in by_name)
+    return need

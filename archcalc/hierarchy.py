@@ -56,7 +56,7 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
-from .errors import ArchcalcError
+from .errors import ArchcalcError, NotFound
 
 if TYPE_CHECKING:
     from .report import LayerRow, RFAxis
@@ -64,14 +64,6 @@ if TYPE_CHECKING:
 STEM = "stem"
 HEAD = "head"
 RUN_JOIN = "…"
-
-
-class NotFound(ArchcalcError, KeyError):
-    """No layer or group of that name. An :class:`ArchcalcError` (the CLI prints it and exits
-    1) that is also a ``KeyError``, as a mapping lookup is expected to raise."""
-
-    def __str__(self) -> str:  # KeyError would print the message quoted
-        return self.render()
 
 
 class Subtotal(NamedTuple):
@@ -310,18 +302,16 @@ class Hierarchy:
                         m[stop] - m[start], f[stop] - f[start], a[stop] - a[start])
 
     def _hint(self, name: str, *, layers: bool = True, groups: bool = True) -> str:
-        from .args import suggest
+        from .errors import names_hint
 
         if not layers and name in self._index:
             return f"{name!r} is a layer, not a group"
         if not groups and name in self._by_name:
             return f"{name!r} is a group, not a layer"
-        near = suggest(name, [*(self._index if layers else ()),
-                              *(self._by_name if groups else ())])
-        if near is not None:
-            return f"did you mean {near!r}?"
-        if not groups:
-            return "`archcalc table SPEC` lists the layer names"
+        hint = names_hint(name, [*(self._index if layers else ()),
+                                 *(self._by_name if groups else ())], "layer", near_only=groups)
+        if hint is not None:
+            return hint
         tops = [g.name for g in self.top_groups()]
         if not tops:
             return "this network has no groups; name a layer"

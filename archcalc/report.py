@@ -124,7 +124,10 @@ class Report:
 
     def layer(self, name: str) -> LayerRow:
         """The row of the layer called ``name``; :class:`~archcalc.hierarchy.NotFound` (a
-        ``KeyError`` and an ``ArchcalcError``) with a did-you-mean hint otherwise."""
+        ``KeyError`` and an ``ArchcalcError``) with a did-you-mean hint otherwise; a name that
+        is not a str is a TypeError."""
+        if not isinstance(name, str):
+            raise TypeError(f"layer names are str, got {type(name).__name__}")
         return self.layers[self.hierarchy.index(name)]
 
     @cached_property

@@ -150,6 +150,43 @@ class AxisRF(NamedTuple):
 RF = tuple[AxisRF, ...]
 
 
+#: Receptive-field values are exact rationals while every numerator and denominator stays
+#: below 2^64. Past that (e.g. 10,000 non-integer resizes by 1009/1008, or 100,000 stride-2
+#: windows on a 1-pixel map: a jump of 2^100000) exact arithmetic would grow without bound — a
+#: 5-line spec ran for minutes — so the field is no longer tracked: from that layer on it is
+#: reported as null (like after flatten) and the report's warnings name the first such layer.
+RF_LIMIT = 2**64
+
+
+def rf_beyond(rf: RF) -> bool:
+    """Whether a value of ``rf`` needs a numerator or denominator of 2^64 or more (or is a
+    non-finite float): the bound above which receptive fields are not tracked. Runs once per
+    layer: integers (the common case) are checked with one bitwise or per axis, since
+    ``a | b | c ≥ 2^64`` exactly when one of the non-negative a, b, c is."""
+    try:
+        for size, jump, start in rf:  # noqa: SIM110 (a plain loop: any() of a generator costs more)
+            if (size | jump | abs(start)) >= RF_LIMIT:  # type: ignore[operator]
+                return True
+        return False
+    except TypeError:  # a Fraction or a float: the general rule below
+        return _rf_beyond_exact(rf)
+
+
+def _rf_beyond_exact(rf: RF) -> bool:
+    limit = RF_LIMIT
+    for size, jump, start in rf:
+        for value in (size, jump, start):
+            if isinstance(value, Fraction):
+                if not (-limit < value.numerator < limit and value.denominator < limit):
+                    return True
+            elif isinstance(value, int):
+                if not -limit < value < limit:
+                    return True
+            elif not math.isfinite(value):
+                return True
+    return False
+
+
 def _norm(x: Rational) -> Rational:
     # `type(...) is`, not isinstance: Fraction's ABC check is the slow part of RF arithmetic
     return x.numerator if type(x) is Fraction and x.denominator == 1 else x

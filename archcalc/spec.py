@@ -8,15 +8,25 @@ the graph is built (they may depend on ``$cin``, the channels flowing in).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
 
 from .args import suggest
-from .errors import Loc, SpecError
-from .expr import Number
-from .ytree import MAX_SPEC_BYTES, YMap, YNode, YScalar, YSeq, from_python, parse_yaml
+from .errors import Loc, SpecError, describe_int, quote
+from .expr import SCALE_RULES, Number, scale_problem
+from .ytree import (
+    MAX_SPEC_BYTES,
+    YMap,
+    YNode,
+    YScalar,
+    YSeq,
+    describe_value,
+    from_python,
+    parse_yaml,
+)
 
 FORMAT_VERSION = 1
 TOP_KEYS = (
@@ -99,27 +109,38 @@ def _find_bundled(name: str) -> tuple[Path, str | None] | None:
     return None
 
 
-def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
-              variant: str | None = None) -> Spec:
-    """Load a spec from a path, a bundled name (``alexnet``), YAML text, or a Python mapping."""
+SpecSource = str | os.PathLike[str] | bytes | Mapping[str, object]
+
+
+def load_spec(source: SpecSource | Spec, *, variant: str | None = None) -> Spec:
+    """Load a spec from a path, a bundled name (``alexnet``), YAML text, the bytes of a YAML
+    file (decoded as a file is: UTF-8, a BOM allowed), or a Python mapping. A :class:`Spec` is
+    returned as it is. Any other type is a TypeError."""
+    if variant is not None and not isinstance(variant, str):
+        raise TypeError(f"variant must be a str, got {type(variant).__name__}")
+    if isinstance(source, Spec) and variant is None:
+        return source
     if isinstance(source, Mapping):
         return parse_spec(from_python(source), "<python>", variant=variant)
-    text_source = str(source)
-    if "\n" in text_source or text_source.lstrip().startswith("archcalc:"):
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return parse_bytes(bytes(source), "<bytes>", variant)
+    if isinstance(source, os.PathLike):
+        text_source = os.fsdecode(source)
+    elif isinstance(source, str):
+        text_source = source
+    else:
+        raise TypeError("load_spec() takes a bundled name, a path, YAML text (str), the bytes of "
+                        f"a YAML file or a mapping; got {type(source).__name__}")
+    if not isinstance(source, os.PathLike) and (
+            "\n" in text_source or text_source.lstrip().startswith("archcalc:")):
         return parse_spec(parse_yaml(text_source, "<text>"), "<text>", text_source, variant)
     path = Path(text_source)
     if path.suffix.lower() == ".onnx":  # an ONNX model, imported in memory (the onnx extra)
         from .onnx_import import onnx_spec
 
         return onnx_spec(text_source)
-    if path.suffix in (".yaml", ".yml") or os.sep in text_source or path.is_file():
-        if not path.is_file():
-            raise SpecError(
-                f"{text_source} is a directory, not a spec file" if path.is_dir() else
-                f"no such file: {text_source}",
-                loc=Loc(text_source),
-                hint="check the path, or give a bundled name (`archcalc list`)",
-            )
+    if (isinstance(source, os.PathLike) or path.suffix in (".yaml", ".yml")
+            or os.sep in text_source or "/" in text_source or _exists_as_file(path)):
         return _load_file(path, text_source, variant)
     found = _find_bundled(text_source)
     if found is None:
@@ -132,31 +153,87 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, object], *,
     return _load_file(path, path.name, variant or found_variant, requested=text_source)
 
 
-def _load_file(path: Path, shown: str, variant: str | None, requested: str | None = None) -> Spec:
+def _exists_as_file(path: Path) -> bool:
+    """A path to something other than a directory (a file, a FIFO, a device): read as a spec
+    rather than looked up as a bundled name."""
     try:
-        size = path.stat().st_size  # refuse a huge file before reading it into memory
-        if size > MAX_SPEC_BYTES:
-            raise SpecError(
-                f"the spec is {size:,} bytes; the limit is {MAX_SPEC_BYTES:,} bytes",
-                loc=Loc(shown),
-                hint="split it into blocks and stages: specs describe structure, not unrolled "
-                "layers",
-            )
-        data = path.read_bytes()
+        return not stat.S_ISDIR(path.stat().st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+#: what a spec path may name besides a regular file, read with the size bound applied as it
+#: is read: a FIFO or pipe (``<(generate)``, ``/dev/stdin``) and a character device
+_STREAM_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device"}
+_OTHER_KINDS = {stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket",
+                stat.S_IFDIR: "a directory"}
+
+
+def read_spec_file(path: Path, shown: str) -> bytes:
+    """The bytes of a spec file: a regular file (its size checked before reading), or a FIFO,
+    pipe or character device (read up to the limit and no further: ``/dev/zero`` is refused
+    as too large, ``/dev/null`` is an empty spec). Directories, block devices and sockets are
+    refused by name, a missing path as "no such file"."""
+    hint = "check the path, or give a bundled name (`archcalc list`)"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise SpecError(f"no such file: {shown}", loc=Loc(shown), hint=hint) from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"cannot read {shown}: {getattr(exc, 'strerror', None) or exc}",
+                        loc=Loc(shown), hint=hint) from None
+    kind = stat.S_IFMT(info.st_mode)
+    if kind in _OTHER_KINDS:
+        raise SpecError(f"{shown} is {_OTHER_KINDS[kind]}, not a spec file", loc=Loc(shown),
+                        hint=hint)
+    if kind != stat.S_IFREG and kind not in _STREAM_KINDS:
+        raise SpecError(f"{shown} is not a regular file", loc=Loc(shown), hint=hint)
+    if kind == stat.S_IFREG and info.st_size > MAX_SPEC_BYTES:  # refused before reading
+        raise _too_large(f"{info.st_size:,} bytes", shown)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(f"cannot read the file: {exc.strerror}", loc=Loc(shown),
+        raise SpecError(f"cannot read the file: {exc.strerror or exc}", loc=Loc(shown),
                         hint="check the file's permissions") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise _too_large(f"more than {MAX_SPEC_BYTES:,} bytes", shown)
+    return data
+
+
+def _too_large(size: str, shown: str) -> SpecError:
+    return SpecError(
+        f"the spec is {size}; the limit is {MAX_SPEC_BYTES:,} bytes",
+        loc=Loc(shown),
+        hint="split it into blocks and stages: specs describe structure, not unrolled layers",
+    )
+
+
+def decode_spec(data: bytes, shown: str) -> str:
+    """The text of a spec file's bytes: not binary, UTF-8 (a BOM is allowed)."""
+    if len(data) > MAX_SPEC_BYTES:
+        raise _too_large(f"{len(data):,} bytes", shown)
     if b"\x00" in data[:8192]:
         raise SpecError("this is a binary file, not a YAML spec", loc=Loc(shown),
                         hint="give a YAML text file; `archcalc show alexnet` prints an example")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(
             f"the file is not UTF-8 text (byte {exc.start})",
             loc=Loc(shown),
             hint="save the spec as UTF-8",
         ) from None
+
+
+def parse_bytes(data: bytes, shown: str, variant: str | None = None) -> Spec:
+    """A spec from the bytes of a YAML file (``shown`` names it in messages: ``<stdin>``)."""
+    text = decode_spec(data, shown)
+    return parse_spec(parse_yaml(text, shown), shown, text, variant)
+
+
+def _load_file(path: Path, shown: str, variant: str | None, requested: str | None = None) -> Spec:
+    text = decode_spec(read_spec_file(path, shown), shown)
     spec = parse_spec(parse_yaml(text, shown), shown, text, variant)
     if requested and variant and variant not in spec.variants:
         raise SpecError(
@@ -176,12 +253,21 @@ def _closest_specs(name: str) -> str:
                               ", ".join(near[:-1]) + " or " + near[-1]) + "?"
 
 
-def _number(node: YNode, what: str) -> Number:
+def _number(node: YNode, what: str, key: str) -> Number:
+    """A scale value: a plain number, finite, at most 10^15, within the rule of the parameter
+    (``width`` positive, …: :func:`archcalc.expr.scale_problem`)."""
     if isinstance(node, YScalar) and isinstance(node.value, (int, float)) and not isinstance(
         node.value, bool
     ):
+        problem = scale_problem(key, node.value)
+        if problem is not None:
+            shown = (describe_int(node.value) if isinstance(node.value, int) else
+                     str(node.value))
+            raise SpecError(f"{what} needs {problem}, got {shown}", loc=node.loc,
+                            hint=SCALE_RULES[key][1] if key in SCALE_RULES else
+                            "numbers in a spec are finite and bounded by 10^15")
         return node.value
-    got = node.describe() if not isinstance(node, YScalar) else repr(node.value)
+    got = node.describe() if not isinstance(node, YScalar) else describe_value(node.value)
     raise SpecError(f"{what} must be a number, got {got}", loc=node.loc,
                     hint="write a plain number such as 1.0 (expressions are not allowed here)")
 
@@ -201,7 +287,7 @@ def check_keys(node: YMap, allowed: tuple[str, ...] | list[str], what: str) -> N
         if key not in allowed:
             near = suggest(key, allowed)
             raise SpecError(
-                f"unknown key {key!r} in {what}",
+                f"unknown key {quote(key)} in {what}",
                 loc=node.keyloc(key),
                 hint=f"did you mean {near!r}?" if near else "allowed: " + ", ".join(allowed),
             )
@@ -257,7 +343,7 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
     scale_node = _map(root.get("scale"), "`scale`")
     if scale_node is not None:
         for key, node in scale_node.entries.items():
-            scale[key] = _number(node, f"scale parameter {key!r}")
+            scale[key] = _number(node, f"scale parameter {quote(key)}", key)
 
     variants: dict[str, dict[str, Number]] = {}
     variants_node = _map(root.get("variants"), "`variants`")
@@ -273,7 +359,7 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
                         loc=vmap.keyloc(key) if vmap else vnode.loc,
                         hint=f"did you mean {near!r}?" if near else "declare it under `scale:`",
                     )
-                values[key] = _number(node, f"variant {vname!r} {key!r}")
+                values[key] = _number(node, f"variant {vname!r} {key!r}", key)
             variants[vname] = values
     if variant is not None and variant not in variants:
         if variants:

@@ -53,6 +53,10 @@ TOTAL_KEYS = ("params", "buffers", "macs", "flops", "activation_bytes", "param_b
 Value = Number | tuple[int, ...] | str
 
 Progress = Callable[[int, int], None]
+#: points in one sweep, and layers analysed in all (points × the layers of the first point):
+#: a sweep is refused before its first point (or after it) rather than run for hours
+MAX_POINTS = 10_000
+MAX_LAYERS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -165,17 +169,27 @@ def grid_points(grid: Mapping[str, Sequence[Value]], mode: str = "grid"
         raise ArchcalcError(f"unknown sweep mode {mode!r}; choose grid or zip")
     if not grid:
         raise ArchcalcError("a sweep needs at least one parameter with values",
-                            hint="e.g. --set width=0.25,0.5,0.75,1 or --input 160,224,320")
+                            hint="e.g. {'width': [0.25, 0.5, 0.75, 1]} or "
+                            "{'input': [(3, 160, 160), (3, 224, 224)]}")
     names = list(grid)
     for name, values in grid.items():
         if not values:
-            raise ArchcalcError(f"--set {name}= lists no values")
+            raise ArchcalcError(f"the sweep of {name} lists no values",
+                                hint=f"give {name} at least one value")
+    count = math.prod(len(v) for v in grid.values()) if mode == "grid" else max(
+        len(v) for v in grid.values())
+    if count > MAX_POINTS:
+        sizes = " × ".join(f"{len(v):,}" for v in grid.values())
+        raise ArchcalcError(
+            f"a sweep of {count:,} points ({sizes}) is beyond the limit of {MAX_POINTS:,}",
+            hint="sweep fewer values per parameter, or split the sweep")
     if mode == "zip":
         lengths = {name: len(v) for name, v in grid.items()}
         if len(set(lengths.values())) != 1:
             raise ArchcalcError(
-                "with --zip every --set list must have the same length, got "
+                "with mode='zip' every list of values must have the same length, got "
                 + ", ".join(f"{n}: {c}" for n, c in lengths.items()),
+                hint="point i takes the i-th value of every list",
             )
         return [dict(zip(names, values, strict=True))
                 for values in zip(*grid.values(), strict=True)]
@@ -231,10 +245,15 @@ def sweep(spec: Spec, grid: Mapping[str, Sequence[Value]], *, mode: str = "grid"
             elif isinstance(value, (int, float)):
                 swept[key] = value
             else:
-                raise ArchcalcError(f"--set {key}: {value!r} is not a number")
+                raise ArchcalcError(f"the sweep of {key}: {value!r} is not a number")
         graph = build(spec, input_shape=shape, scale={**fixed, **swept})
         report: Report = analyze_graph(graph, batch=b, dtype=d, convention=convention)
         done.append(SweepPoint(swept, report.input_shape, report.totals, b, d))
+        if i == 0 and len(points) * len(report.layers) > MAX_LAYERS:
+            raise ArchcalcError(
+                f"{len(points):,} points of {len(report.layers):,} layers make "
+                f"{len(points) * len(report.layers):,} layer analyses; the limit is "
+                f"{MAX_LAYERS:,}", hint="sweep fewer points, or a smaller spec")
         if progress is not None:
             progress(i + 1, len(points))
     return SweepResult(spec.name, tuple(grid), mode, None if "batch" in grid else batch,
@@ -444,7 +463,7 @@ def compound_search(spec: Spec, *, alphas: Sequence[Fraction] = DEFAULT_STEPS,
             hint="declare them under `scale:` (see specs/efficientnet.yaml)")
     if "phi" in spec.scale and spec.scale["phi"] != 0:
         raise ArchcalcError(f"{spec.name} already applies phi = {spec.scale['phi']}",
-                            hint="search from the baseline: --set phi=0")
+                            hint="search from the baseline: a spec whose phi is 0")
     if tolerance < 0:
         raise ArchcalcError(f"tolerance {float(tolerance):g} must not be negative")
     triples = [(a, b, g) for a in alphas for b in betas for g in gammas]

@@ -8,6 +8,7 @@ rejected with the position the parser reports. Python dicts can be turned into t
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from .errors import Loc, SpecError
+from .errors import Loc, SpecError, quote
 from .gcpause import paused_gc
 
 Scalar = int | float | bool | str | None
@@ -24,6 +25,12 @@ Scalar = int | float | bool | str | None
 MAX_SPEC_BYTES = 8_000_000
 MAX_NODES = 2_000_000  # YAML nodes in one spec
 MAX_DEPTH = 64  # nesting levels of YAML collections (real specs use about 10)
+#: an integer literal longer than this is refused as it is read (every number in a spec is
+#: bounded by 10^15 anyway; Python refuses to read integers of more than 4,300 digits)
+MAX_INT_CHARS = 100
+#: characters YAML 1.1 (PyYAML, libyaml) takes for line breaks but YAML 1.2, editors and
+#: archcalc's line numbers do not: read as spaces, so positions stay those of the editor
+_UNICODE_BREAKS = ("\u2028", "\u2029", "\x85")
 
 
 # Scalars and lists are tuples: a written-out 100k-layer spec makes about a million nodes, and
@@ -96,16 +103,18 @@ def describe_value(value: object) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {quote(value)}"
     return repr(value)
 
 
 _OCTAL = re.compile(r"^[-+]?0[0-9_]+$")
+# YAML 1.1 timestamps and `=` are plain text in YAML 1.2 and in a spec (`name: 2024-01-01`)
+_TEXT_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _BASE_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # the safe loader's implicit resolvers (bool, int, float, null, timestamp, …) by first character
 _IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
-    first: tuple(resolvers)
+    first: tuple((tag, pattern) for tag, pattern in resolvers if tag not in _TEXT_TAGS)
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
@@ -162,6 +171,7 @@ def parse_yaml(text: str, file: str) -> YNode:
     if "\x00" in text:
         raise SpecError("this is a binary file, not a YAML spec", loc=Loc(file),
                         hint="give a YAML text file; `archcalc show alexnet` prints an example")
+    text = normalise_text(text)
     # PyYAML's nodes are made, converted and dropped with the collector paused throughout: a
     # collection between the steps would traverse every one of them (1.5 s at 100k layers)
     with paused_gc():
@@ -175,6 +185,26 @@ def parse_yaml(text: str, file: str) -> YNode:
         tree = _convert(root, file, set(), [0], 0)
         del root  # acyclic: freed by reference counting, here
     return tree
+
+
+def normalise_text(text: str) -> str:
+    """What the parser reads, with every position unchanged from the editor's view: leading
+    byte-order marks dropped (a file saved twice with a BOM has two; editors show none, so
+    columns on line 1 count without them), and U+2028, U+2029 and U+0085 read as spaces —
+    YAML 1.1 parsers break lines there, YAML 1.2 and editors do not, and a comment holding one
+    would otherwise shift every later line number."""
+    if text.startswith("\ufeff"):
+        text = text.lstrip("\ufeff")
+    for char in _UNICODE_BREAKS:
+        if char in text:
+            text = text.replace(char, " ")
+    return text
+
+
+def _lines(text: str) -> list[str]:
+    """The text's lines as YAML counts them (\\n, \\r\\n, \\r; not ``str.splitlines``'s
+    form feeds and separators)."""
+    return re.split(r"\r\n|\r|\n", text)
 
 
 def _compose(text: str, file: str) -> yaml.Node | None:
@@ -201,7 +231,7 @@ def _compose(text: str, file: str) -> yaml.Node | None:
             # e.g. "(while parsing a flow sequence started at line 2, column 8)": the opener
             problem += (f" ({exc.context.replace('parsing a', 'parsing the')} started at line "
                         f"{cmark.line + 1}, column {cmark.column + 1})")
-        lines = text.splitlines()
+        lines = _lines(text)
         line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
         raise SpecError(
             f"YAML syntax error: {problem}",
@@ -279,7 +309,7 @@ def _convert(node: yaml.Node, file: str, seen: set[int], count: list[int],
             key = str(key).lower() if isinstance(key, bool) else str(key)
         if key in entries:
             raise SpecError(
-                f"duplicate key {key!r} (first at line {keypos[key][0]})",
+                f"duplicate key {quote(key)} (first at line {keypos[key][0]})",
                 loc=Loc(file, *pos),
                 hint="YAML keeps only the last one silently; remove or rename one of them",
             )
@@ -293,13 +323,21 @@ def _scalar(node: yaml.ScalarNode, file: str) -> Scalar:
     if tag == _STR:  # the common case first: words and expressions
         return str(node.value)
     if tag == _INT:
-        if _OCTAL.match(node.value):
-            raise SpecError(
-                f"{node.value!r} is a YAML 1.1 octal number",
-                loc=_loc(file, node),
-                hint=f"write {node.value.lstrip('0') or '0'} (decimal) or quote it",
-            )
         text = node.value
+        if _OCTAL.match(text):
+            raise SpecError(
+                f"{text!r} is a YAML 1.1 octal number",
+                loc=_loc(file, node),
+                hint=f"write {text.lstrip('0') or '0'} (decimal) or quote it",
+            )
+        if len(text) > MAX_INT_CHARS:
+            raise SpecError(
+                f"the integer {quote(text, 20)} is beyond the limit 1e+15",
+                loc=_loc(file, node),
+                hint="numbers in a spec are bounded by 10^15",
+            )
+        if ":" in text:
+            _sexagesimal(text, _CONSTRUCTOR.construct_yaml_int(node), file, node)
         # plain decimal integers directly; 0x/0b/underscore forms through PyYAML's rule
         return int(text) if text.lstrip("+-").isdigit() else int(
             _CONSTRUCTOR.construct_yaml_int(node))
@@ -308,13 +346,29 @@ def _scalar(node: yaml.ScalarNode, file: str) -> Scalar:
         # it has seen (a leak across specs, and a slower dict on every call)
         value = _CONVERT[tag](node)
         assert value is None or isinstance(value, (float, bool))
+        if tag == _FLOAT and ":" in node.value:
+            _sexagesimal(node.value, value, file, node)
         return value
+    if tag == _MERGE:  # `<<` as a value (as a key it is refused as a merge key): plain text
+        return str(node.value)
     raise SpecError(f"unsupported YAML tag {tag!r}", loc=_loc(file, node),
                     hint="remove the tag")
 
 
+def _sexagesimal(text: str, value: object, file: str, node: yaml.ScalarNode) -> None:
+    """YAML 1.1 reads ``1:04`` as the base-60 number 64 (and ``1:30.5`` as 90.5); YAML 1.2
+    reads it as text. Neither is what a spec means: refused, like the octal ``010``."""
+    raise SpecError(
+        f"{text!r} is a YAML 1.1 base-60 number ({value})",
+        loc=_loc(file, node),
+        hint=f"write {value} (decimal), or quote it ('{text}') if it is text",
+    )
+
+
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_MERGE = "tag:yaml.org,2002:merge"
 _CONVERT: dict[str, Any] = {
     "tag:yaml.org,2002:float": _CONSTRUCTOR.construct_yaml_float,
     "tag:yaml.org,2002:bool": _CONSTRUCTOR.construct_yaml_bool,
@@ -323,21 +377,75 @@ _CONVERT: dict[str, Any] = {
 
 
 def from_python(obj: object, file: str = "<python>") -> YNode:
-    """Convert plain Python data (dicts, lists, scalars) to a tree, for specs built in code."""
-    loc = Loc(file)
-    if isinstance(obj, Mapping):
-        entries: dict[str, YNode] = {}
-        for key, value in obj.items():
-            if not isinstance(key, str):
-                raise SpecError(f"mapping keys must be strings, got {key!r}", loc=loc,
-                                hint="use str keys in specs built in Python")
-            entries[key] = from_python(value, file)
-        return YMap(entries, {}, loc)
-    if isinstance(obj, (list, tuple)):
-        return YSeq(tuple(from_python(v, file) for v in obj), loc)
-    if obj is None or isinstance(obj, (int, float, bool, str)):
-        return YScalar(obj, loc)
-    if isinstance(obj, Sequence):
-        return YSeq(tuple(from_python(v, file) for v in obj), loc)
-    raise SpecError(f"cannot use a {type(obj).__name__} in a spec", loc=loc,
-                    hint="specs hold dicts, lists, numbers, strings, booleans and None")
+    """Convert plain Python data (dicts, lists, tuples, str, int, float, bool, None) to a tree,
+    for specs built in code; the same limits as a YAML file hold (:data:`MAX_DEPTH` levels,
+    :data:`MAX_NODES` values). A container holding itself is refused, not followed.
+
+    Raises TypeError for a value of another Python type (naming where it sits and what is
+    accepted) and :class:`SpecError` for a limit. Integers and reals of other types (NumPy
+    scalars) are taken as int and float."""
+    return _PythonTree(Loc(file)).convert(obj, 0)
+
+
+_PLAIN = "dict, list, tuple, str, int, float, bool or None"
+
+
+class _PythonTree:
+    """One conversion: the containers on the current path (cycles), the keys leading here (for
+    messages) and the count of values."""
+
+    def __init__(self, loc: Loc) -> None:
+        self.loc = loc
+        self.active: set[int] = set()
+        self.trail: list[object] = []
+        self.count = 0
+
+    def where(self) -> str:
+        keys = "".join(f"[{quote(k, 30) if isinstance(k, str) else k}]" for k in self.trail)
+        if len(keys) > 80:
+            keys = f"{keys[:30]}…{keys[-40:]}"
+        return "spec" + keys
+
+    def convert(self, obj: object, depth: int) -> YNode:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError(f"the spec has more than {MAX_NODES:,} values", loc=self.loc,
+                            hint="specs describe structure: use blocks, repeat and stages")
+        if obj is None or isinstance(obj, (bool, int, float, str)):
+            return YScalar(obj, self.loc)
+        if isinstance(obj, (bytes, bytearray, memoryview)):
+            raise TypeError(f"{self.where()} is {type(obj).__name__}; a spec holds {_PLAIN} "
+                            "(decode bytes to str first)")
+        if isinstance(obj, numbers.Integral):
+            return YScalar(int(obj), self.loc)
+        if isinstance(obj, numbers.Real):
+            return YScalar(float(obj), self.loc)
+        if not isinstance(obj, (Mapping, Sequence)):
+            raise TypeError(f"{self.where()} is a {type(obj).__name__}; a spec holds {_PLAIN}")
+        if depth >= MAX_DEPTH:
+            raise SpecError(f"the spec nests deeper than {MAX_DEPTH} levels (at {self.where()})",
+                            loc=self.loc, hint="flatten the nesting: use blocks, repeat or stages")
+        if id(obj) in self.active:
+            raise SpecError(f"{self.where()} contains itself", loc=self.loc,
+                            hint="a spec is a tree: give each place its own dict or list")
+        self.active.add(id(obj))
+        trail = self.trail
+        try:
+            if isinstance(obj, Mapping):
+                entries: dict[str, YNode] = {}
+                for key, value in obj.items():
+                    if not isinstance(key, str):
+                        raise TypeError(f"{self.where()} has the key {key!r} of type "
+                                        f"{type(key).__name__}; the keys of a spec are str")
+                    trail.append(key)
+                    entries[key] = self.convert(value, depth + 1)
+                    trail.pop()
+                return YMap(entries, {}, self.loc)
+            items = []
+            for i, value in enumerate(obj):
+                trail.append(i)
+                items.append(self.convert(value, depth + 1))
+                trail.pop()
+            return YSeq(tuple(items), self.loc)
+        finally:
+            self.active.discard(id(obj))

@@ -32,6 +32,9 @@ FIXTURES = {
     "slide.tsv": "@tests/fixtures/slides/003_alexnet.txt",
     # a small ONNX model for `archcalc import` / `archcalc table model.onnx` (docs/bridges.md)
     "model.onnx": "@tests/fixtures/model.onnx",
+    # docs/executor.md's memory-budget example: 3×8×8 upsampled by 4000 is 11 GiB of output
+    "up.yaml": "archcalc: 1\nname: up\ninput: [3, 8, 8]\nlayers:\n"
+               "  - upsample: {scale: 4000}\n",
 }
 #: examples whose exit code is not 0 by design, and why
 EXIT = {

@@ -380,7 +380,8 @@ def test_repeated_layers_keep_value_types_apart() -> None:
 
 def test_lean_resolver_gives_the_safe_loaders_tags() -> None:
     """ytree's loader resolves tags with a shortcut; every kind of scalar must get the tag
-    PyYAML's own SafeLoader gives it (YAML 1.1: yes/on are booleans, 1:30 is sexagesimal)."""
+    PyYAML's own SafeLoader gives it (YAML 1.1: yes/on are booleans, 1:30 is sexagesimal) —
+    except timestamps and `=`, which are text, as in YAML 1.2 (`name: 2024-01-01`, issue 13)."""
     import yaml
 
     from archcalc.ytree import _LOADER
@@ -395,7 +396,10 @@ def test_lean_resolver_gives_the_safe_loaders_tags() -> None:
         root = yaml.compose("\n".join(f"- {w}" if w else "-" for w in words), Loader=loader)
         return [item.tag for item in root.value]
 
-    expected = tags(yaml.SafeLoader)
+    text = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
+    expected = ["tag:yaml.org,2002:str" if t in text else t for t in tags(yaml.SafeLoader)]
     assert expected[0] == "tag:yaml.org,2002:null" and expected[5] == "tag:yaml.org,2002:bool"
     assert expected[15] == "tag:yaml.org,2002:int"  # 1:30, base 60
+    assert tags(yaml.SafeLoader)[25:27] == ["tag:yaml.org,2002:timestamp"] * 2  # 2001-12-14…
+    assert tags(yaml.SafeLoader)[28] == "tag:yaml.org,2002:value"  # =
     assert tags(_LOADER) == expected
