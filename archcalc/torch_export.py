@@ -44,6 +44,21 @@ from .torch_code import (
 from .torch_map import to_torch
 
 RESERVED = frozenset({"self", "torch", "nn", "F", "x", "super", "print", "tuple", "int"})
+#: nn.Module's own attributes (torch 2.x): a submodule of that name would shadow or be refused
+MODULE_ATTRS = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init",
+    "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr",
+    "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule",
+    "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
+    "named_modules", "named_parameters", "parameters", "register_backward_hook",
+    "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+    "register_module", "register_parameter", "register_state_dict_post_hook",
+    "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule",
+    "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+    "zero_grad"
+})
 
 
 class Export(NamedTuple):
@@ -212,6 +227,10 @@ def _attrs(group: _Group) -> None:
     taken: set[str] = set()
     for m in group.members:
         attr = _relative(_key(m), group.name).replace(".", "_") or "layer"
+        if attr.startswith("_"):
+            attr = "m" + attr  # nn.Module keeps its own state in _-names
+        if attr in MODULE_ATTRS:
+            attr += "_"  # `forward`, `training`, … are nn.Module's
         base, i = attr, 2
         while attr in taken:
             attr, i = f"{base}_{i}", i + 1

@@ -90,6 +90,18 @@ def test_verify_against_torch_takes_no_receptive_field() -> None:
     assert run.returncode == 2 and "drop --against torch" in run.stderr
 
 
+def test_ids_that_are_module_attributes() -> None:
+    """Rows named `forward`, `training` or `_modules` would shadow nn.Module's own; they are
+    `forward_`, `training_`, `m_modules`, and the name map says so."""
+    spec = {"archcalc": 1, "name": "t", "input": [3, 8, 8], "layers": [
+        {"conv": {"id": "forward", "out": 4, "k": 3}}, {"relu": {"id": "training"}},
+        {"conv": {"id": "_modules", "out": 2, "k": 1}}]}
+    export = export_pytorch(to_graph(load_spec(spec)))
+    assert export.modules == {"forward": "forward_", "training": "training_",
+                              "_modules": "m_modules"}
+    assert "self.forward_ = nn.Conv2d(3, 4, kernel_size=3)" in export.code
+
+
 def test_export_cli_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "net.py"
     run = _cli("export", "resnet18", "--to", "pytorch", "-o", str(out))
