@@ -159,6 +159,16 @@ def test_verify_against_torch_fails_on_a_wrong_module(monkeypatch: pytest.Monkey
     assert bad.problems[0] == "output shape: engine [64, 27, 27], torch [64, 18, 18]"
 
 
+def test_rows_named_like_module_attributes_run() -> None:
+    """`forward`, `training`, `_modules` as row names: the module still runs and every row is
+    checked (conv 3→4 3×3: 4·27 + 4 = 112 params; 1×1 4→2: 10)."""
+    spec = {"archcalc": 1, "name": "t", "input": [3, 8, 8], "layers": [
+        {"conv": {"id": "forward", "out": 4, "k": 3}}, {"relu": {"id": "training"}},
+        {"conv": {"id": "_modules", "out": 2, "k": 1}}]}
+    result = check_against_torch(to_graph(load_spec(spec)))
+    assert result.ok and [r.torch_params for r in result.rows] == [112, 0, 10]
+
+
 def test_verify_cli_against_torch() -> None:
     run = subprocess.run([sys.executable, "-m", "archcalc", "verify", "lenet5", "--against",
                           "torch", "-f", "json"], capture_output=True, text=True, timeout=300,
