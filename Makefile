@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test test-extras lint bench fuzz clean test-browser browser-tools docs-img crosscheck
+.PHONY: run test test-extras lint bench fuzz mutate clean test-browser browser-tools docs-img crosscheck
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(DEV)
 
 fuzz: $(DEV)
 	$(BIN)/python -m pytest -m slow tests/test_fuzz.py
+
+# break each layer class's forward, RF and weight rule in turn; a named test must fail for each
+mutate: $(DEV)
+	$(BIN)/python bench/mutate.py
 
 # Graphviz draws the diagrams, headless Chromium runs the report page's browser tests. `make
 # test` skips those tests when either is missing; these targets install both (Debian packages,

@@ -77,8 +77,8 @@ def execute(spec: SpecLike, x: Any = None, seed: int = 0, *,
             batch: int | None = None) -> dict[str, Any]:
     """Run ``spec`` on a real float32 input (default: seeded noise) with seeded weights and
     return every activation by node name, batched NumPy arrays. NumPy loads only here; see
-    :mod:`archcalc.execute` (``run`` for the per-layer checks; ``archcalc verify``)."""
-    from .execute import execute as run_forward
+    :mod:`archcalc.executor` (``run`` for the per-layer checks; ``archcalc verify``)."""
+    from .executor import execute as run_forward
 
     return run_forward(spec, x, seed, batch=batch)
 

@@ -378,7 +378,7 @@ def _geometry(op: Layer, node: Node) -> tuple[tuple[int, ...], tuple[int, ...], 
         k, s, _d, _ke, lo, _hi = op.geometry(shape)
         return k, s, lo
     if isinstance(op, Pool):
-        k, s, p, _d = op._geo(shape)
+        k, s, _d, _ke, p, _hi = op.window(shape)
         return k, s, p
     if isinstance(op, (GlobalAvgPool, GlobalMaxPool)):
         n = tuple(shape[1:])

@@ -91,7 +91,7 @@ def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
     from . import budget, load_spec, to_graph
-    from .execute import measure_receptive_field, run
+    from .executor import measure_receptive_field, run
 
     loaded = load_spec(spec)
     graph = to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
@@ -148,7 +148,7 @@ def _run_with_bar(graph: Any, batch: int, seed: int, max_memory: int | None) -> 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .execute import run
+    from .executor import run
 
     columns = (TextColumn("verify"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.description}"))

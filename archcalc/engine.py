@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import validate
-from .gcpause import paused_gc
 from .graph import INPUT, Graph
 from .layers import Work
 from .report import LayerRow, Report, Totals
@@ -74,8 +73,7 @@ MEMORY_TEXT = (
 def analyze_graph(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                   convention: str = "lecture") -> Report:
     """Cost every node of ``graph``. Pure: the graph is not modified."""
-    with paused_gc():
-        return _analyze(graph, batch, dtype, convention)
+    return _analyze(graph, batch, dtype, convention)
 
 
 def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
@@ -103,13 +101,14 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
             rf = None
             untracked.append(name)
         rfs[name] = rf
-        # identity, not equality: equal layers are shared instances (layers.make_layer), and
+        # identity, not equality: equal layers are shared instances (bind.Binder.make), and
         # hashing a layer field by field on every node costs more than counting twice
         key = (id(op), *map(id, posts), in_shapes) if posts else (id(op), in_shapes)
         counts = memo.get(key)
         if counts is None:
             work = node.work()
-            counts = memo[key] = (node.type_name, node.param_count(), node.buffer_count(),
+            p, b = node.counts()
+            counts = memo[key] = (node.type_name, p, b,
                                   work.macs * batch, conv.flops(work) * batch,
                                   tuple(x.type_name for x in posts),
                                   prod(out_shape) * batch * width)

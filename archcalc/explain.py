@@ -6,13 +6,16 @@
     weight = C_out × C_in × K × K = 64 × 3 × 11 × 11 = 23,232
     params = weight + bias = 23,232 + 64 = 23,296
 
-Each line is a small formula *template* over named quantities (``floor((W - K + 2*P)/S) + 1``)
-with an environment of the layer's actual values. The template is rendered twice — with symbols
-and with the values — and evaluated exactly (fractions). The evaluated result is then checked
-against the number the layer class itself produced (``out_shape``, ``params``, ``work``, ``rf``
-of :mod:`archcalc.layers`, via the engine's report): if the shown arithmetic ever disagreed with
-the layer's rule, :func:`explain` raises instead of printing a wrong derivation. So the text and
-the table cannot drift apart, and ``Explanation.values`` equals the report row.
+Each layer class derives its own lines (``explain``, ``explain_rf``, and ``explain_post`` for a
+fused layer, in :mod:`archcalc.layers`) through a :class:`Derivation`; this module holds the
+machinery. Each line is a small formula *template* over named quantities
+(``floor((W - K + 2*P)/S) + 1``) with an environment of the layer's actual values. The template
+is rendered twice — with symbols and with the values — and evaluated exactly (fractions). The
+evaluated result is then checked against the number the layer class itself produced
+(``out_shape``, ``params``, ``work``, ``rf``, via the engine's report): if the shown arithmetic
+ever disagreed with the layer's rule, :func:`explain` raises instead of printing a wrong
+derivation. So the text and the table cannot drift apart, and ``Explanation.values`` equals the
+report row.
 
 Templates use ``+ - * /``, parentheses, integer literals, names, and ``floor``, ``ceil``, ``max``,
 ``min``. A name ending in ``_p`` is primed (``W_p`` → W′); ``C_out`` is C with subscript "out".
@@ -31,40 +34,9 @@ from typing import Any
 from .engine import CONVENTIONS, DTYPE_BYTES, analyze_graph
 from .errors import ArchcalcError
 from .graph import INPUT, Graph, Node
-from .layers import (
-    ACTIVATION_OPS,
-    LRN,
-    Activation,
-    AdaptiveAvgPool,
-    Add,
-    AvgPool,
-    BatchNorm,
-    ChannelShuffle,
-    Concat,
-    Conv,
-    ConvTranspose,
-    Crop,
-    Dropout,
-    DWConv,
-    Flatten,
-    GlobalAvgPool,
-    GlobalMaxPool,
-    Identity,
-    Layer,
-    LayerNorm,
-    Linear,
-    Multiply,
-    Pool,
-    PWConv,
-    Reshape,
-    Slice,
-    Subsample,
-    Upsample,
-    Work,
-    ZeroPad,
-)
+from .layers import LAYER_CLASSES, Layer, Work
 from .report import LayerRow, Report, RFAxis
-from .shapes import Shape, adaptive_window_max, adaptive_window_total, prod
+from .shapes import Shape, prod
 
 Value = int | Fraction
 Env = Mapping[str, Value]
@@ -336,7 +308,7 @@ def _axis_names(rank: int) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class _Axis:
+class Axis:
     """How one (or several identical) spatial axes are named in a line."""
 
     index: tuple[int, ...]  # axes covered (0-based, spatial)
@@ -345,15 +317,15 @@ class _Axis:
     label: str  # W′ or "H′ = W′"
 
 
-def _axes(shape: Shape, per_axis: Sequence[tuple[Any, ...]]) -> list[_Axis]:
+def _axes(shape: Shape, per_axis: Sequence[tuple[Any, ...]]) -> list[Axis]:
     """One combined axis when every spatial axis has the same input size and geometry."""
     rank = len(shape) - 1
     names = _axis_names(rank)
     keys = [(shape[1 + a], *per_axis[a]) for a in range(rank)]
     if rank > 1 and len(set(keys)) == 1:
-        return [_Axis(tuple(range(rank)), names[-1], "",
+        return [Axis(tuple(range(rank)), names[-1], "",
                       " = ".join(n + "′" for n in names))]
-    return [_Axis((a,), names[a], "" if rank == 1 else "_" + names[a].lower(), names[a] + "′")
+    return [Axis((a,), names[a], "" if rank == 1 else "_" + names[a].lower(), names[a] + "′")
             for a in range(rank)]
 
 
@@ -461,14 +433,14 @@ def explain(graph: Graph, layer: str, *, batch: int = 1, dtype: str = "float32",
     node = find_layer(graph, layer)
     if report is None:
         report = analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
-    return _Explain(graph, node, report).run()
+    return Derivation(graph, node, report).run()
 
 
 def explain_all(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                 convention: str = "lecture") -> list[Explanation]:
     """Every layer of ``graph`` explained (one analysis shared by all)."""
     report = analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
-    return [_Explain(graph, node, report).run() for node in graph.nodes]
+    return [Derivation(graph, node, report).run() for node in graph.nodes]
 
 
 # ================================================================================ the explainer ==
@@ -495,7 +467,11 @@ def _args_text(op: Layer) -> str:
     return ", ".join(parts)
 
 
-class _Explain:
+class Derivation:
+    """The derivation of one node's row, built by its layers: each layer class's ``explain``
+    (and a fused layer's ``explain_post``) calls the methods below to show its shape, weights and
+    work; every line is checked against the value the layer's rules give (``_Lines.add``)."""
+
     def __init__(self, graph: Graph, node: Node, report: Report) -> None:
         self.graph = graph
         self.node = node
@@ -507,7 +483,7 @@ class _Explain:
         self.oshape = node.out_shape
         self.tensors: list[tuple[str, str, Fraction]] = []  # (symbol, display label, value)
         self.buffers: list[tuple[str, Fraction]] = []
-        self.elementwise: list[tuple[str, str, Fraction]] = []  # (label, template, value)
+        self.elementwise_lines: list[tuple[str, str, Fraction]] = []  # (label, template, value)
         self.ew_env: dict[str, Value] = {}
         self.macs_line: tuple[str, str, Env, str] | None = None
         self.window_line: tuple[str, str, Env, str] | None = None
@@ -519,19 +495,15 @@ class _Explain:
     # ---------------------------------------------------------------------------- driver --
     def run(self) -> Explanation:
         node, op = self.node, self.node.op
-        handler = _HANDLERS.get(type(op))
-        if handler is None:
-            raise ArchcalcError(f"explain has no derivation for layer type {type(op).__name__}",
-                                layer=node.name, hint="every layer class needs an explainer "
-                                "in archcalc/explain.py")
         shapes = " + ".join("×".join(map(str, s)) for s in self.ins)
         kind = "+".join((op.type_name, *(p.type_name for p in node.post)))
         args = _args_text(op)
         header = (f"{node.name}: {kind}{f' ({args})' if args else ''} — input {shapes} → "
                   f"output {'×'.join(map(str, self.oshape))}")
-        self.out.section = "output shape"
-        handler(self, op)
-        self._post()
+        self.section("output shape")
+        _call(op.explain, self, node.name, "a derivation")
+        for layer in node.post:  # fused BN / activation: weights and work on the output
+            _call(layer.explain_post, self, node.name, "a derivation as a fused layer")
         self._params()
         self._work(self.node.work())  # the main layer's and the fused layers' work
         self._memory()
@@ -547,9 +519,25 @@ class _Explain:
         }
         return Explanation(node.name, header, tuple(self.out.lines), values)
 
-    # ---------------------------------------------------------------------- shape helpers --
-    def same_shape(self, note: str = "element-wise: the output has the input's shape") -> None:
-        syms, env = _dims_product(self.shape, False)
+    # ------------------------------------------------------------- the layers' vocabulary --
+    def section(self, title: str) -> None:
+        """Start a section ("output shape", "weights", …) for the lines that follow."""
+        self.out.section = title
+
+    def add(self, label: str, template: str, env: Env, expect: Value, **kw: Any) -> Fraction:
+        """One line ``label = template = values = result``, refused unless the result is
+        ``expect`` (the layer rule's value)."""
+        return self.out.add(label, template, env, expect, **kw)
+
+    def shape_checked(self) -> None:
+        """The output-shape lines shown cover the whole shape."""
+        self.oshape_checked = self.oshape
+
+    def same_shape(self, note: str = "element-wise: the output has the input's shape",
+                   source: Shape | None = None) -> None:
+        """``C′ = C``, ``H′ = H``, …: the output has the shape of the input (``source``: of
+        another input than the first, e.g. the map a gate multiplies)."""
+        syms, env = _dims_product(self.shape if source is None else source, False)
         for i, sym in enumerate(syms):
             self.out.add(sym + "′", sym, env, self.oshape[i], note=note if i == 0 else "")
         self.oshape_checked = self.oshape
@@ -558,8 +546,8 @@ class _Explain:
         label = "F′" if len(self.oshape) == 1 else "C′"
         self.out.add(label, template, env, self.oshape[0], note=note)
 
-    def spatial(self, axes: list[_Axis], line: Callable[[_Axis], tuple[str, dict[str, Value]]],
-                note: Callable[[_Axis], str] | None = None) -> None:
+    def spatial(self, axes: list[Axis], line: Callable[[Axis], tuple[str, dict[str, Value]]],
+                note: Callable[[Axis], str] | None = None) -> None:
         for ax in axes:
             template, env = line(ax)
             expect = self.oshape[1 + ax.index[0]]
@@ -568,68 +556,26 @@ class _Explain:
             self.out.add(ax.label, template, env, expect, note=note(ax) if note else "")
         self.oshape_checked = self.oshape
 
-    # ----------------------------------------------------------------------- conv family --
-    def conv(self, op: Conv) -> Work:
-        cin = self.shape[0]
-        cout = op.out_channels(cin)
-        g = op.group_count(cin)
-        k, s, d, _, lo, hi = op.geometry(self.shape)
-        rank = len(k)
-        if isinstance(op, DWConv):
-            if cout == cin:
-                self.channels("C_in", {"C_in": cin}, "depthwise: one filter per input channel")
-            else:
-                self.channels("m*C_in", {"m": cout // cin, "C_in": cin},
-                              "depthwise with channel multiplier m")
-        else:
-            self.channels("C_out", {"C_out": cout}, "one output map per filter")
-        geo = [(k[a], s[a], d[a], lo[a], hi[a]) for a in range(rank)]
-        axes = _axes(self.shape, geo)
-        self.window_shape(axes, k, s, d, lo, hi, pool_ceil=False)
-        # weights
-        self.out.section = "weights"
-        kf, kenv = self.kernel_symbols(axes, k)
-        if op.connections is not None:
-            sizes = [len(c) for c in op.connections]
-            total = sum(sizes)
-            tmpl = f"({' + '.join(map(str, sizes))})*" + "*".join(kf)
-            self.tensor("weights", tmpl, kenv, sum(prod(v) for key, v in
-                                                   op.params(self.ins).items()
-                                                   if key.startswith("weight")),
-                        sym=("Σ_i |conn_i|·" + "·".join(_symbol(x, False, {}) for x in kf),
-                             "\\sum_i |\\mathrm{conn}_i| \\cdot " + " \\cdot ".join(
-                                 _symbol(x, True, {}) for x in kf)),
-                        note=f"partial connection table: {total} input maps in all")
-        else:
-            cin_sym = "C_in" if g == 1 else "(C_in/g)"
-            env = {"C_out": cout, "C_in": cin, "g": g, **kenv}
-            self.tensor("weight", "*".join(["C_out", cin_sym, *kf]), env,
-                        prod(op.params(self.ins)["weight"]), times=True,
-                        note="" if g == 1 else f"{g} groups: each filter sees C_in/g channels")
-        if op.bias:
-            self.tensor("bias", "C_out", {"C_out": cout}, cout)
-        # work
-        osyms, oenv = self.out_symbols()
-        if op.connections is not None:
-            tmpl = "*".join(osyms[1:]) + f"*{sum(len(c) for c in op.connections)}*" + \
-                "*".join(kf)
-            macs = ("MACs", tmpl, {**oenv, **kenv}, "each output position of map i: "
-                    "|conn_i|·K² multiply-accumulates")
-        else:
-            cin_sym = "C_in" if g == 1 else "(C_in/g)"
-            macs = ("MACs", "*".join(["C_out", *osyms[1:], cin_sym, *kf]),
-                    {**oenv, "C_out": cout, "C_in": cin, "g": g, **kenv},
-                    "each output element: (C_in/g)·∏K multiply-accumulates" if g > 1 else
-                    "each output element: C_in·K·K multiply-accumulates" if kf == ["K", "K"]
-                    else "each output element: C_in·∏K multiply-accumulates")
-        self.macs_line = macs
-        if op.bias:
-            self.elementwise.append(("bias", "*".join(["C_out", *osyms[1:]]),
-                                     Fraction(prod(self.oshape))))
-            self.ew_env = {**oenv, "C_out": cout}
-        return op.work(self.ins, self.oshape)
+    def axes(self, shape: Shape, per_axis: Sequence[tuple[Any, ...]]) -> list[Axis]:
+        """The spatial axes of ``shape``, merged into one when size and geometry agree."""
+        return _axes(shape, per_axis)
 
-    def kernel_symbols(self, axes: list[_Axis], k: Sequence[int]
+    def each_axis(self, rank: int) -> list[Axis]:
+        """Every spatial axis on its own line (``H′``, ``W′``)."""
+        names = _axis_names(rank)
+        return [Axis((a,), names[a], "", names[a] + "′") for a in range(rank)]
+
+    def axis_names(self, rank: int) -> tuple[str, ...]:
+        return _axis_names(rank)
+
+    def dims(self, shape: Shape, primed: bool) -> tuple[list[str], dict[str, Value]]:
+        """Symbols and values of a shape: [C′, H′, W′] (primed) or [C, H, W]; flat [F]."""
+        return _dims_product(shape, primed)
+
+    def symbol(self, name: str, tex: bool) -> str:
+        return _symbol(name, tex, {})
+
+    def kernel_symbols(self, axes: list[Axis], k: Sequence[int]
                        ) -> tuple[list[str], dict[str, Value]]:
         syms: list[str] = []
         env: dict[str, Value] = {}
@@ -642,10 +588,13 @@ class _Explain:
     def out_symbols(self) -> tuple[list[str], dict[str, Value]]:
         return _dims_product(self.oshape, True)
 
-    def window_shape(self, axes: list[_Axis], k: Sequence[int], s: Sequence[int],
+    def window_shape(self, axes: list[Axis], k: Sequence[int], s: Sequence[int],
                      d: Sequence[int], lo: Sequence[int], hi: Sequence[int],
-                     pool_ceil: bool) -> None:
-        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
+                     pool_ceil: bool, padding: str | None = None) -> None:
+        """``W′ = ⌊(W − K + 2P)/S⌋ + 1`` per axis (``ceil`` with ``ceil_mode``); ``padding``
+        names a ``same``/``valid`` padding the lines resolve."""
+
+        def line(ax: Axis) -> tuple[str, dict[str, Value]]:
             a = ax.index[0]
             x = ax.sub
             env: dict[str, Value] = {ax.name: self.shape[1 + a], "S" + x: s[a]}
@@ -673,11 +622,10 @@ class _Explain:
                 return f"ceil({inner})", env  # last window would start in the padding
             return f"ceil({inner}) + 1", env
 
-        def note(ax: _Axis) -> str:
+        def note(ax: Axis) -> str:
             a = ax.index[0]
-            p = getattr(self.node.op, "p", None)
-            if isinstance(p, str):
-                return f"padding {p} = ({lo[a]}, {hi[a]})"
+            if padding is not None:
+                return f"padding {padding} = ({lo[a]}, {hi[a]})"
             if pool_ceil:
                 return "ceil_mode"
             return ""
@@ -686,6 +634,7 @@ class _Explain:
 
     def tensor(self, key: str, template: str, env: Env, expect: int, *, times: bool = False,
                sym: tuple[str, str] | None = None, note: str = "") -> None:
+        """A weight tensor's size (summed into ``params``)."""
         label = key
         value = self.out.add(label, template, env, expect, times=times,
                              sym_text=sym[0] if sym else None, sym_tex=sym[1] if sym else None,
@@ -693,249 +642,8 @@ class _Explain:
         symbol = "t" + str(len(self.tensors))
         self.tensors.append((symbol, label, value))
 
-    def deconv(self, op: ConvTranspose) -> Work:
-        k, s, p, opad, d = op._geo(self.shape)
-        rank = len(k)
-        cin, cout, g = self.shape[0], op.out, op.groups
-        self.channels("C_out", {"C_out": cout})
-        axes = _axes(self.shape, [(k[a], s[a], p[a], opad[a], d[a]) for a in range(rank)])
-
-        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
-            a, x = ax.index[0], ax.sub
-            env: dict[str, Value] = {ax.name: self.shape[1 + a], f"S{x}": s[a], f"P{x}": p[a],
-                                     f"K{x}": k[a], f"d{x}": d[a], f"P_out{x}": opad[a]}
-            kern = f"K{x}" if d[a] == 1 else f"d{x}*(K{x} - 1) + 1"
-            tail = f" + P_out{x}" if opad[a] else ""
-            if d[a] == 1:
-                return f"({ax.name} - 1)*S{x} - 2*P{x} + {kern}{tail}", env
-            return f"({ax.name} - 1)*S{x} - 2*P{x} + {kern}{tail}", env
-
-        self.spatial(axes, line)
-        self.out.section = "weights"
-        kf, kenv = self.kernel_symbols(axes, k)
-        cout_sym = "C_out" if g == 1 else "(C_out/g)"
-        self.tensor("weight", "*".join(["C_in", cout_sym, *kf]),
-                    {"C_in": cin, "C_out": cout, "g": g, **kenv},
-                    prod(op.params(self.ins)["weight"]), times=True)
-        if op.bias:
-            self.tensor("bias", "C_out", {"C_out": cout}, cout)
-        isyms, ienv = _dims_product(self.shape, False)
-        self.macs_line = ("MACs", "*".join([*isyms, cout_sym, *kf]),
-                          {**ienv, "C_out": cout, "g": g, **kenv},
-                          "every input element is multiplied into (C_out/g)·∏K outputs")
-        osyms, oenv = self.out_symbols()
-        if op.bias:
-            self.elementwise.append(("bias", "*".join(osyms), Fraction(prod(self.oshape))))
-            self.ew_env = oenv
-        return op.work(self.ins, self.oshape)
-
-    # --------------------------------------------------------------------------- pooling --
-    def pool(self, op: Pool) -> Work:
-        k, s, p, d = op._geo(self.shape)
-        rank = len(k)
-        self.channels("C", {"C": self.shape[0]}, "pooling keeps the channels")
-        axes = _axes(self.shape, [(k[a], s[a], p[a], d[a]) for a in range(rank)])
-        self.window_shape(axes, k, s, d, p, p, pool_ceil=op.ceil_mode)
-        osyms, oenv = self.out_symbols()
-        kf, kenv = self.kernel_symbols(axes, k)
-        self.window_line = ("window", "*".join([*osyms, *kf]), {**oenv, **kenv},
-                            "every output element reads its K×K window")
-        if isinstance(op, Subsample):
-            self.out.section = "weights"
-            self.tensor("coefficient", "C", {"C": self.shape[0]}, self.shape[0])
-            self.tensor("bias", "C", {"C": self.shape[0]}, self.shape[0])
-            self.macs_line = ("MACs", "*".join(osyms), oenv,
-                              "one coefficient multiply per output")
-            self.elementwise.append(("bias", "*".join(osyms), Fraction(prod(self.oshape))))
-            self.ew_env = oenv
-        if isinstance(op, AvgPool):
-            self.elementwise.append(("divide", "*".join(osyms), Fraction(prod(self.oshape))))
-            self.ew_env = oenv
-        return op.work(self.ins, self.oshape)
-
-    def global_pool(self, op: GlobalAvgPool) -> Work:
-        self.channels("C", {"C": self.shape[0]})
-        rank = len(self.shape) - 1
-        axes = _axes(self.shape, [() for _ in range(rank)])
-        self.spatial(axes, lambda ax: ("1", {}), lambda ax: "one window as large as the map")
-        isyms, ienv = _dims_product(self.shape, False)
-        self.window_line = ("window", "*".join(isyms), ienv, "the window is the whole map")
-        if not isinstance(op, GlobalMaxPool):
-            self.elementwise.append(("divide", "C", Fraction(self.shape[0])))
-            self.ew_env = {"C": self.shape[0]}
-        return op.work(self.ins, self.oshape)
-
-    def adaptive(self, op: AdaptiveAvgPool) -> Work:
-        self.channels("C", {"C": self.shape[0]})
-        rank = len(self.shape) - 1
-        axes = [_Axis((a,), _axis_names(rank)[a], "", _axis_names(rank)[a] + "′")
-                for a in range(rank)]
-        self.spatial(axes, lambda ax: (ax.label.rstrip("′") + "_out",
-                                       {ax.label.rstrip("′") + "_out": self.oshape[1 +
-                                                                               ax.index[0]]}),
-                     lambda ax: "the requested output size")
-        env: dict[str, Value] = {"C": self.shape[0]}
-        syms = ["C"]
-        for a in range(rank):
-            n, o = self.shape[1 + a], self.oshape[1 + a]
-            sym = f"N_{_axis_names(rank)[a].lower()}"
-            env[sym] = adaptive_window_total(n, o)
-            syms.append(sym)
-        self.window_line = ("window", "*".join(syms), env,
-                            "N = sum of PyTorch's window lengths ⌈(i+1)n/o⌉ − ⌊in/o⌋")
-        osyms, oenv = self.out_symbols()
-        self.elementwise.append(("divide", "*".join(osyms), Fraction(prod(self.oshape))))
-        self.ew_env = oenv
-        return op.work(self.ins, self.oshape)
-
-    # ------------------------------------------------------------------- fully connected --
-    def linear(self, op: Linear) -> Work:
-        fin = self.shape[0]
-        self.channels("F_out", {"F_out": op.out})
-        self.oshape_checked = self.oshape
-        self.out.section = "weights"
-        self.tensor("weight", "F_out*F_in", {"F_out": op.out, "F_in": fin},
-                    prod(op.params(self.ins)["weight"]), times=True,
-                    note="" if len(self.shape) == 1 else
-                    f"a {'×'.join(map(str, self.shape))} map counts as F_in = C")
-        if op.bias:
-            self.tensor("bias", "F_out", {"F_out": op.out}, op.out)
-        self.macs_line = ("MACs", "F_in*F_out", {"F_in": fin, "F_out": op.out},
-                          "one multiply-accumulate per weight")
-        if op.bias:
-            self.elementwise.append(("bias", "F_out", Fraction(op.out)))
-            self.ew_env = {"F_out": op.out}
-        return op.work(self.ins, self.oshape)
-
-    # ------------------------------------------------------------------------ reshaping --
-    def flatten(self, op: Flatten) -> Work:
-        syms, env = _dims_product(self.shape, False)
-        self.out.add("F′", _product(syms), env, self.oshape[0], note="row-major, as torch")
-        self.oshape_checked = self.oshape
-        return op.work(self.ins, self.oshape)
-
-    def reshape(self, op: Reshape) -> Work:
-        total = prod(self.shape)
-        known = prod([v for v in op.shape if v != -1])
-        for i, v in enumerate(op.shape):
-            if v == -1:
-                self.out.add(f"d{i + 1}′", "N/M", {"N": total, "M": known}, self.oshape[i],
-                             note="−1: N input elements over the product M of the others")
-            else:
-                self.out.add(f"d{i + 1}′", str(v), {}, self.oshape[i])
-        self.oshape_checked = self.oshape
-        return op.work(self.ins, self.oshape)
-
-    def zeropad(self, op: ZeroPad) -> Work:
-        pads = op.pads(self.shape)
-        self.channels("C", {"C": self.shape[0]})
-        axes = _axes(self.shape, [pads[a] for a in range(len(pads))])
-
-        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
-            lo, hi = pads[ax.index[0]]
-            x = ax.sub
-            if lo == hi:
-                return f"{ax.name} + 2*P{x}", {ax.name: self.shape[1 + ax.index[0]], f"P{x}": lo}
-            return f"{ax.name} + P_lo{x} + P_hi{x}", {ax.name: self.shape[1 + ax.index[0]],
-                                                      f"P_lo{x}": lo, f"P_hi{x}": hi}
-
-        self.spatial(axes, line)
-        return op.work(self.ins, self.oshape)
-
-    def crop(self, op: Crop) -> Work:
-        cuts = op.cuts(self.ins)
-        self.channels("C", {"C": self.shape[0]})
-        axes = _axes(self.shape, [cuts[a] for a in range(len(cuts))])
-
-        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
-            lo, hi = cuts[ax.index[0]]
-            x = ax.sub
-            return f"{ax.name} - c_lo{x} - c_hi{x}", {ax.name: self.shape[1 + ax.index[0]],
-                                                      f"c_lo{x}": lo, f"c_hi{x}": hi}
-
-        self.spatial(axes, line, lambda ax: "centre crop: ⌊(n − m)/2⌋ before"
-                     if len(self.ins) == 2 or op.size is not None else "")
-        return op.work(self.ins, self.oshape)
-
-    def upsample(self, op: Upsample) -> Work:
-        factors = op.factors(self.shape)
-        self.channels("C", {"C": self.shape[0]})
-        axes = _axes(self.shape, [(factors[a],) for a in range(len(factors))])
-
-        def line(ax: _Axis) -> tuple[str, dict[str, Value]]:
-            f = factors[ax.index[0]]
-            x = ax.sub
-            if f.denominator == 1:
-                return f"{ax.name}*f{x}", {ax.name: self.shape[1 + ax.index[0]],
-                                           f"f{x}": f.numerator}
-            return f"{ax.name}_out", {f"{ax.name}_out": self.oshape[1 + ax.index[0]]}
-
-        self.spatial(axes, line)
-        if op.mode == "bilinear":
-            osyms, oenv = self.out_symbols()
-            rank = len(self.oshape) - 1
-            self.elementwise.append(("interpolation", f"3*{rank}*" + "*".join(osyms),
-                                     Fraction(3 * rank * prod(self.oshape))))
-            self.ew_env = oenv
-        return op.work(self.ins, self.oshape)
-
-    def slice(self, op: Slice) -> Work:
-        self.channels("stop - start", {"stop": op.stop, "start": op.start})
-        rank = len(self.shape) - 1
-        axes = _axes(self.shape, [() for _ in range(rank)])
-        self.spatial(axes, lambda ax: (ax.name, {ax.name: self.shape[1 + ax.index[0]]}))
-        return op.work(self.ins, self.oshape)
-
-    def concat(self, op: Concat) -> Work:
-        syms = [f"C_{i + 1}" for i in range(len(self.ins))]
-        self.channels(" + ".join(syms), {s: shp[0] for s, shp in zip(syms, self.ins,
-                                                                      strict=True)},
-                      "channels of the inputs side by side")
-        rank = len(self.shape) - 1
-        if rank:
-            axes = _axes(self.shape, [() for _ in range(rank)])
-            self.spatial(axes, lambda ax: (ax.name, {ax.name: self.shape[1 + ax.index[0]]}),
-                         lambda ax: "equal for every input")
-        self.oshape_checked = self.oshape
-        return op.work(self.ins, self.oshape)
-
-    # ---------------------------------------------------------------------- element-wise --
-    def passthrough(self, op: Layer) -> Work:
-        self.same_shape()
-        if isinstance(op, BatchNorm):
-            self.norm_tensors(op, self.shape, prefix="")
-            self.elementwise.append(("bn", "2*" + "*".join(_dims_product(self.shape,
-                                                                             False)[0]),
-                                     Fraction(2 * prod(self.shape))))
-        elif isinstance(op, LayerNorm):
-            self.norm_tensors(op, self.shape, prefix="")
-            self.elementwise.append(("layernorm", "5*" + "*".join(_dims_product(
-                self.shape, False)[0]), Fraction(5 * prod(self.shape))))
-        elif isinstance(op, LRN):
-            self.elementwise.append(("lrn", f"({op.size} + 4)*" + "*".join(_dims_product(
-                self.shape, False)[0]), Fraction((op.size + 4) * prod(self.shape))))
-        elif isinstance(op, Activation):
-            self.elementwise.append((op.fn, f"{ACTIVATION_OPS[op.fn]}*" + "*".join(
-                _dims_product(self.shape, False)[0]),
-                Fraction(ACTIVATION_OPS[op.fn] * prod(self.shape))))
-        self.ew_env = _dims_product(self.shape, False)[1]
-        return op.work(self.ins, self.oshape)
-
-    def merge(self, op: Layer) -> Work:
-        self.same_shape("element-wise over inputs of one shape" if isinstance(op, Add) else
-                        "the larger input's shape (a [C, 1, 1] gate broadcasts)")
-        osyms, oenv = self.out_symbols()
-        if isinstance(op, Add):
-            n = len(self.ins)
-            self.elementwise.append(("add", f"({n} - 1)*" + "*".join(osyms),
-                                     Fraction((n - 1) * prod(self.oshape))))
-        else:
-            self.elementwise.append(("multiply", "*".join(osyms),
-                                     Fraction(prod(self.oshape))))
-        self.ew_env = oenv
-        return op.work(self.ins, self.oshape)
-
     def norm_tensors(self, op: Layer, shape: Shape, prefix: str) -> None:
+        """The tensors of a normalisation layer on ``shape``: params, then buffers."""
         self.out.section = "weights"
         for key, tshape in op.params((shape,)).items():
             syms, env = _dims_product(tshape if len(tshape) > 1 else (tshape[0],), False)
@@ -950,25 +658,20 @@ class _Explain:
                              label_tex=f"\\mathrm{{{_tex_name(key)}}}")
         self.buffers.append((key, value))
 
-    # ------------------------------------------------------------------------ the rest --
-    def _post(self) -> None:
-        """Fused BN / activation: their weights and element-wise work on the output."""
-        osyms, oenv = self.out_symbols()
-        for layer in self.node.post:
-            if isinstance(layer, BatchNorm):
-                self.norm_tensors(layer, self.oshape, prefix="bn.")
-                self.elementwise.append(("bn", "2*" + "*".join(osyms),
-                                         Fraction(2 * prod(self.oshape))))
-            elif isinstance(layer, Activation):
-                self.elementwise.append((layer.fn, f"{ACTIVATION_OPS[layer.fn]}*" +
-                                         "*".join(osyms),
-                                         Fraction(ACTIVATION_OPS[layer.fn] *
-                                                  prod(self.oshape))))
-            else:
-                raise ArchcalcError(f"explain has no derivation for a fused "
-                                    f"{type(layer).__name__}", layer=self.node.name)
-            self.ew_env = {**self.ew_env, **oenv}
+    def macs(self, template: str, env: Env, note: str) -> None:
+        """The multiply-accumulates (shown in the work section)."""
+        self.macs_line = ("MACs", template, env, note)
 
+    def window(self, template: str, env: Env, note: str) -> None:
+        """The pooling-window reads (shown in the work section)."""
+        self.window_line = ("window", template, env, note)
+
+    def elementwise(self, label: str, template: str, env: Env, value: int) -> None:
+        """One kind of element-wise operation (bias, bn, an activation, …)."""
+        self.elementwise_lines.append((label, template, Fraction(value)))
+        self.ew_env = {**self.ew_env, **env}
+
+    # ------------------------------------------------------------------------ the rest --
     def _params(self) -> None:
         self.out.section = "weights"
         expect = self.row.params
@@ -1018,20 +721,20 @@ class _Explain:
         elif work.window:
             raise RuntimeError(f"explain {self.node.name}: window reads not derived")
         ew = Fraction(0)
-        if self.elementwise:
+        if self.elementwise_lines:
             env_all = self.ew_env
-            for label, tmpl, value in self.elementwise:
+            for label, tmpl, value in self.elementwise_lines:
                 self.out.add(label, tmpl, env_all, value,
                              note="element-wise operations" if label != "bias" else
                              "one add per output element")
-            if len(self.elementwise) > 1:
-                env = {f"e{i}": v for i, (_, _, v) in enumerate(self.elementwise)}
+            if len(self.elementwise_lines) > 1:
+                env = {f"e{i}": v for i, (_, _, v) in enumerate(self.elementwise_lines)}
                 names = {f"e{i}": (lab, f"\\mathrm{{{_tex_name(lab)}}}")
-                         for i, (lab, _, _) in enumerate(self.elementwise)}
+                         for i, (lab, _, _) in enumerate(self.elementwise_lines)}
                 ew = self.out.add("element-wise", " + ".join(env), env, work.elementwise,
                                   names=names, label_tex="\\mathrm{elementwise}")
             else:
-                ew = self.elementwise[0][2]
+                ew = self.elementwise_lines[0][2]
                 if ew != work.elementwise:
                     raise RuntimeError(f"explain {self.node.name}: element-wise {ew} != "
                                        f"{work.elementwise}")
@@ -1087,8 +790,19 @@ class _Explain:
             else:
                 self.out.note("r", "none: the spatial layout ends here")
             return
-        handler = _RF_HANDLERS.get(type(self.node.op), _RFExplain.same)
-        handler(_RFExplain(self, prevs, got), self.node.op)
+        _call(self.node.op.explain_rf, RFDerivation(self, prevs, got), self.node.name,
+              "a receptive-field derivation")
+
+
+def _call(method: Callable[[Any], None], arg: Any, node: str, what: str) -> None:
+    """A layer's derivation method; a class without one is refused by name (never skipped)."""
+    try:
+        method(arg)
+    except NotImplementedError:
+        owner = type(getattr(method, "__self__", None)).__name__
+        raise ArchcalcError(f"explain has no derivation for layer type {owner} ({what})",
+                            layer=node, hint="every layer class needs its explain methods "
+                            "(archcalc/layers/)") from None
 
 
 def _with_note(line: Line, note: str) -> Line:
@@ -1114,49 +828,64 @@ def fmt_kb(n: int) -> str:
     return f"≈ {float(v):,.2f}"
 
 
+
 # =========================================================================== receptive field ==
 
 
-class _RFExplain:
-    """Receptive-field lines: size r, jump j, start per axis, from the inputs' fields."""
+class RFDerivation:
+    """Receptive-field lines: size r, jump j, start per axis, from the inputs' fields; the layer
+    class's ``explain_rf`` calls the methods below."""
 
-    def __init__(self, ex: _Explain, prevs: list[tuple[RFAxis, ...] | None],
+    def __init__(self, ex: Derivation, prevs: list[tuple[RFAxis, ...] | None],
                  got: tuple[RFAxis, ...]) -> None:
         self.ex = ex
         self.prevs = prevs
         self.got = got
         self.rank = len(got)
+        self.ins = ex.ins
+        self.shape = ex.shape
+        self.oshape = ex.oshape
 
-    def axes(self, geometry: Sequence[tuple[Any, ...]]) -> list[_Axis]:
+    def axis_names(self) -> tuple[str, ...]:
+        return _axis_names(self.rank)
+
+    def add(self, label: str, template: str, env: Env, expect: Value, **kw: Any) -> Fraction:
+        return self.ex.out.add(label, template, env, expect, **kw)
+
+    def axes(self, geometry: Sequence[tuple[Any, ...]]) -> list[Axis]:
         prev = self.prevs[0]
         assert prev is not None
         keys = [(prev[a].size, prev[a].jump, prev[a].start, *geometry[a])
                 for a in range(self.rank)]
         names = _axis_names(self.rank)
         if self.rank > 1 and len(set(keys)) == 1:
-            return [_Axis(tuple(range(self.rank)), names[-1], "", "")]
-        return [_Axis((a,), names[a], "" if self.rank == 1 else "_" + names[a].lower(), "")
+            return [Axis(tuple(range(self.rank)), names[-1], "", "")]
+        return [Axis((a,), names[a], "" if self.rank == 1 else "_" + names[a].lower(), "")
                 for a in range(self.rank)]
 
-    def emit(self, ax: _Axis, r: str, j: str, start: str, env: dict[str, Value],
+    def emit(self, ax: Axis, r: str, j: str, start: str, env: Mapping[str, Value],
              note: str = "") -> None:
+        """The three lines of one axis from the first input's field (``r_prev``, ``j_prev``,
+        ``start_prev``) and ``env``."""
         a = ax.index[0]
         prev = self.prevs[0]
         assert prev is not None
         x = ax.sub
-        env = {f"r_prev{x}": prev[a].size, f"j_prev{x}": prev[a].jump,
-               f"start_prev{x}": prev[a].start, **env}
+        full = {f"r_prev{x}": prev[a].size, f"j_prev{x}": prev[a].jump,
+                f"start_prev{x}": prev[a].start, **env}
         got = self.got[a]
         for i in ax.index:
             if self.got[i] != got:
                 raise RuntimeError(f"explain {self.ex.node.name}: RF axes {ax.index} differ")
         out = self.ex.out
-        out.add(f"r{x}", r, env, got.size, note=note)
-        out.add(f"j{x}", j, env, got.jump)
-        out.add(f"start{x}", start, env, got.start)
+        out.add(f"r{x}", r, full, got.size, note=note)
+        out.add(f"j{x}", j, full, got.jump)
+        out.add(f"start{x}", start, full, got.start)
 
     def window(self, k: Sequence[int], s: Sequence[int], p_lo: Sequence[int],
                d: Sequence[int] | None = None, note: str = "") -> None:
+        """A sliding window: ``r' = r + (K − 1)·j``, ``j' = j·S``, ``start' = start +
+        ((K − 1)/2 − P)·j``."""
         d = d or [1] * self.rank
         for ax in self.axes([(k[a], s[a], p_lo[a], d[a]) for a in range(self.rank)]):
             a, x = ax.index[0], ax.sub
@@ -1166,107 +895,31 @@ class _RFExplain:
             self.emit(ax, f"r_prev{x} + ({kern} - 1)*j_prev{x}", f"j_prev{x}*S{x}",
                       f"start_prev{x} + (({kern} - 1)/2 - P{x})*j_prev{x}", env, note)
 
-    # handlers by layer class
-    def conv(self, op: Conv) -> None:
-        _, s, d, _, lo, _ = op.geometry(self.ex.shape)
-        k = op.geometry(self.ex.shape)[0]
-        self.window(k, s, lo, d, "each layer adds (K − 1) input steps of size j")
-
-    def pool(self, op: Pool) -> None:
-        k, s, p, d = op._geo(self.ex.shape)
-        self.window(k, s, p, d)
-
-    def global_pool(self, op: Layer) -> None:
-        n = self.ex.shape[1:]
-        self.window(n, n, [0] * self.rank, note="a window as large as the map")
-
-    def adaptive(self, op: AdaptiveAvgPool) -> None:
-        shape = self.ex.shape
-        geo = []
-        for a in range(self.rank):
-            n, o = shape[1 + a], self.ex.oshape[1 + a]
-            geo.append((adaptive_window_max(n, o), n, o))
-        for ax in self.axes(geo):
-            a, x = ax.index[0], ax.sub
-            k, n, o = geo[a]
-            env: dict[str, Value] = {f"K{x}": k, f"n{x}": n, f"o{x}": o}
-            self.emit(ax, f"r_prev{x} + (K{x} - 1)*j_prev{x}", f"j_prev{x}*n{x}/o{x}",
-                      f"start_prev{x} + (K{x} - 1)/2*j_prev{x}", env,
-                      "K = largest window, mean stride n/o")
-
-    def deconv(self, op: ConvTranspose) -> None:
-        k, s, p, _, d = op._geo(self.ex.shape)
-        geo = [(k[a], s[a], p[a], d[a]) for a in range(self.rank)]
-        for ax in self.axes(geo):
-            a, x = ax.index[0], ax.sub
-            ke = d[a] * (k[a] - 1) + 1
-            env: dict[str, Value] = {f"K{x}": ke, f"S{x}": s[a], f"P{x}": p[a]}
-            self.emit(ax, f"r_prev{x} + (K{x} - 1)*j_prev{x}/S{x}", f"j_prev{x}/S{x}",
-                      f"start_prev{x} + ((K{x} - 1)/2 - (K{x} - 1 - P{x}))*j_prev{x}/S{x}",
-                      env, "zero-insertion refines the grid by S, then a stride-1 window")
-
     def shift(self, pads: Sequence[int], sign: str) -> None:
+        """The grid moved by ``pads`` input steps (``-``: padding before, ``+``: a crop)."""
         for ax in self.axes([(v,) for v in pads]):
             a, x = ax.index[0], ax.sub
             self.emit(ax, f"r_prev{x}", f"j_prev{x}", f"start_prev{x} {sign} c{x}*j_prev{x}",
                       {f"c{x}": pads[a]})
 
-    def zeropad(self, op: ZeroPad) -> None:
-        self.shift([p[0] for p in op.pads(self.ex.shape)], "-")
-
-    def crop(self, op: Crop) -> None:
-        self.shift([c[0] for c in op.cuts(self.ex.ins)], "+")
-
-    def upsample(self, op: Upsample) -> None:
-        factors = op.factors(self.ex.shape)
-        for ax in self.axes([(f,) for f in factors]):
-            a, x = ax.index[0], ax.sub
-            f = factors[a]
-            if f.denominator != 1:
-                env: dict[str, Value] = {f"n{x}": self.ex.shape[1 + a],
-                                         f"o{x}": self.ex.oshape[1 + a]}
-                self.emit(ax, f"r_prev{x} + j_prev{x}", f"j_prev{x}*n{x}/o{x}",
-                          f"start_prev{x}", env, "non-integer resize: mean spacing n/o")
-                continue
-            env = {f"f{x}": f.numerator}
-            r = f"r_prev{x} + j_prev{x}" if op.mode == "bilinear" else f"r_prev{x}"
-            self.emit(ax, r, f"j_prev{x}/f{x}", f"start_prev{x} + (1/f{x} - 1)/2*j_prev{x}",
-                      env, "the grid is refined by f" + (
-                          "; bilinear reads one more input pixel" if op.mode == "bilinear"
-                          else ""))
-
-    def same(self, op: Layer) -> None:
-        if len(self.prevs) > 1:
-            self.merge(op)
-            return
+    def unchanged(self) -> None:
+        """An element-wise layer: its input's field."""
         for ax in self.axes([() for _ in range(self.rank)]):
             x = ax.sub
             self.emit(ax, f"r_prev{x}", f"j_prev{x}", f"start_prev{x}", {},
                       "element-wise: the field is unchanged")
 
-    def multiply(self, op: Multiply) -> None:
-        """An SE gate ([C, 1, 1]) widens the field to the whole map but keeps the full-size
-        input's grid: r = max(r_map, r_gate), j and start of the map (Multiply.rf)."""
-        a_shape, b_shape = self.ex.ins
-        if a_shape == b_shape:
-            self.merge(op)
-            return
-        full = 0 if prod(a_shape[1:]) >= prod(b_shape[1:]) else 1
-        fp, gp = self.prevs[full], self.prevs[1 - full]
-        assert fp is not None and gp is not None
-        names = _axis_names(self.rank)
-        for a in range(self.rank):
-            x = "" if self.rank == 1 else "_" + names[a].lower()
-            env: dict[str, Value] = {f"r_map{x}": fp[a].size, f"r_gate{x}": gp[a].size,
-                                     f"j_map{x}": fp[a].jump, f"start_map{x}": fp[a].start}
-            out = self.ex.out
-            out.add(f"r{x}", f"max(r_map{x}, r_gate{x})", env, self.got[a].size,
-                    note="the gate sees the whole map")
-            out.add(f"j{x}", f"j_map{x}", env, self.got[a].jump,
-                    note="the output stays on the full-size input's grid")
-            out.add(f"start{x}", f"start_map{x}", env, self.got[a].start)
+    def ends(self) -> None:
+        """A layer after which no spatial layout remains (its rule gives no field: the
+        derivation shows a note instead, so this is never reached with a field)."""
+        raise RuntimeError(f"explain {self.ex.node.name}: a receptive field after a layer "
+                           "that ends the spatial layout")
 
-    def merge(self, op: Layer) -> None:
+    def merge(self) -> None:
+        """Several paths: the largest field, with its jump and start (one path: unchanged)."""
+        if len(self.prevs) == 1:
+            self.unchanged()
+            return
         known = [p for p in self.prevs if p is not None]
         out = self.ex.out
         names = _axis_names(self.rank)
@@ -1287,56 +940,8 @@ class _RFExplain:
             out.add(f"start{x}", f"start_{best + 1}{x}", env, self.got[a].start)
 
 
-# ================================================================================ dispatch ==
-
-_HANDLERS: dict[type[Layer], Callable[[_Explain, Any], Work]] = {
-    Conv: _Explain.conv,
-    DWConv: _Explain.conv,
-    PWConv: _Explain.conv,
-    ConvTranspose: _Explain.deconv,
-    Pool: _Explain.pool,
-    AvgPool: _Explain.pool,
-    Subsample: _Explain.pool,
-    GlobalAvgPool: _Explain.global_pool,
-    GlobalMaxPool: _Explain.global_pool,
-    AdaptiveAvgPool: _Explain.adaptive,
-    Linear: _Explain.linear,
-    Flatten: _Explain.flatten,
-    Reshape: _Explain.reshape,
-    ZeroPad: _Explain.zeropad,
-    Crop: _Explain.crop,
-    Upsample: _Explain.upsample,
-    ChannelShuffle: _Explain.passthrough,
-    Slice: _Explain.slice,
-    Identity: _Explain.passthrough,
-    Dropout: _Explain.passthrough,
-    BatchNorm: _Explain.passthrough,
-    LayerNorm: _Explain.passthrough,
-    LRN: _Explain.passthrough,
-    Activation: _Explain.passthrough,
-    Add: _Explain.merge,
-    Multiply: _Explain.merge,
-    Concat: _Explain.concat,
-}
-
-_RF_HANDLERS: dict[type[Layer], Callable[[_RFExplain, Any], None]] = {
-    Conv: _RFExplain.conv,
-    DWConv: _RFExplain.conv,
-    PWConv: _RFExplain.conv,
-    ConvTranspose: _RFExplain.deconv,
-    Pool: _RFExplain.pool,
-    AvgPool: _RFExplain.pool,
-    Subsample: _RFExplain.pool,
-    GlobalAvgPool: _RFExplain.global_pool,
-    GlobalMaxPool: _RFExplain.global_pool,
-    AdaptiveAvgPool: _RFExplain.adaptive,
-    ZeroPad: _RFExplain.zeropad,
-    Crop: _RFExplain.crop,
-    Upsample: _RFExplain.upsample,
-    Multiply: _RFExplain.multiply,
-}
-
-
 def explained_types() -> frozenset[type[Layer]]:
-    """Layer classes :func:`explain` can derive (a test holds this to every class)."""
-    return frozenset(_HANDLERS)
+    """Layer classes :func:`explain` can derive: those that define both derivation methods
+    (a test holds this to every class)."""
+    return frozenset(cls for cls in LAYER_CLASSES if cls.explain is not Layer.explain
+                     and cls.explain_rf is not Layer.explain_rf)

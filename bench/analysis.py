@@ -5,7 +5,7 @@ Targets (issue 8): ResNet-50 <= 5 ms; ResNet-152, DenseNet-264, EfficientNet-B7 
 
 from __future__ import annotations
 
-from common import best_of, save, table
+from common import as_the_cli, best_of, save, table
 
 import archcalc
 from archcalc.engine import analyze_graph
@@ -16,6 +16,7 @@ MODELS = ["alexnet", "vgg16", "resnet50", "resnet152", "densenet264", "mobilenet
 
 
 def main() -> dict[str, object]:
+    as_the_cli()
     results: dict[str, object] = {}
     rows = []
     for name in MODELS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import time
@@ -10,6 +11,14 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def as_the_cli() -> None:
+    """Run this benchmark process under the `archcalc` command's collector policy: its `main`
+    disables the cyclic garbage collector for its one command (what a command builds lives
+    until exit, so collections would reclaim nothing). The library leaves the collector to its
+    caller; `bench/scaling.py` also measures one size with the collector on."""
+    gc.disable()
 
 
 def best_of(fn: Callable[[], object], repeat: int = 5) -> tuple[float, float]:

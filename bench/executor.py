@@ -29,7 +29,7 @@ import numpy as np
 from common import best_of, save, table
 
 import archcalc
-from archcalc.execute import Context, conv_forward, init_weights, run
+from archcalc.executor import Context, init_weights, run
 from archcalc.layers import Conv
 
 CONV_MODELS = ("alexnet", "vgg16")
@@ -97,7 +97,7 @@ def time_conv(layer: dict[str, Any], repeat: int, ctx: Context) -> tuple[float, 
     node = layer["node"]
     params, _ = init_weights(node)
     x = np.random.default_rng(1).standard_normal((1, *node.in_shapes[0])).astype(np.float32)
-    whole, _ = best_of(lambda: conv_forward(node.op, [x], params, ctx), repeat)
+    whole, _ = best_of(lambda: node.op.forward([x], params, ctx), repeat)
     kdim = layer["cin"] * layer["k"] ** 2
     length = node.out_shape[1] * node.out_shape[2]
     cols = np.random.default_rng(2).random((kdim, length), dtype=np.float32)

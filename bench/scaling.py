@@ -7,13 +7,14 @@ Target (issue 8): 100k layers analyse in <= 2 s.
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import subprocess
 import sys
 import time
 
-from common import save, table
+from common import as_the_cli, save, table
 
 import archcalc
 from archcalc.engine import analyze_graph
@@ -82,8 +83,14 @@ KINDS = {"sequential": sequential, "residual": residual, "dense": dense,
          "dense (repeat)": dense_repeat}
 
 
-def measure_here(kind: str, n: int) -> dict[str, float]:
-    """One measurement in this (fresh) process: times without tracing, memory as peak RSS."""
+def measure_here(kind: str, n: int, collector: bool = False) -> dict[str, float]:
+    """One measurement in this (fresh) process: times without tracing, memory as peak RSS.
+    The process runs as the `archcalc` command does, without the cyclic collector, unless
+    ``collector`` (a library caller that leaves it on)."""
+    if collector:
+        gc.enable()
+    else:
+        as_the_cli()
     text = KINDS[kind](n)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
@@ -99,13 +106,13 @@ def measure_here(kind: str, n: int) -> dict[str, float]:
             "peak_mib": (peak - base) / 1024}
 
 
-def measure(kind: str, n: int, runs: int) -> dict[str, float]:
+def measure(kind: str, n: int, runs: int, collector: bool = False) -> dict[str, float]:
     """Each size in a fresh interpreter, so one run's heap does not slow the next; the best of
     ``runs`` (by analysis time), as a burst of load on a shared machine spoils single runs."""
     best: dict[str, float] | None = None
     for _ in range(runs):
-        out = subprocess.run([sys.executable, __file__, "--one", kind, str(n)], check=True,
-                             capture_output=True, text=True)
+        args = [sys.executable, __file__, "--one", kind, str(n), *(["--gc"] if collector else [])]
+        out = subprocess.run(args, check=True, capture_output=True, text=True)
         result: dict[str, float] = json.loads(out.stdout)
         if best is None or result["analysis_s"] < best["analysis_s"]:
             best = result
@@ -143,8 +150,15 @@ def main(sizes: tuple[int, ...] = SIZES) -> dict[str, object]:
                          f"{m['cost_s']:.3f}", f"{m['analysis_s']:.3f}", ratio,
                          f"{m['total_s']:.3f}", f"{m['peak_mib']:.0f}", mem_ratio])
             previous = m
+    if sizes[-1] >= 100_000:  # the library with the collector on (a caller's default)
+        m = measure("sequential (repeat)", 100_000, 1, collector=True)
+        results["sequential (repeat)-100000-collector-on"] = m
+        rows.append(["seq. (repeat), gc on", m["layers"], f"{m['parse_s']:.3f}",
+                     f"{m['build_s']:.3f}", f"{m['cost_s']:.3f}", f"{m['analysis_s']:.3f}", "–",
+                     f"{m['total_s']:.3f}", f"{m['peak_mib']:.0f}", "–"])
     print("scaling (seconds; analysis = build + costs; ratios against the previous size, 10x "
-          "more layers; fresh processes, best of 2 below 100k; see measure_size)")
+          "more layers; fresh processes as the CLI runs, without the cyclic collector, except "
+          "the 'gc on' row; best of 2 below 100k; see measure_size)")
     print(table(["graph", "layers", "parse", "build", "costs", "analysis", "ratio", "total",
                  "peak MiB", "mem ratio"], rows))
     save("scaling", results)
@@ -152,7 +166,7 @@ def main(sizes: tuple[int, ...] = SIZES) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--one":
-        print(json.dumps(measure_here(sys.argv[2], int(sys.argv[3]))))
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "--one":
+        print(json.dumps(measure_here(sys.argv[2], int(sys.argv[3]), sys.argv[4:] == ["--gc"])))
     else:
         main()

@@ -20,7 +20,7 @@ import archcalc
 from archcalc import budget
 from archcalc.args import MAX_SUGGEST, closest
 from archcalc.errors import ArchcalcError, ExecError, SpecError
-from archcalc.execute import run
+from archcalc.executor import run
 from archcalc.graph import MAX_NESTING
 from archcalc.shapes import RF_LIMIT
 from archcalc.sweep import MAX_LAYERS, MAX_POINTS, grid_points, sweep

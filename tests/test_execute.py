@@ -1,15 +1,18 @@
 """The NumPy executor against independent slow references and the seed's worked examples.
 
-Every forward of :mod:`archcalc.execute` is checked against a direct loop over output positions
-written here from PyTorch's definitions (no im2col, no stride tricks), on tiny inputs; every run
-also checks that the executed shapes, the created parameter tensors and the counted MACs equal
-the engine's (``run(...).ok``). The seed's worked examples (000: vertical/horizontal edges, the
-strided 7×7 ∗ 3×3, max pooling, the transposed-convolution matrix) are reproduced number for
-number. A final test fails when a layer class has no forward or no case here.
+Every layer's forward (run by :mod:`archcalc.executor`) is checked against a direct loop over
+output positions written here from PyTorch's definitions (no im2col, no stride tricks), on tiny
+inputs; every run also checks that the executed shapes, the created parameter tensors and the
+counted MACs equal the engine's (``run(...).ok``). The seed's worked examples (000:
+vertical/horizontal edges, the strided 7×7 ∗ 3×3, max pooling, the transposed-convolution matrix)
+are reproduced number for number. A test fails when a layer class has no forward; every class
+is also checked by value in tests/test_conformance.py, which fails unless its cases cover
+exactly the registered classes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import itertools
 import math
@@ -19,14 +22,24 @@ from typing import Any
 
 import numpy as np
 import pytest
+from references import (
+    ACT,
+    F64,
+    Tensors,
+    positions,
+    ref_act,
+    ref_bn,
+    ref_conv,
+    ref_deconv,
+    ref_pool,
+    ref_upsample,
+    resolve,
+)
 
 import archcalc
-from archcalc.execute import FORWARDS, Execution, init_weights, run
+from archcalc.executor import Execution, init_weights, run
 from archcalc.graph import Graph
 from archcalc.layers import LAYER_CLASSES
-
-F64 = np.float64
-Tensors = dict[str, np.ndarray]
 
 
 def spec(input_shape: Sequence[int], layers: list[Any]) -> dict[str, Any]:
@@ -54,154 +67,9 @@ def close(actual: np.ndarray, expected: np.ndarray, tol: float = 2e-5) -> None:
     np.testing.assert_allclose(actual.astype(F64), expected, rtol=tol, atol=tol)
 
 
-def positions(sizes: Sequence[int]) -> Any:
-    return itertools.product(*(range(n) for n in sizes))
-
-
-def padded(x: np.ndarray, lo: Sequence[int], hi: Sequence[int], value: float = 0.0) -> np.ndarray:
-    n = x.shape[2:]
-    out = np.full((*x.shape[:2], *(n[a] + lo[a] + hi[a] for a in range(len(n)))), value)
-    out[(slice(None), slice(None), *(slice(lo[a], lo[a] + n[a]) for a in range(len(n))))] = x
-    return out
-
-
-# ----------------------------------------------------------------------- slow references --
-
-def ref_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, s: Sequence[int],
-             lo: Sequence[int], hi: Sequence[int], d: Sequence[int], groups: int) -> np.ndarray:
-    """y[o, i] = b[o] + Σ_{c in o's group, κ} w[o, c, κ]·x̃[c, i·s + κ·d], position by position."""
-    xp = padded(x.astype(F64), lo, hi)
-    rank = x.ndim - 2
-    k = w.shape[2:]
-    cout, cin_g = w.shape[0], w.shape[1]
-    out_sizes = []
-    for a in range(rank):  # count the windows that fit, one by one
-        count = 0
-        while count * s[a] + (k[a] - 1) * d[a] < xp.shape[2 + a]:
-            count += 1
-        out_sizes.append(count)
-    y = np.zeros((x.shape[0], cout, *out_sizes))
-    for bi, o in itertools.product(range(x.shape[0]), range(cout)):
-        g = o // (cout // groups)
-        for pos in positions(out_sizes):
-            acc = 0.0
-            for kap in positions(k):
-                at = tuple(pos[a] * s[a] + kap[a] * d[a] for a in range(rank))
-                column = xp[(bi, slice(g * cin_g, (g + 1) * cin_g), *at)]
-                acc += float(np.dot(column, w[(o, slice(None), *kap)]))
-            y[(bi, o, *pos)] = acc + (0.0 if b is None else b[o])
-    return y
-
-
-def ref_deconv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, s: int, p: int, op: int,
-               d: int, groups: int) -> np.ndarray:
-    """PyTorch's definition: input element i adds x[c, i]·w[c, o, κ] at output i·s + κ·d − p."""
-    n = x.shape[2:]
-    k = w.shape[2:]
-    cin, cout_g = w.shape[0], w.shape[1]
-    cout = cout_g * groups
-    size = [(n[a] - 1) * s - 2 * p + d * (k[a] - 1) + op + 1 for a in range(len(n))]
-    y = np.zeros((x.shape[0], cout, *size))
-    for bi, c in itertools.product(range(x.shape[0]), range(cin)):
-        g = c // (cin // groups)
-        for i in positions(n):
-            for oc, kap in itertools.product(range(cout_g), positions(k)):
-                at = tuple(i[a] * s + kap[a] * d - p for a in range(len(n)))
-                if all(0 <= at[a] < size[a] for a in range(len(n))):
-                    y[(bi, g * cout_g + oc, *at)] += x[(bi, c, *i)] * w[(c, oc, *kap)]
-    if b is not None:
-        y += b.reshape(1, -1, *([1] * len(n)))
-    return y
-
-
-def pool_starts(n: int, k: int, s: int, p: int, d: int, ceil: bool) -> list[int]:
-    """Window starts (unpadded) as PyTorch's pooling_output_shape counts them."""
-    span = n + 2 * p - d * (k - 1) - 1
-    count = (span + (s - 1 if ceil else 0)) // s + 1
-    if ceil and (count - 1) * s >= n + p:
-        count -= 1
-    return [i * s - p for i in range(count)]
-
-
-def ref_pool(x: np.ndarray, k: Sequence[int], s: Sequence[int], p: Sequence[int],
-             d: Sequence[int], ceil: bool, mode: str, include_pad: bool = True) -> np.ndarray:
-    """Max: the largest in-bounds element of the window. Avg (PyTorch avg_pool): the sum of the
-    in-bounds elements over (end − start) with end = min(start + k, n + p) (include_pad) or over
-    the in-bounds count (exclude)."""
-    rank = x.ndim - 2
-    n = x.shape[2:]
-    starts = [pool_starts(n[a], k[a], s[a], p[a], d[a], ceil) for a in range(rank)]
-    y = np.zeros((*x.shape[:2], *(len(st) for st in starts)))
-    for bi, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
-        for pos in positions([len(st) for st in starts]):
-            vals = []
-            for kap in positions(k):
-                at = tuple(starts[a][pos[a]] + kap[a] * d[a] for a in range(rank))
-                if all(0 <= at[a] < n[a] for a in range(rank)):
-                    vals.append(float(x[(bi, c, *at)]))
-            if mode == "max":
-                y[(bi, c, *pos)] = max(vals)
-                continue
-            if include_pad:
-                div = math.prod(min(starts[a][pos[a]] + k[a], n[a] + p[a]) - starts[a][pos[a]]
-                                for a in range(rank))
-            else:
-                div = len(vals)
-            y[(bi, c, *pos)] = sum(vals) / div
-    return y
-
-
-def ref_bn(x: np.ndarray, t: Tensors, eps: float = 1e-5, prefix: str = "") -> np.ndarray:
-    shape = (1, -1, *([1] * (x.ndim - 2)))
-    y = (x - t[prefix + "running_mean"].reshape(shape)) / np.sqrt(
-        t[prefix + "running_var"].reshape(shape) + eps)
-    if prefix + "gamma" in t:
-        y = y * t[prefix + "gamma"].reshape(shape) + t[prefix + "beta"].reshape(shape)
-    return y
-
-
-ACT: dict[str, Callable[[float], float]] = {
-    "relu": lambda v: max(v, 0.0),
-    "relu6": lambda v: min(max(v, 0.0), 6.0),
-    "leaky_relu": lambda v: v if v >= 0 else 0.01 * v,
-    "sigmoid": lambda v: 1 / (1 + math.exp(-v)),
-    "tanh": math.tanh,
-    "hardsigmoid": lambda v: min(max(v / 6 + 0.5, 0.0), 1.0),
-    "hardswish": lambda v: v * min(max(v / 6 + 0.5, 0.0), 1.0),
-    "swish": lambda v: v / (1 + math.exp(-v)),
-    "silu": lambda v: v / (1 + math.exp(-v)),
-    "gelu": lambda v: 0.5 * v * (1 + math.erf(v / math.sqrt(2))),
-}
-
-
-def ref_act(fn: str, x: np.ndarray) -> np.ndarray:
-    if fn == "softmax":
-        e = np.exp(x - x.max(axis=1, keepdims=True))
-        soft: np.ndarray = e / e.sum(axis=1, keepdims=True)
-        return soft
-    out: np.ndarray = np.vectorize(ACT[fn])(x.astype(F64))
-    return out
-
-
 # ------------------------------------------------------------------------------ convolution --
 
 SAME_OR_VALID = ["same", "valid"]
-
-
-def resolve(p: Any, n: Sequence[int], k_eff: Sequence[int], s: Sequence[int]) -> tuple[
-        list[int], list[int]]:
-    """Padding before/after per axis: TensorFlow's ``same`` = ceil(n/s) outputs, the extra
-    pixel after; ``valid`` = none; ints and [before, after] pairs as written."""
-    rank = len(n)
-    if p == "valid":
-        return [0] * rank, [0] * rank
-    if p == "same":
-        tot = [max((-(-n[a] // s[a]) - 1) * s[a] + k_eff[a] - n[a], 0) for a in range(rank)]
-        return [t // 2 for t in tot], [t - t // 2 for t in tot]
-    if isinstance(p, int):
-        return [p] * rank, [p] * rank
-    return [v[0] if isinstance(v, list) else v for v in p], [
-        v[1] if isinstance(v, list) else v for v in p]
 
 
 @pytest.mark.parametrize(("k", "s", "p", "d", "groups"), [
@@ -443,31 +311,7 @@ def test_upsample(args: dict[str, Any], shape: list[int]) -> None:
     res, graph = execute(shape, [{"upsample": args}])
     x = res.activations["input"].astype(F64)
     out = graph.nodes[0].out_shape[1:]
-    n = shape[1:]
-
-    def src(dst: int, a: int) -> tuple[int, int, float]:
-        """PyTorch's source index: nearest ⌊dst·n/out⌋; linear (align_corners) dst·(n−1)/(out−1)
-        or max((dst + ½)·n/out − ½, 0), then the two neighbours and the weight of the second."""
-        if args.get("mode", "nearest") == "nearest":
-            return (dst * n[a]) // out[a], 0, 0.0
-        if args.get("align_corners"):
-            real = dst * (n[a] - 1) / (out[a] - 1) if out[a] > 1 else 0.0
-        else:
-            real = max((dst + 0.5) * n[a] / out[a] - 0.5, 0.0)
-        i0 = min(int(real), n[a] - 1)
-        return i0, min(i0 + 1, n[a] - 1), real - i0
-
-    expected = np.zeros((2, shape[0], *out))
-    for pos in positions(out):
-        picks = [src(pos[a], a) for a in range(len(out))]
-        value = np.zeros((2, shape[0]))
-        for corner in itertools.product((0, 1), repeat=len(out)):
-            weight = math.prod(picks[a][2] if corner[a] else 1 - picks[a][2]
-                               for a in range(len(out)))
-            at: tuple[Any, ...] = (slice(None), slice(None),
-                                   *(int(picks[a][corner[a]]) for a in range(len(out))))
-            value += weight * x[at]
-        expected[(slice(None), slice(None), *pos)] = value
+    expected = ref_upsample(x, out, args.get("mode", "nearest"), bool(args.get("align_corners")))
     close(res.activations["upsample1"], expected)
 
 
@@ -708,8 +552,8 @@ def test_execute_api_is_deterministic_and_takes_one_sample() -> None:
     x = np.ones((1, 32, 32), dtype=np.float32)  # one sample, no batch axis
     d = archcalc.execute(lenet, x)
     assert d["input"].shape == (1, 1, 32, 32)
-    module: Any = importlib.import_module("archcalc.execute")  # callable as the function
-    assert np.array_equal(module(lenet, x)[last], d[last])
+    importlib.import_module("archcalc.executor")  # importing the executor module leaves the
+    assert np.array_equal(archcalc.execute(lenet, x)[last], d[last])  # function in place
 
 
 def test_wrong_input_is_an_error_naming_the_expected_shape() -> None:
@@ -718,34 +562,28 @@ def test_wrong_input_is_an_error_naming_the_expected_shape() -> None:
 
 
 def test_a_wrong_forward_is_reported_with_the_layer() -> None:
-    from archcalc.layers import Identity
+    from archcalc.layers import Identity, layer_class
 
-    saved = FORWARDS[Identity]
-    FORWARDS[Identity] = lambda layer, inputs, w, ctx: inputs[0][:, :1]
-    try:
-        result = run(spec([3, 4, 4], [{"identity": {"id": "same"}}, "relu"]))
-        assert not result.ok and result.failures[0].name == "same"
-        assert result.failures[0].verdict == "shape mismatch"
-        assert "output shape 1×4×4 but the engine predicts 3×4×4" in result.failures[0].problems
-        with pytest.raises(archcalc.ExecError, match="layer 'same'"):
-            archcalc.execute(spec([3, 4, 4], [{"identity": {"id": "same"}}]))
-    finally:
-        FORWARDS[Identity] = saved
+    @layer_class
+    class Broken(Identity):  # a layer whose forward drops channels: the executor must notice
+        def forward(self, inputs: Any, w: Any, ctx: Any) -> Any:
+            return inputs[0][:, :1]
+
+    def broken(graph: Graph) -> Graph:
+        nodes = tuple(n._replace(op=Broken()) if n.name == "same" else n for n in graph.nodes)
+        return dataclasses.replace(graph, nodes=nodes)
+
+    result = run(broken(archcalc.to_graph(spec([3, 4, 4], [{"identity": {"id": "same"}},
+                                                             "relu"]))))
+    assert not result.ok and result.failures[0].name == "same"
+    assert result.failures[0].verdict == "shape mismatch"
+    assert "output shape 1×4×4 but the engine predicts 3×4×4" in result.failures[0].problems
+    with pytest.raises(archcalc.ExecError, match="layer 'same'"):
+        archcalc.execute(broken(archcalc.to_graph(spec([3, 4, 4], [{"identity": {"id": "same"}}]))))
 
 
 def test_every_layer_class_has_a_forward() -> None:
-    missing = [cls.__name__ for cls in LAYER_CLASSES if cls not in FORWARDS]
-    assert not missing, f"no NumPy forward in archcalc/execute.py for {missing}"
+    from archcalc.layers import Layer
 
-
-def test_every_layer_class_is_checked_against_a_reference() -> None:
-    # the layer kinds this file writes as quoted words ("conv", "maxpool", …), mapped to classes
-    import re
-    from pathlib import Path
-
-    from archcalc.layers import ALIASES, LAYER_TYPES
-
-    words = set(re.findall(r'"([a-z0-9_]+)"', Path(__file__).read_text()))
-    checked = {LAYER_TYPES[ALIASES.get(w, w)][0] for w in words if ALIASES.get(w, w) in LAYER_TYPES}
-    missing = [cls.__name__ for cls in LAYER_CLASSES if cls not in checked]
-    assert not missing, f"no reference case in tests/test_execute.py for {missing}"
+    missing = [cls.__name__ for cls in LAYER_CLASSES if cls.forward is Layer.forward]
+    assert not missing, f"no NumPy forward (Layer.forward) for {missing}"

@@ -79,14 +79,11 @@ def test_receptive_field_table_with_layer_and_unit() -> None:
 
 
 @pytest.fixture
-def broken_identity() -> Iterator[None]:
-    from archcalc.execute import FORWARDS
+def broken_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from archcalc.layers import Identity
 
-    saved = FORWARDS[Identity]
-    FORWARDS[Identity] = lambda layer, inputs, w, ctx: inputs[0][:, :1]
+    monkeypatch.setattr(Identity, "forward", lambda self, inputs, w, ctx: inputs[0][:, :1])
     yield
-    FORWARDS[Identity] = saved
 
 
 def test_a_mismatch_exits_1_naming_the_layer(tmp_path: Any, broken_identity: None) -> None:

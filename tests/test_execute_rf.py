@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from archcalc.execute import RFCheck, measure_receptive_field
+from archcalc.executor import RFCheck, measure_receptive_field
 
 
 def spec(input_shape: list[int], layers: list[Any]) -> dict[str, Any]:

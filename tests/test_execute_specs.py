@@ -17,7 +17,7 @@ import pytest
 
 import archcalc
 from archcalc.engine import analyze_graph
-from archcalc.execute import run
+from archcalc.executor import run
 
 ALWAYS = ("alexnet", "lenet5", "resnet50", "mobilenet_v2")
 #: a run's activations (peak, float32) + its largest layer's weights must fit in this

@@ -191,7 +191,9 @@ def test_every_bundled_layer_matches_the_report(name: str) -> None:
 def test_every_layer_class_is_explained_and_exercised() -> None:
     assert explained_types() == set(LAYER_CLASSES)
     seen: set[str] = set()
-    for text in (EVERY_2D, EVERY_1D_3D):
+    from layer_cases import CASES  # a new layer type brings its cases there
+
+    for text in (EVERY_2D, EVERY_1D_3D, *(case.spec() for case in CASES)):
         graph = archcalc.to_graph(text)
         for convention, batch, dtype in (("lecture", 1, "float32"), ("full", 3, "float16"),
                                          ("macs", 1, "int8")):

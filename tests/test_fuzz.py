@@ -156,11 +156,11 @@ def check_executor(gen: Generated) -> None:
     tensors it allocated and the MACs it performed equal the engine's. (``archcalc.execute(...)``
     would also refuse non-finite outputs, which PyTorch produces too when a max-pooling window
     lies entirely in the padding — a valid spec, so ``run`` is used and finiteness not asked.)"""
-    import archcalc.execute  # the NumPy executor
+    import archcalc.executor  # the NumPy executor
 
     graph = archcalc.build(archcalc.load_spec(gen.text()))
     with np.errstate(all="ignore"):  # -inf from such windows flows into later layers
-        result = archcalc.execute.run(graph, keep="all")
+        result = archcalc.executor.run(graph, keep="all")
     assert len(result.steps) == result.planned == len(graph.nodes), gen.text()
     for node, step in zip(graph.nodes, result.steps, strict=True):
         assert step.error is None, (step.error, gen.text())
@@ -370,7 +370,7 @@ def case_keywords(r: random.Random, log: Log, tmp: Path) -> None:
         what = library(lambda: archcalc.analyze(TINY, **{key: value}))
     elif which == 1:
         key = r.choice(["x", "seed", "batch", "max_memory"])
-        import archcalc.execute as executor
+        import archcalc.executor as executor
 
         kwargs: dict[str, Any] = {key: value}
         kwargs.setdefault("max_memory", 64 << 20)

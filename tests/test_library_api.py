@@ -167,7 +167,7 @@ def test_execute_arguments(kwargs: dict[str, Any], error: type[Exception], says:
 def test_execute_takes_numpy_integers_and_max_memory_words() -> None:
     out = archcalc.execute(TINY_YAML, seed=np.int64(3), batch=np.int32(2))
     assert out["conv1"].shape == (2, 4, 6, 6)
-    import archcalc.execute as executor
+    import archcalc.executor as executor
     with pytest.raises(TypeError, match="max_memory must be bytes"):
         executor.run(TINY_YAML, max_memory=1.5)  # type: ignore[arg-type]
     with pytest.raises(ExecError) as info:

@@ -1,0 +1,182 @@
+"""Element-wise maps without weights: the activations, ``identity``, ``dropout``.
+
+Every activation function is one entry of :data:`RULES` — its cost per element, whether it maps
+0 to 0, and its NumPy form — so a new activation is one line here and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from ..shapes import Shape, prod
+from .base import Arg, Pointwise, Shapes, Tensor, Tensors, Work, layer_class
+
+if TYPE_CHECKING:
+    from ..executor import Context
+    from ..explain import Derivation
+    from .arrays import Array
+
+#: (numpy, x, slope, out) → f(x): into ``out`` when the rule can, else a new array
+NumpyFn = Callable[[Any, "Array", float, "Array | None"], "Array"]
+
+
+class Rule(NamedTuple):
+    """One activation function: operations per element counted by the ``full`` convention,
+    its formula, whether f(0) = 0, its NumPy form and the arguments it takes."""
+
+    ops: int
+    formula: str
+    zero_at_zero: bool
+    numpy: NumpyFn
+    args: tuple[str, ...] = ()
+
+
+def _sigmoid(np: Any, x: Array) -> Array:
+    with np.errstate(over="ignore"):
+        out: Array = 1.0 / (1.0 + np.exp(-x))
+        return out
+
+
+def _erf(np: Any, x: Array) -> Array:
+    """erf by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7), in float64."""
+    t = 1.0 / (1.0 + 0.3275911 * np.abs(x))
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (
+        -1.453152027 + t * 1.061405429))))
+    erf: Array = np.sign(x) * (1.0 - poly * np.exp(-x * x))
+    return erf
+
+
+def _gelu(np: Any, x: Array, a: float, out: Array | None) -> Array:
+    wide = x.astype(np.float64)
+    y: Array = 0.5 * wide * (1.0 + _erf(np, wide / math.sqrt(2.0)))
+    return y
+
+
+def _softmax(np: Any, x: Array, a: float, out: Array | None) -> Array:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    y: Array = e / e.sum(axis=1, keepdims=True)
+    return y
+
+
+#: The activation functions, by name. ops: relu max(x,0): 1 · relu6 min(max(x,0),6): 2 ·
+#: leaky_relu max(x, a·x): 2 · sigmoid 1/(1+e^-x): 4 (neg, exp, add, div) · tanh: 4 ·
+#: hardsigmoid min(max(x/6+½,0),1): 4 · hardswish x·hardsigmoid(x): 5 · swish/silu
+#: x·sigmoid(x): 5 · gelu (erf form ½x(1+erf(x/√2))): 5 · softmax over channels exp, sum,
+#: divide: 3.
+RULES: Mapping[str, Rule] = {
+    "relu": Rule(1, "max(x, 0)", True, lambda np, x, a, out: np.maximum(x, 0, out=out)),
+    "relu6": Rule(2, "min(max(x, 0), 6)", True, lambda np, x, a, out: np.clip(x, 0, 6, out=out)),
+    "leaky_relu": Rule(2, "x if x ≥ 0 else slope·x", True,
+                       lambda np, x, a, out: np.where(x >= 0, x, x * x.dtype.type(a)),
+                       ("slope",)),
+    "sigmoid": Rule(4, "1/(1 + e^−x)", False, lambda np, x, a, out: _sigmoid(np, x)),
+    "tanh": Rule(4, "tanh x", True, lambda np, x, a, out: np.tanh(x)),
+    "hardsigmoid": Rule(4, "clip(x/6 + ½, 0, 1)", False,
+                        lambda np, x, a, out: np.clip(x / 6 + 0.5, 0, 1)),
+    "hardswish": Rule(5, "x·clip(x/6 + ½, 0, 1)", True,
+                      lambda np, x, a, out: x * np.clip(x / 6 + 0.5, 0, 1)),
+    "swish": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x)),
+    "silu": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x)),
+    "gelu": Rule(5, "½x(1 + erf(x/√2))", True, _gelu),
+    "softmax": Rule(3, "e^x_c / Σ_c e^x_c over channels", False, _softmax),
+}
+#: operations per element of each activation (``full`` convention), from :data:`RULES`
+ACTIVATION_OPS: Mapping[str, int] = {name: rule.ops for name, rule in RULES.items()}
+
+
+@layer_class
+class Activation(Pointwise):
+    """Element-wise activation (``relu``, ``relu6``, ``leaky_relu``, ``sigmoid``, ``tanh``,
+    ``hardsigmoid``, ``hardswish``, ``swish``/``silu``, ``gelu``, ``softmax`` over channels).
+    No params; work per :data:`ACTIVATION_OPS` (``full``). Only ``leaky_relu`` takes an
+    argument, ``slope``."""
+
+    kind: ClassVar[str] = "activation"
+    doc: ClassVar[str] = "element-wise activation"
+    KIND_IS_NAME: ClassVar[bool] = False
+    TITLE: ClassVar[str] = "Activations"
+    SPELLINGS: ClassVar[Mapping[str, Mapping[str, Any]]] = {name: {"fn": name} for name in RULES}
+    ARGS: ClassVar[tuple[Arg, ...]] = (Arg("slope", "float", 0.01, "leaky_relu negative slope"),)
+    fn: str = "relu"
+    slope: float = 0.01
+
+    @classmethod
+    def args_for(cls, name: str) -> tuple[Arg, ...]:
+        """``leaky_relu`` takes ``slope``; the others take no argument."""
+        return tuple(a for a in cls.ARGS if a.name in RULES[name].args)
+
+    @property
+    def type_name(self) -> str:
+        return self.fn
+
+    @property
+    def rule(self) -> Rule:
+        return RULES[self.fn]
+
+    def keeps_zero(self) -> bool:
+        return self.rule.zero_at_zero
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(elementwise=self.rule.ops * prod(out))
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """relu, relu6, leaky_relu, sigmoid, tanh, hardsigmoid ``clip(x/6 + ½, 0, 1)``,
+        hardswish ``x·hardsigmoid(x)``, swish/silu ``x·σ(x)``, gelu ``½x(1 + erf(x/√2))``,
+        softmax over channels."""
+        import numpy as np
+
+        x = inputs[0]
+        return np.asarray(self.rule.numpy(np, x, self.slope, None), dtype=x.dtype)
+
+    def forward_inplace(self, y: Array, w: Tensors, ctx: Context) -> Array:
+        import numpy as np
+
+        result = self.rule.numpy(np, y, self.slope, y)
+        if result is not y:
+            np.copyto(y, result, casting="same_kind")
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        self.explain_per_element(ex, self.fn, str(self.rule.ops), self.rule.ops)
+
+    def explain_post(self, ex: Derivation) -> None:
+        osyms, oenv = ex.out_symbols()
+        ex.elementwise(self.fn, f"{self.rule.ops}*" + "*".join(osyms), oenv,
+                       self.rule.ops * prod(ex.oshape))
+
+
+@layer_class
+class Identity(Pointwise):
+    """Passes its input through unchanged: same shape, no weights, no arithmetic."""
+
+    kind: ClassVar[str] = "identity"
+    doc: ClassVar[str] = "identity"
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work()
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """The input itself (dropout is the identity at inference)."""
+        return inputs[0]
+
+    def explain(self, ex: Derivation) -> None:
+        ex.same_shape()
+
+
+@layer_class
+class Dropout(Identity):
+    """Dropout: identity at inference, so no arithmetic is counted."""
+
+    kind: ClassVar[str] = "dropout"
+    doc: ClassVar[str] = "dropout (identity at inference)"
+    ARGS: ClassVar[tuple[Arg, ...]] = (Arg("p", "prob", 0.5, "drop probability"),)
+    p: float = 0.5
+

@@ -1,0 +1,588 @@
+"""Convolutions: ``conv`` (1D/2D/3D), ``dwconv``, ``pwconv``, ``deconv`` (transposed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from ..errors import LayerArgError
+from ..shapes import (
+    RF,
+    PerAxis,
+    Shape,
+    conv_out,
+    deconv_out,
+    effective_kernel,
+    per_axis,
+    prod,
+    rf_upsample,
+    rf_window,
+)
+from .base import (
+    BIAS,
+    REQUIRED,
+    WEIGHT,
+    Arg,
+    Layer,
+    Shapes,
+    Tensor,
+    Tensors,
+    Window,
+    Work,
+    layer_class,
+    resolve_pad,
+    spatial_rank,
+    uniform_window,
+)
+
+if TYPE_CHECKING:
+    from ..executor import Context
+    from ..explain import Derivation, RFDerivation
+    from .arrays import Array
+
+
+@layer_class
+class Conv(Layer):
+    """Convolution, 1D/2D/3D by the input's rank (``conv1d``/``conv2d``/``conv3d`` insist on one).
+
+    Shape: ``[out, ⌊(n + p_lo + p_hi − d(k − 1) − 1)/s⌋ + 1 per axis]``.
+    Weights: ``out × in/groups × k…`` (+ ``out`` bias). MACs: each output element costs
+    ``(in/groups)·∏k`` multiply-accumulates, so ``out·∏n'·(in/groups)·∏k`` (the slides'
+    ``(C_out·H'·W')·(C_in·K·K)``). Bias: one add per output element (``full`` convention).
+    With ``connections`` (LeNet-5's C3) output map i sees only the listed input maps: weights
+    ``len(conn_i) × ∏k`` + 1 bias each; MACs ``∏n'·Σ_i len(conn_i)·∏k``.
+    """
+
+    kind: ClassVar[str] = "conv"
+    doc: ClassVar[str] = "convolution (rank from the input: 1D, 2D or 3D)"
+    SPELLINGS: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "conv1d": {"dims": 1}, "conv2d": {"dims": 2}, "conv3d": {"dims": 3}}
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("out", "int+", REQUIRED, "output channels (filters)"),
+        Arg("k", "ints+", REQUIRED, "kernel size, int or per-axis list"),
+        Arg("s", "ints+", 1, "stride"),
+        Arg("p", "pad", 0, "padding: int, per-axis list, [before, after] pairs, same, valid"),
+        Arg("d", "ints+", 1, "dilation"),
+        Arg("groups", "int+", 1, "groups (in and out channels must both be divisible)"),
+        Arg("bias", "bool", True, "learnable bias per output channel"),
+        Arg("connections", "conn", None, "partial connection table: input maps per output map"),
+        Arg("dims", "int+", None, "insist on 1, 2 or 3 spatial axes"),
+    )
+    POST_ARGS: ClassVar[tuple[str, ...]] = ("bn", "act")
+    out: int
+    k: PerAxis
+    s: PerAxis = 1
+    p: Any = 0
+    d: PerAxis = 1
+    groups: int = 1
+    bias: bool = True
+    connections: tuple[tuple[int, ...], ...] | None = None
+    dims: int | None = None
+
+    # -- geometry, shared by every rule and by compare/explain/the executor
+    def window(self, shape: Shape) -> Window:
+        """Kernel, stride, dilation, effective kernel and padding (before, after) per axis for
+        an input ``shape`` (``same`` padding depends on the input size)."""
+        rank = spatial_rank(self.kind, shape, self.dims)
+        u = uniform_window(self.k, self.s, self.d, self.p)
+        if u is not None:
+            k, s, d, ke, p = u
+            pads = (p,) * rank
+            return Window((k,) * rank, (s,) * rank, (d,) * rank, (ke,) * rank, pads, pads)
+        k_ = per_axis(self.k, rank, "k")
+        s_ = per_axis(self.s, rank, "s")
+        d_ = per_axis(self.d, rank, "d")
+        k_eff = tuple(effective_kernel(k_[a], d_[a]) for a in range(rank))
+        both = resolve_pad(self.p, rank, shape[1:], k_eff, s_)
+        return Window(k_, s_, d_, k_eff, tuple(p[0] for p in both), tuple(p[1] for p in both))
+
+    geometry = window  # the name compare.py reads
+
+    def kernel(self, shape: Shape) -> tuple[int, ...]:
+        """The kernel size per spatial axis (the window's ``k``, without the padding work)."""
+        k = self.k
+        return (k,) * (len(shape) - 1) if type(k) is int else self.window(shape).k
+
+    def in_channels_per_group(self, cin: int) -> int:
+        return cin // self.group_count(cin)
+
+    def group_count(self, cin: int) -> int:
+        return self.groups
+
+    def out_channels(self, cin: int) -> int:
+        return self.out
+
+    def _check_channels(self, cin: int) -> None:
+        g, cout = self.group_count(cin), self.out_channels(cin)
+        if cin % g or cout % g:
+            raise LayerArgError(
+                f"groups={g} must divide both input channels ({cin}) and out ({cout})",
+                hint="choose groups among the common divisors of in and out channels",
+            )
+        if self.connections is not None:
+            if len(self.connections) != cout:
+                raise LayerArgError(
+                    f"connections lists {len(self.connections)} output maps but out={cout}",
+                    hint="give one list of input maps per output map",
+                )
+            if g != 1:
+                raise LayerArgError("connections cannot be combined with groups",
+                                    hint="remove `groups:`; the table already says which "
+                                    "input maps each output sees")
+            for i, conn in enumerate(self.connections):
+                bad = [c for c in conn if c >= cin]
+                if bad or not conn or len(set(conn)) != len(conn):
+                    raise LayerArgError(
+                        f"connections[{i}] = {list(conn)} must list distinct input maps "
+                        f"0..{cin - 1}",
+                        hint="input maps are numbered from 0 to channels − 1",
+                    )
+
+    # -- the rules
+    def out_shape(self, ins: Shapes) -> Shape:
+        (shape,) = ins
+        self._check_channels(shape[0])
+        k, s, d, _, lo, hi = self.window(shape)
+        spatial = tuple(
+            conv_out(shape[1 + a], k[a], s[a], (lo[a], hi[a]), d[a]) for a in range(len(k))
+        )
+        return (self.out_channels(shape[0]), *spatial)
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        (shape,) = ins
+        cin, cout = shape[0], self.out_channels(shape[0])
+        k = self.kernel(shape)
+        taps = prod(k)
+        if self.connections is not None:
+            # output map i has its own kernel over its len(conn_i) input maps
+            found = [Tensor(f"weight[{i}]", (len(c), *k), WEIGHT, len(c) * taps)
+                     for i, c in enumerate(self.connections)]
+        else:
+            cg = self.in_channels_per_group(cin)
+            found = [Tensor("weight", (cout, cg, *k), WEIGHT, cg * taps)]
+        if self.bias:
+            found.append(Tensor("bias", (cout,), BIAS))
+        return tuple(found)
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        (shape,) = ins
+        k = self.kernel(shape)
+        positions = prod(out[1:])
+        if self.connections is not None:
+            # each position of output map i: len(conn_i)·∏k multiply-accumulates
+            macs = positions * sum(len(c) for c in self.connections) * prod(k)
+        else:
+            # each output element: (C_in/groups)·∏k multiply-accumulates
+            macs = prod(out) * self.in_channels_per_group(shape[0]) * prod(k)
+        return Work(macs=macs, elementwise=prod(out) if self.bias else 0)
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        """A window of ``k_eff`` with stride ``s`` and left padding ``p_lo`` on every axis."""
+        (rf,) = rfs
+        if rf is None:
+            return None
+        k, s, d, p = self.k, self.s, self.d, self.p
+        if type(k) is int and type(s) is int and type(d) is int and type(p) is int:
+            ke = d * (k - 1) + 1  # the same integer geometry on every axis: no per-axis tuples
+            if len(rf) == 2:  # images, the common case
+                return (rf_window(rf[0], ke, s, p), rf_window(rf[1], ke, s, p))
+            return tuple([rf_window(axis, ke, s, p) for axis in rf])
+        _, s_, _, k_eff, lo, _ = self.window(ins[0])
+        return tuple(rf_window(rf[a], k_eff[a], s_[a], lo[a]) for a in range(len(rf)))
+
+    def refines(self, ins: Shapes) -> bool:
+        return False
+
+    def scratch_elements(self, ins: Shapes) -> int:
+        """im2col copies every input element once per kernel tap (at most)."""
+        return prod(ins[0]) * prod(self.window(ins[0]).k)
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """Cross-correlation (PyTorch's ``convNd``):
+        ``y[o, i] = b[o] + Σ_{c,κ} W[o, c, κ]·x̃[c, s·i + d·κ]`` with ``x̃`` the padded input.
+
+        Padding (before, after) per axis as :meth:`window` resolves it (``same``: the extra
+        pixel after). Dense and grouped: im2col ``(B, G, C/G·∏k, L)`` and one batched product
+        with the weight ``(G, out/G, C/G·∏k)`` — ``B·G·(out/G)·(C/G·∏k)·L`` MACs, the engine's
+        ``out·L·(C/G)·∏k``. Depthwise (``C/G = 1``): ``∏k`` shifted taps, each ``B·out·L`` MACs.
+        ``connections``: one product per output map over its listed input maps,
+        ``len(conn_i)·∏k·L`` MACs each.
+        """
+        from .arrays import channel_view, pad
+
+        (x,) = inputs
+        shape = x.shape[1:]
+        k, s, d, _, lo, hi = self.window(shape)
+        cin = shape[0]
+        groups, cout = self.group_count(cin), self.out_channels(cin)
+        xp = pad(x, lo, hi, 0.0)
+        if self.connections is not None:
+            y = _conv_connections(self.connections, xp, w, k, s, d, ctx)
+        elif groups > 1 and cin == groups:
+            y = _conv_depthwise(xp, w["weight"], cout // cin, k, s, d, ctx)
+        else:
+            y = _conv_dense(xp, w["weight"], groups, k, s, d, ctx)
+        if self.bias:
+            y += channel_view(w["bias"], 2 + len(k))
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        cin = ex.shape[0]
+        cout = self.out_channels(cin)
+        g = self.group_count(cin)
+        k, s, d, _, lo, hi = self.window(ex.shape)
+        rank = len(k)
+        self._explain_channels(ex, cin, cout)
+        axes = ex.axes(ex.shape, [(k[a], s[a], d[a], lo[a], hi[a]) for a in range(rank)])
+        ex.window_shape(axes, k, s, d, lo, hi, pool_ceil=False,
+                        padding=self.p if isinstance(self.p, str) else None)
+        ex.section("weights")
+        kf, kenv = ex.kernel_symbols(axes, k)
+        if self.connections is not None:
+            sizes = [len(c) for c in self.connections]
+            total = sum(sizes)
+            tmpl = f"({' + '.join(map(str, sizes))})*" + "*".join(kf)
+            ex.tensor("weights", tmpl, kenv, sum(prod(t.shape) for t in self.tensors(ex.ins)
+                                                 if t.role == WEIGHT),
+                      sym=("Σ_i |conn_i|·" + "·".join(ex.symbol(x, False) for x in kf),
+                           "\\sum_i |\\mathrm{conn}_i| \\cdot " + " \\cdot ".join(
+                               ex.symbol(x, True) for x in kf)),
+                      note=f"partial connection table: {total} input maps in all")
+        else:
+            cin_sym = "C_in" if g == 1 else "(C_in/g)"
+            env = {"C_out": cout, "C_in": cin, "g": g, **kenv}
+            ex.tensor("weight", "*".join(["C_out", cin_sym, *kf]), env,
+                      prod(self.params(ex.ins)["weight"]), times=True,
+                      note="" if g == 1 else f"{g} groups: each filter sees C_in/g channels")
+        if self.bias:
+            ex.tensor("bias", "C_out", {"C_out": cout}, cout)
+        osyms, oenv = ex.out_symbols()
+        if self.connections is not None:
+            tmpl = "*".join(osyms[1:]) + f"*{sum(len(c) for c in self.connections)}*" + \
+                "*".join(kf)
+            ex.macs(tmpl, {**oenv, **kenv},
+                    "each output position of map i: |conn_i|·K² multiply-accumulates")
+        else:
+            cin_sym = "C_in" if g == 1 else "(C_in/g)"
+            ex.macs("*".join(["C_out", *osyms[1:], cin_sym, *kf]),
+                    {**oenv, "C_out": cout, "C_in": cin, "g": g, **kenv},
+                    "each output element: (C_in/g)·∏K multiply-accumulates" if g > 1 else
+                    "each output element: C_in·K·K multiply-accumulates" if kf == ["K", "K"]
+                    else "each output element: C_in·∏K multiply-accumulates")
+        if self.bias:
+            ex.elementwise("bias", "*".join(["C_out", *osyms[1:]]), {**oenv, "C_out": cout},
+                           prod(ex.oshape))
+
+    def _explain_channels(self, ex: Derivation, cin: int, cout: int) -> None:
+        ex.channels("C_out", {"C_out": cout}, "one output map per filter")
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        k, s, d, _, lo, _ = self.window(rx.shape)
+        rx.window(k, s, lo, d, "each layer adds (K − 1) input steps of size j")
+
+
+@layer_class
+class DWConv(Conv):
+    """Depthwise convolution: one K×K filter per input channel (groups = C_in).
+
+    ``out`` defaults to C_in (depth multiplier 1); ``out = m·C_in`` gives multiplier m.
+    MACs ``out·∏n'·1·∏k`` — the slides' ``D_K·D_K·M·D_F·D_F`` when out = M.
+    """
+
+    kind: ClassVar[str] = "dwconv"
+    doc: ClassVar[str] = "depthwise convolution (groups = input channels)"
+    INHERITS: ClassVar[tuple[str, ...]] = ("conv",)
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("out", "int+", None, "output channels, a multiple of the input's (default: same)"),
+        *Conv.ARGS[1:6],
+        Arg("bias", "bool", True, "learnable bias per output channel"),
+        Arg("dims", "int+", None, "insist on 1, 2 or 3 spatial axes"),
+    )
+    out: int = 0  # 0: same as the input channels
+
+    def group_count(self, cin: int) -> int:
+        return cin
+
+    def out_channels(self, cin: int) -> int:
+        return self.out or cin
+
+    def _explain_channels(self, ex: Derivation, cin: int, cout: int) -> None:
+        if cout == cin:
+            ex.channels("C_in", {"C_in": cin}, "depthwise: one filter per input channel")
+        else:
+            ex.channels("m*C_in", {"m": cout // cin, "C_in": cin},
+                        "depthwise with channel multiplier m")
+
+
+@layer_class
+class PWConv(Conv):
+    """Pointwise (1×1) convolution: a conv with k = 1. MACs ``out·∏n'·in`` (``M·N·D_F·D_F``)."""
+
+    kind: ClassVar[str] = "pwconv"
+    doc: ClassVar[str] = "pointwise 1x1 convolution"
+    INHERITS: ClassVar[tuple[str, ...]] = ("conv",)
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Conv.ARGS[0],
+        Arg("s", "ints+", 1, "stride"),
+        Arg("groups", "int+", 1, "groups"),
+        Arg("bias", "bool", True, "learnable bias per output channel"),
+        Arg("dims", "int+", None, "insist on 1, 2 or 3 spatial axes"),
+    )
+    k: PerAxis = 1
+
+
+class DeconvGeometry(NamedTuple):
+    """A transposed convolution's geometry per spatial axis."""
+
+    k: tuple[int, ...]
+    s: tuple[int, ...]
+    p: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    d: tuple[int, ...]
+
+
+@layer_class
+class ConvTranspose(Layer):
+    """Transposed convolution (``deconv``).
+
+    Shape: ``(n − 1)·s − 2p + d·(k − 1) + output_padding + 1`` per axis (PyTorch).
+    Weights ``in × out/groups × k…`` (+ bias). MACs: every *input* element is multiplied into
+    ``(out/groups)·∏k`` outputs: ``in·∏n·(out/groups)·∏k``. RF: zero-insertion by s refines the
+    grid (jump/s), then a stride-1 window of k_eff with padding ``k_eff − 1 − p``.
+    """
+
+    kind: ClassVar[str] = "deconv"
+    doc: ClassVar[str] = "transposed convolution"
+    ALIASES: ClassVar[tuple[str, ...]] = ("convtranspose", "tconv")
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("out", "int+", REQUIRED, "output channels"),
+        Arg("k", "ints+", REQUIRED, "kernel size"),
+        Arg("s", "ints+", 1, "stride (upsampling factor)"),
+        Arg("p", "ints0", 0, "padding removed from each side of the full output"),
+        Arg("output_padding", "ints0", 0, "extra rows/cols added on one side, < max(s, d)"),
+        Arg("d", "ints+", 1, "dilation"),
+        Arg("groups", "int+", 1, "groups"),
+        Arg("bias", "bool", True, "learnable bias per output channel"),
+    )
+    POST_ARGS: ClassVar[tuple[str, ...]] = ("bn", "act")
+    out: int
+    k: PerAxis
+    s: PerAxis = 1
+    p: PerAxis = 0
+    output_padding: PerAxis = 0
+    d: PerAxis = 1
+    groups: int = 1
+    bias: bool = True
+
+    def geometry(self, shape: Shape) -> DeconvGeometry:
+        """Kernel, stride, padding, output padding and dilation per axis of an input ``shape``;
+        refuses an output padding a stride cannot produce."""
+        rank = spatial_rank(self.kind, shape)
+        k, s = per_axis(self.k, rank, "k"), per_axis(self.s, rank, "s")
+        p, d = per_axis(self.p, rank, "p"), per_axis(self.d, rank, "d")
+        op = per_axis(self.output_padding, rank, "output_padding")
+        for a in range(rank):
+            if op[a] >= max(s[a], d[a]):
+                raise LayerArgError(
+                    f"output_padding {op[a]} must be smaller than max(stride, dilation) = "
+                    f"{max(s[a], d[a])}",
+                    hint="output_padding only picks among the sizes a stride can produce",
+                )
+        return DeconvGeometry(k, s, p, op, d)
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        (shape,) = ins
+        cin = shape[0]
+        if cin % self.groups or self.out % self.groups:
+            raise LayerArgError(
+                f"groups={self.groups} must divide input channels ({cin}) and out ({self.out})",
+                hint="choose groups among the common divisors of in and out channels",
+            )
+        k, s, p, op, d = self.geometry(shape)
+        spatial = tuple(
+            deconv_out(shape[1 + a], k[a], s[a], p[a], op[a], d[a]) for a in range(len(k))
+        )
+        return (self.out, *spatial)
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        (shape,) = ins
+        k = self.geometry(shape).k
+        # PyTorch's layout and fan-in: in × out/groups × k…, fan-in (out/groups)·∏k
+        per = self.out // self.groups
+        found = [Tensor("weight", (shape[0], per, *k), WEIGHT, per * prod(k))]
+        if self.bias:
+            found.append(Tensor("bias", (self.out,), BIAS))
+        return tuple(found)
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        (shape,) = ins
+        k = self.geometry(shape).k
+        # each input element feeds (C_out/groups)·∏k outputs with one multiply-accumulate each
+        macs = prod(shape) * (self.out // self.groups) * prod(k)
+        return Work(macs=macs, elementwise=prod(out) if self.bias else 0)
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        (rf,) = rfs
+        if rf is None:
+            return None
+        k, s, p, _, d = self.geometry(ins[0])
+        result = []
+        for a, axis in enumerate(rf):
+            k_eff = effective_kernel(k[a], d[a])
+            fine = rf_upsample(axis, s[a], centred=False)
+            result.append(rf_window(fine, k_eff, 1, k_eff - 1 - p[a]))
+        return tuple(result)
+
+    def refines(self, ins: Shapes) -> bool:
+        """Zero-insertion by a stride above 1 puts outputs between the input's grid points."""
+        return any(v > 1 for v in self.geometry(ins[0]).s)
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """Transposed convolution (PyTorch's ``conv_transposeNd``): input element ``i`` adds
+        ``x[c, i]·W[c, o, κ]`` to output ``i·s + κ·d − p``.
+
+        Per group one product ``(out/G·∏k × C/G) @ (C/G × L_in)`` — ``C·L_in·(out/G)·∏k`` MACs,
+        the engine's count — then col2im: each of the ``∏k`` kernel offsets scatters (adds) its
+        plane into a full canvas of ``(n − 1)·s + d·(k − 1) + 1 + output_padding`` per axis,
+        from which ``p`` is cropped on both sides.
+        """
+        import numpy as np
+
+        from .arrays import channel_view, spatial
+
+        (x,) = inputs
+        b, cin = x.shape[:2]
+        n = spatial(x)
+        rank = len(n)
+        k, s, p, op, d = self.geometry(x.shape[1:])
+        g, cout = self.groups, self.out
+        kk = prod(k)
+        weight = w["weight"].reshape(g, cin // g, cout // g * kk)
+        planes = ctx.matmul(np.swapaxes(weight, 1, 2), x.reshape(b, g, cin // g, prod(n)))
+        planes = planes.reshape(b, cout, *k, *n)
+        full = np.zeros((b, cout, *((n[a] - 1) * s[a] + d[a] * (k[a] - 1) + 1 + op[a]
+                                    for a in range(rank))), x.dtype)
+        for idx in np.ndindex(*k):
+            place = tuple(slice(idx[a] * d[a], idx[a] * d[a] + (n[a] - 1) * s[a] + 1, s[a])
+                          for a in range(rank))
+            full[(slice(None), slice(None), *place)] += planes[(slice(None), slice(None), *idx)]
+        crop = tuple(slice(p[a], full.shape[2 + a] - p[a]) for a in range(rank))
+        y = np.ascontiguousarray(full[(slice(None), slice(None), *crop)])
+        if self.bias:
+            y += channel_view(w["bias"], y.ndim)
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        k, s, p, opad, d = self.geometry(ex.shape)
+        rank = len(k)
+        cin, cout, g = ex.shape[0], self.out, self.groups
+        ex.channels("C_out", {"C_out": cout})
+        axes = ex.axes(ex.shape, [(k[a], s[a], p[a], opad[a], d[a]) for a in range(rank)])
+
+        def line(ax: Any) -> tuple[str, dict[str, Any]]:
+            a, x = ax.index[0], ax.sub
+            env: dict[str, Any] = {ax.name: ex.shape[1 + a], f"S{x}": s[a], f"P{x}": p[a],
+                                   f"K{x}": k[a], f"d{x}": d[a], f"P_out{x}": opad[a]}
+            kern = f"K{x}" if d[a] == 1 else f"d{x}*(K{x} - 1) + 1"
+            tail = f" + P_out{x}" if opad[a] else ""
+            return f"({ax.name} - 1)*S{x} - 2*P{x} + {kern}{tail}", env
+
+        ex.spatial(axes, line)
+        ex.section("weights")
+        kf, kenv = ex.kernel_symbols(axes, k)
+        cout_sym = "C_out" if g == 1 else "(C_out/g)"
+        ex.tensor("weight", "*".join(["C_in", cout_sym, *kf]),
+                  {"C_in": cin, "C_out": cout, "g": g, **kenv},
+                  prod(self.params(ex.ins)["weight"]), times=True)
+        if self.bias:
+            ex.tensor("bias", "C_out", {"C_out": cout}, cout)
+        isyms, ienv = ex.dims(ex.shape, False)
+        ex.macs("*".join([*isyms, cout_sym, *kf]), {**ienv, "C_out": cout, "g": g, **kenv},
+                "every input element is multiplied into (C_out/g)·∏K outputs")
+        osyms, oenv = ex.out_symbols()
+        if self.bias:
+            ex.elementwise("bias", "*".join(osyms), oenv, prod(ex.oshape))
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        k, s, p, _, d = self.geometry(rx.shape)
+        geo = [(k[a], s[a], p[a], d[a]) for a in range(rx.rank)]
+        for ax in rx.axes(geo):
+            a, x = ax.index[0], ax.sub
+            ke = d[a] * (k[a] - 1) + 1
+            env: dict[str, int | Fraction] = {f"K{x}": ke, f"S{x}": s[a], f"P{x}": p[a]}
+            rx.emit(ax, f"r_prev{x} + (K{x} - 1)*j_prev{x}/S{x}", f"j_prev{x}/S{x}",
+                    f"start_prev{x} + ((K{x} - 1)/2 - (K{x} - 1 - P{x}))*j_prev{x}/S{x}",
+                    env, "zero-insertion refines the grid by S, then a stride-1 window")
+
+
+# ------------------------------------------------------------------------ NumPy convolution --
+
+
+def _conv_dense(xp: Array, weight: Array, groups: int, k: Sequence[int], s: Sequence[int],
+                d: Sequence[int], ctx: Context) -> Array:
+    import numpy as np
+
+    from .arrays import im2col, spatial
+
+    b, c = xp.shape[:2]
+    cout = weight.shape[0]
+    rank = len(k)
+    if all(v == 1 for v in (*k, *s, *d)):
+        cols = xp  # a 1×1 stride-1 conv reads the input as it is: no copy
+        o = spatial(xp)
+    else:
+        cols = im2col(ctx, xp, k, s, d)
+        o = tuple(cols.shape[2 + rank:])
+    length = prod(o)
+    kdim = c // groups * prod(k)
+    out = np.empty((b, groups, cout // groups, length), xp.dtype)
+    if b == 1 and groups == 1:  # one plain product: no broadcast loop around the BLAS call
+        ctx.matmul(weight.reshape(cout, kdim), cols.reshape(kdim, length), out=out[0, 0])
+    else:
+        ctx.matmul(weight.reshape(groups, cout // groups, kdim),
+                   cols.reshape(b, groups, kdim, length), out=out)
+    return out.reshape(b, cout, *o)
+
+
+def _conv_depthwise(xp: Array, weight: Array, mult: int, k: Sequence[int], s: Sequence[int],
+                    d: Sequence[int], ctx: Context) -> Array:
+    import numpy as np
+
+    from .arrays import channel_view, taps, windows
+
+    # output channel o reads input channel o // mult (depth multiplier)
+    src = np.repeat(xp, mult, axis=1) if mult > 1 else xp
+    rank = len(k)
+    views = taps(windows(src, k, s, d), rank)
+    kw = weight.reshape(weight.shape[0], -1)
+    out = np.empty(views[0].shape, xp.dtype)
+    tmp = np.empty_like(out)
+    for t, tap in enumerate(views):
+        coef = channel_view(np.ascontiguousarray(kw[:, t]), 2 + rank)
+        np.multiply(tap, coef, out=out if t == 0 else tmp)
+        if t:
+            out += tmp
+        ctx.count(out.size)  # one multiply-accumulate per output element and tap
+    return out
+
+
+def _conv_connections(conn: tuple[tuple[int, ...], ...], xp: Array, w: Tensors,
+                      k: Sequence[int], s: Sequence[int], d: Sequence[int],
+                      ctx: Context) -> Array:
+    import numpy as np
+
+    from .arrays import windows
+
+    # LeNet-5's C3: output map i sees only the input maps conn[i] (a loop over its 16 maps)
+    rank = len(k)
+    win = windows(xp, k, s, d)
+    o = tuple(win.shape[2:2 + rank])
+    b = xp.shape[0]
+    out = np.empty((b, len(conn), prod(o)), xp.dtype)
+    perm = (0, 1, *range(2 + rank, 2 + 2 * rank), *range(2, 2 + rank))
+    for i, maps in enumerate(conn):
+        cols = np.ascontiguousarray(win[:, list(maps)].transpose(perm))
+        cols = cols.reshape(b, len(maps) * prod(k), prod(o))
+        out[:, i:i + 1] = ctx.matmul(w[f"weight[{i}]"].reshape(1, -1), cols)
+    return out.reshape(b, len(conn), *o)

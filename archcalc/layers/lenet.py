@@ -1,0 +1,65 @@
+"""LeNet-5's own layer: ``subsample`` (its partial connection table is ``conv``'s
+``connections`` argument)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..shapes import PerAxis, Shape, prod
+from .base import BIAS, COEFFICIENT, Arg, Shapes, Tensor, Tensors, Work, layer_class
+from .pool import Pool
+
+if TYPE_CHECKING:
+    from ..executor import Context
+    from ..explain import Derivation
+    from .arrays import Array
+
+
+@layer_class
+class Subsample(Pool):
+    """LeNet-5's subsampling (S2, S4): the sum of each K×K window times a trainable coefficient,
+    plus a trainable bias, per map (LeCun et al. 1998, §II-B).
+
+    Params: 2 per map (coefficient + bias) — S2: 6·2 = 12, S4: 16·2 = 32. MACs: one
+    coefficient multiply per output, ``C·∏n'``; the window sum is ``C·∏n'·∏k`` window reads;
+    the bias add is element-wise.
+    """
+
+    kind: ClassVar[str] = "subsample"
+    doc: ClassVar[str] = "LeNet-5 subsampling: window sum x coefficient + bias per map"
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("k", "ints+", 2, "window size"),
+        Arg("s", "ints+", None, "stride (default: the window size)"),
+    )
+    POST_ARGS: ClassVar[tuple[str, ...]] = ("act",)
+    k: PerAxis = 2
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        c = ins[0][0]
+        return (Tensor("coefficient", (c,), COEFFICIENT), Tensor("bias", (c,), BIAS))
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Pool.work(self, ins, out) + Work(macs=prod(out), elementwise=prod(out))
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """LeNet-5's S-layers: ``coefficient[c]·Σ window + bias[c]`` (LeCun et al. 1998, §II-B);
+        one coefficient multiply per output (counted as a MAC, as the engine does)."""
+        import numpy as np
+
+        from .arrays import channel_view, reduce_taps
+
+        (x,) = inputs
+        win, _ = self._windows(x, 0.0)
+        total = reduce_taps(win, x.ndim - 2, np.add)
+        total *= channel_view(w["coefficient"], total.ndim)
+        ctx.count(total.size)
+        total += channel_view(w["bias"], total.ndim)
+        return total
+
+    def _explain_more(self, ex: Derivation, osyms: list[str], oenv: dict[str, Any]) -> None:
+        ex.section("weights")
+        ex.tensor("coefficient", "C", {"C": ex.shape[0]}, ex.shape[0])
+        ex.tensor("bias", "C", {"C": ex.shape[0]}, ex.shape[0])
+        ex.macs("*".join(osyms), oenv, "one coefficient multiply per output")
+        ex.elementwise("bias", "*".join(osyms), oenv, prod(ex.oshape))

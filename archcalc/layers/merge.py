@@ -1,0 +1,195 @@
+"""Merges of several inputs: ``add``, ``multiply``, ``concat``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from ..errors import LayerArgError
+from ..shapes import RF, AxisRF, Shape, prod, rf_merge
+from .base import Layer, Shapes, Tensor, Tensors, Work, layer_class
+
+if TYPE_CHECKING:
+    from ..executor import Context
+    from ..explain import Derivation, RFDerivation
+    from .arrays import Array
+
+
+class Merge(Layer):
+    """Base of the merges: no weights, the grid kept; the receptive field of the output is the
+    hull of the paths' fields (:func:`archcalc.shapes.rf_merge`)."""
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        return rf_merge(rfs)
+
+    def refines(self, ins: Shapes) -> bool:
+        return False
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        rx.merge()
+
+
+@layer_class
+class Add(Merge):
+    """Element-wise sum of ≥ 2 inputs of identical shape (residual connections):
+    ``(inputs − 1)`` adds per element (``full``). RF: the largest over the paths."""
+
+    kind: ClassVar[str] = "add"
+    doc: ClassVar[str] = "element-wise sum (residual merge)"
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = None
+    POST_ARGS: ClassVar[tuple[str, ...]] = ("act",)
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        for shape in ins[1:]:
+            if shape != ins[0]:
+                raise LayerArgError(
+                    f"add needs equal shapes, got {' + '.join(str(list(s)) for s in ins)}",
+                    hint="project the shortcut (1x1 conv with stride) or use shortcut: project",
+                )
+        return ins[0]
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(elementwise=(len(ins) - 1) * prod(out))
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """Element-wise sum of the inputs."""
+        import numpy as np
+
+        y = np.add(inputs[0], inputs[1])
+        for more in inputs[2:]:
+            y += more
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        ex.same_shape("element-wise over inputs of one shape")
+        osyms, oenv = ex.out_symbols()
+        n = len(ex.ins)
+        ex.elementwise("add", f"({n} - 1)*" + "*".join(osyms), oenv, (n - 1) * prod(ex.oshape))
+
+
+@layer_class
+class Multiply(Merge):
+    """Element-wise product of two inputs; a ``[C, 1…]`` or ``[C]`` gate broadcasts over the
+    other's positions (squeeze-and-excitation). One multiply per output element (``full``)."""
+
+    kind: ClassVar[str] = "multiply"
+    doc: ClassVar[str] = "element-wise product, with channel-gate broadcasting (SE)"
+    ALIASES: ClassVar[tuple[str, ...]] = ("mul",)
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = 2
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        a, b = ins
+        if a == b:
+            return a
+        for big, gate in ((a, b), (b, a)):
+            if gate[0] == big[0] and all(v == 1 for v in gate[1:]) and len(gate) <= len(big):
+                return big
+        raise LayerArgError(
+            f"multiply needs equal shapes or a [C, 1, 1] gate, got {list(a)} and {list(b)}",
+            hint="a squeeze-and-excitation gate has the channels of the map and size 1",
+        )
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(elementwise=prod(out))
+
+    def gates(self) -> bool:
+        return True
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        """A broadcast gate (SE: global pool → 1×1 convs) sees the whole map: the field size is
+        the larger of the two, but the output stays on the full-size input's grid (its jump and
+        start), not the gate's single position, whose jump would inflate every later layer."""
+        a, b = ins
+        full, gate = (rfs[0], rfs[1]) if prod(a[1:]) >= prod(b[1:]) else (rfs[1], rfs[0])
+        if a == b or full is None or gate is None or len(full) != len(gate):
+            return rf_merge(rfs)
+        return tuple(AxisRF(max(f.size, g.size), f.jump, f.start)
+                     for f, g in zip(full, gate, strict=True))
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """Element-wise product; a ``(B, C, 1…)`` or ``(B, C)`` gate broadcasts over positions."""
+        import numpy as np
+
+        a, b = inputs
+        if a.shape != b.shape:
+            big, gate = (a, b) if a.size >= b.size else (b, a)
+            b, a = gate.reshape(*gate.shape[:2], *([1] * (big.ndim - 2))), big
+        y: Array = np.multiply(a, b)
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        a, b = ex.ins
+        ex.same_shape("the larger input's shape (a [C, 1, 1] gate broadcasts)",
+                      a if prod(a) >= prod(b) else b)  # the map, whichever input it is
+        osyms, oenv = ex.out_symbols()
+        ex.elementwise("multiply", "*".join(osyms), oenv, prod(ex.oshape))
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        """An SE gate ([C, 1, 1]) widens the field to the whole map but keeps the full-size
+        input's grid: r = max(r_map, r_gate), j and start of the map (:meth:`rf`)."""
+        a_shape, b_shape = rx.ins
+        if a_shape == b_shape:
+            rx.merge()
+            return
+        full = 0 if prod(a_shape[1:]) >= prod(b_shape[1:]) else 1
+        fp, gp = rx.prevs[full], rx.prevs[1 - full]
+        assert fp is not None and gp is not None
+        names = rx.axis_names()
+        for a in range(rx.rank):
+            x = "" if rx.rank == 1 else "_" + names[a].lower()
+            env = {f"r_map{x}": fp[a].size, f"r_gate{x}": gp[a].size,
+                   f"j_map{x}": fp[a].jump, f"start_map{x}": fp[a].start}
+            rx.add(f"r{x}", f"max(r_map{x}, r_gate{x})", env, rx.got[a].size,
+                   note="the gate sees the whole map")
+            rx.add(f"j{x}", f"j_map{x}", env, rx.got[a].jump,
+                   note="the output stays on the full-size input's grid")
+            rx.add(f"start{x}", f"start_map{x}", env, rx.got[a].start)
+
+
+@layer_class
+class Concat(Merge):
+    """Concatenation along channels of inputs with equal spatial size (Inception, DenseNet,
+    U-Net). No arithmetic. RF: the largest over the paths."""
+
+    kind: ClassVar[str] = "concat"
+    doc: ClassVar[str] = "concatenate along channels"
+    max_inputs: ClassVar[int | None] = None
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        first = ins[0]
+        for shape in ins[1:]:
+            if shape[1:] != first[1:]:
+                raise LayerArgError(
+                    "concat needs equal spatial sizes, got "
+                    + ", ".join(str(list(s)) for s in ins),
+                    hint="crop the larger input first (U-Net: `crop: {in: [skip, up]}`)"
+                    if len(shape) == len(first)
+                    else "the inputs have different ranks",
+                )
+        return (sum(s[0] for s in ins), *first[1:])
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work()
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """Concatenation along channels."""
+        import numpy as np
+
+        y: Array = np.concatenate(list(inputs), axis=1)
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        syms = [f"C_{i + 1}" for i in range(len(ex.ins))]
+        ex.channels(" + ".join(syms), {s: shp[0] for s, shp in zip(syms, ex.ins, strict=True)},
+                    "channels of the inputs side by side")
+        rank = len(ex.shape) - 1
+        if rank:
+            axes = ex.axes(ex.shape, [() for _ in range(rank)])
+            ex.spatial(axes, lambda ax: (ax.name, {ax.name: ex.shape[1 + ax.index[0]]}),
+                       lambda ax: "equal for every input")
+        ex.shape_checked()
