@@ -30,7 +30,7 @@ ARG_SYNONYMS = {"stride": "s", "strides": "s", "kernel": "k", "kernel_size": "k"
                 "features": "out", "activation": "act", "use_bias": "bias", "rate": "p",
                 "scale_factor": "scale", "axis": "over"}
 #: the keys every layer entry takes besides its arguments (handled by the expand stage)
-_PLACE_KEYS = ("id", "in", "if")
+_PLACE_KEYS = ("id", "in", "if", "share")
 
 
 class Bound(NamedTuple):
@@ -103,9 +103,11 @@ class Binder:
         dkey = (canonical, *map(id, defaults))
         plain = self._plain_defaults.get(dkey)
         if plain is None:
+            fused_bn = self.defaults_for("bn", defaults) if "bn" in SIGNATURES[
+                canonical].post else []  # a fused BN takes the `bn:` defaults
             plain = self._plain_defaults[dkey] = all(
                 _literal(node) is not None
-                for _, node, _ in self.defaults_for(canonical, defaults))
+                for _, node, _ in (*self.defaults_for(canonical, defaults), *fused_bn))
         if not plain:
             return None
         key: list[object] = [dkey]
@@ -170,7 +172,7 @@ class Binder:
         post: list[Layer] = []
         bn_node = values.get("bn")
         if bn_node is not None and self._coerce(bn_node, "bn", "bool", ev, call):
-            post.append(self.make("bn", {}))
+            post.append(self._fused_bn(call, ev))
         act_node = values.get("act")
         if act_node is not None:
             act = self._activation(act_node, call)
@@ -244,6 +246,20 @@ class Binder:
             self._literal[(id(node), kind)] = (node, value)
         return value
 
+    def fused_bn(self, call: Call) -> Layer:
+        """The fused BN of a layer made by the builder itself (a projection shortcut), with the
+        ``bn:`` defaults in scope."""
+        env = {**call.vars, "cin": call.cin}
+        return self._fused_bn(call, lambda t: evaluate(t, env))
+
+    def _fused_bn(self, call: Call, ev: Any) -> Layer:
+        """The batch norm of ``bn: true``, with the ``bn:`` defaults in scope (``frozen``,
+        ``eps``): a fused BN is a ``bn`` layer."""
+        sig = SIGNATURES["bn"]
+        typed = {key: self._coerce(node, key, sig.args[key].kind, ev, call)
+                 for key, node, _ in self.defaults_for("bn", call.defaults) if key in sig.args}
+        return self.make("bn", typed)
+
     def _activation(self, node: YNode, call: Call) -> Layer | None:
         if isinstance(node, YScalar) and (node.value is None or node.value is False
                                           or node.value == "none"):
@@ -286,12 +302,13 @@ class Binder:
             found = self._pairs[key] = Bound(op, post)
         return found
 
-    def projection(self, out: int, strides: tuple[int, ...], bias: bool, bn: bool) -> Bound:
-        """ResNet's projection shortcut: a 1×1 conv with the body's stride, then BN if the conv
-        defaults have BN (no activation)."""
+    def projection(self, out: int, strides: tuple[int, ...], bias: bool,
+                   bn: Layer | None) -> Bound:
+        """ResNet's projection shortcut: a 1×1 conv with the body's stride, then ``bn`` (the
+        fused BN of the conv defaults, if they have one; no activation)."""
         op = self.make("conv", {"out": out, "k": 1, "s": strides, "bias": bias})
         assert isinstance(op, Conv)
-        return self.pair(op, (self.make("bn", {}),) if bn else ())
+        return self.pair(op, (bn,) if bn is not None else ())
 
 
 def _defaults_for(canonical: str, defaults: tuple[YMap, ...]) -> list[tuple[str, YNode, bool]]:

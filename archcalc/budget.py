@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ExecError, Loc
-from .graph import INPUT, Graph, Node, ancestors
+from .graph import Graph, Node, ancestors
 from .layers import Conv
 from .shapes import prod
 
@@ -96,31 +96,50 @@ def predict(graph: Graph, batch: int, *, itemsize: int = 4, keep_all: bool = Fal
         need = ancestors(graph, targets)
         nodes = tuple(n for n in nodes if n.name in need)
     unit = batch * itemsize
-    last: dict[str, int] = {INPUT: -1}
+    last: dict[str, int] = {name: -1 for name in graph.input_names}
     for step, node in enumerate(nodes):
         last[node.name] = step
         for name in node.inputs:
             last[name] = step
-    sizes: dict[str, int] = {INPUT: prod(graph.input_shape)}
-    alive = sizes[INPUT]
+    # every input (a Siamese pair has two); a tensor of R regions counts R times
+    sizes: dict[str, int] = {name: prod(shape) for name, shape in graph.inputs}
+    inputs = sum(sizes.values())
+    alive = inputs
+    outputs = {o.name for o in graph.outputs}
+    owners = {node.shares for node in nodes if node.shares}  # `share:` keeps these weights
+    resident = 0
     scratch = 0
     steps: list[Step] = []
     fixed = OVERHEAD[0] + OVERHEAD[1] * len(nodes)
     for step, node in enumerate(nodes):
-        out = prod(node.out_shape)
+        out = prod(node.out_shape) * node.multiplicity
         sizes[node.name] = out
         alive += out
-        ins = sum(prod(s) for s in node.in_shapes)
-        scratch = max(scratch, _window_matrix(node))
-        temporaries = _temporaries(node) * (ins + out) + (2 * sizes[INPUT] if step == 0 else 0)
+        ins = sum(sizes.get(i, 0) for i in node.inputs)
+        scratch = max(scratch, _window_matrix(node) * node.multiplicity)
+        temporaries = max(_temporaries(node) * (ins + out), _working(node)) + (
+            2 * inputs if step == 0 else 0)
+        weights = 0 if node.shares else (node.param_count() + node.buffer_count()) * itemsize
         steps.append(Step(node.name, node.type_name, node.loc, alive * unit,
-                          (node.param_count() + node.buffer_count()) * itemsize,
-                          scratch * unit, temporaries * unit + fixed))
+                          weights + resident, scratch * unit, temporaries * unit + fixed))
+        if node.name in owners:
+            resident += weights  # kept for the layers that share them
         if not keep_all:
             for name in {*node.inputs, node.name}:
-                if last.get(name) == step and name != graph.output:
+                if last.get(name) == step and name not in outputs:
                     alive -= sizes[name]
     return Prediction(batch, tuple(steps))
+
+
+def _working(node: Node) -> int:
+    """The working memory a layer declares (:meth:`Layer.scratch_elements`: deformable
+    sampling, RoIAlign's chunks) when it exceeds its inputs and output; a convolution's
+    im2col matrix is the resident scratch instead."""
+    if isinstance(node.op, Conv):
+        return 0
+    # after RoI pooling a layer runs on R regions; the pooling itself works per image
+    regions = 1 if node.op.region_count() else node.multiplicity
+    return node.op.scratch_elements(node.in_shapes) * regions
 
 
 def _temporaries(node: Node) -> int:

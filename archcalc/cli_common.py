@@ -107,8 +107,22 @@ def scale_from_options(spec: Spec, sets: tuple[str, ...] | dict[str, Number]
     return given
 
 
-def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    return None if value is None else parse_shape(value)
+def shape_option_callback(ctx: click.Context, param: click.Parameter,
+                          value: str | tuple[str, ...] | None) -> Any:
+    """``--input 3x224x224`` → a shape (every input of the spec); ``--input left=1x64x64
+    --input right=1x64x64`` → name → shape (the named inputs of a spec with several)."""
+    values = (value,) if isinstance(value, str) else tuple(value or ())
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return parse_shape(values[0])
+    named: dict[str, tuple[int, ...]] = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: with several --input, write NAME=CxHxW each")
+        key, shape = item.split("=", 1)
+        named[key.strip()] = parse_shape(shape.strip())
+    return named
 
 
 def _spec_cb(ctx: click.Context, param: click.Parameter, value: str) -> Any:
@@ -127,8 +141,9 @@ spec_argument = click.argument("spec", metavar="SPEC", callback=_spec_cb)
 def analysis_options(fn: F) -> F:
     """--input, --batch, --dtype, --convention, --set."""
     options = [
-        click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW",
-                     help="Override the input size, e.g. 3x224x224."),
+        click.option("--input", "input_shape", callback=shape_option_callback, metavar="CxHxW",
+                     multiple=True, help="Override the input size, e.g. 3x224x224 (several "
+                     "inputs: NAME=CxHxW, repeated)."),
         click.option("--batch", type=BATCH, default=1, show_default=True,
                      help="Batch size (scales memory, MACs and FLOPs)."),
         click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default="float32",
@@ -154,7 +169,7 @@ output_option = click.option("-o", "--output", type=click.Path(dir_okay=False), 
                              help="Write to FILE instead of standard output.")
 
 
-def report_from_options(spec: str | Spec, *, input_shape: tuple[int, ...] | None, batch: int,
+def report_from_options(spec: str | Spec, *, input_shape: Any, batch: int,
                         dtype: str, convention: str, sets: tuple[str, ...]) -> Report:
     from . import analyze
 
@@ -162,27 +177,42 @@ def report_from_options(spec: str | Spec, *, input_shape: tuple[int, ...] | None
     return analyze(graph, batch=batch, dtype=dtype, convention=convention)
 
 
-def graph_from_options(spec: str | Spec, *, input_shape: tuple[int, ...] | None,
-                       sets: tuple[str, ...]) -> Graph:
+def graph_from_options(spec: str | Spec, *, input_shape: Any, sets: tuple[str, ...]) -> Graph:
     """The built graph of SPEC with ``--input`` and ``--set`` applied."""
     from . import load_spec, to_graph
 
     if isinstance(spec, str) and spec.lower().endswith(".onnx") and input_shape is not None:
+        if isinstance(input_shape, dict):
+            raise click.BadParameter("an ONNX model is re-inferred at one size: give --input "
+                                     "as CxHxW", param_hint="'--input'")
         from .onnx_import import onnx_spec  # the ONNX model re-inferred at that size
 
         loaded = onnx_spec(spec, input_shape)
     else:
         loaded = load_spec(spec)
-    rank = len(loaded.input.items)
-    if input_shape is not None and len(input_shape) != rank:
-        # a misuse of the command line (exit 2), pointing at the spec's `input:` it must match
-        pattern = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[rank]
-        raise click.BadParameter(
-            f"{'x'.join(map(str, input_shape))} has {len(input_shape)} sizes but the spec's "
-            f"input ({loaded.input.loc}) has {rank}; give --input as {pattern}",
-            param_hint="'--input'",
-        )
+    check_input_rank(loaded, input_shape)
     return to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
+
+
+def check_input_rank(loaded: Any, input_shape: Any) -> None:
+    """A misuse of the command line (exit 2): ``--input`` of another rank than the spec's
+    input(s), pointing at the ``input:`` it must match."""
+    named = dict(loaded.inputs) if loaded.inputs else {"input": loaded.input}
+    given = input_shape if isinstance(input_shape, dict) else (
+        {} if input_shape is None else {name: input_shape for name in named})
+    for name, shape in given.items():
+        seq = named.get(name)
+        if seq is None:
+            raise click.BadParameter(f"{name}=…: the spec's inputs are {', '.join(named)}",
+                                     param_hint="'--input'")
+        rank = len(seq.items)
+        if len(shape) != rank:
+            pattern = {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[rank]
+            raise click.BadParameter(
+                f"{'x'.join(map(str, shape))} has {len(shape)} sizes but the spec's "
+                f"input ({seq.loc}) has {rank}; give --input as {pattern}",
+                param_hint="'--input'",
+            )
 
 
 def _depth_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:

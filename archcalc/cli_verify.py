@@ -19,8 +19,8 @@ from .cli_common import (
     emit_table,
     layout_options,
     output_option,
-    parse_shape,
     scale_from_options,
+    shape_option_callback,
     spec_argument,
     table_width,
 )
@@ -34,10 +34,6 @@ def _unit_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
         return tuple(int(v) for v in value.replace("x", ",").split(","))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a unit position such as 3,3") from None
-
-
-def _shape_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    return None if value is None else parse_shape(value)
 
 
 def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -57,8 +53,9 @@ def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
               help="Samples in the batch.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random weights and input.")
-@click.option("--input", "input_shape", callback=_shape_cb, metavar="CxHxW",
-              help="Override the input size, e.g. 3x224x224.")
+@click.option("--input", "input_shape", callback=shape_option_callback, metavar="CxHxW",
+              multiple=True, help="Override the input size, e.g. 3x224x224 (several inputs: "
+              "NAME=CxHxW, repeated).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a scale parameter (width, resolution, ...).")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
@@ -83,7 +80,7 @@ def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
               show_default=True, help="numpy: archcalc's own executor; torch: the module "
               "`archcalc export` writes, run in PyTorch (shapes, params, buffers, "
               "FlopCounterMode MACs per row).")
-def verify(spec: str, batch: int, seed: int, input_shape: tuple[int, ...] | None,
+def verify(spec: str, batch: int, seed: int, input_shape: Any,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
            unit: tuple[int, ...] | None, progress: bool | None, max_memory: int | None,
            exact: bool, wide: bool, against: str) -> None:

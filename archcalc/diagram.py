@@ -287,7 +287,7 @@ def to_dot(graph: Graph, report: Report | None = None, *, direction: str = "TB",
         return f"n{box}" if isinstance(box, int) else group_ids[id(box)]
 
     root = _Cluster(None)
-    root.statements.append(_input_statement(graph))
+    root.statements.extend(_input_statements(graph))
     drawn: set[str] = set()
     for i, box in enumerate(boxes):
         ident = box_id(box)
@@ -320,7 +320,8 @@ def to_dot(graph: Graph, report: Report | None = None, *, direction: str = "TB",
     for i, node in enumerate(graph.nodes):
         target = box_id(boxes[i])
         for source in node.inputs:
-            origin = "input" if source == INPUT else box_id(boxes[tree.index(source)])
+            origin = (_input_id(graph, source) if source in graph.input_names else
+                      box_id(boxes[tree.index(source)]))
             if origin != target and (origin, target) not in seen:  # edges inside a box vanish
                 seen.add((origin, target))
                 lines.append(f"  {origin} -> {target};")
@@ -332,17 +333,30 @@ def to_dot(graph: Graph, report: Report | None = None, *, direction: str = "TB",
 def _title(report: Report, depth: int | None) -> str:
     t = report.totals
     head = f"<B>{_esc(report.name)}</B>"
-    detail = (f"input {fmt_shape(report.input_shape)} · batch {report.batch} · {report.dtype}"
+    inputs = (", ".join(f"{n} {fmt_shape(sh)}" for n, sh in report.inputs) if report.inputs
+              else fmt_shape(report.input_shape))
+    detail = (f"input{'s' if report.inputs else ''} {inputs} · batch {report.batch} · "
+              f"{report.dtype}"
               f" · {human(t.params)} params · {human(t.macs)} MACs · "
               f"{human(t.flops)} FLOPs ({report.convention})"
               + (f" · depth {depth}" if depth is not None else ""))
     return f'{head}<BR/><FONT POINT-SIZE="13">{_esc(detail)}</FONT>'
 
 
-def _input_statement(graph: Graph) -> str:
-    label = (f'<<B>input</B><BR/><FONT POINT-SIZE="11">{fmt_shape(graph.input_shape)}'
-             "</FONT>>")
-    return 'input [label=' + label + ', style="rounded,filled,bold", fillcolor=white];'
+def _input_id(graph: Graph, name: str) -> str:
+    """The DOT id of an input box: ``input`` for a spec's one input, ``input_<i>`` otherwise."""
+    return INPUT if len(graph.inputs) == 1 else f"input_{graph.input_names.index(name)}"
+
+
+def _input_statements(graph: Graph) -> list[str]:
+    """One box per network input (a Siamese pair has two), named as the spec names it."""
+    out = []
+    for name, shape in graph.inputs:
+        label = (f'<<B>{_esc(name)}</B><BR/><FONT POINT-SIZE="11">{fmt_shape(shape)}'
+                 "</FONT>>")
+        out.append(f'{_input_id(graph, name)} [label=' + label +
+                   ', style="rounded,filled,bold", fillcolor=white];')
+    return out
 
 
 def heat_level(value: int, top: int) -> int:

@@ -47,11 +47,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from .engine import analyze_graph
 from .errors import ArchcalcError, ExecError
-from .graph import INPUT, Graph, Node, ancestors
+from .graph import Graph, Node, ancestors
 from .layers import (
     BIAS,
     BUFFER_ROLES,
     COEFFICIENT,
+    FROZEN_SCALE,
+    FROZEN_SHIFT,
     RUNNING_MEAN,
     RUNNING_VAR,
     SCALE,
@@ -146,10 +148,12 @@ def _normal(t: Tensor, rng: np.random.Generator) -> Array:
 #: How :func:`init_weights` fills a tensor of each role (the layer names the role, see
 #: :data:`archcalc.layers.ROLES`): weights He uniform over their fan-in, so activations stay
 #: O(1) at any depth; biases and shifts (β) U(−0.1, 0.1); scales (γ) and coefficients
-#: U(0.5, 1.5); BN running mean N(0, 0.1²), running variance U(0.5, 1.5).
+#: U(0.5, 1.5); BN running mean N(0, 0.1²), running variance U(0.5, 1.5); a frozen BN's γ and
+#: β as a scale and a shift.
 INIT: Mapping[str, Rule] = {
     WEIGHT: _he_uniform, BIAS: _small, SHIFT: _small, SCALE: _around_one,
     COEFFICIENT: _around_one, RUNNING_MEAN: _normal, RUNNING_VAR: _around_one,
+    FROZEN_SCALE: _around_one, FROZEN_SHIFT: _small,
 }
 
 
@@ -280,6 +284,8 @@ class Execution:
     seconds: float
     planned: int
     report: Report = field(repr=False)
+    #: every input (name, shape) when there are several
+    inputs: tuple[tuple[str, Shape], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -291,6 +297,17 @@ class Execution:
         return tuple(step for step in self.steps if not step.ok)
 
     @property
+    def totals(self) -> Any:
+        """The engine's totals of what ran: with the training-only layers (an auxiliary head)
+        when they ran too, as they do unless ``targets`` leaves them out."""
+        ran = {step.name for step in self.steps}
+        extra = self.report.training_totals
+        if extra is not None and any(row.training and row.name in ran
+                                     for row in self.report.layers):
+            return extra
+        return self.report.totals
+
+    @property
     def params_created(self) -> int:
         return sum(step.params_created for step in self.steps)
 
@@ -299,12 +316,14 @@ class Execution:
         return sum(step.macs_counted for step in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
-        totals = self.report.totals
+        totals = self.totals
         return {
             "name": self.name,
             "batch": self.batch,
             "seed": self.seed,
             "input_shape": list(self.input_shape),
+            **({"inputs": [{"name": n, "shape": list(sh)} for n, sh in self.inputs]}
+               if self.inputs else {}),
             "ok": self.ok,
             "layers": [step.to_dict() for step in self.steps],
             "totals": {
@@ -325,22 +344,38 @@ class Execution:
         }
 
 
-def _input_tensor(graph: Graph, x: ArrayLike | None, batch: int | None, seed: int,
-                  dtype: np.dtype[Any]) -> Array:
-    want = tuple(graph.input_shape)
-    if x is None:
-        rng = np.random.default_rng([seed, 0x1A2B])
-        return rng.standard_normal((batch or 1, *want)).astype(dtype)
-    arr = np.array(x, dtype=dtype, copy=True)
-    if arr.shape == want:
-        arr = arr[None]
-    if arr.shape[1:] != want or (batch is not None and arr.shape[0] != batch):
-        raise ExecError(
-            f"the input has shape {list(arr.shape)} but {graph.name} expects "
-            f"[{batch or 'batch'}, {', '.join(str(v) for v in want)}]",
-            hint="pass one sample shaped like the spec's input, or a batch of them",
-        )
-    return arr
+def _input_tensors(graph: Graph, x: ArrayLike | Mapping[str, ArrayLike] | None,
+                   batch: int | None, seed: int, dtype: np.dtype[Any]) -> dict[str, Array]:
+    """The input arrays by name: ``x`` (one input), ``x[name]`` (several: a mapping), or
+    seeded standard normal noise (input i of several seeded by ``(seed, 0x1A2B, i)``)."""
+    if x is not None and len(graph.inputs) > 1 and not isinstance(x, Mapping):
+        raise ExecError(f"{graph.name} has {len(graph.inputs)} inputs "
+                        f"({', '.join(graph.input_names)})",
+                        hint="pass a mapping from input name to array")
+    out: dict[str, Array] = {}
+    for i, (name, shape) in enumerate(graph.inputs):
+        given = x.get(name) if isinstance(x, Mapping) else x
+        want = tuple(shape)
+        if given is None:
+            rng = np.random.default_rng([seed, 0x1A2B] if i == 0 else [seed, 0x1A2B, i])
+            out[name] = rng.standard_normal((batch or 1, *want)).astype(dtype)
+            continue
+        arr = np.array(given, dtype=dtype, copy=True)
+        if arr.shape == want:
+            arr = arr[None]
+        if arr.shape[1:] != want or (batch is not None and arr.shape[0] != batch):
+            raise ExecError(
+                f"the input {'' if len(graph.inputs) == 1 else repr(name) + ' '}has shape "
+                f"{list(arr.shape)} but {graph.name} expects "
+                f"[{batch or 'batch'}, {', '.join(str(v) for v in want)}]",
+                hint="pass one sample shaped like the spec's input, or a batch of them",
+            )
+        out[name] = arr
+    sizes = {a.shape[0] for a in out.values()}
+    if len(sizes) > 1:
+        raise ExecError(f"the inputs have different batch sizes {sorted(sizes)}",
+                        hint="give every input the same batch")
+    return out
 
 
 def run(spec: Any, x: ArrayLike | None = None, *, seed: int = 0, batch: int | None = None,
@@ -386,8 +421,8 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
          weights: WeightFn | None, trace_memory: bool,
          on_step: Callable[[int, int, str], None] | None) -> Execution:
     base = tracemalloc.get_traced_memory()[0] if trace_memory else 0
-    xin = _input_tensor(graph, x, batch, seed, ctx.dtype)
-    batch = xin.shape[0]
+    xins = _input_tensors(graph, x, batch, seed, ctx.dtype)
+    batch = next(iter(xins.values())).shape[0]
     report = analyze_graph(graph, batch=batch)
     rows = {row.name: row for row in report.layers}
     make = weights or (lambda node: init_weights(node, seed, ctx.dtype))
@@ -396,24 +431,42 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
         need = ancestors(graph, targets)
         nodes = tuple(node for node in nodes if node.name in need)
     keep_all = keep == "all"
-    kept = {graph.output} if keep == "output" else set() if keep_all else set(keep)
-    last: dict[str, int] = {INPUT: -1}
+    kept = ({o.name for o in graph.outputs} if keep == "output" else set() if keep_all
+            else set(keep))
+    last: dict[str, int] = {name: -1 for name in xins}
     for step, node in enumerate(nodes):
         last[node.name] = step
         for name in node.inputs:
             last[name] = step
-    env: dict[str, Array] = {INPUT: xin}
-    live = peak = xin.nbytes
+    env: dict[str, Array] = dict(xins)
+    live = peak = sum(a.nbytes for a in xins.values())
     peak_alloc = 0
     steps: list[Step] = []
+    # shared weights (`share:`): an owner's tensors are kept for the nodes that use them
+    owners = {node.shares for node in graph.nodes if node.shares}
+    owned: dict[str, tuple[dict[str, Array], dict[str, Array]]] = {}
+    # argmax indices of the pools an `indices:` reference reads (max_unpool)
+    wanted = {node.inputs[len(node.inputs) - len(type(node.op).REF_INPUTS) + i]
+              for node in nodes for i, ref in enumerate(type(node.op).REF_INPUTS)
+              if ref == "indices"}
+    indices: dict[str, Array] = {}
     started = time.perf_counter()
     for index, node in enumerate(nodes):
         if on_step is not None:
             on_step(index, len(nodes), node.name)
         row = rows[node.name]
-        params, buffers = make(node)
-        made = sum(a.size for a in params.values()), sum(a.size for a in buffers.values())
-        wbytes = sum(a.nbytes for a in (*params.values(), *buffers.values()))
+        if node.shares:  # another node's tensors: nothing is allocated
+            if node.shares not in owned:
+                owned[node.shares] = make(graph.node(node.shares))
+            params, buffers = owned[node.shares]
+            made = (0, 0)
+            wbytes = 0
+        else:
+            params, buffers = make(node)
+            if node.name in owners:
+                owned[node.name] = (params, buffers)
+            made = sum(a.size for a in params.values()), sum(a.size for a in buffers.values())
+            wbytes = sum(a.nbytes for a in (*params.values(), *buffers.values()))
         if trace_memory:
             tracemalloc.reset_peak()
         macs0 = ctx.macs
@@ -421,7 +474,16 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
         error: str | None = None
         y: Array | None = None
         try:
-            y = _forward_node(node, [env[i] for i in node.inputs], {**params, **buffers}, ctx)
+            ins = [env[i] for i in node.inputs]
+            refs = type(node.op).REF_INPUTS
+            for i, ref in enumerate(refs):
+                if ref == "indices":
+                    at = len(ins) - len(refs) + i
+                    ins[at] = indices[node.inputs[at]]
+            if node.name in wanted:
+                y, indices[node.name] = node.op.forward_indices(ins, {**params, **buffers}, ctx)
+            else:
+                y = _forward_node(node, ins, {**params, **buffers}, ctx)
         except (ArchcalcError, ValueError, IndexError, TypeError, KeyError) as exc:
             error = f"the forward failed: {exc}"
         seconds = time.perf_counter() - t0
@@ -429,9 +491,11 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
             peak_alloc = max(peak_alloc, tracemalloc.get_traced_memory()[1] - base - wbytes)
         del params, buffers
         actual = None if y is None else tuple(y.shape[1:])
-        if y is not None and (y.shape[0] != batch or y.dtype != ctx.dtype):
+        rows_in = batch * node.multiplicity  # R regions per sample: a batch of B·R
+        if y is not None and (y.shape[0] != rows_in or y.dtype != ctx.dtype):
             error = (f"the forward returned {y.dtype} {list(y.shape)}, not {ctx.dtype} with "
-                     f"batch {batch}")
+                     f"batch {rows_in}" + ("" if node.multiplicity == 1 else
+                                           f" ({batch} × {node.multiplicity:,} regions)"))
         finite = y is None or bool(np.isfinite(y).all())
         steps.append(Step(node.name, node.type_name, node.out_shape, actual, row.params, made[0],
                           row.buffers, made[1], row.macs, ctx.macs - macs0, seconds, finite,
@@ -445,10 +509,13 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
             for name in [*node.inputs, node.name]:
                 if last.get(name) == index and name not in kept and name in env:
                     live -= env.pop(name).nbytes
+                    indices.pop(name, None)
     seconds = time.perf_counter() - started
     return Execution(graph.name, batch, seed, tuple(graph.input_shape), tuple(steps), env,
-                     graph.output, report.totals.peak_activation_bytes, peak,
-                     peak_alloc if trace_memory else None, seconds, len(nodes), report)
+                     graph.output, (report.training_totals or report.totals).peak_activation_bytes
+                     if targets is None else report.totals.peak_activation_bytes, peak,
+                     peak_alloc if trace_memory else None, seconds, len(nodes), report,
+                     graph.inputs if len(graph.inputs) > 1 else ())
 
 
 def _forward_node(node: Node, inputs: list[Array], tensors: dict[str, Array],
@@ -579,6 +646,7 @@ PROBE: Mapping[str, Rule] = {
     RUNNING_MEAN: lambda t, rng: np.zeros(t.shape),
     SCALE: lambda t, rng: np.ones(t.shape), RUNNING_VAR: lambda t, rng: np.ones(t.shape),
     COEFFICIENT: lambda t, rng: np.full(t.shape, 0.25),
+    FROZEN_SCALE: lambda t, rng: np.ones(t.shape), FROZEN_SHIFT: lambda t, rng: np.zeros(t.shape),
 }
 
 
@@ -629,7 +697,12 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
     if rf is None:
         raise ExecError("has no receptive field (it follows a flatten or fc)",
                         layer=layer, hint="choose a spatial layer before the classifier")
-    n = graph.input_shape[1:]
+    # the input whose pixels are probed: the first one the layer depends on (a Siamese
+    # branch's own image); the others stay at the base value
+    path = ancestors(graph, [layer])
+    source, source_shape = next(((nm, sh) for nm, sh in graph.inputs if nm in path or any(
+        nm in nd.inputs for nd in graph.nodes if nd.name in path)), graph.inputs[0])
+    n = source_shape[1:]
     o = node.out_shape[1:]
     rank = len(n)
     if len(o) != rank or len(rf) != rank:
@@ -668,7 +741,7 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
                 for bound in ("lo", "hi"):
                     searches[(a, pos, bound)] = [0, n[a] - 1]
     passes = 0
-    channels = graph.input_shape[0]
+    channels = source_shape[0]
     # A multiplicative gate (SE) needs a live path on a base of ones, checked in float64. On
     # the zero base an unlit unit is exactly 0 and a lit one is a sum of positive terms, so
     # float32 detects any contribution — unless a layer maps 0 to non-zero (sigmoid, …).
@@ -695,7 +768,11 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
         nonlocal passes
         out: list[Array] = []
         for lo in range(0, batch.shape[0], chunk):
-            result = run(graph, batch[lo:lo + chunk], keep=[layer], targets=[layer],
+            part = batch[lo:lo + chunk]
+            feed: Any = part if len(graph.inputs) == 1 else {
+                nm: part if nm == source else np.zeros((part.shape[0], *sh), part.dtype)
+                for nm, sh in graph.inputs}
+            result = run(graph, feed, keep=[layer], targets=[layer],
                          weights=weights, dtype=dtype, context=ctx)
             passes += 1
             if not result.ok:
@@ -715,14 +792,14 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
         return np.broadcast_to(half, n).astype(np.float64)[None].repeat(channels, axis=0)
 
     units = sorted({(key[0], key[1]) for key in searches})
-    base_batch = np.stack([np.full(graph.input_shape, b) for _ in units for b in bases])
+    base_batch = np.stack([np.full(source_shape, b) for _ in units for b in bases])
     reference = dict(zip([(un, b) for un in units for b in bases],
                          forward_unit(base_batch, [un for un in units for _ in bases]),
                          strict=True))
 
     def hits(probes: list[tuple[tuple[int, int, str], int]]) -> list[bool]:
         """Does lighting ``{x_a ≤ j}`` (``lo``) or ``{x_a ≥ j}`` (``hi``) change the unit?"""
-        batch = np.stack([np.full(graph.input_shape, b) + mask(key[0], key[2], j)
+        batch = np.stack([np.full(source_shape, b) + mask(key[0], key[2], j)
                           for key, j in probes for b in bases])
         values = forward_unit(batch, [(key[0], key[1]) for key, _ in probes for _ in bases])
         out = []
@@ -757,11 +834,10 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
             raise ExecError(f"unit {list(u)} does not respond to any input pixel along axis "
                             f"{key[0]}", layer=layer)
     # resizes on the path: the tolerance is the coarsest grid step entering one
-    jumps: dict[str, Fraction] = {INPUT: Fraction(1)}
+    jumps: dict[str, Fraction] = {nm: Fraction(1) for nm in graph.input_names}
     for r in report.layers:
         if r.receptive_field is not None:
             jumps[r.name] = max(Fraction(axis.jump) for axis in r.receptive_field)
-    path = ancestors(graph, [layer])
     tolerance = max((jumps.get(nd.inputs[0], Fraction(1)) for nd in graph.nodes
                      if nd.name in path and nd.op.refines(nd.in_shapes)), default=Fraction(0))
     axes = []

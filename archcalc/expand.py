@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .args import coerce, suggest
-from .bind import Binder, Bound
+from .bind import Binder, Bound, Call
 from .errors import LayerArgError, Loc, ShapeError, SpecError, quote
 from .expr import Number, checked, evaluate, scaled_count
 from .graph import (
@@ -29,11 +29,13 @@ from .graph import (
     MAX_BLOCK_DEPTH,
     MAX_NESTING,
     MAX_NODES,
+    MAX_OUTPUTS,
     MAX_STEPS,
     Graph,
+    Output,
     where,
 )
-from .layers import ALIASES, LAYER_TYPES
+from .layers import ALIASES, LAYER_TYPES, Layer, Ref
 from .propagate import Propagator
 from .shapes import Shape, conv_out
 from .spec import Block, Spec, check_keys
@@ -41,6 +43,9 @@ from .ytree import YMap, YNode, YScalar, YSeq
 
 Value = Number | str  # a variable: numbers, or words such as activation names
 _WORD = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*$")
+#: the keys a composite (residual, concat, repeat, stages, sequential) takes besides its own;
+#: `share:` is for layers and block calls
+_GROUP_KEYS = ("id", "in", "if")
 _COMPOSITE_HINTS = {
     "residual": "write `- residual: {body: [...], shortcut: identity}`",
     "concat": "write `- concat: [[branch layers], [branch layers]]`",
@@ -56,6 +61,7 @@ class _Scope:
 
     __slots__ = (
         "block_input",
+        "calls",
         "context",
         "counters",
         "defaults",
@@ -63,6 +69,8 @@ class _Scope:
         "parent",
         "path",
         "prefix",
+        "share",
+        "skipped",
         "stack",
         "vars",
     )
@@ -70,7 +78,7 @@ class _Scope:
     def __init__(self, prefix: str, variables: dict[str, Value], defaults: tuple[YMap, ...],
                  names: dict[str, str], parent: _Scope | None, context: str,
                  stack: tuple[str, ...], block_input: str | None = None,
-                 path: tuple[str, ...] = ()) -> None:
+                 path: tuple[str, ...] = (), share: tuple[str, str] | None = None) -> None:
         self.prefix = prefix
         self.vars = variables
         self.defaults = defaults  # innermost last
@@ -81,6 +89,21 @@ class _Scope:
         self.block_input = block_input
         self.counters: dict[str, int] = {}
         self.path = path  # enclosing groups, outermost first (Node.path)
+        #: local ids of layers (and groups) skipped by their `if:` → where the id is written
+        self.skipped: dict[str, Loc] | None = None  # made on the first skip
+        #: local ids of block calls → their full name (the prefix of their layers)
+        self.calls: dict[str, str] | None = None  # made on the first named call
+        #: inside a block call with `share: OTHER`: (this call's prefix, OTHER's prefix)
+        self.share = share
+
+
+class _Skipped(Exception):
+    """An `in:` reference to a layer its `if:` skipped: (the name, where its id is written)."""
+
+    def __init__(self, word: str, at: Loc) -> None:
+        super().__init__(word)
+        self.word = word
+        self.at = at
 
 
 class Expander:
@@ -98,6 +121,8 @@ class Expander:
             and ALIASES.get(name, name) in LAYER_TYPES
         }
         self.binder = Binder()
+        #: canonical type → (class, whether it takes reference arguments such as like:)
+        self._kinds = {name: (cls, bool(cls.REFS)) for name, (cls, _) in LAYER_TYPES.items()}
         self.prop: Propagator  # made once the input shape is known (see `run`)
         self.shapes: dict[str, Shape]  # every node's output shape so far ($cin, shortcuts)
         self.all_names: set[str] = {INPUT}
@@ -162,6 +187,8 @@ class Expander:
                 return s.names[word]
             if word == INPUT and s.block_input is not None:
                 return s.block_input
+            if s.skipped is not None and word in s.skipped:
+                raise _Skipped(word, s.skipped[word])
             s = s.parent
         if word in self.shapes:
             return word
@@ -336,25 +363,101 @@ class Expander:
             return [self.resolve(r, scope, label) for r in ref.items]
         return [self.resolve(ref, scope, label)]
 
+    def live_inputs(self, args: YMap | None, cur: str, scope: _Scope, label: str | None,
+                    keys: tuple[str, ...] = ("in",)) -> list[str] | None:
+        """The inputs named by ``in:`` (and the other reference ``keys``), or None when the
+        entry is skipped: every name it refers to was skipped by its own `if:` (a layer that
+        only reads skipped layers cannot run either), or some were and the entry's own `if:`
+        is false. A reference to a skipped layer from an entry that does run is an error that
+        says where the skipped layer is."""
+        refs: list[tuple[str, YNode | None]] = []  # (key, reference); None: the previous layer
+        for key in keys:
+            ref = args.get(key) if args is not None else None
+            if ref is None:
+                if key == "in":
+                    refs.append((key, None))
+                continue
+            if key == "in" and isinstance(ref, YSeq):
+                if not ref.items:
+                    raise self.fail("`in` is an empty list", ref.loc, scope, label,
+                                    hint="name the input layer(s), or remove `in:` to take the "
+                                    "previous layer")
+                refs.extend((key, item) for item in ref.items)
+            else:
+                refs.append((key, ref))
+        inputs: list[str] = []
+        skipped: list[tuple[str, YNode, _Skipped]] = []
+        for key, ref in refs:
+            if ref is None:
+                inputs.append(cur)
+                continue
+            try:
+                inputs.append(self.resolve(ref, scope, label))
+            except _Skipped as exc:
+                skipped.append((key, ref, exc))
+        if not skipped:
+            return inputs
+        own_if = args.get("if") if args is not None else None
+        if not inputs or (own_if is not None and not self.condition(
+                own_if, scope, self.shapes[inputs[0]][0], label)):
+            return None
+        key, ref, first = skipped[0]
+        raise self.fail(
+            f"`{key}: {first.word}` refers to layer {first.word!r}, which its `if:` skipped "
+            f"(line {first.at.line})", ref.loc, scope, label,
+            hint="give this layer the same `if:` condition, or refer to a layer that is built")
+
+    def _skip(self, scope: _Scope, id_node: YNode | None) -> None:
+        """Remember that the entry with ``id_node`` was skipped, so references to it skip too."""
+        if isinstance(id_node, YScalar) and isinstance(id_node.value, str) and id_node.value:
+            if scope.skipped is None:
+                scope.skipped = {}
+            scope.skipped.setdefault(id_node.value, id_node.loc)
+
     def primitive(self, canonical: str, written: str, args: YMap | None, kloc: Loc, cur: str,
                   scope: _Scope) -> str:
         """One layer: resolve its inputs and ``if:`` here, bind its arguments (the bind stage),
         name it, shape it (the propagate stage). The one path of every layer entry."""
+        share: tuple[str, bool] | None = None
+        cls, takes_refs = self._kinds[canonical]  # takes_refs: like:, indices: (rare)
+        if takes_refs and cls.REF_INPUTS:
+            missing = [key for key in cls.REF_INPUTS if args is None or key not in args.entries]
+            if missing:
+                id_node = args.get("id") if args is not None else None
+                key = missing[0]
+                raise self.fail(f"{written} needs `{key}:` naming a layer ({cls.REFS[key]})",
+                                kloc, scope, self._label(scope, canonical, written, id_node),
+                                f"write e.g. `- {written}: {{{key}: pool1}}`")
         if args is None:
             inputs = [cur]
             id_node = None
         else:
             entries = args.entries
             id_node = entries.get("id")
-            if "in" not in entries:
+            refs = tuple(k for k in cls.REFS if k in entries) if takes_refs else ()
+            if "in" not in entries and "share" not in entries and not refs:
                 inputs = [cur]
             else:
                 try:
-                    inputs = self.inputs_of(args, cur, scope, None)
+                    found = self.live_inputs(args, cur, scope, None, ("in", *cls.REF_INPUTS))
+                    if found is not None and "share" in entries:
+                        share = (self.resolve(entries["share"], scope, None), True)
+                except _Skipped as gone:  # `share:` names a skipped layer
+                    raise self.fail(f"`share: {gone.word}` refers to a layer its `if:` "
+                                    f"skipped (line {gone.at.line})", entries["share"].loc,
+                                    scope, self._label(scope, canonical, written, id_node),
+                                    "share the weights of a layer that is built") from None
                 except SpecError as exc:
                     raise self.fail(exc.what, exc.loc or kloc, scope,
                                     self._label(scope, canonical, written, id_node),
                                     exc.hint) from None
+                if found is None:
+                    self._skip(scope, id_node)
+                    return cur
+                inputs = found
+                if refs:
+                    args = self._with_refs(cls, args, refs, inputs, scope, canonical, written,
+                                           id_node)
             if "if" in entries:
                 try:
                     keep = self.condition(entries["if"], scope, self.shapes[inputs[0]][0])
@@ -363,6 +466,7 @@ class Expander:
                                     self._label(scope, canonical, written, id_node),
                                     exc.hint) from None
                 if not keep:
+                    self._skip(scope, id_node)
                     return cur
         binder = self.binder
         bound = binder.known(canonical, args, scope.defaults)
@@ -371,7 +475,51 @@ class Expander:
                                 self.shapes[inputs[0]][0], scope.context,
                                 lambda: self._label(scope, canonical, written, id_node), bound)
         name = self.fresh_name(scope, canonical, id_node)
-        return self.prop.add(name, bound, inputs, written, kloc, scope.context, scope.path)
+        if share is None and scope.share is not None and name.startswith(scope.share[0]):
+            share = (scope.share[1] + name[len(scope.share[0]):], False)
+        return self.prop.add(name, bound, inputs, written, kloc, scope.context, scope.path,
+                             share)
+
+    def _with_refs(self, cls: type[Layer], args: YMap, refs: tuple[str, ...], inputs: list[str],
+                   scope: _Scope, canonical: str, written: str, id_node: YNode | None) -> YMap:
+        """``args`` with its reference arguments (``like: p4``, ``indices: pool5``) replaced by
+        the values the class derives from the named nodes (:meth:`Layer.from_refs`), located
+        at the reference; the references that are inputs (``REF_INPUTS``) were appended to
+        ``inputs`` by :meth:`live_inputs`."""
+        label = self._label(scope, canonical, written, id_node)
+        found: dict[str, Ref] = {}
+        extra = len(inputs) - sum(1 for k in cls.REF_INPUTS if k in refs)
+        for key in refs:
+            node = args.entries[key]
+            if key in cls.REF_INPUTS:
+                name = inputs[extra + [k for k in cls.REF_INPUTS if k in refs].index(key)]
+            else:
+                try:
+                    name = self.resolve(node, scope, label)
+                except _Skipped as gone:
+                    raise self.fail(f"`{key}: {gone.word}` refers to a layer its `if:` skipped "
+                                    f"(line {gone.at.line})", node.loc, scope, label,
+                                    "refer to a layer that is built") from None
+            index = self.prop.index_of(name)
+            found[key] = Ref(name, self.shapes[name], None if index is None else
+                             self.prop.nodes[index])
+        try:
+            values = cls.from_refs(found, args.entries)
+        except LayerArgError as exc:
+            key = next(iter(refs))
+            raise self.fail(exc.what, args.entries[key].loc, scope, label, exc.hint) from None
+        entries = {k: v for k, v in args.entries.items() if k not in refs}
+        keypos = {k: v for k, v in args.keypos.items() if k not in refs}
+        at = args.entries[refs[0]].loc
+        for key, value in values.items():
+            if key in entries:
+                raise self.fail(f"give either `{refs[0]}:` or `{key}:`, not both",
+                                entries[key].loc, scope, label,
+                                f"`{refs[0]}:` sets {key} from the layer it names")
+            entries[key] = _located(value, at)
+            if refs[0] in args.keypos:
+                keypos[key] = args.keypos[refs[0]]
+        return YMap(entries, keypos, args.loc)
 
     def _label(self, scope: _Scope, base: str, written: str, id_node: YNode | None) -> str:
         """``layer 'conv3' (conv)``: a layer named in a message before it exists, by its id or
@@ -381,14 +529,16 @@ class Expander:
 
     # ---------------------------------------------------------------------- composites --
     def residual(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
-        check_keys(args, ("body", "shortcut", "act", *COMMON_KEYS), "residual")
-        inputs = self.inputs_of(args, cur, scope, "residual")
-        if len(inputs) != 1:
+        check_keys(args, ("body", "shortcut", "act", *_GROUP_KEYS), "residual")
+        inputs = self.live_inputs(args, cur, scope, "residual")
+        if inputs is not None and len(inputs) != 1:
             raise self.fail(f"a residual takes one input, got {len(inputs)}", kloc, scope,
                             "residual", hint="give one name in `in:`; merge others with `add`")
-        start = inputs[0]
-        if not self.condition(args.get("if"), scope, self.shapes[start][0]):
+        if inputs is None or not self.condition(args.get("if"), scope,
+                                                self.shapes[inputs[0]][0]):
+            self._skip(scope, args.get("id"))
             return cur
+        start = inputs[0]
         body = args.get("body")
         if not isinstance(body, YSeq) or not body.items:
             raise self.fail("residual needs a non-empty `body` list", args.loc, scope, "residual",
@@ -446,10 +596,15 @@ class Expander:
         conv_defaults = {k: v for k, v, _ in self.binder.defaults_for("conv", scope.defaults)}
         bias = conv_defaults.get("bias")
         bn = conv_defaults.get("bn")
+        fused = None
+        if isinstance(bn, YScalar) and bool(bn.value):
+            fused = self.binder.fused_bn(Call("conv", "conv", None, loc, scope.defaults,
+                                              scope.vars, a[0], scope.context,
+                                              lambda: "residual shortcut"))
         bound = self.binder.projection(
             b[0], tuple(strides),
             bool(bias.value) if isinstance(bias, YScalar) and bias.value is not None else True,
-            isinstance(bn, YScalar) and bool(bn.value))
+            fused)
         name = self.fresh_name(scope, "downsample", None)
         return self.prop.add(name, bound, [start], "conv", loc, scope.context, scope.path)
 
@@ -457,10 +612,12 @@ class Expander:
                  scope: _Scope) -> str:
         start = cur
         if args is not None:
-            inputs = self.inputs_of(args, cur, scope, kind)
-            start = inputs[0]
-            if not self.condition(args.get("if"), scope, self.shapes[start][0]):
+            inputs = self.live_inputs(args, cur, scope, kind)
+            if inputs is None or not self.condition(args.get("if"), scope,
+                                                    self.shapes[inputs[0]][0]):
+                self._skip(scope, args.get("id"))
                 return cur
+            start = inputs[0]
         outs: list[str] = []
         for branch in branches.items:
             if isinstance(branch, YSeq):
@@ -472,7 +629,7 @@ class Expander:
         return self.primitive("concat", "concat", YMap(merge, {}, branches.loc), kloc, cur, scope)
 
     def concat(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
-        check_keys(args, ("branches", *COMMON_KEYS), "concat")
+        check_keys(args, ("branches", *_GROUP_KEYS), "concat")
         branches = args.get("branches")
         if not isinstance(branches, YSeq) or not branches.items:
             raise self.fail("concat `branches` must be a list of layer lists", args.loc, scope,
@@ -480,27 +637,31 @@ class Expander:
         return self.branches("concat", args, branches, kloc, cur, scope)
 
     def sequential(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
-        check_keys(args, ("layers", *COMMON_KEYS), "sequential")
-        inputs = self.inputs_of(args, cur, scope, "sequential")
+        check_keys(args, ("layers", *_GROUP_KEYS), "sequential")
+        inputs = self.live_inputs(args, cur, scope, "sequential")
         layers = args.get("layers")
         if not isinstance(layers, YSeq):
             raise self.fail("sequential needs a `layers` list", args.loc, scope, "sequential",
                             hint=_COMPOSITE_HINTS["sequential"])
-        if not self.condition(args.get("if"), scope, self.shapes[inputs[0]][0]):
+        if inputs is None or not self.condition(args.get("if"), scope,
+                                                self.shapes[inputs[0]][0]):
+            self._skip(scope, args.get("id"))
             return cur
         return self.sequence(layers.items, inputs[0], scope)
 
     def repeat(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
-        check_keys(args, ("n", "layers", *COMMON_KEYS), "repeat")
+        check_keys(args, ("n", "layers", *_GROUP_KEYS), "repeat")
         n_node = args.get("n")
         layers = args.get("layers")
         if n_node is None or not isinstance(layers, YSeq) or not layers.items:
             raise self.fail("repeat needs `n` and a non-empty `layers` list", args.loc, scope,
                             "repeat", hint=_COMPOSITE_HINTS["repeat"])
-        inputs = self.inputs_of(args, cur, scope, "repeat")
-        cur = inputs[0]
-        if not self.condition(args.get("if"), scope, self.shapes[cur][0]):
+        inputs = self.live_inputs(args, cur, scope, "repeat")
+        if inputs is None or not self.condition(args.get("if"), scope,
+                                                self.shapes[inputs[0]][0]):
+            self._skip(scope, args.get("id"))
             return cur
+        cur = inputs[0]
         n = self.number(n_node, scope, self.shapes[cur][0], "n")
         self._check_count(n, n_node.loc, scope)
         base = self.fresh_name(scope, "repeat", args.get("id"))
@@ -508,7 +669,8 @@ class Expander:
         for i in range(n):
             child = _Scope(f"{base}.{i}.", scope.vars, scope.defaults, {}, scope,
                            _join(scope.context, f"repeat {i + 1}/{n}"), scope.stack,
-                           block_input=cur, path=(*scope.path, base, f"{base}.{i}"))
+                           block_input=cur, path=(*scope.path, base, f"{base}.{i}"),
+                           share=scope.share)
             cur = self.sequence(layers.items, cur, child)
             if i == 0:
                 self._check_growth(n, nodes0, steps0, n_node.loc, scope)
@@ -548,7 +710,8 @@ class Expander:
             )
 
     def stages(self, args: YMap, kloc: Loc, cur: str, scope: _Scope) -> str:
-        check_keys(args, ("block", "columns", "rows", "args", *COMMON_KEYS), "stages")
+        check_keys(args, ("block", "columns", "rows", "args", "count", *_GROUP_KEYS),
+                   "stages")
         bnode, cnode, rnode = args.get("block"), args.get("columns"), args.get("rows")
         if not (isinstance(bnode, YScalar) and isinstance(bnode.value, str)):
             raise self.fail("stages needs `block: NAME`", args.loc, scope, "stages",
@@ -570,12 +733,15 @@ class Expander:
         if extra is not None and not isinstance(extra, YMap):
             raise self.fail(f"stages `args` must be a mapping, got {extra.describe()}",
                             extra.loc, scope, "stages", hint="write e.g. `args: {t: 6}`")
-        inputs = self.inputs_of(args, cur, scope, "stages")
-        cur = inputs[0]
-        if not self.condition(args.get("if"), scope, self.shapes[cur][0]):
+        inputs = self.live_inputs(args, cur, scope, "stages")
+        if inputs is None or not self.condition(args.get("if"), scope,
+                                                self.shapes[inputs[0]][0]):
+            self._skip(scope, args.get("id"))
             return cur
+        cur = inputs[0]
         prefix_node = args.get("id")
         prefix = str(prefix_node.value) if isinstance(prefix_node, YScalar) else "stage"
+        count = self._count_column(args.get("count"), columns, scope)
         for r, row in enumerate(rnode.items, start=1):
             if not isinstance(row, YSeq) or len(row.items) != len(columns):
                 raise self.fail(
@@ -588,8 +754,8 @@ class Expander:
                 )
             cells = dict(zip(columns, row.items, strict=True))
             n = 1
-            if "n" in cells:
-                n = self.number(cells.pop("n"), scope, self.shapes[cur][0], "n", "int+")
+            if count is not None:
+                n = self.number(cells.pop(count), scope, self.shapes[cur][0], count, "int+")
                 depth = scope.vars.get("depth")
                 if depth is not None:  # depth multiplier, rounded up (EfficientNet)
                     try:
@@ -597,11 +763,21 @@ class Expander:
                     except LayerArgError as exc:
                         raise self.fail(exc.what, row.loc, scope, "stages", exc.hint) from None
                 self._check_count(n, row.loc, scope)
+            for key, cell in cells.items():
+                if isinstance(cell, YMap):
+                    check_keys(cell, ("first", "rest"), f"stage row {r} column {key!r}")
+                    if "first" not in cell.entries or "rest" not in cell.entries:
+                        raise self.fail(
+                            f"stage row {r} column {key!r}: a mapping cell needs `first` and "
+                            "`rest`", cell.loc, scope, "stages",
+                            hint="write e.g. `{first: 1, rest: 2}`: the first block of the row "
+                            "takes `first`, the others `rest`")
             stage_name = f"{scope.prefix}{prefix}{r}"
             nodes0, steps0 = len(self.prop.nodes), self.steps
             for i in range(n):
-                call = dict(cells)
-                if i > 0 and "s" in call:
+                call = {key: cell.entries["first" if i == 0 else "rest"]
+                        if isinstance(cell, YMap) else cell for key, cell in cells.items()}
+                if i > 0 and "s" in call and not isinstance(cells["s"], YMap):
                     call["s"] = YScalar(1, call["s"].loc)  # only the first block takes the stride
                 if extra is not None:
                     call = {**extra.entries, **call}
@@ -612,6 +788,21 @@ class Expander:
                     self._check_growth(n, nodes0, steps0, row.loc, scope)
         return cur
 
+    def _count_column(self, node: YNode | None, columns: list[str], scope: _Scope) -> str | None:
+        """The column that holds each row's number of blocks: ``count: NAME``, default ``n``
+        (None: every row is one block). ``count: none`` lets a block take a parameter ``n``."""
+        if node is None:
+            return "n" if "n" in columns else None
+        if isinstance(node, YScalar) and node.value in (None, "none"):
+            return None
+        if isinstance(node, YScalar) and isinstance(node.value, str) and node.value in columns:
+            return node.value
+        raise self.fail(f"stages `count` must name one of the columns {columns} or be none, got "
+                        f"{node.describe() if not isinstance(node, YScalar) else node.value!r}",
+                        node.loc, scope, "stages",
+                        hint="`count: blocks` takes each row's number of blocks from the column "
+                        "`blocks`; `count: none` makes every row one block")
+
     def block_call(self, block: Block, value: YNode | None, kloc: Loc, cur: str,
                    scope: _Scope) -> str:
         args = value if isinstance(value, YMap) else None
@@ -620,19 +811,54 @@ class Expander:
                             f"{value.describe()}", value.loc, scope, block.name,
                             hint=f"write `- {block.name}: {{{', '.join(block.params[:2])}: ...}}`"
                             if block.params else f"write `- {block.name}`")
-        inputs = self.inputs_of(args, cur, scope, block.name)
-        cur = inputs[0]
-        if args is not None and not self.condition(args.get("if"), scope, self.shapes[cur][0]):
+        inputs = self.live_inputs(args, cur, scope, block.name)
+        if inputs is None or (args is not None and not self.condition(
+                args.get("if"), scope, self.shapes[inputs[0]][0])):
+            self._skip(scope, args.get("id") if args else None)
             return cur
+        cur = inputs[0]
         call = {k: v for k, v in (args.entries.items() if args else ()) if k not in COMMON_KEYS}
         ident = args.get("id") if args else None
         base = self.fresh_name(scope, block.name, ident)
-        out = self.expand(block, call, kloc, cur, scope, base + ".", "", (*scope.path, base))
+        share = self._shared_call(args.get("share") if args else None, base, scope, block)
+        out = self.expand(block, call, kloc, cur, scope, base + ".", "", (*scope.path, base),
+                          share)
         self._name_output(ident, out, scope)
+        if isinstance(ident, YScalar) and isinstance(ident.value, str):
+            if scope.calls is None:
+                scope.calls = {}
+            scope.calls[ident.value] = base
         return out
 
+    def _shared_call(self, node: YNode | None, base: str, scope: _Scope,
+                     block: Block) -> tuple[str, str] | None:
+        """``share: OTHER`` on a block call: every layer of this call uses the weights of the
+        layer with the same name in the earlier call OTHER (Siamese towers, an RPN head on each
+        FPN level). Returns (this call's prefix, OTHER's prefix)."""
+        if node is None:
+            return None  # a call inside a shared call shares by its full name (`primitive`)
+        if not (isinstance(node, YScalar) and isinstance(node.value, str) and node.value):
+            raise self.fail(f"share must name an earlier call of block {block.name!r}, got "
+                            f"{node.describe()}", node.loc, scope, block.name,
+                            hint="write e.g. `share: left` where `left` is an earlier call's id")
+        word = node.value
+        s: _Scope | None = scope
+        while s is not None:
+            if s.calls is not None and word in s.calls:
+                return base + ".", s.calls[word] + "."
+            if s.skipped is not None and word in s.skipped:
+                raise self.fail(f"`share: {word}` refers to a block call its `if:` skipped "
+                                f"(line {s.skipped[word].line})", node.loc, scope, block.name,
+                                hint="share the weights of a call that is built")
+            s = s.parent
+        near = suggest(word, [k for sc in _chain(scope) for k in (sc.calls or ())])
+        raise self.fail(f"`share: {word}` names no earlier block call", node.loc, scope,
+                        block.name, hint=(f"did you mean {near!r}? " if near else "") +
+                        "give the first call an `id:` and name it in `share:`")
+
     def expand(self, block: Block, call: Mapping[str, YNode], loc: Loc, cur: str, scope: _Scope,
-               prefix: str, ctx: str, path: tuple[str, ...]) -> str:
+               prefix: str, ctx: str, path: tuple[str, ...],
+               share: tuple[str, str] | None = None) -> str:
         if block.name in scope.stack:
             raise self.fail(
                 f"block {block.name!r} calls itself ({' → '.join([*scope.stack, block.name])})",
@@ -671,7 +897,8 @@ class Expander:
         context = _join(scope.context, _join(ctx, f"block {block.name!r}"))
         child = _Scope(prefix, variables, (*self.top_defaults, *((block.defaults,) if
                        block.defaults else ())), {}, scope, context,
-                       (*scope.stack, block.name), block_input=cur, path=path)
+                       (*scope.stack, block.name), block_input=cur, path=path,
+                       share=share if share is not None else scope.share)
         if block.let is not None:
             self.bind_let(block.let, child, cin)
         return self.sequence(block.layers.items, cur, child)
@@ -706,8 +933,10 @@ class Expander:
                         hint="lists and mappings cannot be parameters; pass one value")
 
     # -------------------------------------------------------------------------- build --
-    def run(self, scale: Mapping[str, Number], input_shape: Shape | None) -> Graph:
-        """Expand the whole spec; the graph as the propagate stage shaped it."""
+    def run(self, scale: Mapping[str, Number],
+            input_shape: Shape | Mapping[str, Shape] | None) -> Graph:
+        """Expand the whole spec; the graph as the propagate stage shaped it. ``input_shape``
+        replaces every input's shape (one shape) or the named ones (a mapping)."""
         spec = self.spec
         self.globals: dict[str, Value] = dict(scale)
         top = _Scope("", self.globals, (), {}, None, "", ())
@@ -729,16 +958,72 @@ class Expander:
             self.bind_let(spec.let, top, None)
             self.globals = top.vars
         top.defaults = self.top_defaults
-        if input_shape is None:
-            dims = [self.number(n, top, None, "input", "int+") for n in spec.input.items]
-            input_shape = tuple(dims)
-        self.prop = Propagator(input_shape)
+        inputs: list[tuple[str, Shape]] = []
+        for name, seq in spec.inputs or ((INPUT, spec.input),):
+            given = input_shape.get(name) if isinstance(input_shape, Mapping) else input_shape
+            if given is None:
+                what = "input" if len(spec.inputs) < 2 else f"input {name!r}"
+                given = tuple(self.number(n, top, None, what, "int+") for n in seq.items)
+            inputs.append((name, tuple(given)))
+            self.all_names.add(name)
+        self.prop = Propagator(inputs)
         self.shapes = self.prop.shapes
-        out = self.sequence(spec.layers.items, INPUT, top)
-        if out == INPUT:
+        out = self.sequence(spec.layers.items, inputs[0][0], top)
+        if not self.prop.nodes:
             raise SpecError("the spec has no layers left (every layer was skipped by `if:`)",
                             loc=spec.layers.loc, hint="check the `if:` conditions")
-        return self.prop.graph(spec.name, spec.file, out, scale)
+        outputs = self.outputs(spec.outputs, top) if spec.outputs is not None else [Output(out)]
+        return self.prop.graph(spec.name, spec.file, outputs, scale)
+
+    def outputs(self, items: YSeq, top: _Scope) -> list[Output]:
+        """The ``outputs:`` list: layer names (or ids of block calls and repeats, which name
+        their last layer), each optionally ``{layer: NAME, training: true}``."""
+        found: list[Output] = []
+        for item in items.items:
+            training = False
+            ref: YNode = item
+            if isinstance(item, YMap):
+                check_keys(item, ("layer", "training"), "an output")
+                ref = item.get("layer") or YScalar(None, item.loc)
+                flag = item.get("training")
+                if flag is not None and not (isinstance(flag, YScalar)
+                                             and isinstance(flag.value, bool)):
+                    raise SpecError(f"`training` must be true or false, got {flag.describe()}",
+                                    loc=flag.loc, hint="`training: true` marks an output used "
+                                    "only in training (an auxiliary classifier)")
+                training = bool(flag.value) if isinstance(flag, YScalar) else False
+            if not (isinstance(ref, YScalar) and isinstance(ref.value, str) and ref.value):
+                raise SpecError(f"an output must name a layer, got {ref.describe()}",
+                                loc=ref.loc, hint="write `outputs: [boxes, scores]` or "
+                                "`{layer: aux, training: true}`")
+            try:
+                name = self.resolve(ref, top, None)
+            except _Skipped as gone:
+                raise SpecError(f"output {gone.word!r} was skipped by its `if:` (line "
+                                f"{gone.at.line})", loc=ref.loc,
+                                hint="give an output that is built") from None
+            if name in self.prop.shapes and self.prop.index_of(name) is None:
+                raise SpecError(f"output {ref.value!r} is an input of the network", loc=ref.loc,
+                                hint="outputs name layers")
+            if any(o.name == name for o in found):
+                raise SpecError(f"output {ref.value!r} is listed twice", loc=ref.loc,
+                                hint="list each output once")
+            found.append(Output(name, training))
+        if all(o.training for o in found):
+            raise SpecError("every output is training-only", loc=items.loc,
+                            hint="at least one output must be used at inference")
+        if len(found) > MAX_OUTPUTS:
+            raise SpecError(f"{len(found)} outputs; the limit is {MAX_OUTPUTS}", loc=items.loc,
+                            hint="concatenate outputs of one kind (every level's boxes)")
+        return found
+
+
+def _located(value: Any, loc: Loc) -> YNode:
+    """A value a class derived from a reference (a size, a kernel), as YAML located at the
+    reference: the bind stage checks it like a written argument and points there."""
+    if isinstance(value, (list, tuple)):
+        return YSeq(tuple(_located(v, loc) for v in value), loc)
+    return YScalar(value, loc)
 
 
 def _has(value: YNode | None, key: str) -> bool:

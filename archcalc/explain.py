@@ -26,7 +26,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -446,8 +446,9 @@ def explain_all(graph: Graph, *, batch: int = 1, dtype: str = "float32",
 # ================================================================================ the explainer ==
 
 
-def _rf_of(report: Report, name: str, rank: int) -> tuple[RFAxis, ...] | None:
-    if name == INPUT:
+def _rf_of(report: Report, name: str, rank: int,
+           inputs: Collection[str] = (INPUT,)) -> tuple[RFAxis, ...] | None:
+    if name in inputs:
         return tuple(RFAxis(Fraction(1), Fraction(1), Fraction(0)) for _ in range(rank))
     return report.layer(name).receptive_field
 
@@ -675,6 +676,14 @@ class Derivation:
     def _params(self) -> None:
         self.out.section = "weights"
         expect = self.row.params
+        if self.node.shares:  # share: the tensors above are another layer's, counted there
+            self.out.add("params", "0", {}, expect,
+                         note=f"the weights of {self.node.shares} (share:), counted there once")
+            self.params_value = Fraction(0)
+            self.out.add("buffers", "0", {}, self.row.buffers,
+                         note=f"those of {self.node.shares}")
+            self.buffers_value = Fraction(0)
+            return
         if not self.tensors:
             self.out.add("params", "0", {}, expect, note="no learnable weights")
             self.params_value = Fraction(0)
@@ -751,11 +760,21 @@ class Derivation:
         if conv.count_elementwise and ew:
             terms.append("elementwise")
         tmpl = " + ".join(terms) or "0"  # the convention's terms that are not zero here
-        if batch > 1:
-            env2["B"] = batch
-            tmpl = f"B*({tmpl})"
-            self.macs_value = self.out.add("MACs (batch)", "B*MACs", env2, self.row.macs,
-                                           names=names)
+        regions = self.node.multiplicity
+        factor = [*(["B"] if batch > 1 else []), *(["R"] if regions > 1 else [])]
+        if factor:
+            if batch > 1:
+                env2["B"] = batch
+            if regions > 1:
+                env2["R"] = regions
+            times = "*".join(factor)
+            tmpl = f"{times}*({tmpl})"
+            label = ("MACs (batch)" if regions == 1 else
+                     "MACs (R regions)" if batch == 1 else "MACs (batch, R regions)")
+            self.macs_value = self.out.add(
+                label, f"{times}*MACs", env2, self.row.macs, names=names,
+                note="" if regions == 1 else
+                f"{regions:,} regions per sample: the work of one, {regions:,} times")
         else:
             self.macs_value = macs
             if macs != self.row.macs:
@@ -769,6 +788,9 @@ class Derivation:
         width = DTYPE_BYTES[self.report.dtype]
         tmpl = "*".join(syms) + f"*{width}"
         menv: dict[str, Value] = dict(env)
+        if self.node.multiplicity > 1:
+            tmpl = "R*" + tmpl
+            menv["R"] = self.node.multiplicity
         if self.report.batch > 1:
             tmpl = "B*" + tmpl
             menv["B"] = self.report.batch
@@ -781,7 +803,8 @@ class Derivation:
         self.out.section = "receptive field"
         rank = len(self.shape) - 1
         got = self.row.receptive_field
-        prevs = [_rf_of(self.report, name, rank) for name in self.node.inputs]
+        prevs = [_rf_of(self.report, name, rank, self.graph.input_names)
+                 for name in self.node.inputs]
         self.rf_value = None if got is None else (
             tuple(a.size for a in got), tuple(a.jump for a in got), tuple(a.start for a in got))
         if got is None:

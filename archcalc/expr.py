@@ -24,7 +24,7 @@ MAX_INT = 10**15
 MAX_EXPR_CHARS = 500  # an expression's length (its $names written as _v_names)
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)")
 _SYNTAX = ("expressions take $names, numbers, + - * / // % **, comparisons, and or not, "
-           "a if c else b, and round ceil floor int min max abs ch div")
+           "a if c else b, and round ceil floor int min max abs log log2 exp ch div")
 #: a bare number in exponent form: YAML 1.1 (PyYAML) reads ``1e3`` and ``1e-5`` as text
 _EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
@@ -162,6 +162,26 @@ def _fn_int(x: Number) -> int:
     return int(x)
 
 
+def _fn_log(x: Number, base: Number | None = None) -> float:
+    """Natural logarithm, or to ``base`` (RegNet's width quantisation: log(w/w0)/log(wm))."""
+    if x <= 0 or (base is not None and (base <= 0 or base == 1)):
+        raise LayerArgError(f"log({x}{'' if base is None else f', {base}'}) is undefined",
+                            hint="log takes a positive number (and a positive base other than 1)")
+    return math.log(x) if base is None else math.log(x, base)
+
+
+def _fn_log2(x: Number) -> float:
+    if x <= 0:
+        raise LayerArgError(f"log2({x}) is undefined", hint="log2 takes a positive number")
+    return math.log2(x)
+
+
+def _fn_exp(x: Number) -> float:
+    if x > 700:  # e^709.8 is the largest float
+        raise LayerArgError(f"exp({x}) is too large", hint="exp takes x up to 700")
+    return math.exp(x)
+
+
 #: Functions callable in expressions. ``ch`` and ``div`` need the scale context and are bound by
 #: :func:`evaluate` from the variables ``width`` and ``divisor``.
 FUNCTIONS: dict[str, Callable[..., Number]] = {
@@ -172,6 +192,9 @@ FUNCTIONS: dict[str, Callable[..., Number]] = {
     "min": min,
     "max": max,
     "abs": abs,
+    "log": _fn_log,
+    "log2": _fn_log2,
+    "exp": _fn_exp,
 }
 SCALE_FUNCTIONS = ("ch", "div")
 

@@ -4,6 +4,20 @@ names), bind (:mod:`archcalc.bind`: arguments to typed layers) and propagate
 (:mod:`archcalc.propagate`: shapes) — linear in the number of layers.
 
 Every node keeps the location of the YAML it came from, so later stages can point at it too.
+
+**Several inputs and outputs.** A graph has one or more named inputs (``input`` when the spec
+writes one ``input:``) and one or more declared outputs, each possibly *training-only*
+(an auxiliary classifier): :attr:`Graph.inputs`, :attr:`Graph.outputs`.
+
+**Shared weights.** A node with ``shares`` set uses the weight tensors of that earlier node
+(``share:``, Siamese towers, an RPN head run on five FPN levels): the same shapes, checked when
+the node is made; its own parameters count zero, its work counts in full.
+
+**Region multiplicity.** Shapes stay channel-first and batch-free. A node's ``multiplicity``
+R says that each sample carries R tensors of its shape: RoI pooling turns one feature map into
+R regions (R proposals per image) and everything computed from them inherits R. Counts that
+grow with the data — MACs, FLOPs, activation memory — are R times those of one region;
+parameters do not. The executor runs such a tensor as a batch of ``batch·R``.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from . import validate
+from .args import suggest
 from .errors import ArchcalcError, Loc, SpecError, unknown_name
 from .expr import Number
 from .layers import BUFFER_ROLES, Layer, Tensor, Work
@@ -23,6 +38,7 @@ from .spec import Spec
 MAX_NODES = 250_000  # graph nodes after expansion (documented limit; ~15 s to build at most)
 MAX_STEPS = 2 * MAX_NODES  # layer entries expanded, `if:`-skipped ones included
 MAX_BLOCK_DEPTH = 32  # nested block calls
+MAX_OUTPUTS = 64  # declared outputs (per-output totals cost one pass each)
 #: block calls and composites nested in one another, in all: the builder recurses up to six
 #: Python frames per level, so 64 levels (384 frames) leave room in Python's default
 #: 1,000-frame stack for a 500-character expression at the innermost layer (up to 250 frames)
@@ -51,6 +67,10 @@ class Node(NamedTuple):
     #: the groups (block calls, stage blocks, repeats) that enclose this node, outermost first,
     #: each by its full dotted name: ``("layer1", "layer1.0")`` for ResNet's ``layer1.0.conv1``
     path: tuple[str, ...] = ()
+    #: the earlier node whose weight tensors this one uses (``share:``), or ""
+    shares: str = ""
+    #: tensors of ``out_shape`` per sample: R after RoI pooling of R regions, else 1
+    multiplicity: int = 1
 
     @property
     def type_name(self) -> str:
@@ -111,9 +131,21 @@ class Node(NamedTuple):
         return total
 
 
+class Output(NamedTuple):
+    """A declared output: a node's name, and whether only training uses it (an auxiliary
+    classifier: its exclusive layers are left out of the inference totals)."""
+
+    name: str
+    training: bool = False
+
+
 @dataclass(frozen=True)
 class Graph:
-    """A shaped, topologically ordered graph (list order is a valid schedule)."""
+    """A shaped, topologically ordered graph (list order is a valid schedule).
+
+    ``input_shape`` and ``output`` are the first input's shape and the first output's name;
+    ``inputs`` lists every input as (name, shape) and ``outputs`` every declared output (both
+    default to the single ``input`` and ``output``)."""
 
     name: str
     file: str
@@ -122,6 +154,14 @@ class Graph:
     output: str
     scale: Mapping[str, Number] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    inputs: tuple[tuple[str, Shape], ...] = ()
+    outputs: tuple[Output, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            object.__setattr__(self, "inputs", ((INPUT, self.input_shape),))
+        if not self.outputs:
+            object.__setattr__(self, "outputs", (Output(self.output),))
 
     def node(self, name: str) -> Node:
         if not isinstance(name, str):
@@ -130,6 +170,36 @@ class Graph:
             if n.name == name:
                 return n
         raise unknown_name("layer", name, (n.name for n in self.nodes), f"graph {self.name!r}")
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.inputs)
+
+    def training_only(self) -> frozenset[str]:
+        """The nodes only training-only outputs need: no inference output depends on them.
+        One reverse pass (a node is needed at inference if it is an inference output, feeds a
+        node needed at inference, or reaches no output at all — a dead branch, which the
+        builder warns about and counts as before)."""
+        if all(not o.training for o in self.outputs):
+            return frozenset()
+        training = {o.name for o in self.outputs if o.training}
+        inference = {o.name for o in self.outputs if not o.training}
+        needed: set[str] = set()  # needed by an inference output, or by no output at all
+        reaches: set[str] = set()  # reaches some output
+        for node in reversed(self.nodes):
+            name = node.name
+            if name in inference or name in needed:
+                needed.add(name)
+                reaches.add(name)
+            elif name in training or name in reaches:
+                reaches.add(name)
+            else:
+                needed.add(name)  # dead: counted, and warned about by the builder
+            if name in needed:
+                needed.update(node.inputs)
+            if name in reaches:
+                reaches.update(node.inputs)
+        return frozenset(n.name for n in self.nodes if n.name not in needed)
 
 
 def where(context: str, layer: str | None) -> str | None:
@@ -146,30 +216,47 @@ def where(context: str, layer: str | None) -> str | None:
     return " ".join(parts) or None
 
 
-def build(spec: Spec, *, input_shape: Shape | None = None,
+def build(spec: Spec, *, input_shape: Shape | Mapping[str, Shape] | None = None,
           scale: Mapping[str, Number] | None = None) -> Graph:
     """Expand ``spec`` into a shaped :class:`Graph`.
 
     ``scale`` overrides the spec's scale parameters (``width``, ``resolution``, ``depth``, …);
-    ``input_shape`` replaces the spec's input entirely (channel-first, no batch).
+    ``input_shape`` replaces the spec's input entirely (channel-first, no batch) — every input
+    of a spec with several, or, as a mapping name → shape, the named ones.
     """
     if not isinstance(spec, Spec):
         raise TypeError(f"build() takes a Spec (from load_spec), got {type(spec).__name__}")
     values = validate.scale_values(spec.scale, scale or {}, file=spec.file)
-    input_shape = validate.input_shape(input_shape, spec.file)
-    if input_shape is not None and len(input_shape) != len(spec.input.items):
-        raise SpecError(
-            f"input shape {list(input_shape)} has {len(input_shape)} sizes but the spec's input "
-            f"has {len(spec.input.items)}",
-            loc=spec.input.loc,
-            hint="keep the rank of the spec's input: "
-            + {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(spec.input.items)],
-        )
+    named = dict(spec.inputs) if spec.inputs else {INPUT: spec.input}
+    if isinstance(input_shape, Mapping):
+        given: dict[str, Shape] = {}
+        for key, shape in input_shape.items():
+            if key not in named:
+                near = suggest(str(key), list(named))
+                raise SpecError(f"--input {key}=…: this spec has no input {key!r}",
+                                loc=Loc(spec.file), hint=f"did you mean {near!r}?" if near else
+                                "its inputs: " + ", ".join(named))
+            checked = validate.input_shape(shape, spec.file)
+            if checked is not None:
+                given[key] = checked
+    else:
+        one = validate.input_shape(input_shape, spec.file)
+        given = {} if one is None else {name: one for name in named}
+    for key, shape in given.items():
+        seq = named[key]
+        if len(shape) != len(seq.items):
+            raise SpecError(
+                f"input shape {list(shape)} has {len(shape)} sizes but the spec's input "
+                + (f"{key!r} " if len(named) > 1 else "") + f"has {len(seq.items)}",
+                loc=seq.loc,
+                hint="keep the rank of the spec's input: "
+                + {1: "C", 2: "CxL", 3: "CxHxW", 4: "CxDxHxW"}[len(seq.items)],
+            )
     try:
         from .expand import Expander
 
-        graph = Expander(spec).run(values, input_shape)
-        if input_shape is not None:  # an fc head must not change on another input size
+        graph = Expander(spec).run(values, given or None)
+        if given:  # an fc head must not change on another input size
             from .rewrite import check_fc_heads
 
             check_fc_heads(graph, lambda: Expander(spec).run(values, None))

@@ -273,7 +273,9 @@ def _explanations(graph: Graph, report: Report) -> list[str]:
 def _header(report: Report) -> str:
     t = report.totals
     lines = [
-        ("input", f"{fmt_shape(report.input_shape)} · batch {report.batch} · {report.dtype}"),
+        ("input", (", ".join(f"{n} {fmt_shape(sh)}" for n, sh in report.inputs)
+                   if report.inputs else fmt_shape(report.input_shape))
+         + f" · batch {report.batch} · {report.dtype}"),
         ("params", f"{_exact(t.params)} ({human(t.params)}) + {_exact(t.buffers)} buffers · "
                    f"{human_bytes(t.param_bytes)} of weights"),
         ("MACs", f"{_exact(t.macs)} ({human(t.macs)})"),

@@ -52,7 +52,7 @@ def layer_reference() -> str:
                   f"{cls.min_inputs}+ inputs" if cls.max_inputs is None else
                   f"{cls.min_inputs} inputs" if cls.min_inputs == cls.max_inputs else
                   f"{cls.min_inputs}–{cls.max_inputs} inputs")
-        if args or cls.POST_ARGS:
+        if args or cls.POST_ARGS or cls.REFS:
             lines.append("")
             lines.append("| argument | type | default | meaning |")
             lines.append("|---|---|---|---|")
@@ -63,8 +63,11 @@ def layer_reference() -> str:
                 lines.append("| `bn` | true or false | false | fused batch norm after the layer |")
             if "act" in cls.POST_ARGS:
                 lines.append("| `act` | an activation name or none | none | fused activation |")
+            for name, doc in cls.REFS.items():
+                need = "**required**" if name in cls.REF_INPUTS else "–"
+                lines.append(f"| `{name}` | a layer name | {need} | {doc} |")
         lines.append("")
-        lines.append(f"Takes {inputs}; every layer also accepts `id`, `in` and `if`.")
+        lines.append(f"Takes {inputs}; every layer also accepts `id`, `in`, `if` and `share`.")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -54,6 +54,13 @@ class LayerRow(NamedTuple):
     post: tuple[str, ...] = ()
     #: enclosing groups (block calls, stage blocks, repeats), outermost first: ``Node.path``
     path: tuple[str, ...] = ()
+    #: regions per sample (R after RoI pooling): ``macs``, ``flops`` and ``activation_bytes``
+    #: include the factor, ``params`` do not
+    multiplicity: int = 1
+    #: the layer whose weights this one uses (``share:``); its own ``params`` are then 0
+    shares: str = ""
+    #: only training-only outputs need it (an auxiliary head): not in the inference totals
+    training: bool = False
 
     def rf_dict(self) -> dict[str, list[int | float]] | None:
         if self.receptive_field is None:
@@ -78,7 +85,40 @@ class LayerRow(NamedTuple):
             "flops": self.flops,
             "activation_bytes": self.activation_bytes,
             "receptive_field": self.rf_dict(),
+            **self.graph_keys(),
         }
+
+    def graph_keys(self) -> dict[str, Any]:
+        """The optional keys of the contract: present only when they apply."""
+        out: dict[str, Any] = {}
+        if self.multiplicity != 1:
+            out["multiplicity"] = self.multiplicity
+        if self.shares:
+            out["shares"] = self.shares
+        if self.training:
+            out["training"] = True
+        return out
+
+
+class OutputRow(NamedTuple):
+    """One declared output and what it costs on its own: the sums over the layers it depends on
+    (its ancestors and itself; a layer shared by several outputs counts in each, shared weights
+    once per output)."""
+
+    name: str
+    output_shape: tuple[int, ...]
+    training: bool
+    params: int
+    buffers: int
+    macs: int
+    flops: int
+    activation_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "output_shape": list(self.output_shape),
+                "training": self.training,
+                "totals": {"params": self.params, "buffers": self.buffers, "macs": self.macs,
+                           "flops": self.flops, "activation_bytes": self.activation_bytes}}
 
 
 @dataclass(frozen=True)
@@ -121,6 +161,13 @@ class Report:
     output: str = ""
     warnings: tuple[str, ...] = ()
     scale: Mapping[str, float | int] = field(default_factory=dict)
+    #: every input (name, shape) when there are several (empty: the one ``input_shape``)
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: every declared output with its own totals when there are several (empty: ``output``)
+    outputs: tuple[OutputRow, ...] = ()
+    #: totals with the training-only layers included (None when there are none); ``totals``
+    #: then counts what runs at inference
+    training_totals: Totals | None = None
 
     def layer(self, name: str) -> LayerRow:
         """The row of the layer called ``name``; :class:`~archcalc.hierarchy.NotFound` (a
@@ -145,11 +192,12 @@ class Report:
 
     @property
     def input_bytes(self) -> int:
-        """The input tensor: ``prod(input_shape) × batch × dtype bytes`` (torchinfo's "Input
-        size")."""
+        """The input tensor(s): ``prod(input_shape) × batch × dtype bytes`` (torchinfo's "Input
+        size"), summed over every input of a spec with several."""
         from .engine import DTYPE_BYTES
 
-        return prod(self.input_shape) * self.batch * DTYPE_BYTES[self.dtype]
+        shapes = [sh for _, sh in self.inputs] or [self.input_shape]
+        return sum(prod(sh) for sh in shapes) * self.batch * DTYPE_BYTES[self.dtype]
 
     @property
     def buffer_bytes(self) -> int:
@@ -180,8 +228,14 @@ class Report:
             "layers": [row.to_dict() for row in self.layers],
             "groups": [group_dict(g) for g in self.hierarchy.groups],
             "totals": self.totals_dict(),
+            **self._training(),
             "warnings": list(self.warnings),
         }
+
+    def _training(self) -> dict[str, Any]:
+        """``training_totals``, only when a training-only output exists."""
+        tt = self.training_totals
+        return {} if tt is None else {"training_totals": tt.to_dict()}
 
     def _head(self) -> dict[str, Any]:
         return {
@@ -194,6 +248,9 @@ class Report:
             "convention_text": self.convention_text,
             "scale": dict(self.scale),
             "output": self.output,
+            **({"inputs": [{"name": n, "shape": list(sh)} for n, sh in self.inputs]}
+               if self.inputs else {}),
+            **({"outputs": [o.to_dict() for o in self.outputs]} if self.outputs else {}),
         }
 
     def to_json(self) -> str:
@@ -335,7 +392,7 @@ def report_json(report: Report) -> str:
 
     row_format = ('{"name": %s, "type": %s, "post": %s, "path": %s, "inputs": %s, '
                   '"output_shape": %s, "params": %d, "buffers": %d, "macs": %d, "flops": %d, '
-                  '"activation_bytes": %d, "receptive_field": %s}')
+                  '"activation_bytes": %d, "receptive_field": %s')
     out = ["{\n"]
     for key, value in report._head().items():
         out.append(f'  "{key}": {json.dumps(value, ensure_ascii=False)},\n')
@@ -344,7 +401,10 @@ def report_json(report: Report) -> str:
                            get(id(path)) or strs(path),
                            f"[{esc(inputs[0])}]" if len(inputs) == 1 else strs(inputs),
                            get(id(shape)) or ints(shape), p, b, m, f, a, _rf_json(rf))
-             for name, kind, inputs, shape, p, b, m, f, a, rf, post, path in report.layers]
+             + ("}" if mult == 1 and not shares and not training else
+                _graph_json(mult, shares, training))
+             for name, kind, inputs, shape, p, b, m, f, a, rf, post, path, mult, shares, training
+             in report.layers]
     out.append(_json_list("layers", lines))
     group_format = ('{"name": %s, "aliases": %s, "parent": %s, "level": %d, "synthetic": %s, '
                     '"first": %s, "last": %s, "layers": %d, "output_shape": %s, "params": %d, '
@@ -356,9 +416,20 @@ def report_json(report: Report) -> str:
               for g in report.hierarchy.groups]
     out.append(_json_list("groups", groups))
     out.append(f'  "totals": {json.dumps(report.totals_dict())},\n')
+    for key, value in report._training().items():
+        out.append(f'  "{key}": {json.dumps(value)},\n')
     out.append(f'  "warnings": {json.dumps(list(report.warnings), ensure_ascii=False)}\n')
     out.append("}\n")
     return "".join(out)
+
+
+def _graph_json(mult: int, shares: str, training: bool) -> str:
+    """The optional keys of a row (:meth:`LayerRow.graph_keys`) and its closing brace."""
+    import json
+
+    return "".join([f', "multiplicity": {mult}' if mult != 1 else "",
+                    f', "shares": {json.dumps(shares)}' if shares else "",
+                    ', "training": true' if training else "", "}"])
 
 
 def _rf_json(rf: tuple[RFAxis, ...] | None) -> str:

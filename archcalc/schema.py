@@ -15,7 +15,7 @@ argument is marked required here (the description says which ones are).
 
 >>> schema = json_schema()
 >>> schema["required"]
-['archcalc', 'input', 'layers']
+['archcalc', 'layers']
 >>> schema["definitions"]["layer_entry"]["properties"]["maxpool"]
 {'$ref': '#/definitions/layer.maxpool'}
 >>> sorted(schema["definitions"]["layer.maxpool"]["properties"])[:3]
@@ -122,6 +122,11 @@ def _common() -> dict[str, Schema]:
             "anyOf": [{"type": "boolean"}, {"type": "number"}, _EXPR],
             "description": "skip the layer when false, e.g. $t != 1",
         },
+        "share": {
+            "type": "string", "minLength": 1,
+            "description": "use the weights of this earlier layer (or, on a block call, of "
+                           "the earlier call's layers): counted once, the work per use",
+        },
     }
     missing = set(COMMON_KEYS) - set(described)
     if missing:
@@ -142,6 +147,8 @@ def _layer_args(kind: str) -> dict[str, Schema]:
     cls = LAYER_TYPES[kind][0]
     props = {a.name: arg_schema(a) for a in layer_args(kind)}
     props.update({name: _post(name) for name in cls.POST_ARGS})
+    props.update({name: {"type": "string", "minLength": 1, "description": doc}
+                  for name, doc in cls.REFS.items()})
     return props
 
 
@@ -160,7 +167,7 @@ def layer_schema(kind: str) -> Schema:
 
 
 def _composites() -> dict[str, Schema]:
-    common = _common()
+    common = {k: v for k, v in _common().items() if k != "share"}  # for layers and block calls
     branch: Schema = {"anyOf": [{"type": "array", "items": {"$ref": "#/definitions/layer"}},
                                 {"$ref": "#/definitions/layer"}]}
     branches = {"type": "array", "minItems": 1, "items": branch,
@@ -207,6 +214,9 @@ def _composites() -> dict[str, Schema]:
                 "columns": {"type": "array", "items": {"type": "string"}},
                 "rows": {"type": "array", "minItems": 1, "items": {"type": "array"}},
                 "args": {"type": "object", "description": "block parameters for every row"},
+                "count": {"anyOf": [{"type": "string"}, {"type": "null"}],
+                          "description": "the column with each row's number of blocks "
+                                         "(default n; none: one block per row)"},
                 **common,
             },
             "additionalProperties": False,
@@ -311,16 +321,34 @@ def _same_keys(described: dict[str, Schema], keys: tuple[str, ...], what: str) -
         )
 
 
+def _shape() -> Schema:
+    return {"type": "array", "minItems": 1, "maxItems": 4, "items": _integer(1),
+            "description": "input shape, channels first, no batch: [C], [C, L], [C, H, W] or "
+                           "[C, D, H, W]"}
+
+
 def json_schema() -> Schema:
     """The JSON Schema (draft-07) of a spec, as a JSON-ready dict."""
     described: dict[str, Schema] = {
         "archcalc": {"const": FORMAT_VERSION, "description": "format version"},
         "name": {"type": ["string", "number"], "description": "shown in reports"},
         "description": {"type": "string", "description": "one line for `archcalc list`"},
-        "input": {
-            "type": "array", "minItems": 1, "maxItems": 4, "items": _integer(1),
-            "description": "input shape, channels first, no batch: [C], [C, L], [C, H, W] or "
-                           "[C, D, H, W]",
+        "input": _shape(),
+        "inputs": {
+            "type": "object", "minProperties": 1, "additionalProperties": _shape(),
+            "description": "several inputs by name, each with its shape (instead of input:)",
+        },
+        "outputs": {
+            "type": "array", "minItems": 1,
+            "items": {"anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "object", "required": ["layer"], "additionalProperties": False,
+                 "properties": {"layer": {"type": "string", "minLength": 1},
+                                "training": {"type": "boolean",
+                                             "description": "used only in training (an "
+                                                            "auxiliary classifier)"}}},
+            ]},
+            "description": "the layers that are outputs (default: the last layer)",
         },
         "scale": {**_number_map(), "description": "scale parameters (width, resolution, ...)"},
         "variants": {
@@ -340,7 +368,8 @@ def json_schema() -> Schema:
         "description": "A CNN architecture for archcalc: input shape and layers in data-flow "
                        "order (see docs/spec-format.md).",
         "type": "object",
-        "required": ["archcalc", "input", "layers"],
+        "required": ["archcalc", "layers"],
+        "oneOf": [{"required": ["input"]}, {"required": ["inputs"]}],
         "properties": {key: described[key] for key in TOP_KEYS},
         "additionalProperties": False,
         "definitions": {
@@ -348,7 +377,7 @@ def json_schema() -> Schema:
                 "type": "string",
                 "minLength": 1,
                 "description": "an expression: $name variables, + - * / // % **, comparisons, "
-                               "round ceil floor int min max abs ch div, $cin",
+                               "round ceil floor int min max abs log log2 exp ch div, $cin",
             },
             "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/layer"}},
             "layer": {"anyOf": [

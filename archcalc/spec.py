@@ -8,6 +8,7 @@ the graph is built (they may depend on ``$cin``, the channels flowing in).
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,11 +30,16 @@ from .ytree import (
 )
 
 FORMAT_VERSION = 1
+#: the name of a spec's only input (``input:``); with ``inputs:`` each input has its own name
+INPUT_NAME = "input"
+_WORD = re.compile(r"^[A-Za-z_][A-Za-z_0-9.]*$")
 TOP_KEYS = (
     "archcalc",
     "name",
     "description",
     "input",
+    "inputs",
+    "outputs",
     "scale",
     "variants",
     "let",
@@ -74,6 +80,10 @@ class Spec:
     layers: YSeq
     root: YMap = field(repr=False)
     text: str = field(default="", repr=False)
+    #: every input as (name, shape list): ``(("input", input),)`` for a spec with one `input:`
+    inputs: tuple[tuple[str, YSeq], ...] = ()
+    #: the ``outputs:`` list as written (names or `{layer: NAME, training: true}`), or None
+    outputs: YSeq | None = None
 
 
 def specs_dirs() -> list[Path]:
@@ -323,20 +333,15 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
     desc_node = root.get("description")
     description = str(desc_node.value) if isinstance(desc_node, YScalar) and desc_node.value else ""
 
-    input_node = root.get("input")
-    if not isinstance(input_node, YSeq):
+    inputs = _inputs(root)
+    input_node = inputs[0][1]
+    outputs = root.get("outputs")
+    if outputs is not None and not (isinstance(outputs, YSeq) and outputs.items):
         raise SpecError(
-            "`input` must be a list such as [3, 224, 224] (channels first, no batch), got "
-            + (input_node.describe() if input_node is not None else "nothing"),
-            loc=input_node.loc if input_node is not None else root.loc,
-            hint="write e.g. `input: [3, 224, 224]`",
-        )
-    if not 1 <= len(input_node.items) <= 4:
-        raise SpecError(
-            f"`input` has {len(input_node.items)} entries; give [C], [C, L], [C, H, W] or "
-            "[C, D, H, W]",
-            loc=input_node.loc,
-            hint="channels first, then 0 to 3 spatial sizes; no batch dimension",
+            f"`outputs` must be a non-empty list of layer names, got {outputs.describe()}",
+            loc=outputs.loc,
+            hint="write e.g. `outputs: [boxes, scores]` or "
+            "`outputs: [out, {layer: aux, training: true}]`",
         )
 
     scale: dict[str, Number] = {}
@@ -398,7 +403,51 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
         layers=layers,
         root=root,
         text=text,
+        inputs=inputs,
+        outputs=outputs if isinstance(outputs, YSeq) else None,
     )
+
+
+def _shape_list(node: YNode | None, what: str, at: YNode) -> YSeq:
+    if not isinstance(node, YSeq):
+        raise SpecError(
+            f"{what} must be a list such as [3, 224, 224] (channels first, no batch), got "
+            + (node.describe() if node is not None else "nothing"),
+            loc=node.loc if node is not None else at.loc,
+            hint="write e.g. `input: [3, 224, 224]`",
+        )
+    if not 1 <= len(node.items) <= 4:
+        raise SpecError(
+            f"{what} has {len(node.items)} entries; give [C], [C, L], [C, H, W] or "
+            "[C, D, H, W]",
+            loc=node.loc,
+            hint="channels first, then 0 to 3 spatial sizes; no batch dimension",
+        )
+    return node
+
+
+def _inputs(root: YMap) -> tuple[tuple[str, YSeq], ...]:
+    """``input: [shape]`` (one input, named ``input``) or ``inputs: {name: [shape], ...}``
+    (several, by name: a Siamese pair, a triplet)."""
+    many = root.get("inputs")
+    if many is None:
+        return ((INPUT_NAME, _shape_list(root.get("input"), "`input`", root)),)
+    if "input" in root.entries:
+        raise SpecError("give either `input:` or `inputs:`, not both", loc=root.keyloc("inputs"),
+                        hint="`inputs: {a: [3, 224, 224], b: [3, 224, 224]}` names each input")
+    if not (isinstance(many, YMap) and many.entries):
+        raise SpecError(
+            f"`inputs` must map each input's name to its shape, got {many.describe()}",
+            loc=many.loc, hint="write e.g. `inputs: {left: [1, 105, 105], right: [1, 105, 105]}`")
+    found = []
+    for name, node in many.entries.items():
+        if name == INPUT_NAME or not _WORD.match(name):
+            raise SpecError(
+                f"{name!r} cannot name an input" + (" (`input` means a block's own input)"
+                                                    if name == INPUT_NAME else ""),
+                loc=many.keyloc(name), hint="name each input with a word, e.g. `left`, `right`")
+        found.append((name, _shape_list(node, f"input {name!r}", many)))
+    return tuple(found)
 
 
 def _parse_block(name: str, node: YNode) -> Block:

@@ -121,9 +121,44 @@ class TableView(NamedTuple):
 
 
 def header_line(report: Report) -> str:
-    """What was analysed, for the top of every format: name, input, batch, dtype, convention."""
-    return (f"{report.name} · input {fmt_shape(report.input_shape)} · batch {report.batch} · "
-            f"{report.dtype} · FLOPs: {report.convention}")
+    """What was analysed, for the top of every format: name, input(s), batch, dtype,
+    convention."""
+    shown = (", ".join(f"{name} {fmt_shape(sh)}" for name, sh in report.inputs)
+             if report.inputs else fmt_shape(report.input_shape))
+    return (f"{report.name} · input{'s' if report.inputs else ''} {shown} · batch "
+            f"{report.batch} · {report.dtype} · FLOPs: {report.convention}")
+
+
+def graph_marks(row: LayerRow) -> str:
+    """What the type cell adds for the graph features: ``×R`` regions per image, ``shared``
+    weights (counted at the layer ``shares`` names), a ``training``-only layer."""
+    marks = ""
+    if row.multiplicity != 1:
+        marks += f" ×{row.multiplicity:,}"
+    if row.shares:
+        marks += " shared"
+    if row.training:
+        marks += " training"
+    return marks
+
+
+def graph_lines(report: Report) -> list[str]:
+    """Below the totals, for the graph features: each output's own totals, the totals with the
+    training-only layers, and what the type cell's marks mean."""
+    lines = [f"output {o.name} {fmt_shape(o.output_shape)}{' (training)' if o.training else ''}"
+             f": params {units.exact(o.params)} · MACs {units.exact(o.macs)}"
+             for o in report.outputs[:8]]
+    if len(report.outputs) > 8:
+        lines.append(f"… and {len(report.outputs) - 8} more outputs (JSON lists them all)")
+    tt = report.training_totals
+    if tt is not None:
+        lines.append(f"with the training-only layers: params {units.exact(tt.params)} · MACs "
+                     f"{units.exact(tt.macs)} (the totals leave them out)")
+    if any(row.shares for row in report.layers):
+        lines.append("shared: uses another layer's weights (share:), counted there")
+    if any(row.multiplicity != 1 for row in report.layers):
+        lines.append("×R: R regions per image: the work and memory R times, the weights once")
+    return lines
 
 
 def parse_columns(value: str | Sequence[str] | None, style: str = "human") -> tuple[str, ...]:
@@ -209,7 +244,7 @@ class _Cells:
             self.cum = list(accumulate((r.macs for r in report.layers), initial=0))
         self.shapes: dict[str, tuple[int, ...]] = {}
         if "input" in keys:
-            self.shapes = {"input": report.input_shape}
+            self.shapes = dict(report.inputs) if report.inputs else {"input": report.input_shape}
             self.shapes.update((r.name, r.output_shape) for r in report.layers)
 
     def _figures(self, params: int, buffers: int, macs: int, flops: int, memory: int,
@@ -225,7 +260,7 @@ class _Cells:
     def layer(self, i: int, row: LayerRow) -> tuple[str, ...]:
         values = self._figures(row.params, row.buffers, row.macs, row.flops,
                                row.activation_bytes, self.cum[i + 1] if self.cum else None)
-        values.update(layer=row.name, type="+".join((row.type, *row.post)),
+        values.update(layer=row.name, type="+".join((row.type, *row.post)) + graph_marks(row),
                       output=fmt_shape(row.output_shape), rf=fmt_rf(row),
                       kernel=self.kernels.get(row.name, ""),
                       input=", ".join(fmt_shape(self.shapes[n]) for n in row.inputs
@@ -237,7 +272,10 @@ class _Cells:
         values = self._figures(s.params, s.buffers, s.macs, s.flops, s.activation_bytes,
                                self.cum[group.stop] if self.cum else None)
         first = self.report.layers[group.start]
-        values.update(layer=group.name, type=f"{s.layers:,} layers",
+        rows = self.report.layers[group.start:group.stop]
+        # a group only training needs (an auxiliary head) says so, as its layers do
+        marks = " training" if first.training and all(r.training for r in rows) else ""
+        values.update(layer=group.name, type=f"{s.layers:,} layers{marks}",
                       output=fmt_shape(group.output_shape), kernel="",
                       rf=fmt_rf(self.report.layers[group.stop - 1]),
                       input=", ".join(fmt_shape(self.shapes[n]) for n in first.inputs
@@ -388,7 +426,9 @@ def after_table(report: Report, view: TableView, options: Options,
     block and the convention, then the warnings."""
     out = list(view.notes)
     if not options.quiet:
-        out += ["", *totals_lines(report, exact=options.exact), ""]
+        extra = graph_lines(report)
+        out += ["", *totals_lines(report, exact=options.exact), *(["", *extra] if extra else []),
+                ""]
         out += convention_lines(report, full=options.full_convention, style=options.style,
                                 hint=hint)
     out += [f"warning: {w}" for w in report.warnings]

@@ -278,8 +278,11 @@ def verify_lines(data: Mapping[str, Any], *, width: int | None,
     def shape(value: Sequence[int] | None) -> str:
         return "—" if value is None else "×".join(str(v) for v in value)
 
-    head = (f"{data['name']} — verified on real tensors · input {shape(data['input_shape'])} · "
-            f"batch {data['batch']} · seed {data['seed']} · float32")
+    inputs = data.get("inputs")  # several: each by name
+    shown = (", ".join(f"{i['name']} {shape(i['shape'])}" for i in inputs) if inputs
+             else shape(data["input_shape"]))
+    head = (f"{data['name']} — verified on real tensors · input{'s' if inputs else ''} {shown}"
+            f" · batch {data['batch']} · seed {data['seed']} · float32")
     lines = _title(head, width)
     cols = [Column("layer", "layer", kind="name"), Column("type", "type", align="left", drop=4),
             Column("predicted", "predicted", align="left", drop=3),

@@ -21,26 +21,42 @@ from references import (
     Tensors,
     ref_act,
     ref_adaptive,
+    ref_adaptive_max,
     ref_bn_loop,
+    ref_channel_scale,
     ref_channel_shuffle,
     ref_concat,
     ref_conv,
     ref_crop,
     ref_deconv,
+    ref_deform_conv,
     ref_elementwise,
+    ref_fc_per_position,
     ref_global,
+    ref_gram,
+    ref_groupnorm,
+    ref_instancenorm,
+    ref_l2norm,
     ref_layernorm,
     ref_linear,
     ref_lrn,
+    ref_matmul,
+    ref_max_unpool,
+    ref_maxout,
     ref_merge,
     ref_pixel_shuffle,
     ref_pool,
+    ref_prelu,
+    ref_roi_align,
+    ref_roi_pool,
     ref_row_major,
     ref_slice,
     ref_subsample,
     ref_upsample,
     ref_zeropad,
 )
+
+from archcalc.layers.pool import region_boxes
 
 Acts = Mapping[str, np.ndarray]
 #: (sizes, jumps, starts) per spatial axis, or None: no receptive field
@@ -50,6 +66,7 @@ RFs = tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]] | None
 W_B = {"weight": "weight", "bias": "bias"}
 STATS = {"running_mean": "running_mean", "running_var": "running_var"}
 GAMMA_BETA = {"gamma": "scale", "beta": "shift"}
+FROZEN = {"gamma": "frozen_scale", "beta": "frozen_shift"}
 
 
 @dataclass(frozen=True)
@@ -321,4 +338,145 @@ CASES: list[Case] = [
           {"concat": {"id": "t", "in": ["a", "input", "b"]}}),
          lambda a, t: ref_concat([a["a"], a["input"], a["b"]]),
          params=0, rf=(_sq(3), _sq(1), _sq(0))),
+    # ------------------------------------------------------- beyond the classifier (#15) --
+    Case("deform_conv offsets", (3, 6, 5),
+         ({"conv": {"id": "off", "out": 18, "k": 3, "p": 1}},
+          {"deform_conv": {"id": "t", "in": ["input", "off"], "out": 4, "k": 3, "p": 1}}),
+         lambda a, t: ref_deform_conv(_x(a), a["off"], None, t, 3, 1, 1, 1, 1, 1),
+         params=4 * 3 * 3 * 3 + 4,  # torchvision DeformConv2d(3, 4, 3): a conv's weights, 112
+         # MACs as a conv: 4·6·5 outputs × 3·3·3; sampling 6 ops per C·K²·H′·W′ = 3·9·30 samples
+         macs=4 * 6 * 5 * 27, flops=2 * 3240 + 6 * 3 * 9 * 30 + 4 * 6 * 5,
+         roles=W_B, rf=None),  # learned offsets: no fixed field
+    Case("deform_conv modulated, groups", (4, 7, 6),
+         ({"conv": {"id": "off", "out": 2 * 2 * 4, "k": 2, "s": 2}},
+          {"conv": {"id": "m", "in": "input", "out": 2 * 4, "k": 2, "s": 2}},
+          {"sigmoid": {"id": "mask"}},
+          {"deform_conv": {"id": "t", "in": ["input", "off", "mask"], "out": 2, "k": 2, "s": 2,
+                           "groups": 2, "offset_groups": 2, "bias": False}}),
+         # 7×6 → 3×3; offsets 2·G·K² = 16, masks G·K² = 8 channels
+         lambda a, t: _deform2(a, t),
+         params=2 * 2 * 2 * 2,  # out × C/groups × K²
+         macs=2 * 3 * 3 * 2 * 4, flops=2 * 144 + (6 + 1) * 4 * 4 * 9,
+         roles={"weight": "weight"}, rf=None),
+    Case("adaptive_maxpool uneven", (2, 7, 5), _one(adaptive_maxpool={"out": [3, 2]}),
+         lambda a, t: ref_adaptive_max(_x(a), (3, 2)),
+         params=0, flops=2 * (7 + 3 - 1) * (5 + 2 - 1),  # the average's window reads, no divides
+         rf=((3, 3), (Fr(7, 3), Fr(5, 2)), (1, 1))),
+    Case("maxout", (6, 3, 4), _one(maxout={"pieces": 3}),
+         lambda a, t: ref_maxout(_x(a), 3),
+         params=0, flops=2 * 3 * 4 * 3,  # 2 outputs × 12 positions × 3 pieces read
+         rf=(_sq(1), _sq(1), _sq(0))),
+    Case("roi_pool", (2, 9, 11), _one(roi_pool={"out": 3, "regions": 4, "scale": 0.5}),
+         lambda a, t: ref_roi_pool(_x(a), region_boxes(4, 18, 22), 0.5, (3, 3)),
+         # per region: 2·3·3 bins of ⌈9/3⌉·⌈11/3⌉ = 3·4 reads (a region as large as the map)
+         params=0, flops=4 * 2 * 3 * 3 * 3 * 4, rf=None),
+    Case("roi_align", (2, 8, 10),
+         _one(roi_align={"out": [2, 3], "regions": 3, "scale": 0.25, "sampling_ratio": 2}),
+         lambda a, t: ref_roi_align(_x(a), region_boxes(3, 32, 40), 0.25, (2, 3), 2),
+         # per region: 2·2·3 outputs × 2² samples × 4 reads; 7·2² element-wise per output
+         params=0, flops=3 * (2 * 6 * 4 * 4 + 2 * 6 * 7 * 4), rf=None),
+    # a 256×256 image (64×64 at ¼): boxes 7 and 9 of 10 are large enough for the ⅛ level
+    Case("roi_align over two levels", (2, 64, 64),
+         ({"maxpool": {"id": "p1", "k": 2}},
+          {"roi_align": {"id": "t", "in": ["input", "p1"], "out": 2, "regions": 10,
+                         "scale": 0.25, "sampling_ratio": 1}}),
+         lambda a, t: _roi_levels(a),
+         params=0, flops=10 * (2 * 4 * 1 * 4 + 2 * 4 * 7 * 1), rf=None),
+    Case("max_unpool with a pool's indices", (3, 6, 8),
+         ({"maxpool": {"id": "pool", "k": 2}},
+          {"conv": {"id": "c", "out": 3, "k": 1}},
+          {"max_unpool": {"id": "t", "indices": "pool"}}),
+         lambda a, t: ref_max_unpool(_x(a), a["c"], 2, 2),
+         params=0, rf=None),  # where a value lands depends on the data: no fixed field
+    Case("fc per position", (3, 4, 5), _one(fc={"out": 6, "per_position": True}),
+         lambda a, t: ref_fc_per_position(_x(a), t),
+         params=6 * 3 + 6, macs=6 * 4 * 5 * 3, flops=2 * 360 + 6 * 4 * 5,  # a 1×1 conv's
+         roles=W_B, rf=(_sq(1), _sq(1), _sq(0))),
+    Case("gram", (3, 4, 5), _one(gram={}), lambda a, t: ref_gram(_x(a)),
+         params=0, macs=3 * 3 * 4 * 5, flops=2 * 180, rf=None),  # C²·H·W
+    Case("gram normalised", (2, 3, 3), _one(gram={"normalize": True}),
+         lambda a, t: ref_gram(_x(a)) / (2 * 3 * 3),
+         params=0, macs=2 * 2 * 9, flops=2 * 36 + 2 * 2, rf=None),  # + C² divides
+    Case("matmul", (4, 6), ({"reshape": {"id": "r", "shape": [6, 4]}},
+                            {"matmul": {"id": "t", "in": ["input", "r"]}}),
+         lambda a, t: ref_matmul(_x(a), a["r"]),
+         params=0, macs=4 * 6 * 4, flops=2 * 96, rf=None),
+    Case("matmul transposed", (4, 6), _one(matmul={"in": ["input", "input"],
+                                                   "transpose_b": True}),
+         lambda a, t: ref_matmul(_x(a), np.swapaxes(_x(a), 1, 2)),
+         params=0, macs=4 * 6 * 4, flops=2 * 96, rf=None),
+    Case("bn frozen", (4, 3, 2), _one(bn={"frozen": True}), lambda a, t: ref_bn_loop(_x(a), t),
+         params=0, buffers=4 * 4, flops=2 * 4 * 3 * 2,  # γ, β kept as buffers too
+         roles={**FROZEN, **STATS}, rf=(_sq(1), _sq(1), _sq(0))),
+    # statistics over each group's whole map: r = 3 + (5 − 1)·1 = 7 (a conv first, as for
+    # layernorm over all)
+    Case("groupnorm", (4, 5, 5),
+         ({"conv": {"out": 4, "k": 3, "p": 1}}, {"groupnorm": {"id": "t", "groups": 2}}),
+         lambda a, t: ref_groupnorm(a["conv1"], t, 2),
+         params=2 * 4, flops=5 * 4 * 5 * 5, roles=GAMMA_BETA, rf=(_sq(7), _sq(1), _sq(0))),
+    Case("instancenorm", (3, 5, 5),
+         ({"conv": {"out": 3, "k": 3, "p": 1}}, {"instancenorm": {"id": "t"}}),
+         lambda a, t: ref_instancenorm(a["conv1"], t),
+         params=0, flops=5 * 3 * 5 * 5, rf=(_sq(7), _sq(1), _sq(0))),  # no affine, no stats
+    Case("instancenorm affine, running stats", (3, 4, 5),
+         _one(instancenorm={"affine": True, "track_running_stats": True}),
+         lambda a, t: ref_bn_loop(_x(a), t),  # inference with running statistics: BN's map
+         params=2 * 3, buffers=2 * 3, flops=2 * 3 * 4 * 5, roles={**GAMMA_BETA, **STATS},
+         rf=(_sq(1), _sq(1), _sq(0))),
+    Case("l2norm (SSD)", (4, 3, 5), _one(l2norm={}),
+         lambda a, t: ref_l2norm(_x(a), t["weight"]),
+         # per element: square-add 2, divide 1, scale 1; one square root per position
+         params=4, flops=4 * 4 * 3 * 5 + 3 * 5, roles={"weight": "scale"},
+         rf=(_sq(1), _sq(1), _sq(0))),
+    Case("l2norm without scale", (4, 3), _one(l2norm={"affine": False}),
+         lambda a, t: ref_l2norm(_x(a), None),
+         params=0, flops=3 * 4 * 3 + 3, rf=((1,), (1,), (0,))),
+    Case("layer_scale", (4, 3, 2), _one(layer_scale={}),
+         lambda a, t: ref_channel_scale(_x(a), t["gamma"]),
+         params=4, flops=4 * 3 * 2, roles={"gamma": "scale"}, rf=(_sq(1), _sq(1), _sq(0))),
+    Case("subtract", (4, 5, 5),
+         ({"conv": {"id": "a", "out": 4, "k": 3, "p": 1}},
+          {"subtract": {"id": "t", "in": ["a", "input"]}}),
+         lambda a, t: ref_merge([a["a"], -a["input"]], sum),
+         params=0, flops=4 * 5 * 5, rf=(_sq(3), _sq(1), _sq(0))),
+    *[Case(f"activation {fn}", (5, 3, 4),
+           ({"conv": {"out": 5, "k": 3, "p": 1}}, {fn: {"id": "t"}}),
+           lambda a, t, fn=fn: ref_elementwise(a["conv1"], ACT[fn]),
+           params=0, flops=ops * 5 * 3 * 4, rf=(_sq(3), _sq(1), _sq(0)))
+      # elu: compare, exp, subtract, multiply 4; abs 1
+      for fn, ops in [("elu", 4), ("abs", 1)]],
+    Case("elu alpha", (2, 3, 4), _one(elu={"alpha": 0.5}),
+         lambda a, t: ref_elementwise(_x(a), lambda v: v if v > 0 else 0.5 * (math.exp(v) - 1)),
+         params=0, flops=4 * 2 * 3 * 4, rf=(_sq(1), _sq(1), _sq(0))),
+    Case("prelu one slope", (3, 4, 4), _one(prelu={}),
+         lambda a, t: ref_prelu(_x(a), t["weight"]),
+         params=1, flops=2 * 3 * 4 * 4, roles={"weight": "coefficient"},  # nn.PReLU(): 1
+         rf=(_sq(1), _sq(1), _sq(0))),
+    Case("prelu per channel", (3, 4, 4), _one(prelu={"per_channel": True}),
+         lambda a, t: ref_prelu(_x(a), t["weight"]),
+         params=3, flops=2 * 3 * 4 * 4, roles={"weight": "coefficient"},  # nn.PReLU(3): 3
+         rf=(_sq(1), _sq(1), _sq(0))),
+    Case("scale by a constant", (3, 4, 4), _one(scale={"factor": 0.17}),
+         lambda a, t: 0.17 * _x(a).astype(np.float64),
+         params=0, flops=3 * 4 * 4, rf=(_sq(1), _sq(1), _sq(0))),
 ]
+
+
+def _deform2(a: Acts, t: Tensors) -> np.ndarray:
+    return ref_deform_conv(_x(a), a["off"], a["mask"], t, 2, 2, 0, 1, 2, 2)
+
+
+def _roi_levels(a: Acts) -> np.ndarray:
+    """Two levels (scales ¼ and ⅛ of a 256×256 image): each box pooled from the level
+    ⌊4 + log2(√(wh)/224)⌋ − 2, clamped to 0..1 (FPN's rule, Lin et al. 2017 eq. 1)."""
+    boxes = region_boxes(10, 256, 256)
+    out = np.zeros((2 * 10, 2, 2, 2))
+    levels = []
+    for r, box in enumerate(boxes):
+        size = math.sqrt((box[2] - box[0]) * (box[3] - box[1]))
+        level = min(max(math.floor(4 + math.log2(size / 224 + 1e-6)), 2), 3) - 2
+        levels.append(level)
+        feat, scale = (a["input"], 0.25) if level == 0 else (a["p1"], 0.125)
+        out[r::10] = ref_roi_align(feat, box[None], scale, (2, 2), 1)
+    assert set(levels) == {0, 1}  # the case pools from both levels
+    return out

@@ -374,3 +374,247 @@ def ref_pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
             offset = offset * r + v % r
         y[pos] = x[(b, c * r ** d + offset, *(v // r for v in at))]
     return y
+
+
+# ------------------------------------------------------------ beyond the classifier (#15) --
+
+ACT["elu"] = lambda v: v if v > 0 else math.exp(v) - 1.0  # alpha 1
+ACT["abs"] = abs
+
+
+def ref_prelu(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """x if x ≥ 0 else a·x, with one slope (a of size 1) or one per channel."""
+    y = np.zeros(x.shape)
+    for pos in positions(x.shape):
+        v = float(x[pos])
+        y[pos] = v if v >= 0 else float(a[0] if a.size == 1 else a[pos[1]]) * v
+    return y
+
+
+def ref_norm_groups(x: np.ndarray, groups: list[list[tuple[int, ...]]],
+                    eps: float = 1e-5) -> np.ndarray:
+    """(x − mean)/√(var + ε), biased variance, over each listed group of (c, *position)."""
+    y = np.zeros(x.shape)
+    for bi in range(x.shape[0]):
+        for group in groups:
+            values = [float(x[(bi, *e)]) for e in group]
+            mean = sum(values) / len(values)
+            var = sum((v - mean) ** 2 for v in values) / len(values)
+            for e, v in zip(group, values, strict=True):
+                y[(bi, *e)] = (v - mean) / math.sqrt(var + eps)
+    return y
+
+
+def ref_groupnorm(x: np.ndarray, t: Tensors, groups: int) -> np.ndarray:
+    """PyTorch's group_norm: each group of C/G consecutive channels over every position, then
+    γ_c·x + β_c."""
+    per = x.shape[1] // groups
+    members = [[(c, *p) for c in range(g * per, (g + 1) * per) for p in positions(x.shape[2:])]
+               for g in range(groups)]
+    y = ref_norm_groups(x, members)
+    shape = (1, -1, *([1] * (x.ndim - 2)))
+    out: np.ndarray = y * t["gamma"].reshape(shape) + t["beta"].reshape(shape)
+    return out
+
+
+def ref_instancenorm(x: np.ndarray, t: Tensors) -> np.ndarray:
+    """Each channel of each sample over its positions (no running statistics); γ, β if given."""
+    members = [[(c, *p) for p in positions(x.shape[2:])] for c in range(x.shape[1])]
+    y = ref_norm_groups(x, members)
+    if "gamma" in t:
+        shape = (1, -1, *([1] * (x.ndim - 2)))
+        y = y * t["gamma"].reshape(shape) + t["beta"].reshape(shape)
+    return y
+
+
+def ref_l2norm(x: np.ndarray, scale: np.ndarray | None, eps: float = 1e-12) -> np.ndarray:
+    """x_c / max(√Σ_c x_c², ε) at each position, times scale_c."""
+    y = np.zeros(x.shape)
+    for bi in range(x.shape[0]):
+        for p in positions(x.shape[2:]):
+            norm = math.sqrt(sum(float(x[(bi, c, *p)]) ** 2 for c in range(x.shape[1])))
+            for c in range(x.shape[1]):
+                v = float(x[(bi, c, *p)]) / max(norm, eps)
+                y[(bi, c, *p)] = v * (1.0 if scale is None else float(scale[c]))
+    return y
+
+
+def ref_channel_scale(x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    y = np.zeros(x.shape)
+    for pos in positions(x.shape):
+        y[pos] = float(gamma[pos[1]]) * float(x[pos])
+    return y
+
+
+def ref_adaptive_max(x: np.ndarray, out: Sequence[int]) -> np.ndarray:
+    """PyTorch's adaptive max: output i is the max of [⌊i·n/o⌋, ⌈(i+1)·n/o⌉) on each axis."""
+    n = x.shape[2:]
+    y = np.zeros((*x.shape[:2], *out))
+    for pos in positions(out):
+        ranges = [range((pos[a] * n[a]) // out[a], -(-((pos[a] + 1) * n[a]) // out[a]))
+                  for a in range(len(out))]
+        cells = list(itertools.product(*ranges))
+        for bi, ci in itertools.product(range(x.shape[0]), range(x.shape[1])):
+            y[(bi, ci, *pos)] = max(float(x[(bi, ci, *cell)]) for cell in cells)
+    return y
+
+
+def ref_maxout(x: np.ndarray, pieces: int) -> np.ndarray:
+    """Output channel c: the max of input channels c·pieces … c·pieces + pieces − 1."""
+    y = np.zeros((x.shape[0], x.shape[1] // pieces, *x.shape[2:]))
+    for pos in positions(y.shape):
+        y[pos] = max(float(x[(pos[0], pos[1] * pieces + j, *pos[2:])]) for j in range(pieces))
+    return y
+
+
+def ref_max_unpool(pre: np.ndarray, values: np.ndarray, k: int, s: int) -> np.ndarray:
+    """SegNet: for each window of the pool on ``pre`` (k×k, stride s, no padding), its first
+    maximum's position (row-major scan, as PyTorch) receives the value at the window's position
+    of ``values``; every other position is 0."""
+    y = np.zeros(pre.shape)
+    oh, ow = values.shape[2:]
+    for bi, c, i, j in itertools.product(range(pre.shape[0]), range(pre.shape[1]), range(oh),
+                                         range(ow)):
+        best, at = -math.inf, (0, 0)
+        for di, dj in itertools.product(range(k), range(k)):
+            v = float(pre[bi, c, i * s + di, j * s + dj])
+            if v > best:
+                best, at = v, (i * s + di, j * s + dj)
+        y[bi, c, at[0], at[1]] = values[bi, c, i, j]
+    return y
+
+
+def torchvision_bilinear(feat: np.ndarray, y: float, x: float) -> float:
+    """torchvision's roi_align bilinear_interpolate on one map (H, W)."""
+    height, width = feat.shape
+    if y < -1.0 or y > height or x < -1.0 or x > width:
+        return 0.0
+    y, x = max(y, 0.0), max(x, 0.0)
+    y_lo, x_lo = int(y), int(x)
+    if y_lo >= height - 1:
+        y_lo = y_hi = height - 1
+        y = float(y_lo)
+    else:
+        y_hi = y_lo + 1
+    if x_lo >= width - 1:
+        x_lo = x_hi = width - 1
+        x = float(x_lo)
+    else:
+        x_hi = x_lo + 1
+    ly, lx = y - y_lo, x - x_lo
+    return float((1 - ly) * (1 - lx) * feat[y_lo, x_lo] + (1 - ly) * lx * feat[y_lo, x_hi]
+                 + ly * (1 - lx) * feat[y_hi, x_lo] + ly * lx * feat[y_hi, x_hi])
+
+
+def ref_roi_align(feat: np.ndarray, boxes: np.ndarray, scale: float, out: tuple[int, int],
+                  g: int) -> np.ndarray:
+    """torchvision's roi_align (aligned=False), loop by loop: rows b·R + r."""
+    b, c = feat.shape[:2]
+    ph, pw = out
+    y = np.zeros((b * len(boxes), c, ph, pw))
+    for bi, (r, box) in itertools.product(range(b), enumerate(boxes)):
+        x1, y1, x2, y2 = (float(v) * scale for v in box)
+        rw, rh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+        bh, bw = rh / ph, rw / pw
+        for ci, i, j in itertools.product(range(c), range(ph), range(pw)):
+            total = 0.0
+            for iy, ix in itertools.product(range(g), range(g)):
+                yy = y1 + i * bh + (iy + 0.5) * bh / g
+                xx = x1 + j * bw + (ix + 0.5) * bw / g
+                total += torchvision_bilinear(feat[bi, ci], yy, xx)
+            y[bi * len(boxes) + r, ci, i, j] = total / (g * g)
+    return y
+
+
+def ref_roi_pool(feat: np.ndarray, boxes: np.ndarray, scale: float,
+                 out: tuple[int, int]) -> np.ndarray:
+    """torchvision's roi_pool, loop by loop: corners rounded, bins ⌊i·h/P⌋ … ⌈(i+1)·h/P⌉ from
+    the corner, clipped; an empty bin is 0."""
+    b, c, height, width = feat.shape
+    ph, pw = out
+    y = np.zeros((b * len(boxes), c, ph, pw))
+    for bi, (r, box) in itertools.product(range(b), enumerate(boxes)):
+        x1, y1, x2, y2 = (math.floor(float(v) * scale + 0.5) for v in box)
+        bh, bw = max(y2 - y1 + 1, 1) / ph, max(x2 - x1 + 1, 1) / pw
+        for ci, i, j in itertools.product(range(c), range(ph), range(pw)):
+            h0 = min(max(math.floor(i * bh) + y1, 0), height)
+            h1 = min(max(math.ceil((i + 1) * bh) + y1, 0), height)
+            w0 = min(max(math.floor(j * bw) + x1, 0), width)
+            w1 = min(max(math.ceil((j + 1) * bw) + x1, 0), width)
+            cells = [float(feat[bi, ci, hh, ww]) for hh in range(h0, h1) for ww in range(w0, w1)]
+            y[bi * len(boxes) + r, ci, i, j] = max(cells) if cells else 0.0
+    return y
+
+
+def deform_sample(plane: np.ndarray, y: float, x: float) -> float:
+    """torchvision's deform_conv2d bilinear sample: 0 unless −1 < y < H and −1 < x < W; each of
+    the four neighbours 0 outside the map."""
+    height, width = plane.shape
+    if not (-1 < y < height and -1 < x < width):
+        return 0.0
+    y0, x0 = math.floor(y), math.floor(x)
+    ly, lx = y - y0, x - x0
+    total = 0.0
+    for yy, wy in ((y0, 1 - ly), (y0 + 1, ly)):
+        for xx, wx in ((x0, 1 - lx), (x0 + 1, lx)):
+            if 0 <= yy < height and 0 <= xx < width:
+                total += wy * wx * float(plane[yy, xx])
+    return total
+
+
+def ref_deform_conv(x: np.ndarray, offset: np.ndarray, mask: np.ndarray | None, t: Tensors,
+                    k: int, s: int, p: int, d: int, groups: int, offset_groups: int) -> np.ndarray:
+    """torchvision's deform_conv2d, output element by element: tap (i, j) of output (y, x) reads
+    channel c at (y·s − p + i·d + Δy, x·s − p + j·d + Δx), Δ of c's offset group, bilinearly,
+    times the mask; the weight's dot product over its group's channels and taps."""
+    w, bias = t["weight"], t.get("bias")
+    b, cin = x.shape[:2]
+    cout = w.shape[0]
+    ho, wo = offset.shape[2:]
+    per_og, per_g = cin // offset_groups, cin // groups
+    y = np.zeros((b, cout, ho, wo))
+    for bi, oy, ox in itertools.product(range(b), range(ho), range(wo)):
+        samples = np.zeros((cin, k, k))
+        for c, i, j in itertools.product(range(cin), range(k), range(k)):
+            g = c // per_og
+            tap = i * k + j
+            dy = float(offset[bi, g * 2 * k * k + 2 * tap, oy, ox])
+            dx = float(offset[bi, g * 2 * k * k + 2 * tap + 1, oy, ox])
+            v = deform_sample(x[bi, c], oy * s - p + i * d + dy, ox * s - p + j * d + dx)
+            if mask is not None:
+                v *= float(mask[bi, g * k * k + tap, oy, ox])
+            samples[c, i, j] = v
+        for o in range(cout):
+            g = o // (cout // groups)
+            y[bi, o, oy, ox] = float(np.sum(w[o] * samples[g * per_g:(g + 1) * per_g]))
+            y[bi, o, oy, ox] += 0.0 if bias is None else float(bias[o])
+    return y
+
+
+def ref_gram(x: np.ndarray) -> np.ndarray:
+    """G[k, k'] = Σ over positions of a_k·a_k' (the lecture's Σ_i Σ_j a_ijk a_ijk')."""
+    b, c = x.shape[:2]
+    y = np.zeros((b, c, c))
+    for bi, k1, k2 in itertools.product(range(b), range(c), range(c)):
+        y[bi, k1, k2] = sum(float(x[(bi, k1, *p)]) * float(x[(bi, k2, *p)])
+                            for p in positions(x.shape[2:]))
+    return y
+
+
+def ref_matmul(a: np.ndarray, bm: np.ndarray) -> np.ndarray:
+    """(A·B)[n, m] = Σ_k A[n, k]·B[k, m], per sample."""
+    y = np.zeros((a.shape[0], a.shape[1], bm.shape[2]))
+    for bi, n, m in itertools.product(range(a.shape[0]), range(a.shape[1]), range(bm.shape[2])):
+        y[bi, n, m] = sum(float(a[bi, n, kk]) * float(bm[bi, kk, m]) for kk in range(a.shape[2]))
+    return y
+
+
+def ref_fc_per_position(x: np.ndarray, t: Tensors) -> np.ndarray:
+    """y[o, p] = Σ_c W[o, c]·x[c, p] + b[o] at every position p."""
+    w = t["weight"]
+    y = np.zeros((x.shape[0], w.shape[0], *x.shape[2:]))
+    for bi, o in itertools.product(range(x.shape[0]), range(w.shape[0])):
+        for p in positions(x.shape[2:]):
+            y[(bi, o, *p)] = sum(float(w[o, c]) * float(x[(bi, c, *p)])
+                                 for c in range(x.shape[1])) + float(t["bias"][o])
+    return y

@@ -287,6 +287,13 @@ _FAMILIES = {
     "shuffle": "channel_shuffle: {groups: 4}", "slice": "slice: {start: 0, stop: 8}",
     "subsample": "subsample: {k: 2}", "conv bn gelu": "conv: {out: 16, k: 3, p: 1, bn: true, "
     "act: gelu}",
+    # the layers beyond the classifier: deformable sampling, RoIAlign over two levels, the
+    # unpooling of a pool's indices, group/instance/L2 norms, a Gram matrix
+    "deform_conv": "conv: {id: offsets, out: 18, k: 3, p: 1}\n  - deform_conv: {in: [input, "
+    "offsets], out: 16, k: 3, p: 1}", "roi_align": "maxpool: {id: p1, k: 2}\n  - roi_align: {in: "
+    "[input, p1], out: 7, regions: 300, scale: 0.25}", "max_unpool": "maxpool: {id: p, k: 2}\n"
+    "  - max_unpool: {indices: p}", "groupnorm": "groupnorm: {groups: 4}",
+    "instancenorm": "instancenorm", "l2norm": "l2norm", "gram": "gram",
 }
 
 

@@ -360,10 +360,10 @@ def test_layer_classes_are_immutable_values() -> None:
 
     fc = Linear(out=10)
     assert (fc.out, fc.bias) == (10, True)
-    assert [f.name for f in dataclasses.fields(fc)] == ["out", "bias"]
+    assert [f.name for f in dataclasses.fields(fc)] == ["out", "bias", "per_position"]
     assert fc == Linear(out=10) and hash(fc) == hash(Linear(out=10))
     assert fc != Linear(out=10, bias=False) and fc != Linear(out=11)
-    assert repr(fc) == "Linear(out=10, bias=True)"
+    assert repr(fc) == "Linear(out=10, bias=True, per_position=False)"
     with pytest.raises(dataclasses.FrozenInstanceError):
         fc.out = 5  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):

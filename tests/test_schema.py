@@ -65,7 +65,8 @@ def test_keys_follow_the_reader() -> None:
 def test_layer_arguments_follow_the_class(kind: str) -> None:
     cls = LAYER_TYPES[kind][0]
     props = SCHEMA["definitions"][f"layer.{kind}"]["properties"]
-    assert set(props) == {*(a.name for a in layer_args(kind)), *cls.POST_ARGS, *COMMON_KEYS}
+    assert set(props) == {*(a.name for a in layer_args(kind)), *cls.POST_ARGS, *cls.REFS,
+                          *COMMON_KEYS}
 
 
 def example_value(kind: str) -> Any:

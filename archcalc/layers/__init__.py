@@ -41,6 +41,12 @@ from .base import (
     COEFFICIENT as COEFFICIENT,
 )
 from .base import (
+    FROZEN_SCALE as FROZEN_SCALE,
+)
+from .base import (
+    FROZEN_SHIFT as FROZEN_SHIFT,
+)
+from .base import (
     POST_PROTOCOL as POST_PROTOCOL,
 )
 from .base import (
@@ -72,6 +78,9 @@ from .base import (
 )
 from .base import (
     Layer as Layer,
+)
+from .base import (
+    Ref as Ref,
 )
 from .base import (
     Shapes as Shapes,

@@ -1,7 +1,9 @@
-"""Element-wise maps without weights: the activations, ``identity``, ``dropout``.
+"""Element-wise maps: the activations, ``identity``, ``dropout``, a constant ``scale``, and the
+one learnable activation, ``prelu``.
 
-Every activation function is one entry of :data:`RULES` — its cost per element, whether it maps
-0 to 0, and its NumPy form — so a new activation is one line here and nothing else.
+Every activation function without weights is one entry of :data:`RULES` — its cost per element,
+whether it maps 0 to 0, and its NumPy form — so a new activation is one line here and nothing
+else.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..shapes import Shape, prod
-from .base import Arg, Pointwise, Shapes, Tensor, Tensors, Work, layer_class
+from .base import COEFFICIENT, REQUIRED, Arg, Pointwise, Shapes, Tensor, Tensors, Work, layer_class
 
 if TYPE_CHECKING:
     from ..executor import Context
@@ -54,6 +56,12 @@ def _gelu(np: Any, x: Array, a: float, out: Array | None) -> Array:
     return y
 
 
+def _elu(np: Any, x: Array, a: float, out: Array | None) -> Array:
+    with np.errstate(over="ignore"):
+        y: Array = np.where(x > 0, x, x.dtype.type(a) * np.expm1(np.minimum(x, 0)))
+    return y
+
+
 def _softmax(np: Any, x: Array, a: float, out: Array | None) -> Array:
     e = np.exp(x - x.max(axis=1, keepdims=True))
     y: Array = e / e.sum(axis=1, keepdims=True)
@@ -64,7 +72,8 @@ def _softmax(np: Any, x: Array, a: float, out: Array | None) -> Array:
 #: leaky_relu max(x, a·x): 2 · sigmoid 1/(1+e^-x): 4 (neg, exp, add, div) · tanh: 4 ·
 #: hardsigmoid min(max(x/6+½,0),1): 4 · hardswish x·hardsigmoid(x): 5 · swish/silu
 #: x·sigmoid(x): 5 · gelu (erf form ½x(1+erf(x/√2))): 5 · softmax over channels exp, sum,
-#: divide: 3.
+#: divide: 3 · elu x if x > 0 else α(e^x − 1) (compare, exp, subtract, multiply): 4 · abs |x|
+#: (the L1 distance of a Siamese head): 1.
 RULES: Mapping[str, Rule] = {
     "relu": Rule(1, "max(x, 0)", True, lambda np, x, a, out: np.maximum(x, 0, out=out)),
     "relu6": Rule(2, "min(max(x, 0), 6)", True, lambda np, x, a, out: np.clip(x, 0, 6, out=out)),
@@ -81,6 +90,8 @@ RULES: Mapping[str, Rule] = {
     "silu": Rule(5, "x·σ(x)", True, lambda np, x, a, out: x * _sigmoid(np, x)),
     "gelu": Rule(5, "½x(1 + erf(x/√2))", True, _gelu),
     "softmax": Rule(3, "e^x_c / Σ_c e^x_c over channels", False, _softmax),
+    "elu": Rule(4, "x if x > 0 else α·(e^x − 1)", True, _elu, ("alpha",)),
+    "abs": Rule(1, "|x|", True, lambda np, x, a, out: np.abs(x, out=out)),
 }
 #: operations per element of each activation (``full`` convention), from :data:`RULES`
 ACTIVATION_OPS: Mapping[str, int] = {name: rule.ops for name, rule in RULES.items()}
@@ -89,23 +100,31 @@ ACTIVATION_OPS: Mapping[str, int] = {name: rule.ops for name, rule in RULES.item
 @layer_class
 class Activation(Pointwise):
     """Element-wise activation (``relu``, ``relu6``, ``leaky_relu``, ``sigmoid``, ``tanh``,
-    ``hardsigmoid``, ``hardswish``, ``swish``/``silu``, ``gelu``, ``softmax`` over channels).
-    No params; work per :data:`ACTIVATION_OPS` (``full``). Only ``leaky_relu`` takes an
-    argument, ``slope``."""
+    ``hardsigmoid``, ``hardswish``, ``swish``/``silu``, ``gelu``, ``softmax`` over channels,
+    ``elu``, ``abs``). No params; work per :data:`ACTIVATION_OPS` (``full``). ``leaky_relu``
+    takes ``slope``, ``elu`` takes ``alpha``; the others take no argument."""
 
     kind: ClassVar[str] = "activation"
     doc: ClassVar[str] = "element-wise activation"
     KIND_IS_NAME: ClassVar[bool] = False
     TITLE: ClassVar[str] = "Activations"
     SPELLINGS: ClassVar[Mapping[str, Mapping[str, Any]]] = {name: {"fn": name} for name in RULES}
-    ARGS: ClassVar[tuple[Arg, ...]] = (Arg("slope", "float", 0.01, "leaky_relu negative slope"),)
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("slope", "float", 0.01, "leaky_relu negative slope"),
+        Arg("alpha", "float", 1.0, "elu scale of the negative part"),
+    )
     fn: str = "relu"
     slope: float = 0.01
+    alpha: float = 1.0
 
     @classmethod
     def args_for(cls, name: str) -> tuple[Arg, ...]:
-        """``leaky_relu`` takes ``slope``; the others take no argument."""
+        """``leaky_relu`` takes ``slope``, ``elu`` ``alpha``; the others take no argument."""
         return tuple(a for a in cls.ARGS if a.name in RULES[name].args)
+
+    def _param(self) -> float:
+        """The rule's argument: ``alpha`` for elu, else ``slope`` (used by leaky_relu only)."""
+        return self.alpha if self.fn == "elu" else self.slope
 
     @property
     def type_name(self) -> str:
@@ -127,16 +146,16 @@ class Activation(Pointwise):
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """relu, relu6, leaky_relu, sigmoid, tanh, hardsigmoid ``clip(x/6 + ½, 0, 1)``,
         hardswish ``x·hardsigmoid(x)``, swish/silu ``x·σ(x)``, gelu ``½x(1 + erf(x/√2))``,
-        softmax over channels."""
+        softmax over channels, elu ``x if x > 0 else α(e^x − 1)`` (PyTorch's ELU), abs."""
         import numpy as np
 
         x = inputs[0]
-        return np.asarray(self.rule.numpy(np, x, self.slope, None), dtype=x.dtype)
+        return np.asarray(self.rule.numpy(np, x, self._param(), None), dtype=x.dtype)
 
     def forward_inplace(self, y: Array, w: Tensors, ctx: Context) -> Array:
         import numpy as np
 
-        result = self.rule.numpy(np, y, self.slope, y)
+        result = self.rule.numpy(np, y, self._param(), y)
         if result is not y:
             np.copyto(y, result, casting="same_kind")
         return y
@@ -180,3 +199,74 @@ class Dropout(Identity):
     ARGS: ClassVar[tuple[Arg, ...]] = (Arg("p", "prob", 0.5, "drop probability"),)
     p: float = 0.5
 
+
+
+@layer_class
+class PReLU(Pointwise):
+    """Parametric ReLU (He et al. 2015, arXiv:1502.01852): ``x if x ≥ 0 else a·x`` with a
+    learned slope ``a`` — one for the whole layer (PyTorch's ``nn.PReLU()``, 1 parameter) or
+    one per channel (``per_channel: true``, ``nn.PReLU(C)``: C parameters). Work per element:
+    compare and multiply, 2 operations (``full``)."""
+
+    kind: ClassVar[str] = "prelu"
+    doc: ClassVar[str] = "parametric ReLU with a learned slope (one, or one per channel)"
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("per_channel", "bool", False, "one slope per channel instead of one in all"),
+    )
+    per_channel: bool = False
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return (Tensor("weight", (ins[0][0] if self.per_channel else 1,), COEFFICIENT),)
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(elementwise=2 * prod(out))
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``max(0, x) + a·min(0, x)``, ``a`` per channel or one for all (PyTorch's PReLU)."""
+        import numpy as np
+
+        from .arrays import channel_view
+
+        (x,) = inputs
+        a = w["weight"].astype(x.dtype)
+        slope = channel_view(a, x.ndim) if self.per_channel else a.reshape(())
+        y: Array = np.where(x >= 0, x, slope * x)
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        ex.same_shape()
+        ex.section("weights")
+        if self.per_channel:
+            ex.tensor("weight", "C", {"C": ex.shape[0]}, ex.shape[0],
+                      note="one learned slope per channel")
+        else:
+            ex.tensor("weight", "1", {}, 1, note="one learned slope for every element")
+        syms, env = ex.dims(ex.shape, False)
+        ex.elementwise("prelu", "2*" + "*".join(syms), env, 2 * prod(ex.shape))
+
+
+@layer_class
+class ConstantScale(Pointwise):
+    """Multiplication by a constant ``factor``: Inception-ResNet's residual scaling ("scaling
+    down the residuals before adding them", 0.1-0.3; Szegedy et al. 2017, Section 3.3). No
+    weights; one multiply per element (``full``)."""
+
+    kind: ClassVar[str] = "scale"
+    doc: ClassVar[str] = "multiply by a constant factor (residual scaling)"
+    ARGS: ClassVar[tuple[Arg, ...]] = (Arg("factor", "float", REQUIRED, "the constant"),)
+    factor: float
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(elementwise=prod(out))
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``factor·x``."""
+        (x,) = inputs
+        y: Array = x * x.dtype.type(self.factor)
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        self.explain_per_element(ex, "scale", "1", 1)

@@ -59,15 +59,30 @@ BIAS = "bias"
 SCALE = "scale"
 #: a learnable additive shift per channel (BN/LayerNorm β)
 SHIFT = "shift"
-#: a trainable coefficient multiplying a pooled window (LeNet-5's subsampling)
+#: a trainable coefficient: multiplying a pooled window (LeNet-5's subsampling), the negative
+#: slope of a PReLU
 COEFFICIENT = "coefficient"
 #: running statistics kept for inference: buffers, not parameters
 RUNNING_MEAN = "running_mean"
 RUNNING_VAR = "running_var"
+#: a frozen batch norm's γ and β (torchvision's FrozenBatchNorm2d, detection backbones): the
+#: same arithmetic as a scale and shift, kept as buffers
+FROZEN_SCALE = "frozen_scale"
+FROZEN_SHIFT = "frozen_shift"
 #: every role; the executor's initialisation and receptive-field probe have a rule for each
-ROLES = (WEIGHT, BIAS, SCALE, SHIFT, COEFFICIENT, RUNNING_MEAN, RUNNING_VAR)
+ROLES = (WEIGHT, BIAS, SCALE, SHIFT, COEFFICIENT, RUNNING_MEAN, RUNNING_VAR, FROZEN_SCALE,
+         FROZEN_SHIFT)
 #: the roles counted as buffers (state, not learned by gradient)
-BUFFER_ROLES = frozenset({RUNNING_MEAN, RUNNING_VAR})
+BUFFER_ROLES = frozenset({RUNNING_MEAN, RUNNING_VAR, FROZEN_SCALE, FROZEN_SHIFT})
+
+
+class Ref(NamedTuple):
+    """A node that a reference argument names (``like: p4``, ``indices: pool5``): its name,
+    output shape, and the node itself (None for a network input)."""
+
+    name: str
+    shape: Shape
+    node: Any = None
 
 
 class Tensor(NamedTuple):
@@ -195,6 +210,12 @@ class Layer:
     KIND_IS_NAME: ClassVar[bool] = True
     #: the reference's section title when the class is listed under one heading (activations)
     TITLE: ClassVar[str] = ""
+    #: arguments that name another node instead of giving a value, with their docs: the
+    #: builder resolves them like ``in:`` and :meth:`from_refs` turns the named nodes into
+    #: argument values (``like: p4`` → ``size``); those in ``REF_INPUTS`` are also inputs,
+    #: after the ``in:`` ones (``indices: pool5``)
+    REFS: ClassVar[Mapping[str, str]] = {}
+    REF_INPUTS: ClassVar[tuple[str, ...]] = ()
     #: (name, default) of each field in declaration order, recorded by :func:`layer_class`,
     #: as a mapping too, and the fields without a default
     _field_defaults: ClassVar[tuple[tuple[str, Any], ...]] = ()
@@ -234,6 +255,12 @@ class Layer:
         """As a fused post-op: its weights and element-wise work on the op's output."""
         raise NotImplementedError(f"{type(self).__name__} cannot be fused")
 
+    def forward_indices(self, inputs: Sequence[Array], w: Tensors,
+                        ctx: Context) -> tuple[Array, Array]:
+        """For a layer an ``indices:`` reference names (max pooling): its output and the flat
+        position of each output's source, for ``max_unpool``."""
+        raise NotImplementedError(f"{type(self).__name__} has no argmax indices")
+
     # -- derived from the rules, or facts with a stated default
     @classmethod
     def args_for(cls, name: str) -> tuple[Arg, ...]:
@@ -266,6 +293,18 @@ class Layer:
         receptive-field probe then detects any contribution in float32). True for every type
         but the activations with f(0) ≠ 0."""
         return True
+
+    @classmethod
+    def from_refs(cls, refs: Mapping[str, Ref], given: Mapping[str, Any]) -> dict[str, Any]:
+        """Argument values from the nodes the reference arguments name (``given``: the other
+        arguments as written); raises :class:`LayerArgError` for a node it cannot use."""
+        return {}
+
+    def region_count(self) -> int:
+        """The regions per sample its output holds when it makes them (RoI pooling of R
+        proposals: R), or 0 — then the output has its inputs' multiplicity (see
+        :mod:`archcalc.graph`). 0 for every type but ``roi_pool`` and ``roi_align``."""
+        return 0
 
     def params(self, ins: Shapes) -> Weights:
         """Learnable tensors, name → shape (the parameter count is their sizes summed)."""

@@ -1,4 +1,5 @@
-"""Convolutions: ``conv`` (1D/2D/3D), ``dwconv``, ``pwconv``, ``deconv`` (transposed)."""
+"""Convolutions: ``conv`` (1D/2D/3D), ``dwconv``, ``pwconv``, ``deconv`` (transposed),
+``deform_conv`` (deformable, v1 and modulated v2)."""
 
 from __future__ import annotations
 
@@ -514,6 +515,200 @@ class ConvTranspose(Layer):
             rx.emit(ax, f"r_prev{x} + (K{x} - 1)*j_prev{x}/S{x}", f"j_prev{x}/S{x}",
                     f"start_prev{x} + ((K{x} - 1)/2 - (K{x} - 1 - P{x}))*j_prev{x}/S{x}",
                     env, "zero-insertion refines the grid by S, then a stride-1 window")
+
+
+@layer_class
+class DeformConv(Layer):
+    """Deformable convolution (Dai et al. 2017, arXiv:1703.06211; modulated: Zhu et al. 2019,
+    arXiv:1811.11168), as torchvision's ``deform_conv2d``: a 2D conv whose K×K taps sample the
+    input at ``p0 + pn + Δpn`` by bilinear interpolation. Inputs: the map ``[C, H, W]``, the
+    offsets ``[2·G·K_h·K_w, H′, W′]`` (Δy, Δx per tap and offset group G — an ordinary conv of
+    the spec computes them, with this layer's kernel, stride and padding), and optionally the
+    modulation masks ``[G·K_h·K_w, H′, W′]``.
+
+    Shape, weights and MACs are those of the conv: weights ``out × C/groups × K_h × K_w``
+    (+ bias; torchvision's ``DeformConv2d(64, 64, 3)``: 36,928), MACs ``out·H′·W′·(C/groups)·
+    K_h·K_w``. Sampling (``full`` convention): each of the ``C·K_h·K_w·H′·W′`` sampled values is
+    a bilinear interpolation, one lerp per axis as ``upsample``: 6 operations; a mask multiplies
+    each (+1); bias one add per output. RF: none — each tap moves by a learned, input-dependent
+    offset ("adaptive receptive field"), so no fixed field exists.
+    """
+
+    kind: ClassVar[str] = "deform_conv"
+    doc: ClassVar[str] = "deformable 3x3-style convolution with offset (and mask) inputs"
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = 3
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        *Conv.ARGS[:3],
+        Arg("p", "ints0", 0, "padding per side"),
+        Conv.ARGS[4],
+        Conv.ARGS[5],
+        Arg("offset_groups", "int+", 1, "offset groups G: channels split, each with its offsets"),
+        Conv.ARGS[6],
+    )
+    POST_ARGS: ClassVar[tuple[str, ...]] = ("bn", "act")
+    out: int
+    k: PerAxis
+    s: PerAxis = 1
+    p: PerAxis = 0
+    d: PerAxis = 1
+    groups: int = 1
+    offset_groups: int = 1
+    bias: bool = True
+
+    def window(self, shape: Shape) -> Window:
+        rank = spatial_rank(self.kind, shape, 2)
+        k, s = per_axis(self.k, rank, "k"), per_axis(self.s, rank, "s")
+        p, d = per_axis(self.p, rank, "p"), per_axis(self.d, rank, "d")
+        k_eff = tuple(effective_kernel(k[a], d[a]) for a in range(rank))
+        return Window(k, s, d, k_eff, p, p)
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        x = ins[0]
+        cin = x[0]
+        k, s, d, _, p, _ = self.window(x)
+        if cin % self.groups or self.out % self.groups or cin % self.offset_groups:
+            raise LayerArgError(
+                f"groups={self.groups} must divide input ({cin}) and out ({self.out}) channels, "
+                f"offset_groups={self.offset_groups} the input channels",
+                hint="choose divisors of the channels")
+        spatial = tuple(conv_out(x[1 + a], k[a], s[a], (p[a], p[a]), d[a]) for a in range(2))
+        taps = k[0] * k[1]
+        for what, shape, want in (("offsets", ins[1], 2 * self.offset_groups * taps),
+                                  *((("mask", ins[2], self.offset_groups * taps),)
+                                    if len(ins) > 2 else ())):
+            if shape != (want, *spatial):
+                raise LayerArgError(
+                    f"the {what} input must be [{want}, {spatial[0]}, {spatial[1]}] "
+                    f"({'2·' if what == 'offsets' else ''}G·K_h·K_w = {want} channels at the "
+                    f"output size), got {list(shape)}",
+                    hint=f"compute the {what} with a conv of {want} outputs, this layer's "
+                    "kernel, stride and padding")
+        return (self.out, *spatial)
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        cin = ins[0][0]
+        k = self.window(ins[0]).k
+        cg = cin // self.groups
+        found = [Tensor("weight", (self.out, cg, *k), WEIGHT, cg * prod(k))]
+        if self.bias:
+            found.append(Tensor("bias", (self.out,), BIAS))
+        return tuple(found)
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        cin = ins[0][0]
+        taps = prod(self.window(ins[0]).k)
+        positions = prod(out[1:])
+        samples = cin * taps * positions  # one bilinear sample per input channel, tap, position
+        per_sample = 6 + (1 if len(ins) > 2 else 0)  # two lerps (3 each), a mask multiply
+        return Work(macs=prod(out) * (cin // self.groups) * taps,
+                    elementwise=samples * per_sample + (prod(out) if self.bias else 0))
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        """None: learned offsets move every tap, so no fixed field exists."""
+        return None
+
+    def refines(self, ins: Shapes) -> bool:
+        return False
+
+    def scratch_elements(self, ins: Shapes) -> int:
+        """The sampling's working memory: the float64 samples, one corner's values and their
+        weighted float64 product for every input channel, tap and output position (about 8
+        float32 elements each), and the per-tap coordinates and weights (about 12)."""
+        out = self.out_shape(ins)
+        taps = prod(self.window(ins[0]).k)
+        positions = prod(out[1:])
+        return 8 * ins[0][0] * taps * positions + 12 * self.offset_groups * taps * positions
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """torchvision's deform_conv2d: tap ``(i, j)`` of output ``(y, x)`` samples channel c
+        (offset group ``c // (C/G)``) at ``(y·s − p + i·d + Δy, x·s − p + j·d + Δx)`` by
+        bilinear interpolation (0 outside the map), times the mask when given; the samples
+        ``(C·K_h·K_w) × (H′·W′)`` then meet the weight in one product per group."""
+        import numpy as np
+
+        from .arrays import channel_view
+
+        x, offset = inputs[0], inputs[1]
+        mask = inputs[2] if len(inputs) > 2 else None
+        b, cin, height, width = x.shape
+        k, s, d, _, p, _ = self.window(x.shape[1:])
+        ho, wo = offset.shape[2:]
+        kh, kw = k
+        taps = kh * kw
+        og = self.offset_groups
+        off = offset.reshape(b, og, taps, 2, ho, wo).astype(np.float64)
+        ti, tj = np.divmod(np.arange(taps), kw)
+        base_y = (np.arange(ho) * s[0] - p[0])[None, :, None] + (ti * d[0])[:, None, None]
+        base_x = (np.arange(wo) * s[1] - p[1])[None, None, :] + (tj * d[1])[:, None, None]
+        py = base_y[None, None] + off[:, :, :, 0]  # (B, G, taps, H′, W′)
+        px = base_x[None, None] + off[:, :, :, 1]
+        cols = _bilinear(x.reshape(b, og, cin // og, height, width), py, px)
+        if mask is not None:
+            cols = cols * mask.reshape(b, og, 1, taps, ho, wo)
+        # (B, G, C/G, taps, L) → (B, groups, C/groups·taps, L), the weight's (c, i, j) order
+        cols = cols.reshape(b, cin, taps, ho * wo).astype(x.dtype)
+        g = self.groups
+        cols = cols.reshape(b, g, cin // g * taps, ho * wo)
+        weight = w["weight"].reshape(g, self.out // g, cin // g * taps)
+        y = ctx.matmul(weight, cols).reshape(b, self.out, ho, wo)
+        if self.bias:
+            y += channel_view(w["bias"], 4)
+        out: Array = y
+        return out
+
+    def explain(self, ex: Derivation) -> None:
+        cin = ex.shape[0]
+        k, s, d, _, p, _ = self.window(ex.shape)
+        ex.channels("C_out", {"C_out": self.out}, "one output map per filter")
+        axes = ex.axes(ex.shape, [(k[a], s[a], d[a], p[a]) for a in range(2)])
+        ex.window_shape(axes, k, s, d, p, p, pool_ceil=False)
+        ex.section("weights")
+        kf, kenv = ex.kernel_symbols(axes, k)
+        g = self.groups
+        cin_sym = "C_in" if g == 1 else "(C_in/g)"
+        ex.tensor("weight", "*".join(["C_out", cin_sym, *kf]),
+                  {"C_out": self.out, "C_in": cin, "g": g, **kenv},
+                  self.out * cin // g * prod(k), times=True,
+                  note="a conv's weights; the offsets come from another layer")
+        if self.bias:
+            ex.tensor("bias", "C_out", {"C_out": self.out}, self.out)
+        osyms, oenv = ex.out_symbols()
+        ex.macs("*".join(["C_out", *osyms[1:], cin_sym, *kf]),
+                {**oenv, "C_out": self.out, "C_in": cin, "g": g, **kenv},
+                "as a conv: each output element, (C_in/g)·∏K multiply-accumulates")
+        per = 6 + (1 if len(ex.ins) > 2 else 0)
+        ex.elementwise("sampling", f"{per}*" + "*".join(["C_in", *kf, *osyms[1:]]),
+                       {**oenv, "C_in": cin, **kenv}, per * cin * prod(k) * prod(ex.oshape[1:]))
+        if self.bias:
+            ex.elementwise("bias", "*".join(["C_out", *osyms[1:]]), {**oenv, "C_out": self.out},
+                           prod(ex.oshape))
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        rx.ends()
+
+
+def _bilinear(x: Array, py: Array, px: Array) -> Array:
+    """torchvision's deformable sampling of ``x`` ``(B, G, C/G, H, W)`` at ``(py, px)``
+    ``(B, G, taps, H′, W′)``: 0 when ``y ≤ −1``, ``y ≥ H`` (or x); otherwise the four
+    neighbours, each 0 outside the map. → ``(B, G, C/G, taps, H′, W′)``."""
+    import numpy as np
+
+    b, g, cg, height, width = x.shape
+    inside = (py > -1) & (py < height) & (px > -1) & (px < width)
+    y0, x0 = np.floor(py).astype(np.int64), np.floor(px).astype(np.int64)
+    ly, lx = py - y0, px - x0
+    out = np.zeros((b, g, cg, *py.shape[2:]))
+    bi = np.arange(b)[:, None, None, None, None]
+    gi = np.arange(g)[None, :, None, None, None]
+    for yy, wy in ((y0, 1 - ly), (y0 + 1, ly)):
+        for xx, wx in ((x0, 1 - lx), (x0 + 1, lx)):
+            ok = inside & (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+            vals = x[bi, gi, :, np.clip(yy, 0, height - 1), np.clip(xx, 0, width - 1)]
+            # advanced indices first: (B, G, taps, H′, W′, C/G)
+            weight = np.where(ok, wy * wx, 0.0)
+            out += np.moveaxis(vals * weight[..., None], -1, 2)
+    return out
 
 
 # ------------------------------------------------------------------------ NumPy convolution --

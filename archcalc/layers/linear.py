@@ -1,4 +1,5 @@
-"""Fully connected: ``fc``."""
+"""Fully connected and matrix products: ``fc`` (also per position on a map), ``gram`` (style
+transfer's Gram matrix), ``matmul``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ class Linear(Layer):
     """Fully connected layer on a flat ``[F]`` input (a ``[C, 1, 1]`` map counts as ``[C]``,
     so ``global_avgpool`` may feed it directly; a larger map needs ``flatten``).
     Weights ``out × F`` + ``out`` bias
-    (the slides' ``C_in × C_out + C_out``). MACs ``F·out``; bias adds ``out`` (``full``)."""
+    (the slides' ``C_in × C_out + C_out``). MACs ``F·out``; bias adds ``out`` (``full``).
+    ``per_position: true`` applies it to the channels of every position of a map, ``[C, n…] →
+    [out, n…]`` (ConvNeXt's Linear on channels-last features, a transformer's MLP): the counts
+    of a 1×1 conv — MACs ``out·∏n·C``, bias adds ``out·∏n`` — and the field unchanged."""
 
     kind: ClassVar[str] = "fc"
     doc: ClassVar[str] = "fully connected (linear) layer on a flat input"
@@ -28,13 +32,21 @@ class Linear(Layer):
     ARGS: ClassVar[tuple[Arg, ...]] = (
         Arg("out", "int+", REQUIRED, "output features"),
         Arg("bias", "bool", True, "learnable bias"),
+        Arg("per_position", "bool", False, "apply to the channels of every position of a map"),
     )
     POST_ARGS: ClassVar[tuple[str, ...]] = ("bn", "act")
     out: int
     bias: bool = True
+    per_position: bool = False
 
     def out_shape(self, ins: Shapes) -> Shape:
         (shape,) = ins
+        if self.per_position:
+            if len(shape) < 2:
+                raise LayerArgError(
+                    f"per_position applies the fc at every position of a map; the input "
+                    f"{list(shape)} is flat", hint="remove `per_position:` for a flat input")
+            return (self.out, *shape[1:])
         if len(shape) != 1 and any(n != 1 for n in shape[1:]):
             raise LayerArgError(
                 f"fc expects a flat [features] input but receives the spatial tensor {list(shape)}",
@@ -50,11 +62,14 @@ class Linear(Layer):
         return tuple(found)
 
     def work(self, ins: Shapes, out: Shape) -> Work:
-        return Work(macs=ins[0][0] * self.out, elementwise=self.out if self.bias else 0)
+        positions = prod(out[1:])  # 1 for a flat fc
+        return Work(macs=ins[0][0] * self.out * positions,
+                    elementwise=self.out * positions if self.bias else 0)
 
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
-        """Every output reads every input: no spatial layout, no receptive field after it."""
-        return None
+        """Every output reads every input: no spatial layout, no receptive field after it
+        (per position: each position's own channels, the field unchanged)."""
+        return rfs[0] if self.per_position else None
 
     def refines(self, ins: Shapes) -> bool:
         return False
@@ -65,6 +80,13 @@ class Linear(Layer):
         from ..errors import ExecError
 
         (x,) = inputs
+        if self.per_position:  # (B, C, L) → W·x per sample: B products of out × C × L
+            b, c = x.shape[:2]
+            y = ctx.matmul(w["weight"], x.reshape(b, c, -1))
+            if self.bias:
+                y += w["bias"][:, None]
+            out: Array = y.reshape(b, self.out, *x.shape[2:])
+            return out
         if prod(x.shape[2:]) != 1:
             raise ExecError(f"fc received the spatial tensor {list(x.shape[1:])}",
                             hint="flatten first")
@@ -74,6 +96,9 @@ class Linear(Layer):
         return y
 
     def explain(self, ex: Derivation) -> None:
+        if self.per_position:
+            self._explain_per_position(ex)
+            return
         fin = ex.shape[0]
         ex.channels("F_out", {"F_out": self.out})
         ex.shape_checked()
@@ -88,6 +113,150 @@ class Linear(Layer):
                 "one multiply-accumulate per weight")
         if self.bias:
             ex.elementwise("bias", "F_out", {"F_out": self.out}, self.out)
+
+    def _explain_per_position(self, ex: Derivation) -> None:
+        c = ex.shape[0]
+        ex.channels("C_out", {"C_out": self.out}, "the fc at every position")
+        rank = len(ex.shape) - 1
+        axes = ex.axes(ex.shape, [() for _ in range(rank)])
+        ex.spatial(axes, lambda ax: (ax.name, {ax.name: ex.shape[1 + ax.index[0]]}))
+        ex.section("weights")
+        ex.tensor("weight", "C_out*C_in", {"C_out": self.out, "C_in": c}, self.out * c,
+                  times=True, note="one matrix shared by every position (a 1×1 conv's)")
+        if self.bias:
+            ex.tensor("bias", "C_out", {"C_out": self.out}, self.out)
+        osyms, oenv = ex.out_symbols()
+        ex.macs("*".join(["C_out", *osyms[1:], "C_in"]), {**oenv, "C_out": self.out, "C_in": c},
+                "each output element: C_in multiply-accumulates")
+        if self.bias:
+            ex.elementwise("bias", "*".join(["C_out", *osyms[1:]]), {**oenv, "C_out": self.out},
+                           prod(ex.oshape))
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        if self.per_position:
+            rx.unchanged()
+            return
+        rx.ends()
+
+
+@layer_class
+class Gram(Layer):
+    """The Gram matrix of a map's channels (Gatys et al. 2016, the style representation):
+    ``[C, n…] → [C, C]`` with ``G_kk' = Σ_positions a_k·a_k'``, i.e. ``F·Fᵀ`` for the
+    ``C × ∏n`` matrix F of the activations: ``C²·∏n`` MACs (the lecture's
+    ``Σ_i Σ_j a_ijk·a_ijk'`` for every k, k'). ``normalize: true`` divides by ``C·∏n``
+    (Johnson et al.): C² divides (``full``). No weights; no receptive field after it."""
+
+    kind: ClassVar[str] = "gram"
+    doc: ClassVar[str] = "Gram matrix F·Fᵀ of a map's channels (style transfer)"
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("normalize", "bool", False, "divide by C·H·W (Johnson et al.)"),
+    )
+    normalize: bool = False
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        (shape,) = ins
+        if len(shape) < 2:
+            raise LayerArgError(f"gram needs a map [C, H, W], got the flat {list(shape)}",
+                                hint="take the Gram matrix of a conv layer's output")
+        return (shape[0], shape[0])
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        c = ins[0][0]
+        return Work(macs=c * c * prod(ins[0][1:]), elementwise=c * c if self.normalize else 0)
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        """None: every entry sums over all positions; no spatial layout remains."""
+        return None
+
+    def refines(self, ins: Shapes) -> bool:
+        return False
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``F·Fᵀ`` per sample, ``F`` = the ``C × ∏n`` activations (÷ C·∏n if normalised)."""
+        (x,) = inputs
+        b, c = x.shape[:2]
+        f = x.reshape(b, c, -1)
+        g = ctx.matmul(f, f.transpose(0, 2, 1))
+        if self.normalize:
+            g /= x.dtype.type(prod(x.shape[1:]))
+        return g
+
+    def explain(self, ex: Derivation) -> None:
+        c = ex.shape[0]
+        ex.add("C′", "C", {"C": c}, c, note="one row per channel")
+        ex.add("C″", "C", {"C": c}, c, note="one column per channel")
+        ex.shape_checked()
+        syms, env = ex.dims(ex.shape, False)
+        ex.macs("C*" + "*".join(syms), env, "every pair of channels: one product per position")
+        if self.normalize:
+            ex.elementwise("divide", "C*C", {"C": c}, c * c)
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        rx.ends()
+
+
+@layer_class
+class MatMul(Layer):
+    """The matrix product of two 2-D tensors, ``[N, K]·[K, M] → [N, M]`` (``transpose_b:
+    true``: ``[N, K]·[M, K]ᵀ``, attention's ``Q·Kᵀ``): ``N·K·M`` MACs. No weights; no receptive
+    field after it."""
+
+    kind: ClassVar[str] = "matmul"
+    doc: ClassVar[str] = "matrix product of two [N, K] and [K, M] tensors"
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = 2
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("transpose_b", "bool", False, "multiply by the second input transposed"),
+    )
+    transpose_b: bool = False
+
+    def _dims(self, ins: Shapes) -> tuple[int, int, int]:
+        a, b = ins
+        if len(a) != 2 or len(b) != 2:
+            raise LayerArgError(f"matmul multiplies 2-D tensors, got {list(a)} and {list(b)}",
+                                hint="reshape to [N, K] and [K, M] first")
+        kb, m = (b[1], b[0]) if self.transpose_b else (b[0], b[1])
+        if a[1] != kb:
+            raise LayerArgError(
+                f"matmul: {list(a)}·{list(b)}{'ᵀ' if self.transpose_b else ''} needs the inner "
+                f"sizes to agree ({a[1]} vs {kb})",
+                hint="set transpose_b: true to multiply by the second input transposed"
+                if not self.transpose_b and a[1] == b[1] else "check the two inputs' shapes")
+        return a[0], a[1], m
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        n, _, m = self._dims(ins)
+        return (n, m)
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        n, k, m = self._dims(ins)
+        return Work(macs=n * k * m)
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        return None
+
+    def refines(self, ins: Shapes) -> bool:
+        return False
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``A·B`` (or ``A·Bᵀ``) per sample: ``B·N·K·M`` MACs."""
+        a, b = inputs
+        return ctx.matmul(a, b.transpose(0, 2, 1) if self.transpose_b else b)
+
+    def explain(self, ex: Derivation) -> None:
+        n, k, m = self._dims(ex.ins)
+        ex.add("N′", "N", {"N": n}, n, note="the rows of the first input")
+        ex.add("M′", "M", {"M": m}, m, note="the columns of the second" +
+               (" (transposed)" if self.transpose_b else ""))
+        ex.shape_checked()
+        ex.macs("N*K*M", {"N": n, "K": k, "M": m}, "each output: K multiply-accumulates")
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()

@@ -1,4 +1,4 @@
-"""Merges of several inputs: ``add``, ``multiply``, ``concat``."""
+"""Merges of several inputs: ``add``, ``multiply``, ``concat``, ``subtract``."""
 
 from __future__ import annotations
 
@@ -193,3 +193,39 @@ class Concat(Merge):
             ex.spatial(axes, lambda ax: (ax.name, {ax.name: ex.shape[1 + ax.index[0]]}),
                        lambda ax: "equal for every input")
         ex.shape_checked()
+
+
+@layer_class
+class Subtract(Merge):
+    """Element-wise difference of two inputs of identical shape, ``a − b`` (a Siamese head's
+    ``f(x₁) − f(x₂)``, before ``abs`` or a square): one operation per element (``full``).
+    RF: the largest over the paths."""
+
+    kind: ClassVar[str] = "subtract"
+    doc: ClassVar[str] = "element-wise difference of two inputs (Siamese distance)"
+    ALIASES: ClassVar[tuple[str, ...]] = ("sub",)
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = 2
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        a, b = ins
+        if a != b:
+            raise LayerArgError(f"subtract needs equal shapes, got {list(a)} and {list(b)}",
+                                hint="subtract two outputs of the same shape (the two "
+                                "branches of a Siamese pair)")
+        return a
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(elementwise=prod(out))
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``a − b``."""
+        import numpy as np
+
+        y: Array = np.subtract(inputs[0], inputs[1])
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        ex.same_shape("element-wise over two inputs of one shape")
+        osyms, oenv = ex.out_symbols()
+        ex.elementwise("subtract", "*".join(osyms), oenv, prod(ex.oshape))

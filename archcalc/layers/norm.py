@@ -1,12 +1,17 @@
-"""Normalisation: ``bn``, ``layernorm``, ``lrn``."""
+"""Normalisation: ``bn``, ``layernorm``, ``lrn``, ``groupnorm``, ``instancenorm``, ``l2norm``,
+and ConvNeXt's learned per-channel ``layer_scale``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from ..errors import LayerArgError
 from ..shapes import RF, AxisRF, Shape, prod
 from .base import (
+    FROZEN_SCALE,
+    FROZEN_SHIFT,
+    REQUIRED,
     RUNNING_MEAN,
     RUNNING_VAR,
     SCALE,
@@ -30,7 +35,9 @@ if TYPE_CHECKING:
 class BatchNorm(Pointwise):
     """Batch normalisation over channels. Params: γ and β, C each (2C). Buffers: running mean and
     variance, C each (2C; reported apart from params, as torchvision's state dict holds them).
-    Work at inference: folded scale and shift, 2 operations per element (``full``)."""
+    ``frozen: true`` (torchvision's FrozenBatchNorm2d, as detection backbones ship) keeps γ and β
+    as buffers too: no params, 4C buffers. A fused ``bn: true`` takes the ``bn:`` defaults in
+    scope. Work at inference: folded scale and shift, 2 operations per element (``full``)."""
 
     kind: ClassVar[str] = "bn"
     doc: ClassVar[str] = "batch normalisation"
@@ -38,15 +45,19 @@ class BatchNorm(Pointwise):
     ARGS: ClassVar[tuple[Arg, ...]] = (
         Arg("affine", "bool", True, "learnable gamma and beta"),
         Arg("eps", "float", 1e-5, "variance epsilon (executor)"),
+        Arg("frozen", "bool", False, "gamma and beta are buffers (FrozenBatchNorm2d)"),
     )
     affine: bool = True
     eps: float = 1e-5
+    frozen: bool = False
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         c = (ins[0][0],)
         stats = (Tensor("running_mean", c, RUNNING_MEAN), Tensor("running_var", c, RUNNING_VAR))
         if not self.affine:
             return stats
+        if self.frozen:
+            return (Tensor("gamma", c, FROZEN_SCALE), Tensor("beta", c, FROZEN_SHIFT), *stats)
         return (Tensor("gamma", c, SCALE), Tensor("beta", c, SHIFT), *stats)
 
     def work(self, ins: Shapes, out: Shape) -> Work:
@@ -194,3 +205,239 @@ class LRN(Pointwise):
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "lrn", f"({self.size} + 4)", self.size + 4)
+
+
+def _moments(x: Array, axes: tuple[int, ...], eps: float) -> Array:
+    """``(x − mean)/√(var + ε)`` over ``axes`` with the biased variance, in float64."""
+    import numpy as np
+
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    out: Array = (x - mean) / np.sqrt(var + eps)
+    return out
+
+
+def _whole_map(ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+    """Statistics over each map: every output depends on the whole map (the field of a window
+    as large as the map, on the map's grid, as LayerNorm over all): ``r' = r + (n − 1)·j``."""
+    (rf,) = rfs
+    if rf is None:
+        return None
+    n = ins[0][1:]
+    return tuple(AxisRF(axis.size + (n[a] - 1) * axis.jump, axis.jump, axis.start)
+                 for a, axis in enumerate(rf))
+
+
+def _explain_whole_map(rx: RFDerivation, why: str) -> None:
+    n = rx.shape[1:]
+    for ax in rx.axes([(n[a],) for a in range(rx.rank)]):
+        a, x = ax.index[0], ax.sub
+        rx.emit(ax, f"r_prev{x} + (n{x} - 1)*j_prev{x}", f"j_prev{x}", f"start_prev{x}",
+                {f"n{x}": n[a]}, why)
+
+
+@layer_class
+class GroupNorm(Pointwise):
+    """Group normalisation (Wu & He 2018, arXiv:1803.08494): the channels in ``groups`` groups,
+    each normalised by the mean and variance over its channels and the whole map; then a
+    per-channel γ and β (PyTorch's ``nn.GroupNorm(G, C)``: 2C params, no buffers). Work: mean,
+    variance, normalise, scale, shift ≈ 5 operations per element (``full``). RF: every output
+    depends on its group's whole map."""
+
+    kind: ClassVar[str] = "groupnorm"
+    doc: ClassVar[str] = "group normalisation (G groups of channels)"
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("groups", "int+", REQUIRED, "number of channel groups (divides the channels)"),
+        Arg("affine", "bool", True, "learnable per-channel gamma and beta"),
+        Arg("eps", "float", 1e-5, "variance epsilon (executor)"),
+    )
+    groups: int
+    affine: bool = True
+    eps: float = 1e-5
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        (shape,) = ins
+        if shape[0] % self.groups:
+            raise LayerArgError(f"groups={self.groups} must divide the channels ({shape[0]})",
+                                hint="choose a divisor of the channels (32 in most networks)")
+        return shape
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        c = (ins[0][0],)
+        return (Tensor("gamma", c, SCALE), Tensor("beta", c, SHIFT)) if self.affine else ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(elementwise=5 * prod(out))
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        return _whole_map(ins, rfs)
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``(x − mean)/√(var + ε)`` over each group's channels and positions (biased variance),
+        then ``γ_c·x + β_c`` (PyTorch's group_norm)."""
+        from .arrays import channel_view
+
+        (x,) = inputs
+        b, c = x.shape[:2]
+        grouped = x.reshape(b, self.groups, c // self.groups, *x.shape[2:])
+        y = _moments(grouped, tuple(range(2, grouped.ndim)), self.eps).reshape(x.shape)
+        if self.affine:
+            y = y * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
+        out: Array = y.astype(x.dtype)
+        return out
+
+    def explain(self, ex: Derivation) -> None:
+        self.explain_per_element(ex, "groupnorm", "5", 5)
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        _explain_whole_map(rx, "each group's statistics cover the whole map")
+
+
+@layer_class
+class InstanceNorm(Pointwise):
+    """Instance normalisation (Ulyanov et al. 2016, arXiv:1607.08022; style transfer): each
+    channel of each sample normalised by its own mean and variance over the map. PyTorch's
+    defaults: no affine, no running statistics; ``affine: true`` adds γ, β (2C params),
+    ``track_running_stats: true`` 2C buffers — inference then uses them, a per-channel affine map
+    as BN (2 operations per element, the field unchanged). Otherwise ≈ 5 operations per element
+    (``full``) and every output depends on its channel's whole map."""
+
+    kind: ClassVar[str] = "instancenorm"
+    doc: ClassVar[str] = "instance normalisation (per sample and channel)"
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("affine", "bool", False, "learnable per-channel gamma and beta"),
+        Arg("track_running_stats", "bool", False, "keep running mean and variance (used at "
+                                                   "inference)"),
+        Arg("eps", "float", 1e-5, "variance epsilon (executor)"),
+    )
+    affine: bool = False
+    track_running_stats: bool = False
+    eps: float = 1e-5
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        (shape,) = ins
+        if len(shape) < 2:
+            raise LayerArgError(f"instancenorm needs a spatial map, got {list(shape)}",
+                                hint="a flat vector has no positions to normalise over")
+        return shape
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        c = (ins[0][0],)
+        found = [Tensor("gamma", c, SCALE), Tensor("beta", c, SHIFT)] if self.affine else []
+        if self.track_running_stats:
+            found += [Tensor("running_mean", c, RUNNING_MEAN),
+                      Tensor("running_var", c, RUNNING_VAR)]
+        return tuple(found)
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(elementwise=(2 if self.track_running_stats else 5) * prod(out))
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        return rfs[0] if self.track_running_stats else _whole_map(ins, rfs)
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """Per sample and channel ``(x − mean)/√(var + ε)`` over the map (biased variance), or
+        the running statistics when tracked; then ``γ_c·x + β_c`` when affine."""
+        import numpy as np
+
+        from .arrays import channel_view
+
+        (x,) = inputs
+        if self.track_running_stats:
+            mean = channel_view(w["running_mean"].astype(np.float64), x.ndim)
+            var = channel_view(w["running_var"].astype(np.float64), x.ndim)
+            y = (x - mean) / np.sqrt(var + self.eps)
+        else:
+            y = _moments(x, tuple(range(2, x.ndim)), self.eps)
+        if self.affine:
+            y = y * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
+        out: Array = y.astype(x.dtype)
+        return out
+
+    def explain(self, ex: Derivation) -> None:
+        ops = 2 if self.track_running_stats else 5
+        self.explain_per_element(ex, "instancenorm", str(ops), ops)
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        if self.track_running_stats:
+            rx.unchanged()
+        else:
+            _explain_whole_map(rx, "each channel's statistics cover the whole map")
+
+
+@layer_class
+class L2Norm(Pointwise):
+    """L2 normalisation across the channels of each position, ``x/max(‖x‖₂, ε)`` (ParseNet,
+    Liu et al. 2015; PyTorch's ``F.normalize``), with SSD's learnable per-channel scale
+    (conv4_3: 512 params, initialised to 20) unless ``affine: false`` (FaceNet's unit
+    embedding). Work per element: square and add (2), divide (1), scale (1, affine); one square
+    root per position (``full``). RF: unchanged (each position's own channels)."""
+
+    kind: ClassVar[str] = "l2norm"
+    doc: ClassVar[str] = "L2 normalisation over channels, with a learnable scale (SSD)"
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("affine", "bool", True, "a learnable scale per channel"),
+        Arg("eps", "float", 1e-12, "norm floor (executor)"),
+    )
+    affine: bool = True
+    eps: float = 1e-12
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return (Tensor("weight", (ins[0][0],), SCALE),) if self.affine else ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        positions = prod(out[1:])
+        return Work(elementwise=(4 if self.affine else 3) * prod(out) + positions)
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``x / max(√Σ_c x², ε)`` per position, times the per-channel scale."""
+        import numpy as np
+
+        from .arrays import channel_view
+
+        (x,) = inputs
+        norm = np.sqrt(np.square(x, dtype=np.float64).sum(axis=1, keepdims=True))
+        y = x / np.maximum(norm, self.eps)
+        if self.affine:
+            y = y * channel_view(w["weight"], x.ndim)
+        out: Array = y.astype(x.dtype)
+        return out
+
+    def explain(self, ex: Derivation) -> None:
+        ex.same_shape()
+        ex.section("weights")
+        if self.affine:
+            ex.tensor("weight", "C", {"C": ex.shape[0]}, ex.shape[0],
+                      note="a learnable scale per channel")
+        syms, env = ex.dims(ex.shape, False)
+        ops = 4 if self.affine else 3
+        positions = "*".join(syms[1:]) or "1"
+        ex.elementwise("l2norm", f"{ops}*" + "*".join(syms) + f" + {positions}", env,
+                       ops * prod(ex.shape) + prod(ex.shape[1:]))
+
+
+@layer_class
+class LayerScale(Pointwise):
+    """A learned per-channel scale, ``γ_c·x`` (CaiT, Touvron et al. 2021, arXiv:2103.17239;
+    ConvNeXt's layer scale, initialised to 1e-6): C params, one multiply per element
+    (``full``)."""
+
+    kind: ClassVar[str] = "layer_scale"
+    doc: ClassVar[str] = "learned per-channel scale (CaiT, ConvNeXt)"
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return (Tensor("gamma", (ins[0][0],), SCALE),)
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(elementwise=prod(out))
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``γ_c·x``."""
+        from .arrays import channel_view
+
+        (x,) = inputs
+        y: Array = x * channel_view(w["gamma"].astype(x.dtype), x.ndim)
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        self.explain_per_element(ex, "layer_scale", "1", 1)

@@ -1,9 +1,11 @@
 """Pooling: ``maxpool``, ``avgpool``, ``global_avgpool``, ``global_maxpool``,
-``adaptive_avgpool``."""
+``adaptive_avgpool``, ``adaptive_maxpool``, ``maxout`` (over channels), the region poolings of
+two-stage detectors ``roi_pool`` and ``roi_align``, and ``max_unpool`` (SegNet)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,6 +26,7 @@ from .base import (
     REQUIRED,
     Arg,
     Layer,
+    Ref,
     Shapes,
     Tensor,
     Tensors,
@@ -125,6 +128,28 @@ class Pool(Layer):
         (x,) = inputs
         win, _ = self._windows(x, -np.inf)
         return reduce_taps(win, x.ndim - 2, np.maximum)
+
+    def forward_indices(self, inputs: Sequence[Array], w: Tensors,
+                        ctx: Context) -> tuple[Array, Array]:
+        """The output and, per output, the flat position of its maximum in the unpadded input
+        map (PyTorch's ``return_indices``: the first maximum in window order), for
+        ``max_unpool``."""
+        import numpy as np
+
+        (x,) = inputs
+        rank = x.ndim - 2
+        win, starts = self._windows(x, -np.inf)
+        k, _, d, _, _, _ = self.window(x.shape[1:])
+        flat = win.reshape(*win.shape[:2 + rank], -1)
+        best = flat.argmax(axis=-1)
+        y: Array = np.take_along_axis(flat, best[..., None], axis=-1)[..., 0]
+        taps = np.unravel_index(best, k)
+        n = x.shape[2:]
+        index = np.zeros(best.shape, dtype=np.int64)
+        for a in range(rank):
+            at = starts[a].reshape([-1 if b == a else 1 for b in range(rank)]) + taps[a] * d[a]
+            index = index * n[a] + at
+        return y, index
 
     def explain(self, ex: Derivation) -> None:
         k, s, d, _, p, _ = self.window(ex.shape)
@@ -291,7 +316,10 @@ class AdaptiveAvgPool(Layer):
         for a in range(len(shape) - 1):
             # Σ window sizes = n + o − gcd(n, o), O(1) however large o is
             reads *= adaptive_window_total(shape[1 + a], out[1 + a])
-        return Work(window=reads, elementwise=prod(out))
+        return Work(window=reads, elementwise=self._divides(out))
+
+    def _divides(self, out: Shape) -> int:
+        return prod(out)
 
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
         (rf,) = rfs
@@ -358,8 +386,9 @@ class AdaptiveAvgPool(Layer):
             syms.append(sym)
         ex.window("*".join(syms), env,
                   "N = sum of PyTorch's window lengths ⌈(i+1)n/o⌉ − ⌊in/o⌋")
-        osyms, oenv = ex.out_symbols()
-        ex.elementwise("divide", "*".join(osyms), oenv, prod(ex.oshape))
+        if self._divides(ex.oshape):
+            osyms, oenv = ex.out_symbols()
+            ex.elementwise("divide", "*".join(osyms), oenv, prod(ex.oshape))
 
     def explain_rf(self, rx: RFDerivation) -> None:
         shape = rx.shape
@@ -374,3 +403,434 @@ class AdaptiveAvgPool(Layer):
             rx.emit(ax, f"r_prev{x} + (K{x} - 1)*j_prev{x}", f"j_prev{x}*n{x}/o{x}",
                     f"start_prev{x} + (K{x} - 1)/2*j_prev{x}", env,
                     "K = largest window, mean stride n/o")
+
+
+@layer_class
+class AdaptiveMaxPool(AdaptiveAvgPool):
+    """Adaptive max pooling to a fixed output size: :class:`AdaptiveAvgPool`'s windows
+    ``[⌊i·n/o⌋, ⌈(i+1)·n/o⌉)``, shape, window reads and field, without the divides."""
+
+    kind: ClassVar[str] = "adaptive_maxpool"
+    doc: ClassVar[str] = "adaptive max pooling to a given output size"
+
+    def _divides(self, out: Shape) -> int:
+        return 0
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """PyTorch's adaptive max: output ``i`` is the maximum of ``[⌊i·n/o⌋, ⌈(i+1)·n/o⌉)``
+        per axis; a box maximum is separable (axis by axis)."""
+        import numpy as np
+
+        (x,) = inputs
+        rank = x.ndim - 2
+        o = per_axis(self.out, rank, "out")
+        cur: Array = x
+        for a in range(rank):
+            axis, n = 2 + a, cur.shape[2 + a]
+            parts = [cur.take(range((i * n) // o[a], -(-((i + 1) * n) // o[a])), axis=axis)
+                     .max(axis=axis, keepdims=True) for i in range(o[a])]
+            cur = np.concatenate(parts, axis=axis)
+        return cur
+
+
+@layer_class
+class Maxout(Layer):
+    """Maxout over channels (Goodfellow et al. 2013, arXiv:1302.4389): each output channel is
+    the maximum of ``pieces`` consecutive input channels, ``[C, n…] → [C/pieces, n…]``. The
+    linear pieces are the conv or fc before it, with ``pieces`` times the outputs. Work: every
+    output reads its ``pieces`` inputs — ``C·∏n`` window reads, as a pool. RF: unchanged."""
+
+    kind: ClassVar[str] = "maxout"
+    doc: ClassVar[str] = "maximum over groups of `pieces` channels (Maxout)"
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("pieces", "int+", REQUIRED, "linear pieces per unit (channels per group)"),
+    )
+    pieces: int
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        (shape,) = ins
+        if shape[0] % self.pieces:
+            raise LayerArgError(f"pieces={self.pieces} must divide the channels ({shape[0]})",
+                                hint="give the layer before it pieces × the units you want")
+        return (shape[0] // self.pieces, *shape[1:])
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work(window=prod(out) * self.pieces)
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        return rfs[0]
+
+    def refines(self, ins: Shapes) -> bool:
+        return False
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``max_j x[c·pieces + j]`` over ``j < pieces`` (groups of consecutive channels)."""
+        (x,) = inputs
+        b, c = x.shape[:2]
+        y: Array = x.reshape(b, c // self.pieces, self.pieces, *x.shape[2:]).max(axis=2)
+        return y
+
+    def explain(self, ex: Derivation) -> None:
+        ex.channels("C/m", {"C": ex.shape[0], "m": self.pieces},
+                    f"the maximum of m = {self.pieces} pieces per unit")
+        rank = len(ex.shape) - 1
+        if rank:
+            axes = ex.axes(ex.shape, [() for _ in range(rank)])
+            ex.spatial(axes, lambda ax: (ax.name, {ax.name: ex.shape[1 + ax.index[0]]}))
+        ex.shape_checked()
+        osyms, oenv = ex.out_symbols()
+        ex.window("*".join([*osyms, "m"]), {**oenv, "m": self.pieces},
+                  "every output reads its m pieces")
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        rx.unchanged()
+
+
+# --------------------------------------------------------------------- regions of interest --
+
+def region_boxes(regions: int, height: float, width: float) -> Any:
+    """The ``regions`` boxes ``(x1, y1, x2, y2)`` in image coordinates the executor pools when a
+    spec has no real proposals: a fixed low-discrepancy spread (the golden-ratio family) of
+    centres over the image and sizes from 10 % to 70 % of each side, clipped to the image —
+    deterministic, so the slow references of the tests pool the same boxes."""
+    import numpy as np
+
+    i = np.arange(regions, dtype=np.float64)
+    cx = np.mod(0.5 + i * 0.7548776662466927, 1.0) * width
+    cy = np.mod(0.5 + i * 0.5698402909980532, 1.0) * height
+    bw = (0.1 + 0.6 * np.mod(0.3 + i * 0.6180339887498949, 1.0)) * width
+    bh = (0.1 + 0.6 * np.mod(0.7 + i * 0.4142135623730950, 1.0)) * height
+    return np.stack([np.clip(cx - bw / 2, 0, width), np.clip(cy - bh / 2, 0, height),
+                     np.clip(cx + bw / 2, 0, width), np.clip(cy + bh / 2, 0, height)], axis=1)
+
+
+def fpn_levels(boxes: Any, scales: Sequence[float]) -> Any:
+    """The level of each box for several feature maps (torchvision's LevelMapper, Lin et al.
+    2017 eq. 1): ``k = ⌊4 + log2(√(wh)/224)⌋`` clamped to the maps' levels ``−log2(scale)``,
+    as an index into ``scales``."""
+    import numpy as np
+
+    k_min, k_max = -math.log2(scales[0]), -math.log2(scales[-1])
+    size = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    k = np.floor(4 + np.log2(size / 224 + 1e-6))
+    return (np.clip(k, k_min, k_max) - k_min).astype(np.int64)
+
+
+@layer_class
+class RegionPool(Layer):
+    """Base of the RoI poolings: feature map(s) ``[C, H, W]`` → ``[C, P_h, P_w]`` for each of
+    ``regions`` proposals per image. The output's multiplicity is R (:mod:`archcalc.graph`):
+    what follows runs R times. No weights; no fixed receptive field (each region's bins span
+    its own box)."""
+
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("out", "ints+", REQUIRED, "output size per region (7 in Fast/Faster R-CNN)"),
+        Arg("regions", "int+", REQUIRED, "regions (proposals) per image, R"),
+        Arg("scale", "float", 1.0, "feature-map pixels per image pixel of the first input "
+                                   "(1/16 at VGG-16's conv5); the executor's boxes only"),
+    )
+    out: PerAxis
+    regions: int
+    scale: float = 1.0
+
+    def pooled(self, ins: Shapes) -> tuple[int, int]:
+        shape = ins[0]
+        spatial_rank(self.kind, shape, 2)
+        for other in ins[1:]:
+            if other[0] != shape[0] or len(other) != 3:
+                raise LayerArgError(
+                    f"every level must have the channels of the first, {shape[0]}; got "
+                    + ", ".join(str(list(s)) for s in ins),
+                    hint="pool regions from maps of one channel count (an FPN's P2-P5)")
+        if not 0 < self.scale <= 1:
+            raise LayerArgError(f"scale {self.scale} must be in (0, 1]: feature pixels per "
+                                "image pixel", hint="VGG-16's conv5: scale: 0.0625 (1/16)")
+        ph, pw = per_axis(self.out, 2, "out")
+        return ph, pw
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        return (ins[0][0], *self.pooled(ins))
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def region_count(self) -> int:
+        return self.regions
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        """None: a region's bins cover its own box, wherever the proposal put it."""
+        return None
+
+    def refines(self, ins: Shapes) -> bool:
+        return False
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        rx.ends()
+
+    def boxes(self, ins: Shapes) -> tuple[Any, list[float]]:
+        """The executor's boxes (:func:`region_boxes`, in the image the first map's ``scale``
+        implies) and each input's scale (``2^round(log2(scale·H_l/H_0))``, as torchvision
+        infers an FPN level's)."""
+        h0, w0 = ins[0][1], ins[0][2]
+        boxes = region_boxes(self.regions, h0 / self.scale, w0 / self.scale)
+        scales = [self.scale] + [2.0 ** round(math.log2(self.scale * s[1] / h0))
+                                 for s in ins[1:]]
+        return boxes, scales
+
+    def _explain_shape(self, ex: Derivation) -> None:
+        ex.channels("C", {"C": ex.shape[0]}, f"R = {self.regions:,} regions per image, each "
+                    "pooled on its own")
+        axes = ex.each_axis(2)
+        out = self.pooled(ex.ins)
+        ex.spatial(axes, lambda ax: (f"P_{ax.name.lower()}",
+                                     {f"P_{ax.name.lower()}": out[ax.index[0]]}),
+                   lambda ax: "the fixed output size of every region")
+
+
+@layer_class
+class RoIPool(RegionPool):
+    """RoI max pooling (Fast R-CNN, Girshick 2015, arXiv:1504.08083; torchvision's
+    ``roi_pool``): each of R proposals is cut into P×P bins of its box, rounded to feature
+    pixels, and each bin keeps its maximum. Window reads per bin depend on the box; archcalc
+    counts a region as large as the feature map, ``⌈H/P_h⌉·⌈W/P_w⌉`` reads per bin — an upper
+    bound: ``C·P_h·P_w·⌈H/P_h⌉·⌈W/P_w⌉`` per region."""
+
+    kind: ClassVar[str] = "roi_pool"
+    doc: ClassVar[str] = "RoI max pooling of R regions to P x P (Fast/Faster R-CNN)"
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        c, h, w = ins[0]
+        ph, pw = out[1:]
+        return Work(window=c * ph * pw * -(-h // ph) * -(-w // pw))
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """torchvision's roi_pool: box corners rounded to feature pixels (``scale``), the box
+        (at least 1×1) cut into bins ``[⌊i·h/P⌋, ⌈(i+1)·h/P⌉)`` from its corner, clipped to the
+        map; an empty bin gives 0. Batch rows ``b·R + r``."""
+        import numpy as np
+
+        (x,) = inputs
+        bsz, c, height, width = x.shape
+        ph, pw = self.pooled(tuple(tuple(a.shape[1:]) for a in inputs))
+        boxes, _ = self.boxes((tuple(x.shape[1:]),))
+        y = np.zeros((bsz, self.regions, c, ph, pw), x.dtype)
+        corner = np.floor(boxes * self.scale + 0.5).astype(np.int64)  # C's round, x ≥ 0
+        for r in range(self.regions):
+            x1, y1, x2, y2 = corner[r]
+            bin_h, bin_w = max(y2 - y1 + 1, 1) / ph, max(x2 - x1 + 1, 1) / pw
+            for i in range(ph):
+                h0 = min(max(math.floor(i * bin_h) + y1, 0), height)
+                h1 = min(max(math.ceil((i + 1) * bin_h) + y1, 0), height)
+                for j in range(pw):
+                    w0 = min(max(math.floor(j * bin_w) + x1, 0), width)
+                    w1 = min(max(math.ceil((j + 1) * bin_w) + x1, 0), width)
+                    if h1 > h0 and w1 > w0:
+                        y[:, r, :, i, j] = x[:, :, h0:h1, w0:w1].max(axis=(2, 3))
+        out: Array = y.reshape(bsz * self.regions, c, ph, pw)
+        return out
+
+    def explain(self, ex: Derivation) -> None:
+        self._explain_shape(ex)
+        c, h, w = ex.shape
+        ph, pw = ex.oshape[1:]
+        ex.window("C*P_h*P_w*ceil(H/P_h)*ceil(W/P_w)",
+                  {"C": c, "P_h": ph, "P_w": pw, "H": h, "W": w},
+                  "per region: each bin of a region as large as the map (an upper bound)")
+
+
+@layer_class
+class RoIAlign(RegionPool):
+    """RoIAlign (Mask R-CNN, He et al. 2017, arXiv:1703.06870; torchvision's ``roi_align`` and
+    ``MultiScaleRoIAlign``): each of R proposals is cut into P×P bins without rounding; each bin
+    averages ``sampling_ratio²`` points, each a bilinear interpolation of 4 neighbours. With
+    several inputs (an FPN's P2-P5) each region is pooled from the level its size selects
+    (``k = ⌊4 + log2(√(wh)/224)⌋``). Per region: window reads ``C·P_h·P_w·g²·4`` (g = the
+    sampling ratio); element-wise (``full``) ``C·P_h·P_w·7·g²``: 6 per sample (one lerp,
+    3 operations, per axis) and g² per bin for the sum and the divide."""
+
+    kind: ClassVar[str] = "roi_align"
+    doc: ClassVar[str] = "RoIAlign of R regions to P x P, bilinear samples (Mask R-CNN, FPN)"
+    max_inputs: ClassVar[int | None] = None
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        *RegionPool.ARGS,
+        Arg("sampling_ratio", "int+", 2, "sample points per bin and axis (torchvision's "
+                                         "MultiScaleRoIAlign: 2)"),
+        Arg("aligned", "bool", False, "shift boxes by half a pixel (Detectron2's aligned)"),
+    )
+    sampling_ratio: int = 2
+    aligned: bool = False
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        g2 = self.sampling_ratio ** 2
+        return Work(window=prod(out) * g2 * 4, elementwise=prod(out) * 7 * g2)
+
+    def scratch_elements(self, ins: Shapes) -> int:
+        """The forward pools its regions in chunks of at most 2²² float64 sums, with one
+        corner's values and their weighted product beside them: about 6 float32 elements per
+        sum (not per region: the chunks bound it)."""
+        ph, pw = self.pooled(ins)
+        sums = self.regions * ins[0][0] * ph * pw * self.sampling_ratio ** 2
+        return 6 * min(sums, 1 << 22)
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """torchvision's roi_align on each region's level: bins of ``h/P`` (the box at least
+        1×1 unless ``aligned``), ``g×g`` samples at ``(i + ½)/g`` of a bin, each bilinear with
+        torchvision's border rules (0 beyond one pixel outside, clamped inside); the bin's mean.
+        Batch rows ``b·R + r``."""
+        import numpy as np
+
+        shapes = tuple(tuple(a.shape[1:]) for a in inputs)
+        ph, pw = self.pooled(shapes)
+        boxes, scales = self.boxes(shapes)
+        level = fpn_levels(boxes, scales) if len(inputs) > 1 else np.zeros(
+            self.regions, np.int64)
+        bsz, c = inputs[0].shape[:2]
+        y = np.zeros((bsz, self.regions, c, ph, pw), inputs[0].dtype)
+        g = self.sampling_ratio
+        for lv, (feat, sc) in enumerate(zip(inputs, scales, strict=True)):
+            picked = np.flatnonzero(level == lv)
+            chunk = max(1, (1 << 22) // max(1, c * ph * pw * g * g * bsz))
+            for lo in range(0, picked.size, chunk):
+                ids = picked[lo:lo + chunk]
+                y[:, ids] = _align(feat, boxes[ids] * sc - (0.5 if self.aligned else 0.0),
+                                   (ph, pw), g, self.aligned)
+        out: Array = y.reshape(bsz * self.regions, c, ph, pw)
+        return out
+
+    def explain(self, ex: Derivation) -> None:
+        self._explain_shape(ex)
+        osyms, oenv = ex.out_symbols()
+        env = {**oenv, "g": self.sampling_ratio}
+        ex.window("*".join(osyms) + "*g*g*4", env,
+                  "per region: g·g samples per bin, each reading 4 neighbours")
+        ex.elementwise("sample", "*".join(osyms) + "*7*g*g", env,
+                       prod(ex.oshape) * 7 * self.sampling_ratio ** 2)
+
+
+def _align(feat: Array, boxes: Any, pooled: tuple[int, int], g: int, aligned: bool) -> Array:
+    """RoIAlign of ``boxes`` (feature coordinates) on ``feat`` ``(B, C, H, W)``:
+    ``(B, len(boxes), C, P_h, P_w)``."""
+    import numpy as np
+
+    bsz, c, height, width = feat.shape
+    ph, pw = pooled
+    x1, y1, x2, y2 = boxes.T
+    rw, rh = x2 - x1, y2 - y1
+    if not aligned:
+        rw, rh = np.maximum(rw, 1.0), np.maximum(rh, 1.0)
+    # sample coordinates (R, P·g) per axis: bin i, sample t at (i + (t + ½)/g)·bin
+    frac = (np.arange(ph * g) // g + (np.arange(ph * g) % g + 0.5) / g)
+    ys = y1[:, None] + frac[None, :] * (rh / ph)[:, None]
+    frac = (np.arange(pw * g) // g + (np.arange(pw * g) % g + 0.5) / g)
+    xs = x1[:, None] + frac[None, :] * (rw / pw)[:, None]
+    (y_lo, y_hi, ly, y_ok), (x_lo, x_hi, lx, x_ok) = _corners(ys, height), _corners(xs, width)
+    total = np.zeros((bsz, len(boxes), c, ph * g, pw * g))
+    for yy, wy in ((y_lo, 1 - ly), (y_hi, ly)):
+        for xx, wx in ((x_lo, 1 - lx), (x_hi, lx)):
+            weight = (wy * y_ok)[:, :, None] * (wx * x_ok)[:, None, :]  # (R, Ph·g, Pw·g)
+            vals = feat[:, :, yy[:, :, None], xx[:, None, :]]  # (B, C, R, Ph·g, Pw·g)
+            total += vals.transpose(0, 2, 1, 3, 4) * weight[None, :, None]
+    pooled_sum = total.reshape(bsz, len(boxes), c, ph, g, pw, g).sum(axis=(4, 6))
+    out: Array = (pooled_sum / (g * g)).astype(feat.dtype)
+    return out
+
+
+def _corners(v: Any, n: int) -> tuple[Any, Any, Any, Any]:
+    """torchvision's bilinear rules on one axis: samples beyond ``[−1, n]`` read 0; others are
+    clamped to ≥ 0; the upper neighbour clamped to ``n − 1``. (low, high, weight of high, ok)."""
+    import numpy as np
+
+    ok = ((v >= -1.0) & (v <= n)).astype(np.float64)
+    v = np.maximum(v, 0.0)
+    lo = np.floor(v).astype(np.int64)
+    top = lo >= n - 1
+    lo = np.where(top, n - 1, lo)
+    hi = np.where(top, n - 1, lo + 1)
+    frac = np.where(top, 0.0, v - lo)
+    return lo, hi, frac, ok
+
+
+@layer_class
+class MaxUnpool(Layer):
+    """Max unpooling (SegNet, Badrinarayanan et al. 2017; PyTorch's ``MaxUnpool2d``): each value
+    goes back to the position its max pool took it from, the rest are zeros, and the map regains
+    the pool's input size. ``indices: POOL`` names the max pool (its argmax positions are a
+    second input: they stay alive from the pool to here, counted as a tensor of the pool's
+    output size). No weights, no arithmetic. RF: none — where each value lands depends on the
+    data (the argmax), the other outputs are zeros whatever the input.
+    """
+
+    kind: ClassVar[str] = "max_unpool"
+    doc: ClassVar[str] = "max unpooling with the argmax positions of a named max pool (SegNet)"
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int | None] = 2
+    REFS: ClassVar[Mapping[str, str]] = {
+        "indices": "the max pool whose argmax positions are used (its output's shape)"}
+    REF_INPUTS: ClassVar[tuple[str, ...]] = ("indices",)
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        Arg("size", "ints+", None, "output spatial size (set from the pool's input)"),
+    )
+    size: PerAxis | None = None
+
+    @classmethod
+    def from_refs(cls, refs: Mapping[str, Ref], given: Mapping[str, Any]) -> dict[str, Any]:
+        """The pool named by ``indices:`` gives the output size: its input's."""
+        ref = refs["indices"]
+        node = ref.node
+        if node is None or type(node.op) is not Pool:
+            kind = "a network input" if node is None else f"a layer of type {node.type_name}"
+            raise LayerArgError(f"`indices: {ref.name}` names {kind}, not a max pool",
+                                hint="name the maxpool whose positions the unpooling restores")
+        return {"size": list(node.in_shapes[0][1:])}
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        x, pooled = ins
+        if x != pooled:
+            raise LayerArgError(
+                f"max_unpool's input {list(x)} must have the shape of the pool's output "
+                f"{list(pooled)}", hint="unpool the map that mirrors that pool's output")
+        if self.size is None:
+            raise LayerArgError("max_unpool needs `indices: POOL`",
+                                hint="name the max pool whose positions it restores")
+        return (x[0], *per_axis(self.size, len(x) - 1, "size"))
+
+    def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
+        return ()
+
+    def work(self, ins: Shapes, out: Shape) -> Work:
+        return Work()  # a scatter: each value written once, no arithmetic
+
+    def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
+        """None: which position of a window holds the value depends on the data (the pool's
+        argmax); the others are zeros, whatever the input. No fixed field exists."""
+        return None
+
+    def refines(self, ins: Shapes) -> bool:
+        return False
+
+    def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
+        """``y.flat[index[c, i]] = x[c, i]`` per sample and channel, zeros elsewhere (PyTorch's
+        max_unpool: ``inputs[1]`` holds the pool's flat argmax positions)."""
+        import numpy as np
+
+        x, index = inputs
+        out = self.out_shape((tuple(x.shape[1:]), tuple(x.shape[1:])))
+        b, c = x.shape[:2]
+        y = np.zeros((b, c, prod(out[1:])), x.dtype)
+        np.put_along_axis(y, index.reshape(b, c, -1), x.reshape(b, c, -1), axis=2)
+        return y.reshape(b, c, *out[1:])
+
+    def explain(self, ex: Derivation) -> None:
+        ex.channels("C", {"C": ex.shape[0]}, f"the values back where {ex.node.inputs[1]} "
+                    "found them")
+        rank = len(ex.shape) - 1
+        axes = ex.each_axis(rank)
+        ex.spatial(axes, lambda ax: (f"{ax.name}_pool",
+                                     {f"{ax.name}_pool": ex.oshape[1 + ax.index[0]]}),
+                   lambda ax: "the pool's input size")
+
+    def explain_rf(self, rx: RFDerivation) -> None:
+        rx.ends()

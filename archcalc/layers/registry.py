@@ -72,7 +72,7 @@ class Signature(NamedTuple):
 def _signature(name: str, common: tuple[str, ...]) -> Signature:
     cls, preset = LAYER_TYPES[name]
     args = {a.name: a for a in cls.args_for(name)}
-    allowed = (*args, *cls.POST_ARGS, *common)
+    allowed = (*args, *cls.POST_ARGS, *cls.REFS, *common)
     parents = cls.own("INHERITS")
     if name != cls.kind and cls.KIND_IS_NAME:  # conv1d: the conv defaults apply
         parents = (cls.kind, *parents)
@@ -82,7 +82,7 @@ def _signature(name: str, common: tuple[str, ...]) -> Signature:
 
 
 #: the keys every layer entry takes besides its arguments
-COMMON_KEYS = ("id", "in", "if")
+COMMON_KEYS = ("id", "in", "if", "share")
 #: canonical name → :class:`Signature`
 SIGNATURES: Mapping[str, Signature] = MappingProxyType(
     {name: _signature(name, COMMON_KEYS) for name in LAYER_TYPES})

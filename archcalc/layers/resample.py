@@ -12,6 +12,7 @@ from .base import (
     REQUIRED,
     Arg,
     Layer,
+    Ref,
     Shapes,
     Tensor,
     Tensors,
@@ -46,10 +47,25 @@ class Upsample(Layer):
         "scale": "scale is a whole factor; for a non-integer resize give the output size "
         "instead, e.g. size: [12, 12]",
     }
+    REFS: ClassVar[Mapping[str, str]] = {
+        "like": "a layer (or input) whose spatial size to take (FPN's top-down path, DeepLab's "
+                "image pooling)"}
     scale: PerAxis | None = None
     size: PerAxis | None = None
     mode: str = "nearest"
     align_corners: bool = False
+
+    @classmethod
+    def from_refs(cls, refs: Mapping[str, Ref], given: Mapping[str, Any]) -> dict[str, Any]:
+        """``like: NAME``: the output size is NAME's spatial size."""
+        ref = refs["like"]
+        if "scale" in given:
+            raise LayerArgError("give either `like:` or `scale:`, not both",
+                                hint="`like:` takes the size of the layer it names")
+        if len(ref.shape) < 2:
+            raise LayerArgError(f"`like: {ref.name}` names a flat tensor {list(ref.shape)}",
+                                hint="name a layer with a spatial map")
+        return {"size": list(ref.shape[1:])}
 
     def factors(self, shape: Shape) -> tuple[Fraction, ...]:
         """Output size over input size, per spatial axis."""
