@@ -11,7 +11,12 @@ source is written once into the generated file (:data:`HELPERS`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+from .errors import BridgeError
+from .shapes import Pair, Shape, same_padding
+
+T = TypeVar("T")
 
 
 class TorchCall(NamedTuple):
@@ -76,6 +81,64 @@ def sequential(*calls: TorchCall) -> TorchCall:
     if len(flat) == 1:
         return flat[0]
     return TorchCall("nn.Sequential", tuple((str(i), c) for i, c in enumerate(flat)), len(flat))
+
+
+def merge(expr: Callable[[Sequence[str]], str]) -> TorchMerge:
+    return TorchMerge(expr)
+
+
+# ------------------------------------------------- argument arithmetic the layer rules share --
+
+#: PyTorch's defaults of the integer arguments of convolutions and pools
+CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "output_padding": 0}
+#: a pool's stride defaults to its kernel size, so it is written whenever it differs
+POOL_DEFAULTS = {"padding": 0, "dilation": 1}
+
+
+def rank(kind: str, shape: Shape) -> int:
+    """The spatial rank of ``shape`` for an ``nn.*1d/2d/3d`` module, or a refusal."""
+    found = len(shape) - 1
+    if not 1 <= found <= 3:
+        raise BridgeError(f"{kind} on a {list(shape)} input has no PyTorch module "
+                          f"(nn.*1d/2d/3d take 1 to 3 spatial axes)")
+    return found
+
+
+def squeeze(values: tuple[T, ...]) -> T | tuple[T, ...]:
+    """One int when every axis agrees (``kernel_size=3``), else the tuple."""
+    return values[0] if len(set(values)) == 1 else values
+
+
+def pads(p: Any, shape: Shape, k_eff: tuple[int, ...], s: tuple[int, ...]) -> tuple[Pair, ...]:
+    """A spec's padding (int, per axis, pairs, ``same``, ``valid``) as (before, after) pairs."""
+    n = len(shape) - 1
+    if p == "valid":
+        return ((0, 0),) * n
+    if p == "same":
+        return tuple(same_padding(shape[1 + a], k_eff[a], s[a]) for a in range(n))
+    if isinstance(p, int):
+        return ((p, p),) * n
+    return tuple((v, v) if isinstance(v, int) else (v[0], v[1]) for v in p)
+
+
+def padding(pairs: tuple[Pair, ...]) -> tuple[TorchCall | None, int | tuple[int, ...]]:
+    """Symmetric padding goes into the layer (``padding=p``); uneven padding (``same`` with an
+    even total, explicit pairs) becomes an ``nn.ConstantPadNd`` before it — PyTorch orders the
+    pairs last axis first."""
+    if all(lo == hi for lo, hi in pairs):
+        return None, squeeze(tuple(lo for lo, _ in pairs))
+    return constant_pad(pairs), 0
+
+
+def constant_pad(pairs: tuple[Pair, ...]) -> TorchCall:
+    flat = tuple(v for lo, hi in reversed(pairs) for v in (lo, hi))
+    return call(f"nn.ConstantPad{len(pairs)}d", ("padding", flat), ("value", 0.0))
+
+
+def refuse(what: str, why: str) -> BridgeError:
+    """A layer archcalc export does not write, and why (the exporter adds name and place)."""
+    return BridgeError(f"{what}: {why}", hint="archcalc export refuses rather than approximate "
+                       "a layer; change the layer or leave it out")
 
 
 def literal(value: Any) -> str:
@@ -217,6 +280,96 @@ class Crop(nn.Module):
     def forward(self, x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
         keep = tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.cuts, x.shape[2:]))
         return x[(slice(None), slice(None), *keep)]
+''',
+    "Chain": '''
+class Chain(nn.Sequential):
+    """nn.Sequential whose first module takes every input (a deformable conv's map and
+    offsets), the fused bn/act after it one."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        first, *rest = list(self)
+        y = first(*inputs)
+        for module in rest:
+            y = module(y)
+        return y
+''',
+    "Maxout": '''
+class Maxout(nn.Module):
+    """Maxout over channels: the maximum of each ``pieces`` consecutive channels."""
+
+    def __init__(self, pieces: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        return x.reshape(b, c // self.pieces, self.pieces, *x.shape[2:]).amax(dim=2)
+''',
+    "Gram": '''
+class Gram(nn.Module):
+    """The Gram matrix of the channels, F·Fᵀ for the C × positions matrix F (a batched matrix
+    product: FlopCounterMode counts its C·C·positions MACs); ``normalize`` divides by C·n."""
+
+    def __init__(self, normalize: bool = False) -> None:
+        super().__init__()
+        self.normalize = normalize
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = x.flatten(2)
+        g = torch.bmm(f, f.transpose(1, 2))
+        return g / f.shape[1:].numel() if self.normalize else g
+''',
+    "Abs": '''
+class Abs(nn.Module):
+    """|x|, element-wise."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.abs()
+''',
+    "Scale": '''
+class Scale(nn.Module):
+    """Multiplication by a constant (Inception-ResNet's residual scaling)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+''',
+    "LayerScale": '''
+class LayerScale(nn.Module):
+    """A learned per-channel scale γ·x (CaiT, ConvNeXt), γ initialised to 1e-6."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), 1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma.view(-1, *([1] * (x.dim() - 2)))
+''',
+    "L2Norm": '''
+class L2Norm(nn.Module):
+    """x / max(‖x‖₂, ε) over the channels of each position (F.normalize), times a learned
+    per-channel scale initialised to 20 (SSD's conv4_3) when ``affine``."""
+
+    def __init__(self, channels: int, eps: float = 1e-12, affine: bool = True) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.full((channels,), 20.0)) if affine else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.normalize(x, dim=1, eps=self.eps)
+        if self.weight is None:
+            return y
+        return y * self.weight.view(-1, *([1] * (x.dim() - 2)))
+''',
+    "PositionwiseLinear": '''
+class PositionwiseLinear(nn.Linear):
+    """nn.Linear on the channels of every position of a map (channels-last inside)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
 ''',
     "ChannelLayerNorm": '''
 class ChannelLayerNorm(nn.LayerNorm):

@@ -41,7 +41,6 @@ from .torch_code import (
     render,
     sequential,
 )
-from .torch_map import to_torch
 
 RESERVED = frozenset({"self", "torch", "nn", "F", "x", "super", "print", "tuple", "int"})
 #: nn.Module's own attributes (torch 2.x): a submodule of that name would shadow or be refused
@@ -84,6 +83,9 @@ class _Group:
     #: how the parent constructs it (nn.Sequential(...) or GeneratedClass(...))
     instance: TorchCall | None = None
     attrs: dict[str, str] = field(default_factory=dict)  # member key → attribute name
+    #: a block call whose every layer shares the weights of an earlier sibling block's
+    #: (``share:``): no module of its own, the sibling's module is called again
+    alias: _Group | None = None
 
 
 def export_pytorch(graph: Graph, *, source: str = "", trace: bool = False) -> Export:
@@ -94,7 +96,11 @@ def export_pytorch(graph: Graph, *, source: str = "", trace: bool = False) -> Ex
     rows = {n.name: _row(n, made) for n in graph.nodes}
     root = _tree(graph)
     consumers = _consumers(graph)
-    _interfaces(root, consumers, graph.output)
+    _interfaces(root, consumers, {o.name for o in graph.outputs})
+    # the network's inputs in their declared order, its outputs as declared (a tuple if several)
+    root.inputs = list(graph.input_names)
+    root.outputs = [o.name for o in graph.outputs]
+    _shares(root, graph)
     _attrs(root)
     writer = _Writer(graph, rows, trace)
     writer.classes_bottom_up(root)
@@ -102,6 +108,10 @@ def export_pytorch(graph: Graph, *, source: str = "", trace: bool = False) -> Ex
     modules: dict[str, str | None] = {}
     groups: dict[str, str] = {}
     _names(root, "", rows, modules, groups)
+    for node in graph.nodes:
+        if node.shares:
+            modules[node.name] = modules[node.shares]  # the owner's module, called again
+    _alias_names(root, modules)
     return Export(code, writer.root_class, modules, groups)
 
 
@@ -127,10 +137,10 @@ def _row(node: Node, made: dict[tuple[Any, ...], tuple[TorchCall | None, TorchMe
 def _made(node: Node) -> tuple[TorchCall | None, TorchMerge | None]:
     where = f"layer {node.name!r} ({node.type_name})"
     try:
-        op = to_torch(node.op, node.in_shapes, node.out_shape)
+        op = node.op.to_torch(node.in_shapes, node.out_shape)
         post = []
         for layer in node.post:
-            found = to_torch(layer, (node.out_shape,), node.out_shape)
+            found = layer.to_torch((node.out_shape,), node.out_shape)
             if not isinstance(found, TorchCall):  # pragma: no cover - posts are modules
                 raise BridgeError(f"fused {layer.type_name} is not a module")
             post.append(found)
@@ -140,7 +150,10 @@ def _made(node: Node) -> tuple[TorchCall | None, TorchMerge | None]:
                           "a layer; change the layer or leave it out") from None
     if isinstance(op, TorchMerge):
         return (sequential(*post) if post else None, op)
-    return (sequential(op, *post), None)
+    chain = sequential(op, *post)
+    if len(node.in_shapes) > 1 and post:  # nn.Sequential passes one input: the first gets all
+        chain = chain._replace(fn="Chain", helper="Chain")
+    return (chain, None)
 
 
 # ------------------------------------------------------------------------------ the groups --
@@ -199,18 +212,67 @@ def _walk(group: _Group) -> Iterator[Node]:
             yield m
 
 
-def _interfaces(group: _Group, consumers: dict[str, list[str]], output: str) -> None:
+def _interfaces(group: _Group, consumers: dict[str, list[str]], outputs: set[str]) -> None:
     """A group's inputs (values from outside, in order of first use) and outputs (its values
     used outside it, or the network's output)."""
     for node in _walk(group):
         for v in node.inputs:
             if v not in group.nodes and v not in group.inputs:
                 group.inputs.append(v)
-        if node.name == output or any(c not in group.nodes for c in consumers.get(node.name, [])):
+        if node.name in outputs or any(c not in group.nodes for c in consumers.get(node.name,
+                                                                                     [])):
             group.outputs.append(node.name)
     for m in group.members:
         if isinstance(m, _Group):
-            _interfaces(m, consumers, output)
+            _interfaces(m, consumers, outputs)
+
+
+def _shares(group: _Group, graph: Graph) -> None:
+    """``share:``: a layer reuses the module of the layer it names when both are members of
+    one group (the module is called twice); a block call whose every layer shares the layer of
+    the same relative name in an earlier sibling block call (a Siamese tower) calls that
+    block's module. Any other sharing is refused, naming the layer."""
+    siblings = {m.name: m for m in group.members if isinstance(m, _Group)}
+    own = {m.name for m in group.members if isinstance(m, Node)}
+    for m in group.members:
+        if isinstance(m, Node):
+            if m.shares and m.shares not in own:
+                raise BridgeError(
+                    f"it shares the weights of {m.shares!r}, which is in another block: the "
+                    "exporter reuses a module within one block, or a whole block call",
+                    loc=m.loc, layer=f"layer {m.name!r} ({m.type_name})",
+                    hint="share a whole block call (`share: OTHER_CALL`)")
+            continue
+        owner = _shared_block(m, siblings)
+        if owner is not None and len(m.inputs) == len(owner.inputs) and len(
+                m.outputs) == len(owner.outputs):
+            m.alias = owner
+        else:
+            _shares(m, graph)
+
+
+def _shared_block(group: _Group, siblings: dict[str, _Group]) -> _Group | None:
+    """The earlier sibling block call this one repeats with shared weights: each layer with
+    weights shares the layer of the same relative name there, each one without weights is the
+    same layer on the same shapes (a Siamese tower)."""
+    nodes = list(_walk(group))
+    sharing = next((n for n in nodes if n.shares), None)
+    if sharing is None:
+        return None
+    rel = _relative(sharing.name, group.name)
+    if not sharing.shares.endswith("." + rel):
+        return None
+    owner = siblings.get(sharing.shares[: -len(rel) - 1])
+    if owner is None or owner is group or len(owner.nodes) != len(nodes):
+        return None
+    theirs = {_relative(n.name, owner.name): n for n in _walk(owner)}
+    for n in nodes:
+        twin = theirs.get(_relative(n.name, group.name))
+        if twin is None or (n.shares != twin.name if n.shares else (
+                n.op != twin.op or n.post != twin.post or n.in_shapes != twin.in_shapes
+                or bool(n.tensors()))):
+            return None
+    return owner
 
 
 def _key(m: Node | _Group) -> str:
@@ -247,9 +309,22 @@ def _names(group: _Group, prefix: str, rows: dict[str, _Row], modules: dict[str,
     for m in group.members:
         fqn = f"{prefix}.{group.attrs[_key(m)]}" if prefix else group.attrs[_key(m)]
         if isinstance(m, _Group):
-            _names(m, fqn, rows, modules, groups)
+            if m.alias is None:
+                _names(m, fqn, rows, modules, groups)
         else:
             modules[m.name] = fqn if rows[m.name].module is not None else None
+
+
+def _alias_names(group: _Group, modules: dict[str, str | None]) -> None:
+    """A block call that calls its sibling's module: each row is that row's module."""
+    for m in group.members:
+        if isinstance(m, _Group):
+            if m.alias is not None:
+                for node in _walk(m):
+                    twin = f"{m.alias.name}.{_relative(node.name, m.name)}"
+                    modules[node.name] = modules[twin]
+            else:
+                _alias_names(m, modules)
 
 
 # ------------------------------------------------------------------------------ the writer --
@@ -350,6 +425,7 @@ class _Writer:
         self.classes: list[_Class] = []
         self.names: set[str] = set(HELPERS)
         self.helpers: set[str] = set()
+        self.fns: set[str] = set()  # the constructors called (torchvision's need an import)
         self.root_class = self._class_name(_camel(graph.name or "Net"))
         self.root_init: list[tuple[str, TorchCall]] = []
         self.ordered_dict = False
@@ -368,12 +444,15 @@ class _Writer:
         for m in group.members:
             attr = group.attrs[_key(m)]
             if isinstance(m, _Group):
+                if m.alias is not None:
+                    continue  # calls its sibling's module
                 assert m.instance is not None
                 calls.append((attr, m.instance))
-            else:
+            elif not m.shares:
                 module = self.rows[m.name].module
                 if module is not None:
                     self.helpers |= helpers_of(module)
+                    self.fns |= _fns(module)
                     calls.append((attr, module))
         return calls
 
@@ -395,25 +474,31 @@ class _Writer:
                         for v in m.outputs]
                 for v, name in zip(m.outputs, outs, strict=True):
                     env[v] = name
-                lines.append(f"{', '.join(outs)} = {_access(attr)}({args})")
+                called = group.attrs[_key(m.alias)] if m.alias is not None else attr
+                lines.append(f"{', '.join(outs)} = {_access(called)}({args})")
                 continue
             row = self.rows[m.name]
+            called = group.attrs[m.shares] if m.shares else attr  # `share:`: the owner's
             args_list = [env[v] for v in m.inputs]
             var = namer(attr)
             if row.merge is not None:
                 expr = row.merge.expr(args_list)
                 if row.module is not None:
-                    expr = f"{_access(attr)}({expr})"
+                    expr = f"{_access(called)}({expr})"
                 elif self.trace:
                     expr = f"_seen(self, {_relative(m.name, group.name)!r}, {expr})"
             else:
-                expr = f"{_access(attr)}({', '.join(args_list)})"
+                expr = f"{_access(called)}({', '.join(args_list)})"
             lines.append(f"{var} = {expr}")
             env[m.name] = var
         lines.append("return " + ", ".join(env[v] for v in group.outputs))
         sig = ", ".join(f"{p}: torch.Tensor" for p in params)
         ret = "torch.Tensor" if len(group.outputs) == 1 else "tuple[torch.Tensor, ...]"
-        return [f"def forward(self, {sig}) -> {ret}:", *("    " + line for line in lines)]
+        head = [f"def forward(self, {sig}) -> {ret}:"]
+        if len(head[0]) > 96:
+            head = ["def forward(", "    self,", *(f"    {p}: torch.Tensor," for p in params),
+                    f") -> {ret}:"]
+        return [*head, *("    " + line for line in lines)]
 
     def _is_chain(self, group: _Group, named: bool = False) -> bool:
         """A group that nn.Sequential can hold: members named 0, 1, … (or any names, ``named``)
@@ -424,6 +509,8 @@ class _Writer:
         prev = group.inputs[0]
         for i, m in enumerate(group.members):
             if group.attrs[_key(m)] != str(i) and not named:
+                return False
+            if m.alias is not None if isinstance(m, _Group) else bool(m.shares):
                 return False
             if isinstance(m, _Group):
                 if m.inputs != [prev] or len(m.outputs) != 1:
@@ -456,7 +543,7 @@ class _Writer:
 
         def visit(g: _Group) -> None:
             for m in g.members:
-                if isinstance(m, _Group):
+                if isinstance(m, _Group) and m.alias is None:
                     visit(m)
                     levels.setdefault(m.height, []).append(m)
 
@@ -550,8 +637,11 @@ class _Writer:
             f'"""{_doc(g.name)}: written by `archcalc export --to pytorch`'
             + (f" from {_doc(source)}" if source else "") + ".",
             "",
-            f"Input {list(g.input_shape)} (channels first, no batch axis). Every row of "
-            "`archcalc table` is",
+            (f"Input {list(g.input_shape)} (channels first, no batch axis). Every row of "
+             "`archcalc table` is" if len(g.inputs) == 1 else
+             _wrap_doc("Inputs " + _doc(", ".join(f"{n} {list(v)}" for n, v in g.inputs))
+                       + " (channels first, no batch axis; forward takes them in this order)."
+                       " Every row of `archcalc table` is", 4)),
             'the submodule of the same name (`model.get_submodule("…")`); fused bn/act are '
             "nn.Sequential",
             'members after the layer. Needs only torch."""',
@@ -564,7 +654,14 @@ class _Writer:
         head += ["import torch"]
         if any("F." in HELPERS[h] for h in self.helpers):
             head.append("import torch.nn.functional as F")
-        head += ["from torch import nn", "", f"INPUT_SHAPE = {literal(tuple(g.input_shape))}"]
+        if any(h.startswith("torchvision.") for h in self.fns):
+            head.append("import torchvision")
+        head += ["from torch import nn", ""]
+        if len(g.inputs) == 1:
+            head.append(f"INPUT_SHAPE = {literal(tuple(g.input_shape))}")
+        else:
+            head.append("INPUT_SHAPES = {" + ", ".join(
+                f"{n!r}: {literal(tuple(v))}" for n, v in g.inputs) + "}")
         if self.trace:
             head += ["", "", "def _seen(module: nn.Module, name: str, value: torch.Tensor)"
                      " -> torch.Tensor:", "    return value"]
@@ -577,12 +674,17 @@ class _Writer:
         parts.append(self._class_text(self.root_class, self.root_init, self.root_forward, [],
                                       []))
         shape = ", ".join(str(v) for v in g.input_shape)
+        several = len(g.outputs) > 1
         parts.append("\n".join([
             'if __name__ == "__main__":',
             f"    model = {self.root_class}().train(False)  # inference mode",
-            f"    y = model(torch.zeros(1, {shape}))",
+            f"    y = model(torch.zeros(1, {shape}))" if len(g.inputs) == 1 else
+            "    y = model(*(torch.zeros(1, *s) for s in INPUT_SHAPES.values()))",
             "    params = sum(p.numel() for p in model.parameters())",
-            '    print(f"{type(model).__name__}: output {list(y.shape)}, {params:,} params")',
+            '    print(f"{type(model).__name__}: output {list(y.shape)}, {params:,} params")'
+            if not several else
+            '    shapes = [list(v.shape) for v in y]\n'
+            '    print(f"{type(model).__name__}: outputs {shapes}, {params:,} params")',
         ]))
         return "\n\n\n".join(parts) + "\n"
 
@@ -610,6 +712,14 @@ class _Writer:
         lines.append("")
         lines += _wrap_long(["    " + line for line in forward])
         return "\n".join(lines)
+
+
+def _fns(c: TorchCall) -> set[str]:
+    found = {c.fn}
+    for _, v in c.args:
+        if isinstance(v, TorchCall):
+            found |= _fns(v)
+    return found
 
 
 def _doc(text: str) -> str:

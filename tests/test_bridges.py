@@ -17,6 +17,7 @@ import pytest
 import archcalc
 from archcalc import analyze, bundled_names, load_spec, to_graph
 from archcalc.errors import ArchcalcError, BridgeError
+from archcalc.torch_code import TorchMerge
 from archcalc.torch_export import export_pytorch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,16 +31,34 @@ def test_export_text_is_golden(name: str, golden: Callable[[str, str], None]) ->
     golden(f"export_{name}.py", export_pytorch(to_graph(load_spec(name)), source=name).code)
 
 
+#: bundled specs the exporter refuses, the layer it names and why (docs/bridges.md)
+REFUSED = {
+    "fasterrcnn_resnet50_fpn": ("box_roi_pool", "torchvision.ops.RoIAlign needs the proposals"),
+    "fasterrcnn_vgg16": ("roi_pool5", "torchvision.ops.RoIPool needs the proposals"),
+    "segnet": ("upsample5", "nn.MaxUnpool2d needs the indices of its max pool"),
+}
+
+
 @pytest.mark.parametrize("name", bundled_names())
 def test_every_bundled_spec_exports_to_valid_python(name: str) -> None:
-    """Every row is a submodule named after it or a merge in forward; the text parses."""
+    """Every row is a submodule named after it, a merge in forward, or the module of the row
+    it shares; the text parses. The refused specs name the layer and why."""
     graph = to_graph(load_spec(name))
+    if name in REFUSED:
+        layer, why = REFUSED[name]
+        with pytest.raises(BridgeError) as info:
+            export_pytorch(graph)
+        assert info.value.layer.startswith(f"layer {layer!r}") and why in info.value.what
+        return
     export = export_pytorch(graph)
     ast.parse(export.code)
     assert set(export.modules) == {n.name for n in graph.nodes}
     for node in graph.nodes:
         fqn = export.modules[node.name]
-        if node.type_name in ("add", "concat", "multiply") and not node.post:
+        merge = isinstance(node.op.to_torch(node.in_shapes, node.out_shape), TorchMerge)
+        if node.shares:
+            assert fqn == export.modules[node.shares]
+        elif merge and not node.post:
             assert fqn is None  # written in forward
         else:
             assert fqn is not None

@@ -33,8 +33,8 @@ from archcalc import (
     analyze,
     load_spec,
     to_graph,
-    torch_map,
 )
+from archcalc.layers.pool import Pool
 from archcalc.onnx_import import import_onnx
 from archcalc.torch_check import check_against_torch
 from archcalc.torch_export import export_pytorch
@@ -146,13 +146,13 @@ def test_verify_against_torch_fails_on_a_wrong_module(monkeypatch: pytest.Monkey
     """A pool exported without its stride (PyTorch then strides by the kernel) is caught at
     the first pool, naming the layer: AlexNet's pool1 gives 27×27 from 55×55 with stride 2,
     but ⌊(55 − 3)/3⌋ + 1 = 18 with stride 3."""
-    rule = torch_map.RULES["maxpool"]
+    rule = Pool.to_torch
 
     def no_stride(layer: Any, ins: Any, out: Any) -> Any:
         found = rule(layer, ins, out)
         return found._replace(args=tuple(a for a in found.args if a[0] != "stride"))
 
-    monkeypatch.setitem(torch_map.RULES, "maxpool", no_stride)
+    monkeypatch.setattr(Pool, "to_torch", no_stride)
     result = check_against_torch(to_graph(load_spec("alexnet")))
     bad = result.failures[0]
     assert bad.name == "pool1"

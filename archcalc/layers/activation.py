@@ -12,7 +12,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from .. import torch_code as tc
 from ..shapes import Shape, prod
+from ..torch_code import TorchLayer
 from .base import COEFFICIENT, REQUIRED, Arg, Pointwise, Shapes, Tensor, Tensors, Work, layer_class
 
 if TYPE_CHECKING:
@@ -96,6 +98,23 @@ RULES: Mapping[str, Rule] = {
 #: operations per element of each activation (``full`` convention), from :data:`RULES`
 ACTIVATION_OPS: Mapping[str, int] = {name: rule.ops for name, rule in RULES.items()}
 
+#: each function's PyTorch module (one per row of :data:`RULES`; a test holds them equal)
+TORCH: Mapping[str, Callable[[Any], tc.TorchCall]] = {
+    "relu": lambda a: tc.call("nn.ReLU"),
+    "relu6": lambda a: tc.call("nn.ReLU6"),
+    "leaky_relu": lambda a: tc.call("nn.LeakyReLU", ("negative_slope", a.slope)),
+    "sigmoid": lambda a: tc.call("nn.Sigmoid"),
+    "tanh": lambda a: tc.call("nn.Tanh"),
+    "hardsigmoid": lambda a: tc.call("nn.Hardsigmoid"),
+    "hardswish": lambda a: tc.call("nn.Hardswish"),
+    "swish": lambda a: tc.call("nn.SiLU"),
+    "silu": lambda a: tc.call("nn.SiLU"),
+    "gelu": lambda a: tc.call("nn.GELU"),
+    "softmax": lambda a: tc.call("nn.Softmax", ("dim", 1)),
+    "elu": lambda a: tc.call("nn.ELU", alpha=a.alpha if a.alpha != 1.0 else None),
+    "abs": lambda a: tc.call("Abs", helper="Abs"),
+}
+
 
 @layer_class
 class Activation(Pointwise):
@@ -168,6 +187,10 @@ class Activation(Pointwise):
         ex.elementwise(self.fn, f"{self.rule.ops}*" + "*".join(osyms), oenv,
                        self.rule.ops * prod(ex.oshape))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The function's module (:data:`TORCH`)."""
+        return TORCH[self.fn](self)
+
 
 @layer_class
 class Identity(Pointwise):
@@ -189,6 +212,9 @@ class Identity(Pointwise):
     def explain(self, ex: Derivation) -> None:
         ex.same_shape()
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("nn.Identity")
+
 
 @layer_class
 class Dropout(Identity):
@@ -198,6 +224,9 @@ class Dropout(Identity):
     doc: ClassVar[str] = "dropout (identity at inference)"
     ARGS: ClassVar[tuple[Arg, ...]] = (Arg("p", "prob", 0.5, "drop probability"),)
     p: float = 0.5
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("nn.Dropout", ("p", self.p))
 
 
 
@@ -244,6 +273,10 @@ class PReLU(Pointwise):
         syms, env = ex.dims(ex.shape, False)
         ex.elementwise("prelu", "2*" + "*".join(syms), env, 2 * prod(ex.shape))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.PReLU()`` (one slope) or ``nn.PReLU(C)`` (one per channel)."""
+        return tc.call("nn.PReLU", num_parameters=ins[0][0] if self.per_channel else None)
+
 
 @layer_class
 class ConstantScale(Pointwise):
@@ -270,3 +303,6 @@ class ConstantScale(Pointwise):
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "scale", "1", 1)
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("Scale", ("factor", self.factor), helper="Scale")

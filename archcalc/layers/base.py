@@ -18,6 +18,8 @@ shapes ``ins`` it meets (channel-first, no batch):
 ``explain(ex)``        the derivation lines of its shape, weights and work (:mod:`archcalc.explain`
                        checks each against the value the rules above give)
 ``explain_rf(rx)``     the derivation lines of its receptive field
+``to_torch(ins, out)`` its PyTorch equivalent: the module or the merge expression the exporter
+                       writes (:mod:`archcalc.torch_code`), or a refusal saying why
 =====================  ==========================================================================
 
 Layers used as fused post-ops (``bn: true``, ``act: relu``) also define ``forward_inplace`` and
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
     from ..executor import Context
     from ..explain import Derivation, RFDerivation
+    from ..torch_code import TorchLayer
 
     Array = NDArray[Any]
 
@@ -144,7 +147,8 @@ class Window(NamedTuple):
 
 
 #: methods every layer class defines (directly or through a parent class it names)
-PROTOCOL = ("out_shape", "tensors", "work", "rf", "refines", "forward", "explain", "explain_rf")
+PROTOCOL = ("out_shape", "tensors", "work", "rf", "refines", "forward", "explain", "explain_rf",
+            "to_torch")
 #: methods a layer usable as a fused post-op (``bn``, ``act``) defines as well
 POST_PROTOCOL = ("forward_inplace", "explain_post")
 
@@ -246,6 +250,13 @@ class Layer:
 
     def explain_rf(self, rx: RFDerivation) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no receptive-field derivation")
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """Its PyTorch equivalent (:mod:`archcalc.torch_code` values, no torch imported): the
+        module (``nn.Conv2d(…)``) or the merge expression written in ``forward`` that computes
+        what the rules above count — the same tensors, output shape and MACs — or a
+        :class:`~archcalc.errors.BridgeError` saying why it has none."""
+        raise NotImplementedError(f"{type(self).__name__} has no PyTorch rule")
 
     def forward_inplace(self, y: Array, w: Tensors, ctx: Context) -> Array:
         """As a fused post-op: transform ``y`` (its op's fresh output) in place."""

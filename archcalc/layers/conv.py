@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..errors import LayerArgError
+from .. import torch_code as tc
+from ..errors import BridgeError, LayerArgError
 from ..shapes import (
     RF,
     PerAxis,
@@ -20,6 +21,7 @@ from ..shapes import (
     rf_upsample,
     rf_window,
 )
+from ..torch_code import TorchLayer
 from .base import (
     BIAS,
     REQUIRED,
@@ -282,6 +284,33 @@ class Conv(Layer):
         k, s, d, _, lo, _ = self.window(rx.shape)
         rx.window(k, s, lo, d, "each layer adds (K − 1) input steps of size j")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConvNd(in, out, kernel_size, stride, padding, dilation, groups, bias)`` (a
+        ``dwconv`` has groups = in, uneven padding an ``nn.ConstantPadNd`` before it); LeNet's
+        ``connections`` → the ``PartialConv`` helper."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+        k = per_axis(self.k, n, "k")
+        s = per_axis(self.s, n, "s")
+        d = per_axis(self.d, n, "d")
+        pad, padding = tc.padding(tc.pads(self.p, shape, tuple(
+            effective_kernel(k[a], d[a]) for a in range(n)), s))
+        connections = getattr(self, "connections", None)
+        if connections is not None:
+            if n != 2 or len(set(k)) != 1 or set(s) != {1} or set(d) != {1} or padding:
+                raise BridgeError("a partial connection table exports only as a 2D square "
+                                  "kernel with stride 1, no dilation and no padding "
+                                  "(LeNet-5's C3)")
+            return tc.call("PartialConv", ("connections", connections), ("kernel_size", k[0]),
+                           bias=self.bias, helper="PartialConv")
+        cin = shape[0]
+        groups = cin if self.kind == "dwconv" else self.groups
+        module = tc.call(f"nn.Conv{n}d", ("in_channels", cin), ("out_channels", out[0]),
+                         kernel_size=tc.squeeze(k), stride=tc.squeeze(s), padding=padding,
+                         dilation=tc.squeeze(d), groups=groups,
+                         bias=None if self.bias else False, defaults=tc.CONV_DEFAULTS)
+        return module if pad is None else tc.sequential(pad, module)
+
 
 @layer_class
 class DWConv(Conv):
@@ -315,6 +344,10 @@ class DWConv(Conv):
             ex.channels("m*C_in", {"m": cout // cin, "C_in": cin},
                         "depthwise with channel multiplier m")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConvNd`` with groups = in channels (the conv rule)."""
+        return Conv.to_torch(self, ins, out)
+
 
 @layer_class
 class PWConv(Conv):
@@ -331,6 +364,10 @@ class PWConv(Conv):
         Arg("dims", "int+", None, "insist on 1, 2 or 3 spatial axes"),
     )
     k: PerAxis = 1
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConvNd`` with a 1×1 kernel (the conv rule)."""
+        return Conv.to_torch(self, ins, out)
 
 
 class DeconvGeometry(NamedTuple):
@@ -516,6 +553,21 @@ class ConvTranspose(Layer):
                     f"start_prev{x} + ((K{x} - 1)/2 - (K{x} - 1 - P{x}))*j_prev{x}/S{x}",
                     env, "zero-insertion refines the grid by S, then a stride-1 window")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConvTransposeNd`` with PyTorch's own arguments (the shape rule is PyTorch's)."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+
+        def ax(v: Any, name: str) -> int | tuple[int, ...]:
+            return tc.squeeze(per_axis(v, n, name))
+
+        return tc.call(f"nn.ConvTranspose{n}d", ("in_channels", shape[0]),
+                       ("out_channels", out[0]), kernel_size=ax(self.k, "k"),
+                       stride=ax(self.s, "s"), padding=ax(self.p, "p"),
+                       output_padding=ax(self.output_padding, "output_padding"),
+                       groups=self.groups, bias=None if self.bias else False,
+                       dilation=ax(self.d, "d"), defaults=tc.CONV_DEFAULTS)
+
 
 @layer_class
 class DeformConv(Layer):
@@ -686,6 +738,21 @@ class DeformConv(Layer):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``torchvision.ops.DeformConv2d`` (offsets, and the mask when given, are its second
+        and third inputs; offset groups follow from the offsets' channels, as in torchvision).
+        FlopCounterMode has no rule for ``torchvision::deform_conv2d``: its MACs are not
+        measured (``verify --against torch`` says so)."""
+        k, s, d, _, p, _ = self.window(ins[0])
+        if any(lo != hi for lo, hi in zip(p, self.window(ins[0]).hi, strict=True)):
+            raise tc.refuse("uneven padding", "torchvision's DeformConv2d pads both sides "
+                            "equally")
+        return tc.call("torchvision.ops.DeformConv2d", ("in_channels", ins[0][0]),
+                       ("out_channels", self.out), kernel_size=tc.squeeze(k),
+                       stride=tc.squeeze(s), padding=tc.squeeze(p), dilation=tc.squeeze(d),
+                       groups=self.groups, bias=None if self.bias else False,
+                       defaults=tc.CONV_DEFAULTS)
 
 
 def _bilinear(x: Array, py: Array, px: Array) -> Array:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import RF, Shape, prod
+from ..torch_code import TorchLayer
 from .base import BIAS, REQUIRED, WEIGHT, Arg, Layer, Shapes, Tensor, Tensors, Work, layer_class
 
 if TYPE_CHECKING:
@@ -138,6 +140,18 @@ class Linear(Layer):
             return
         rx.ends()
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.Linear(F, out, bias)``; on a ``[C, 1…]`` map (read as ``[C]``) an
+        ``nn.Flatten()`` first; ``per_position`` → the ``PositionwiseLinear`` helper."""
+        (shape,) = ins
+        bias = None if self.bias else False
+        if self.per_position:
+            return tc.call("PositionwiseLinear", ("in_features", shape[0]),
+                           ("out_features", self.out), bias=bias, helper="PositionwiseLinear")
+        module = tc.call("nn.Linear", ("in_features", shape[0]), ("out_features", self.out),
+                         bias=bias)
+        return module if len(shape) == 1 else tc.sequential(tc.call("nn.Flatten"), module)
+
 
 @layer_class
 class Gram(Layer):
@@ -197,6 +211,10 @@ class Gram(Layer):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``Gram`` helper (``torch.bmm`` of the flattened map with its transpose)."""
+        return tc.call("Gram", normalize=self.normalize or None, helper="Gram")
 
 
 @layer_class
@@ -260,3 +278,8 @@ class MatMul(Layer):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``torch.matmul(a, b)`` (``b.transpose(1, 2)`` with ``transpose_b``) in forward."""
+        tail = ".transpose(1, 2)" if self.transpose_b else ""
+        return tc.merge(lambda names: f"torch.matmul({names[0]}, {names[1]}{tail})")

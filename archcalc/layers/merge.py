@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import RF, AxisRF, Shape, prod, rf_merge
+from ..torch_code import TorchLayer
 from .base import Layer, Shapes, Tensor, Tensors, Work, layer_class
 
 if TYPE_CHECKING:
@@ -69,6 +71,10 @@ class Add(Merge):
         osyms, oenv = ex.out_symbols()
         n = len(ex.ins)
         ex.elementwise("add", f"({n} - 1)*" + "*".join(osyms), oenv, (n - 1) * prod(ex.oshape))
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``a + b (+ c …)`` in forward."""
+        return tc.merge(lambda names: " + ".join(names))
 
 
 @layer_class
@@ -150,6 +156,20 @@ class Multiply(Merge):
                    note="the output stays on the full-size input's grid")
             rx.add(f"start{x}", f"start_map{x}", env, rx.got[a].start)
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``a * b``; a flat ``[C]`` gate is given the map's spatial axes first."""
+        a, b = ins
+        n = max(len(a), len(b)) - 1
+
+        def expr(names: Sequence[str]) -> str:
+            x, y = names
+            if len(a) != len(b):
+                view = "[:, :" + ", None" * n + "]"
+                x, y = (x, y + view) if len(a) > len(b) else (x + view, y)
+            return f"{x} * {y}"
+
+        return tc.merge(expr)
+
 
 @layer_class
 class Concat(Merge):
@@ -194,6 +214,9 @@ class Concat(Merge):
                        lambda ax: "equal for every input")
         ex.shape_checked()
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.merge(lambda names: f"torch.cat([{', '.join(names)}], dim=1)")
+
 
 @layer_class
 class Subtract(Merge):
@@ -229,3 +252,7 @@ class Subtract(Merge):
         ex.same_shape("element-wise over two inputs of one shape")
         osyms, oenv = ex.out_symbols()
         ex.elementwise("subtract", "*".join(osyms), oenv, prod(ex.oshape))
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``a - b`` in forward."""
+        return tc.merge(lambda names: f"{names[0]} - {names[1]}")

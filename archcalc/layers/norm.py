@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from ..errors import LayerArgError
+from .. import torch_code as tc
+from ..errors import BridgeError, LayerArgError
 from ..shapes import RF, AxisRF, Shape, prod
+from ..torch_code import TorchLayer
 from .base import (
     FROZEN_SCALE,
     FROZEN_SHIFT,
@@ -93,6 +95,22 @@ class BatchNorm(Pointwise):
         osyms, oenv = ex.out_symbols()
         ex.elementwise("bn", "2*" + "*".join(osyms), oenv, 2 * prod(ex.oshape))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.BatchNormNd(C)``: 1d for ``[C]`` and ``[C, L]``, 2d, 3d by rank (its
+        ``num_batches_tracked`` is a step counter, not counted); ``frozen`` →
+        ``torchvision.ops.FrozenBatchNorm2d`` (γ, β and the statistics all buffers)."""
+        shape = ins[0]
+        n = max(len(shape) - 1, 1)
+        eps = self.eps if self.eps != 1e-5 else None
+        if self.frozen and self.affine:
+            if n != 2:
+                raise BridgeError(f"a frozen bn on {list(shape)}: torchvision's "
+                                  "FrozenBatchNorm2d is 2D only")
+            return tc.call("torchvision.ops.FrozenBatchNorm2d", ("num_features", shape[0]),
+                           eps=eps)
+        return tc.call(f"nn.BatchNorm{n}d", ("num_features", shape[0]), eps=eps,
+                       affine=None if self.affine else False)
+
 
 @layer_class
 class LayerNorm(Pointwise):
@@ -160,6 +178,16 @@ class LayerNorm(Pointwise):
             rx.emit(ax, f"r_prev{x} + (n{x} - 1)*j_prev{x}", f"j_prev{x}", f"start_prev{x}",
                     {f"n{x}": n[a]}, "the statistics of the whole sample: every position")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.LayerNorm(shape)`` over everything, or the ``ChannelLayerNorm`` helper over the
+        channels of each position (ConvNeXt's LayerNorm2d)."""
+        shape = ins[0]
+        eps = self.eps if self.eps != 1e-5 else None
+        if self.over == "all":
+            return tc.call("nn.LayerNorm", ("normalized_shape", tuple(shape)), eps=eps)
+        return tc.call("ChannelLayerNorm", ("normalized_shape", shape[0]), eps=eps,
+                       helper="ChannelLayerNorm")
+
 
 @layer_class
 class LRN(Pointwise):
@@ -205,6 +233,10 @@ class LRN(Pointwise):
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "lrn", f"({self.size} + 4)", self.size + 4)
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("nn.LocalResponseNorm", ("size", self.size), alpha=self.alpha,
+                       beta=self.beta, k=self.k)
 
 
 def _moments(x: Array, axes: tuple[int, ...], eps: float) -> Array:
@@ -292,6 +324,12 @@ class GroupNorm(Pointwise):
     def explain_rf(self, rx: RFDerivation) -> None:
         _explain_whole_map(rx, "each group's statistics cover the whole map")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.GroupNorm(G, C, eps, affine)``."""
+        return tc.call("nn.GroupNorm", ("num_groups", self.groups), ("num_channels", ins[0][0]),
+                       eps=self.eps if self.eps != 1e-5 else None,
+                       affine=None if self.affine else False)
+
 
 @layer_class
 class InstanceNorm(Pointwise):
@@ -364,6 +402,14 @@ class InstanceNorm(Pointwise):
         else:
             _explain_whole_map(rx, "each channel's statistics cover the whole map")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.InstanceNormNd(C, eps, affine, track_running_stats)``."""
+        n = tc.rank(self.kind, ins[0])
+        return tc.call(f"nn.InstanceNorm{n}d", ("num_features", ins[0][0]),
+                       eps=self.eps if self.eps != 1e-5 else None,
+                       affine=self.affine or None,
+                       track_running_stats=self.track_running_stats or None)
+
 
 @layer_class
 class L2Norm(Pointwise):
@@ -415,6 +461,12 @@ class L2Norm(Pointwise):
         ex.elementwise("l2norm", f"{ops}*" + "*".join(syms) + f" + {positions}", env,
                        ops * prod(ex.shape) + prod(ex.shape[1:]))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``L2Norm`` helper (``F.normalize`` over the channels, SSD's learned scale)."""
+        return tc.call("L2Norm", ("channels", ins[0][0]),
+                       eps=self.eps if self.eps != 1e-12 else None,
+                       affine=None if self.affine else False, helper="L2Norm")
+
 
 @layer_class
 class LayerScale(Pointwise):
@@ -441,3 +493,6 @@ class LayerScale(Pointwise):
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "layer_scale", "1", 1)
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("LayerScale", ("channels", ins[0][0]), helper="LayerScale")

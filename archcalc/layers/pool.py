@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import (
     RF,
@@ -22,6 +23,7 @@ from ..shapes import (
     prod,
     rf_window,
 )
+from ..torch_code import TorchLayer
 from .base import (
     REQUIRED,
     Arg,
@@ -170,6 +172,18 @@ class Pool(Layer):
         k, s, d, _, p, _ = self.window(rx.shape)
         rx.window(k, s, p, d)
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.MaxPoolNd(kernel_size, stride, padding, dilation, ceil_mode)``."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+        k = per_axis(self.k, n, "k")
+        s = per_axis(self.s if self.s is not None else self.k, n, "s")
+        return tc.call(f"nn.MaxPool{n}d", ("kernel_size", tc.squeeze(k)),
+                       stride=tc.squeeze(s) if s != k else None,
+                       padding=tc.squeeze(per_axis(self.p, n, "p")),
+                       dilation=tc.squeeze(per_axis(self.d, n, "d")),
+                       ceil_mode=self.ceil_mode or None, defaults=tc.POOL_DEFAULTS)
+
 
 @layer_class
 class AvgPool(Pool):
@@ -214,6 +228,19 @@ class AvgPool(Pool):
 
     def _explain_more(self, ex: Derivation, osyms: list[str], oenv: dict[str, Any]) -> None:
         ex.elementwise("divide", "*".join(osyms), oenv, prod(ex.oshape))
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AvgPoolNd(kernel_size, stride, padding, ceil_mode, count_include_pad)``."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+        k = per_axis(self.k, n, "k")
+        s = per_axis(self.s if self.s is not None else self.k, n, "s")
+        return tc.call(f"nn.AvgPool{n}d", ("kernel_size", tc.squeeze(k)),
+                       stride=tc.squeeze(s) if s != k else None,
+                       padding=tc.squeeze(per_axis(self.p, n, "p")),
+                       ceil_mode=self.ceil_mode or None,
+                       count_include_pad=None if self.count_include_pad else False,
+                       defaults=tc.POOL_DEFAULTS)
 
 
 @layer_class
@@ -271,6 +298,11 @@ class GlobalAvgPool(Layer):
         n = rx.shape[1:]
         rx.window(n, n, [0] * rx.rank, note="a window as large as the map")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AdaptiveAvgPoolNd(1)`` (the output kept as ``[C, 1…]``, as the engine keeps
+        it)."""
+        return tc.call(f"nn.AdaptiveAvgPool{tc.rank(self.kind, ins[0])}d", ("output_size", 1))
+
 
 @layer_class
 class GlobalMaxPool(GlobalAvgPool):
@@ -287,6 +319,10 @@ class GlobalMaxPool(GlobalAvgPool):
         (x,) = inputs
         y: Array = x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
         return y
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AdaptiveMaxPoolNd(1)``."""
+        return tc.call(f"nn.AdaptiveMaxPool{tc.rank(self.kind, ins[0])}d", ("output_size", 1))
 
 
 @layer_class
@@ -404,6 +440,11 @@ class AdaptiveAvgPool(Layer):
                     f"start_prev{x} + (K{x} - 1)/2*j_prev{x}", env,
                     "K = largest window, mean stride n/o")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AdaptiveAvgPoolNd(output_size)``."""
+        return tc.call(f"nn.AdaptiveAvgPool{tc.rank(self.kind, ins[0])}d",
+                       ("output_size", tc.squeeze(tuple(out[1:]))))
+
 
 @layer_class
 class AdaptiveMaxPool(AdaptiveAvgPool):
@@ -431,6 +472,11 @@ class AdaptiveMaxPool(AdaptiveAvgPool):
                      .max(axis=axis, keepdims=True) for i in range(o[a])]
             cur = np.concatenate(parts, axis=axis)
         return cur
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AdaptiveMaxPoolNd(output_size)``."""
+        return tc.call(f"nn.AdaptiveMaxPool{tc.rank(self.kind, ins[0])}d",
+                       ("output_size", tc.squeeze(tuple(out[1:]))))
 
 
 @layer_class
@@ -490,6 +536,10 @@ class Maxout(Layer):
 
 
 # --------------------------------------------------------------------- regions of interest --
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``Maxout`` helper (a reshape and ``amax``; PyTorch has no maxout module)."""
+        return tc.call("Maxout", ("pieces", self.pieces), helper="Maxout")
 
 def region_boxes(regions: int, height: float, width: float) -> Any:
     """The ``regions`` boxes ``(x1, y1, x2, y2)`` in image coordinates the executor pools when a
@@ -640,6 +690,12 @@ class RoIPool(RegionPool):
                   {"C": c, "P_h": ph, "P_w": pw, "H": h, "W": w},
                   "per region: each bin of a region as large as the map (an upper bound)")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """Refused: torchvision's ``RoIPool`` takes the proposals as a tensor, and a spec has
+        none (the executor pools fixed boxes of its own)."""
+        raise tc.refuse("roi_pool", "torchvision.ops.RoIPool needs the proposals (boxes) as "
+                        "an input, and a spec has no boxes to export")
+
 
 @layer_class
 class RoIAlign(RegionPool):
@@ -708,6 +764,12 @@ class RoIAlign(RegionPool):
                   "per region: g·g samples per bin, each reading 4 neighbours")
         ex.elementwise("sample", "*".join(osyms) + "*7*g*g", env,
                        prod(ex.oshape) * 7 * self.sampling_ratio ** 2)
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """Refused: torchvision's ``RoIAlign``/``MultiScaleRoIAlign`` take the proposals as a
+        tensor, and a spec has none (the executor aligns fixed boxes of its own)."""
+        raise tc.refuse("roi_align", "torchvision.ops.RoIAlign needs the proposals (boxes) as "
+                        "an input, and a spec has no boxes to export")
 
 
 def _align(feat: Array, boxes: Any, pooled: tuple[int, int], g: int, aligned: bool) -> Array:
@@ -834,3 +896,10 @@ class MaxUnpool(Layer):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """Refused: ``nn.MaxUnpool2d`` needs its max pool's indices, i.e. that pool written
+        with ``return_indices=True`` (its output a pair), which the exporter does not write."""
+        raise tc.refuse("max_unpool", "nn.MaxUnpool2d needs the indices of its max pool "
+                        "(return_indices=True makes the pool's output a pair), which "
+                        "archcalc export does not write")

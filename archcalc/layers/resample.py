@@ -6,8 +6,10 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import LayerArgError
+from .. import torch_code as tc
+from ..errors import BridgeError, LayerArgError
 from ..shapes import RF, AxisRF, PerAxis, Shape, per_axis, prod, rf_upsample
+from ..torch_code import TorchLayer
 from .base import (
     REQUIRED,
     Arg,
@@ -159,6 +161,20 @@ class Upsample(Layer):
                         "; bilinear reads one more input pixel" if self.mode == "bilinear"
                         else ""))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.Upsample`` (nearest, or linear/bilinear/trilinear by rank), by the output size
+        the engine computed, or by the scale given."""
+        n = tc.rank(self.kind, ins[0])
+        mode = self.mode
+        if mode == "bilinear":
+            mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[n]
+        scale = None
+        if self.scale is not None:
+            scale = tc.squeeze(tuple(float(v) for v in per_axis(self.scale, n, "scale")))
+        return tc.call("nn.Upsample", size=tc.squeeze(tuple(out[1:])) if scale is None else None,
+                       scale_factor=scale, mode=mode,
+                       align_corners=self.align_corners if mode != "nearest" else None)
+
 
 @layer_class
 class PixelShuffle(Layer):
@@ -230,6 +246,12 @@ class PixelShuffle(Layer):
             rx.emit(ax, f"r_prev{x}", f"j_prev{x}/f", f"start_prev{x} + (1/f - 1)/2*j_prev{x}",
                     {"f": self.r}, "each output copies one input position: the grid is refined "
                     "by f = r")
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        if len(ins[0]) != 3:
+            raise BridgeError(f"pixel_shuffle on the {len(ins[0]) - 1}D input {list(ins[0])}: "
+                              "nn.PixelShuffle is 2D only")
+        return tc.call("nn.PixelShuffle", ("upscale_factor", self.r))
 
 
 def _resize_axis(x: Array, axis: int, out: int, mode: str, align: bool,

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import RF, Pair, PerAxis, Shape, per_axis, prod, rf_window
+from ..torch_code import TorchLayer
 from .base import (
     REQUIRED,
     Arg,
@@ -68,6 +70,9 @@ class Flatten(Rearrange):
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("nn.Flatten")
+
 
 @layer_class
 class Reshape(Rearrange):
@@ -120,6 +125,9 @@ class Reshape(Rearrange):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("Reshape", ("shape", tuple(out)), helper="Reshape")
 
 
 @layer_class
@@ -179,6 +187,12 @@ class ZeroPad(Rearrange):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.shift([p[0] for p in self.pads(rx.shape)], "-")
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConstantPadNd(pairs, 0.0)``."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+        return tc.constant_pad(tc.pads(self.p, shape, (1,) * n, (1,) * n))
 
 
 @layer_class
@@ -276,6 +290,11 @@ class Crop(Rearrange):
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.shift([c[0] for c in self.cuts(rx.ins)], "+")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``Crop`` helper with the cuts the engine computed (U-Net's crop-to-size gives
+        only the size: the module for this input size, as every fc is)."""
+        return tc.call("Crop", ("cuts", tuple(self.cuts(ins))), helper="Crop")
+
 
 @layer_class
 class ChannelShuffle(Rearrange):
@@ -309,6 +328,11 @@ class ChannelShuffle(Rearrange):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.unchanged()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``ChannelShuffle`` helper (torchvision's view-transpose-view;
+        ``nn.ChannelShuffle`` does the same but has no ONNX export)."""
+        return tc.call("ChannelShuffle", ("groups", self.groups), helper="ChannelShuffle")
 
 
 @layer_class
@@ -349,3 +373,7 @@ class Slice(Rearrange):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.unchanged()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("ChannelSlice", ("start", self.start), ("stop", self.stop),
+                       helper="ChannelSlice")
