@@ -7,13 +7,12 @@ shapes come from ``onnx.shape_inference`` and are checked again after the spec i
    static tensor, ``Gather``, ``Unsqueeze``, ``Concat`` of shapes, ``Cast``, an exporter's
    ``Expand`` of a weight — is evaluated (NumPy) or, when only its shape matters, kept as a
    constant of known shape. None of it becomes a layer.
-2. **Operators become layers** (:data:`HANDLERS`, one rule per operator, each naming the layer
-   type it makes): Conv → ``conv``/``dwconv``, ConvTranspose → ``deconv``, Gemm and MatMul
-   (+ Add of a bias) → ``fc``, MaxPool/AveragePool/GlobalAveragePool/… → pools, Relu, Clip(0, 6),
-   Sigmoid, HardSwish, … → activations, Sigmoid·x → ``silu``, Mul → ``multiply`` (SE gates), Add,
-   Concat, Flatten, Reshape (ShuffleNet's reshape-transpose-reshape → ``channel_shuffle``),
-   Split/Slice → ``slice``/``crop``, Resize → ``upsample``, Pad → ``zeropad`` (or into the next
-   conv's padding), Dropout, LRN, BatchNormalization, Softmax.
+2. **Operators become layers.** Each layer class declares the operators it imports from
+   (``ONNX``) and reads such a node in ``from_onnx`` through this module's :class:`Reader`;
+   :func:`onnx_classes` collects them from the registry (several classes may take one
+   operator, each checking its own pattern: Conv → ``dwconv`` or ``conv``, Mul → ``scale``,
+   ``layer_scale`` or ``multiply``, MatMul → ``fc`` or ``matmul``, …). docs/bridges.md has
+   the table.
 3. **Rows are fused** as the lecture tables show them: a conv, transposed conv or fc followed by
    its only reader BatchNormalization becomes ``bn: true``, then an activation ``act: …``; an add
    takes its activation. A Flatten of a ``[C, 1, 1]`` map read only by an fc is left out (the fc
@@ -32,13 +31,14 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ArchcalcError, BridgeError, Loc
 
 if TYPE_CHECKING:
+    from .layers.base import Layer
     from .spec import Spec
 
 MAX_ONNX_BYTES = 2**31  # protobuf's own limit for one message
@@ -87,7 +87,7 @@ def import_onnx(path: str, *, input_shape: tuple[int, ...] | None = None,
     """Read ``path`` and write the spec. ``input_shape`` (channels first, no batch) fixes an
     input whose sizes are symbolic."""
     model = _load(path)
-    reader = _Reader(model, path, input_shape)
+    reader = Reader(model, path, input_shape)
     reader.run()
     shown = name or os.path.splitext(os.path.basename(path))[0]
     text = reader.spec_text(shown, os.path.basename(path))
@@ -168,7 +168,7 @@ def _clean(text: str) -> str:
 
 # ------------------------------------------------------------------------------- reader --
 
-class _Reader:
+class Reader:
     def __init__(self, model: Any, path: str, input_shape: tuple[int, ...] | None) -> None:
         self.onnx = _onnx()
         self.path = path
@@ -198,6 +198,8 @@ class _Reader:
         self.weight_module: dict[int, str] = {}
         self.leaf_scopes = self._leaf_scopes()
         self.used_ids: set[str] = {"input"}
+        self.classes = onnx_classes()
+        self.fuse_into, self.activations, self.merges = _fusion()
 
     # -- shapes
     def _data_inputs(self) -> list[Any]:
@@ -360,6 +362,165 @@ class _Reader:
         self.used_ids.add(name)
         return name
 
+    # -- what the layer classes' from_onnx read (helpers of several classes)
+    @property
+    def opset(self) -> int:
+        return int(self.model.opset_import[0].version)
+
+    def text_attr(self, node: Any, name: str, default: str) -> str:
+        value = self.attr(node, name, default)
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def weight(self, node: Any, hint: str | None = None) -> Const:
+        """Input 1, a constant tensor (a weight), or an error naming the node."""
+        w = self.const(node.input[1]) if len(node.input) > 1 else None
+        if w is None:
+            raise self.error(node, "the weight is not a constant tensor", hint)
+        return w
+
+    def producer_node(self, tensor: str) -> Any:
+        i = self.producer.get(tensor)
+        return None if i is None else self.graph.node[i]
+
+    def ref(self, tensor: str) -> TensorRef:
+        return TensorRef(tensor)
+
+    def split_const(self, node: Any) -> tuple[str | None, Const | None]:
+        """A binary node's data input and its constant input (None where there is none)."""
+        data = [v for v in node.input if v and v not in self.consts]
+        const = [self.consts[v] for v in node.input if v in self.consts]
+        return (self.resolve(data[0]) if len(data) == 1 else None,
+                const[0] if len(const) == 1 and len(data) == 1 else None)
+
+    @staticmethod
+    def ints(v: Any) -> int | list[int]:
+        vals = [int(x) for x in v]
+        return vals[0] if len(set(vals)) == 1 else vals
+
+    @staticmethod
+    def pad_arg(pairs: list[tuple[int, int]]) -> Any:
+        if all(lo == hi for lo, hi in pairs):
+            return Reader.ints([lo for lo, _ in pairs])
+        return [[lo, hi] for lo, hi in pairs]
+
+    def pads(self, node: Any, rank: int, k: Sequence[int], s: Sequence[int],
+             d: Sequence[int], shape: tuple[int, ...]) -> list[tuple[int, int]]:
+        """(before, after) per spatial axis from pads or auto_pad, plus a Pad folded in."""
+        auto = self.text_attr(node, "auto_pad", "NOTSET")
+        if auto == "VALID":
+            return [(0, 0)] * rank
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            pairs = []
+            for a in range(rank):
+                n = shape[2 + a]
+                total = max((math.ceil(n / s[a]) - 1) * s[a] + d[a] * (k[a] - 1) + 1 - n, 0)
+                small, big = total // 2, total - total // 2
+                pairs.append((small, big) if auto == "SAME_UPPER" else (big, small))
+            return pairs
+        p = list(self.attr(node, "pads", [0] * (2 * rank)))
+        extra = self.extra_pads.get(node.output[0])
+        if extra:
+            p = [p[i] + extra[i] for i in range(2 * rank)]
+        return [(int(p[a]), int(p[a + rank])) for a in range(rank)]
+
+    def pool_geometry(self, node: Any, shape: tuple[int, ...]) -> dict[str, Any]:
+        k = list(self.attr(node, "kernel_shape"))
+        rank = len(k)
+        s = list(self.attr(node, "strides", [1] * rank))
+        d = list(self.attr(node, "dilations", [1] * rank))
+        pairs = self.pads(node, rank, k, s, d, shape)
+        if any(lo != hi for lo, hi in pairs):
+            raise self.error(node, f"asymmetric pads {pairs}: archcalc pools pad both sides "
+                             "equally", "put a Pad (zeropad) before the pool")
+        args: dict[str, Any] = {"k": self.ints(k), "s": self.ints(s)}
+        if any(lo for lo, _ in pairs):
+            args["p"] = self.ints([lo for lo, _ in pairs])
+        if set(d) != {1}:
+            args["d"] = self.ints(d)
+        if self.attr(node, "ceil_mode", 0):
+            args["ceil_mode"] = True
+        return args
+
+    def global_pool(self, i: int, node: Any, kind: str) -> bool:
+        """A global pool; a ReduceMean/Max over every spatial axis is one (keepdims = 0: a
+        ``flatten`` after it)."""
+        if node.op_type.startswith("Global"):
+            self.add(i, node, kind, {})
+            return True
+        shape = self.shape(self.resolve(node.input[0]), node)
+        axes = self.attr(node, "axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = [int(v) for v in self.value(node.input[1], node, "axes")]
+        rank = len(shape)
+        if sorted(int(a) % rank for a in (axes or [])) != list(range(2, rank)):
+            raise self.error(node, f"a {node.op_type} over axes {axes} has no archcalc layer",
+                             "only the mean or max over every spatial axis (a global pool) is")
+        if self.attr(node, "keepdims", 1):
+            self.add(i, node, kind, {})
+            return True
+        mid = node.output[0] + "#pool"
+        self.add(i, node, kind, {}, output=mid)
+        self.add(i, node, "flatten", {}, [mid], name=self.module_name(node) + ".flatten")
+        return True
+
+    def region_pool(self, i: int, node: Any, kind: str, args: dict[str, Any]) -> bool:
+        """An RoI pooling of the map (input 0) over the boxes of input 1: as many regions as
+        that tensor has rows (a static count)."""
+        rois = self.shapes.get(node.input[1]) or (self.consts[node.input[1]].shape
+                                                  if node.input[1] in self.consts else None)
+        if not rois or rois[0] <= 0:
+            raise self.error(node, "the number of regions (the rois' first axis) is unknown",
+                             "export with a fixed number of proposals")
+        self.add(i, node, kind, {**args, "regions": int(rois[0])},
+                 [self.resolve(node.input[0])])
+        return True
+
+    def fc_name(self, node: Any, x: str) -> str:
+        name = self.module_name(node)
+        gone = self.absorbed.get(x, [])
+        if gone and name.rsplit(".", 1)[-1].isdigit():
+            parent = name.rsplit(".", 1)[0]
+            if all(g.rsplit(".", 1)[0] == parent for g in gone):
+                return parent  # nn.Sequential(nn.Flatten(), nn.Linear(…)): the row is its module
+        return name
+
+    def _own_module(self, node: Any, readers: list[Any]) -> bool:
+        """Whether a flatten is a module of its own (an nn.Flatten row of the model, kept as a
+        row) rather than torch.flatten in a forward or the first member of the fc's
+        nn.Sequential."""
+        name = self.module_name(node)
+        if name not in self.leaf_scopes:
+            return False
+        parent = name.rsplit(".", 1)[0] if "." in name else ""
+
+        def parent_of(n: Any) -> str:
+            m = self.module_name(n)
+            return m.rsplit(".", 1)[0] if "." in m else ""
+
+        return not all(parent_of(n) == parent and parent for n in readers)
+
+    def flatten_or_absorb(self, i: int, node: Any, x: str) -> None:
+        """A ``flatten`` row, or none when only fcs read the ``[C, 1, 1]`` map (they read it
+        directly, as the lecture tables have no flatten row there)."""
+        shape = self.shape(x, node)
+        readers = self.readers(node.output[0])
+        if len(shape) > 2 and all(v == 1 for v in shape[2:]) and readers and all(
+                n.op_type in ("Gemm", "MatMul") for n in readers) and not self._own_module(
+                node, readers):
+            self.alias[node.output[0]] = x  # the fc reads the [C, 1, 1] map directly
+            self.absorbed.setdefault(x, []).append(self.module_name(node))
+            return
+        self.add(i, node, "flatten", {}, [x])
+
+    def slice_starts(self, node: Any, shape: tuple[int, ...]) -> dict[int, int]:
+        """Axis → first element kept, of one Slice node (negative starts counted from the
+        end)."""
+        starts = [int(v) for v in self.value(node.input[1], node, "starts")]
+        axes = [int(v) % len(shape) for v in self.value(node.input[3], node, "axes")] \
+            if len(node.input) > 3 and node.input[3] else list(range(len(starts)))
+        return {ax: (s if s >= 0 else shape[ax] + s) for ax, s in zip(axes, starts,
+                                                                      strict=True)}
+
     # -- the pass
     def _settle(self) -> None:
         """Fold constants and infer shapes until neither learns more: a folded constant (a
@@ -409,12 +570,14 @@ class _Reader:
         for i, node in enumerate(self.graph.node):
             if i in self.claimed or i in self.folded_nodes:
                 continue
-            handler = HANDLERS.get(node.op_type)
-            if handler is None:
+            claimants = self.classes.get(node.op_type)
+            if claimants is None:
                 raise self.error(node, f"ONNX operator {node.op_type} has no archcalc layer",
-                                 "supported operators: " + ", ".join(sorted(HANDLERS)))
+                                 "supported operators: " + ", ".join(self.classes))
             try:
-                handler(self, i, node)
+                if not any(cls.from_onnx(self, i, node) for cls in claimants):
+                    raise self.error(node, f"no archcalc layer takes this {node.op_type} ("
+                                     + ", ".join(c.kind for c in claimants) + " do not)")
             except ArchcalcError:
                 raise
             except (ValueError, TypeError, IndexError, KeyError) as exc:
@@ -500,7 +663,7 @@ class _Reader:
         rename: dict[str, str] = {}
         out = list(self.entries)
         for j, e in enumerate(out):
-            if j in gone or e.type not in FUSE_INTO:
+            if j in gone or e.type not in self.fuse_into:
                 continue
             cur = e
             while True:
@@ -508,13 +671,13 @@ class _Reader:
                 if len(rd) != 1 or cur.output == self.output:
                     break
                 nxt = out[rd[0]]
-                allowed = FUSE_INTO[cur.type]
+                allowed = self.fuse_into[cur.type]
                 if nxt.type == "bn" and "bn" in allowed and not cur.post:
                     if nxt.args:
                         self.eps_fused.add(nxt.args["eps"])
                     cur = cur._replace(post=(*cur.post, "bn"), output=nxt.output,
                                        modules=(*cur.modules, *nxt.modules))
-                elif nxt.type in ACTIVATION_TYPES and "act" in allowed and not any(
+                elif nxt.type in self.activations and "act" in allowed and not any(
                         p != "bn" for p in cur.post) and set(nxt.args) <= {"slope"}:
                     if nxt.args:
                         break  # leaky_relu's slope is no fused-act argument
@@ -586,9 +749,11 @@ class _Reader:
         for e in self.entries:
             args: dict[str, Any] = {"id": e.id}
             ins = [ids[v] for v in e.inputs]
-            if e.type in MERGES or ins != [prev]:
+            if e.type in self.merges or ins != [prev]:
                 args["in"] = ins if len(ins) != 1 else ins[0]
             for k, v in e.args.items():
+                if isinstance(v, TensorRef):
+                    v = ids[self.resolve(v.tensor)]
                 if k == "bias":  # written only where it differs from the default in force
                     default = not (bias_default and e.type in ("conv", "dwconv"))
                     if v == default:
@@ -629,7 +794,7 @@ def _numel(dims: Sequence[int]) -> int:
     return math.prod(dims) if dims else 1
 
 
-def _constant_attr(r: _Reader, node: Any) -> Any:
+def _constant_attr(r: Reader, node: Any) -> Any:
     import numpy as np
 
     for key, dtype in (("value_float", np.float32), ("value_int", np.int64)):
@@ -674,7 +839,7 @@ def _too_big(node: Any, values: list[Any]) -> bool:
     return any(v.size > MAX_FOLD_ELEMENTS for v in values)
 
 
-def _evaluate(r: _Reader, node: Any, values: list[Any]) -> list[Any] | None:
+def _evaluate(r: Reader, node: Any, values: list[Any]) -> list[Any] | None:
     """NumPy for the shape plumbing exporters write; None when the op is not one of them (its
     output then keeps only its inferred shape)."""
     import numpy as np
@@ -744,554 +909,42 @@ def _evaluate(r: _Reader, node: Any, values: list[Any]) -> list[Any] | None:
 
 
 # ----------------------------------------------------------------------------- operators --
-# One rule per ONNX operator; each names the archcalc layer type it makes.
+# Each layer class declares the ONNX operators it imports from (``ONNX``) and reads such a node
+# in ``from_onnx``; the table of operators is collected from the registry, never written here.
 
-Handler = Callable[[_Reader, int, Any], None]
 
+def onnx_classes() -> dict[str, tuple[type[Layer], ...]]:
+    """ONNX operator → the layer classes that import from it, in the order they are asked
+    (``ONNX_ORDER``, then the registry's)."""
+    from .layers.registry import LAYER_CLASSES
 
-def _ints(v: Any) -> int | list[int]:
-    vals = [int(x) for x in v]
-    return vals[0] if len(set(vals)) == 1 else vals
+    found: dict[str, list[tuple[int, int, type[Layer]]]] = {}
+    for n, cls in enumerate(LAYER_CLASSES):
+        for op in cls.ONNX:
+            found.setdefault(op, []).append((cls.ONNX_ORDER, n, cls))
+    return {op: tuple(c for _, _, c in sorted(v, key=lambda t: t[:2]))
+            for op, v in sorted(found.items())}
 
 
-def _pads(r: _Reader, node: Any, rank: int, k: Sequence[int], s: Sequence[int],
-          d: Sequence[int], shape: tuple[int, ...]) -> list[tuple[int, int]]:
-    auto = r.attr(node, "auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
-    if auto == "VALID":
-        return [(0, 0)] * rank
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        pairs = []
-        for a in range(rank):
-            n = shape[2 + a]
-            total = max((math.ceil(n / s[a]) - 1) * s[a] + d[a] * (k[a] - 1) + 1 - n, 0)
-            small, big = total // 2, total - total // 2
-            pairs.append((small, big) if auto == "SAME_UPPER" else (big, small))
-        return pairs
-    p = list(r.attr(node, "pads", [0] * (2 * rank)))
-    extra = r.extra_pads.get(node.output[0])
-    if extra:
-        p = [p[i] + extra[i] for i in range(2 * rank)]
-    return [(int(p[a]), int(p[a + rank])) for a in range(rank)]
+def _fusion() -> tuple[dict[str, tuple[str, ...]], frozenset[str], frozenset[str]]:
+    """From the classes: the layer types a BN (``bn``) or an activation (``act``) fuses into
+    (their POST_ARGS), the activation names, and the merges (``in:`` always written)."""
+    from .layers import Activation
+    from .layers.merge import Merge
+    from .layers.registry import LAYER_CLASSES
 
+    fuse = {cls.kind: cls.POST_ARGS for cls in LAYER_CLASSES if cls.POST_ARGS}
+    return (fuse, frozenset(Activation.SPELLINGS),
+            frozenset(cls.kind for cls in LAYER_CLASSES if issubclass(cls, Merge)))
 
-def _pad_arg(pairs: list[tuple[int, int]]) -> Any:
-    if all(lo == hi for lo, hi in pairs):
-        return _ints([lo for lo, _ in pairs])
-    return [[lo, hi] for lo, hi in pairs]
 
+class TensorRef(NamedTuple):
+    """An argument naming the row that produces an ONNX tensor (``indices: pool5``)."""
 
-def conv(r: _Reader, i: int, node: Any) -> None:
-    """Conv → ``conv`` (``dwconv`` when groups = input channels)."""
-    x = node.input[0]
-    w = r.const(node.input[1])
-    if w is None:
-        raise r.error(node, "the weight is not a constant tensor")
-    shape = r.shape(r.resolve(x), node)
-    rank = len(w.shape) - 2
-    k = list(r.attr(node, "kernel_shape", w.shape[2:]))
-    s = list(r.attr(node, "strides", [1] * rank))
-    d = list(r.attr(node, "dilations", [1] * rank))
-    g = int(r.attr(node, "group", 1))
-    pairs = _pads(r, node, rank, k, s, d, shape)
-    cin, out = shape[1], int(w.shape[0])
-    has_bias = r.stored_input(node, 2)
-    args: dict[str, Any] = {}
-    kind = "conv"
-    if g > 1 and g == cin:
-        kind = "dwconv"
-        if out != cin:
-            args["out"] = out
-    else:
-        args["out"] = out
-    args["k"] = _ints(k)
-    if set(s) != {1}:
-        args["s"] = _ints(s)
-    if any(v for pair in pairs for v in pair):
-        args["p"] = _pad_arg(list(pairs))
-    if set(d) != {1}:
-        args["d"] = _ints(d)
-    if g > 1 and kind == "conv":
-        args["groups"] = g
-    args["bias"] = has_bias
-    r.add(i, node, kind, args)
+    tensor: str
 
 
-def conv_transpose(r: _Reader, i: int, node: Any) -> None:
-    """ConvTranspose → ``deconv`` (symmetric padding; PyTorch's rule)."""
-    w = r.const(node.input[1])
-    if w is None:
-        raise r.error(node, "the weight is not a constant tensor")
-    rank = len(w.shape) - 2
-    if r.attr(node, "output_shape") is not None:
-        raise r.error(node, "output_shape is not supported", "export with explicit pads")
-    g = int(r.attr(node, "group", 1))
-    k = list(r.attr(node, "kernel_shape", w.shape[2:]))
-    s = list(r.attr(node, "strides", [1] * rank))
-    d = list(r.attr(node, "dilations", [1] * rank))
-    p = list(r.attr(node, "pads", [0] * (2 * rank)))
-    if p[:rank] != p[rank:]:
-        raise r.error(node, f"asymmetric pads {p}: deconv crops the same on both sides")
-    op = list(r.attr(node, "output_padding", [0] * rank))
-    args: dict[str, Any] = {"out": int(w.shape[1]) * g, "k": _ints(k)}
-    if set(s) != {1}:
-        args["s"] = _ints(s)
-    if any(p):
-        args["p"] = _ints(p[:rank])
-    if any(op):
-        args["output_padding"] = _ints(op)
-    if set(d) != {1}:
-        args["d"] = _ints(d)
-    if g > 1:
-        args["groups"] = g
-    args["bias"] = r.stored_input(node, 2)
-    r.add(i, node, "deconv", args)
-
-
-def _flat_in(r: _Reader, i: int, node: Any) -> tuple[str, list[str]]:
-    """The data input of an fc; a Flatten of a [C, 1, 1] map before it was left out."""
-    x = r.resolve(node.input[0])
-    return x, r.absorbed.get(x, [])
-
-
-def gemm(r: _Reader, i: int, node: Any) -> None:
-    """Gemm → ``fc`` (``y = x·Wᵀ + b``; alpha = beta = 1, x not transposed)."""
-    if r.attr(node, "transA", 0) or r.attr(node, "alpha", 1.0) != 1.0 or \
-            r.attr(node, "beta", 1.0) != 1.0:
-        raise r.error(node, "only Gemm with transA = 0, alpha = 1 and beta = 1 is an fc")
-    w = r.const(node.input[1])
-    if w is None:
-        raise r.error(node, "the weight is not a constant tensor", "a product of two "
-                      "activations has no archcalc layer")
-    out = int(w.shape[0] if r.attr(node, "transB", 0) else w.shape[1])
-    x, _ = _flat_in(r, i, node)
-    r.add(i, node, "fc", {"out": out, "bias": r.stored_input(node, 2)},
-          [x], name=_fc_name(r, node, x))
-
-
-def _fc_name(r: _Reader, node: Any, x: str) -> str:
-    name = r.module_name(node)
-    gone = r.absorbed.get(x, [])
-    if gone and name.rsplit(".", 1)[-1].isdigit():
-        parent = name.rsplit(".", 1)[0]
-        if all(g.rsplit(".", 1)[0] == parent for g in gone):
-            return parent  # nn.Sequential(nn.Flatten(), nn.Linear(…)): the row is its module
-    return name
-
-
-def matmul(r: _Reader, i: int, node: Any) -> None:
-    """MatMul by a constant ``[F, out]`` → ``fc``; an Add of a constant ``[out]`` after it is its
-    bias."""
-    w = r.const(node.input[1])
-    if w is None or len(w.shape) != 2:
-        raise r.error(node, "a MatMul of two activations has no archcalc layer",
-                      "only x @ W with a constant 2-D W is an fc")
-    out_name = node.output[0]
-    bias = False
-    readers = r.readers(out_name)
-    if len(readers) == 1 and readers[0].op_type == "Add":
-        add_node = readers[0]
-        other = [v for v in add_node.input if v != out_name]
-        c = r.const(other[0]) if other else None
-        if c is not None and _numel(c.shape) == int(w.shape[1]):
-            bias = True
-            r.claimed.add(r.producer[add_node.output[0]])
-            out_name = add_node.output[0]
-    x, _ = _flat_in(r, i, node)
-    r.add(i, node, "fc", {"out": int(w.shape[1]), "bias": bias}, [x], out_name,
-          name=_fc_name(r, node, x))
-
-
-def _pool_geometry(r: _Reader, node: Any, shape: tuple[int, ...]) -> dict[str, Any]:
-    k = list(r.attr(node, "kernel_shape"))
-    rank = len(k)
-    s = list(r.attr(node, "strides", [1] * rank))
-    d = list(r.attr(node, "dilations", [1] * rank))
-    pairs = _pads(r, node, rank, k, s, d, shape)
-    if any(lo != hi for lo, hi in pairs):
-        raise r.error(node, f"asymmetric pads {pairs}: archcalc pools pad both sides equally",
-                      "put a Pad (zeropad) before the pool")
-    args: dict[str, Any] = {"k": _ints(k), "s": _ints(s)}
-    if any(lo for lo, _ in pairs):
-        args["p"] = _ints([lo for lo, _ in pairs])
-    if set(d) != {1}:
-        args["d"] = _ints(d)
-    if r.attr(node, "ceil_mode", 0):
-        args["ceil_mode"] = True
-    return args
-
-
-def maxpool(r: _Reader, i: int, node: Any) -> None:
-    """MaxPool → ``maxpool`` (ONNX strides default to 1, so ``s`` is always written)."""
-    if len(node.output) > 1 and node.output[1]:
-        raise r.error(node, "MaxPool's indices output has no archcalc layer")
-    shape = r.shape(r.resolve(node.input[0]), node)
-    r.add(i, node, "maxpool", _pool_geometry(r, node, shape))
-
-
-def avgpool(r: _Reader, i: int, node: Any) -> None:
-    """AveragePool → ``avgpool`` (ONNX's count_include_pad defaults to 0, PyTorch's to 1)."""
-    shape = r.shape(r.resolve(node.input[0]), node)
-    args = _pool_geometry(r, node, shape)
-    if "d" in args:
-        raise r.error(node, "a dilated average pool has no archcalc layer")
-    if "p" in args and not r.attr(node, "count_include_pad", 0):
-        args["count_include_pad"] = False
-    r.add(i, node, "avgpool", args)
-
-
-def global_pool(r: _Reader, i: int, node: Any) -> None:
-    r.add(i, node, "global_maxpool" if node.op_type == "GlobalMaxPool" else "global_avgpool", {})
-
-
-def reduce_pool(r: _Reader, i: int, node: Any) -> None:
-    """ReduceMean/ReduceMax over every spatial axis → ``global_avgpool``/``global_maxpool``
-    (with keepdims = 0 a ``flatten`` after it)."""
-    shape = r.shape(r.resolve(node.input[0]), node)
-    axes = r.attr(node, "axes")
-    if axes is None and len(node.input) > 1 and node.input[1]:
-        axes = [int(v) for v in r.value(node.input[1], node, "axes")]
-    rank = len(shape)
-    if sorted(int(a) % rank for a in (axes or [])) != list(range(2, rank)):
-        raise r.error(node, f"a {node.op_type} over axes {axes} has no archcalc layer",
-                      "only the mean or max over every spatial axis (a global pool) is")
-    kind = "global_avgpool" if node.op_type == "ReduceMean" else "global_maxpool"
-    if r.attr(node, "keepdims", 1):
-        r.add(i, node, kind, {})
-        return
-    mid = node.output[0] + "#pool"
-    r.add(i, node, kind, {}, output=mid)
-    r.add(i, node, "flatten", {}, [mid], name=r.module_name(node) + ".flatten")
-
-
-def batchnorm(r: _Reader, i: int, node: Any) -> None:
-    eps = float(r.attr(node, "epsilon", 1e-5))
-    r.add(i, node, "bn", {} if abs(eps - 1e-5) < 1e-12 else {"eps": round(eps, 9)})
-
-
-def _activation(kind: str, **args: Any) -> Handler:
-    def handler(r: _Reader, i: int, node: Any) -> None:
-        r.add(i, node, kind, dict(args))
-
-    handler.__doc__ = f"→ ``{kind}``"
-    return handler
-
-
-def leaky_relu(r: _Reader, i: int, node: Any) -> None:
-    r.add(i, node, "leaky_relu", {"slope": round(float(r.attr(node, "alpha", 0.01)), 9)})
-
-
-def clip(r: _Reader, i: int, node: Any) -> None:
-    """Clip(0, 6) → ``relu6``; Clip(0, ∞) → ``relu``."""
-    lo = r.attr(node, "min")
-    hi = r.attr(node, "max")
-    if len(node.input) > 1 and node.input[1]:
-        lo = float(r.value(node.input[1], node, "min"))
-    if len(node.input) > 2 and node.input[2]:
-        hi = float(r.value(node.input[2], node, "max"))
-    if lo == 0 and hi == 6:
-        r.add(i, node, "relu6", {})
-    elif lo == 0 and (hi is None or math.isinf(hi)):
-        r.add(i, node, "relu", {})
-    else:
-        raise r.error(node, f"Clip({lo}, {hi}) has no archcalc activation",
-                      "relu6 is Clip(0, 6), relu Clip(0, inf)")
-
-
-def hard_sigmoid(r: _Reader, i: int, node: Any) -> None:
-    alpha, beta = float(r.attr(node, "alpha", 0.2)), float(r.attr(node, "beta", 0.5))
-    if abs(alpha - 1 / 6) > 1e-6 or beta != 0.5:
-        raise r.error(node, f"HardSigmoid(alpha={alpha}, beta={beta}) is not PyTorch's "
-                      "hardsigmoid (alpha = 1/6, beta = 0.5)")
-    r.add(i, node, "hardsigmoid", {})
-
-
-def sigmoid(r: _Reader, i: int, node: Any) -> None:
-    """Sigmoid → ``sigmoid``; x·Sigmoid(x) (PyTorch's SiLU) → ``silu``."""
-    x = node.input[0]
-    readers = r.readers(node.output[0])
-    if len(readers) == 1 and readers[0].op_type == "Mul" and x in readers[0].input:
-        mul = readers[0]
-        r.claimed.add(r.producer[mul.output[0]])
-        r.add(i, node, "silu", {}, output=mul.output[0])
-        return
-    r.add(i, node, "sigmoid", {})
-
-
-def softmax(r: _Reader, i: int, node: Any) -> None:
-    shape = r.shape(r.resolve(node.input[0]), node)
-    axis = int(r.attr(node, "axis", -1 if r.model.opset_import[0].version >= 13 else 1))
-    if axis % len(shape) != 1 and not (len(shape) == 2 and axis % 2 == 1):
-        raise r.error(node, f"softmax over axis {axis} of {list(shape)}: archcalc's softmax "
-                      "is over the channels (axis 1)")
-    r.add(i, node, "softmax", {})
-
-
-def add(r: _Reader, i: int, node: Any) -> None:
-    """Add/Sum of two or more activations → ``add``."""
-    if any(v in r.consts for v in node.input if v):
-        raise r.error(node, "an Add of a constant tensor has no archcalc layer",
-                      "only a bias after MatMul is read (as an fc's bias)")
-    r.add(i, node, "add", {})
-
-
-def mul(r: _Reader, i: int, node: Any) -> None:
-    """Mul of two activations → ``multiply`` (a [C, 1, 1] gate broadcasts: SE)."""
-    if any(v in r.consts for v in node.input if v):
-        raise r.error(node, "a Mul by a constant tensor has no archcalc layer")
-    r.add(i, node, "multiply", {})
-
-
-def concat(r: _Reader, i: int, node: Any) -> None:
-    shape = r.shape(node.output[0], node)
-    if int(r.attr(node, "axis")) % len(shape) != 1:
-        raise r.error(node, "a Concat along an axis other than the channels has no archcalc "
-                      "layer")
-    r.add(i, node, "concat", {})
-
-
-def _own_module(r: _Reader, node: Any, readers: list[Any]) -> bool:
-    """Whether a flatten is a module of its own (an nn.Flatten row of the model, kept as a row)
-    rather than torch.flatten in a forward or the first member of the fc's nn.Sequential."""
-    name = r.module_name(node)
-    if name not in r.leaf_scopes:
-        return False
-    parent = name.rsplit(".", 1)[0] if "." in name else ""
-    return not all((r.module_name(n).rsplit(".", 1)[0] if "." in r.module_name(n) else "")
-                   == parent and parent for n in readers)
-
-
-def _flatten_or_absorb(r: _Reader, i: int, node: Any, x: str) -> None:
-    shape = r.shape(x, node)
-    readers = r.readers(node.output[0])
-    if len(shape) > 2 and all(v == 1 for v in shape[2:]) and readers and all(
-            n.op_type in ("Gemm", "MatMul") for n in readers) and not _own_module(
-            r, node, readers):
-        r.alias[node.output[0]] = x  # the fc reads the [C, 1, 1] map directly
-        r.absorbed.setdefault(x, []).append(r.module_name(node))
-        return
-    r.add(i, node, "flatten", {}, [x])
-
-
-def flatten(r: _Reader, i: int, node: Any) -> None:
-    """Flatten(axis = 1) → ``flatten``."""
-    if int(r.attr(node, "axis", 1)) != 1:
-        raise r.error(node, "only Flatten(axis = 1) keeps the batch axis")
-    _flatten_or_absorb(r, i, node, r.resolve(node.input[0]))
-
-
-def reshape(r: _Reader, i: int, node: Any) -> None:
-    """Reshape → ``flatten`` (to [B, F]), ``channel_shuffle`` (ShuffleNet's reshape to
-    [B, g, C/g, …], transpose 1↔2, reshape back) or ``reshape``."""
-    x = r.resolve(node.input[0])
-    shape = r.shape(x, node)
-    out = r.shape(node.output[0], node)
-    readers = r.readers(node.output[0])
-    if len(out) == len(shape) + 1 and len(readers) == 1 and readers[0].op_type == "Transpose":
-        t = readers[0]
-        perm = list(r.attr(t, "perm"))
-        back = r.readers(t.output[0])
-        if perm == [0, 2, 1, *range(3, len(out))] and len(back) == 1 and \
-                back[0].op_type == "Reshape" and r.shape(back[0].output[0], node) == shape:
-            for n in (t, back[0]):
-                r.claimed.add(r.producer[n.output[0]])
-            r.add(i, node, "channel_shuffle", {"groups": int(out[1])}, [x], back[0].output[0])
-            return
-    if out[0] != shape[0]:
-        raise r.error(node, f"a Reshape of {list(shape)} to {list(out)} moves the batch axis")
-    if len(out) == 2:
-        _flatten_or_absorb(r, i, node, x)
-        return
-    r.add(i, node, "reshape", {"shape": list(out[1:])}, [x])
-
-
-def squeeze(r: _Reader, i: int, node: Any) -> None:
-    """Squeeze of the size-1 spatial axes of [B, C, 1, 1] → ``flatten``."""
-    x = r.resolve(node.input[0])
-    out = r.shape(node.output[0], node)
-    if len(out) != 2:
-        raise r.error(node, f"a Squeeze to {list(out)} has no archcalc layer")
-    _flatten_or_absorb(r, i, node, x)
-
-
-def identity(r: _Reader, i: int, node: Any) -> None:
-    """Identity and Cast on the data path: no layer (the tensor is passed on)."""
-    r.alias[node.output[0]] = r.resolve(node.input[0])
-
-
-def dropout(r: _Reader, i: int, node: Any) -> None:
-    ratio = r.attr(node, "ratio", 0.5)
-    if len(node.input) > 1 and node.input[1]:
-        ratio = float(r.value(node.input[1], node, "ratio"))
-    r.add(i, node, "dropout", {"p": round(float(ratio), 9)})
-
-
-def lrn(r: _Reader, i: int, node: Any) -> None:
-    r.add(i, node, "lrn", {"size": int(r.attr(node, "size")),
-                           "alpha": round(float(r.attr(node, "alpha", 1e-4)), 12),
-                           "beta": round(float(r.attr(node, "beta", 0.75)), 9),
-                           "k": round(float(r.attr(node, "bias", 1.0)), 9)})
-
-
-def pad(r: _Reader, i: int, node: Any) -> None:
-    """Pad with zeros → ``zeropad``, or into the padding of the conv that alone reads it."""
-    mode = r.attr(node, "mode", b"constant")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
-    pads = r.attr(node, "pads")
-    if pads is None:
-        pads = [int(v) for v in r.value(node.input[1], node, "pads")]
-    value = 0.0
-    if len(node.input) > 2 and node.input[2]:
-        value = float(r.value(node.input[2], node, "the pad value"))
-    rank = len(pads) // 2
-    if mode != "constant" or value != 0.0 or any(pads[j] or pads[j + rank] for j in (0, 1)) \
-            or any(v < 0 for v in pads):
-        raise r.error(node, f"Pad({mode}, value {value}, pads {list(pads)}) is no zero padding "
-                      "of the spatial axes")
-    x = r.resolve(node.input[0])
-    spatial = [(int(pads[j]), int(pads[j + rank])) for j in range(2, rank)]
-    readers = r.readers(node.output[0])
-    if len(readers) == 1 and readers[0].op_type == "Conv" and \
-            r.attr(readers[0], "auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):
-        conv_node = readers[0]
-        r.extra_pads[conv_node.output[0]] = [lo for lo, _ in spatial] + [hi for _, hi in
-                                                                          spatial]
-        r.alias[node.output[0]] = x
-        return
-    r.add(i, node, "zeropad", {"p": _pad_arg(spatial)}, [x])
-
-
-def split(r: _Reader, i: int, node: Any) -> None:
-    """Split along the channels → one ``slice`` per output (ShuffleNet v2's channel split)."""
-    x = r.resolve(node.input[0])
-    shape = r.shape(x, node)
-    if int(r.attr(node, "axis", 0)) % len(shape) != 1:
-        raise r.error(node, "a Split along an axis other than the channels has no archcalc "
-                      "layer")
-    start = 0
-    base = r.module_name(node)
-    for k, out in enumerate(node.output):
-        c = r.shape(out, node)[1]
-        r.add(i, node, "slice", {"start": start, "stop": start + c}, [x], out,
-              name=f"{base}{k}")
-        start += c
-
-
-def slice_(r: _Reader, i: int, node: Any) -> None:
-    """Slice of the channels → ``slice``; of spatial axes → ``crop`` with margins."""
-    x = r.resolve(node.input[0])
-    shape = r.shape(x, node)
-    out = r.shape(node.output[0], node)
-    begin = _slice_starts(r, node, shape)
-    axes = list(begin)
-    steps = [int(v) for v in r.value(node.input[4], node, "steps")] \
-        if len(node.input) > 4 and node.input[4] else [1] * len(axes)
-    if set(steps) != {1} or 0 in axes:
-        raise r.error(node, "a strided Slice or one of the batch axis has no archcalc layer")
-    if axes == [1]:
-        lo = max(0, min(begin[1], shape[1]))
-        r.add(i, node, "slice", {"start": lo, "stop": lo + out[1]}, [x])
-        return
-    if 1 in axes:
-        raise r.error(node, "a Slice of channels and spatial axes at once has no archcalc "
-                      "layer")
-    # x[:, :, a:b, c:d] is written as one Slice per axis: the chain is one crop
-    chain = [node]
-    while True:
-        readers = r.readers(chain[-1].output[0])
-        if len(readers) != 1 or readers[0].op_type != "Slice" or \
-                any(v not in r.consts for v in readers[0].input[1:] if v):
-            break
-        chain.append(readers[0])
-        r.claimed.add(r.producer[readers[0].output[0]])
-    for later in chain[1:]:
-        for ax, start in _slice_starts(r, later, shape).items():
-            begin[ax] = start
-    final = r.shape(chain[-1].output[0], node)
-    if any(final[k] != shape[k] for k in (0, 1)):
-        raise r.error(node, "a chain of Slices that also cuts the channels has no archcalc "
-                      "layer")
-    margin = []
-    for ax in range(2, len(shape)):
-        lo = max(0, min(begin.get(ax, 0), shape[ax]))
-        margin.append((lo, shape[ax] - final[ax] - lo))
-    r.add(i, node, "crop", {"margin": _pad_arg(margin)}, [x], chain[-1].output[0])
-
-
-def _slice_starts(r: _Reader, node: Any, shape: tuple[int, ...]) -> dict[int, int]:
-    """Axis → first element kept, of one Slice node (negative starts counted from the end)."""
-    starts = [int(v) for v in r.value(node.input[1], node, "starts")]
-    axes = [int(v) % len(shape) for v in r.value(node.input[3], node, "axes")] \
-        if len(node.input) > 3 and node.input[3] else list(range(len(starts)))
-    return {ax: (s if s >= 0 else shape[ax] + s) for ax, s in zip(axes, starts, strict=True)}
-
-
-def resize(r: _Reader, i: int, node: Any) -> None:
-    """Resize/Upsample → ``upsample`` (nearest as PyTorch: asymmetric + floor; linear: half
-    pixel, or align_corners)."""
-    x = r.resolve(node.input[0])
-    shape = r.shape(x, node)
-    out = r.shape(node.output[0], node)
-    mode = r.attr(node, "mode", b"nearest")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
-    ctm = r.attr(node, "coordinate_transformation_mode", b"half_pixel")
-    ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
-    args: dict[str, Any] = {}
-    if mode == "nearest":
-        nm = r.attr(node, "nearest_mode", b"round_prefer_floor")
-        nm = nm.decode() if isinstance(nm, bytes) else nm
-        if node.op_type == "Resize" and (ctm != "asymmetric" or nm != "floor"):
-            raise r.error(node, f"nearest resize with {ctm}/{nm} is not PyTorch's nearest "
-                          "(asymmetric, floor)")
-    elif mode == "linear":
-        if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
-            raise r.error(node, f"linear resize with {ctm} has no archcalc upsample")
-        args["mode"] = "bilinear"
-        if ctm == "align_corners":
-            args["align_corners"] = True
-    else:
-        raise r.error(node, f"a {mode} resize has no archcalc upsample")
-    ratios = [out[a] / shape[a] for a in range(2, len(shape))]
-    if out[:2] != shape[:2]:
-        raise r.error(node, "a resize of the batch or channel axes has no archcalc layer")
-    if all(q == int(q) for q in ratios):
-        r.add(i, node, "upsample", {"scale": _ints([int(q) for q in ratios]), **args}, [x])
-    else:
-        r.add(i, node, "upsample", {"size": _ints(out[2:]), **args}, [x])
-
-
-def transpose(r: _Reader, i: int, node: Any) -> None:
-    raise r.error(node, "a Transpose has no archcalc layer (outside ShuffleNet's channel "
-                  "shuffle: reshape, transpose, reshape)")
-
-
-#: ONNX operator → the rule that writes its archcalc layer
-HANDLERS: dict[str, Handler] = {
-    "Conv": conv, "ConvTranspose": conv_transpose, "Gemm": gemm, "MatMul": matmul,
-    "MaxPool": maxpool, "AveragePool": avgpool, "GlobalAveragePool": global_pool,
-    "GlobalMaxPool": global_pool, "ReduceMean": reduce_pool, "ReduceMax": reduce_pool,
-    "BatchNormalization": batchnorm, "Relu": _activation("relu"), "Clip": clip,
-    "LeakyRelu": leaky_relu, "Sigmoid": sigmoid, "Tanh": _activation("tanh"),
-    "HardSigmoid": hard_sigmoid, "HardSwish": _activation("hardswish"),
-    "Gelu": _activation("gelu"), "Softmax": softmax, "Add": add, "Sum": add, "Mul": mul,
-    "Concat": concat, "Flatten": flatten, "Reshape": reshape, "Squeeze": squeeze,
-    "Identity": identity, "Cast": identity, "CastLike": identity, "Dropout": dropout,
-    "LRN": lrn, "Pad": pad,
-    "Split": split, "Slice": slice_, "Resize": resize, "Upsample": resize,
-    "Transpose": transpose,
-}
-
-#: the layer types a BN (``bn``) or an activation (``act``) fuses into, as the spec allows
-FUSE_INTO: dict[str, tuple[str, ...]] = {
-    "conv": ("bn", "act"), "dwconv": ("bn", "act"), "deconv": ("bn", "act"),
-    "fc": ("bn", "act"), "add": ("act",),
-}
-ACTIVATION_TYPES = frozenset({"relu", "relu6", "leaky_relu", "sigmoid", "tanh", "hardsigmoid",
-                              "hardswish", "silu", "swish", "gelu", "softmax"})
-MERGES = frozenset({"add", "multiply", "concat"})
-
-
-def _check_shapes(reader: _Reader, imported: Imported, path: str) -> None:
+def _check_shapes(reader: Reader, imported: Imported, path: str) -> None:
     """Build the written spec and hold every layer's shape to ONNX's inferred one."""
     from .graph import build
     from .spec import load_spec

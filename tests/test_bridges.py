@@ -499,3 +499,152 @@ def test_missing_extras_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 def test_onnx_errors_are_archcalc_errors(tmp_path: Path) -> None:
     with pytest.raises(ArchcalcError, match=r"no such file|cannot read"):
         _import(str(tmp_path / "missing.onnx"))
+
+
+# ------------------------------------------------------------- one type, one place (issue 16) --
+
+#: every ONNX operator the importer reads, each declared by the layer classes that read it
+ONNX_OPERATORS = {
+    "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "CastLike", "Clip", "Concat",
+    "Conv", "ConvTranspose", "DeformConv", "DepthToSpace", "Dropout", "Elu", "Flatten", "Gelu",
+    "Gemm", "GlobalAveragePool", "GlobalMaxPool", "GroupNormalization", "HardSigmoid",
+    "HardSwish", "Identity", "InstanceNormalization", "LRN", "LeakyRelu", "LpNormalization",
+    "MatMul", "MaxPool", "MaxRoiPool", "MaxUnpool", "Mul", "PRelu", "Pad", "ReduceMax",
+    "ReduceMean", "Relu", "Reshape", "Resize", "RoiAlign", "Sigmoid", "Slice", "Softmax",
+    "Split", "Squeeze", "Sub", "Sum", "Tanh", "Transpose", "Upsample",
+}
+
+
+def test_every_class_carries_its_own_bridges() -> None:
+    """Each class defines its PyTorch rule and its ONNX declaration itself (none inherited
+    silently: an adaptive max pool must not export as its parent's average); a class without
+    an ONNX operator says why; the importer's table is the union of the declarations."""
+    from archcalc.layers.registry import LAYER_CLASSES
+    from archcalc.onnx_import import onnx_classes
+
+    no_torch = [c.__name__ for c in LAYER_CLASSES if "to_torch" not in vars(c)]
+    no_onnx = [c.__name__ for c in LAYER_CLASSES if "ONNX" not in vars(c)]
+    assert no_torch == [] and no_onnx == []
+    for cls in LAYER_CLASSES:
+        assert bool(cls.ONNX) != bool(cls.ONNX_NONE), cls.__name__
+        if cls.ONNX:
+            assert "from_onnx" in vars(cls), cls.__name__
+    declared = {op for cls in LAYER_CLASSES for op in cls.ONNX}
+    assert declared == set(onnx_classes()) == ONNX_OPERATORS
+
+
+def test_docs_list_every_onnx_operator() -> None:
+    """docs/bridges.md's import table names each operator the classes declare."""
+    text = (ROOT / "docs" / "bridges.md").read_text(encoding="utf-8")
+    missing = sorted(op for op in ONNX_OPERATORS if f"`{op}`" not in text)
+    assert missing == []
+
+
+def test_every_activation_function_has_a_module() -> None:
+    from archcalc.layers.activation import RULES, TORCH
+
+    assert set(TORCH) == set(RULES)
+
+
+def test_issue_15_activations_and_norms_import(tmp_path: Path) -> None:
+    """Elu(0.5), PRelu per channel (4 slopes), Abs, InstanceNormalization (γ, β: 2·4 = 8),
+    GroupNormalization 2 groups (opset 21: γ, β per channel, 8), LpNormalization p=2 over the
+    channels (no params) on [4, 5, 5]: 4 + 8 + 8 = 20 params."""
+    g = G([1, 4, 5, 5], opset=21)
+    y = g.node("Elu", ["x"], "/elu/Elu", alpha=0.5)
+    y = g.node("PRelu", [y, g.w("prelu.weight", (4, 1, 1))], "/prelu/PRelu")
+    y = g.node("Abs", [y], "/abs/Abs")
+    y = g.node("InstanceNormalization", [y, g.w("inorm.weight", (4,), np.full(4, 2.0,
+                                                                                np.float32)),
+                                         g.w("inorm.bias", (4,))], "/inorm/IN")
+    y = g.node("GroupNormalization", [y, g.w("gn.weight", (4,)), g.w("gn.bias", (4,))],
+               "/gn/GN", num_groups=2)
+    y = g.node("LpNormalization", [y], "/l2/Lp", p=2, axis=1)
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [r.type for r in report.layers] == [
+        "elu", "prelu", "abs", "instancenorm", "groupnorm", "l2norm"]
+    assert [r.params for r in report.layers] == [0, 4, 0, 8, 8, 0]
+    assert "- elu: {id: elu, alpha: 0.5}" in text
+    assert "- groupnorm: {id: gn, groups: 2}" in text
+
+
+def test_instance_norm_of_pytorch_default_has_no_affine(tmp_path: Path) -> None:
+    """PyTorch exports nn.InstanceNorm2d(4) (affine=False) with a scale of ones and a bias of
+    zeros: no parameters, as torch counts."""
+    g = G([1, 4, 5, 5])
+    y = g.node("InstanceNormalization", ["x", g.w("s", (4,), np.ones(4, np.float32)),
+                                         g.w("b", (4,))], "/inorm/IN")
+    _, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [(r.type, r.params) for r in report.layers] == [("instancenorm", 0)]
+
+
+def test_two_activation_products_and_differences(tmp_path: Path) -> None:
+    """Sub of two activations → subtract; MatMul of x [6, 4] by its transpose (a Transpose of
+    a graph input is refused, so a second Reshape [4, 6] of a conv gives the right operand) →
+    matmul 6·4·6 = 144 MACs. Mul by a scalar constant → scale; by a stored [C, 1, 1] tensor →
+    layer_scale (C = 6 params)."""
+    g = G([1, 6, 2, 2])
+    a = g.conv("x", 6, 6, 1, "a")
+    d = g.node("Sub", ["x", a], "/diff/Sub")
+    s = g.node("Mul", [d, g.w("c", (), np.float32(0.2))], "/scale/Mul")
+    ls = g.node("Mul", [s, g.w("ls.gamma", (6, 1, 1), np.ones((6, 1, 1), np.float32))],
+                "/ls/Mul")
+    left = g.node("Reshape", [ls, g.w("shape_l", (3,), np.array([1, 6, 4], np.int64))],
+                  "/left/Reshape")
+    right = g.node("Reshape", [ls, g.w("shape_r", (3,), np.array([1, 4, 6], np.int64))],
+                   "/right/Reshape")
+    y = g.node("MatMul", [left, right], "/att/MatMul")
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [r.type for r in report.layers] == [
+        "conv", "subtract", "scale", "layer_scale", "reshape", "reshape", "matmul"]
+    assert "- scale: {id: scale, factor: 0.2}" in text
+    assert report.layers[3].params == 6
+    assert report.layers[-1].macs == 6 * 4 * 6 and report.layers[-1].output_shape == (6, 6)
+
+
+def test_max_unpool_names_its_pool(tmp_path: Path) -> None:
+    """MaxPool 2×2/2 with its indices, a Relu, MaxUnpool back to 8×8: `indices:` names the
+    pool's row."""
+    g = G([1, 3, 8, 8])
+    pooled, idx = g.node("MaxPool", ["x"], "/pool1/MaxPool", outputs=2, kernel_shape=[2, 2],
+                         strides=[2, 2])
+    r = g.node("Relu", [pooled], "/relu/Relu")
+    y = g.node("MaxUnpool", [r, idx], "/unpool1/MaxUnpool", kernel_shape=[2, 2],
+               strides=[2, 2])
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert "- max_unpool: {id: unpool1, indices: pool1}" in text
+    assert report.layers[-1].output_shape == (3, 8, 8)
+
+
+def test_region_pools_take_the_rois_count(tmp_path: Path) -> None:
+    """RoiAlign of 5 stored boxes, 7×7, sampling 2, half_pixel → roi_align regions 5 aligned;
+    MaxRoiPool 3×3 of 4 boxes → roi_pool regions 4. Work per region of roi_align, window
+    reads C·7·7·2²·4 = 8·49·16 = 6,272, times 5 regions = 31,360."""
+    g = G([1, 8, 16, 16], opset=16)
+    y = g.node("RoiAlign", ["x", g.w("rois", (5, 4), np.tile([0, 0, 8, 8], (5, 1)).astype(
+        np.float32)), g.w("bi", (5,), np.zeros(5, np.int64))], "/box/RoiAlign",
+        output_height=7, output_width=7, sampling_ratio=2, spatial_scale=0.5)
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert "- roi_align: {id: box, out: 7, scale: 0.5, sampling_ratio: 2, aligned: true, " \
+        "regions: 5}" in text
+    assert report.layers[0].output_shape == (8, 7, 7)
+    g = G([1, 8, 16, 16])
+    y = g.node("MaxRoiPool", ["x", g.w("rois", (4, 5), np.zeros((4, 5), np.float32))],
+               "/roi/MaxRoiPool", pooled_shape=[3, 3], spatial_scale=0.25)
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert "- roi_pool: {id: roi, out: 3, scale: 0.25, regions: 4}" in text
+
+
+def test_deform_conv_and_depth_to_space(tmp_path: Path) -> None:
+    """DeformConv (opset 19) 4→8 3×3 pad 1 on 6×6 with offsets from a conv 4→18 (2·3·3):
+    weights 8·4·9 + 8 = 296; DepthToSpace CRD 2: [8, 6, 6] → [2, 12, 12]."""
+    g = G([1, 4, 6, 6], opset=19)
+    off = g.conv("x", 4, 18, 3, "offset", pads=[1, 1, 1, 1])
+    y = g.node("DeformConv", ["x", g.w("deform.weight", (8, 4, 3, 3)), off,
+                              g.w("deform.bias", (8,))], "/deform/DeformConv",
+               kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    y = g.node("DepthToSpace", [y], "/ps/DepthToSpace", blocksize=2, mode="CRD")
+    _text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [r.type for r in report.layers] == ["conv", "deform_conv", "pixel_shuffle"]
+    assert report.layers[1].params == 296
+    assert report.layers[2].output_shape == (2, 12, 12)

@@ -219,6 +219,12 @@ class Layer:
     #: argument values (``like: p4`` → ``size``); those in ``REF_INPUTS`` are also inputs,
     #: after the ``in:`` ones (``indices: pool5``)
     REFS: ClassVar[Mapping[str, str]] = {}
+    #: the ONNX operators this type imports from (:meth:`from_onnx` reads such a node), or
+    #: none and ``ONNX_NONE`` says why; several classes may take one operator, each its own
+    #: pattern, tried by ``ONNX_ORDER`` (lower first)
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = ""
+    ONNX_ORDER: ClassVar[int] = 0
     REF_INPUTS: ClassVar[tuple[str, ...]] = ()
     #: (name, default) of each field in declaration order, recorded by :func:`layer_class`,
     #: as a mapping too, and the fields without a default
@@ -257,6 +263,14 @@ class Layer:
         what the rules above count — the same tensors, output shape and MACs — or a
         :class:`~archcalc.errors.BridgeError` saying why it has none."""
         raise NotImplementedError(f"{type(self).__name__} has no PyTorch rule")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Read ONNX node ``i`` (one of :attr:`ONNX`) into rows of this type through the
+        importer ``r`` (:class:`archcalc.onnx_import.Reader`); False when the node is not
+        this type's pattern (the next class taking the operator is asked), an error naming
+        the node when it is but cannot be expressed."""
+        raise NotImplementedError(f"{cls.__name__} imports no ONNX operator")
 
     def forward_inplace(self, y: Array, w: Tensors, ctx: Context) -> Array:
         """As a fused post-op: transform ``y`` (its op's fresh output) in place."""

@@ -311,6 +311,42 @@ class Conv(Layer):
                          bias=None if self.bias else False, defaults=tc.CONV_DEFAULTS)
         return module if pad is None else tc.sequential(pad, module)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Conv",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Conv → ``conv`` (groups, dilations, pads or auto_pad, a Pad before it folded in);
+        groups = input channels is a ``dwconv``'s (that class claims it first)."""
+        return _conv_from_onnx(cls.kind, r, i, node)
+
+
+def _conv_from_onnx(kind: str, r: Any, i: int, node: Any) -> bool:
+    """A Conv node as a ``conv`` or ``dwconv`` row."""
+    w = r.weight(node)
+    shape = r.shape(r.resolve(node.input[0]), node)
+    rank = len(w.shape) - 2
+    k = list(r.attr(node, "kernel_shape", w.shape[2:]))
+    s = list(r.attr(node, "strides", [1] * rank))
+    d = list(r.attr(node, "dilations", [1] * rank))
+    g = int(r.attr(node, "group", 1))
+    pairs = r.pads(node, rank, k, s, d, shape)
+    args: dict[str, Any] = {}
+    if kind == "conv" or int(w.shape[0]) != shape[1]:
+        args["out"] = int(w.shape[0])
+    args["k"] = r.ints(k)
+    if set(s) != {1}:
+        args["s"] = r.ints(s)
+    if any(v for pair in pairs for v in pair):
+        args["p"] = r.pad_arg(list(pairs))
+    if set(d) != {1}:
+        args["d"] = r.ints(d)
+    if g > 1 and kind == "conv":
+        args["groups"] = g
+    args["bias"] = r.stored_input(node, 2)
+    r.add(i, node, kind, args)
+    return True
+
 
 @layer_class
 class DWConv(Conv):
@@ -348,6 +384,19 @@ class DWConv(Conv):
         """``nn.ConvNd`` with groups = in channels (the conv rule)."""
         return Conv.to_torch(self, ins, out)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Conv",)
+
+    ONNX_ORDER: ClassVar[int] = -1
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """A Conv whose groups equal its input channels (> 1); other Convs are ``conv``'s."""
+        g = int(r.attr(node, "group", 1))
+        if g == 1 or g != r.shape(r.resolve(node.input[0]), node)[1]:
+            return False
+        return _conv_from_onnx("dwconv", r, i, node)
+
 
 @layer_class
 class PWConv(Conv):
@@ -368,6 +417,10 @@ class PWConv(Conv):
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         """``nn.ConvNd`` with a 1×1 kernel (the conv rule)."""
         return Conv.to_torch(self, ins, out)
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "a 1×1 Conv imports as `conv` with k: 1, the same layer")
 
 
 class DeconvGeometry(NamedTuple):
@@ -568,6 +621,39 @@ class ConvTranspose(Layer):
                        groups=self.groups, bias=None if self.bias else False,
                        dilation=ax(self.d, "d"), defaults=tc.CONV_DEFAULTS)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("ConvTranspose",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """ConvTranspose → ``deconv`` (symmetric padding; PyTorch's rule)."""
+        w = r.weight(node)
+        rank = len(w.shape) - 2
+        if r.attr(node, "output_shape") is not None:
+            raise r.error(node, "output_shape is not supported", "export with explicit pads")
+        g = int(r.attr(node, "group", 1))
+        k = list(r.attr(node, "kernel_shape", w.shape[2:]))
+        s = list(r.attr(node, "strides", [1] * rank))
+        d = list(r.attr(node, "dilations", [1] * rank))
+        p = list(r.attr(node, "pads", [0] * (2 * rank)))
+        if p[:rank] != p[rank:]:
+            raise r.error(node, f"asymmetric pads {p}: deconv crops the same on both sides")
+        op = list(r.attr(node, "output_padding", [0] * rank))
+        args: dict[str, Any] = {"out": int(w.shape[1]) * g, "k": r.ints(k)}
+        if set(s) != {1}:
+            args["s"] = r.ints(s)
+        if any(p):
+            args["p"] = r.ints(p[:rank])
+        if any(op):
+            args["output_padding"] = r.ints(op)
+        if set(d) != {1}:
+            args["d"] = r.ints(d)
+        if g > 1:
+            args["groups"] = g
+        args["bias"] = r.stored_input(node, 2)
+        r.add(i, node, "deconv", args)
+        return True
+
 
 @layer_class
 class DeformConv(Layer):
@@ -753,6 +839,38 @@ class DeformConv(Layer):
                        stride=tc.squeeze(s), padding=tc.squeeze(p), dilation=tc.squeeze(d),
                        groups=self.groups, bias=None if self.bias else False,
                        defaults=tc.CONV_DEFAULTS)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("DeformConv",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """DeformConv (opset 19: X, W, offset, B, mask) → ``deform_conv`` on the map, the
+        offsets and the mask when given."""
+        w = r.weight(node)
+        k = list(r.attr(node, "kernel_shape", w.shape[2:]))
+        s = list(r.attr(node, "strides", [1, 1]))
+        d = list(r.attr(node, "dilations", [1, 1]))
+        p = list(r.attr(node, "pads", [0, 0, 0, 0]))
+        if p[:2] != p[2:]:
+            raise r.error(node, f"asymmetric pads {p}: deform_conv pads both sides equally")
+        args: dict[str, Any] = {"out": int(w.shape[0]), "k": r.ints(k)}
+        if set(s) != {1}:
+            args["s"] = r.ints(s)
+        if any(p):
+            args["p"] = r.ints(p[:2])
+        if set(d) != {1}:
+            args["d"] = r.ints(d)
+        if int(r.attr(node, "group", 1)) > 1:
+            args["groups"] = int(r.attr(node, "group", 1))
+        if int(r.attr(node, "offset_group", 1)) > 1:
+            args["offset_groups"] = int(r.attr(node, "offset_group", 1))
+        args["bias"] = r.stored_input(node, 3)
+        data = [r.resolve(node.input[0]), r.resolve(node.input[2])]
+        if len(node.input) > 4 and node.input[4]:
+            data.append(r.resolve(node.input[4]))
+        r.add(i, node, "deform_conv", args, data)
+        return True
 
 
 def _bilinear(x: Array, py: Array, px: Array) -> Array:

@@ -78,3 +78,8 @@ class Subsample(Pool):
             raise BridgeError("subsample exports only with a square 2D window")
         return tc.call("Subsample", ("channels", shape[0]), ("kernel_size", k[0]),
                        ("stride", s[0]), helper="Subsample")
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "ONNX has no subsampling: PyTorch writes it as AveragePool, a Mul by k² and a depthwise"
+        " Conv")

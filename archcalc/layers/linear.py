@@ -4,7 +4,7 @@ transfer's Gram matrix), ``matmul``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import torch_code as tc
 from ..errors import LayerArgError
@@ -152,6 +152,46 @@ class Linear(Layer):
                          bias=bias)
         return module if len(shape) == 1 else tc.sequential(tc.call("nn.Flatten"), module)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Gemm", "MatMul")
+
+    ONNX_ORDER: ClassVar[int] = -1
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Gemm (``x·Wᵀ + b``, alpha = beta = 1) → ``fc``; MatMul by a constant ``[F, out]``
+        → ``fc``, an Add of a constant ``[out]`` after it its bias (a MatMul of two
+        activations is a ``matmul``'s)."""
+        if node.op_type == "Gemm":
+            if r.attr(node, "transA", 0) or r.attr(node, "alpha", 1.0) != 1.0 or \
+                    r.attr(node, "beta", 1.0) != 1.0:
+                raise r.error(node, "only Gemm with transA = 0, alpha = 1 and beta = 1 is an "
+                              "fc")
+            w = r.weight(node, "a product of two activations has no archcalc layer")
+            out = int(w.shape[0] if r.attr(node, "transB", 0) else w.shape[1])
+            x = r.resolve(node.input[0])
+            r.add(i, node, "fc", {"out": out, "bias": r.stored_input(node, 2)},
+                  [x], name=r.fc_name(node, x))
+            return True
+        w = r.const(node.input[1])
+        if w is None or len(w.shape) != 2:
+            return False
+        out_name = node.output[0]
+        bias = False
+        readers = r.readers(out_name)
+        if len(readers) == 1 and readers[0].op_type == "Add":
+            add_node = readers[0]
+            other = [v for v in add_node.input if v != out_name]
+            c = r.const(other[0]) if other else None
+            if c is not None and prod(c.shape) == int(w.shape[1]):
+                bias = True
+                r.claimed.add(r.producer[add_node.output[0]])
+                out_name = add_node.output[0]
+        x = r.resolve(node.input[0])
+        r.add(i, node, "fc", {"out": int(w.shape[1]), "bias": bias}, [x], out_name,
+              name=r.fc_name(node, x))
+        return True
+
 
 @layer_class
 class Gram(Layer):
@@ -215,6 +255,10 @@ class Gram(Layer):
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         """The ``Gram`` helper (``torch.bmm`` of the flattened map with its transpose)."""
         return tc.call("Gram", normalize=self.normalize or None, helper="Gram")
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "ONNX has no Gram matrix: exporters write Reshape, Transpose and MatMul")
 
 
 @layer_class
@@ -283,3 +327,19 @@ class MatMul(Layer):
         """``torch.matmul(a, b)`` (``b.transpose(1, 2)`` with ``transpose_b``) in forward."""
         tail = ".transpose(1, 2)" if self.transpose_b else ""
         return tc.merge(lambda names: f"torch.matmul({names[0]}, {names[1]}{tail})")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("MatMul",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """MatMul of two activations ``[B, N, K]·[B, K, M]`` → ``matmul``."""
+        if any(v in r.consts for v in node.input[:2]):
+            raise r.error(node, "a MatMul by a constant that is not a 2-D weight has no "
+                          "archcalc layer", "only x @ W with a constant 2-D W is an fc")
+        shapes = [r.shape(r.resolve(v), node) for v in node.input[:2]]
+        if any(len(s) != 3 for s in shapes):
+            raise r.error(node, f"a MatMul of {[list(s) for s in shapes]} has no archcalc "
+                          "layer", "matmul multiplies [B, N, K] by [B, K, M]")
+        r.add(i, node, "matmul", {})
+        return True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import torch_code as tc
 from ..errors import LayerArgError
@@ -75,6 +75,18 @@ class Add(Merge):
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         """``a + b (+ c …)`` in forward."""
         return tc.merge(lambda names: " + ".join(names))
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Add", "Sum")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Add/Sum of two or more activations → ``add``."""
+        if any(v in r.consts for v in node.input if v):
+            raise r.error(node, "an Add of a constant tensor has no archcalc layer",
+                          "only a bias after MatMul is read (as an fc's bias)")
+        r.add(i, node, "add", {})
+        return True
 
 
 @layer_class
@@ -170,6 +182,18 @@ class Multiply(Merge):
 
         return tc.merge(expr)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Mul",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Mul of two activations → ``multiply`` (a ``[C, 1, 1]`` gate broadcasts: SE)."""
+        if any(v in r.consts for v in node.input if v):
+            raise r.error(node, "a Mul by a constant tensor has no archcalc layer",
+                          "a scalar is a scale, a stored per-channel tensor a layer_scale")
+        r.add(i, node, "multiply", {})
+        return True
+
 
 @layer_class
 class Concat(Merge):
@@ -217,6 +241,18 @@ class Concat(Merge):
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         return tc.merge(lambda names: f"torch.cat([{', '.join(names)}], dim=1)")
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Concat",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        shape = r.shape(node.output[0], node)
+        if int(r.attr(node, "axis")) % len(shape) != 1:
+            raise r.error(node, "a Concat along an axis other than the channels has no "
+                          "archcalc layer")
+        r.add(i, node, "concat", {})
+        return True
+
 
 @layer_class
 class Subtract(Merge):
@@ -256,3 +292,14 @@ class Subtract(Merge):
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         """``a - b`` in forward."""
         return tc.merge(lambda names: f"{names[0]} - {names[1]}")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Sub",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Sub of two activations of one shape → ``subtract``."""
+        if any(v in r.consts for v in node.input if v):
+            raise r.error(node, "a Sub of a constant tensor has no archcalc layer")
+        r.add(i, node, "subtract", {})
+        return True

@@ -4,7 +4,7 @@ and ConvNeXt's learned per-channel ``layer_scale``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import torch_code as tc
 from ..errors import BridgeError, LayerArgError
@@ -111,6 +111,15 @@ class BatchNorm(Pointwise):
         return tc.call(f"nn.BatchNorm{n}d", ("num_features", shape[0]), eps=eps,
                        affine=None if self.affine else False)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("BatchNormalization",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        eps = float(r.attr(node, "epsilon", 1e-5))
+        r.add(i, node, "bn", {} if abs(eps - 1e-5) < 1e-12 else {"eps": round(eps, 9)})
+        return True
+
 
 @layer_class
 class LayerNorm(Pointwise):
@@ -188,6 +197,11 @@ class LayerNorm(Pointwise):
         return tc.call("ChannelLayerNorm", ("normalized_shape", shape[0]), eps=eps,
                        helper="ChannelLayerNorm")
 
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "PyTorch writes LayerNorm over the last axes (channels-last); a channel-first layer "
+        "normalisation has no single ONNX operator")
+
 
 @layer_class
 class LRN(Pointwise):
@@ -237,6 +251,17 @@ class LRN(Pointwise):
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         return tc.call("nn.LocalResponseNorm", ("size", self.size), alpha=self.alpha,
                        beta=self.beta, k=self.k)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("LRN",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        r.add(i, node, "lrn", {"size": int(r.attr(node, "size")),
+                               "alpha": round(float(r.attr(node, "alpha", 1e-4)), 12),
+                               "beta": round(float(r.attr(node, "beta", 0.75)), 9),
+                               "k": round(float(r.attr(node, "bias", 1.0)), 9)})
+        return True
 
 
 def _moments(x: Array, axes: tuple[int, ...], eps: float) -> Array:
@@ -330,6 +355,26 @@ class GroupNorm(Pointwise):
                        eps=self.eps if self.eps != 1e-5 else None,
                        affine=None if self.affine else False)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("GroupNormalization",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """GroupNormalization (opset 18/21: scale and bias per channel, or per group in opset
+        18 — refused) → ``groupnorm``."""
+        c = r.shape(r.resolve(node.input[0]), node)[1]
+        g = int(r.attr(node, "num_groups"))
+        scale = r.const(node.input[1])
+        if scale is None or prod(scale.shape) != c:
+            raise r.error(node, f"a scale of {list(scale.shape) if scale else '?'} is not one "
+                          f"per channel ({c})", "export with opset 21 (per-channel scale)")
+        args: dict[str, Any] = {"groups": g}
+        eps = float(r.attr(node, "epsilon", 1e-5))
+        if abs(eps - 1e-5) > 1e-12:
+            args["eps"] = round(eps, 9)
+        r.add(i, node, "groupnorm", args)
+        return True
+
 
 @layer_class
 class InstanceNorm(Pointwise):
@@ -410,6 +455,24 @@ class InstanceNorm(Pointwise):
                        affine=self.affine or None,
                        track_running_stats=self.track_running_stats or None)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("InstanceNormalization",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """InstanceNormalization → ``instancenorm``: ONNX always carries γ and β; PyTorch's
+        default (``affine=False``) writes them as ones and zeros, which are no parameters."""
+        scale, shift = (r.const(v) for v in node.input[1:3])
+        filler = scale is not None and shift is not None and scale.value is not None and \
+            shift.value is not None and bool((scale.value == 1).all() and
+                                             (shift.value == 0).all())
+        args: dict[str, Any] = {} if filler else {"affine": True}
+        eps = float(r.attr(node, "epsilon", 1e-5))
+        if abs(eps - 1e-5) > 1e-12:
+            args["eps"] = round(eps, 9)
+        r.add(i, node, "instancenorm", args)
+        return True
+
 
 @layer_class
 class L2Norm(Pointwise):
@@ -467,6 +530,18 @@ class L2Norm(Pointwise):
                        eps=self.eps if self.eps != 1e-12 else None,
                        affine=None if self.affine else False, helper="L2Norm")
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("LpNormalization",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """LpNormalization(p = 2, axis = 1) → ``l2norm`` without a scale (``affine: false``)."""
+        if int(r.attr(node, "p", 2)) != 2 or int(r.attr(node, "axis", -1)) != 1:
+            raise r.error(node, "only LpNormalization with p = 2 over the channels (axis 1) "
+                          "is an l2norm")
+        r.add(i, node, "l2norm", {"affine": False})
+        return True
+
 
 @layer_class
 class LayerScale(Pointwise):
@@ -496,3 +571,20 @@ class LayerScale(Pointwise):
 
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         return tc.call("LayerScale", ("channels", ins[0][0]), helper="LayerScale")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Mul",)
+
+    ONNX_ORDER: ClassVar[int] = -1
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """A Mul by a stored per-channel tensor (``[C]``, ``[C, 1, 1]``) → ``layer_scale``."""
+        x, const = r.split_const(node)
+        if const is None or not const.stored or x is None:
+            return False
+        c = r.shape(x, node)[1]
+        if prod(const.shape) != c or c == 1:
+            return False
+        r.add(i, node, "layer_scale", {}, [x])
+        return True

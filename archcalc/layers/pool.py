@@ -184,6 +184,21 @@ class Pool(Layer):
                        dilation=tc.squeeze(per_axis(self.d, n, "d")),
                        ceil_mode=self.ceil_mode or None, defaults=tc.POOL_DEFAULTS)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("MaxPool",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """MaxPool → ``maxpool`` (ONNX strides default to 1, so ``s`` is always written); its
+        indices output only when MaxUnpool nodes read it."""
+        if len(node.output) > 1 and node.output[1] and any(
+                n.op_type != "MaxUnpool" for n in r.readers(node.output[1])):
+            raise r.error(node, "MaxPool's indices output has no archcalc layer (only a "
+                          "MaxUnpool's indices: a max_unpool)")
+        shape = r.shape(r.resolve(node.input[0]), node)
+        r.add(i, node, "maxpool", r.pool_geometry(node, shape))
+        return True
+
 
 @layer_class
 class AvgPool(Pool):
@@ -241,6 +256,21 @@ class AvgPool(Pool):
                        ceil_mode=self.ceil_mode or None,
                        count_include_pad=None if self.count_include_pad else False,
                        defaults=tc.POOL_DEFAULTS)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("AveragePool",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """AveragePool → ``avgpool`` (ONNX's count_include_pad defaults to 0, PyTorch's to 1)."""
+        shape = r.shape(r.resolve(node.input[0]), node)
+        args = r.pool_geometry(node, shape)
+        if "d" in args:
+            raise r.error(node, "a dilated average pool has no archcalc layer")
+        if "p" in args and not r.attr(node, "count_include_pad", 0):
+            args["count_include_pad"] = False
+        r.add(i, node, "avgpool", args)
+        return True
 
 
 @layer_class
@@ -303,6 +333,15 @@ class GlobalAvgPool(Layer):
         it)."""
         return tc.call(f"nn.AdaptiveAvgPool{tc.rank(self.kind, ins[0])}d", ("output_size", 1))
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("GlobalAveragePool", "ReduceMean")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """GlobalAveragePool; ReduceMean over every spatial axis (keepdims = 0: a ``flatten``
+        after it)."""
+        return bool(r.global_pool(i, node, cls.kind))
+
 
 @layer_class
 class GlobalMaxPool(GlobalAvgPool):
@@ -323,6 +362,14 @@ class GlobalMaxPool(GlobalAvgPool):
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         """``nn.AdaptiveMaxPoolNd(1)``."""
         return tc.call(f"nn.AdaptiveMaxPool{tc.rank(self.kind, ins[0])}d", ("output_size", 1))
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("GlobalMaxPool", "ReduceMax")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """GlobalMaxPool; ReduceMax over every spatial axis."""
+        return bool(r.global_pool(i, node, cls.kind))
 
 
 @layer_class
@@ -445,6 +492,11 @@ class AdaptiveAvgPool(Layer):
         return tc.call(f"nn.AdaptiveAvgPool{tc.rank(self.kind, ins[0])}d",
                        ("output_size", tc.squeeze(tuple(out[1:]))))
 
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "ONNX has no adaptive pool: PyTorch writes an evenly dividing one as AveragePool "
+        "(imported as avgpool) and refuses the others")
+
 
 @layer_class
 class AdaptiveMaxPool(AdaptiveAvgPool):
@@ -477,6 +529,11 @@ class AdaptiveMaxPool(AdaptiveAvgPool):
         """``nn.AdaptiveMaxPoolNd(output_size)``."""
         return tc.call(f"nn.AdaptiveMaxPool{tc.rank(self.kind, ins[0])}d",
                        ("output_size", tc.squeeze(tuple(out[1:]))))
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "ONNX has no adaptive pool: PyTorch writes an evenly dividing one as MaxPool (imported "
+        "as maxpool)")
 
 
 @layer_class
@@ -540,6 +597,10 @@ class Maxout(Layer):
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         """The ``Maxout`` helper (a reshape and ``amax``; PyTorch has no maxout module)."""
         return tc.call("Maxout", ("pieces", self.pieces), helper="Maxout")
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "ONNX has no maxout: exporters write Reshape and ReduceMax")
 
 def region_boxes(regions: int, height: float, width: float) -> Any:
     """The ``regions`` boxes ``(x1, y1, x2, y2)`` in image coordinates the executor pools when a
@@ -696,6 +757,16 @@ class RoIPool(RegionPool):
         raise tc.refuse("roi_pool", "torchvision.ops.RoIPool needs the proposals (boxes) as "
                         "an input, and a spec has no boxes to export")
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("MaxRoiPool",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """MaxRoiPool(X, rois) → ``roi_pool`` of as many regions as the rois tensor holds."""
+        return bool(r.region_pool(i, node, "roi_pool", {
+            "out": r.ints(list(r.attr(node, "pooled_shape"))),
+            "scale": round(float(r.attr(node, "spatial_scale", 1.0)), 9)}))
+
 
 @layer_class
 class RoIAlign(RegionPool):
@@ -770,6 +841,29 @@ class RoIAlign(RegionPool):
         tensor, and a spec has none (the executor aligns fixed boxes of its own)."""
         raise tc.refuse("roi_align", "torchvision.ops.RoIAlign needs the proposals (boxes) as "
                         "an input, and a spec has no boxes to export")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("RoiAlign",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """RoiAlign(X, rois, batch_indices) → ``roi_align`` of as many regions as the rois
+        tensor holds (average mode; half_pixel is torchvision's ``aligned``)."""
+        mode = r.text_attr(node, "mode", "avg")
+        if mode != "avg":
+            raise r.error(node, f"RoiAlign mode {mode!r}: archcalc's roi_align averages")
+        ratio = int(r.attr(node, "sampling_ratio", 0))
+        if ratio <= 0:
+            raise r.error(node, "sampling_ratio 0 (adaptive) has no fixed count",
+                          "export with a fixed sampling_ratio (torchvision's 2)")
+        args: dict[str, Any] = {
+            "out": r.ints([int(r.attr(node, "output_height", 1)),
+                           int(r.attr(node, "output_width", 1))]),
+            "scale": round(float(r.attr(node, "spatial_scale", 1.0)), 9),
+            "sampling_ratio": ratio}
+        if r.text_attr(node, "coordinate_transformation_mode", "half_pixel") == "half_pixel":
+            args["aligned"] = True
+        return bool(r.region_pool(i, node, "roi_align", args))
 
 
 def _align(feat: Array, boxes: Any, pooled: tuple[int, int], g: int, aligned: bool) -> Array:
@@ -903,3 +997,21 @@ class MaxUnpool(Layer):
         raise tc.refuse("max_unpool", "nn.MaxUnpool2d needs the indices of its max pool "
                         "(return_indices=True makes the pool's output a pair), which "
                         "archcalc export does not write")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("MaxUnpool",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """MaxUnpool(X, I) → ``max_unpool`` with ``indices:`` naming the MaxPool that made I
+        (its output size is that pool's input size)."""
+        pool = r.producer_node(node.input[1])
+        if pool is None or pool.op_type != "MaxPool" or node.input[1] != pool.output[1]:
+            raise r.error(node, "its indices do not come from a MaxPool")
+        if len(node.input) > 2 and node.input[2]:
+            want = [int(v) for v in r.value(node.input[2], node, "output_shape")][2:]
+            if want != list(r.shape(r.resolve(pool.input[0]), node)[2:]):
+                raise r.error(node, f"output_shape {want} is not its pool's input size")
+        r.add(i, node, "max_unpool", {"indices": r.ref(pool.output[0])},
+              [r.resolve(node.input[0])])
+        return True

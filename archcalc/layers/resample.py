@@ -175,6 +175,41 @@ class Upsample(Layer):
                        scale_factor=scale, mode=mode,
                        align_corners=self.align_corners if mode != "nearest" else None)
 
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Resize", "Upsample")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Resize/Upsample → ``upsample`` (nearest as PyTorch's: asymmetric + floor; linear:
+        half pixel, or align_corners)."""
+        x = r.resolve(node.input[0])
+        shape = r.shape(x, node)
+        out = r.shape(node.output[0], node)
+        mode = r.text_attr(node, "mode", "nearest")
+        ctm = r.text_attr(node, "coordinate_transformation_mode", "half_pixel")
+        args: dict[str, Any] = {}
+        if mode == "nearest":
+            nm = r.text_attr(node, "nearest_mode", "round_prefer_floor")
+            if node.op_type == "Resize" and (ctm != "asymmetric" or nm != "floor"):
+                raise r.error(node, f"nearest resize with {ctm}/{nm} is not PyTorch's nearest "
+                              "(asymmetric, floor)")
+        elif mode == "linear":
+            if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+                raise r.error(node, f"linear resize with {ctm} has no archcalc upsample")
+            args["mode"] = "bilinear"
+            if ctm == "align_corners":
+                args["align_corners"] = True
+        else:
+            raise r.error(node, f"a {mode} resize has no archcalc upsample")
+        ratios = [out[a] / shape[a] for a in range(2, len(shape))]
+        if out[:2] != shape[:2]:
+            raise r.error(node, "a resize of the batch or channel axes has no archcalc layer")
+        if all(q == int(q) for q in ratios):
+            r.add(i, node, "upsample", {"scale": r.ints([int(q) for q in ratios]), **args}, [x])
+        else:
+            r.add(i, node, "upsample", {"size": r.ints(out[2:]), **args}, [x])
+        return True
+
 
 @layer_class
 class PixelShuffle(Layer):
@@ -252,6 +287,18 @@ class PixelShuffle(Layer):
             raise BridgeError(f"pixel_shuffle on the {len(ins[0]) - 1}D input {list(ins[0])}: "
                               "nn.PixelShuffle is 2D only")
         return tc.call("nn.PixelShuffle", ("upscale_factor", self.r))
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("DepthToSpace",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """DepthToSpace in CRD mode (PyTorch's pixel_shuffle) → ``pixel_shuffle``."""
+        if r.text_attr(node, "mode", "DCR") != "CRD":
+            raise r.error(node, "DepthToSpace in DCR mode is not PyTorch's pixel_shuffle "
+                          "(CRD)")
+        r.add(i, node, "pixel_shuffle", {"r": int(r.attr(node, "blocksize"))})
+        return True
 
 
 def _resize_axis(x: Array, axis: int, out: int, mode: str, align: bool,
