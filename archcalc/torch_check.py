@@ -206,6 +206,8 @@ def check_against_torch(graph: Graph, *, batch: int = 1, seed: int = 0) -> Torch
                  calls: list[int] = calls, started_at: list[int] = started_at) -> None:
             row = names[min(calls[0], len(names) - 1)]
             calls[0] += 1
+            if isinstance(output, tuple):  # a max pool with its indices
+                output = output[0]
             shapes[row] = tuple(output.shape[1:])
             if started_at:
                 call_macs[row] = int(counting[0].get_total_flops()) - started_at.pop()

@@ -293,6 +293,70 @@ class Chain(nn.Sequential):
             y = module(y)
         return y
 ''',
+    "RegionPool": '''
+class RegionPool(nn.Module):
+    """RoI pooling of ``regions`` boxes per image (torchvision's roi_align / roi_pool), the
+    output batch ``b·R + r``. The boxes are the fixed spread archcalc's executor pools (a spec
+    has no proposals): centres at golden-ratio steps over the image, sides 10-70 %. With
+    several maps (an FPN), each box is pooled from the level its size selects (torchvision's
+    LevelMapper: k = ⌊4 + log2(√(wh)/224)⌋). torchvision's RoI ops have no FlopCounterMode
+    rule; their arithmetic is window reads, no MACs, as archcalc counts them."""
+
+    def __init__(self, op: str, output_size: tuple[int, int], regions: int,
+                 image_size: tuple[float, float], scales: tuple[float, ...],
+                 sampling_ratio: int = 2, aligned: bool = False) -> None:
+        super().__init__()
+        self.op, self.output_size, self.scales = op, output_size, scales
+        self.sampling_ratio, self.aligned = sampling_ratio, aligned
+        height, width = image_size
+        i = torch.arange(regions, dtype=torch.float64)
+        cx = torch.remainder(0.5 + i * 0.7548776662466927, 1.0) * width
+        cy = torch.remainder(0.5 + i * 0.5698402909980532, 1.0) * height
+        bw = (0.1 + 0.6 * torch.remainder(0.3 + i * 0.6180339887498949, 1.0)) * width
+        bh = (0.1 + 0.6 * torch.remainder(0.7 + i * 0.4142135623730950, 1.0)) * height
+        self.boxes = torch.stack([(cx - bw / 2).clamp(0, width), (cy - bh / 2).clamp(0, height),
+                                  (cx + bw / 2).clamp(0, width), (cy + bh / 2).clamp(0, height)],
+                                 dim=1).float()  # a plain attribute: no parameter or buffer
+        k_min, k_max = -math.log2(scales[0]), -math.log2(scales[-1])
+        size = ((self.boxes[:, 2] - self.boxes[:, 0]) * (self.boxes[:, 3] - self.boxes[:, 1]))
+        k = torch.floor(4 + torch.log2(size.double().sqrt() / 224 + 1e-6))
+        self.level = (k.clamp(k_min, k_max) - k_min).long()
+
+    def _pool(self, x: torch.Tensor, boxes: torch.Tensor, scale: float) -> torch.Tensor:
+        per_image = [boxes] * x.shape[0]
+        if self.op == "roi_pool":
+            return torchvision.ops.roi_pool(x, per_image, self.output_size, scale)
+        return torchvision.ops.roi_align(x, per_image, self.output_size, scale,
+                                         self.sampling_ratio, self.aligned)
+
+    def forward(self, *maps: torch.Tensor) -> torch.Tensor:
+        if len(maps) == 1:
+            return self._pool(maps[0], self.boxes, self.scales[0])
+        b, c = maps[0].shape[:2]
+        regions = self.boxes.shape[0]
+        y = maps[0].new_zeros(b, regions, c, *self.output_size)
+        for level, (x, scale) in enumerate(zip(maps, self.scales)):
+            picked = torch.nonzero(self.level == level).flatten()
+            if picked.numel():
+                pooled = self._pool(x, self.boxes[picked], scale)
+                y[:, picked] = pooled.view(b, picked.numel(), c, *self.output_size)
+        return y.view(b * regions, c, *self.output_size)
+''',
+    "MaxUnpool": '''
+class MaxUnpool(nn.Module):
+    """Max unpooling (SegNet): each value back at the position its max pool took it from
+    (the pool's flat argmax indices), zeros elsewhere, at the pool's input size."""
+
+    def __init__(self, size: tuple[int, ...]) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        y = x.new_zeros(b, c, math.prod(self.size))
+        y.scatter_(2, indices.flatten(2), x.flatten(2))
+        return y.view(b, c, *self.size)
+''',
     "Maxout": '''
 class Maxout(nn.Module):
     """Maxout over channels: the maximum of each ``pieces`` consecutive channels."""

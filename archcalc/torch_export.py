@@ -25,7 +25,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from .errors import ArchcalcError, BridgeError
@@ -94,13 +94,14 @@ def export_pytorch(graph: Graph, *, source: str = "", trace: bool = False) -> Ex
     expressions are the same."""
     made: dict[tuple[Any, ...], tuple[TorchCall | None, TorchMerge | None]] = {}
     rows = {n.name: _row(n, made) for n in graph.nodes}
+    graph = _indices(graph, rows)
     root = _tree(graph)
     consumers = _consumers(graph)
     _interfaces(root, consumers, {o.name for o in graph.outputs})
     # the network's inputs in their declared order, its outputs as declared (a tuple if several)
     root.inputs = list(graph.input_names)
     root.outputs = [o.name for o in graph.outputs]
-    _shares(root, graph)
+    _shares(root, rows)
     _attrs(root)
     writer = _Writer(graph, rows, trace)
     writer.classes_bottom_up(root)
@@ -154,6 +155,34 @@ def _made(node: Node) -> tuple[TorchCall | None, TorchMerge | None]:
     if len(node.in_shapes) > 1 and post:  # nn.Sequential passes one input: the first gets all
         chain = chain._replace(fn="Chain", helper="Chain")
     return (chain, None)
+
+
+#: the value a max pool's indices travel as, from the pool to its max_unpool
+INDICES = "#indices"
+
+
+def _indices(graph: Graph, rows: dict[str, _Row]) -> Graph:
+    """A max_unpool reads its pool's indices (``indices: pool5``): that pool is written with
+    ``return_indices=True`` (its call gives the pair ``pool5, pool5_indices``) and the unpool
+    reads the value ``pool5#indices``, which groups pass on like any other."""
+    pools = {n.inputs[1] for n in graph.nodes if n.op.kind == "max_unpool"}
+    if not pools:
+        return graph
+    nodes = []
+    for node in graph.nodes:
+        if node.name in pools:
+            module = rows[node.name].module
+            assert module is not None and module.fn.startswith("nn.MaxPool")
+            rows[node.name] = rows[node.name]._replace(module=module._replace(
+                args=(*module.args, ("return_indices", True))))
+        if node.op.kind == "max_unpool":
+            node = node._replace(inputs=(node.inputs[0], node.inputs[1] + INDICES))
+        nodes.append(node)
+    return replace(graph, nodes=tuple(nodes))
+
+
+def _values(node: Node, indexed: bool) -> tuple[str, ...]:
+    return (node.name, node.name + INDICES) if indexed else (node.name,)
 
 
 # ------------------------------------------------------------------------------ the groups --
@@ -217,17 +246,17 @@ def _interfaces(group: _Group, consumers: dict[str, list[str]], outputs: set[str
     used outside it, or the network's output)."""
     for node in _walk(group):
         for v in node.inputs:
-            if v not in group.nodes and v not in group.inputs:
+            if v.split("#")[0] not in group.nodes and v not in group.inputs:
                 group.inputs.append(v)
-        if node.name in outputs or any(c not in group.nodes for c in consumers.get(node.name,
-                                                                                     [])):
-            group.outputs.append(node.name)
+        for v in _values(node, node.name + INDICES in consumers):
+            if v in outputs or any(c not in group.nodes for c in consumers.get(v, [])):
+                group.outputs.append(v)
     for m in group.members:
         if isinstance(m, _Group):
             _interfaces(m, consumers, outputs)
 
 
-def _shares(group: _Group, graph: Graph) -> None:
+def _shares(group: _Group, rows: dict[str, _Row]) -> None:
     """``share:``: a layer reuses the module of the layer it names when both are members of
     one group (the module is called twice); a block call whose every layer shares the layer of
     the same relative name in an earlier sibling block call (a Siamese tower) calls that
@@ -243,18 +272,20 @@ def _shares(group: _Group, graph: Graph) -> None:
                     loc=m.loc, layer=f"layer {m.name!r} ({m.type_name})",
                     hint="share a whole block call (`share: OTHER_CALL`)")
             continue
-        owner = _shared_block(m, siblings)
+        owner = _shared_block(m, siblings, rows)
         if owner is not None and len(m.inputs) == len(owner.inputs) and len(
                 m.outputs) == len(owner.outputs):
             m.alias = owner
         else:
-            _shares(m, graph)
+            _shares(m, rows)
 
 
-def _shared_block(group: _Group, siblings: dict[str, _Group]) -> _Group | None:
+def _shared_block(group: _Group, siblings: dict[str, _Group], rows: dict[str, _Row]
+                  ) -> _Group | None:
     """The earlier sibling block call this one repeats with shared weights: each layer with
-    weights shares the layer of the same relative name there, each one without weights is the
-    same layer on the same shapes (a Siamese tower)."""
+    weights shares the layer of the same relative name there, each one without weights is
+    the same module (an ``nn.Flatten()`` on any size) or the same merge (a Siamese tower, an
+    RPN head on five FPN levels)."""
     nodes = list(_walk(group))
     sharing = next((n for n in nodes if n.shares), None)
     if sharing is None:
@@ -269,8 +300,9 @@ def _shared_block(group: _Group, siblings: dict[str, _Group]) -> _Group | None:
     for n in nodes:
         twin = theirs.get(_relative(n.name, group.name))
         if twin is None or (n.shares != twin.name if n.shares else (
-                n.op != twin.op or n.post != twin.post or n.in_shapes != twin.in_shapes
-                or bool(n.tensors()))):
+                bool(n.tensors()) or rows[n.name].module != rows[twin.name].module
+                or (rows[n.name].merge is not None and (n.op != twin.op or tuple(
+                    map(len, n.in_shapes)) != tuple(map(len, twin.in_shapes)))))):
             return None
     return owner
 
@@ -489,8 +521,11 @@ class _Writer:
                     expr = f"_seen(self, {_relative(m.name, group.name)!r}, {expr})"
             else:
                 expr = f"{_access(called)}({', '.join(args_list)})"
+            if self._indexed(row):
+                env[m.name + INDICES] = namer(attr + "_indices")
+                var = f"{var}, {env[m.name + INDICES]}"
             lines.append(f"{var} = {expr}")
-            env[m.name] = var
+            env[m.name] = var.split(", ")[0]
         lines.append("return " + ", ".join(env[v] for v in group.outputs))
         sig = ", ".join(f"{p}: torch.Tensor" for p in params)
         ret = "torch.Tensor" if len(group.outputs) == 1 else "tuple[torch.Tensor, ...]"
@@ -518,7 +553,7 @@ class _Writer:
                 out = m.outputs[0]
             else:
                 if self.rows[m.name].module is None or self.rows[m.name].merge is not None \
-                        or list(m.inputs) != [prev]:
+                        or list(m.inputs) != [prev] or self._indexed(self.rows[m.name]):
                     return False
                 out = m.name
             prev = out
@@ -634,8 +669,8 @@ class _Writer:
     def file(self, root: _Group, source: str) -> str:
         g = self.graph
         head = [
-            f'"""{_doc(g.name)}: written by `archcalc export --to pytorch`'
-            + (f" from {_doc(source)}" if source else "") + ".",
+            '"""' + _wrap_doc(f"{_doc(g.name)}: written by `archcalc export --to pytorch`"
+                              + (f" from {_doc(source)}" if source else "") + ".", 4),
             "",
             (f"Input {list(g.input_shape)} (channels first, no batch axis). Every row of "
              "`archcalc table` is" if len(g.inputs) == 1 else
@@ -644,7 +679,8 @@ class _Writer:
                        " Every row of `archcalc table` is", 4)),
             'the submodule of the same name (`model.get_submodule("…")`); fused bn/act are '
             "nn.Sequential",
-            'members after the layer. Needs only torch."""',
+            "members after the layer. Needs only torch"
+            + (" and torchvision" if self._torchvision() else "") + '."""',
             "",
             "from __future__ import annotations",
             "",
@@ -652,9 +688,11 @@ class _Writer:
         if self.ordered_dict:
             head += ["from collections import OrderedDict", ""]
         head += ["import torch"]
+        if "math." in "".join(HELPERS[h] for h in self.helpers):
+            head = [*head[:-1], "import math", "", head[-1]]
         if any("F." in HELPERS[h] for h in self.helpers):
             head.append("import torch.nn.functional as F")
-        if any(h.startswith("torchvision.") for h in self.fns):
+        if self._torchvision():
             head.append("import torchvision")
         head += ["from torch import nn", ""]
         if len(g.inputs) == 1:
@@ -687,6 +725,14 @@ class _Writer:
             '    print(f"{type(model).__name__}: outputs {shapes}, {params:,} params")',
         ]))
         return "\n\n\n".join(parts) + "\n"
+
+    @staticmethod
+    def _indexed(row: _Row) -> bool:
+        return row.module is not None and ("return_indices", True) in row.module.args
+
+    def _torchvision(self) -> bool:
+        return any(h.startswith("torchvision.") for h in self.fns) or any(
+            "torchvision." in HELPERS[h] for h in self.helpers)
 
     def _class_text(self, name: str, init: list[tuple[str, TorchCall]], forward: list[str],
                     params: list[str], used_by: list[str]) -> str:
@@ -754,7 +800,13 @@ def _wrap_long(lines: list[str]) -> list[str]:
         args = _split_args(inner)
         pad = " " * (indent + 4)
         out.append(head + "(")
-        out += [f"{pad}{a}," for a in args]
+        for a in args:
+            if len(pad) + len(a) + 1 > 100 and a[:1] == "[" and a[-1:] == "]":
+                out.append(f"{pad}[")  # a long list (torch.cat's): one element per line
+                out += [f"{pad}    {v}," for v in _split_args(a[1:-1])]
+                out.append(f"{pad}],")
+            else:
+                out.append(f"{pad}{a},")
         out.append(" " * indent + ")" + rest.rsplit(")", 1)[1])
     return out
 

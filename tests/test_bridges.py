@@ -25,31 +25,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # ------------------------------------------------------------------------------ export --
 
-@pytest.mark.parametrize("name", ["resnet18", "lenet5", "googlenet_stem"])
+@pytest.mark.parametrize("name", ["resnet18", "lenet5", "googlenet_stem", "siamese"])
 def test_export_text_is_golden(name: str, golden: Callable[[str, str], None]) -> None:
     """The generated file, word for word (review a diff with `pytest --update-golden`)."""
     golden(f"export_{name}.py", export_pytorch(to_graph(load_spec(name)), source=name).code)
 
 
-#: bundled specs the exporter refuses, the layer it names and why (docs/bridges.md)
-REFUSED = {
-    "fasterrcnn_resnet50_fpn": ("box_roi_pool", "torchvision.ops.RoIAlign needs the proposals"),
-    "fasterrcnn_vgg16": ("roi_pool5", "torchvision.ops.RoIPool needs the proposals"),
-    "segnet": ("upsample5", "nn.MaxUnpool2d needs the indices of its max pool"),
-}
-
-
 @pytest.mark.parametrize("name", bundled_names())
 def test_every_bundled_spec_exports_to_valid_python(name: str) -> None:
     """Every row is a submodule named after it, a merge in forward, or the module of the row
-    it shares; the text parses. The refused specs name the layer and why."""
+    it shares; the text parses."""
     graph = to_graph(load_spec(name))
-    if name in REFUSED:
-        layer, why = REFUSED[name]
-        with pytest.raises(BridgeError) as info:
-            export_pytorch(graph)
-        assert info.value.layer.startswith(f"layer {layer!r}") and why in info.value.what
-        return
     export = export_pytorch(graph)
     ast.parse(export.code)
     assert set(export.modules) == {n.name for n in graph.nodes}
@@ -648,3 +634,32 @@ def test_deform_conv_and_depth_to_space(tmp_path: Path) -> None:
     assert [r.type for r in report.layers] == ["conv", "deform_conv", "pixel_shuffle"]
     assert report.layers[1].params == 296
     assert report.layers[2].output_shape == (2, 12, 12)
+
+
+def test_graph_features_in_the_exported_text() -> None:
+    """Two inputs are forward's arguments; the right tower calls the left tower's module
+    (`share:`); SegNet's pools hand their indices to the unpooling; Faster R-CNN's four outputs
+    are a tuple and its five RPN levels call one head."""
+    code = export_pytorch(to_graph(load_spec("siamese"))).code
+    assert "def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:" in code
+    assert "right_tower = self.left_tower(right)" in code and "self.right_tower" not in code
+    code = export_pytorch(to_graph(load_spec("segnet"))).code
+    assert "self.pool5 = nn.MaxPool2d(2, ceil_mode=True, return_indices=True)" in code
+    assert "pool5, pool5_indices = self.pool5(conv5_3)" in code
+    assert "upsample5 = self.upsample5(pool5, pool5_indices)" in code
+    code = export_pytorch(to_graph(load_spec("fasterrcnn_resnet50_fpn"))).code
+    assert "return rpn_objectness, rpn_deltas, cls_score, bbox_pred" in code
+    assert code.count("self.rpn_p2(") == 5 and "self.rpn_p3 " not in code
+    assert "import torchvision" in code and "Needs only torch and torchvision." in code
+
+
+def test_sharing_across_blocks_is_refused() -> None:
+    """A layer sharing the weights of a layer in another block (not a whole sibling block
+    call) cannot be one module called twice from one forward: refused by name."""
+    spec = {"archcalc": 1, "name": "t", "input": [3, 8, 8],
+            "blocks": {"b": {"layers": [{"conv": {"id": "c", "out": 3, "k": 1}}]}},
+            "layers": [{"b": {"id": "one"}}, {"conv": {"id": "two", "out": 3, "k": 1,
+                                                         "share": "one.c"}}]}
+    with pytest.raises(BridgeError) as info:
+        export_pytorch(to_graph(spec))
+    assert info.value.layer == "layer 'two' (conv)" and "'one.c'" in info.value.what

@@ -681,6 +681,15 @@ class RegionPool(Layer):
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
 
+    def region_module(self, ins: Shapes, out: Shape, kw: dict[str, Any]) -> TorchLayer:
+        """The exported ``RegionPool`` helper: the boxes of :meth:`boxes`, made in torch."""
+        h0, w0 = ins[0][1], ins[0][2]
+        _, scales = self.boxes(ins)
+        return tc.call("RegionPool", ("op", self.kind), ("output_size", tuple(out[1:])),
+                       ("regions", self.regions),
+                       ("image_size", (h0 / self.scale, w0 / self.scale)),
+                       ("scales", tuple(float(v) for v in scales)), **kw, helper="RegionPool")
+
     def boxes(self, ins: Shapes) -> tuple[Any, list[float]]:
         """The executor's boxes (:func:`region_boxes`, in the image the first map's ``scale``
         implies) and each input's scale (``2^round(log2(scale·H_l/H_0))``, as torchvision
@@ -752,10 +761,9 @@ class RoIPool(RegionPool):
                   "per region: each bin of a region as large as the map (an upper bound)")
 
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
-        """Refused: torchvision's ``RoIPool`` takes the proposals as a tensor, and a spec has
-        none (the executor pools fixed boxes of its own)."""
-        raise tc.refuse("roi_pool", "torchvision.ops.RoIPool needs the proposals (boxes) as "
-                        "an input, and a spec has no boxes to export")
+        """The ``RegionPool`` helper with torchvision's ``roi_pool`` on the executor's fixed
+        boxes (a spec has no proposals)."""
+        return self.region_module(ins, out, {})
 
     #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
     ONNX: ClassVar[tuple[str, ...]] = ("MaxRoiPool",)
@@ -837,10 +845,11 @@ class RoIAlign(RegionPool):
                        prod(ex.oshape) * 7 * self.sampling_ratio ** 2)
 
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
-        """Refused: torchvision's ``RoIAlign``/``MultiScaleRoIAlign`` take the proposals as a
-        tensor, and a spec has none (the executor aligns fixed boxes of its own)."""
-        raise tc.refuse("roi_align", "torchvision.ops.RoIAlign needs the proposals (boxes) as "
-                        "an input, and a spec has no boxes to export")
+        """The ``RegionPool`` helper with torchvision's ``roi_align`` on the executor's fixed
+        boxes, each from the level its size selects when there are several maps (as
+        ``MultiScaleRoIAlign``)."""
+        return self.region_module(ins, out, {"sampling_ratio": self.sampling_ratio,
+                                             "aligned": self.aligned or None})
 
     #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
     ONNX: ClassVar[tuple[str, ...]] = ("RoiAlign",)
@@ -992,11 +1001,10 @@ class MaxUnpool(Layer):
         rx.ends()
 
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
-        """Refused: ``nn.MaxUnpool2d`` needs its max pool's indices, i.e. that pool written
-        with ``return_indices=True`` (its output a pair), which the exporter does not write."""
-        raise tc.refuse("max_unpool", "nn.MaxUnpool2d needs the indices of its max pool "
-                        "(return_indices=True makes the pool's output a pair), which "
-                        "archcalc export does not write")
+        """The ``MaxUnpool`` helper: a scatter of each value to its pool's flat argmax
+        position (PyTorch's max_unpool for any rank); the exporter writes that pool with
+        ``return_indices=True`` and hands its indices here."""
+        return tc.call("MaxUnpool", ("size", tuple(out[1:])), helper="MaxUnpool")
 
     #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
     ONNX: ClassVar[tuple[str, ...]] = ("MaxUnpool",)

@@ -152,7 +152,9 @@ class Reshape(Rearrange):
         rx.ends()
 
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
-        return tc.call("Reshape", ("shape", tuple(out)), helper="Reshape")
+        """The ``Reshape`` helper with the spec's shape (a −1 stays one: the module fits any
+        size, so an RPN head shared by five levels is one module)."""
+        return tc.call("Reshape", ("shape", tuple(self.shape)), helper="Reshape")
 
     #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
     ONNX: ClassVar[tuple[str, ...]] = ("Reshape",)
