@@ -67,7 +67,8 @@ docs-img: $(DEV) browser-tools
 	$(BIN)/python tools/docs_img.py
 
 # `make crosscheck`: a separate environment with PyTorch (CPU use) and ONNX, then every bundled
-# spec and variant verified against PyTorch row by row, and the bridge tests with none skipped.
+# spec and variant verified against PyTorch row by row, each class's PyTorch rule broken in turn
+# (tools/mutate_torch.py), and the bridge tests with none skipped.
 # torch is pinned to the release this project was checked with (pip takes a local copy when
 # the machine has one); TORCH_PINS= overrides it.
 CROSS      := .venv-crosscheck
@@ -80,6 +81,7 @@ $(CROSS)/.installed: pyproject.toml
 
 crosscheck: $(CROSS)/.installed
 	$(CROSS)/bin/python tools/crosscheck.py
+	$(CROSS)/bin/python tools/mutate_torch.py
 	ARCHCALC_REQUIRE_TORCH=1 $(CROSS)/bin/python -m pytest -rs tests/test_bridges.py \
 	  tests/test_bridges_torch.py
 	$(CROSS)/bin/python -m pytest -rs tests/test_docs.py -k "against and torch"

@@ -198,6 +198,7 @@ class Reader:
         self.weight_module: dict[int, str] = {}
         self.leaf_scopes = self._leaf_scopes()
         self.used_ids: set[str] = {"input"}
+        self.input_ids = {name: self.new_id(name) for name in self.input_shapes}
         self.classes = onnx_classes()
         self.fuse_into, self.activations, self.merges = _fusion()
 
@@ -207,30 +208,37 @@ class Reader:
         return [v for v in self.graph.input if v.name not in inits]
 
     def _fix_input(self, input_shape: tuple[int, ...] | None) -> None:
+        """The data inputs (graph inputs that are no initializer): each needs a batch axis
+        then fixed sizes; ``input_shape`` fixes the sizes of a single one."""
         inputs = self._data_inputs()
-        if len(inputs) != 1:
-            raise BridgeError(
-                f"the model has {len(inputs)} data inputs "
-                f"({', '.join(v.name for v in inputs) or 'none'}); archcalc specs have one",
-                loc=Loc(self.path), hint="export the model with a single input tensor")
-        dims = inputs[0].type.tensor_type.shape.dim
-        if input_shape is not None:
-            if len(input_shape) != len(dims) - 1:
-                raise BridgeError(f"--input has {len(input_shape)} sizes but the model's input "
-                                  f"has {len(dims) - 1} besides the batch", loc=Loc(self.path))
-            for d, v in zip(list(dims)[1:], input_shape, strict=True):
-                d.Clear()
-                d.dim_value = v
+        if not inputs:
+            raise BridgeError("the model has no data input", loc=Loc(self.path))
+        if input_shape is not None and len(inputs) != 1:
+            raise BridgeError(f"--input gives one size but the model has {len(inputs)} inputs "
+                              f"({', '.join(v.name for v in inputs)})", loc=Loc(self.path),
+                              hint="export the model with fixed input sizes")
+        self.input_shapes: dict[str, tuple[int, ...]] = {}
+        for v in inputs:
+            dims = v.type.tensor_type.shape.dim
+            if input_shape is not None:
+                if len(input_shape) != len(dims) - 1:
+                    raise BridgeError(f"--input has {len(input_shape)} sizes but the model's "
+                                      f"input has {len(dims) - 1} besides the batch",
+                                      loc=Loc(self.path))
+                for d, n in zip(list(dims)[1:], input_shape, strict=True):
+                    d.Clear()
+                    d.dim_value = n
+            sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+            if len(sizes) < 2 or any(n is None or n <= 0 for n in sizes[1:]):
+                shown = [d.dim_param or "?" if not d.HasField("dim_value") else d.dim_value
+                         for d in dims]
+                raise BridgeError(
+                    f"input {v.name!r} has the shape {shown}; archcalc needs a batch axis "
+                    "then fixed sizes (channels first)", loc=Loc(self.path),
+                    hint="give the sizes: archcalc import model.onnx --input 3x224x224")
+            self.input_shapes[v.name] = tuple(int(n) for n in sizes[1:])  # type: ignore[arg-type]
         self.input_name = inputs[0].name
-        sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-        if len(sizes) < 2 or any(v is None or v <= 0 for v in sizes[1:]):
-            shown = [d.dim_param or "?" if not d.HasField("dim_value") else d.dim_value
-                     for d in dims]
-            raise BridgeError(
-                f"input {inputs[0].name!r} has the shape {shown}; archcalc needs a batch axis "
-                "then fixed sizes (channels first)", loc=Loc(self.path),
-                hint="give the sizes: archcalc import model.onnx --input 3x224x224")
-        self.input_shape = tuple(int(v) for v in sizes[1:])  # type: ignore[arg-type]
+        self.input_shape = self.input_shapes[self.input_name]
 
     def _infer(self, model: Any = None) -> dict[str, tuple[int, ...]]:
         try:
@@ -251,7 +259,8 @@ class Reader:
             shapes[v.name] = tuple(dims)
         for t in g.initializer:
             shapes[t.name] = tuple(t.dims)
-        shapes[self.input_name] = (1, *self.input_shape)
+        for name, shape in self.input_shapes.items():
+            shapes[name] = (1, *shape)
         return shapes
 
     def shape(self, name: str, node: Any) -> tuple[int, ...]:
@@ -550,7 +559,7 @@ class Reader:
         nodes = [n for i, n in enumerate(self.graph.node) if i not in self.folded_nodes]
         needed = {v for n in nodes for v in n.input if v}
         dtypes = {t.name: t.data_type for t in self.graph.initializer}
-        inputs = [v for v in self.graph.input if v.name == self.input_name]
+        inputs = [v for v in self.graph.input if v.name in self.input_shapes]
         inits = []
         for name in sorted(needed):
             c = self.consts.get(name)
@@ -583,11 +592,8 @@ class Reader:
             except (ValueError, TypeError, IndexError, KeyError) as exc:
                 raise self.error(node, f"cannot read the node: {type(exc).__name__}: "
                                        f"{exc}") from None
-        outputs = [self.resolve(v.name) for v in self.graph.output]
-        if len(outputs) != 1:
-            raise BridgeError(f"the model has {len(outputs)} outputs; archcalc specs have one",
-                              loc=Loc(self.path))
-        self.output = outputs[0]
+        self.outputs = [self.resolve(v.name) for v in self.graph.output]
+        self.output = self.outputs[0]
         self._fuse()
 
     def add(self, i: int, node: Any, type_: str, args: dict[str, Any],
@@ -595,7 +601,7 @@ class Reader:
             name: str | None = None) -> None:
         ins = tuple(inputs if inputs is not None else self.data_inputs(node))
         for v in ins:
-            if v != self.input_name and v not in self.producer_entry:
+            if v not in self.input_shapes and v not in self.producer_entry:
                 raise self.error(node, f"its input {v!r} comes from no layer (a constant "
                                        "tensor used as data?)")
         out = output or node.output[0]
@@ -668,7 +674,7 @@ class Reader:
             cur = e
             while True:
                 rd = readers.get(cur.output, [])
-                if len(rd) != 1 or cur.output == self.output:
+                if len(rd) != 1 or cur.output in self.outputs:
                     break
                 nxt = out[rd[0]]
                 allowed = self.fuse_into[cur.type]
@@ -719,7 +725,9 @@ class Reader:
     # -- writing
     def spec_text(self, name: str, source: str) -> str:
         ids = {e.output: e.id for e in self.entries}
-        ids[self.input_name] = "input"
+        several = len(self.input_shapes) > 1
+        for name in self.input_shapes:
+            ids[name] = self.input_ids[name] if several else "input"
         convs = [e for e in self.entries if e.type in ("conv", "dwconv")]
         no_bias = sum(1 for e in convs if e.args.get("bias") is False)
         bias_default = bool(convs) and no_bias * 2 >= len(convs)
@@ -732,7 +740,9 @@ class Reader:
             "# BatchNormalization and activations fused into the rows they follow.",
             "archcalc: 1",
             f"name: {_q(name)}",
-            f"input: [{', '.join(str(v) for v in self.input_shape)}]",
+            *([f"input: [{', '.join(str(v) for v in self.input_shape)}]"] if not several else
+              ["inputs:", *(f"  {ids[n]}: [{', '.join(str(v) for v in shape)}]"
+                            for n, shape in self.input_shapes.items())]),
         ]
         if self.eps_fused:
             shown = ", ".join(str(v) for v in sorted(self.eps_fused))
@@ -742,10 +752,14 @@ class Reader:
             lines += ["defaults:", "  conv: {bias: false}   # dwconv inherits it"]
         lines.append("layers:")
         self.mapping: dict[str, Any] = {"archcalc": 1, "name": name,
-                                        "input": list(self.input_shape), "layers": []}
+                                        "layers": []}
+        if several:
+            self.mapping["inputs"] = {ids[n]: list(v) for n, v in self.input_shapes.items()}
+        else:
+            self.mapping["input"] = list(self.input_shape)
         if bias_default:
             self.mapping["defaults"] = {"conv": {"bias": False}}
-        prev = "input"
+        prev = "input" if not several else ""
         for e in self.entries:
             args: dict[str, Any] = {"id": e.id}
             ins = [ids[v] for v in e.inputs]
@@ -768,7 +782,15 @@ class Reader:
             lines.append(f"  - {e.type}: {{{body}}}")
             self.mapping["layers"].append({e.type: args})
             prev = e.id
-        if self.entries and self.entries[-1].output != self.output:
+        if len(self.outputs) > 1:
+            missing = [v for v in self.outputs if v not in ids]
+            if missing:
+                raise BridgeError(f"the model's output {missing[0]!r} is no layer's",
+                                  loc=Loc(self.path))
+            names = [ids[v] for v in self.outputs]
+            lines.append(f"outputs: [{', '.join(names)}]")
+            self.mapping["outputs"] = names
+        elif self.entries and self.entries[-1].output != self.output:
             raise BridgeError("the model's output is not the last layer", loc=Loc(self.path))
         return "\n".join(lines) + "\n"
 

@@ -184,7 +184,12 @@ def check_against_torch(graph: Graph, *, batch: int = 1, seed: int = 0) -> Torch
 
     namespace["_seen"] = record
     torch.manual_seed(seed)
-    model = namespace[export.class_name]().train(False)  # inference mode
+    try:
+        model = namespace[export.class_name]().train(False)  # inference mode
+    except Exception as exc:  # a module PyTorch refuses to build: the exporter's bug
+        raise BridgeError(f"PyTorch could not build the exported module: {type(exc).__name__}:"
+                          f" {exc}".splitlines()[0][:300],
+                          hint="archcalc and PyTorch disagree: a bug in the exporter") from None
     by_fqn = dict(model.named_modules())
     for name, group in export.groups.items():
         group_of[id(by_fqn[name])] = group

@@ -663,3 +663,32 @@ def test_sharing_across_blocks_is_refused() -> None:
     with pytest.raises(BridgeError) as info:
         export_pytorch(to_graph(spec))
     assert info.value.layer == "layer 'two' (conv)" and "'one.c'" in info.value.what
+
+
+def test_several_inputs_and_outputs_import(tmp_path: Path) -> None:
+    """Two inputs a, b [4, 6, 6] through one Conv each, their difference, and two outputs (the
+    difference and a global pool of it): `inputs:` and `outputs:` in the spec. Conv 4→4 3×3
+    pad 1: 4·4·9 = 144 params each."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.zeros((4, 4, 3, 3), np.float32), "w")
+    w2 = numpy_helper.from_array(np.zeros((4, 4, 3, 3), np.float32), "w2")
+    nodes = [
+        helper.make_node("Conv", ["a", "w"], ["ca"], name="/left/Conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["b", "w2"], ["cb"], name="/right/Conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Sub", ["ca", "cb"], ["d"], name="/diff/Sub"),
+        helper.make_node("GlobalAveragePool", ["d"], ["g"], name="/pool/GlobalAveragePool"),
+    ]
+    graph = helper.make_graph(
+        nodes, "two", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4, 6, 6])
+                       for n in ("a", "b")],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("d", "g")],
+        [w, w2])
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    text, report = _import(str(path))
+    assert "inputs:\n  a: [4, 6, 6]\n  b: [4, 6, 6]" in text
+    assert "outputs: [diff, pool]" in text
+    assert "- conv: {id: right, in: b, out: 4, k: 3, p: 1}" in text
+    assert [(r.name, r.params) for r in report.layers] == [
+        ("left", 144), ("right", 144), ("diff", 0), ("pool", 0)]

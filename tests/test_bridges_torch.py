@@ -187,3 +187,35 @@ def test_exported_file_runs_with_only_torch(tmp_path: Path) -> None:
                          timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("124,416 params")
+
+
+def test_exported_region_boxes_are_the_executors() -> None:
+    """The RegionPool helper makes in torch the boxes archcalc's executor pools
+    (layers.pool.region_boxes), and the FPN level of each (layers.pool.fpn_levels): Faster
+    R-CNN FPN's box_roi_pool over P2-P5 (scales 1/4 … 1/32) of an 800×800 image."""
+    from archcalc.layers.pool import fpn_levels, region_boxes
+    from archcalc.torch_check import _load_module
+
+    graph = to_graph(load_spec("fasterrcnn_resnet50_fpn"))
+    export = export_pytorch(graph)
+    model = _load_module(export.code)[export.class_name]()
+    node = graph.node("box_roi_pool")
+    pool = model.get_submodule(export.modules["box_roi_pool"])
+    boxes, scales = node.op.boxes(node.in_shapes)
+    h, w = node.in_shapes[0][1] / node.op.scale, node.in_shapes[0][2] / node.op.scale
+    assert np.allclose(pool.boxes.numpy(), region_boxes(node.op.regions, h, w), atol=1e-3)
+    assert pool.scales == tuple(scales) == (0.25, 0.125, 0.0625, 0.03125)
+    assert (pool.level.numpy() == fpn_levels(boxes, scales)).all()
+
+
+def test_graph_features_verify_against_torch() -> None:
+    """Two inputs and a shared tower (Siamese: PyTorch's model holds the tower's weights once,
+    the right tower's rows none), four outputs and five RPN levels sharing one head (Faster
+    R-CNN FPN, frozen BN), SegNet's unpooling: every row agrees with PyTorch."""
+    for name in ("siamese", "fasterrcnn_resnet50_fpn", "segnet"):
+        result = check_against_torch(to_graph(load_spec(name)))
+        assert result.ok, (name, result.failures[:1])
+    siamese = check_against_torch(to_graph(load_spec("siamese")))
+    assert siamese.torch_params == siamese.params
+    right = next(r for r in siamese.rows if r.name == "right_tower.conv1")
+    assert right.module == "left_tower.conv1" and right.torch_params == 0
