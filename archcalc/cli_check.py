@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .cli_common import analysis_options, emit, format_option, output_option, parse_sets
+from .cli_common import (
+    analysis_options,
+    emit,
+    format_option,
+    output_option,
+    parse_sets,
+    stdin_specs,
+)
 
 if TYPE_CHECKING:
     from .check import CheckResult
@@ -73,7 +80,8 @@ def check(spec: str, table: str, against: str | None, strict: bool, show_all: bo
             raise ArchcalcError(f"cannot read {table}: {reason or exc}") from None
         source = table
     scale = parse_sets(sets)
-    main_spec = load_spec(name)
+    (source_spec,) = stdin_specs([name], stdin_taken="TABLE" if table == "-" else None)
+    main_spec = load_spec(source_spec)
     main = network(main_spec, name, input_shape=input_shape, scale=scale, batch=batch,
                    dtype=dtype, convention=convention, first=first, last=last)
     other = None

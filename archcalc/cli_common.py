@@ -6,7 +6,7 @@ import functools
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -127,12 +127,29 @@ def shape_option_callback(ctx: click.Context, param: click.Parameter,
 
 def _spec_cb(ctx: click.Context, param: click.Parameter, value: str) -> Any:
     """``-`` reads the spec from standard input (at most the spec size limit)."""
-    if value != "-":
-        return value
+    return read_stdin_spec() if value == "-" else value
+
+
+def read_stdin_spec() -> Any:
+    """The spec on standard input, parsed (at most the spec size limit)."""
     from .spec import parse_bytes
     from .ytree import MAX_SPEC_BYTES
 
     return parse_bytes(sys.stdin.buffer.read(MAX_SPEC_BYTES + 1), "<stdin>")
+
+
+def stdin_specs(specs: Sequence[str], stdin_taken: str | None = None) -> list[Any]:
+    """SPEC arguments with ``-`` read from standard input, which can be read once: a second
+    ``-`` (or one where ``stdin_taken`` — another argument's name — already reads it) is a usage
+    error."""
+    dashes = sum(1 for s in specs if s == "-")
+    if dashes and stdin_taken is not None:
+        raise click.UsageError(f"SPEC and {stdin_taken} are both '-': standard input can be "
+                               f"read once; give one of them as a file")
+    if dashes > 1:
+        raise click.UsageError("'-' is given as SPEC more than once: standard input can be "
+                               "read once; give the others as files or bundled names")
+    return [read_stdin_spec() if s == "-" else s for s in specs]
 
 
 spec_argument = click.argument("spec", metavar="SPEC", callback=_spec_cb)

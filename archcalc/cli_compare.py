@@ -23,6 +23,7 @@ from .cli_common import (
     parse_shape,
     scale_from_options,
     spec_argument,
+    stdin_specs,
     table_width,
 )
 from .compare import (
@@ -105,12 +106,13 @@ def compare(specs: tuple[str, ...], separable: bool, full_conv: bool, bottleneck
 
     ctx = click.get_current_context()
     chosen: list[tuple[str, Any]] = ctx.meta.get(_REWRITE_KEY, [])
+    sources = stdin_specs(specs)  # `-`: the spec on standard input (its name stays `-`)
     fmt = fmt or _fmt_from_path(output) or "table"
     if chosen:
         if len(specs) != 1:
             raise click.UsageError(f"--{chosen[0][0]} compares one SPEC with its rewrite; "
                                    f"got {len(specs)} specs")
-        result = compare_rewrite(_rewrite(specs[0], chosen, only, input_shape, sets),
+        result = compare_rewrite(_rewrite(sources[0], chosen, only, input_shape, sets),
                                  batch=batch, dtype=dtype, convention=convention, only=only)
         emit_table(_render_rewrite(result, fmt, by_layer, exact, wide), output)
         return
@@ -118,7 +120,7 @@ def compare(specs: tuple[str, ...], separable: bool, full_conv: bool, bottleneck
         raise click.UsageError("--only selects the layers a rewrite changes; add a rewrite "
                                "(--separable, --full-conv, --bottleneck, --factorize, "
                                "--fc-to-conv)")
-    loaded = [load_spec(s) for s in specs]
+    loaded = [load_spec(s) for s in sources]
     per_spec = spec_sets(sets, list(specs), [dict(sp.scale) for sp in loaded])
     for sp, sc in zip(loaded, per_spec, strict=True):
         scale_from_options(sp, sc)  # CLI words (--set width=-1) before the library's
@@ -126,12 +128,13 @@ def compare(specs: tuple[str, ...], separable: bool, full_conv: bool, bottleneck
                              dtype=dtype, convention=convention)
                for sp, sc in zip(loaded, per_spec, strict=True)]
     labels = [name + (" (" + ", ".join(f"{k}={v:g}" for k, v in sc.items()) + ")" if sc else "")
-              for name, sc in zip(specs, per_spec, strict=True)]
+              for name, sc in zip(("stdin" if s == "-" else s for s in specs), per_spec,
+                                  strict=True)]
     comparison = compare_specs(reports, labels)
     emit_table(_render_specs(comparison, fmt, by_layer, exact, wide), output)
 
 
-def _rewrite(spec: str, chosen: list[tuple[str, Any]], only: tuple[str, ...],
+def _rewrite(spec: Any, chosen: list[tuple[str, Any]], only: tuple[str, ...],
              input_shape: Any, sets: tuple[str, ...]) -> Any:
     """The chain of rewrites the options ask for, applied to SPEC (fc-to-conv with --input:
     the original at the spec's input, the convolutional head on --input)."""

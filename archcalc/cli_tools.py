@@ -18,6 +18,7 @@ from .cli_common import (
     layout_options,
     output_option,
     report_from_options,
+    stdin_specs,
     table_width,
 )
 from .errors import ArchcalcError
@@ -52,7 +53,7 @@ def plot(specs: tuple[str, ...], metric: str, depth: int | None, scale: str,
 
     if output is not None:
         charts.require_matplotlib()  # before the analysis: say at once what is missing
-    reports = [report_from_options(spec, **options) for spec in specs]
+    reports = [report_from_options(spec, **options) for spec in stdin_specs(specs)]
     if output is not None:
         charts.save(reports, output, metric, dpi=dpi, depth=depth, scale=scale)
         click.echo(f"wrote {output}", err=True)

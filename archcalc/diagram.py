@@ -39,24 +39,10 @@ from .engine import analyze_graph
 from .errors import ArchcalcError
 from .graph import INPUT, Graph, Node
 from .hierarchy import Group, Subtotal
-from .layers import (
-    LRN,
-    Activation,
-    AdaptiveAvgPool,
-    Add,
-    BatchNorm,
-    Concat,
-    Conv,
-    ConvTranspose,
-    DWConv,
-    GlobalAvgPool,
-    Layer,
-    LayerNorm,
-    Linear,
-    Multiply,
-    Pool,
-)
+from .layers import Add, Concat, Dropout, DWConv, Identity, Layer, Multiply
+from .layers.merge import Merge, Subtract
 from .report import LayerRow, Report, fmt_shape
+from .units import binary, si
 
 #: what ``color=`` accepts: a pastel per layer family, a heat scale on a cost, or no fill
 COLORS: tuple[str, ...] = ("kind", "macs", "flops", "params", "memory", "none")
@@ -74,18 +60,20 @@ DOT_TIMEOUT = 120.0
 #: memory grow without a readable picture to show for it; --depth collapses blocks
 MAX_BOXES = 5000
 
-#: layer family → (legend title, pastel19 colour index); the first base class that matches wins
-_FAMILIES: tuple[tuple[str, tuple[type[Layer], ...], int], ...] = (
-    ("conv", (Conv, ConvTranspose), 2),  # blue
-    ("pool", (Pool, GlobalAvgPool, AdaptiveAvgPool), 3),  # green
-    ("fc", (Linear,), 5),  # orange
-    ("norm", (BatchNorm, LayerNorm, LRN), 4),  # purple
-    ("activation", (Activation,), 6),  # yellow
-    ("merge", (Add, Multiply, Concat), 1),  # rose
-)
-_OTHER_FAMILY = ("shape", 9)  # flatten, reshape, pad, crop, upsample, slice, dropout…: grey
-_MERGES = (Add, Multiply, Concat)
-_MERGE_SIGN = {Add: "+", Multiply: "×", Concat: "‖"}
+#: legend title → pastel19 colour index, in legend order
+_PALETTE: dict[str, int] = {
+    "conv": 2, "pool": 3, "fc": 5, "norm": 4, "activation": 6, "merge": 1,  # blue … rose
+    "shape": 9,  # flatten, reshape, pad, crop, upsample, slice, identity, dropout…: grey
+}
+#: family module of ``archcalc.layers`` → legend title (a type's colour follows the module it is
+#: defined in, so a new class is coloured with its family without being listed here)
+_MODULE_FAMILY: dict[str, str] = {
+    "conv": "conv", "pool": "pool", "lenet": "pool", "linear": "fc", "norm": "norm",
+    "activation": "activation", "merge": "merge",
+}
+#: types of a coloured family module that only pass values on (they read as shape operations)
+_PASS_THROUGH: tuple[type[Layer], ...] = (Identity, Dropout)
+_MERGE_SIGN = {Add: "+", Multiply: "×", Concat: "‖", Subtract: "−"}
 #: arguments not shown in a label: the output shape says `out`, the type says `fn`, the params
 #: say `bias`; `dims` and `connections` only constrain or restate the shapes
 _HIDDEN_ARGS = frozenset({"out", "fn", "bias", "dims", "connections"})
@@ -104,7 +92,7 @@ class HeatMetric:
         return value
 
     def text(self, value: int) -> str:
-        return human_bytes(value) if self.name == "memory" else f"{human(value)} {self.title}"
+        return binary(value) if self.name == "memory" else f"{si(value)} {self.title}"
 
 
 HEAT: dict[str, HeatMetric] = {
@@ -121,50 +109,19 @@ class GraphvizUnavailable(ArchcalcError):
     """Graphviz's ``dot`` is not on PATH."""
 
 
-# ------------------------------------------------------------------------------ numbers --
-
-def _three_figures(value: float, units: Sequence[str], base: int) -> str:
-    """``value`` ≥ 1 scaled by powers of ``base`` to three significant figures and a unit."""
-    for exponent, unit in enumerate(units):
-        scaled = value / base ** exponent
-        text = format(scaled, "#.3g")  # '#': keep trailing zeros (1.50)
-        if "e" not in text:  # 999.7 → '1.00e+03': the next unit
-            return f"{text.rstrip('.')} {unit}".rstrip()
-    return f"{scaled:,.0f} {units[-1]}"
-
-
-def human(n: int) -> str:
-    """Three significant figures with an SI prefix: 34,944 → ``34.9 k``, 105,415,200 →
-    ``105 M``, 1,498,000,000 → ``1.50 G``, 999,999 → ``1.00 M``; below 1000 the exact
-    integer."""
-    if abs(n) < 1000:
-        return f"{n:,}"
-    return _three_figures(n, ("", "k", "M", "G", "T", "P"), 1000)
-
-
-def human_bytes(n: int) -> str:
-    """Bytes in binary units, three significant figures: 802,816 → ``784 KiB``; below 1024
-    the exact count of bytes."""
-    if n < 1024:
-        return f"{n} B"
-    return _three_figures(n, ("B", "KiB", "MiB", "GiB", "TiB"), 1024)
-
-
 # ------------------------------------------------------------------------------- labels --
 
 def family(layer: Layer) -> str:
-    """The layer's family, as the kind colours and their legend name it."""
-    for name, bases, _ in _FAMILIES:
-        if isinstance(layer, bases):
-            return name
-    return _OTHER_FAMILY[0]
+    """The layer's family, as the kind colours and their legend name it: the family module of
+    :mod:`archcalc.layers` its class is defined in."""
+    if isinstance(layer, _PASS_THROUGH):
+        return "shape"
+    return _MODULE_FAMILY.get(type(layer).__module__.rpartition(".")[2], "shape")
 
 
 def family_colors() -> dict[str, str]:
     """Family → Graphviz colour (``/pastel19/i``), in legend order."""
-    out = {name: f"/pastel19/{index}" for name, _, index in _FAMILIES}
-    out[_OTHER_FAMILY[0]] = f"/pastel19/{_OTHER_FAMILY[1]}"
-    return out
+    return {name: f"/pastel19/{index}" for name, index in _PALETTE.items()}
 
 
 def _defaults(layer: Layer) -> dict[str, Any]:
@@ -337,8 +294,8 @@ def _title(report: Report, depth: int | None) -> str:
               else fmt_shape(report.input_shape))
     detail = (f"input{'s' if report.inputs else ''} {inputs} · batch {report.batch} · "
               f"{report.dtype}"
-              f" · {human(t.params)} params · {human(t.macs)} MACs · "
-              f"{human(t.flops)} FLOPs ({report.convention})"
+              f" · {si(t.params)} params · {si(t.macs)} MACs · "
+              f"{si(t.flops)} FLOPs ({report.convention})"
               + (f" · depth {depth}" if depth is not None else ""))
     return f'{head}<BR/><FONT POINT-SIZE="13">{_esc(detail)}</FONT>'
 
@@ -384,9 +341,9 @@ def _costs(params: int, macs: int, value: int, style: _Style) -> str:
     """``307 k params · 224 M MACs`` (and the heat metric when it is another one)."""
     costs = []
     if params:
-        costs.append(f"{human(params)} params")
+        costs.append(f"{si(params)} params")
     if macs:
-        costs.append(f"{human(macs)} MACs")
+        costs.append(f"{si(macs)} MACs")
     if style.heat is not None and style.heat.name in ("memory", "flops"):
         costs.append(style.heat.text(value))
     return " · ".join(costs)
@@ -402,7 +359,7 @@ def _node_statement(node_id: str, node: Node, row: LayerRow, inner: Group | None
     kind = "+".join((row.type, *row.post) if relative != row.type else
                     ("", *row.post) if row.post else ())
     attributes = f'fillcolor="{fill}", fontcolor="{font}", tooltip={_quote(row.name)}'
-    if isinstance(node.op, _MERGES):
+    if isinstance(node.op, Merge):
         sign = _MERGE_SIGN.get(type(node.op), "")
         detail = " · ".join(p for p in (kind, fmt_shape(row.output_shape)) if p)
         label = f"<<B>{sign} {name}</B><BR/>{_SMALL}{_esc(detail)}</FONT>>"
@@ -452,8 +409,8 @@ def _emit(cluster: _Cluster, depth: int) -> Iterator[str]:
         group = child.group
         assert group is not None
         t = group.totals
-        costs = " · ".join(c for c in (f"{human(t.params)} params" if t.params else "",
-                                       f"{human(t.macs)} MACs" if t.macs else "") if c)
+        costs = " · ".join(c for c in (f"{si(t.params)} params" if t.params else "",
+                                       f"{si(t.macs)} MACs" if t.macs else "") if c)
         label = f"<B>{_esc(group.name)}</B>" + (
             f'  <FONT POINT-SIZE="11">{_esc(costs)}</FONT>' if costs else "")
         border = "rounded,filled,dashed" if group.synthetic else "rounded,filled"

@@ -33,11 +33,12 @@ from importlib import resources
 from typing import Any
 
 from . import __version__
-from .diagram import MAX_BOXES, GraphvizUnavailable, human, human_bytes, render, to_dot
+from .diagram import MAX_BOXES, GraphvizUnavailable, render, to_dot
 from .errors import ArchcalcError
 from .graph import Graph
 from .hierarchy import Group, Hierarchy
 from .report import LayerRow, Report, fmt_rf, fmt_shape
+from .units import binary, si
 
 DIAGRAM_BOXES = 150  # more layers than this: the diagram is drawn collapsed to a depth
 CHART_LAYERS = 300  # more layers than this: only the per-stage chart is drawn
@@ -196,7 +197,7 @@ def _layer_row(i: int, row: LayerRow, tree: Hierarchy, group_ids: dict[int, str]
         "params": (_exact(row.params), row.params),
         "macs": (_exact(row.macs), row.macs),
         "flops": (_exact(row.flops), row.flops),
-        "memory": (_esc(human_bytes(row.activation_bytes)), row.activation_bytes),
+        "memory": (_esc(binary(row.activation_bytes)), row.activation_bytes),
         "rf": (_esc(fmt_rf(row)), _rf_size(row)),
     }
     return (f'<tr class="layer" data-id="n{i}" data-row="{i}" data-ancestors="{ancestors}" '
@@ -230,7 +231,7 @@ def _group_row(group: Group, tree: Hierarchy, group_ids: dict[int, str], order: 
         "params": (_exact(t.params), t.params),
         "macs": (_exact(t.macs), t.macs),
         "flops": (_exact(t.flops), t.flops),
-        "memory": (_esc(human_bytes(t.activation_bytes)), t.activation_bytes),
+        "memory": (_esc(binary(t.activation_bytes)), t.activation_bytes),
     }
     return (f'<tr class="group" data-id="{group_ids[id(group)]}" data-level="{group.level}" '
             f'data-ancestors="{" ".join(reversed(ancestors))}" data-order="{order}" '
@@ -276,12 +277,12 @@ def _header(report: Report) -> str:
         ("input", (", ".join(f"{n} {fmt_shape(sh)}" for n, sh in report.inputs)
                    if report.inputs else fmt_shape(report.input_shape))
          + f" · batch {report.batch} · {report.dtype}"),
-        ("params", f"{_exact(t.params)} ({human(t.params)}) + {_exact(t.buffers)} buffers · "
-                   f"{human_bytes(t.param_bytes)} of weights"),
-        ("MACs", f"{_exact(t.macs)} ({human(t.macs)})"),
-        (f"FLOPs ({report.convention})", f"{_exact(t.flops)} ({human(t.flops)})"),
-        ("activations", f"{human_bytes(t.activation_bytes)} in total · peak live "
-                        f"{human_bytes(t.peak_activation_bytes)}"),
+        ("params", f"{_exact(t.params)} ({si(t.params)}) + {_exact(t.buffers)} buffers · "
+                   f"{binary(t.param_bytes)} of weights"),
+        ("MACs", f"{_exact(t.macs)} ({si(t.macs)})"),
+        (f"FLOPs ({report.convention})", f"{_exact(t.flops)} ({si(t.flops)})"),
+        ("activations", f"{binary(t.activation_bytes)} in total · peak live "
+                        f"{binary(t.peak_activation_bytes)}"),
         ("convention", report.convention_text),
     ]
     if report.scale:
@@ -304,7 +305,7 @@ def render_page(graph: Graph, report: Report, *, diagram_svg: str = "",
     total_values = {
         "name": ("<b>total</b>", ""), "params": (_exact(t.params), t.params),
         "macs": (_exact(t.macs), t.macs), "flops": (_exact(t.flops), t.flops),
-        "memory": (_esc(human_bytes(t.activation_bytes)), t.activation_bytes)}
+        "memory": (_esc(binary(t.activation_bytes)), t.activation_bytes)}
     tree = report.hierarchy
     depth_buttons = "".join(f'<button data-depth="{d}">{d}</button>'
                             for d in range(1, tree.max_level + 1))

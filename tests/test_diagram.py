@@ -90,24 +90,6 @@ def test_title_states_what_was_analysed_and_the_convention(alexnet_dot: str) -> 
     assert "FLOPs (lecture)" in text
 
 
-@pytest.mark.parametrize(("n", "text"), [
-    (0, "0"), (999, "999"), (1000, "1.00 k"), (23_296, "23.3 k"), (72_855_552, "72.9 M"),
-    (999_999, "1.00 M"),  # rounds up into the next prefix, not "1000 k"
-    (4_089_184_256, "4.09 G"), (10**18, "1,000 P"),  # beyond the last prefix: grouped
-])
-def test_human(n: int, text: str) -> None:
-    assert diagram.human(n) == text
-
-
-@pytest.mark.parametrize(("n", "text"), [
-    (1023, "1023 B"), (1024, "1.00 KiB"),
-    (64 * 56 * 56 * 4, "784 KiB"),  # AlexNet conv1's output: 802,816 B / 1024 = 784
-    (1024 * 1024 - 1, "1.00 MiB"),
-])
-def test_human_bytes(n: int, text: str) -> None:
-    assert diagram.human_bytes(n) == text
-
-
 @pytest.mark.parametrize(("layer", "shape", "text"), [
     (b.conv(64, 11, s=4, p=2), (3, 227, 227), "11×11 s4 p2"),
     (b.conv(8, [3, 1], p=[1, 0]), (3, 9, 9), "3×1 p1×0"),  # per-axis kernel and padding
@@ -250,6 +232,28 @@ def test_kind_colours_and_legend(alexnet_dot: str) -> None:
     assert fills["fc8"] == colours["fc"] and fills["flatten"] == colours["shape"]
     legend = next(line for line in alexnet_dot.splitlines() if "legend [" in line)
     assert [m for m in re.findall(r">([a-z]+)</TD>", legend)] == ["conv", "pool", "fc", "shape"]
+
+
+@pytest.mark.parametrize(("kind", "args", "family"), [
+    ("groupnorm", {"groups": 2}, "norm"), ("instancenorm", {}, "norm"), ("elu", {}, "activation"),
+    ("prelu", {}, "activation"), ("adaptive_maxpool", {"out": 2}, "pool"),
+    ("maxout", {"pieces": 2}, "pool"), ("dropout", {}, "shape"), ("identity", {}, "shape"),
+    ("pixel_shuffle", {"r": 2}, "shape"),
+])
+def test_every_family_module_has_its_colour(kind: str, args: dict[str, object],
+                                            family: str) -> None:
+    # issue 15's types are coloured by the family module they are defined in (norm.py,
+    # activation.py, pool.py); identity and dropout pass values on and read as shape operations
+    net = archcalc.to_graph(b.spec("f", [8, 4, 4], [b.layer(kind, **args)]))
+    assert diagram.family(net.nodes[0].op) == family
+
+
+def test_subtract_is_a_merge_with_its_sign() -> None:
+    spec = b.spec("d", [8, 4, 4], [b.conv(8, 1, id="x"), b.conv(8, 1, id="y", in_="input"),
+                                   b.layer("subtract", in_=["x", "y"], id="diff")])
+    nodes, _ = parse(diagram.to_dot(archcalc.to_graph(spec)))
+    diff = next(v for v in nodes.values() if v[0][0] == "− diff")
+    assert "shape=ellipse" in diff[1]
 
 
 def test_bad_options_are_errors() -> None:

@@ -123,6 +123,32 @@ def test_standard_input_as_the_spec() -> None:
     assert res.exit_code == 0 and "conv1,conv,,input,4x6x6,112" in res.stdout
 
 
+STDIN_SPEC = "archcalc: 1\ninput: [3, 8, 8]\nlayers: [{conv: {out: 4, k: 3}}]\n"
+
+
+def test_standard_input_as_one_of_several_specs() -> None:
+    # compare/plot read `-` once; the spec's errors are located in <stdin>
+    res = cli_run("compare", "-", "lenet5", "-f", "csv", stdin=STDIN_SPEC)
+    assert res.exit_code == 0, res.output
+    rows = [line.split(",")[:3] for line in res.stdout.splitlines()[1:]]
+    # stdin: 4·(3·3·3 + 1) = 112 params, 4·6·6 · 3·3·3 = 3,888 MACs; LeNet-5 60,840 / 328,096
+    # (the bundled spec, LeCun et al. 1998; torchvision has no LeNet)
+    assert rows == [["stdin", "112", "3888"], ["lenet5", "60840", "328096"]]
+    refused(cli_run("compare", "-", "lenet5", stdin=STDIN_SPEC.replace("k: 3", "k: three")),
+            "<stdin>:3:29: error: layer 'conv1' (conv): k must be a positive integer",
+            hint="write an integer")
+    res = cli_run("plot", "-", stdin=STDIN_SPEC)
+    assert res.exit_code == 0 and "conv1" in res.stdout
+
+
+@pytest.mark.parametrize("args", [("compare", "-", "-"), ("plot", "-", "-"),
+                                  ("check", "-", "-"), ("compare", "-", "-", "--separable")])
+def test_standard_input_is_read_once(args: tuple[str, ...]) -> None:
+    res = cli_run(*args, stdin=STDIN_SPEC)
+    assert res.exit_code == 2 and "standard input can be read once" in res.stderr
+    assert res.stdout == ""
+
+
 def test_sockets_and_directories_are_named_for_what_they_are(tmp_path: Path) -> None:
     refused(cli_run("table", tmp_path), f"{tmp_path}: error: {tmp_path} is a directory, not a "
             "spec file", hint="check the path")
