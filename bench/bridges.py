@@ -4,7 +4,7 @@ crosscheck environment: `make crosscheck` builds one, or any Python that has the
     python bench/bridges.py import-speed  # import of a generated 1,000-node ONNX graph (onnx
                                           # only; the part `make bench` runs)
     python bench/bridges.py torchvision   # torchvision models → ONNX → archcalc import
-    python bench/bridges.py roundtrip     # every bundled spec → PyTorch → ONNX → spec
+    python bench/bridges.py roundtrip [SPEC…]  # every bundled spec → PyTorch → ONNX → spec
 
 torchvision's figures are measured here, not copied: params = Σ p.numel() over
 model.parameters(); MACs = torch.utils.flop_counter.FlopCounterMode's forward FLOPs / 2 at
@@ -37,13 +37,15 @@ TORCHVISION = {
 }
 
 
-def export_onnx(model: Any, shape: tuple[int, ...], path: str) -> None:
+def export_onnx(model: Any, shape: Any, path: str, opset: int = 17) -> None:
+    """``shape``: one input's, or a list of several inputs' shapes (forward's arguments)."""
     import torch
 
+    shapes = shape if isinstance(shape, list) else [shape]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (torch.zeros(1, *shape),), path, dynamo=False,
-                          do_constant_folding=False, opset_version=17)
+        torch.onnx.export(model.eval(), tuple(torch.zeros(1, *s) for s in shapes), path,
+                          dynamo=False, do_constant_folding=False, opset_version=opset)
 
 
 def torch_counts(model: Any, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -82,16 +84,17 @@ def torchvision_table() -> list[dict[str, Any]]:
     return rows
 
 
-def roundtrip_table() -> list[dict[str, Any]]:
-    """Every bundled spec (and variant) → exported module → ONNX → imported spec: the same
-    rows (type, output shape, params, buffers, MACs, FLOPs under `full`) and totals."""
+def roundtrip_table(only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every bundled spec (or those named) → exported module → ONNX (opset 17; 19 where
+    torchvision's DeformConv2d needs it) → imported spec: the same rows (type, output shape, params,
+    buffers, MACs, FLOPs under `full`) and totals."""
     from archcalc import analyze, bundled_names, load_spec, to_graph
     from archcalc.onnx_import import import_onnx
     from archcalc.torch_export import export_pytorch
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in bundled_names():
+        for name in only or bundled_names():
             graph = to_graph(load_spec(name))
             export = export_pytorch(graph)
             namespace: dict[str, Any] = {}
@@ -100,7 +103,9 @@ def roundtrip_table() -> list[dict[str, Any]]:
             path = os.path.join(tmp, f"{name}.onnx")
             row: dict[str, Any] = {"spec": name}
             try:
-                export_onnx(model, tuple(graph.input_shape), path)
+                deform = any(n.op.kind == "deform_conv" for n in graph.nodes)
+                export_onnx(model, [tuple(v) for _, v in graph.inputs], path,
+                            opset=19 if deform else 17)
                 back = analyze(load_spec(import_onnx(path).text), convention="full")
             except Exception as exc:  # reported in the table, not hidden
                 row.update(ok=False, problem=f"{type(exc).__name__}: {exc}"[:200])
@@ -267,7 +272,7 @@ def main() -> None:
     if what == "torchvision":
         result: Any = torchvision_table()
     elif what == "roundtrip":
-        result = roundtrip_table()
+        result = roundtrip_table(sys.argv[2:] or None)
     elif what == "import-speed":
         try:
             import onnx  # noqa: F401
