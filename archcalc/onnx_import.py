@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from .layers.base import Layer
     from .spec import Spec
 
+#: operators whose output is a stored tensor when their input is one (a view of a weight is
+#: that weight: SSD's scale reshaped to [1, C, 1, 1])
+STORED_VIEWS = frozenset({"Identity", "Cast", "CastLike", "Reshape", "Unsqueeze", "Squeeze",
+                          "Flatten"})
 MAX_ONNX_BYTES = 2**31  # protobuf's own limit for one message
 MAX_ONNX_NODES = 250_000  # the graph limit of archcalc (graph.MAX_NODES)
 
@@ -57,6 +61,8 @@ class Entry(NamedTuple):
     post: tuple[str, ...] = ()
     #: the module names of the nodes in the row (PyTorch's, when the node names carry them)
     modules: tuple[str, ...] = ()
+    #: the stored tensors its nodes read (a later row reading the same ones shares them)
+    weights: tuple[str, ...] = ()
 
 
 class Const(NamedTuple):
@@ -199,6 +205,7 @@ class Reader:
         self.leaf_scopes = self._leaf_scopes()
         self.used_ids: set[str] = {"input"}
         self.input_ids = {name: self.new_id(name) for name in self.input_shapes}
+        self.named_by: set[str] = set()  # stored tensors a row has read (and is named after)
         self.classes = onnx_classes()
         self.fuse_into, self.activations, self.merges = _fusion()
 
@@ -353,8 +360,8 @@ class Reader:
         """The module a node belongs to: its weight's name without ``.weight``, else its
         PyTorch scope when that scope is a leaf module, else the scope plus the op type."""
         for v in node.input[1:2]:
-            if v in self.consts and v.endswith(".weight"):
-                return str(v[: -len(".weight")])
+            if v in self.consts and v.endswith(".weight") and v not in self.named_by:
+                return str(v[: -len(".weight")])  # (a shared weight names its first user)
         found = self.scope(node)
         if found:
             scope, op = found
@@ -606,8 +613,11 @@ class Reader:
                                        "tensor used as data?)")
         out = output or node.output[0]
         module = name or self.module_name(node)
+        weights = tuple(v for v in node.input if self._is_weight(v))
+        self.named_by.update(weights)
         entry = Entry(self.new_id(module), type_, args, ins, out, node.name or node.op_type,
-                      modules=(module, *self.absorbed.get(ins[0] if ins else "", [])))
+                      modules=(module, *self.absorbed.get(ins[0] if ins else "", [])),
+                      weights=weights)
         self.producer_entry[out] = len(self.entries)
         self.entries.append(entry)
 
@@ -640,13 +650,19 @@ class Reader:
                 result = _evaluate(self, node, values)
             except (ValueError, TypeError, IndexError, KeyError, ArithmeticError):
                 result = None  # a malformed constant: only its inferred shape is kept
-        stored = node.op_type in ("Identity", "Cast", "CastLike") and self.consts[ins[0]].stored
+        stored = node.op_type in STORED_VIEWS and self.consts[ins[0]].stored
         for k, out in enumerate(node.output):
             if result is not None and k < len(result):
                 self.consts[out] = Const(tuple(result[k].shape), result[k], stored)
             else:
                 self.consts[out] = Const(self.shapes.get(out, ()), None, stored)
         return True
+
+    def _is_weight(self, name: str) -> bool:
+        """A stored floating-point tensor (not a shape, a size list or an index)."""
+        c = self.consts.get(name)
+        return c is not None and c.stored and bool(c.shape) and (
+            c.value is None or c.value.dtype.kind == "f")
 
     def stored_input(self, node: Any, k: int) -> bool:
         """Whether input ``k`` is given and a tensor stored in the file (a bias, a weight)."""
@@ -682,7 +698,8 @@ class Reader:
                     if nxt.args:
                         self.eps_fused.add(nxt.args["eps"])
                     cur = cur._replace(post=(*cur.post, "bn"), output=nxt.output,
-                                       modules=(*cur.modules, *nxt.modules))
+                                       modules=(*cur.modules, *nxt.modules),
+                                       weights=(*cur.weights, *nxt.weights))
                 elif nxt.type in self.activations and "act" in allowed and not any(
                         p != "bn" for p in cur.post) and set(nxt.args) <= {"slope"}:
                     if nxt.args:
@@ -760,6 +777,7 @@ class Reader:
         if bias_default:
             self.mapping["defaults"] = {"conv": {"bias": False}}
         prev = "input" if not several else ""
+        owners: dict[tuple[Any, ...], str] = {}
         for e in self.entries:
             args: dict[str, Any] = {"id": e.id}
             ins = [ids[v] for v in e.inputs]
@@ -775,6 +793,9 @@ class Reader:
                 args[k] = v
             if "bn" in e.post:
                 args["bn"] = True
+            owner = owners.setdefault((e.type, e.post, e.weights), e.id) if e.weights else e.id
+            if owner != e.id:  # the same stored tensors as an earlier row: a Siamese tower
+                args["share"] = owner
             acts = [p for p in e.post if p != "bn"]
             if acts:
                 args["act"] = acts[0]

@@ -495,9 +495,9 @@ ONNX_OPERATORS = {
     "Conv", "ConvTranspose", "DeformConv", "DepthToSpace", "Dropout", "Elu", "Flatten", "Gelu",
     "Gemm", "GlobalAveragePool", "GlobalMaxPool", "GroupNormalization", "HardSigmoid",
     "HardSwish", "Identity", "InstanceNormalization", "LRN", "LeakyRelu", "LpNormalization",
-    "MatMul", "MaxPool", "MaxRoiPool", "MaxUnpool", "Mul", "PRelu", "Pad", "ReduceMax",
-    "ReduceMean", "Relu", "Reshape", "Resize", "RoiAlign", "Sigmoid", "Slice", "Softmax",
-    "Split", "Squeeze", "Sub", "Sum", "Tanh", "Transpose", "Upsample",
+    "MatMul", "MaxPool", "MaxRoiPool", "MaxUnpool", "Mul", "PRelu", "Pad", "ReduceL2",
+    "ReduceMax", "ReduceMean", "Relu", "Reshape", "Resize", "RoiAlign", "Sigmoid", "Slice",
+    "Softmax", "Split", "Squeeze", "Sub", "Sum", "Tanh", "Transpose", "Upsample",
 }
 
 
@@ -692,3 +692,50 @@ def test_several_inputs_and_outputs_import(tmp_path: Path) -> None:
     assert "- conv: {id: right, in: b, out: 4, k: 3, p: 1}" in text
     assert [(r.name, r.params) for r in report.layers] == [
         ("left", 144), ("right", 144), ("diff", 0), ("pool", 0)]
+
+
+def test_shared_weights_import_as_share(tmp_path: Path) -> None:
+    """Two Convs reading the same stored weight and bias (one tower applied to two inputs)
+    are a row and a `share:` of it: the weights 4·4·9 + 4 = 148 counted once."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.zeros((4, 4, 3, 3), np.float32), "tower.weight"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "tower.bias")]
+    nodes = [helper.make_node("Conv", [x, "tower.weight", "tower.bias"], [f"c{x}"],
+                              name=f"/tower_{x}/Conv", pads=[1, 1, 1, 1]) for x in ("a", "b")]
+    nodes.append(helper.make_node("Sub", ["ca", "cb"], ["d"], name="/diff/Sub"))
+    graph = helper.make_graph(
+        nodes, "twin", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4, 6, 6])
+                        for n in ("a", "b")],
+        [helper.make_tensor_value_info("d", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "twin.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    text, report = _import(str(path))
+    assert "- conv: {id: tower_b, in: b, out: 4, k: 3, p: 1, share: tower}" in text
+    assert [r.params for r in report.layers] == [148, 0, 0]
+    assert report.totals.params == 148
+
+
+def test_normalize_and_gram_patterns_import(tmp_path: Path) -> None:
+    """PyTorch's F.normalize (ReduceL2 over axis 1, Clip(1e-12), Expand, Div) times a stored
+    scale of 3 reshaped to [1, 3, 1, 1] (SSD's L2Norm): one l2norm of 3 params; then
+    f = x.flatten(2), f @ fᵀ / (3·5·5): one gram, normalised, 3·3·25 = 225 MACs."""
+    g = G([1, 3, 5, 5])
+    n = g.node("ReduceL2", ["x"], "/l2/ReduceL2", axes=[1], keepdims=1)
+    c = g.node("Clip", [n, g.w("eps", (), np.float32(1e-12))], "/l2/Clip")
+    e = g.node("Expand", [c, g.w("shape", (4,), np.array([1, 3, 5, 5], np.int64))],
+               "/l2/Expand")
+    d = g.node("Div", ["x", e], "/l2/Div")
+    scale = g.node("Reshape", [g.w("l2.weight", (3,), np.full(3, 20.0, np.float32)),
+                               g.w("view", (4,), np.array([1, -1, 1, 1], np.int64))],
+                   "/l2/Reshape")
+    m = g.node("Mul", [d, scale], "/l2/Mul")
+    f = g.node("Reshape", [m, g.w("flat", (3,), np.array([1, 3, 25], np.int64))],
+               "/style/Reshape")
+    t = g.node("Transpose", [f], "/style/Transpose", perm=[0, 2, 1])
+    mm = g.node("MatMul", [f, t], "/style/MatMul")
+    y = g.node("Div", [mm, g.w("n", (), np.float32(75))], "/style/Div")
+    text, report = _import(g.save(tmp_path / "m.onnx", y))
+    assert [(r.type, r.params) for r in report.layers] == [("l2norm", 3), ("gram", 0)]
+    assert "- gram: {id: style, normalize: true}" in text
+    assert report.layers[1].macs == 225 and report.layers[1].output_shape == (3, 3)

@@ -256,9 +256,36 @@ class Gram(Layer):
         """The ``Gram`` helper (``torch.bmm`` of the flattened map with its transpose)."""
         return tc.call("Gram", normalize=self.normalize or None, helper="Gram")
 
-    ONNX: ClassVar[tuple[str, ...]] = ()
-    ONNX_NONE: ClassVar[str] = (
-        "ONNX has no Gram matrix: exporters write Reshape, Transpose and MatMul")
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Reshape",)
+    ONNX_ORDER: ClassVar[int] = -2
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """PyTorch's ``f = x.flatten(2); f @ f.transpose(1, 2)`` (÷ C·n: ``normalize``) —
+        Reshape to ``[B, C, n]``, Transpose(0, 2, 1), MatMul of the two — → ``gram``."""
+        x = r.resolve(node.input[0])
+        shape, out = r.shape(x, node), r.shape(node.output[0], node)
+        if len(shape) < 3 or len(out) != 3 or out[1] != shape[1] or out[2] != prod(shape[2:]):
+            return False
+        readers = r.readers(node.output[0])
+        t = next((n for n in readers if n.op_type == "Transpose"), None)
+        mm = next((n for n in readers if n.op_type == "MatMul"), None)
+        if len(readers) != 2 or t is None or mm is None or list(r.attr(t, "perm")) != [0, 2, 1] \
+                or list(mm.input) != [node.output[0], t.output[0]]:
+            return False
+        chain, args = [t, mm], {}
+        after = r.readers(mm.output[0])
+        if len(after) == 1 and after[0].op_type == "Div":
+            c = r.const(after[0].input[1])
+            if c is not None and c.value is not None and c.value.size == 1 and \
+                    float(c.value.reshape(())) == prod(shape[1:]):
+                chain.append(after[0])
+                args["normalize"] = True
+        for n in chain:
+            r.claimed.add(r.producer[n.output[0]])
+        r.add(i, node, "gram", args, [x], chain[-1].output[0])
+        return True
 
 
 @layer_class

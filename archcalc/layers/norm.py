@@ -531,15 +531,31 @@ class L2Norm(Pointwise):
                        affine=None if self.affine else False, helper="L2Norm")
 
     #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
-    ONNX: ClassVar[tuple[str, ...]] = ("LpNormalization",)
+    ONNX: ClassVar[tuple[str, ...]] = ("LpNormalization", "ReduceL2")
 
     @classmethod
     def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
-        """LpNormalization(p = 2, axis = 1) → ``l2norm`` without a scale (``affine: false``)."""
-        if int(r.attr(node, "p", 2)) != 2 or int(r.attr(node, "axis", -1)) != 1:
-            raise r.error(node, "only LpNormalization with p = 2 over the channels (axis 1) "
-                          "is an l2norm")
-        r.add(i, node, "l2norm", {"affine": False})
+        """LpNormalization(p = 2, axis = 1) → ``l2norm`` without a scale (``affine: false``);
+        PyTorch's ``F.normalize(x, dim=1)`` — ReduceL2 over the channels, Clip(ε), Expand,
+        x / it — likewise, and a Mul by a stored per-channel tensor after it is its scale
+        (SSD's L2Norm: ``affine``)."""
+        if node.op_type == "LpNormalization":
+            if int(r.attr(node, "p", 2)) != 2 or int(r.attr(node, "axis", -1)) != 1:
+                raise r.error(node, "only LpNormalization with p = 2 over the channels "
+                              "(axis 1) is an l2norm")
+            r.add(i, node, "l2norm", {"affine": False})
+            return True
+        x = r.resolve(node.input[0])
+        axes = r.attr(node, "axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = [int(v) for v in r.value(node.input[1], node, "axes")]
+        chain, args = _normalize_chain(r, node, x, list(axes or []))
+        if chain is None:
+            raise r.error(node, "a ReduceL2 that is not F.normalize over the channels has no "
+                          "archcalc layer")
+        for n in chain:
+            r.claimed.add(r.producer[n.output[0]])
+        r.add(i, node, "l2norm", args, [x], chain[-1].output[0])
         return True
 
 
@@ -588,3 +604,37 @@ class LayerScale(Pointwise):
             return False
         r.add(i, node, "layer_scale", {}, [x])
         return True
+
+
+def _normalize_chain(r: Any, node: Any, x: str, axes: list[int]
+                     ) -> tuple[list[Any] | None, dict[str, Any]]:
+    """The nodes after a ReduceL2 that make ``F.normalize(x, dim=1)`` (Clip, an Expand,
+    the Div of x), and a Mul by a stored per-channel scale after them; the l2norm's args."""
+    shape = r.shape(x, node)
+    if [a % len(shape) for a in axes] != [1] or not r.attr(node, "keepdims", 1):
+        return None, {}
+    chain: list[Any] = []
+    cur = node
+    args: dict[str, Any] = {}
+    for op in ("Clip", "Expand", "Div"):
+        readers = r.readers(cur.output[0])
+        if len(readers) != 1 or readers[0].op_type != op:
+            if op == "Expand":
+                continue
+            return None, {}
+        cur = readers[0]
+        chain.append(cur)
+        if op == "Clip" and len(cur.input) > 1 and cur.input[1]:
+            eps = float(r.value(cur.input[1], cur, "the norm floor"))
+            if abs(eps - 1e-12) > 1e-18:
+                args["eps"] = float(f"{eps:.7g}")
+    if r.resolve(cur.input[0]) != x:
+        return None, {}
+    readers = r.readers(cur.output[0])
+    _data, const = r.split_const(readers[0]) if len(readers) == 1 and \
+        readers[0].op_type == "Mul" else (None, None)
+    if const is not None and const.stored and prod(const.shape) == shape[1]:
+        chain.append(readers[0])
+    else:
+        args["affine"] = False
+    return chain, args
