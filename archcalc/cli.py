@@ -24,6 +24,7 @@ from .cli_common import (
     spec_argument,
     view_options,
 )
+from .cli_training import check_training_options, training_options, training_table
 from .errors import ArchcalcError
 
 #: subcommand → "module:function", imported on first use
@@ -108,8 +109,11 @@ def cli() -> None:
 @click.option("--all-rows", is_flag=True,
               help="Every row, however many (tables of more than 400 rows are collapsed to "
                    "a depth that fits, or cut in the middle, with a footer saying so).")
+@training_options
 def table(spec: str, fmt: str | None, output: str | None, all_rows: bool,
-          view: dict[str, Any], **options: Any) -> None:
+          view: dict[str, Any], training: bool, optimizer: str | None,
+          master_weights: str | None, freeze: str | None, fit: str | None,
+          **options: Any) -> None:
     """Per-layer cost table of SPEC (a bundled name such as alexnet, or a YAML file).
     `--format dot` writes the architecture diagram as Graphviz DOT text (see `draw`).
 
@@ -117,8 +121,14 @@ def table(spec: str, fmt: str | None, output: str | None, all_rows: bool,
     archcalc table resnet50 --depth 1           # stem, layer1 ... layer4, head
     archcalc table vgg16 --from conv1_1 --to pool3
     archcalc table resnet50 --columns +kernel,+macs% --exact
+    archcalc table resnet50 --training --optimizer adam --freeze until:layer4 --fit 24GiB
     """
     fmt = fmt or _format_from_path(output) or "table"
+    train = {"training": training, "optimizer": optimizer, "master_weights": master_weights,
+             "freeze": freeze, "fit": fit}
+    if check_training_options(train):
+        training_table(spec, fmt, output, view, train, all_rows=all_rows, **options)
+        return
     if fmt == "dot":  # the diagram needs the graph's layer geometry, not only the report
         from .cli_draw import dot_text
 

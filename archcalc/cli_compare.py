@@ -294,11 +294,15 @@ def _join(a: str, b: str) -> str:
 @click.argument("layer", required=False, metavar="LAYER")
 @analysis_options
 @click.option("--all", "all_layers", is_flag=True, help="Explain every layer.")
+@click.option("--training", is_flag=True,
+              help="Also derive the layer's backward: gradients, their work, what it keeps.")
+@click.option("--freeze", default=None, metavar="NAMES",
+              help="With --training: frozen layers (as `table --training --freeze`).")
 @format_option(("text", "markdown", "json"))
 @output_option
 def explain(spec: str, layer: str | None, all_layers: bool, fmt: str | None, output: str | None,
             input_shape: Any, batch: int, dtype: str, convention: str,
-            sets: tuple[str, ...]) -> None:
+            sets: tuple[str, ...], training: bool = False, freeze: str | None = None) -> None:
     """Derive every number of LAYER (a name, or a 1-based index) the way the slides do, with
     the layer's values substituted: output size, weight shapes, params, MACs, FLOPs, memory,
     receptive field. --format markdown gives LaTeX math for slides.
@@ -325,6 +329,13 @@ def explain(spec: str, layer: str | None, all_layers: bool, fmt: str | None, out
     results = [explain_layer(graph, n.name, report=report) for n in nodes]
     fmt = fmt or {"json": "json", "markdown": "markdown"}.get(_fmt_from_path(output) or "",
                                                               "text")
+    if training or freeze:  # the backward derivation (archcalc.training), after the forward's
+        from .cli_training import explain_training
+
+        emit(explain_training(graph, results, nodes, fmt, freeze, batch=batch, dtype=dtype,
+                              convention=convention, training=training,
+                              width=None if output is not None else table_width(False)), output)
+        return
     if fmt == "json":
         data: Any = [r.to_dict() for r in results] if all_layers else results[0].to_dict()
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
@@ -467,6 +478,14 @@ def _list_option(name: str, metavar: str, help_text: str) -> Callable[[Any], Any
 @click.option("--phi", default="1", show_default=True, help="--compound: the coefficient φ.")
 @click.option("--tolerance", default="0.1", show_default=True,
               help="--compound: keep |α·β²·γ² − 2| ≤ this.")
+@click.option("--training", is_flag=True,
+              help="Sweep the training step over --batch and --optimizer (docs/training.md).")
+@_list_option("--optimizer", "O1,O2,...", "--training: optimizers to sweep (sgd, momentum, "
+              "adam, adamw).")
+@click.option("--master-weights", default=None, metavar="DTYPE",
+              help="--training: mixed precision, master weights in DTYPE.")
+@click.option("--freeze", default=None, metavar="NAMES",
+              help="--training: frozen layers (as `table --training --freeze`).")
 @format_option(("table", "json", "csv", "markdown", "latex"))
 @output_option
 @click.option("--progress/--no-progress", default=None,
@@ -475,7 +494,9 @@ def _list_option(name: str, metavar: str, help_text: str) -> Callable[[Any], Any
 def sweep(spec: str, sets: tuple[str, ...], input: str | None, batch: str | None,
           dtype: str | None, convention: str, zipped: bool, compound: bool, alpha: str | None,
           beta: str | None, gamma: str | None, phi: str, tolerance: str, fmt: str | None,
-          output: str | None, progress: bool | None, exact: bool, wide: bool) -> None:
+          output: str | None, progress: bool | None, exact: bool, wide: bool,
+          training: bool = False, optimizer: str | None = None,
+          master_weights: str | None = None, freeze: str | None = None) -> None:
     """Tabulate SPEC's totals over a grid: each --set NAME=V1,V2,... is one axis of the grid
     (a single value is held fixed), and so are --input, --batch and --dtype, for any spec.
 
@@ -486,8 +507,21 @@ def sweep(spec: str, sets: tuple[str, ...], input: str | None, batch: str | None
     archcalc sweep efficientnet --zip --set width=1,1,1.1,1.2 --set depth=1,1.1,1.2,1.4 \\
         --set resolution=224,240,260,300 --format csv -o effnet.csv
     archcalc sweep efficientnet_b0 --compound
+    archcalc sweep resnet50 --training --batch 1,8,32 --optimizer sgd,adam
     """
     from . import load_spec
+
+    if training or optimizer or master_weights or freeze:  # archcalc.training's sweep
+        from .cli_training import training_sweep
+
+        if not training:
+            raise click.UsageError("--optimizer, --master-weights and --freeze need --training")
+        if sets or input or compound or zipped:
+            raise click.UsageError("sweep --training sweeps --batch and --optimizer only")
+        training_sweep(spec, batch, optimizer, dtype, master_weights, freeze, convention,
+                       fmt or _fmt_from_path(output) or "table", output, exact,
+                       table_width(wide))
+        return
 
     spec_obj = load_spec(spec)
     show = sys.stderr.isatty() if progress is None else progress

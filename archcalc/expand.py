@@ -973,7 +973,7 @@ class Expander:
             raise SpecError("the spec has no layers left (every layer was skipped by `if:`)",
                             loc=spec.layers.loc, hint="check the `if:` conditions")
         outputs = self.outputs(spec.outputs, top) if spec.outputs is not None else [Output(out)]
-        return self.prop.graph(spec.name, spec.file, outputs, scale)
+        return self.prop.graph(spec.name, spec.file, outputs, scale, spec.freeze)
 
     def outputs(self, items: YSeq, top: _Scope) -> list[Output]:
         """The ``outputs:`` list: layer names (or ids of block calls and repeats, which name

@@ -33,7 +33,7 @@ from .expr import Number
 from .layers import BUFFER_ROLES, Layer, Tensor, Work
 from .layers import COMMON_KEYS as COMMON_KEYS
 from .shapes import Shape, prod
-from .spec import Spec
+from .spec import FreezeItem, Spec
 
 MAX_NODES = 250_000  # graph nodes after expansion (documented limit; ~15 s to build at most)
 MAX_STEPS = 2 * MAX_NODES  # layer entries expanded, `if:`-skipped ones included
@@ -156,6 +156,8 @@ class Graph:
     warnings: tuple[str, ...] = ()
     inputs: tuple[tuple[str, Shape], ...] = ()
     outputs: tuple[Output, ...] = ()
+    #: the spec's ``freeze:`` entries (read by :mod:`archcalc.training`)
+    freeze: tuple[FreezeItem, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.inputs:

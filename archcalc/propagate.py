@@ -16,6 +16,7 @@ from .expr import Number
 from .graph import MAX_NODES, Graph, Node, Output, where
 from .layers import Layer, Tensor
 from .shapes import Shape
+from .spec import FreezeItem
 
 _tuple_new = tuple.__new__
 _NO_REGIONS = Layer.region_count  # the layers that make no regions do not override it
@@ -155,7 +156,7 @@ class Propagator:
         return owner.name
 
     def graph(self, name: str, file: str, outputs: Sequence[Output],
-              scale: Mapping[str, Number]) -> Graph:
+              scale: Mapping[str, Number], freeze: tuple[FreezeItem, ...] = ()) -> Graph:
         """The finished graph, with a warning per branch whose output nothing reads (declared
         outputs are read)."""
         declared = {o.name for o in outputs}
@@ -167,4 +168,4 @@ class Propagator:
         if len(unused) > 20:
             warnings += (f"... and {len(unused) - 20} more unused outputs",)
         return Graph(name, file, self.inputs[0][1], tuple(self.nodes), outputs[0].name,
-                     dict(scale), warnings, self.inputs, tuple(outputs))
+                     dict(scale), warnings, self.inputs, tuple(outputs), freeze)

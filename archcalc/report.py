@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from .hierarchy import Group, Hierarchy
 
 #: version of the JSON contract: 2 added each layer's ``path``, the ``groups`` with subtotals
-#: and ``totals.input_bytes``/``buffer_bytes``/``estimated_total_bytes`` (README, "JSON output")
-JSON_VERSION = 2
+#: and ``totals.input_bytes``/``buffer_bytes``/``estimated_total_bytes``; 3 the ``training``
+#: block of ``table --training`` (README, "JSON output" and "Training cost")
+JSON_VERSION = 3
 
 
 def _num(value: int | Fraction) -> int | float:

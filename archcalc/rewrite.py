@@ -341,7 +341,8 @@ def reinput(graph: Graph, input_shape: Shape) -> Graph:
     shapes: dict[str, Shape] = {INPUT: tuple(input_shape)}
     nodes = tuple(_shaped(n, n.name, n.op, n.post, n.inputs, shapes) for n in graph.nodes)
     return Graph(name=graph.name, file=graph.file, input_shape=tuple(input_shape), nodes=nodes,
-                 output=graph.output, scale=dict(graph.scale), warnings=graph.warnings)
+                 output=graph.output, scale=dict(graph.scale), warnings=graph.warnings,
+                 freeze=graph.freeze)
 
 
 def with_input(rw: Rewrite, input_shape: Shape) -> Rewrite:

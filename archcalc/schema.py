@@ -43,6 +43,12 @@ _DEFAULTS: Schema = {"$ref": "#/definitions/defaults"}
 _WORD_VAR: Schema = {"type": "string", "pattern": "^\\$[A-Za-z_][A-Za-z0-9_]*$"}
 
 
+#: a ``freeze:`` entry ``{until: NAME}``
+_FREEZE_UNTIL: dict[str, Any] = {
+    "type": "object", "required": ["until"], "additionalProperties": False,
+    "properties": {"until": {"type": "string", "minLength": 1}}}
+
+
 def _integer(minimum: int | None) -> Schema:
     base: Schema = {"type": "integer"}
     if minimum is not None:
@@ -349,6 +355,13 @@ def json_schema() -> Schema:
                                                             "auxiliary classifier)"}}},
             ]},
             "description": "the layers that are outputs (default: the last layer)",
+        },
+        "freeze": {
+            "anyOf": [{"type": "string", "minLength": 1}, _FREEZE_UNTIL,
+                      {"type": "array", "minItems": 1, "items": {"anyOf": [
+                          {"type": "string", "minLength": 1}, _FREEZE_UNTIL]}}],
+            "description": "layers and groups frozen in training (no weight gradient), and "
+                           "`until: NAME`: every layer before NAME (docs/training.md)",
         },
         "scale": {**_number_map(), "description": "scale parameters (width, resolution, ...)"},
         "variants": {

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
+from typing import NamedTuple
 
 from .args import suggest
 from .errors import Loc, SpecError, describe_int, quote
@@ -40,6 +41,7 @@ TOP_KEYS = (
     "input",
     "inputs",
     "outputs",
+    "freeze",
     "scale",
     "variants",
     "let",
@@ -84,6 +86,8 @@ class Spec:
     inputs: tuple[tuple[str, YSeq], ...] = ()
     #: the ``outputs:`` list as written (names or `{layer: NAME, training: true}`), or None
     outputs: YSeq | None = None
+    #: the ``freeze:`` entries (layer names, group paths, ``until: NAME``) for training
+    freeze: tuple[FreezeItem, ...] = ()
 
 
 def specs_dirs() -> list[Path]:
@@ -405,7 +409,47 @@ def parse_spec(root: YNode, file: str, text: str = "", variant: str | None = Non
         text=text,
         inputs=inputs,
         outputs=outputs if isinstance(outputs, YSeq) else None,
+        freeze=_freeze(root.get("freeze")),
     )
+
+
+class FreezeItem(NamedTuple):
+    """One ``freeze:`` entry: a layer name or group path, or (``until``) the layer before which
+    everything is frozen; located for the errors of names that do not exist."""
+
+    name: str
+    until: bool
+    loc: Loc | None = None
+
+
+_FREEZE_HINT = ("write `freeze: [conv1, layer1]` (layers and groups), `freeze: {until: layer4}` "
+                "(everything before layer4), or both: `freeze: [stem, {until: layer4}]`")
+
+
+def _freeze(node: YNode | None) -> tuple[FreezeItem, ...]:
+    """``freeze:``: a name, a list of names and ``{until: NAME}`` maps, or one such map."""
+    if node is None:
+        return ()
+    items = node.items if isinstance(node, YSeq) else (node,)
+    found: list[FreezeItem] = []
+    for item in items:
+        if isinstance(item, YMap):
+            check_keys(item, ("until",), "a freeze entry")
+            target = item.get("until")
+            until = True
+        else:
+            target, until = item, False
+        if not (isinstance(target, YScalar) and isinstance(target.value, str) and target.value):
+            got = target.describe() if target is not None else "nothing"
+            raise SpecError(f"`freeze` entries name layers or groups, got {got}",
+                            loc=(target or item).loc, hint=_FREEZE_HINT)
+        if until and any(f.until for f in found):
+            raise SpecError("`freeze` has two `until:` entries", loc=target.loc,
+                            hint="give one `until:`; list other frozen layers by name")
+        found.append(FreezeItem(target.value, until, target.loc))
+    if not found:
+        raise SpecError("`freeze` is empty", loc=node.loc, hint=_FREEZE_HINT)
+    return tuple(found)
 
 
 def _shape_list(node: YNode | None, what: str, at: YNode) -> YSeq:

@@ -586,7 +586,7 @@ def test_cli_json_contract() -> None:
     assert set(data) == {"archcalc_json", "name", "input_shape", "batch", "dtype", "convention",
                          "convention_text", "scale", "output", "layers", "groups", "totals",
                          "warnings"}
-    assert data["archcalc_json"] == 2 and data["groups"] == []  # AlexNet has no groups
+    assert data["archcalc_json"] == 3 and data["groups"] == []  # AlexNet has no groups
     assert data["input_shape"] == [3, 227, 227] and data["batch"] == 1
     assert data["dtype"] == "float32" and data["convention"] == "lecture"
     assert data["output"] == "fc8" and data["warnings"] == []

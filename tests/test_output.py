@@ -297,7 +297,7 @@ def test_json_and_csv_refuse_view_options_and_unknown_extensions(tmp_path: Path)
 
 def test_json_contract_2_paths_and_groups(resnet50: archcalc.Report) -> None:
     data = json.loads(ok("table", "resnet50", "-f", "json"))
-    assert data["archcalc_json"] == 2
+    assert data["archcalc_json"] == 3
     conv = next(layer for layer in data["layers"] if layer["name"] == "layer1.0.conv1")
     assert conv["path"] == ["layer1", "layer1.0"]
     groups = {g["name"]: g for g in data["groups"]}

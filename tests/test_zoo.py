@@ -40,6 +40,9 @@ ZOO: list[Case] = [
     ("vgg11", 132_863_336, 0, 7_609_090_048, (1000,)),
     ("vgg13", 133_047_848, 0, 11_308_466_176, (1000,)),
     ("vgg16_bn", 138_357_544 + 2 * 4224, 2 * 4224, 15_470_264_320, (1000,)),
+    # torchvision vgg16: num_params 138,357,544, _ops 15.47 (the lecture's vgg16 with the
+    # head's dropout and adaptive pool, which cost nothing at inference).
+    ("vgg16_torchvision", 138_357_544, 0, 15_470_264_320, (1000,)),
     # torchvision googlenet (aux_logits=False): num_params 6,624,904, _ops 1.498; paper "1.5
     # billion multiply-adds".
     ("googlenet", 6_624_904, 14_560, 1_498_376_192, (1000,)),
@@ -117,7 +120,8 @@ def test_zoo_counts(name: str, params: int, buffers: int, macs: int,
 def test_every_zoo_spec_is_in_the_table() -> None:
     """Each spec this zoo ships is asserted above, and loads by its bare name."""
     shipped = {
-        "alexnet_torchvision", "zfnet", "vgg11", "vgg13", "vgg16_bn", "googlenet",
+        "alexnet_torchvision", "zfnet", "vgg11", "vgg13", "vgg16_bn", "vgg16_torchvision",
+        "googlenet",
         "inception_v3", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
         "resnext50_32x4d", "wide_resnet50_2", "densenet121", "densenet169", "densenet201",
         "densenet264", "squeezenet1_0", "xception", "unet", "deeplab",

@@ -83,6 +83,9 @@ from .base import (
     Ref as Ref,
 )
 from .base import (
+    Saved as Saved,
+)
+from .base import (
     Shapes as Shapes,
 )
 from .base import (

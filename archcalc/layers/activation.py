@@ -15,7 +15,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from .. import torch_code as tc
 from ..shapes import Shape, prod
 from ..torch_code import TorchLayer
-from .base import COEFFICIENT, REQUIRED, Arg, Pointwise, Shapes, Tensor, Tensors, Work, layer_class
+from .base import (
+    ACT,
+    COEFFICIENT,
+    NO_WORK,
+    REQUIRED,
+    Arg,
+    Pointwise,
+    Saved,
+    Shapes,
+    Tensor,
+    Tensors,
+    Work,
+    layer_class,
+)
 
 if TYPE_CHECKING:
     from ..executor import Context
@@ -116,6 +129,37 @@ TORCH: Mapping[str, Callable[[Any], tc.TorchCall]] = {
 }
 
 
+class Backward(NamedTuple):
+    """One activation's backward: the tensor it keeps (``"x"`` its input or ``"y"`` its output)
+    and the operations per element of ``∂x = ∂y·f′`` (``full`` convention), with the formula."""
+
+    keeps: str
+    ops: int
+    formula: str
+
+
+#: The backward of each activation, as PyTorch's autograd runs torchvision's modules (in place
+#: where torchvision builds them so: ``ReLU(inplace=True)`` keeps its output; bench/
+#: training_types.py). An in-place ReLU6/Hardswish/SiLU keeps a copy of its input — counted as
+#: the input, a tensor no other layer keeps. Operations per element: the formula's compares,
+#: multiplies and adds, with σ (4 operations), Φ (5) and φ (3) recomputed where they appear.
+BACKWARD: Mapping[str, Backward] = {
+    "relu": Backward("y", 1, "∂y·[y > 0]"),
+    "relu6": Backward("x", 2, "∂y·[0 < x < 6]"),
+    "leaky_relu": Backward("y", 2, "∂y·(1 if y ≥ 0 else slope)"),
+    "sigmoid": Backward("y", 3, "∂y·y·(1 − y)"),
+    "tanh": Backward("y", 3, "∂y·(1 − y²)"),
+    "hardsigmoid": Backward("x", 3, "∂y/6·[−3 < x < 3]"),
+    "hardswish": Backward("x", 5, "∂y·(2x + 3)/6 on (−3, 3), 0 below, ∂y above"),
+    "swish": Backward("x", 9, "∂y·σ(x)·(1 + x·(1 − σ(x)))"),
+    "silu": Backward("x", 9, "∂y·σ(x)·(1 + x·(1 − σ(x)))"),
+    "gelu": Backward("x", 10, "∂y·(Φ(x) + x·φ(x))"),
+    "softmax": Backward("y", 4, "y·(∂y − Σ_c ∂y·y)"),
+    "elu": Backward("y", 3, "∂y·(1 if y > 0 else y + α)"),
+    "abs": Backward("x", 2, "∂y·sign(x)"),
+}
+
+
 @layer_class
 class Activation(Pointwise):
     """Element-wise activation (``relu``, ``relu6``, ``leaky_relu``, ``sigmoid``, ``tanh``,
@@ -161,6 +205,20 @@ class Activation(Pointwise):
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=self.rule.ops * prod(out))
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input or its output, as :data:`BACKWARD` says for the function."""
+        if not need_dx:
+            return ()
+        keeps = BACKWARD[self.fn].keeps
+        return (Saved(keeps, ins[0] if keeps == "x" else out, ACT),)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y·f′``: :data:`BACKWARD`'s operations per element (``full``)."""
+        return (Work(elementwise=BACKWARD[self.fn].ops * prod(out)), Work()) if need_dx \
+            else NO_WORK
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """relu, relu6, leaky_relu, sigmoid, tanh, hardsigmoid ``clip(x/6 + ½, 0, 1)``,
@@ -265,6 +323,16 @@ class Identity(Pointwise):
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work()
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing: the gradient passes through."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y``: no arithmetic."""
+        return NO_WORK
+
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """The input itself (dropout is the identity at inference)."""
         return inputs[0]
@@ -294,6 +362,18 @@ class Dropout(Identity):
     ARGS: ClassVar[tuple[Arg, ...]] = (Arg("p", "prob", 0.5, "drop probability"),)
     p: float = 0.5
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """In training, the ``mask`` it multiplied by — of the activations' dtype, already scaled
+        by 1/(1 − p): PyTorch's CPU dropout is ``x·bernoulli(1 − p)/(1 − p)``
+        (bench/training_types.py: float32 per element); nothing when p = 0 (it returns x)."""
+        return (Saved("mask", ins[0], ACT),) if need_dx and self.p > 0 else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y·mask``: one multiply per element (``full``); none when p = 0."""
+        return (Work(elementwise=prod(out)), Work()) if need_dx and self.p > 0 else NO_WORK
+
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         return tc.call("nn.Dropout", ("p", self.p))
 
@@ -307,7 +387,6 @@ class Dropout(Identity):
             ratio = float(r.value(node.input[1], node, "ratio"))
         r.add(i, node, "dropout", {"p": round(float(ratio), 9)})
         return True
-
 
 
 @layer_class
@@ -329,6 +408,20 @@ class PReLU(Pointwise):
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=2 * prod(out))
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input (PyTorch's ``_prelu_kernel`` backward reads the input and the slope, a
+        parameter) whenever it is in the backward."""
+        return (Saved("x", ins[0], ACT),) if need_dx or need_dw else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y·(x ≥ 0 ? 1 : a)``: compare, multiply — 2 per element; ``∂a = Σ ∂y·min(0,
+        x)``: select, multiply, add — 3 per element (``full``)."""
+        n = prod(out)
+        return (Work(elementwise=2 * n) if need_dx else Work()), \
+            (Work(elementwise=3 * n) if need_dw else Work())
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """``max(0, x) + a·min(0, x)``, ``a`` per channel or one for all (PyTorch's PReLU)."""
@@ -390,6 +483,16 @@ class ConstantScale(Pointwise):
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=prod(out))
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing: a product by a constant needs only the constant."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = factor·∂y``: one multiply per element (``full``)."""
+        return (Work(elementwise=prod(out)), Work()) if need_dx else NO_WORK
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """``factor·x``."""

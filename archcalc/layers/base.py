@@ -20,6 +20,9 @@ shapes ``ins`` it meets (channel-first, no batch):
 ``explain_rf(rx)``     the derivation lines of its receptive field
 ``to_torch(ins, out)`` its PyTorch equivalent: the module or the merge expression the exporter
                        writes (:mod:`archcalc.torch_code`), or a refusal saying why
+``saves(ins, out, …)`` what its backward keeps from the forward (:class:`Saved`), as PyTorch's
+                       autograd keeps it (see docs/training.md)
+``backward_work(…)``   the arithmetic of its backward: (input gradient, weight gradient)
 =====================  ==========================================================================
 
 Layers used as fused post-ops (``bn: true``, ``act: relu``) also define ``forward_inplace`` and
@@ -121,6 +124,46 @@ class Work:
         )
 
 
+#: the dtype of a saved tensor that has the analysis dtype (activations, their copies)
+ACT = "act"
+#: the dtype of a saved tensor that has the weights' dtype: the analysis dtype, or the master
+#: weights' under mixed precision (BN's statistics: bfloat16 in a bfloat16 model, float32
+#: under autocast with float32 weights — bench/training_reference.py)
+PARAM = "param"
+
+
+class Saved(NamedTuple):
+    """One tensor a layer keeps from its forward for its backward pass."""
+
+    name: str        # "x" (the only input), "x0", "x1", … (inputs of a multi-input layer),
+                     # "y" (its output), or a private name: "indices", "mask", "mean", "invstd", …
+    shape: Shape     # per sample (batch-free) when per_sample, else the whole tensor (stats)
+    dtype: str       # "act" (the analysis dtype), "param" (the weights' dtype) or a fixed one:
+                     # "int64", "int32", "bool", "float32"
+    per_sample: bool = True
+
+
+#: a backward with no arithmetic in either gradient
+NO_WORK: tuple[Work, Work] = (Work(), Work())
+
+
+def bilinear_backward(fwd: Work, need_dx: bool, need_dw: bool) -> tuple[Work, Work]:
+    """The backward of a layer whose output is bilinear in its input and its weight, ``y =
+    Σ W·x`` (+ bias): every product ``W·x`` of the forward appears once in the input gradient
+    (``∂x += W·∂y``) and once in the weight gradient (``∂W += x·∂y``), so each costs the
+    forward's MACs; the bias gradient sums ∂y, one add per output element — the forward's
+    element-wise bias adds (``full``)."""
+    dx = Work(macs=fwd.macs) if need_dx else Work()
+    dw = Work(macs=fwd.macs, elementwise=fwd.elementwise) if need_dw else Work()
+    return dx, dw
+
+
+def input_name(ins: Sequence[Shape], i: int) -> str:
+    """The graph name of input ``i`` in :class:`Saved`: ``x`` for a one-input layer, else
+    ``x0``, ``x1``, …"""
+    return "x" if len(ins) == 1 else f"x{i}"
+
+
 REQUIRED: Any = object()
 
 
@@ -148,7 +191,7 @@ class Window(NamedTuple):
 
 #: methods every layer class defines (directly or through a parent class it names)
 PROTOCOL = ("out_shape", "tensors", "work", "rf", "refines", "forward", "explain", "explain_rf",
-            "to_torch")
+            "to_torch", "saves", "backward_work")
 #: methods a layer usable as a fused post-op (``bn``, ``act``) defines as well
 POST_PROTOCOL = ("forward_inplace", "explain_post")
 
@@ -271,6 +314,19 @@ class Layer:
         this type's pattern (the next class taking the operator is asked), an error naming
         the node when it is but cannot be expressed."""
         raise NotImplementedError(f"{cls.__name__} imports no ONNX operator")
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """The tensors its backward keeps from the forward (PyTorch's autograd, as
+        bench/training_types.py reads them off), given whether an input gradient (``need_dx``)
+        and a weight gradient (``need_dw``) are required."""
+        raise NotImplementedError(f"{type(self).__name__} has no rule for what backward keeps")
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """The arithmetic of its backward for one sample: (input gradient, weight gradient);
+        each is ``Work()`` when that gradient is not required."""
+        raise NotImplementedError(f"{type(self).__name__} has no backward work rule")
 
     def forward_inplace(self, y: Array, w: Tensors, ctx: Context) -> Array:
         """As a fused post-op: transform ``y`` (its op's fresh output) in place."""

@@ -23,16 +23,19 @@ from ..shapes import (
 )
 from ..torch_code import TorchLayer
 from .base import (
+    ACT,
     BIAS,
     REQUIRED,
     WEIGHT,
     Arg,
     Layer,
+    Saved,
     Shapes,
     Tensor,
     Tensors,
     Window,
     Work,
+    bilinear_backward,
     layer_class,
     resolve_pad,
     spatial_rank,
@@ -229,6 +232,23 @@ class Conv(Layer):
         if self.bias:
             y += channel_view(w["bias"], 2 + len(k))
         return y
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input ``x``, whenever it is in the backward at all: PyTorch's
+        ``ConvolutionBackward`` keeps the input and the weight (a parameter, not counted) even
+        when only the input gradient is required (bench/training_types.py, "frozen params")."""
+        return (Saved("x", ins[0], ACT),) if need_dx or need_dw else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """Every product ``W[o, c, κ]·x[c, s·i + d·κ]`` of the forward appears exactly once in
+        each gradient: ``∂x[c, s·i + d·κ] += W[o, c, κ]·∂y[o, i]`` (a transposed conv of ∂y)
+        and ``∂W[o, c, κ] += x[c, s·i + d·κ]·∂y[o, i]`` (a conv of x with ∂y). So each gradient
+        costs the forward's MACs — ``out·∏n'·(C/g)·∏k`` whatever the stride, dilation, groups
+        (depthwise: ``C·∏n'·∏k``; a product per (output, tap) pair, never ``C²``) or connection
+        table. The bias gradient ``∂b[o] = Σ_i ∂y[o, i]``: one add per output element (``full``)."""
+        return bilinear_backward(self.work(ins, out), need_dx, need_dw)
 
     def explain(self, ex: Derivation) -> None:
         cin = ex.shape[0]
@@ -513,6 +533,20 @@ class ConvTranspose(Layer):
         macs = prod(shape) * (self.out // self.groups) * prod(k)
         return Work(macs=macs, elementwise=prod(out) if self.bias else 0)
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input ``x`` whenever it is in the backward (PyTorch's ``ConvolutionBackward``,
+        transposed: as :meth:`Conv.saves`)."""
+        return (Saved("x", ins[0], ACT),) if need_dx or need_dw else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """Each input element ``x[c, i]`` is multiplied into ``(out/g)·∏k`` outputs,
+        ``y[o, s·i + d·κ] += W[c, o, κ]·x[c, i]``; the input gradient is the plain conv of ∂y,
+        ``∂x[c, i] = Σ W[c, o, κ]·∂y[o, s·i + d·κ]``, and ``∂W[c, o, κ] = Σ_i x[c, i]·∂y[o,
+        s·i + d·κ]``: each the forward's ``C·∏n·(out/g)·∏k`` MACs. Bias: one add per output."""
+        return bilinear_backward(self.work(ins, out), need_dx, need_dw)
+
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
         (rf,) = rfs
         if rf is None:
@@ -741,6 +775,39 @@ class DeformConv(Layer):
         per_sample = 6 + (1 if len(ins) > 2 else 0)  # two lerps (3 each), a mask multiply
         return Work(macs=prod(out) * (cin // self.groups) * taps,
                     elementwise=samples * per_sample + (prod(out) if self.bias else 0))
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its inputs — the map ``x0``, the offsets ``x1`` and the masks ``x2`` — whenever it is
+        in the backward: torchvision's ``deform_conv2d`` autograd function saves the input,
+        weight, offset, mask and bias, and recomputes the sampled columns in its backward.
+        Without a mask input (v1) the ``mask`` it saves is a placeholder ``[N, 1]`` of zeros
+        (bench/training_types.py, "deform_conv")."""
+        if not (need_dx or need_dw):
+            return ()
+        inputs = tuple(Saved(f"x{i}", shape, ACT) for i, shape in enumerate(ins))
+        # without a mask input torchvision saves a placeholder mask of one value per sample
+        return inputs if len(ins) > 2 else (*inputs, Saved("mask", (1,), ACT))
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """The forward is a conv over sampled columns ``v[c, κ, i] = bilerp(x, p_i + κ + Δ)``:
+        ``y = W·v``. Weight gradient: ``∂W = ∂y·vᵀ``, the forward's MACs, after the columns are
+        sampled again (the forward's sampling work) + the bias's one add per output. Input
+        gradient: ``∂v = Wᵀ·∂y``, the forward's MACs, then each of the ``C·∏k·∏n'`` columns
+        scatters into its 4 corners (4 multiply-adds = 8) and gives its two offsets their
+        gradient (the corner differences, 2 × (3 + 2) = 10) and, modulated, its mask (2):
+        18 (20) operations per sampled value (``full``)."""
+        fwd = self.work(ins, out)
+        cin = ins[0][0]
+        taps = prod(self.window(ins[0]).k)
+        samples = cin * taps * prod(out[1:])
+        bias = prod(out) if self.bias else 0
+        sampling = fwd.elementwise - bias
+        dx = (Work(macs=fwd.macs, elementwise=samples * (18 + (2 if len(ins) > 2 else 0)))
+              if need_dx else Work())
+        dw = Work(macs=fwd.macs, elementwise=sampling + bias) if need_dw else Work()
+        return dx, dw
 
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
         """None: learned offsets move every tap, so no fixed field exists."""

@@ -10,7 +10,7 @@ from .. import torch_code as tc
 from ..errors import BridgeError
 from ..shapes import PerAxis, Shape, per_axis, prod
 from ..torch_code import TorchLayer
-from .base import BIAS, COEFFICIENT, Arg, Shapes, Tensor, Tensors, Work, layer_class
+from .base import ACT, BIAS, COEFFICIENT, Arg, Saved, Shapes, Tensor, Tensors, Work, layer_class
 from .pool import Pool
 
 if TYPE_CHECKING:
@@ -44,6 +44,25 @@ class Subsample(Pool):
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Pool.work(self, ins, out) + Work(macs=prod(out), elementwise=prod(out))
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input, only for the coefficient's gradient ``Σ ∂y·Σ window`` (the window sums are
+        recomputed from it); ``∂x`` needs only the coefficient, a parameter."""
+        return (Saved("x", ins[0], ACT),) if need_dw else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``y = a·Σ_window x + b``. Input gradient: ``a·∂y`` per output (one MAC each, as the
+        forward counts the coefficient multiply), added to every element of its window (the
+        forward's window reads, in adds; ``full``). Weight gradient: the window sums again (the
+        forward's window reads), ``∂a = Σ ∂y·sum`` (one MAC per output) and ``∂b = Σ ∂y`` (one add
+        per output)."""
+        n = prod(out)
+        reads = Pool.work(self, ins, out).window
+        dx = Work(macs=n, elementwise=reads) if need_dx else Work()
+        dw = Work(macs=n, elementwise=reads + n) if need_dw else Work()
+        return dx, dw
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """LeNet-5's S-layers: ``coefficient[c]·Σ window + bias[c]`` (LeCun et al. 1998, §II-B);

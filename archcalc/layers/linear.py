@@ -10,7 +10,21 @@ from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import RF, Shape, prod
 from ..torch_code import TorchLayer
-from .base import BIAS, REQUIRED, WEIGHT, Arg, Layer, Shapes, Tensor, Tensors, Work, layer_class
+from .base import (
+    ACT,
+    BIAS,
+    REQUIRED,
+    WEIGHT,
+    Arg,
+    Layer,
+    Saved,
+    Shapes,
+    Tensor,
+    Tensors,
+    Work,
+    bilinear_backward,
+    layer_class,
+)
 
 if TYPE_CHECKING:
     from ..executor import Context
@@ -67,6 +81,20 @@ class Linear(Layer):
         positions = prod(out[1:])  # 1 for a flat fc
         return Work(macs=ins[0][0] * self.out * positions,
                     elementwise=self.out * positions if self.bias else 0)
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input ``x`` only when the weight gradient ``∂W = ∂yᵀ·x`` is required: PyTorch's
+        ``addmm``/``mm`` keeps an operand only for the other operand's gradient, and the input
+        gradient ``∂x = ∂y·W`` reads the weight, a parameter (bench/training_types.py)."""
+        return (Saved("x", ins[0], ACT),) if need_dw else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y·W``: ``F·out`` MACs (per position); ``∂W = ∂yᵀ·x``: ``F·out`` MACs; the bias
+        gradient sums ∂y, ``out`` adds per position (``full``) — the rule of
+        :func:`~archcalc.layers.base.bilinear_backward`."""
+        return bilinear_backward(self.work(ins, out), need_dx, need_dw)
 
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
         """Every output reads every input: no spatial layout, no receptive field after it
@@ -222,6 +250,23 @@ class Gram(Layer):
         c = ins[0][0]
         return Work(macs=c * c * prod(ins[0][1:]), elementwise=c * c if self.normalize else 0)
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input ``x``: ``F·Fᵀ`` is a batched product whose operands are both views of x
+        (one storage, counted once)."""
+        return (Saved("x", ins[0], ACT),) if need_dx else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``G = F·Fᵀ`` with both factors the input: the product's backward gives each factor
+        its gradient, ``∂G·F`` and ``∂Gᵀ·F``, ``C²·∏n`` MACs each (2× the forward), summed into
+        ∂F (``C·∏n`` adds); normalised, ∂G is divided first (``C²`` divides). No weights."""
+        c, n = ins[0][0], prod(ins[0][1:])
+        if not need_dx:
+            return Work(), Work()
+        return Work(macs=2 * c * c * n, elementwise=c * n + (c * c if self.normalize else 0)),\
+            Work()
+
     def rf(self, ins: Shapes, rfs: tuple[RF | None, ...]) -> RF | None:
         """None: every entry sums over all positions; no spatial layout remains."""
         return None
@@ -333,6 +378,18 @@ class MatMul(Layer):
 
     def refines(self, ins: Shapes) -> bool:
         return False
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Both inputs, ``x0`` and ``x1``: each factor's gradient reads the other."""
+        return (Saved("x0", ins[0], ACT), Saved("x1", ins[1], ACT)) if need_dx else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂A = ∂Y·Bᵀ`` (``N·M·K`` MACs) and ``∂B = Aᵀ·∂Y`` (``K·N·M``): twice the forward's
+        ``N·K·M``, both input gradients; no weights."""
+        n, k, m = self._dims(ins)
+        return (Work(macs=2 * n * k * m) if need_dx else Work()), Work()
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """``A·B`` (or ``A·Bᵀ``) per sample: ``B·N·K·M`` MACs."""

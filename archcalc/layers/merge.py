@@ -9,7 +9,7 @@ from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import RF, AxisRF, Shape, prod, rf_merge
 from ..torch_code import TorchLayer
-from .base import Layer, Shapes, Tensor, Tensors, Work, layer_class
+from .base import ACT, NO_WORK, Layer, Saved, Shapes, Tensor, Tensors, Work, layer_class
 
 if TYPE_CHECKING:
     from ..executor import Context
@@ -53,6 +53,16 @@ class Add(Merge):
                     hint="project the shortcut (1x1 conv with stride) or use shortcut: project",
                 )
         return ins[0]
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing (also in place, as ResNet's ``out += identity``)."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """Every input's gradient is ∂y itself: no arithmetic."""
+        return NO_WORK
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=(len(ins) - 1) * prod(out))
@@ -111,6 +121,21 @@ class Multiply(Merge):
             f"multiply needs equal shapes or a [C, 1, 1] gate, got {list(a)} and {list(b)}",
             hint="a squeeze-and-excitation gate has the channels of the map and size 1",
         )
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Both inputs: each factor's gradient is ∂y times the other (bench/training_types.py,
+        the SE gate and equal shapes)."""
+        return (Saved("x0", ins[0], ACT), Saved("x1", ins[1], ACT)) if need_dx else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂a = ∂y·b`` and ``∂b = ∂y·a``: one multiply per output element each; a broadcast
+        gate's gradient also sums over the positions (one add per element): 2 or 3 per output
+        element (``full``)."""
+        if not need_dx:
+            return NO_WORK
+        return Work(elementwise=(2 if ins[0] == ins[1] else 3) * prod(out)), Work()
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=prod(out))
@@ -217,6 +242,16 @@ class Concat(Merge):
                 )
         return (sum(s[0] for s in ins), *first[1:])
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing: each input's gradient is its slice of ∂y."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """Slices of ∂y: no arithmetic."""
+        return NO_WORK
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work()
 
@@ -273,6 +308,16 @@ class Subtract(Merge):
                                 hint="subtract two outputs of the same shape (the two "
                                 "branches of a Siamese pair)")
         return a
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂a = ∂y``, ``∂b = −∂y``: one negation per element (``full``)."""
+        return (Work(elementwise=prod(out)), Work()) if need_dx else NO_WORK
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=prod(out))

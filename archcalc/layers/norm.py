@@ -11,8 +11,10 @@ from ..errors import BridgeError, LayerArgError
 from ..shapes import RF, AxisRF, Shape, prod
 from ..torch_code import TorchLayer
 from .base import (
+    ACT,
     FROZEN_SCALE,
     FROZEN_SHIFT,
+    PARAM,
     REQUIRED,
     RUNNING_MEAN,
     RUNNING_VAR,
@@ -20,6 +22,7 @@ from .base import (
     SHIFT,
     Arg,
     Pointwise,
+    Saved,
     Shapes,
     Tensor,
     Tensors,
@@ -31,6 +34,30 @@ if TYPE_CHECKING:
     from ..executor import Context
     from ..explain import Derivation, RFDerivation
     from .arrays import Array
+
+
+def _stats_saves(x: Shape, stats: int, per_sample: bool = True) -> tuple[Saved, ...]:
+    """A normalisation with statistics computed in the forward (PyTorch's
+    ``native_batch_norm``/``native_layer_norm``/``native_group_norm``): its input ``x`` and the
+    ``mean`` and ``invstd`` (1/√(σ² + ε)) of each normalised group, of the weights' dtype
+    (bfloat16 in a bfloat16 model, float32 under autocast) — ``stats`` values each, per sample
+    or (batch norm) for the batch."""
+    return (Saved("x", x, ACT), Saved("mean", (stats,), PARAM, per_sample),
+            Saved("invstd", (stats,), PARAM, per_sample))
+
+
+def _stats_backward(out: Shape, affine: bool, need_dx: bool,
+                    need_dw: bool) -> tuple[Work, Work]:
+    """The backward of ``y = γ·x̂ + β``, ``x̂ = (x − μ)·invstd`` over groups of N elements:
+    ``∂β = Σ ∂y`` (1 per element), ``∂γ = Σ ∂y·x̂`` (x̂ recomputed, 2; a multiply and an add,
+    2) — 5 per element; ``∂x = γ·invstd·(∂y − Σ∂y/N − x̂·Σ(∂y·x̂)/N)``: given those two sums,
+    4 per element (subtract, multiply, subtract, scale). The input gradient needs the same two
+    sums, so without a weight gradient they count under the input gradient (9 per element);
+    ``full`` convention."""
+    n = prod(out)
+    if need_dw and affine:
+        return (Work(elementwise=4 * n) if need_dx else Work()), Work(elementwise=5 * n)
+    return (Work(elementwise=9 * n) if need_dx else Work()), Work()
 
 
 @layer_class
@@ -61,6 +88,32 @@ class BatchNorm(Pointwise):
         if self.frozen:
             return (Tensor("gamma", c, FROZEN_SCALE), Tensor("beta", c, FROZEN_SHIFT), *stats)
         return (Tensor("gamma", c, SCALE), Tensor("beta", c, SHIFT), *stats)
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Training BN (batch statistics): the input and the per-channel ``mean`` and
+        ``invstd``, C values each (the weights' dtype) for the whole batch
+        (:func:`_stats_saves`) — also with γ, β frozen and without affine
+        (bench/training_types.py) — and, as ``native_batch_norm`` does, its own running
+        statistics (buffers: counted among the bytes saved, as the issue's ResNet-50 figure
+        counts them, but allocated once, as buffers). ``frozen: true`` (FrozenBatchNorm2d,
+        ``x·scale + shift`` with buffers): the ``scale`` it multiplies by, C values of the
+        activations' dtype, only when ∂x is required."""
+        if self.frozen:
+            return (Saved("scale", (ins[0][0],), ACT, False),) if need_dx else ()
+        if not (need_dx or need_dw):
+            return ()
+        c = (ins[0][0],)
+        return (*_stats_saves(ins[0], c[0], per_sample=False),
+                Saved("running_mean", c, PARAM, False), Saved("running_var", c, PARAM, False))
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """Batch statistics: :func:`_stats_backward`. Frozen: ``∂x = scale·∂y``, one multiply
+        per element; no weight gradient (γ, β are buffers)."""
+        if self.frozen:
+            return (Work(elementwise=prod(out)) if need_dx else Work()), Work()
+        return _stats_backward(out, self.affine, need_dx, need_dw)
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=2 * prod(out))
@@ -152,6 +205,20 @@ class LayerNorm(Pointwise):
         return tuple(AxisRF(axis.size + (n[a] - 1) * axis.jump, axis.jump, axis.start)
                      for a, axis in enumerate(rf))
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """``native_layer_norm``: the input, and ``mean``/``invstd`` float32 per normalised
+        group — one per position over channels, one per sample over all
+        (:func:`_stats_saves`; bench/training_types.py)."""
+        if not (need_dx or need_dw):
+            return ()
+        return _stats_saves(ins[0], prod(ins[0][1:]) if self.over == "channels" else 1)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """:func:`_stats_backward` (γ, β always learnable)."""
+        return _stats_backward(out, True, need_dx, need_dw)
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=5 * prod(out))
 
@@ -224,6 +291,27 @@ class LRN(Pointwise):
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return ()
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """PyTorch's ``local_response_norm`` is a composition: it keeps the input, the
+        zero-padded squares ``(C + size − 1)·∏n`` (for the window average), the denominator
+        ``k + α·avg`` and its power (``x`` shape each) — bench/training_types.py's figures,
+        (C + size − 1 + 2C)·∏n elements per sample besides the input."""
+        if not need_dx:
+            return ()
+        c, n = ins[0][0], ins[0][1:]
+        return (Saved("x", ins[0], ACT), Saved("padded", (c + self.size - 1, *n), ACT),
+                Saved("denominator", ins[0], ACT), Saved("power", ins[0], ACT))
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``b = a·d^−β``, ``d = k + α/n·Σ_window a²``: ``∂a = ∂b·d^−β −
+        2αβ/n·a·Σ_window(∂b·a·d^(−β−1))`` — per element the product ``∂b·b/d`` (2), the window
+        sum (``size``), then ``2αβ/n·a·…`` (2) and ``∂b·d^−β`` with the subtraction (2):
+        ``size + 6`` operations (``full``); no weights."""
+        return (Work(elementwise=(self.size + 6) * prod(out)), Work()) if need_dx else \
+            (Work(), Work())
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=(self.size + 4) * prod(out))
@@ -323,6 +411,18 @@ class GroupNorm(Pointwise):
         c = (ins[0][0],)
         return (Tensor("gamma", c, SCALE), Tensor("beta", c, SHIFT)) if self.affine else ()
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """``native_group_norm``: the input and ``mean``/``invstd`` float32, G per sample."""
+        if not (need_dx or need_dw):
+            return ()
+        return _stats_saves(ins[0], self.groups)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """:func:`_stats_backward` over each group's channels and positions."""
+        return _stats_backward(out, self.affine, need_dx, need_dw)
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=5 * prod(out))
 
@@ -412,6 +512,26 @@ class InstanceNorm(Pointwise):
                       Tensor("running_var", c, RUNNING_VAR)]
         return tuple(found)
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Training normalises with each sample's statistics, tracked or not (PyTorch's
+        ``instance_norm`` is a batch norm over ``[1, N·C, …]``): the input and ``mean``/
+        ``invstd`` float32, C per sample; affine, also γ repeated per sample, and with tracked
+        statistics the running statistics repeated per sample (the ``[N·C]`` copies that the
+        batch norm keeps: bench/training_types.py, "instancenorm (affine, tracked)")."""
+        if not (need_dx or need_dw):
+            return ()
+        c = (ins[0][0],)
+        repeats = (Saved("running_mean_repeat", c, ACT), Saved("running_var_repeat", c, ACT)) \
+            if self.track_running_stats else ()
+        scale = (Saved("gamma_repeat", c, ACT),) if self.affine else ()
+        return (*_stats_saves(ins[0], c[0]), *scale, *repeats)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """:func:`_stats_backward` over each channel's map."""
+        return _stats_backward(out, self.affine, need_dx, need_dw)
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=(2 if self.track_running_stats else 5) * prod(out))
 
@@ -494,6 +614,29 @@ class L2Norm(Pointwise):
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return (Tensor("weight", (ins[0][0],), SCALE),) if self.affine else ()
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """As PyTorch's ``w·F.normalize(x)`` (SSD's L2Norm) keeps them
+        (bench/training_types.py): for ∂x the input, the ``norm`` ‖x‖ of each position and the
+        clamped norm ``max(‖x‖, ε)`` it divides by (``∏n`` values each); for the scale's
+        gradient ``∂w = Σ ∂y·x̂`` the normalised ``xhat`` (the input's shape)."""
+        positions = (prod(ins[0][1:]),)
+        found: tuple[Saved, ...] = (Saved("x", ins[0], ACT), Saved("norm", positions, ACT),
+                                    Saved("norm_clamped", positions, ACT)) if need_dx else ()
+        if need_dw and self.affine:
+            found += (Saved("xhat", ins[0], ACT),)
+        return found
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``y = w·x̂``, ``x̂ = x/‖x‖``: ``∂w = Σ ∂y·x̂`` (x̂ recomputed 1, multiply-add 2: 3 per
+        element); ``∂x̂ = w·∂y`` (1, affine) and ``∂x = (∂x̂ − x̂·Σ_c ∂x̂·x̂)/‖x‖`` (x̂ 1, product
+        and channel sum 2, multiply, subtract, divide 3: 6) — ``full``."""
+        n = prod(out)
+        dx = Work(elementwise=(7 if self.affine else 6) * n) if need_dx else Work()
+        dw = Work(elementwise=3 * n) if need_dw and self.affine else Work()
+        return dx, dw
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         positions = prod(out[1:])
         return Work(elementwise=(4 if self.affine else 3) * prod(out) + positions)
@@ -570,6 +713,20 @@ class LayerScale(Pointwise):
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return (Tensor("gamma", (ins[0][0],), SCALE),)
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Its input, only for γ's gradient ``Σ ∂y·x`` (PyTorch's ``mul`` keeps an operand for
+        the other's gradient; ∂x = γ·∂y reads the parameter)."""
+        return (Saved("x", ins[0], ACT),) if need_dw else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = γ·∂y``: one multiply per element; ``∂γ_c = Σ ∂y·x``: a multiply and an add
+        per element (``full``)."""
+        n = prod(out)
+        return (Work(elementwise=n) if need_dx else Work()), \
+            (Work(elementwise=2 * n) if need_dw else Work())
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(elementwise=prod(out))

@@ -25,10 +25,13 @@ from ..shapes import (
 )
 from ..torch_code import TorchLayer
 from .base import (
+    ACT,
+    NO_WORK,
     REQUIRED,
     Arg,
     Layer,
     Ref,
+    Saved,
     Shapes,
     Tensor,
     Tensors,
@@ -43,6 +46,28 @@ if TYPE_CHECKING:
     from ..executor import Context
     from ..explain import Derivation, RFDerivation
     from .arrays import Array
+
+
+def _argmax_saves(ins: Shapes, out: Shape, need_dx: bool) -> tuple[Saved, ...]:
+    """A max's backward (PyTorch's ``max_pool2d_with_indices_backward``, the adaptive and
+    global max alike): the input ``x`` (its shape and layout) and the argmax ``indices`` of
+    every output, int64, of the output's shape (ResNet-50's max pool: 64·56·56·8 =
+    1,605,632 bytes)."""
+    if not need_dx:
+        return ()
+    return (Saved("x", ins[0], ACT), Saved("indices", out, "int64"))
+
+
+def _scatter(out: Shape, need_dx: bool) -> tuple[Work, Work]:
+    """A max's input gradient: each output's ∂y is added at its argmax, ``∂x[idx] += ∂y`` —
+    one add per output element (``full``); no weights."""
+    return (Work(elementwise=prod(out)), Work()) if need_dx else NO_WORK
+
+
+def _spread(reads: int, divides: int, need_dx: bool) -> tuple[Work, Work]:
+    """An average's input gradient: each output's ``∂y/n`` (``divides`` divides) is added to
+    every element of its window (``reads`` adds, the forward's window reads) — ``full``."""
+    return (Work(elementwise=reads + divides), Work()) if need_dx else NO_WORK
 
 
 @layer_class
@@ -95,6 +120,16 @@ class Pool(Layer):
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return ()
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """The input and the int64 argmax of each output (:func:`_argmax_saves`)."""
+        return _argmax_saves(ins, out, need_dx)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """One add per output at its argmax (:func:`_scatter`)."""
+        return _scatter(out, need_dx)
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         k = self.window(ins[0]).k
@@ -215,6 +250,18 @@ class AvgPool(Pool):
     )
     count_include_pad: bool = True
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """The input ``x``: PyTorch's ``avg_pool2d_backward`` takes it (bench/training_types.py),
+        although only its shape is read."""
+        return (Saved("x", ins[0], ACT),) if need_dx else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂y/|window|`` per output (one divide) added to each of its ``∏k`` window elements:
+        ``C·∏n'·∏k`` adds + ``C·∏n'`` divides (:func:`_spread`)."""
+        return _spread(Pool.work(self, ins, out).window, prod(out), need_dx)
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Pool.work(self, ins, out) + Work(elementwise=prod(out))
 
@@ -292,6 +339,17 @@ class GlobalAvgPool(Layer):
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return ()
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing: PyTorch computes a 1×1 adaptive average as a ``mean``, whose backward needs
+        only the input's shape (bench/training_types.py)."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y/∏n`` broadcast over the map: C divides, the broadcast a copy."""
+        return (Work(elementwise=self._divides(out)), Work()) if need_dx else NO_WORK
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(window=prod(ins[0]), elementwise=self._divides(out))
 
@@ -350,6 +408,17 @@ class GlobalMaxPool(GlobalAvgPool):
     kind: ClassVar[str] = "global_maxpool"
     doc: ClassVar[str] = "global max pooling to [C, 1, 1]"
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """The input and the int64 argmax of each channel (PyTorch's ``AdaptiveMaxPool2d(1)``,
+        bench/training_types.py; :func:`_argmax_saves`)."""
+        return _argmax_saves(ins, out, need_dx)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """One add per channel at its argmax (:func:`_scatter`)."""
+        return _scatter(out, need_dx)
+
     def _divides(self, out: Shape) -> int:
         return 0
 
@@ -392,6 +461,22 @@ class AdaptiveAvgPool(Layer):
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return ()
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """The input ``x`` (``_adaptive_avg_pool2d_backward`` takes it), except for an output of
+        size 1, which PyTorch computes as a ``mean`` keeping nothing (bench/training_types.py:
+        6 → 3 and 7 → 7 keep the input, → 1 nothing)."""
+        if not need_dx or all(n == 1 for n in out[1:]):
+            return ()
+        return (Saved("x", ins[0], ACT),)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """Each output's ``∂y/|window|`` added over its window: the forward's window reads in
+        adds + one divide per output (:func:`_spread`)."""
+        fwd = self.work(ins, out)
+        return _spread(fwd.window, fwd.elementwise, need_dx)
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         shape = ins[0]
@@ -506,6 +591,16 @@ class AdaptiveMaxPool(AdaptiveAvgPool):
     kind: ClassVar[str] = "adaptive_maxpool"
     doc: ClassVar[str] = "adaptive max pooling to a given output size"
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """The input and the int64 argmax of each output (:func:`_argmax_saves`)."""
+        return _argmax_saves(ins, out, need_dx)
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """One add per output at its argmax (:func:`_scatter`)."""
+        return _scatter(out, need_dx)
+
     def _divides(self, out: Shape) -> int:
         return 0
 
@@ -559,6 +654,18 @@ class Maxout(Layer):
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return ()
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """The int64 argmax of each output among its pieces: PyTorch's ``max(dim)`` over the
+        ``[C/pieces, pieces, …]`` view keeps its indices (and the input's shape, not its
+        values)."""
+        return (Saved("indices", out, "int64"),) if need_dx else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """One add per output at its argmax (:func:`_scatter`)."""
+        return _scatter(out, need_dx)
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work(window=prod(out) * self.pieces)
@@ -721,6 +828,20 @@ class RoIPool(RegionPool):
     kind: ClassVar[str] = "roi_pool"
     doc: ClassVar[str] = "RoI max pooling of R regions to P x P (Fast/Faster R-CNN)"
 
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """torchvision's ``roi_pool`` keeps the boxes (``rois``, 5 float32 per region: batch
+        index and corners) and the argmax of each bin (int32, the output's shape per region);
+        the feature map only by its shape."""
+        if not need_dx:
+            return ()
+        return (Saved("rois", (5,), "float32"), Saved("argmax", out, "int32"))
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """One add per output at its argmax in the feature map (:func:`_scatter`)."""
+        return _scatter(out, need_dx)
+
     def work(self, ins: Shapes, out: Shape) -> Work:
         c, h, w = ins[0]
         ph, pw = out[1:]
@@ -797,6 +918,20 @@ class RoIAlign(RegionPool):
     )
     sampling_ratio: int = 2
     aligned: bool = False
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """torchvision's ``roi_align`` keeps only the boxes (``rois``, 5 float32 per region) and
+        the feature maps' shapes: its backward recomputes the sample positions."""
+        return (Saved("rois", (5,), "float32"),) if need_dx else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """Each bin's ``∂y/g²`` (one divide) goes to its g² samples, each to its 4 corners with
+        its bilinear weight (a multiply and an add each) after recomputing the weights (6 per
+        sample, as the forward): ``C·P_h·P_w·(1 + g²·(8 + 6))`` operations (``full``)."""
+        g2 = self.sampling_ratio ** 2
+        return (Work(elementwise=prod(out) * (1 + g2 * 14)), Work()) if need_dx else NO_WORK
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         g2 = self.sampling_ratio ** 2
@@ -964,6 +1099,17 @@ class MaxUnpool(Layer):
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return ()
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """The named max pool's int64 argmax, ``x1.indices`` (the private tensor ``indices`` of
+        the layer producing input 1 — one storage, counted once with the pool's own)."""
+        return (Saved("x1.indices", ins[1], "int64"),) if need_dx else ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """``∂x = ∂y[indices]``: a gather, no arithmetic; the indices get no gradient."""
+        return NO_WORK
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work()  # a scatter: each value written once, no arithmetic

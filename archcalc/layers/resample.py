@@ -11,10 +11,12 @@ from ..errors import BridgeError, LayerArgError
 from ..shapes import RF, AxisRF, PerAxis, Shape, per_axis, prod, rf_upsample
 from ..torch_code import TorchLayer
 from .base import (
+    NO_WORK,
     REQUIRED,
     Arg,
     Layer,
     Ref,
+    Saved,
     Shapes,
     Tensor,
     Tensors,
@@ -87,6 +89,22 @@ class Upsample(Layer):
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return ()
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing: ``upsample_nearest``/``upsample_bilinear`` backward need only the sizes
+        (bench/training_types.py)."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """The transpose of the interpolation: nearest adds each output's ∂y into its source,
+        one add per output element; (bi/tri)linear distributes each output's ∂y to its corners
+        with the forward's weights, the same multiply-adds as the forward's lerps (``full``)."""
+        if not need_dx:
+            return NO_WORK
+        fwd = self.work(ins, out)
+        return Work(elementwise=fwd.elementwise or prod(out)), Work()
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         if self.mode == "nearest":
@@ -239,6 +257,16 @@ class PixelShuffle(Layer):
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         return ()
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing: a permutation of elements."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """The inverse permutation (pixel unshuffle): no arithmetic."""
+        return NO_WORK
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work()

@@ -11,9 +11,11 @@ from ..errors import LayerArgError
 from ..shapes import RF, Pair, PerAxis, Shape, per_axis, prod, rf_window
 from ..torch_code import TorchLayer
 from .base import (
+    NO_WORK,
     REQUIRED,
     Arg,
     Layer,
+    Saved,
     Shapes,
     Tensor,
     Tensors,
@@ -38,6 +40,18 @@ class Rearrange(Layer):
 
     def work(self, ins: Shapes, out: Shape) -> Work:
         return Work()
+
+    def saves(self, ins: Shapes, out: Shape, need_dx: bool,
+              need_dw: bool) -> tuple[Saved, ...]:
+        """Nothing: the backward moves ∂y back by the shapes alone (bench/training_types.py:
+        flatten, reshape, pad, crop, channel shuffle, slice keep nothing)."""
+        return ()
+
+    def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
+                      need_dw: bool) -> tuple[Work, Work]:
+        """The inverse move (a pad's crop, a crop's zero pad, the inverse permutation): no
+        arithmetic."""
+        return NO_WORK
 
     def refines(self, ins: Shapes) -> bool:
         return False
