@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test test-extras lint bench fuzz mutate clean test-browser browser-tools docs-img
+.PHONY: run test test-extras lint bench fuzz mutate clean test-browser browser-tools docs-img crosscheck
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,5 +66,25 @@ test-browser: $(DEV) browser-tools
 docs-img: $(DEV) browser-tools
 	$(BIN)/python tools/docs_img.py
 
+# `make crosscheck`: a separate environment with PyTorch (CPU use) and ONNX, then every bundled
+# spec and variant verified against PyTorch row by row, each class's PyTorch rule broken in turn
+# (tools/mutate_torch.py), and the bridge tests with none skipped.
+# torch is pinned to the release this project was checked with (pip takes a local copy when
+# the machine has one); TORCH_PINS= overrides it.
+CROSS      := .venv-crosscheck
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+$(CROSS)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(CROSS)
+	$(CROSS)/bin/python -m pip install --quiet $(TORCH_PINS) 'onnx>=1.15' onnxscript
+	$(CROSS)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+crosscheck: $(CROSS)/.installed
+	$(CROSS)/bin/python tools/crosscheck.py
+	$(CROSS)/bin/python tools/mutate_torch.py
+	ARCHCALC_REQUIRE_TORCH=1 $(CROSS)/bin/python -m pytest -rs tests/test_bridges.py \
+	  tests/test_bridges_torch.py
+	$(CROSS)/bin/python -m pytest -rs tests/test_docs.py -k "against and torch"
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CROSS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "list": "archcalc.cli_tools:list_specs",
     "show": "archcalc.cli_tools:show",
     "schema": "archcalc.cli_tools:schema",
+    "export": "archcalc.cli_bridges:export",
+    "import": "archcalc.cli_bridges:import_onnx",
 }
 
 

@@ -198,7 +198,15 @@ def graph_from_options(spec: str | Spec, *, input_shape: Any, sets: tuple[str, .
     """The built graph of SPEC with ``--input`` and ``--set`` applied."""
     from . import load_spec, to_graph
 
-    loaded = load_spec(spec)
+    if isinstance(spec, str) and spec.lower().endswith(".onnx") and input_shape is not None:
+        if isinstance(input_shape, dict):
+            raise click.BadParameter("an ONNX model is re-inferred at one size: give --input "
+                                     "as CxHxW", param_hint="'--input'")
+        from .onnx_import import onnx_spec  # the ONNX model re-inferred at that size
+
+        loaded = onnx_spec(spec, input_shape)
+    else:
+        loaded = load_spec(spec)
     check_input_rank(loaded, input_shape)
     return to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
 

@@ -83,10 +83,14 @@ def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
 @click.option("--freeze", default=None, metavar="NAMES",
               help="With --training: frozen layers (as `table --training --freeze`).")
 @layout_options
+@click.option("--against", type=click.Choice(["numpy", "torch"]), default="numpy",
+              show_default=True, help="numpy: archcalc's own executor; torch: the module "
+              "`archcalc export` writes, run in PyTorch (shapes, params, buffers, "
+              "FlopCounterMode MACs per row).")
 def verify(spec: str, batch: int, seed: int, input_shape: Any,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
            unit: tuple[int, ...] | None, progress: bool | None, max_memory: int | None,
-           training: bool, freeze: str | None, exact: bool, wide: bool) -> None:
+           training: bool, freeze: str | None, exact: bool, wide: bool, against: str) -> None:
     """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
@@ -96,6 +100,18 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
     loaded = load_spec(spec)
     graph = to_graph(loaded, input_shape=input_shape, scale=scale_from_options(loaded, sets))
     budget.check(graph, batch, max_memory, knob="--max-memory ")  # before anything is allocated
+    if against == "torch":
+        from .cli_bridges import verify_torch
+
+        if rf or layer is not None or unit is not None:
+            raise click.UsageError("the receptive field is measured by archcalc's own "
+                                   "executor: drop --against torch for -r/--layer/--unit")
+        if training or freeze is not None:
+            raise click.UsageError("the training step runs on archcalc's own executor: drop "
+                                   "--against torch for --training/--freeze")
+        verify_torch(graph, batch=batch, seed=seed, fmt=fmt, output=output,
+                     width=table_width(wide), exact=exact)
+        return
     show = progress if progress is not None else _stderr_is_terminal()
     if show:
         result = _run_with_bar(graph, batch, seed, max_memory)

@@ -153,3 +153,8 @@ def unknown_name(kind: str, name: object, known: Iterable[str], where: str) -> N
 
 class LayerArgError(ArchcalcError):
     """Raised by layer rules without location; the graph builder adds layer name and location."""
+
+
+class BridgeError(ArchcalcError):
+    """A spec cannot be exported to PyTorch, or an ONNX model cannot be imported: names the
+    layer or node and what it received."""

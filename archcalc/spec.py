@@ -149,6 +149,10 @@ def load_spec(source: SpecSource | Spec, *, variant: str | None = None) -> Spec:
             "\n" in text_source or text_source.lstrip().startswith("archcalc:")):
         return parse_spec(parse_yaml(text_source, "<text>"), "<text>", text_source, variant)
     path = Path(text_source)
+    if path.suffix.lower() == ".onnx":  # an ONNX model, imported in memory (the onnx extra)
+        from .onnx_import import onnx_spec
+
+        return onnx_spec(text_source)
     if (isinstance(source, os.PathLike) or path.suffix in (".yaml", ".yml")
             or os.sep in text_source or "/" in text_source or _exists_as_file(path)):
         return _load_file(path, text_source, variant)

@@ -30,6 +30,8 @@ FIXTURES = {
                 "  - conv: {id: c1, out: 4, k: 7}\n",
     # the AlexNet slide table that `check` reads (the fixture of tests/test_check.py)
     "slide.tsv": "@tests/fixtures/slides/003_alexnet.txt",
+    # a small ONNX model for `archcalc import` / `archcalc table model.onnx` (docs/bridges.md)
+    "model.onnx": "@tests/fixtures/model.onnx",
     # docs/executor.md's memory-budget example: 3×8×8 upsampled by 4000 is 11 GiB of output
     "up.yaml": "archcalc: 1\nname: up\ninput: [3, 8, 8]\nlayers:\n"
                "  - upsample: {scale: 4000}\n",
@@ -111,6 +113,8 @@ def test_every_command_example_runs(page: str, line: str, shown: str | None, tmp
         pytest.skip(ILLUSTRATIONS[command])
     if " plot " in f" {command} " and " -o " in f" {command} ":
         pytest.importorskip("matplotlib")  # images need the plot extra (in the test extras)
+    if "--against torch" in command:
+        pytest.importorskip("torch")  # the torch extra: `make crosscheck` runs these
     monkeypatch.chdir(tmp_path)
     for path, content in FIXTURES.items():
         target = tmp_path / path

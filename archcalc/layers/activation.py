@@ -12,7 +12,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from .. import torch_code as tc
 from ..shapes import Shape, prod
+from ..torch_code import TorchLayer
 from .base import (
     ACT,
     COEFFICIENT,
@@ -161,6 +163,23 @@ RULES: Mapping[str, Rule] = {
 }
 #: operations per element of each activation (``full`` convention), from :data:`RULES`
 ACTIVATION_OPS: Mapping[str, int] = {name: rule.ops for name, rule in RULES.items()}
+
+#: each function's PyTorch module (one per row of :data:`RULES`; a test holds them equal)
+TORCH: Mapping[str, Callable[[Any], tc.TorchCall]] = {
+    "relu": lambda a: tc.call("nn.ReLU"),
+    "relu6": lambda a: tc.call("nn.ReLU6"),
+    "leaky_relu": lambda a: tc.call("nn.LeakyReLU", ("negative_slope", a.slope)),
+    "sigmoid": lambda a: tc.call("nn.Sigmoid"),
+    "tanh": lambda a: tc.call("nn.Tanh"),
+    "hardsigmoid": lambda a: tc.call("nn.Hardsigmoid"),
+    "hardswish": lambda a: tc.call("nn.Hardswish"),
+    "swish": lambda a: tc.call("nn.SiLU"),
+    "silu": lambda a: tc.call("nn.SiLU"),
+    "gelu": lambda a: tc.call("nn.GELU"),
+    "softmax": lambda a: tc.call("nn.Softmax", ("dim", 1)),
+    "elu": lambda a: tc.call("nn.ELU", alpha=a.alpha if a.alpha != 1.0 else None),
+    "abs": lambda a: tc.call("Abs", helper="Abs"),
+}
 
 
 class Backward(NamedTuple):
@@ -336,6 +355,70 @@ class Activation(Pointwise):
         ex.elementwise(self.fn, f"{self.rule.ops}*" + "*".join(osyms), oenv,
                        self.rule.ops * prod(ex.oshape))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The function's module (:data:`TORCH`)."""
+        return TORCH[self.fn](self)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = (
+        "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu",
+        "Softmax", "Elu", "Abs",
+    )
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Relu, Tanh, HardSwish, Gelu, Abs; Clip(0, 6) → relu6, Clip(0, ∞) → relu;
+        LeakyRelu(α) → leaky_relu slope α; Elu(α); HardSigmoid(1/6, ½) (PyTorch's);
+        Sigmoid, and x·Sigmoid(x) → silu; Softmax over the channels."""
+        op = node.op_type
+        fn = {"Relu": "relu", "Tanh": "tanh", "HardSwish": "hardswish", "Gelu": "gelu",
+              "Abs": "abs"}.get(op)
+        args: dict[str, Any] = {}
+        if op == "LeakyRelu":
+            fn, args = "leaky_relu", {"slope": round(float(r.attr(node, "alpha", 0.01)), 9)}
+        elif op == "Elu":
+            fn = "elu"
+            alpha = round(float(r.attr(node, "alpha", 1.0)), 9)
+            args = {} if alpha == 1.0 else {"alpha": alpha}
+        elif op == "Clip":
+            lo, hi = r.attr(node, "min"), r.attr(node, "max")
+            if len(node.input) > 1 and node.input[1]:
+                lo = float(r.value(node.input[1], node, "min"))
+            if len(node.input) > 2 and node.input[2]:
+                hi = float(r.value(node.input[2], node, "max"))
+            if lo == 0 and hi == 6:
+                fn = "relu6"
+            elif lo == 0 and (hi is None or math.isinf(hi)):
+                fn = "relu"
+            else:
+                raise r.error(node, f"Clip({lo}, {hi}) has no archcalc activation",
+                              "relu6 is Clip(0, 6), relu Clip(0, inf)")
+        elif op == "HardSigmoid":
+            alpha, beta = float(r.attr(node, "alpha", 0.2)), float(r.attr(node, "beta", 0.5))
+            if abs(alpha - 1 / 6) > 1e-6 or beta != 0.5:
+                raise r.error(node, f"HardSigmoid(alpha={alpha}, beta={beta}) is not PyTorch's "
+                              "hardsigmoid (alpha = 1/6, beta = 0.5)")
+            fn = "hardsigmoid"
+        elif op == "Sigmoid":
+            x = node.input[0]
+            readers = r.readers(node.output[0])
+            if len(readers) == 1 and readers[0].op_type == "Mul" and x in readers[0].input:
+                mul = readers[0]
+                r.claimed.add(r.producer[mul.output[0]])
+                r.add(i, node, "silu", {}, output=mul.output[0])
+                return True
+            fn = "sigmoid"
+        elif op == "Softmax":
+            shape = r.shape(r.resolve(node.input[0]), node)
+            axis = int(r.attr(node, "axis", -1 if r.opset >= 13 else 1))
+            if axis % len(shape) != 1 and not (len(shape) == 2 and axis % 2 == 1):
+                raise r.error(node, f"softmax over axis {axis} of {list(shape)}: archcalc's "
+                              "softmax is over the channels (axis 1)")
+            fn = "softmax"
+        assert fn is not None
+        r.add(i, node, fn, args)
+        return True
+
 
 @layer_class
 class Identity(Pointwise):
@@ -373,6 +456,18 @@ class Identity(Pointwise):
     def explain(self, ex: Derivation) -> None:
         ex.same_shape()
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("nn.Identity")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Identity", "Cast", "CastLike")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Identity and Cast on the data path: no row, the tensor is passed on."""
+        r.alias[node.output[0]] = r.resolve(node.input[0])
+        return True
+
 
 @layer_class
 class Dropout(Identity):
@@ -381,6 +476,8 @@ class Dropout(Identity):
     kind: ClassVar[str] = "dropout"
     doc: ClassVar[str] = "dropout (identity at inference)"
     ARGS: ClassVar[tuple[Arg, ...]] = (Arg("p", "prob", 0.5, "drop probability"),)
+    p: float = 0.5
+
     def saves(self, ins: Shapes, out: Shape, need_dx: bool,
               need_dw: bool) -> tuple[Saved, ...]:
         """In training, the ``mask`` it multiplied by — of the activations' dtype, already scaled
@@ -393,7 +490,8 @@ class Dropout(Identity):
         """``∂x = ∂y·mask``: one multiply per element (``full``); none when p = 0."""
         return (Work(elementwise=prod(out)), Work()) if need_dx and self.p > 0 else NO_WORK
 
-    p: float = 0.5
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("nn.Dropout", ("p", self.p))
 
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
                       ctx: Context) -> tuple[Array, dict[str, Array]]:
@@ -421,6 +519,17 @@ class Dropout(Identity):
             return (None,), {}
         return (gy * saved["mask"] if self.p > 0 and not ctx.support else gy,), {}
 
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Dropout",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        ratio = r.attr(node, "ratio", 0.5)
+        if len(node.input) > 1 and node.input[1]:
+            ratio = float(r.value(node.input[1], node, "ratio"))
+        r.add(i, node, "dropout", {"p": round(float(ratio), 9)})
+        return True
 
 
 @layer_class
@@ -504,6 +613,26 @@ class PReLU(Pointwise):
         syms, env = ex.dims(ex.shape, False)
         ex.elementwise("prelu", "2*" + "*".join(syms), env, 2 * prod(ex.shape))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.PReLU()`` (one slope) or ``nn.PReLU(C)`` (one per channel)."""
+        return tc.call("nn.PReLU", num_parameters=ins[0][0] if self.per_channel else None)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("PRelu",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """PRelu with a stored slope: one (``prelu``) or one per channel (``per_channel``)."""
+        slope = r.weight(node)
+        c = r.shape(r.resolve(node.input[0]), node)[1]
+        n = prod(slope.shape)
+        if n not in (1, c):
+            raise r.error(node, f"a slope of {list(slope.shape)} is neither one nor one per "
+                          f"channel ({c})")
+        r.add(i, node, "prelu", {"per_channel": True} if n == c and c > 1 else {},
+              [r.resolve(node.input[0])])
+        return True
+
 
 @layer_class
 class ConstantScale(Pointwise):
@@ -547,3 +676,24 @@ class ConstantScale(Pointwise):
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "scale", "1", 1)
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("Scale", ("factor", self.factor), helper="Scale")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Mul",)
+
+    ONNX_ORDER: ClassVar[int] = -2
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """A Mul by a constant scalar → ``scale`` (Inception-ResNet's residual scaling)."""
+        x, const = r.split_const(node)
+        if const is None or x is None or const.value is None or const.value.size != 1:
+            return False
+        # float32 holds 7 significant digits: 0.2 is stored as 0.200000003
+        factor = float(const.value.reshape(()))
+        if const.value.dtype.itemsize <= 4:
+            factor = float(f"{factor:.7g}")
+        r.add(i, node, "scale", {"factor": factor}, [x])
+        return True

@@ -18,6 +18,8 @@ shapes ``ins`` it meets (channel-first, no batch):
 ``explain(ex)``        the derivation lines of its shape, weights and work (:mod:`archcalc.explain`
                        checks each against the value the rules above give)
 ``explain_rf(rx)``     the derivation lines of its receptive field
+``to_torch(ins, out)`` its PyTorch equivalent: the module or the merge expression the exporter
+                       writes (:mod:`archcalc.torch_code`), or a refusal saying why
 ``saves(ins, out, …)`` what its backward keeps from the forward (:class:`Saved`), as PyTorch's
                        autograd keeps it (see docs/training.md)
 ``backward_work(…)``   the arithmetic of its backward: (input gradient, weight gradient)
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 
     from ..executor import Context
     from ..explain import Derivation, RFDerivation
+    from ..torch_code import TorchLayer
 
     Array = NDArray[Any]
 
@@ -194,7 +197,7 @@ class Window(NamedTuple):
 
 #: methods every layer class defines (directly or through a parent class it names)
 PROTOCOL = ("out_shape", "tensors", "work", "rf", "refines", "forward", "explain", "explain_rf",
-            "saves", "backward_work", "backward")
+            "to_torch", "saves", "backward_work", "backward")
 #: methods a layer usable as a fused post-op (``bn``, ``act``) defines as well: inference and
 #: derivation, and for training its forward (keeping what its backward reads) and backward
 POST_PROTOCOL = ("forward_inplace", "explain_post", "forward_train_inplace", "backward_post")
@@ -266,6 +269,12 @@ class Layer:
     #: argument values (``like: p4`` → ``size``); those in ``REF_INPUTS`` are also inputs,
     #: after the ``in:`` ones (``indices: pool5``)
     REFS: ClassVar[Mapping[str, str]] = {}
+    #: the ONNX operators this type imports from (:meth:`from_onnx` reads such a node), or
+    #: none and ``ONNX_NONE`` says why; several classes may take one operator, each its own
+    #: pattern, tried by ``ONNX_ORDER`` (lower first)
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = ""
+    ONNX_ORDER: ClassVar[int] = 0
     REF_INPUTS: ClassVar[tuple[str, ...]] = ()
     #: (name, default) of each field in declaration order, recorded by :func:`layer_class`,
     #: as a mapping too, and the fields without a default
@@ -312,6 +321,21 @@ class Layer:
         tensor by name, from ``gy`` (the output's gradient) and ``saved`` only: the tensors
         the layer's ``saves`` names ("x", "x0", …, "y", private ones)."""
         raise NotImplementedError(f"{type(self).__name__} has no NumPy backward")
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """Its PyTorch equivalent (:mod:`archcalc.torch_code` values, no torch imported): the
+        module (``nn.Conv2d(…)``) or the merge expression written in ``forward`` that computes
+        what the rules above count — the same tensors, output shape and MACs — or a
+        :class:`~archcalc.errors.BridgeError` saying why it has none."""
+        raise NotImplementedError(f"{type(self).__name__} has no PyTorch rule")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Read ONNX node ``i`` (one of :attr:`ONNX`) into rows of this type through the
+        importer ``r`` (:class:`archcalc.onnx_import.Reader`); False when the node is not
+        this type's pattern (the next class taking the operator is asked), an error naming
+        the node when it is but cannot be expressed."""
+        raise NotImplementedError(f"{cls.__name__} imports no ONNX operator")
 
     def saves(self, ins: Shapes, out: Shape, need_dx: bool,
               need_dw: bool) -> tuple[Saved, ...]:

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..errors import LayerArgError
+from .. import torch_code as tc
+from ..errors import BridgeError, LayerArgError
 from ..shapes import (
     RF,
     PerAxis,
@@ -20,6 +21,7 @@ from ..shapes import (
     rf_upsample,
     rf_window,
 )
+from ..torch_code import TorchLayer
 from .base import (
     ACT,
     BIAS,
@@ -337,6 +339,69 @@ class Conv(Layer):
         k, s, d, _, lo, _ = self.window(rx.shape)
         rx.window(k, s, lo, d, "each layer adds (K − 1) input steps of size j")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConvNd(in, out, kernel_size, stride, padding, dilation, groups, bias)`` (a
+        ``dwconv`` has groups = in, uneven padding an ``nn.ConstantPadNd`` before it); LeNet's
+        ``connections`` → the ``PartialConv`` helper."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+        k = per_axis(self.k, n, "k")
+        s = per_axis(self.s, n, "s")
+        d = per_axis(self.d, n, "d")
+        pad, padding = tc.padding(tc.pads(self.p, shape, tuple(
+            effective_kernel(k[a], d[a]) for a in range(n)), s))
+        connections = getattr(self, "connections", None)
+        if connections is not None:
+            if n != 2 or len(set(k)) != 1 or set(s) != {1} or set(d) != {1} or padding:
+                raise BridgeError("a partial connection table exports only as a 2D square "
+                                  "kernel with stride 1, no dilation and no padding "
+                                  "(LeNet-5's C3)")
+            return tc.call("PartialConv", ("connections", connections), ("kernel_size", k[0]),
+                           bias=self.bias, helper="PartialConv")
+        cin = shape[0]
+        groups = cin if self.kind == "dwconv" else self.groups
+        module = tc.call(f"nn.Conv{n}d", ("in_channels", cin), ("out_channels", out[0]),
+                         kernel_size=tc.squeeze(k), stride=tc.squeeze(s), padding=padding,
+                         dilation=tc.squeeze(d), groups=groups,
+                         bias=None if self.bias else False, defaults=tc.CONV_DEFAULTS)
+        return module if pad is None else tc.sequential(pad, module)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Conv",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Conv → ``conv`` (groups, dilations, pads or auto_pad, a Pad before it folded in);
+        groups = input channels is a ``dwconv``'s (that class claims it first)."""
+        return _conv_from_onnx(cls.kind, r, i, node)
+
+
+def _conv_from_onnx(kind: str, r: Any, i: int, node: Any) -> bool:
+    """A Conv node as a ``conv`` or ``dwconv`` row."""
+    w = r.weight(node)
+    shape = r.shape(r.resolve(node.input[0]), node)
+    rank = len(w.shape) - 2
+    k = list(r.attr(node, "kernel_shape", w.shape[2:]))
+    s = list(r.attr(node, "strides", [1] * rank))
+    d = list(r.attr(node, "dilations", [1] * rank))
+    g = int(r.attr(node, "group", 1))
+    pairs = r.pads(node, rank, k, s, d, shape)
+    args: dict[str, Any] = {}
+    if kind == "conv" or int(w.shape[0]) != shape[1]:
+        args["out"] = int(w.shape[0])
+    args["k"] = r.ints(k)
+    if set(s) != {1}:
+        args["s"] = r.ints(s)
+    if any(v for pair in pairs for v in pair):
+        args["p"] = r.pad_arg(list(pairs))
+    if set(d) != {1}:
+        args["d"] = r.ints(d)
+    if g > 1 and kind == "conv":
+        args["groups"] = g
+    args["bias"] = r.stored_input(node, 2)
+    r.add(i, node, kind, args)
+    return True
+
 
 @layer_class
 class DWConv(Conv):
@@ -370,6 +435,23 @@ class DWConv(Conv):
             ex.channels("m*C_in", {"m": cout // cin, "C_in": cin},
                         "depthwise with channel multiplier m")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConvNd`` with groups = in channels (the conv rule)."""
+        return Conv.to_torch(self, ins, out)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Conv",)
+
+    ONNX_ORDER: ClassVar[int] = -1
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """A Conv whose groups equal its input channels (> 1); other Convs are ``conv``'s."""
+        g = int(r.attr(node, "group", 1))
+        if g == 1 or g != r.shape(r.resolve(node.input[0]), node)[1]:
+            return False
+        return _conv_from_onnx("dwconv", r, i, node)
+
 
 @layer_class
 class PWConv(Conv):
@@ -386,6 +468,14 @@ class PWConv(Conv):
         Arg("dims", "int+", None, "insist on 1, 2 or 3 spatial axes"),
     )
     k: PerAxis = 1
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConvNd`` with a 1×1 kernel (the conv rule)."""
+        return Conv.to_torch(self, ins, out)
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "a 1×1 Conv imports as `conv` with k: 1, the same layer")
 
 
 class DeconvGeometry(NamedTuple):
@@ -629,6 +719,54 @@ class ConvTranspose(Layer):
             rx.emit(ax, f"r_prev{x} + (K{x} - 1)*j_prev{x}/S{x}", f"j_prev{x}/S{x}",
                     f"start_prev{x} + ((K{x} - 1)/2 - (K{x} - 1 - P{x}))*j_prev{x}/S{x}",
                     env, "zero-insertion refines the grid by S, then a stride-1 window")
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConvTransposeNd`` with PyTorch's own arguments (the shape rule is PyTorch's)."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+
+        def ax(v: Any, name: str) -> int | tuple[int, ...]:
+            return tc.squeeze(per_axis(v, n, name))
+
+        return tc.call(f"nn.ConvTranspose{n}d", ("in_channels", shape[0]),
+                       ("out_channels", out[0]), kernel_size=ax(self.k, "k"),
+                       stride=ax(self.s, "s"), padding=ax(self.p, "p"),
+                       output_padding=ax(self.output_padding, "output_padding"),
+                       groups=self.groups, bias=None if self.bias else False,
+                       dilation=ax(self.d, "d"), defaults=tc.CONV_DEFAULTS)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("ConvTranspose",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """ConvTranspose → ``deconv`` (symmetric padding; PyTorch's rule)."""
+        w = r.weight(node)
+        rank = len(w.shape) - 2
+        if r.attr(node, "output_shape") is not None:
+            raise r.error(node, "output_shape is not supported", "export with explicit pads")
+        g = int(r.attr(node, "group", 1))
+        k = list(r.attr(node, "kernel_shape", w.shape[2:]))
+        s = list(r.attr(node, "strides", [1] * rank))
+        d = list(r.attr(node, "dilations", [1] * rank))
+        p = list(r.attr(node, "pads", [0] * (2 * rank)))
+        if p[:rank] != p[rank:]:
+            raise r.error(node, f"asymmetric pads {p}: deconv crops the same on both sides")
+        op = list(r.attr(node, "output_padding", [0] * rank))
+        args: dict[str, Any] = {"out": int(w.shape[1]) * g, "k": r.ints(k)}
+        if set(s) != {1}:
+            args["s"] = r.ints(s)
+        if any(p):
+            args["p"] = r.ints(p[:rank])
+        if any(op):
+            args["output_padding"] = r.ints(op)
+        if set(d) != {1}:
+            args["d"] = r.ints(d)
+        if g > 1:
+            args["groups"] = g
+        args["bias"] = r.stored_input(node, 2)
+        r.add(i, node, "deconv", args)
+        return True
 
 
 @layer_class
@@ -900,6 +1038,53 @@ class DeformConv(Layer):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``torchvision.ops.DeformConv2d`` (offsets, and the mask when given, are its second
+        and third inputs; offset groups follow from the offsets' channels, as in torchvision).
+        FlopCounterMode has no rule for ``torchvision::deform_conv2d``: its MACs are not
+        measured (``verify --against torch`` says so)."""
+        k, s, d, _, p, _ = self.window(ins[0])
+        if any(lo != hi for lo, hi in zip(p, self.window(ins[0]).hi, strict=True)):
+            raise tc.refuse("uneven padding", "torchvision's DeformConv2d pads both sides "
+                            "equally")
+        return tc.call("torchvision.ops.DeformConv2d", ("in_channels", ins[0][0]),
+                       ("out_channels", self.out), kernel_size=tc.squeeze(k),
+                       stride=tc.squeeze(s), padding=tc.squeeze(p), dilation=tc.squeeze(d),
+                       groups=self.groups, bias=None if self.bias else False,
+                       defaults=tc.CONV_DEFAULTS)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("DeformConv",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """DeformConv (opset 19: X, W, offset, B, mask) → ``deform_conv`` on the map, the
+        offsets and the mask when given."""
+        w = r.weight(node)
+        k = list(r.attr(node, "kernel_shape", w.shape[2:]))
+        s = list(r.attr(node, "strides", [1, 1]))
+        d = list(r.attr(node, "dilations", [1, 1]))
+        p = list(r.attr(node, "pads", [0, 0, 0, 0]))
+        if p[:2] != p[2:]:
+            raise r.error(node, f"asymmetric pads {p}: deform_conv pads both sides equally")
+        args: dict[str, Any] = {"out": int(w.shape[0]), "k": r.ints(k)}
+        if set(s) != {1}:
+            args["s"] = r.ints(s)
+        if any(p):
+            args["p"] = r.ints(p[:2])
+        if set(d) != {1}:
+            args["d"] = r.ints(d)
+        if int(r.attr(node, "group", 1)) > 1:
+            args["groups"] = int(r.attr(node, "group", 1))
+        if int(r.attr(node, "offset_group", 1)) > 1:
+            args["offset_groups"] = int(r.attr(node, "offset_group", 1))
+        args["bias"] = r.stored_input(node, 3)
+        data = [r.resolve(node.input[0]), r.resolve(node.input[2])]
+        if len(node.input) > 4 and node.input[4]:
+            data.append(r.resolve(node.input[4]))
+        r.add(i, node, "deform_conv", args, data)
+        return True
 
 
 def _bilinear(x: Array, py: Array, px: Array) -> Array:

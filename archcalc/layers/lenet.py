@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..shapes import PerAxis, Shape, prod
+from .. import torch_code as tc
+from ..errors import BridgeError
+from ..shapes import PerAxis, Shape, per_axis, prod
+from ..torch_code import TorchLayer
 from .base import (
     ACT,
     BIAS,
@@ -125,3 +128,20 @@ class Subsample(Pool):
         ex.tensor("bias", "C", {"C": ex.shape[0]}, ex.shape[0])
         ex.macs("*".join(osyms), oenv, "one coefficient multiply per output")
         ex.elementwise("bias", "*".join(osyms), oenv, prod(ex.oshape))
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``Subsample`` helper: a k×k window sum times a coefficient plus a bias, per map
+        (PyTorch has no such module)."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+        k = per_axis(self.k, n, "k")
+        s = per_axis(self.s if self.s is not None else self.k, n, "s")
+        if n != 2 or len(set(k)) != 1 or len(set(s)) != 1:
+            raise BridgeError("subsample exports only with a square 2D window")
+        return tc.call("Subsample", ("channels", shape[0]), ("kernel_size", k[0]),
+                       ("stride", s[0]), helper="Subsample")
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "ONNX has no subsampling: PyTorch writes it as AveragePool, a Mul by k² and a depthwise"
+        " Conv")

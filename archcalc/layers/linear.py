@@ -4,10 +4,12 @@ transfer's Gram matrix), ``matmul``."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import RF, Shape, prod
+from ..torch_code import TorchLayer
 from .base import (
     ACT,
     BIAS,
@@ -211,6 +213,58 @@ class Linear(Layer):
             return
         rx.ends()
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.Linear(F, out, bias)``; on a ``[C, 1…]`` map (read as ``[C]``) an
+        ``nn.Flatten()`` first; ``per_position`` → the ``PositionwiseLinear`` helper."""
+        (shape,) = ins
+        bias = None if self.bias else False
+        if self.per_position:
+            return tc.call("PositionwiseLinear", ("in_features", shape[0]),
+                           ("out_features", self.out), bias=bias, helper="PositionwiseLinear")
+        module = tc.call("nn.Linear", ("in_features", shape[0]), ("out_features", self.out),
+                         bias=bias)
+        return module if len(shape) == 1 else tc.sequential(tc.call("nn.Flatten"), module)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Gemm", "MatMul")
+
+    ONNX_ORDER: ClassVar[int] = -1
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Gemm (``x·Wᵀ + b``, alpha = beta = 1) → ``fc``; MatMul by a constant ``[F, out]``
+        → ``fc``, an Add of a constant ``[out]`` after it its bias (a MatMul of two
+        activations is a ``matmul``'s)."""
+        if node.op_type == "Gemm":
+            if r.attr(node, "transA", 0) or r.attr(node, "alpha", 1.0) != 1.0 or \
+                    r.attr(node, "beta", 1.0) != 1.0:
+                raise r.error(node, "only Gemm with transA = 0, alpha = 1 and beta = 1 is an "
+                              "fc")
+            w = r.weight(node, "a product of two activations has no archcalc layer")
+            out = int(w.shape[0] if r.attr(node, "transB", 0) else w.shape[1])
+            x = r.resolve(node.input[0])
+            r.add(i, node, "fc", {"out": out, "bias": r.stored_input(node, 2)},
+                  [x], name=r.fc_name(node, x))
+            return True
+        w = r.const(node.input[1])
+        if w is None or len(w.shape) != 2:
+            return False
+        out_name = node.output[0]
+        bias = False
+        readers = r.readers(out_name)
+        if len(readers) == 1 and readers[0].op_type == "Add":
+            add_node = readers[0]
+            other = [v for v in add_node.input if v != out_name]
+            c = r.const(other[0]) if other else None
+            if c is not None and prod(c.shape) == int(w.shape[1]):
+                bias = True
+                r.claimed.add(r.producer[add_node.output[0]])
+                out_name = add_node.output[0]
+        x = r.resolve(node.input[0])
+        r.add(i, node, "fc", {"out": int(w.shape[1]), "bias": bias}, [x], out_name,
+              name=r.fc_name(node, x))
+        return True
+
 
 @layer_class
 class Gram(Layer):
@@ -308,6 +362,41 @@ class Gram(Layer):
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``Gram`` helper (``torch.bmm`` of the flattened map with its transpose)."""
+        return tc.call("Gram", normalize=self.normalize or None, helper="Gram")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Reshape",)
+    ONNX_ORDER: ClassVar[int] = -2
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """PyTorch's ``f = x.flatten(2); f @ f.transpose(1, 2)`` (÷ C·n: ``normalize``) —
+        Reshape to ``[B, C, n]``, Transpose(0, 2, 1), MatMul of the two — → ``gram``."""
+        x = r.resolve(node.input[0])
+        shape, out = r.shape(x, node), r.shape(node.output[0], node)
+        if len(shape) < 3 or len(out) != 3 or out[1] != shape[1] or out[2] != prod(shape[2:]):
+            return False
+        readers = r.readers(node.output[0])
+        t = next((n for n in readers if n.op_type == "Transpose"), None)
+        mm = next((n for n in readers if n.op_type == "MatMul"), None)
+        if len(readers) != 2 or t is None or mm is None or list(r.attr(t, "perm")) != [0, 2, 1] \
+                or list(mm.input) != [node.output[0], t.output[0]]:
+            return False
+        chain, args = [t, mm], {}
+        after = r.readers(mm.output[0])
+        if len(after) == 1 and after[0].op_type == "Div":
+            c = r.const(after[0].input[1])
+            if c is not None and c.value is not None and c.value.size == 1 and \
+                    float(c.value.reshape(())) == prod(shape[1:]):
+                chain.append(after[0])
+                args["normalize"] = True
+        for n in chain:
+            r.claimed.add(r.producer[n.output[0]])
+        r.add(i, node, "gram", args, [x], chain[-1].output[0])
+        return True
+
 
 @layer_class
 class MatMul(Layer):
@@ -400,3 +489,24 @@ class MatMul(Layer):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``torch.matmul(a, b)`` (``b.transpose(1, 2)`` with ``transpose_b``) in forward."""
+        tail = ".transpose(1, 2)" if self.transpose_b else ""
+        return tc.merge(lambda names: f"torch.matmul({names[0]}, {names[1]}{tail})")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("MatMul",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """MatMul of two activations ``[B, N, K]·[B, K, M]`` → ``matmul``."""
+        if any(v in r.consts for v in node.input[:2]):
+            raise r.error(node, "a MatMul by a constant that is not a 2-D weight has no "
+                          "archcalc layer", "only x @ W with a constant 2-D W is an fc")
+        shapes = [r.shape(r.resolve(v), node) for v in node.input[:2]]
+        if any(len(s) != 3 for s in shapes):
+            raise r.error(node, f"a MatMul of {[list(s) for s in shapes]} has no archcalc "
+                          "layer", "matmul multiplies [B, N, K] by [B, K, M]")
+        r.add(i, node, "matmul", {})
+        return True

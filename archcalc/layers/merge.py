@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import RF, AxisRF, Shape, prod, rf_merge
+from ..torch_code import TorchLayer
 from .base import ACT, NO_WORK, Layer, Saved, Shapes, Tensor, Tensors, Work, layer_class
 
 if TYPE_CHECKING:
@@ -88,6 +90,22 @@ class Add(Merge):
         osyms, oenv = ex.out_symbols()
         n = len(ex.ins)
         ex.elementwise("add", f"({n} - 1)*" + "*".join(osyms), oenv, (n - 1) * prod(ex.oshape))
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``a + b (+ c …)`` in forward."""
+        return tc.merge(lambda names: " + ".join(names))
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Add", "Sum")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Add/Sum of two or more activations → ``add``."""
+        if any(v in r.consts for v in node.input if v):
+            raise r.error(node, "an Add of a constant tensor has no archcalc layer",
+                          "only a bias after MatMul is read (as an fc's bias)")
+        r.add(i, node, "add", {})
+        return True
 
 
 @layer_class
@@ -207,6 +225,32 @@ class Multiply(Merge):
                    note="the output stays on the full-size input's grid")
             rx.add(f"start{x}", f"start_map{x}", env, rx.got[a].start)
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``a * b``; a flat ``[C]`` gate is given the map's spatial axes first."""
+        a, b = ins
+        n = max(len(a), len(b)) - 1
+
+        def expr(names: Sequence[str]) -> str:
+            x, y = names
+            if len(a) != len(b):
+                view = "[:, :" + ", None" * n + "]"
+                x, y = (x, y + view) if len(a) > len(b) else (x + view, y)
+            return f"{x} * {y}"
+
+        return tc.merge(expr)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Mul",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Mul of two activations → ``multiply`` (a ``[C, 1, 1]`` gate broadcasts: SE)."""
+        if any(v in r.consts for v in node.input if v):
+            raise r.error(node, "a Mul by a constant tensor has no archcalc layer",
+                          "a scalar is a scale, a stored per-channel tensor a layer_scale")
+        r.add(i, node, "multiply", {})
+        return True
+
 
 @layer_class
 class Concat(Merge):
@@ -270,6 +314,21 @@ class Concat(Merge):
                        lambda ax: "equal for every input")
         ex.shape_checked()
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.merge(lambda names: f"torch.cat([{', '.join(names)}], dim=1)")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Concat",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        shape = r.shape(node.output[0], node)
+        if int(r.attr(node, "axis")) % len(shape) != 1:
+            raise r.error(node, "a Concat along an axis other than the channels has no "
+                          "archcalc layer")
+        r.add(i, node, "concat", {})
+        return True
+
 
 @layer_class
 class Subtract(Merge):
@@ -320,3 +379,18 @@ class Subtract(Merge):
         ex.same_shape("element-wise over two inputs of one shape")
         osyms, oenv = ex.out_symbols()
         ex.elementwise("subtract", "*".join(osyms), oenv, prod(ex.oshape))
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``a - b`` in forward."""
+        return tc.merge(lambda names: f"{names[0]} - {names[1]}")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Sub",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Sub of two activations of one shape → ``subtract``."""
+        if any(v in r.consts for v in node.input if v):
+            raise r.error(node, "a Sub of a constant tensor has no archcalc layer")
+        r.add(i, node, "subtract", {})
+        return True

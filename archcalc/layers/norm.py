@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import LayerArgError
+from .. import torch_code as tc
+from ..errors import BridgeError, LayerArgError
 from ..shapes import RF, AxisRF, Shape, prod
+from ..torch_code import TorchLayer
 from .base import (
     ACT,
     FROZEN_SCALE,
@@ -256,6 +258,31 @@ class BatchNorm(Pointwise):
         osyms, oenv = ex.out_symbols()
         ex.elementwise("bn", "2*" + "*".join(osyms), oenv, 2 * prod(ex.oshape))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.BatchNormNd(C)``: 1d for ``[C]`` and ``[C, L]``, 2d, 3d by rank (its
+        ``num_batches_tracked`` is a step counter, not counted); ``frozen`` →
+        ``torchvision.ops.FrozenBatchNorm2d`` (γ, β and the statistics all buffers)."""
+        shape = ins[0]
+        n = max(len(shape) - 1, 1)
+        eps = self.eps if self.eps != 1e-5 else None
+        if self.frozen and self.affine:
+            if n != 2:
+                raise BridgeError(f"a frozen bn on {list(shape)}: torchvision's "
+                                  "FrozenBatchNorm2d is 2D only")
+            return tc.call("torchvision.ops.FrozenBatchNorm2d", ("num_features", shape[0]),
+                           eps=eps)
+        return tc.call(f"nn.BatchNorm{n}d", ("num_features", shape[0]), eps=eps,
+                       affine=None if self.affine else False)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("BatchNormalization",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        eps = float(r.attr(node, "epsilon", 1e-5))
+        r.add(i, node, "bn", {} if abs(eps - 1e-5) < 1e-12 else {"eps": round(eps, 9)})
+        return True
+
 
 @layer_class
 class LayerNorm(Pointwise):
@@ -386,6 +413,21 @@ class LayerNorm(Pointwise):
             rx.emit(ax, f"r_prev{x} + (n{x} - 1)*j_prev{x}", f"j_prev{x}", f"start_prev{x}",
                     {f"n{x}": n[a]}, "the statistics of the whole sample: every position")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.LayerNorm(shape)`` over everything, or the ``ChannelLayerNorm`` helper over the
+        channels of each position (ConvNeXt's LayerNorm2d)."""
+        shape = ins[0]
+        eps = self.eps if self.eps != 1e-5 else None
+        if self.over == "all":
+            return tc.call("nn.LayerNorm", ("normalized_shape", tuple(shape)), eps=eps)
+        return tc.call("ChannelLayerNorm", ("normalized_shape", shape[0]), eps=eps,
+                       helper="ChannelLayerNorm")
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "PyTorch writes LayerNorm over the last axes (channels-last); a channel-first layer "
+        "normalisation has no single ONNX operator")
+
 
 @layer_class
 class LRN(Pointwise):
@@ -506,6 +548,21 @@ class LRN(Pointwise):
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "lrn", f"({self.size} + 4)", self.size + 4)
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("nn.LocalResponseNorm", ("size", self.size), alpha=self.alpha,
+                       beta=self.beta, k=self.k)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("LRN",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        r.add(i, node, "lrn", {"size": int(r.attr(node, "size")),
+                               "alpha": round(float(r.attr(node, "alpha", 1e-4)), 12),
+                               "beta": round(float(r.attr(node, "beta", 0.75)), 9),
+                               "k": round(float(r.attr(node, "bias", 1.0)), 9)})
+        return True
 
 
 def _moments(x: Array, axes: tuple[int, ...], eps: float) -> Array:
@@ -658,6 +715,32 @@ class GroupNorm(Pointwise):
     def explain_rf(self, rx: RFDerivation) -> None:
         _explain_whole_map(rx, "each group's statistics cover the whole map")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.GroupNorm(G, C, eps, affine)``."""
+        return tc.call("nn.GroupNorm", ("num_groups", self.groups), ("num_channels", ins[0][0]),
+                       eps=self.eps if self.eps != 1e-5 else None,
+                       affine=None if self.affine else False)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("GroupNormalization",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """GroupNormalization (opset 18/21: scale and bias per channel, or per group in opset
+        18 — refused) → ``groupnorm``."""
+        c = r.shape(r.resolve(node.input[0]), node)[1]
+        g = int(r.attr(node, "num_groups"))
+        scale = r.const(node.input[1])
+        if scale is None or prod(scale.shape) != c:
+            raise r.error(node, f"a scale of {list(scale.shape) if scale else '?'} is not one "
+                          f"per channel ({c})", "export with opset 21 (per-channel scale)")
+        args: dict[str, Any] = {"groups": g}
+        eps = float(r.attr(node, "epsilon", 1e-5))
+        if abs(eps - 1e-5) > 1e-12:
+            args["eps"] = round(eps, 9)
+        r.add(i, node, "groupnorm", args)
+        return True
+
 
 @layer_class
 class InstanceNorm(Pointwise):
@@ -806,6 +889,32 @@ class InstanceNorm(Pointwise):
         else:
             _explain_whole_map(rx, "each channel's statistics cover the whole map")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.InstanceNormNd(C, eps, affine, track_running_stats)``."""
+        n = tc.rank(self.kind, ins[0])
+        return tc.call(f"nn.InstanceNorm{n}d", ("num_features", ins[0][0]),
+                       eps=self.eps if self.eps != 1e-5 else None,
+                       affine=self.affine or None,
+                       track_running_stats=self.track_running_stats or None)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("InstanceNormalization",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """InstanceNormalization → ``instancenorm``: ONNX always carries γ and β; PyTorch's
+        default (``affine=False``) writes them as ones and zeros, which are no parameters."""
+        scale, shift = (r.const(v) for v in node.input[1:3])
+        filler = scale is not None and shift is not None and scale.value is not None and \
+            shift.value is not None and bool((scale.value == 1).all() and
+                                             (shift.value == 0).all())
+        args: dict[str, Any] = {} if filler else {"affine": True}
+        eps = float(r.attr(node, "epsilon", 1e-5))
+        if abs(eps - 1e-5) > 1e-12:
+            args["eps"] = round(eps, 9)
+        r.add(i, node, "instancenorm", args)
+        return True
+
 
 @layer_class
 class L2Norm(Pointwise):
@@ -930,6 +1039,40 @@ class L2Norm(Pointwise):
         ex.elementwise("l2norm", f"{ops}*" + "*".join(syms) + f" + {positions}", env,
                        ops * prod(ex.shape) + prod(ex.shape[1:]))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``L2Norm`` helper (``F.normalize`` over the channels, SSD's learned scale)."""
+        return tc.call("L2Norm", ("channels", ins[0][0]),
+                       eps=self.eps if self.eps != 1e-12 else None,
+                       affine=None if self.affine else False, helper="L2Norm")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("LpNormalization", "ReduceL2")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """LpNormalization(p = 2, axis = 1) → ``l2norm`` without a scale (``affine: false``);
+        PyTorch's ``F.normalize(x, dim=1)`` — ReduceL2 over the channels, Clip(ε), Expand,
+        x / it — likewise, and a Mul by a stored per-channel tensor after it is its scale
+        (SSD's L2Norm: ``affine``)."""
+        if node.op_type == "LpNormalization":
+            if int(r.attr(node, "p", 2)) != 2 or int(r.attr(node, "axis", -1)) != 1:
+                raise r.error(node, "only LpNormalization with p = 2 over the channels "
+                              "(axis 1) is an l2norm")
+            r.add(i, node, "l2norm", {"affine": False})
+            return True
+        x = r.resolve(node.input[0])
+        axes = r.attr(node, "axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = [int(v) for v in r.value(node.input[1], node, "axes")]
+        chain, args = _normalize_chain(r, node, x, list(axes or []))
+        if chain is None:
+            raise r.error(node, "a ReduceL2 that is not F.normalize over the channels has no "
+                          "archcalc layer")
+        for n in chain:
+            r.claimed.add(r.producer[n.output[0]])
+        r.add(i, node, "l2norm", args, [x], chain[-1].output[0])
+        return True
+
 
 @layer_class
 class LayerScale(Pointwise):
@@ -982,3 +1125,57 @@ class LayerScale(Pointwise):
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "layer_scale", "1", 1)
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("LayerScale", ("channels", ins[0][0]), helper="LayerScale")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Mul",)
+
+    ONNX_ORDER: ClassVar[int] = -1
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """A Mul by a stored per-channel tensor (``[C]``, ``[C, 1, 1]``) → ``layer_scale``."""
+        x, const = r.split_const(node)
+        if const is None or not const.stored or x is None:
+            return False
+        c = r.shape(x, node)[1]
+        if prod(const.shape) != c or c == 1:
+            return False
+        r.add(i, node, "layer_scale", {}, [x])
+        return True
+
+
+def _normalize_chain(r: Any, node: Any, x: str, axes: list[int]
+                     ) -> tuple[list[Any] | None, dict[str, Any]]:
+    """The nodes after a ReduceL2 that make ``F.normalize(x, dim=1)`` (Clip, an Expand,
+    the Div of x), and a Mul by a stored per-channel scale after them; the l2norm's args."""
+    shape = r.shape(x, node)
+    if [a % len(shape) for a in axes] != [1] or not r.attr(node, "keepdims", 1):
+        return None, {}
+    chain: list[Any] = []
+    cur = node
+    args: dict[str, Any] = {}
+    for op in ("Clip", "Expand", "Div"):
+        readers = r.readers(cur.output[0])
+        if len(readers) != 1 or readers[0].op_type != op:
+            if op == "Expand":
+                continue
+            return None, {}
+        cur = readers[0]
+        chain.append(cur)
+        if op == "Clip" and len(cur.input) > 1 and cur.input[1]:
+            eps = float(r.value(cur.input[1], cur, "the norm floor"))
+            if abs(eps - 1e-12) > 1e-18:
+                args["eps"] = float(f"{eps:.7g}")
+    if r.resolve(cur.input[0]) != x:
+        return None, {}
+    readers = r.readers(cur.output[0])
+    _data, const = r.split_const(readers[0]) if len(readers) == 1 and \
+        readers[0].op_type == "Mul" else (None, None)
+    if const is not None and const.stored and prod(const.shape) == shape[1]:
+        chain.append(readers[0])
+    else:
+        args["affine"] = False
+    return chain, args

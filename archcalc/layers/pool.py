@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import (
     RF,
@@ -22,6 +23,7 @@ from ..shapes import (
     prod,
     rf_window,
 )
+from ..torch_code import TorchLayer
 from .base import (
     ACT,
     NO_WORK,
@@ -234,6 +236,33 @@ class Pool(Layer):
         k, s, d, _, p, _ = self.window(rx.shape)
         rx.window(k, s, p, d)
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.MaxPoolNd(kernel_size, stride, padding, dilation, ceil_mode)``."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+        k = per_axis(self.k, n, "k")
+        s = per_axis(self.s if self.s is not None else self.k, n, "s")
+        return tc.call(f"nn.MaxPool{n}d", ("kernel_size", tc.squeeze(k)),
+                       stride=tc.squeeze(s) if s != k else None,
+                       padding=tc.squeeze(per_axis(self.p, n, "p")),
+                       dilation=tc.squeeze(per_axis(self.d, n, "d")),
+                       ceil_mode=self.ceil_mode or None, defaults=tc.POOL_DEFAULTS)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("MaxPool",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """MaxPool → ``maxpool`` (ONNX strides default to 1, so ``s`` is always written); its
+        indices output only when MaxUnpool nodes read it."""
+        if len(node.output) > 1 and node.output[1] and any(
+                n.op_type != "MaxUnpool" for n in r.readers(node.output[1])):
+            raise r.error(node, "MaxPool's indices output has no archcalc layer (only a "
+                          "MaxUnpool's indices: a max_unpool)")
+        shape = r.shape(r.resolve(node.input[0]), node)
+        r.add(i, node, "maxpool", r.pool_geometry(node, shape))
+        return True
+
 
 @layer_class
 class AvgPool(Pool):
@@ -316,6 +345,34 @@ class AvgPool(Pool):
     def _explain_more(self, ex: Derivation, osyms: list[str], oenv: dict[str, Any]) -> None:
         ex.elementwise("divide", "*".join(osyms), oenv, prod(ex.oshape))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AvgPoolNd(kernel_size, stride, padding, ceil_mode, count_include_pad)``."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+        k = per_axis(self.k, n, "k")
+        s = per_axis(self.s if self.s is not None else self.k, n, "s")
+        return tc.call(f"nn.AvgPool{n}d", ("kernel_size", tc.squeeze(k)),
+                       stride=tc.squeeze(s) if s != k else None,
+                       padding=tc.squeeze(per_axis(self.p, n, "p")),
+                       ceil_mode=self.ceil_mode or None,
+                       count_include_pad=None if self.count_include_pad else False,
+                       defaults=tc.POOL_DEFAULTS)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("AveragePool",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """AveragePool → ``avgpool`` (ONNX's count_include_pad defaults to 0, PyTorch's to 1)."""
+        shape = r.shape(r.resolve(node.input[0]), node)
+        args = r.pool_geometry(node, shape)
+        if "d" in args:
+            raise r.error(node, "a dilated average pool has no archcalc layer")
+        if "p" in args and not r.attr(node, "count_include_pad", 0):
+            args["count_include_pad"] = False
+        r.add(i, node, "avgpool", args)
+        return True
+
 
 @layer_class
 class GlobalAvgPool(Layer):
@@ -395,6 +452,20 @@ class GlobalAvgPool(Layer):
         n = rx.shape[1:]
         rx.window(n, n, [0] * rx.rank, note="a window as large as the map")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AdaptiveAvgPoolNd(1)`` (the output kept as ``[C, 1…]``, as the engine keeps
+        it)."""
+        return tc.call(f"nn.AdaptiveAvgPool{tc.rank(self.kind, ins[0])}d", ("output_size", 1))
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("GlobalAveragePool", "ReduceMean")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """GlobalAveragePool; ReduceMean over every spatial axis (keepdims = 0: a ``flatten``
+        after it)."""
+        return bool(r.global_pool(i, node, cls.kind))
+
 
 @layer_class
 class GlobalMaxPool(GlobalAvgPool):
@@ -449,6 +520,18 @@ class GlobalMaxPool(GlobalAvgPool):
         (x,) = inputs
         y: Array = x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
         return y
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AdaptiveMaxPoolNd(1)``."""
+        return tc.call(f"nn.AdaptiveMaxPool{tc.rank(self.kind, ins[0])}d", ("output_size", 1))
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("GlobalMaxPool", "ReduceMax")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """GlobalMaxPool; ReduceMax over every spatial axis."""
+        return bool(r.global_pool(i, node, cls.kind))
 
 
 @layer_class
@@ -593,6 +676,16 @@ class AdaptiveAvgPool(Layer):
                     f"start_prev{x} + (K{x} - 1)/2*j_prev{x}", env,
                     "K = largest window, mean stride n/o")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AdaptiveAvgPoolNd(output_size)``."""
+        return tc.call(f"nn.AdaptiveAvgPool{tc.rank(self.kind, ins[0])}d",
+                       ("output_size", tc.squeeze(tuple(out[1:]))))
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "ONNX has no adaptive pool: PyTorch writes an evenly dividing one as AveragePool "
+        "(imported as avgpool) and refuses the others")
+
 
 @layer_class
 class AdaptiveMaxPool(AdaptiveAvgPool):
@@ -674,6 +767,16 @@ class AdaptiveMaxPool(AdaptiveAvgPool):
         if ctx.support:
             return (spread_adaptive(gy, shape, False),), {}
         return (scatter_planes(gy, saved["indices"], shape),), {}
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.AdaptiveMaxPoolNd(output_size)``."""
+        return tc.call(f"nn.AdaptiveMaxPool{tc.rank(self.kind, ins[0])}d",
+                       ("output_size", tc.squeeze(tuple(out[1:]))))
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "ONNX has no adaptive pool: PyTorch writes an evenly dividing one as MaxPool (imported "
+        "as maxpool)")
 
 
 @layer_class
@@ -777,6 +880,14 @@ class Maxout(Layer):
 
 # --------------------------------------------------------------------- regions of interest --
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``Maxout`` helper (a reshape and ``amax``; PyTorch has no maxout module)."""
+        return tc.call("Maxout", ("pieces", self.pieces), helper="Maxout")
+
+    ONNX: ClassVar[tuple[str, ...]] = ()
+    ONNX_NONE: ClassVar[str] = (
+        "ONNX has no maxout: exporters write Reshape and ReduceMax")
+
 def region_boxes(regions: int, height: float, width: float) -> Any:
     """The ``regions`` boxes ``(x1, y1, x2, y2)`` in image coordinates the executor pools when a
     spec has no real proposals: a fixed low-discrepancy spread (the golden-ratio family) of
@@ -865,6 +976,15 @@ class RegionPool(Layer):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def region_module(self, ins: Shapes, out: Shape, kw: dict[str, Any]) -> TorchLayer:
+        """The exported ``RegionPool`` helper: the boxes of :meth:`boxes`, made in torch."""
+        h0, w0 = ins[0][1], ins[0][2]
+        _, scales = self.boxes(ins)
+        return tc.call("RegionPool", ("op", self.kind), ("output_size", tuple(out[1:])),
+                       ("regions", self.regions),
+                       ("image_size", (h0 / self.scale, w0 / self.scale)),
+                       ("scales", tuple(float(v) for v in scales)), **kw, helper="RegionPool")
 
     def boxes(self, ins: Shapes) -> tuple[Any, list[float]]:
         """The executor's boxes (:func:`region_boxes`, in the image the first map's ``scale``
@@ -984,6 +1104,21 @@ class RoIPool(RegionPool):
         ex.window("C*P_h*P_w*ceil(H/P_h)*ceil(W/P_w)",
                   {"C": c, "P_h": ph, "P_w": pw, "H": h, "W": w},
                   "per region: each bin of a region as large as the map (an upper bound)")
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``RegionPool`` helper with torchvision's ``roi_pool`` on the executor's fixed
+        boxes (a spec has no proposals)."""
+        return self.region_module(ins, out, {})
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("MaxRoiPool",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """MaxRoiPool(X, rois) → ``roi_pool`` of as many regions as the rois tensor holds."""
+        return bool(r.region_pool(i, node, "roi_pool", {
+            "out": r.ints(list(r.attr(node, "pooled_shape"))),
+            "scale": round(float(r.attr(node, "spatial_scale", 1.0)), 9)}))
 
 
 @layer_class
@@ -1110,6 +1245,36 @@ class RoIAlign(RegionPool):
                   "per region: g·g samples per bin, each reading 4 neighbours")
         ex.elementwise("sample", "*".join(osyms) + "*7*g*g", env,
                        prod(ex.oshape) * 7 * self.sampling_ratio ** 2)
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``RegionPool`` helper with torchvision's ``roi_align`` on the executor's fixed
+        boxes, each from the level its size selects when there are several maps (as
+        ``MultiScaleRoIAlign``)."""
+        return self.region_module(ins, out, {"sampling_ratio": self.sampling_ratio,
+                                             "aligned": self.aligned or None})
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("RoiAlign",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """RoiAlign(X, rois, batch_indices) → ``roi_align`` of as many regions as the rois
+        tensor holds (average mode; half_pixel is torchvision's ``aligned``)."""
+        mode = r.text_attr(node, "mode", "avg")
+        if mode != "avg":
+            raise r.error(node, f"RoiAlign mode {mode!r}: archcalc's roi_align averages")
+        ratio = int(r.attr(node, "sampling_ratio", 0))
+        if ratio <= 0:
+            raise r.error(node, "sampling_ratio 0 (adaptive) has no fixed count",
+                          "export with a fixed sampling_ratio (torchvision's 2)")
+        args: dict[str, Any] = {
+            "out": r.ints([int(r.attr(node, "output_height", 1)),
+                           int(r.attr(node, "output_width", 1))]),
+            "scale": round(float(r.attr(node, "spatial_scale", 1.0)), 9),
+            "sampling_ratio": ratio}
+        if r.text_attr(node, "coordinate_transformation_mode", "half_pixel") == "half_pixel":
+            args["aligned"] = True
+        return bool(r.region_pool(i, node, "roi_align", args))
 
 
 def _align(feat: Array, boxes: Any, pooled: tuple[int, int], g: int, aligned: bool) -> Array:
@@ -1294,3 +1459,27 @@ class MaxUnpool(Layer):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``MaxUnpool`` helper: a scatter of each value to its pool's flat argmax
+        position (PyTorch's max_unpool for any rank); the exporter writes that pool with
+        ``return_indices=True`` and hands its indices here."""
+        return tc.call("MaxUnpool", ("size", tuple(out[1:])), helper="MaxUnpool")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("MaxUnpool",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """MaxUnpool(X, I) → ``max_unpool`` with ``indices:`` naming the MaxPool that made I
+        (its output size is that pool's input size)."""
+        pool = r.producer_node(node.input[1])
+        if pool is None or pool.op_type != "MaxPool" or node.input[1] != pool.output[1]:
+            raise r.error(node, "its indices do not come from a MaxPool")
+        if len(node.input) > 2 and node.input[2]:
+            want = [int(v) for v in r.value(node.input[2], node, "output_shape")][2:]
+            if want != list(r.shape(r.resolve(pool.input[0]), node)[2:]):
+                raise r.error(node, f"output_shape {want} is not its pool's input size")
+        r.add(i, node, "max_unpool", {"indices": r.ref(pool.output[0])},
+              [r.resolve(node.input[0])])
+        return True

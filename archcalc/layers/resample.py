@@ -6,8 +6,10 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import LayerArgError
+from .. import torch_code as tc
+from ..errors import BridgeError, LayerArgError
 from ..shapes import RF, AxisRF, PerAxis, Shape, per_axis, prod, rf_upsample
+from ..torch_code import TorchLayer
 from .base import (
     NO_WORK,
     REQUIRED,
@@ -192,6 +194,55 @@ class Upsample(Layer):
                         "; bilinear reads one more input pixel" if self.mode == "bilinear"
                         else ""))
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.Upsample`` (nearest, or linear/bilinear/trilinear by rank), by the output size
+        the engine computed, or by the scale given."""
+        n = tc.rank(self.kind, ins[0])
+        mode = self.mode
+        if mode == "bilinear":
+            mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[n]
+        scale = None
+        if self.scale is not None:
+            scale = tc.squeeze(tuple(float(v) for v in per_axis(self.scale, n, "scale")))
+        return tc.call("nn.Upsample", size=tc.squeeze(tuple(out[1:])) if scale is None else None,
+                       scale_factor=scale, mode=mode,
+                       align_corners=self.align_corners if mode != "nearest" else None)
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Resize", "Upsample")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Resize/Upsample → ``upsample`` (nearest as PyTorch's: asymmetric + floor; linear:
+        half pixel, or align_corners)."""
+        x = r.resolve(node.input[0])
+        shape = r.shape(x, node)
+        out = r.shape(node.output[0], node)
+        mode = r.text_attr(node, "mode", "nearest")
+        ctm = r.text_attr(node, "coordinate_transformation_mode", "half_pixel")
+        args: dict[str, Any] = {}
+        if mode == "nearest":
+            nm = r.text_attr(node, "nearest_mode", "round_prefer_floor")
+            if node.op_type == "Resize" and (ctm != "asymmetric" or nm != "floor"):
+                raise r.error(node, f"nearest resize with {ctm}/{nm} is not PyTorch's nearest "
+                              "(asymmetric, floor)")
+        elif mode == "linear":
+            if ctm not in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+                raise r.error(node, f"linear resize with {ctm} has no archcalc upsample")
+            args["mode"] = "bilinear"
+            if ctm == "align_corners":
+                args["align_corners"] = True
+        else:
+            raise r.error(node, f"a {mode} resize has no archcalc upsample")
+        ratios = [out[a] / shape[a] for a in range(2, len(shape))]
+        if out[:2] != shape[:2]:
+            raise r.error(node, "a resize of the batch or channel axes has no archcalc layer")
+        if all(q == int(q) for q in ratios):
+            r.add(i, node, "upsample", {"scale": r.ints([int(q) for q in ratios]), **args}, [x])
+        else:
+            r.add(i, node, "upsample", {"size": r.ints(out[2:]), **args}, [x])
+        return True
+
 
 @layer_class
 class PixelShuffle(Layer):
@@ -291,6 +342,24 @@ class PixelShuffle(Layer):
             rx.emit(ax, f"r_prev{x}", f"j_prev{x}/f", f"start_prev{x} + (1/f - 1)/2*j_prev{x}",
                     {"f": self.r}, "each output copies one input position: the grid is refined "
                     "by f = r")
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        if len(ins[0]) != 3:
+            raise BridgeError(f"pixel_shuffle on the {len(ins[0]) - 1}D input {list(ins[0])}: "
+                              "nn.PixelShuffle is 2D only")
+        return tc.call("nn.PixelShuffle", ("upscale_factor", self.r))
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("DepthToSpace",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """DepthToSpace in CRD mode (PyTorch's pixel_shuffle) → ``pixel_shuffle``."""
+        if r.text_attr(node, "mode", "DCR") != "CRD":
+            raise r.error(node, "DepthToSpace in DCR mode is not PyTorch's pixel_shuffle "
+                          "(CRD)")
+        r.add(i, node, "pixel_shuffle", {"r": int(r.attr(node, "blocksize"))})
+        return True
 
 
 def _resize_axis(x: Array, axis: int, out: int, mode: str, align: bool,

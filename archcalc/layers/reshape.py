@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import torch_code as tc
 from ..errors import LayerArgError
 from ..shapes import RF, Pair, PerAxis, Shape, per_axis, prod, rf_window
+from ..torch_code import TorchLayer
 from .base import (
     NO_WORK,
     REQUIRED,
@@ -100,6 +102,34 @@ class Flatten(Rearrange):
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("nn.Flatten")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Flatten", "Reshape", "Squeeze")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Flatten(axis = 1), a Reshape to ``[B, F]``, a Squeeze of ``[B, C, 1, 1]`` →
+        ``flatten`` (left out before an fc that reads the ``[C, 1, 1]`` map directly)."""
+        x = r.resolve(node.input[0])
+        out = r.shape(node.output[0], node)
+        if node.op_type == "Flatten":
+            if int(r.attr(node, "axis", 1)) != 1:
+                raise r.error(node, "only Flatten(axis = 1) keeps the batch axis")
+        elif node.op_type == "Squeeze":
+            if len(out) != 2:
+                raise r.error(node, f"a Squeeze to {list(out)} has no archcalc layer")
+        else:
+            shape = r.shape(x, node)
+            if out[0] != shape[0]:
+                raise r.error(node, f"a Reshape of {list(shape)} to {list(out)} moves the "
+                              "batch axis")
+            if len(out) != 2:
+                return False
+        r.flatten_or_absorb(i, node, x)
+        return True
+
 
 @layer_class
 class Reshape(Rearrange):
@@ -156,6 +186,23 @@ class Reshape(Rearrange):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.ends()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``Reshape`` helper with the spec's shape (a −1 stays one: the module fits any
+        size, so an RPN head shared by five levels is one module)."""
+        return tc.call("Reshape", ("shape", tuple(self.shape)), helper="Reshape")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Reshape",)
+
+    ONNX_ORDER: ClassVar[int] = 1
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Any other Reshape that keeps the batch axis → ``reshape``."""
+        x = r.resolve(node.input[0])
+        r.add(i, node, "reshape", {"shape": list(r.shape(node.output[0], node)[1:])}, [x])
+        return True
 
 
 @layer_class
@@ -223,6 +270,43 @@ class ZeroPad(Rearrange):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.shift([p[0] for p in self.pads(rx.shape)], "-")
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """``nn.ConstantPadNd(pairs, 0.0)``."""
+        (shape,) = ins
+        n = tc.rank(self.kind, shape)
+        return tc.constant_pad(tc.pads(self.p, shape, (1,) * n, (1,) * n))
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Pad",)
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Pad with zeros of the spatial axes → ``zeropad``, or into the padding of the Conv
+        that alone reads it."""
+        mode = r.text_attr(node, "mode", "constant")
+        pads = r.attr(node, "pads")
+        if pads is None:
+            pads = [int(v) for v in r.value(node.input[1], node, "pads")]
+        value = 0.0
+        if len(node.input) > 2 and node.input[2]:
+            value = float(r.value(node.input[2], node, "the pad value"))
+        rank = len(pads) // 2
+        if mode != "constant" or value != 0.0 or any(pads[j] or pads[j + rank] for j in (0, 1)) \
+                or any(v < 0 for v in pads):
+            raise r.error(node, f"Pad({mode}, value {value}, pads {list(pads)}) is no zero "
+                          "padding of the spatial axes")
+        x = r.resolve(node.input[0])
+        spatial = [(int(pads[j]), int(pads[j + rank])) for j in range(2, rank)]
+        readers = r.readers(node.output[0])
+        if len(readers) == 1 and readers[0].op_type == "Conv" and \
+                r.text_attr(readers[0], "auto_pad", "NOTSET") == "NOTSET":
+            r.extra_pads[readers[0].output[0]] = [lo for lo, _ in spatial] + [
+                hi for _, hi in spatial]
+            r.alias[node.output[0]] = x
+            return True
+        r.add(i, node, "zeropad", {"p": r.pad_arg(spatial)}, [x])
+        return True
 
 
 @layer_class
@@ -335,6 +419,57 @@ class Crop(Rearrange):
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.shift([c[0] for c in self.cuts(rx.ins)], "+")
 
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``Crop`` helper with the cuts the engine computed (U-Net's crop-to-size gives
+        only the size: the module for this input size, as every fc is)."""
+        return tc.call("Crop", ("cuts", tuple(self.cuts(ins))), helper="Crop")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Slice",)
+
+    ONNX_ORDER: ClassVar[int] = -1
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """A Slice of spatial axes (PyTorch writes ``x[:, :, a:b, c:d]`` as one Slice per
+        axis: the chain is one crop) → ``crop`` with margins; a Slice of the channels is a
+        ``slice``'s."""
+        x = r.resolve(node.input[0])
+        shape = r.shape(x, node)
+        begin = r.slice_starts(node, shape)
+        axes = list(begin)
+        steps = [int(v) for v in r.value(node.input[4], node, "steps")] \
+            if len(node.input) > 4 and node.input[4] else [1] * len(axes)
+        if set(steps) != {1} or 0 in axes:
+            raise r.error(node, "a strided Slice or one of the batch axis has no archcalc "
+                          "layer")
+        if axes == [1]:
+            return False
+        if 1 in axes:
+            raise r.error(node, "a Slice of channels and spatial axes at once has no archcalc "
+                          "layer")
+        chain = [node]
+        while True:
+            readers = r.readers(chain[-1].output[0])
+            if len(readers) != 1 or readers[0].op_type != "Slice" or \
+                    any(v not in r.consts for v in readers[0].input[1:] if v):
+                break
+            chain.append(readers[0])
+            r.claimed.add(r.producer[readers[0].output[0]])
+        for later in chain[1:]:
+            for ax, start in r.slice_starts(later, shape).items():
+                begin[ax] = start
+        final = r.shape(chain[-1].output[0], node)
+        if any(final[k] != shape[k] for k in (0, 1)):
+            raise r.error(node, "a chain of Slices that also cuts the channels has no "
+                          "archcalc layer")
+        margin = []
+        for ax in range(2, len(shape)):
+            lo = max(0, min(begin.get(ax, 0), shape[ax]))
+            margin.append((lo, shape[ax] - final[ax] - lo))
+        r.add(i, node, "crop", {"margin": r.pad_arg(margin)}, [x], chain[-1].output[0])
+        return True
+
 
 @layer_class
 class ChannelShuffle(Rearrange):
@@ -376,6 +511,40 @@ class ChannelShuffle(Rearrange):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.unchanged()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        """The ``ChannelShuffle`` helper (torchvision's view-transpose-view;
+        ``nn.ChannelShuffle`` does the same but has no ONNX export)."""
+        return tc.call("ChannelShuffle", ("groups", self.groups), helper="ChannelShuffle")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Reshape", "Transpose")
+
+    ONNX_ORDER: ClassVar[int] = -1
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """ShuffleNet's Reshape to ``[B, g, C/g, …]``, Transpose 1↔2, Reshape back →
+        ``channel_shuffle``; a Transpose outside that pattern is refused."""
+        if node.op_type == "Transpose":
+            raise r.error(node, "a Transpose has no archcalc layer (outside ShuffleNet's "
+                          "channel shuffle: reshape, transpose, reshape)")
+        x = r.resolve(node.input[0])
+        shape = r.shape(x, node)
+        out = r.shape(node.output[0], node)
+        readers = r.readers(node.output[0])
+        if len(out) != len(shape) + 1 or len(readers) != 1 or readers[0].op_type != "Transpose":
+            return False
+        t = readers[0]
+        perm = list(r.attr(t, "perm"))
+        back = r.readers(t.output[0])
+        if perm != [0, 2, 1, *range(3, len(out))] or len(back) != 1 or \
+                back[0].op_type != "Reshape" or r.shape(back[0].output[0], node) != shape:
+            return False
+        for n in (t, back[0]):
+            r.claimed.add(r.producer[n.output[0]])
+        r.add(i, node, "channel_shuffle", {"groups": int(out[1])}, [x], back[0].output[0])
+        return True
 
 
 @layer_class
@@ -424,3 +593,33 @@ class Slice(Rearrange):
 
     def explain_rf(self, rx: RFDerivation) -> None:
         rx.unchanged()
+
+    def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
+        return tc.call("ChannelSlice", ("start", self.start), ("stop", self.stop),
+                       helper="ChannelSlice")
+
+    #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
+    ONNX: ClassVar[tuple[str, ...]] = ("Slice", "Split")
+
+    @classmethod
+    def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """Split along the channels → one ``slice`` per output (ShuffleNet v2's channel
+        split); a Slice of the channels → ``slice``."""
+        x = r.resolve(node.input[0])
+        shape = r.shape(x, node)
+        if node.op_type == "Slice":
+            lo = max(0, min(r.slice_starts(node, shape)[1], shape[1]))
+            r.add(i, node, "slice", {"start": lo, "stop": lo + r.shape(node.output[0],
+                                                                      node)[1]}, [x])
+            return True
+        if int(r.attr(node, "axis", 0)) % len(shape) != 1:
+            raise r.error(node, "a Split along an axis other than the channels has no archcalc "
+                          "layer")
+        start = 0
+        base = r.module_name(node)
+        for k, out in enumerate(node.output):
+            c = r.shape(out, node)[1]
+            r.add(i, node, "slice", {"start": start, "stop": start + c}, [x], out,
+                  name=f"{base}{k}")
+            start += c
+        return True
