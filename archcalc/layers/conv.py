@@ -993,6 +993,17 @@ class DeformConv(Layer):
                *(() if dmask is None else (dmask.astype(dt),)))
         return gxs, grads
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The forward; without a mask input (v1) also torchvision's placeholder ``mask``, one
+        zero per sample, which its autograd function saves in place of the masks."""
+        import numpy as np
+
+        y = self.forward(inputs, w, ctx)
+        if len(inputs) > 2:
+            return y, {}
+        return y, {"mask": np.zeros((inputs[0].shape[0], 1), inputs[0].dtype)}
+
     def _points(self, shape: Shape, offset: Array) -> tuple[Array, Array]:
         """The sample coordinates ``(py, px)`` ``(B, G, taps, H′, W′)`` of every tap: the
         conv's grid point plus the tap's offset."""
@@ -1292,7 +1303,9 @@ def _conv_dense_backward(gy: Array, xp: Array | None, weight: Array, groups: int
             gw = ctx.matmul(cols[0, 0], g[0, 0].T).T
         else:
             gw = np.swapaxes(ctx.matmul(cols, np.swapaxes(g, -1, -2)).sum(axis=0), -1, -2)
-        grads["weight"] = np.ascontiguousarray(gw).reshape(weight.shape)
+        # a view in the weight's layout where it can be one (splitting an axis needs no copy;
+        # a transposed copy of a large weight cost more than its product)
+        grads["weight"] = gw.reshape(weight.shape)
     if not want_x:
         return None, grads
     rank = len(k)
