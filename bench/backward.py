@@ -6,16 +6,25 @@ Target (issue 18): the NumPy backward within 1.5× of PyTorch's. PyTorch is time
 imported, or through ``--torch-python PATH`` (an interpreter with torch and torchvision; it runs
 a small self-contained script, so it needs nothing of archcalc; ``$ARCHCALC_PEER_PYTHON`` is the
 default, as for the peers); without either the torch columns are left out. Rounds alternate the
-NumPy and the PyTorch passes and keep each side's best, so a burst of load from other processes
+NumPy and the PyTorch passes; each round keeps each side's best of ``--repeat`` steps, and the
+table shows the median over the rounds (and the best), so a burst of load from other processes
 spoils one round, not the comparison. Numbers only: nothing here asserts.
 
-    python bench/backward.py [--repeat 3] [--rounds 2] [--torch-python /path/to/python]
+Both sides run the same number of BLAS/OpenMP threads: NumPy's OpenBLAS reads
+``$OPENBLAS_NUM_THREADS`` (or ``$OMP_NUM_THREADS``) when it is loaded, every core otherwise;
+the PyTorch script is given that same count (``torch.set_num_threads``). On a machine other
+processes load, one thread a side (``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 make bench``)
+gives steady figures: a multi-threaded GEMM waits for its slowest thread, and a 1 ms product
+then takes 10–40 ms whenever the other core is busy.
+
+    python bench/backward.py [--repeat 3] [--rounds 3] [--torch-python /path/to/python]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,6 +45,7 @@ TORCH_SCRIPT = r"""
 import json, sys, time
 import torch, torchvision
 job = json.loads(sys.stdin.read())
+torch.set_num_threads(job["threads"])  # the NumPy side's BLAS thread count
 out = {"threads": torch.get_num_threads(), "version": torch.__version__, "models": {}}
 for spec, (ctor, size) in job["models"].items():
     model = getattr(torchvision.models, ctor)(weights=None).train()
@@ -70,8 +80,18 @@ def numpy_times(name: str, repeat: int, made: dict[str, Any]) -> dict[str, float
     return {"forward": fwd, "backward": bwd}
 
 
-def torch_times(repeat: int, python: str | None) -> dict[str, Any] | None:
-    job = {"repeat": repeat,
+def blas_threads() -> int:
+    """The thread count NumPy's OpenBLAS started with (it reads the variable once, when it is
+    loaded; every core without one), given to the PyTorch side too."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
+def torch_times(repeat: int, python: str | None, threads: int) -> dict[str, Any] | None:
+    job = {"repeat": repeat, "threads": threads,
            "models": {spec: [ctor, archcalc.to_graph(spec).input_shape[1]]
                       for spec, ctor in MODELS.items()}}
     data: dict[str, Any] | None = run_torch(TORCH_SCRIPT, job, python)
@@ -81,54 +101,61 @@ def torch_times(repeat: int, python: str | None) -> dict[str, Any] | None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--torch-python", default=os.environ.get("ARCHCALC_PEER_PYTHON"),
                         help="an interpreter with torch + torchvision (default: "
                         "$ARCHCALC_PEER_PYTHON, as for bench/peers.py)")
     args = parser.parse_args(argv if argv is not None else [])
     started = time.perf_counter()
-    ours: dict[str, dict[str, float]] = {}
-    theirs: dict[str, dict[str, float]] | None = None
+    threads = blas_threads()
+    # per model, per side ("numpy", "torch") and pass: each round's best of --repeat steps
+    runs: dict[str, dict[str, dict[str, list[float]]]] = {
+        name: {side: {"forward": [], "backward": []} for side in ("numpy", "torch")}
+        for name in MODELS}
     info: dict[str, Any] = {}
     made: dict[str, dict[str, Any]] = {name: {} for name in MODELS}
     for _ in range(max(1, args.rounds)):
         for name in MODELS:
-            got = numpy_times(name, args.repeat, made[name])
-            best = ours.setdefault(name, got)
-            ours[name] = {k: min(best[k], got[k]) for k in got}
-        found = torch_times(args.repeat, args.torch_python)
+            for key, value in numpy_times(name, args.repeat, made[name]).items():
+                runs[name]["numpy"][key].append(value)
+        found = torch_times(args.repeat, args.torch_python, threads)
         if found is not None:
             info = {"threads": found["threads"], "version": found["version"]}
-            theirs = theirs or found["models"]
-            theirs = {m: {k: min(theirs[m][k], found["models"][m][k]) for k in ("forward",
-                                                                               "backward")}
-                      for m in MODELS}
+            for name in MODELS:
+                for key, value in found["models"][name].items():
+                    runs[name]["torch"][key].append(value)
+    have_torch = bool(info)
     headers = ["model", "numpy fwd s", "numpy bwd s"]
-    if theirs is not None:
-        headers += ["torch fwd s", "torch bwd s", "bwd numpy/torch"]
+    if have_torch:
+        headers += ["torch fwd s", "torch bwd s", "bwd numpy/torch", "(best)"]
     rows = []
+    ours: dict[str, dict[str, float]] = {}
     for name in MODELS:
-        row = [name, f"{ours[name]['forward']:.3f}", f"{ours[name]['backward']:.3f}"]
-        if theirs is not None:
-            ratio = ours[name]["backward"] / theirs[name]["backward"]
-            ours[name]["torch_forward"] = theirs[name]["forward"]
-            ours[name]["torch_backward"] = theirs[name]["backward"]
-            ours[name]["backward_ratio"] = ratio
-            row += [f"{theirs[name]['forward']:.3f}", f"{theirs[name]['backward']:.3f}",
-                    f"{ratio:.2f}x"]
+        mine = {f"{side}_{key}": statistics.median(values)
+                for side, passes in runs[name].items() for key, values in passes.items()
+                if values}
+        row = [name, f"{mine['numpy_forward']:.3f}", f"{mine['numpy_backward']:.3f}"]
+        if have_torch:
+            mine["backward_ratio"] = mine["numpy_backward"] / mine["torch_backward"]
+            mine["best_backward_ratio"] = (min(runs[name]["numpy"]["backward"])
+                                           / min(runs[name]["torch"]["backward"]))
+            row += [f"{mine['torch_forward']:.3f}", f"{mine['torch_backward']:.3f}",
+                    f"{mine['backward_ratio']:.2f}x", f"{mine['best_backward_ratio']:.2f}x"]
+        ours[name] = mine
         rows.append(row)
     print(table(headers, rows))
-    if theirs is None:
+    if not have_torch:
         print("PyTorch not available: the torch columns are left out "
               "(pass --torch-python or set $ARCHCALC_PEER_PYTHON)")
     else:
-        print(f"PyTorch {info['version']}, {info['threads']} threads; batch 1, best of "
-              f"{args.repeat} × {args.rounds} alternated rounds")
-    data = {"models": ours, "torch": info or None, "repeat": args.repeat,
-            "rounds": args.rounds, "seconds": time.perf_counter() - started}
+        print(f"PyTorch {info['version']}, {info['threads']} threads a side; batch 1, medians "
+              f"over {args.rounds} alternated rounds of each side's best of {args.repeat} "
+              "(and the ratio of the bests)")
+    data = {"models": ours, "runs": runs, "threads": threads, "torch": info or None,
+            "repeat": args.repeat, "rounds": args.rounds,
+            "seconds": time.perf_counter() - started}
     save("backward", data)
     return data
-
 
 if __name__ == "__main__":
     main(sys.argv[1:])
