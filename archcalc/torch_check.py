@@ -118,7 +118,7 @@ class TorchRow:
         elif self.value_diff is not None and self.value_scale is not None and not (
                 self.value_diff <= value_tolerance(self.value_scale)):
             found.append(f"values: max |torch − NumPy| {self.value_diff:.3g} = "
-                         f"{self.value_diff / max(self.value_scale, 1e-30):.2g} × max |x, y| "
+                         f"{self.value_diff / max(self.value_scale, 1e-30):.3g} × max |x, y| "
                          f"{self.value_scale:.3g} (tolerance {REL_TOL:g} × max |x, y| + "
                          f"{ABS_TOL:g})")
         return found
