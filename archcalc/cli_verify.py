@@ -2,7 +2,8 @@
 
 Imported only when ``verify`` runs (see ``LAZY_COMMANDS`` in :mod:`archcalc.cli`), so NumPy is
 never loaded by ``archcalc table``. Exit status 0 when every layer agrees; 1 with the first
-disagreeing layer named (shape, parameter count, MACs, non-finite output, receptive field).
+disagreeing layer named (shape, parameter count, MACs, non-finite output, receptive field;
+with ``--training`` each gradient's MACs, the bytes kept for backward, the training peak).
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
               help="Memory the run may take (512M, 2G, 1.5GiB; K/M/G = KiB/MiB/GiB, KB/MB/GB "
                    "= 1000s). Default: 80% of the available memory. A run predicted to need "
                    "more is refused before anything is allocated.")
+@click.option("--training", is_flag=True,
+              help="Also run one training step (archcalc.backprop): each layer's backward on "
+                   "the tensors its rule keeps, its MACs per gradient, the bytes kept and the "
+                   "training peak against the engine's (`table --training`).")
+@click.option("--freeze", default=None, metavar="NAMES",
+              help="With --training: frozen layers (as `table --training --freeze`).")
 @layout_options
 @click.option("--against", type=click.Choice(["numpy", "torch"]), default="numpy",
               show_default=True, help="numpy: archcalc's own executor; torch: the module "
@@ -84,7 +91,7 @@ def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
 def verify(spec: str, batch: int, seed: int, input_shape: Any,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
            unit: tuple[int, ...] | None, progress: bool | None, max_memory: int | None,
-           exact: bool, wide: bool, against: str) -> None:
+           training: bool, freeze: str | None, exact: bool, wide: bool, against: str) -> None:
     """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
@@ -100,6 +107,9 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
         if rf or layer is not None or unit is not None:
             raise click.UsageError("the receptive field is measured by archcalc's own "
                                    "executor: drop --against torch for -r/--layer/--unit")
+        if training or freeze is not None:
+            raise click.UsageError("the training step runs on archcalc's own executor: drop "
+                                   "--against torch for --training/--freeze")
         verify_torch(graph, batch=batch, seed=seed, fmt=fmt, output=output,
                      width=table_width(wide), exact=exact)
         return
@@ -110,16 +120,30 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
         result = run(graph, seed=seed, batch=batch, trace_memory=True, max_memory=max_memory)
     rf = rf or layer is not None or unit is not None  # --layer/--unit imply -r
     check = measure_receptive_field(graph, layer, unit) if rf else None
+    step = None
+    if training or freeze is not None:
+        from .backprop import train_step
+
+        step = train_step(graph, seed=seed, batch=batch, freeze=freeze, max_memory=max_memory)
     data = result.to_dict()
     if check is not None:
         data["receptive_field"] = check.to_dict()
         data["ok"] = data["ok"] and check.ok
+    if step is not None:
+        data["training"] = step.to_dict()
+        data["ok"] = data["ok"] and step.ok
     if fmt == "json":
         emit(json.dumps(data, indent=2) + "\n", output)
     else:
         from .terminal import verify_lines
 
-        emit_table(verify_lines(data, width=table_width(wide), exact=exact), output)
+        width = table_width(wide)
+        lines = verify_lines(data, width=width, exact=exact)
+        if step is not None:
+            from .terminal import training_verify_lines
+
+            lines += training_verify_lines(data["training"], width=width, exact=exact)
+        emit_table(lines, output)
     failures = result.failures
     if failures:
         step = failures[0]
@@ -127,6 +151,12 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
                         hint="the engine and the executor disagree: a bug in one of them")
     if len(result.steps) < result.planned:
         raise ExecError("the run stopped early")
+    if step is not None and not step.ok:
+        first = step.failures[0] if step.failures else None
+        raise ExecError("; ".join(first.all_problems if first is not None else step.problems),
+                        layer=None if first is None else f"layer {first.name!r} ({first.type})",
+                        hint="the engine's training rules and the executor disagree: a bug in "
+                             "one of them")
     if check is not None and not check.ok:
         bad = next(a for a in check.axes if not a.ok)
         raise ExecError(

@@ -91,9 +91,19 @@ class Context:
     the number of products NumPy broadcasts over the leading axes.
     """
 
-    def __init__(self, dtype: np.dtype[Any] | type = np.float32) -> None:
+    def __init__(self, dtype: np.dtype[Any] | type = np.float32, seed: int = 0) -> None:
         self.dtype: np.dtype[Any] = np.dtype(dtype)
         self.macs = 0
+        #: the training forward's random draws (dropout masks), reproducible by ``seed``
+        self.rng = np.random.default_rng(seed)
+        #: the per-sample input shapes of the layer being run: the executor sets them before a
+        #: ``backward``/``backward_post`` (concat's split, flatten's and crop's original shape
+        #: come from them, as autograd keeps sizes, not tensors)
+        self.ins: tuple[tuple[int, ...], ...] = ()
+        #: the receptive field by one backward pass (:func:`archcalc.backprop.support_field`):
+        #: ``backward`` then reads nothing saved and returns a non-negative input gradient,
+        #: non-zero exactly where the output depends on the input (a maximum: its whole window)
+        self.support = False
         self._scratch: Array = np.empty(0, self.dtype)
 
     def scratch(self, shape: Sequence[int]) -> Array:
@@ -625,6 +635,7 @@ class RFCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "unit": list(self.unit), "ok": self.ok,
+                "method": "forward probes" if self.forwards else "one backward pass",
                 "forward_passes": self.forwards, "axes": [a.to_dict() for a in self.axes]}
 
 
@@ -660,7 +671,8 @@ def probe_weights(node: Node) -> tuple[dict[str, Array], dict[str, Array]]:
 
 
 def measure_receptive_field(spec: Any, layer: str | None = None,
-                            unit: Sequence[int] | None = None) -> RFCheck:
+                            unit: Sequence[int] | None = None, *,
+                            method: str = "auto") -> RFCheck:
     """Measure the receptive field of one output unit by sensitivity and set it beside the
     engine's.
 
@@ -676,7 +688,15 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
     ``layer``: a node name (default: the last node with a receptive field on a map larger than
     one unit); ``unit``: its output position (default: the unit nearest the centre whose
     predicted field lies inside the image, else the centre unit).
+
+    ``method``: ``"backward"`` measures the support by one backward pass instead
+    (:func:`archcalc.backprop.support_field`: the same sets, from a gradient of 1 at the unit),
+    ``"forward"`` by the probes above, ``"auto"`` (default) by the backward pass when every
+    layer on the way has a support-mode backward, else by the probes. ``RFCheck.forwards`` is
+    0 after a backward pass.
     """
+    if method not in ("auto", "backward", "forward"):
+        raise ExecError(f"method must be auto, backward or forward, not {method!r}")
     from . import to_graph
 
     graph = to_graph(spec)
@@ -733,6 +753,14 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
     for a in range(rank):
         options = [i for i in (u[a] + 1, u[a] - 1) if 0 <= i < o[a]]
         near[a] = next((i for i in options if inside(a, i)), options[0] if options else None)
+    # the support's ends per (axis, position on that axis): one backward pass when every
+    # layer on the way has a support-mode backward, else bisection by forward probes
+    found = None if method == "forward" else _support_ends(graph, layer, source, u, near)
+    if found is None and method == "backward":
+        raise ExecError("a layer on the way has no support-mode backward", layer=layer,
+                        hint="measure with method='forward'")
+    if found is not None:
+        return _rf_check(report, graph, path, layer, u, near, found, geo, n, field, 0)
     # searches: (axis, position on that axis, bound) → [low, high] bracket of the answer
     searches: dict[tuple[int, int, str], list[int]] = {}
     for a in range(rank):
@@ -833,6 +861,52 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
         if not hit:
             raise ExecError(f"unit {list(u)} does not respond to any input pixel along axis "
                             f"{key[0]}", layer=layer)
+    bracketed = {(a, pos): (searches[(a, pos, "lo")][0], searches[(a, pos, "hi")][0])
+                 for a, pos in units}
+    return _rf_check(report, graph, path, layer, u, near, bracketed, geo, n, field, passes)
+
+
+def _support_ends(graph: Graph, layer: str, source: str, u: tuple[int, ...],
+                  near: Mapping[int, int | None]) -> dict[tuple[int, int], tuple[int, int]] | None:
+    """The ends of the support of unit ``u`` and of its neighbour along each axis, by one
+    backward pass (:func:`archcalc.backprop.support_field`), or None when a layer on the way
+    has no support-mode backward."""
+    from .backprop import extent, support_field
+
+    rank = len(u)
+    seeds = [u]
+    for a in range(rank):
+        other = near[a]
+        if other is not None:
+            seeds.append(tuple(other if b == a else u[b] for b in range(rank)))
+    masks = support_field(graph, layer, source, seeds)
+    if masks is None:
+        return None
+    ends: dict[tuple[int, int], tuple[int, int]] = {}
+    sample = 1
+    for a in range(rank):
+        for pos, mask in ((u[a], masks[0]), (near[a], masks[sample] if near[a] is not None
+                                             else None)):
+            if pos is None or mask is None:
+                continue
+            found = extent(mask, a)
+            if found is None:
+                raise ExecError(f"unit {list(u)} does not respond to any input pixel along "
+                                f"axis {a}", layer=layer)
+            ends[(a, pos)] = found
+        sample += near[a] is not None
+    return ends
+
+
+def _rf_check(report: Report, graph: Graph, path: Collection[str], layer: str,
+              u: tuple[int, ...], near: Mapping[int, int | None],
+              ends: Mapping[tuple[int, int], tuple[int, int]],
+              geo: Sequence[tuple[Fraction, Fraction, Fraction]], n: Sequence[int],
+              field: Callable[[int, int], tuple[Fraction, Fraction]],
+              passes: int) -> RFCheck:
+    """The measured ends of the unit's (and its neighbours') support set beside the engine's
+    field, axis by axis; ``passes``: the forward probe passes (0: one backward pass)."""
+    rank = len(u)
     # resizes on the path: the tolerance is the coarsest grid step entering one
     jumps: dict[str, Fraction] = {nm: Fraction(1) for nm in graph.input_names}
     for r in report.layers:
@@ -844,11 +918,11 @@ def measure_receptive_field(spec: Any, layer: str | None = None,
     for a in range(rank):
         pred = field(a, u[a])
         expected = (max(pred[0], Fraction(0)), min(pred[1], Fraction(n[a] - 1)))
-        ends_u = (searches[(a, u[a], "lo")][0], searches[(a, u[a], "hi")][0])
+        ends_u = ends[(a, u[a])]
         m_jump: Fraction | None = None
         other = near[a]
         if other is not None:  # from an end that the border cuts in neither field
-            ends_o = searches[(a, other, "lo")][0], searches[(a, other, "hi")][0]
+            ends_o = ends[(a, other)]
             lo_u, hi_u = field(a, u[a])
             lo_o, hi_o = field(a, other)
             for end, free in ((0, min(lo_u, lo_o) >= 0), (1, max(hi_u, hi_o) <= n[a] - 1)):

@@ -324,8 +324,10 @@ def verify_lines(data: Mapping[str, Any], *, width: int | None,
     check = data.get("receptive_field")
     if check is not None:
         style = "" if check["ok"] else "red"
-        lines += _prose(f"receptive field of {check['layer']} unit {check['unit']} "
-                        f"({check['forward_passes']} probe passes):", width, style)
+        how = (f"{check['forward_passes']} probe passes" if check["forward_passes"]
+               else "one backward pass")
+        lines += _prose(f"receptive field of {check['layer']} unit {check['unit']} ({how}):",
+                        width, style)
         for axis in check["axes"]:
             jump = "" if axis["measured_jump"] is None else (
                 f", jump {axis['measured_jump']} (engine {axis['predicted_jump']})")
@@ -336,6 +338,64 @@ def verify_lines(data: Mapping[str, Any], *, width: int | None,
                 f"{'' if axis['expected'] == axis['predicted'] else ', clipped to the input'}"
                 f"{jump}: {'ok' if axis['ok'] else 'MISMATCH'}", width,
                 "" if axis["ok"] else "red")
+    return lines
+
+
+def training_verify_lines(data: Mapping[str, Any], *, width: int | None,
+                          exact: bool = False) -> list[Line]:
+    """``archcalc verify --training``: per layer the engine's backward MACs of each gradient
+    beside the counted ones, and the bytes it is the first to keep for backward beside those
+    kept; then the totals and the training peak, engine beside measurement."""
+    lines = [Line(""), *_title(f"{data['name']} — one training step on real tensors · batch "
+                               f"{data['batch']} · seed {data['seed']} · float32", width)]
+    cols = [Column("layer", "layer", kind="name"), Column("type", "type", align="left", drop=5),
+            Column("dx", "∂x MACs engine", drop=2), Column("dx_counted", "∂x counted"),
+            Column("dw", "∂W MACs engine", drop=1), Column("dw_counted", "∂W counted"),
+            Column("kept", "kept engine", drop=3), Column("kept_measured", "kept measured",
+                                                          drop=4),
+            Column("ms", "ms", drop=6), Column("verdict", "verdict", align="left")]
+
+    def size(n: int, plain: bool) -> str:
+        return f"{units.exact(n)} B" if plain else units.binary(n) if n else "0"
+
+    rows = []
+    for step in data["layers"]:
+        ok = step["verdict"] == "ok"
+        plain = exact or not ok
+        if not (step["input_gradient"] or step["weight_gradient"]) or step["verdict"] in (
+                "not run", "error"):
+            cells = ["—"] * 6
+        else:
+            cells = [_count(step["backward_input_macs"], plain),
+                     _count(step["backward_input_macs_counted"], plain),
+                     _count(step["backward_weight_macs"], plain),
+                     _count(step["backward_weight_macs_counted"], plain),
+                     size(step["saved_bytes"], plain), size(step["saved_bytes_kept"], plain)]
+        rows.append(Row((step["name"], step["type"], *cells, f"{step['seconds'] * 1e3:.1f}",
+                         step["verdict"]), "" if ok else "red"))
+    totals, memory = data["totals"], data["memory"]
+    rows.append(Row(("total", "", _count(totals["backward_input_macs"], exact),
+                     _count(totals["backward_input_macs_counted"], exact),
+                     _count(totals["backward_weight_macs"], exact),
+                     _count(totals["backward_weight_macs_counted"], exact),
+                     size(totals["saved_bytes"], exact), size(totals["saved_bytes_kept"], exact),
+                     f"{(totals['forward_seconds'] + totals['backward_seconds']) * 1e3:.0f}",
+                     "ok" if data["ok"] else "FAILED"), "bold" if data["ok"] else "red",
+                    rule=True))
+    lines += _table(cols, rows, width)
+    lines.append(Line(""))
+    lines += _prose(f"∂x, ∂W: the MACs of the input and the weight gradient (batch included); "
+                    f"—: not in the backward (frozen, or before the first trainable layer); "
+                    f"kept: bytes a layer is the first to keep for backward; ms: training "
+                    f"forward + backward per layer (forward {totals['forward_seconds']:.2f} s, "
+                    f"backward {totals['backward_seconds']:.2f} s)", width)
+    if memory["peak_at"]:  # the step ran to the end
+        lines += _prose(f"training peak (weights, buffers, gradients, kept tensors, "
+                        f"activations; SGD): engine {size(memory['predicted_peak_bytes'], exact)}"
+                        f", measured {size(memory['peak_bytes'], exact)} at the "
+                        f"{memory['peak_at']}, every point of the schedule compared", width, "")
+    for problem in data["problems"]:
+        lines += _prose(problem, width, "red")
     return lines
 
 

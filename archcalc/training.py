@@ -356,17 +356,21 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     regions = any(node.multiplicity != 1 for node in graph.nodes)
     forward = report.layers
     new_row = tuple.__new__
+    reach = reaches_loss(graph)
     for i, node in enumerate(graph.nodes):
         name = node.name
         inputs = node.inputs
-        is_frozen = name in frozen
+        # a layer whose output reaches no output through gradient-passing inputs (a conv read
+        # only for its size) is never in the backward: autograd does not run it
+        unreached = name not in reach
+        is_frozen = name in frozen or unreached
         m = node.multiplicity
         mult[name] = m
-        flowing = False
-        for source in inputs:
-            if grad[source]:
-                flowing = True
-                break
+        # only the inputs the output depends on by value pass a gradient back (not a
+        # max_unpool's indices, not a crop's size reference)
+        passes = node.op.gradient_inputs(node.in_shapes)
+        flowing = not unreached and any(grad[source] for source, p in zip(inputs, passes,
+                                                                          strict=True) if p)
         key = (id(node.op), *map(id, node.post), node.in_shapes, flowing, is_frozen,
                bool(node.shares))
         rules = memo.get(key)
@@ -377,12 +381,15 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         rules_of[name] = rules
         grad[name] = rules.flowing
         last_use[name] = i
-        for source in inputs:
+        for source, p in zip(inputs, passes, strict=True):
             last_use[source] = i
-            if rules.flowing:
+            if rules.flowing and p:
                 grad_user[source] = i
-        trainable += rules.trainable
-        frozen_count += rules.frozen
+        if unreached and name not in frozen:  # trainable, only no gradient reaches it
+            trainable += rules.trainable + rules.frozen
+        else:
+            trainable += rules.trainable
+            frozen_count += rules.frozen
         fwd_macs += forward[i].macs
         fwd_flops += forward[i].flops
         factor = batch * m
@@ -436,7 +443,8 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     weight_bytes = (trainable + frozen_count) * width
     master_bytes = trainable * DTYPE_BYTES[master_weights] if master_weights else 0
     optimizer_bytes = opt.copies * trainable * state_width
-    buffer_bytes = report.totals.buffers * width
+    # every layer's buffers, a training-only head's too (an auxiliary classifier's BN)
+    buffer_bytes = (report.training_totals or report.totals).buffers * width
     persistent = weight_bytes + buffer_bytes + master_bytes + optimizer_bytes
     terms = _schedule(graph, kept, grad, mult, width, node_rules, grad_width, last_use,
                       grad_user, own_per, own_const)
@@ -631,6 +639,17 @@ def _params(layer: Layer, ins: tuple[Any, ...]) -> int:
     return sum(prod(t.shape) for t in layer.tensors(ins) if t.role not in BUFFER_ROLES)
 
 
+def reaches_loss(graph: Graph) -> frozenset[str]:
+    """The nodes whose output reaches a graph output through inputs that pass a gradient
+    (:meth:`~archcalc.layers.Layer.gradient_inputs`): the only ones a backward can run."""
+    found = {o.name for o in graph.outputs}
+    for node in reversed(graph.nodes):
+        if node.name in found:
+            passes = node.op.gradient_inputs(node.in_shapes)
+            found.update(i for i, p in zip(node.inputs, passes, strict=True) if p)
+    return frozenset(found)
+
+
 def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
               mult: Mapping[str, int], width: int, rules: Sequence[_NodeRules],
               grad_width: int, last_use: Mapping[str, int], grad_user: Mapping[str, int],
@@ -647,7 +666,8 @@ def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
     * a tensor's gradient from the backward of its last consumer passing one back (an output's:
       from the start of backward) to its producer's backward; a fused node's inner gradient
       during its backward step;
-    * weight gradients from their layer's backward through the update."""
+    * weight gradients from their layer's backward through the update (a shared tensor's from
+      the backward of its sharer last in forward order)."""
     n = len(graph.nodes)
     times = 2 * n + 1
     const = [0] * (times + 1)
@@ -660,6 +680,12 @@ def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
         per[0] += size
         per[death] -= size
     outputs = {o.name for o in graph.outputs}
+    # a shared tensor's gradient (`share:`) is allocated at the first backward reaching it —
+    # its sharer last in forward order — and the others accumulate into it (PyTorch's .grad)
+    sharer: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        if node.shares and rules[i].need_dw:
+            sharer[node.shares] = max(sharer.get(node.shares, i), i)
     for i, node in enumerate(graph.nodes):
         name = node.name
         back = last_back - i
@@ -687,7 +713,8 @@ def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
             per[back] += inner
             per[back + 1] -= inner
         if r.wgrad:
-            const[back] += r.wgrad * grad_width
+            born = last_back - max(i, sharer.get(name, i))
+            const[born] += r.wgrad * grad_width
             const[times] -= r.wgrad * grad_width
     terms: list[tuple[int, int]] = []
     c = v = 0

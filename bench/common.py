@@ -31,6 +31,27 @@ def best_of(fn: Callable[[], object], repeat: int = 5) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
+def run_torch(script: str, job: Any, python: str | None) -> Any:
+    """Run a self-contained PyTorch timing ``script`` (reading ``job`` as JSON on stdin,
+    printing JSON) under ``python`` — an interpreter with torch, or this one when it can import
+    torch — and return what it printed; None when torch is not available or the script fails
+    (the caller then leaves its torch columns out)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if python is None:
+        if importlib.util.find_spec("torch") is None:
+            return None
+        python = sys.executable
+    done = subprocess.run([python, "-c", script], input=json.dumps(job), text=True,
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        print(f"torch timing failed: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(done.stdout)
+
+
 def save(name: str, data: Any) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -13,10 +13,7 @@ as for the peers). Numbers only: nothing here asserts.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
-from common import best_of, save, table
+from common import best_of, run_torch, save, table
 
 import archcalc
 from archcalc.executor import Context, init_weights, run
@@ -132,16 +129,7 @@ def torch_times(convs: list[dict[str, Any]], repeat: int,
            "convs": [{k: c[k] for k in ("cin", "h", "w", "cout", "k", "s", "p")} for c in convs],
            "models": {spec: [ctor, archcalc.to_graph(spec).input_shape[1]]
                       for spec, ctor in WHOLE_MODELS.items()}}
-    if python is None:
-        if importlib.util.find_spec("torch") is None:
-            return None
-        python = sys.executable
-    done = subprocess.run([python, "-c", TORCH_SCRIPT], input=json.dumps(job), text=True,
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        print(f"torch timing failed: {done.stderr.strip().splitlines()[-1:]}")
-        return None
-    data: dict[str, Any] = json.loads(done.stdout)
+    data: dict[str, Any] | None = run_torch(TORCH_SCRIPT, job, python)
     return data
 
 

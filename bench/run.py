@@ -11,7 +11,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-BENCHES = ["startup", "analysis", "training", "scaling", "output", "peers", "executor",
+BENCHES = ["startup", "analysis", "training", "scaling", "output", "peers", "executor", "backward",
            "bridges"]
 
 

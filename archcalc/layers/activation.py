@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 #: (numpy, x, slope, out) → f(x): into ``out`` when the rule can, else a new array
 NumpyFn = Callable[[Any, "Array", float, "Array | None"], "Array"]
+#: (numpy, v, slope, gy) → ∂L/∂x, from the tensor ``v`` the backward keeps (input or output)
+GradFn = Callable[[Any, "Array", float, "Array"], "Array"]
 
 
 class Rule(NamedTuple):
@@ -56,19 +58,50 @@ def _sigmoid(np: Any, x: Array) -> Array:
         return out
 
 
+#: Abramowitz & Stegun 7.1.26: erf z ≈ 1 − (a₁t + a₂t² + … + a₅t⁵)·e^(−z²), t = 1/(1 + p·z)
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
 def _erf(np: Any, x: Array) -> Array:
     """erf by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7), in float64."""
-    t = 1.0 / (1.0 + 0.3275911 * np.abs(x))
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (
-        -1.453152027 + t * 1.061405429))))
+    t = 1.0 / (1.0 + _ERF_P * np.abs(x))
+    a1, a2, a3, a4, a5 = _ERF_A
+    poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))
     erf: Array = np.sign(x) * (1.0 - poly * np.exp(-x * x))
     return erf
+
+
+def _erf_with_grad(np: Any, x: Array) -> tuple[Array, Array]:
+    """:func:`_erf`'s approximation and its own derivative (so the backward is the exact
+    gradient of the forward computed), sharing t, P(t) and e^(−u²), in ``x``'s dtype: with
+    u = |x|, t = 1/(1 + p·u), dt/du = −p·t², d/du[1 − P(t)·e^(−u²)] = (p·t²·P′(t) +
+    2u·P(t))·e^(−u²), P′(t) = a₁ + 2a₂t + … + 5a₅t⁴; the sign factor cancels (erf is odd,
+    its derivative even). At 0: p·P′(1) = 1.1283792 = 2/√π to 8 digits."""
+    u = np.abs(x)
+    t = 1.0 / (1.0 + _ERF_P * u)
+    a1, a2, a3, a4, a5 = _ERF_A
+    poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))
+    dpoly = a1 + t * (2 * a2 + t * (3 * a3 + t * (4 * a4 + t * 5 * a5)))
+    gauss = np.exp(-u * u)
+    erf: Array = np.sign(x) * (1.0 - poly * gauss)
+    grad: Array = (_ERF_P * t * t * dpoly + 2.0 * u * poly) * gauss
+    return erf, grad
 
 
 def _gelu(np: Any, x: Array, a: float, out: Array | None) -> Array:
     wide = x.astype(np.float64)
     y: Array = 0.5 * wide * (1.0 + _erf(np, wide / math.sqrt(2.0)))
     return y
+
+
+def _gelu_grad(np: Any, x: Array, a: float, gy: Array) -> Array:
+    """d/dx ½x(1 + erf(x/√2)) = ½(1 + erf(x/√2)) + x·erf′(x/√2)/(2√2), in the input's dtype
+    (the approximation's error, 1.5e-7, is float32's own resolution)."""
+    erf, derf = _erf_with_grad(np, x / x.dtype.type(math.sqrt(2.0)))
+    d = 0.5 * (1.0 + erf) + x * derf * x.dtype.type(1.0 / (2.0 * math.sqrt(2.0)))
+    gx: Array = (gy * d).astype(gy.dtype)
+    return gx
 
 
 def _elu(np: Any, x: Array, a: float, out: Array | None) -> Array:
@@ -81,6 +114,26 @@ def _softmax(np: Any, x: Array, a: float, out: Array | None) -> Array:
     e = np.exp(x - x.max(axis=1, keepdims=True))
     y: Array = e / e.sum(axis=1, keepdims=True)
     return y
+
+
+def _softmax_grad(np: Any, y: Array, a: float, gy: Array) -> Array:
+    """∂L/∂x_c = y_c·(g_c − Σ_k g_k·y_k), the sum over the channels (the Jacobian
+    diag(y) − y·yᵀ applied to g)."""
+    gx: Array = y * (gy - (gy * y).sum(axis=1, keepdims=True))
+    return gx
+
+
+def _silu_grad(np: Any, x: Array, a: float, gy: Array) -> Array:
+    """d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))."""
+    s = _sigmoid(np, x)
+    gx: Array = gy * s * (1 + x * (1 - s))
+    return gx
+
+
+def _hardswish_grad(np: Any, x: Array, a: float, gy: Array) -> Array:
+    """0 for x < −3, x/3 + ½ for −3 ≤ x ≤ 3, 1 above (PyTorch's hardswish_backward)."""
+    gx: Array = gy * np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1)).astype(gy.dtype)
+    return gx
 
 
 #: The activation functions, by name. ops: relu max(x,0): 1 · relu6 min(max(x,0),6): 2 ·
@@ -130,12 +183,18 @@ TORCH: Mapping[str, Callable[[Any], tc.TorchCall]] = {
 
 
 class Backward(NamedTuple):
-    """One activation's backward: the tensor it keeps (``"x"`` its input or ``"y"`` its output)
-    and the operations per element of ``∂x = ∂y·f′`` (``full`` convention), with the formula."""
+    """One activation's backward: the tensor it keeps (``"x"`` its input or ``"y"`` its output),
+    the operations per element of ``∂x = ∂y·f′`` (``full`` convention) with the formula, and
+    its NumPy form ``grad(np, kept, argument, ∂y)``. ``grad_x``: the gradient from the input,
+    for a function that keeps its output only when its argument allows (leaky_relu with
+    slope ≥ 0, elu with α ≥ 0: PyTorch refuses the in-place form otherwise, and y no longer
+    tells the sign of x)."""
 
     keeps: str
     ops: int
     formula: str
+    grad: GradFn
+    grad_x: GradFn | None = None
 
 
 #: The backward of each activation, as PyTorch's autograd runs torchvision's modules (in place
@@ -143,20 +202,28 @@ class Backward(NamedTuple):
 #: training_types.py). An in-place ReLU6/Hardswish/SiLU keeps a copy of its input — counted as
 #: the input, a tensor no other layer keeps. Operations per element: the formula's compares,
 #: multiplies and adds, with σ (4 operations), Φ (5) and φ (3) recomputed where they appear.
+#: The NumPy forms follow PyTorch's backward kernels (threshold_backward, hardtanh_backward,
+#: hardswish_backward, …); gelu differentiates the forward's own erf approximation.
 BACKWARD: Mapping[str, Backward] = {
-    "relu": Backward("y", 1, "∂y·[y > 0]"),
-    "relu6": Backward("x", 2, "∂y·[0 < x < 6]"),
-    "leaky_relu": Backward("y", 2, "∂y·(1 if y ≥ 0 else slope)"),
-    "sigmoid": Backward("y", 3, "∂y·y·(1 − y)"),
-    "tanh": Backward("y", 3, "∂y·(1 − y²)"),
-    "hardsigmoid": Backward("x", 3, "∂y/6·[−3 < x < 3]"),
-    "hardswish": Backward("x", 5, "∂y·(2x + 3)/6 on (−3, 3), 0 below, ∂y above"),
-    "swish": Backward("x", 9, "∂y·σ(x)·(1 + x·(1 − σ(x)))"),
-    "silu": Backward("x", 9, "∂y·σ(x)·(1 + x·(1 − σ(x)))"),
-    "gelu": Backward("x", 10, "∂y·(Φ(x) + x·φ(x))"),
-    "softmax": Backward("y", 4, "y·(∂y − Σ_c ∂y·y)"),
-    "elu": Backward("y", 3, "∂y·(1 if y > 0 else y + α)"),
-    "abs": Backward("x", 2, "∂y·sign(x)"),
+    "relu": Backward("y", 1, "∂y·[y > 0]", lambda np, y, a, g: g * (y > 0)),
+    "relu6": Backward("x", 2, "∂y·[0 < x < 6]", lambda np, x, a, g: g * ((x > 0) & (x < 6))),
+    "leaky_relu": Backward("y", 2, "∂y·(1 if y ≥ 0 else slope)",
+                           lambda np, y, a, g: np.where(y > 0, g, g * g.dtype.type(a)),
+                           lambda np, x, a, g: np.where(x > 0, g, g * g.dtype.type(a))),
+    "sigmoid": Backward("y", 3, "∂y·y·(1 − y)", lambda np, y, a, g: g * y * (1 - y)),
+    "tanh": Backward("y", 3, "∂y·(1 − y²)", lambda np, y, a, g: g * (1 - y * y)),
+    "hardsigmoid": Backward("x", 3, "∂y/6·[−3 < x < 3]",
+                            lambda np, x, a, g: g * ((x > -3) & (x < 3)) / 6),
+    "hardswish": Backward("x", 5, "∂y·(2x + 3)/6 on (−3, 3), 0 below, ∂y above",
+                          _hardswish_grad),
+    "swish": Backward("x", 9, "∂y·σ(x)·(1 + x·(1 − σ(x)))", _silu_grad),
+    "silu": Backward("x", 9, "∂y·σ(x)·(1 + x·(1 − σ(x)))", _silu_grad),
+    "gelu": Backward("x", 10, "∂y·(Φ(x) + x·φ(x))", _gelu_grad),
+    "softmax": Backward("y", 4, "y·(∂y − Σ_c ∂y·y)", _softmax_grad),
+    "elu": Backward("y", 3, "∂y·(1 if y > 0 else y + α)",
+                    lambda np, y, a, g: np.where(y > 0, g, g * (y + a)),
+                    lambda np, x, a, g: np.where(x > 0, g, g * a * np.exp(np.minimum(x, 0)))),
+    "abs": Backward("x", 2, "∂y·sign(x)", lambda np, x, a, g: g * np.sign(x)),
 }
 
 
@@ -211,7 +278,7 @@ class Activation(Pointwise):
         """Its input or its output, as :data:`BACKWARD` says for the function."""
         if not need_dx:
             return ()
-        keeps = BACKWARD[self.fn].keeps
+        keeps = self._keeps()
         return (Saved(keeps, ins[0] if keeps == "x" else out, ACT),)
 
     def backward_work(self, ins: Shapes, out: Shape, need_dx: bool,
@@ -236,6 +303,49 @@ class Activation(Pointwise):
         if result is not y:
             np.copyto(y, result, casting="same_kind")
         return y
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂L/∂x`` by the function's gradient (:data:`BACKWARD`) from the one tensor it
+        keeps, its input ``x`` or its output ``y``; no weights."""
+        return (self._grad(saved, gy, ctx) if need_dx else None,), {}
+
+    def _keeps(self) -> str:
+        """``BACKWARD``'s kept tensor, its input when the argument rules out the output
+        (:class:`Backward`'s ``grad_x``)."""
+        back = BACKWARD[self.fn]
+        return "x" if back.grad_x is not None and self._param() < 0 else back.keeps
+
+    def _grad(self, saved: Mapping[str, Array], gy: Array, ctx: Context) -> Array:
+        """The gradient; in support mode (``ctx.support``, nothing saved) ``gy`` itself — an
+        element-wise map depends on its own element only — or, for softmax, ``gy`` summed
+        over the channels (each output depends on every channel of its position)."""
+        import numpy as np
+
+        if ctx.support:
+            from .arrays import spread
+
+            return spread(gy, (1,)) if self.fn == "softmax" else gy
+
+        back = BACKWARD[self.fn]
+        keeps = self._keeps()
+        grad = back.grad_x if keeps != back.keeps and back.grad_x is not None else back.grad
+        gx: Array = np.asarray(grad(np, saved[keeps], self._param(), gy), dtype=gy.dtype)
+        return gx
+
+    def forward_train_inplace(self, y: Array, w: Tensors,
+                              ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """A rule that keeps its output overwrites ``y`` (PyTorch's ``inplace=True``); one that
+        keeps its input leaves ``y`` intact for the backward and returns a new array."""
+        if self._keeps() == "y":
+            return self.forward_inplace(y, w, ctx), {}
+        return self.forward([y], w, ctx), {}
+
+    def backward_post(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                      need_dw: bool) -> tuple[Array, dict[str, Array]]:
+        """As :meth:`backward`, ``x`` being the op's output."""
+        return self._grad(saved, gy, ctx), {}
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, self.fn, str(self.rule.ops), self.rule.ops)
@@ -337,6 +447,12 @@ class Identity(Pointwise):
         """The input itself (dropout is the identity at inference)."""
         return inputs[0]
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂L/∂x = ∂L/∂y`` (``gy`` itself); keeps nothing."""
+        return (gy if need_dx else None,), {}
+
     def explain(self, ex: Derivation) -> None:
         ex.same_shape()
 
@@ -376,6 +492,33 @@ class Dropout(Identity):
 
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         return tc.call("nn.Dropout", ("p", self.p))
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """``y = x·m`` with ``m = [u ≥ p]/(1 − p)``, u uniform from ``ctx.rng`` (inverted
+        dropout: the expectation of ``y`` is ``x``; p = 1 drops everything, m = 0; p = 0 is the
+        identity and keeps nothing). Keeps ``m``
+        as a tensor of the input's dtype — PyTorch's CPU dropout keeps exactly that noise
+        tensor (values 0 and 1/(1 − p)), not a bool mask."""
+        import numpy as np
+
+        (x,) = inputs
+        if self.p == 0:  # PyTorch returns x itself: nothing drawn, nothing kept
+            return x, {}
+        keep = ctx.rng.random(x.shape) >= self.p
+        scale = 0.0 if self.p >= 1 else 1.0 / (1.0 - self.p)
+        mask: Array = keep.astype(x.dtype) * x.dtype.type(scale)
+        y: Array = np.multiply(x, mask)
+        return y, {"mask": mask}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂L/∂x = ∂L/∂y·m`` from the kept mask (``∂L/∂y`` itself when p = 0)."""
+        if not need_dx:
+            return (None,), {}
+        return (gy * saved["mask"] if self.p > 0 and not ctx.support else gy,), {}
+
 
     #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
     ONNX: ClassVar[tuple[str, ...]] = ("Dropout",)
@@ -434,6 +577,30 @@ class PReLU(Pointwise):
         slope = channel_view(a, x.ndim) if self.per_channel else a.reshape(())
         y: Array = np.where(x >= 0, x, slope * x)
         return y
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """From the kept input: ``∂L/∂x = g`` where ``x > 0``, ``a·g`` elsewhere;
+        ``∂L/∂a = Σ g·x`` over the elements with ``x < 0`` — per channel (the batch and positions
+        summed) or over everything for one slope (PyTorch's prelu backward)."""
+        import numpy as np
+
+        from .arrays import channel_view, reduce_to_channels
+
+        if ctx.support:  # element-wise: its own element
+            return (gy if need_dx else None,), {}
+        x = saved["x"]
+        neg = x <= 0
+        a = w["weight"].astype(gy.dtype)
+        slope = channel_view(a, x.ndim) if self.per_channel else a.reshape(())
+        dx = np.where(neg, gy * slope, gy) if need_dx else None
+        grads: dict[str, Array] = {}
+        if need_dw:
+            part = gy * x * neg
+            grads["weight"] = (reduce_to_channels(part) if self.per_channel
+                               else part.sum().reshape(1))
+        return (dx,), grads
 
     def explain(self, ex: Derivation) -> None:
         ex.same_shape()
@@ -499,6 +666,13 @@ class ConstantScale(Pointwise):
         (x,) = inputs
         y: Array = x * x.dtype.type(self.factor)
         return y
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂L/∂x = factor·g``; keeps nothing (support mode: ``|factor|·g``)."""
+        factor = abs(self.factor) if ctx.support else self.factor
+        return (gy * gy.dtype.type(factor) if need_dx else None,), {}
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "scale", "1", 1)

@@ -30,6 +30,21 @@ def channel_view(v: Array, ndim: int) -> Array:
     return v.reshape(1, -1, *([1] * (ndim - 2)))
 
 
+def reduce_to_channels(v: Array) -> Array:
+    """``v`` summed over the batch and every position: one value per channel, ``(C,)`` — the
+    gradient of a per-channel weight (BN's γ and β, a PReLU slope per channel)."""
+    out: Array = v.sum(axis=(0, *range(2, v.ndim)))
+    return out
+
+
+def spread(g: Array, axes: tuple[int, ...]) -> Array:
+    """``g`` summed over ``axes`` and spread back over them: in support mode (the receptive
+    field by one backward pass), the input positions an output depends on when it depends on
+    every element of its group along ``axes`` (statistics, a softmax)."""
+    out: Array = np.broadcast_to(g.sum(axis=axes, keepdims=True), g.shape).copy()
+    return out
+
+
 def pad(x: Array, lo: Sequence[int], hi: Sequence[int], value: float) -> Array:
     """``x`` with ``lo``/``hi`` elements of ``value`` before/after each spatial axis."""
     if not any(lo) and not any(hi):

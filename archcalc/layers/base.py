@@ -23,11 +23,17 @@ shapes ``ins`` it meets (channel-first, no batch):
 ``saves(ins, out, …)`` what its backward keeps from the forward (:class:`Saved`), as PyTorch's
                        autograd keeps it (see docs/training.md)
 ``backward_work(…)``   the arithmetic of its backward: (input gradient, weight gradient)
+``forward_train(…)``   the training forward (BN's batch statistics, dropout's mask): its output and
+                       the private tensors its backward reads; the forward and nothing by default
+``backward(saved, …)`` the gradient of each input and trainable tensor from the output's, reading
+                       only ``saved`` (the tensors PyTorch's autograd keeps) — see
+                       :meth:`Layer.backward`
 =====================  ==========================================================================
 
 Layers used as fused post-ops (``bn: true``, ``act: relu``) also define ``forward_inplace`` and
-``explain_post``. :data:`PROTOCOL` names the required methods; a test holds every class to it
-(set equality), so a new rule — a backward, the PyTorch module — is one more method beside these.
+``explain_post``, and for training ``forward_train_inplace`` and ``backward_post``.
+:data:`PROTOCOL` names the required methods; a test holds every class to it (set equality), so
+a new rule — a backward, the PyTorch module — is one more method beside these.
 
 Arguments arrive already typed (see :class:`Arg` kinds); classes raise :class:`LayerArgError`,
 to which the graph builder adds the layer name and location.
@@ -191,9 +197,10 @@ class Window(NamedTuple):
 
 #: methods every layer class defines (directly or through a parent class it names)
 PROTOCOL = ("out_shape", "tensors", "work", "rf", "refines", "forward", "explain", "explain_rf",
-            "to_torch", "saves", "backward_work")
-#: methods a layer usable as a fused post-op (``bn``, ``act``) defines as well
-POST_PROTOCOL = ("forward_inplace", "explain_post")
+            "to_torch", "saves", "backward_work", "backward")
+#: methods a layer usable as a fused post-op (``bn``, ``act``) defines as well: inference and
+#: derivation, and for training its forward (keeping what its backward reads) and backward
+POST_PROTOCOL = ("forward_inplace", "explain_post", "forward_train_inplace", "backward_post")
 
 
 def spatial_rank(layer: str, shape: Shape, dims: int | None = None) -> int:
@@ -300,6 +307,21 @@ class Layer:
     def explain_rf(self, rx: RFDerivation) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no receptive-field derivation")
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The training-mode forward: its output and the private tensors it keeps for
+        :meth:`backward` by name. The forward itself, keeping nothing private, unless training
+        differs (BN's batch statistics, dropout's mask)."""
+        return self.forward(inputs, w, ctx), {}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """The gradient of each input (None when not needed) and of each trainable weight
+        tensor by name, from ``gy`` (the output's gradient) and ``saved`` only: the tensors
+        the layer's ``saves`` names ("x", "x0", …, "y", private ones)."""
+        raise NotImplementedError(f"{type(self).__name__} has no NumPy backward")
+
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         """Its PyTorch equivalent (:mod:`archcalc.torch_code` values, no torch imported): the
         module (``nn.Conv2d(…)``) or the merge expression written in ``forward`` that computes
@@ -334,6 +356,19 @@ class Layer:
 
     def explain_post(self, ex: Derivation) -> None:
         """As a fused post-op: its weights and element-wise work on the op's output."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be fused")
+
+    def forward_train_inplace(self, y: Array, w: Tensors,
+                              ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """As a fused post-op in training: its output (``y`` itself when it may overwrite it,
+        a new array when its backward needs ``y`` as it came in) and its private saved
+        tensors."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be fused")
+
+    def backward_post(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                      need_dw: bool) -> tuple[Array, dict[str, Array]]:
+        """As a fused post-op: the gradient of its input (the op's output) and of its
+        trainable tensors, from ``saved`` only ("x" the op's output, "y" the post-op's)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be fused")
 
     def forward_indices(self, inputs: Sequence[Array], w: Tensors,
@@ -380,6 +415,14 @@ class Layer:
         """Argument values from the nodes the reference arguments name (``given``: the other
         arguments as written); raises :class:`LayerArgError` for a node it cannot use."""
         return {}
+
+    def gradient_inputs(self, ins: Shapes) -> tuple[bool, ...]:
+        """Which inputs receive a gradient: those whose values the output depends on — every
+        input but a reference one (``indices:``, the positions max_unpool reads) and, for
+        ``crop``, a second input whose size only it reads. A tensor needs a gradient only when
+        it reaches a trainable layer through such inputs (autograd's graph)."""
+        refs = len(type(self).REF_INPUTS)
+        return tuple(i < len(ins) - refs for i in range(len(ins)))
 
     def region_count(self) -> int:
         """The regions per sample its output holds when it makes them (RoI pooling of R

@@ -233,6 +233,41 @@ class Conv(Layer):
             y += channel_view(w["bias"], 2 + len(k))
         return y
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Every forward product ``W[o, c, κ]·x̃[c, s·i + d·κ]`` once per gradient: ``∂W`` from
+        the kept input ``x`` (its im2col, ``δ @ colsᵀ`` per group), ``∂x`` as ``Wᵀ @ δ``
+        added back over the kernel offsets (col2im) and cropped — a stride-1 'same' conv as
+        the correlation of the padded ``δ`` with the flipped kernel (the same MACs, a longer
+        BLAS reduction); depthwise per tap (``ctx.count``); a connection table per output map.
+        ``∂b = Σ δ`` over the batch and positions. Each gradient: the forward's MACs."""
+        from .adjoint import channel_sum, crop
+        from .arrays import pad
+
+        shape = (gy.shape[0], *ctx.ins[0])
+        k, s, d, _, lo, hi = self.window(shape[1:])
+        cin = shape[1]
+        groups, cout = self.group_count(cin), self.out_channels(cin)
+        if ctx.support:
+            return (_conv_support(gy, shape, k, s, d, lo, hi, groups, self.connections),), {}
+        xp = pad(saved["x"], lo, hi, 0.0) if need_dw else None
+        canvas = (shape[0], cin, *(shape[2 + a] + lo[a] + hi[a] for a in range(len(k))))
+        if self.connections is not None:
+            gx, gw = _conv_connections_backward(self.connections, gy, xp, w, canvas, k, s, d,
+                                                ctx, need_dx)
+        elif groups > 1 and cin == groups:
+            gx, gw = _conv_depthwise_backward(gy, xp, w["weight"], cout // cin, canvas, k, s,
+                                              d, ctx, need_dx)
+        else:
+            gx, gw = _conv_dense_backward(gy, xp, w["weight"], groups, canvas, k, s, d, lo, hi,
+                                          ctx, need_dx)
+        if need_dw and self.bias:
+            gw["bias"] = channel_sum(gy)
+        if gx is not None and gx.shape[2:] != shape[2:]:
+            gx = crop(gx, lo, hi)
+        return (gx,), gw
+
     def saves(self, ins: Shapes, out: Shape, need_dx: bool,
               need_dw: bool) -> tuple[Saved, ...]:
         """Its input ``x``, whenever it is in the backward at all: PyTorch's
@@ -598,6 +633,51 @@ class ConvTranspose(Layer):
             y += channel_view(w["bias"], y.ndim)
         return y
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """The output gradient padded back to the full canvas the forward cropped and gathered
+        at each kernel offset (``cols``, ``(out/G·∏k) × L_in`` per group):
+        ``∂x[c, i] = Σ_{o,κ} W[c, o, κ]·δ̃[o, i·s + κ·d]`` is ``W @ cols`` and
+        ``∂W = x @ colsᵀ`` (the kept input) per group, through ``ctx.matmul``: the forward's
+        MACs each; ``∂b = Σ δ``."""
+        import numpy as np
+
+        from .adjoint import channel_sum
+        from .arrays import pad, windows
+
+        b = gy.shape[0]
+        shape = ctx.ins[0]
+        cin, n = shape[0], shape[1:]
+        k, s, p, _, d = self.geometry(shape)
+        g, cout, kk = self.groups, self.out, prod(k)
+        rank = len(k)
+        if ctx.support:  # each group's gradient summed, gathered over every kernel offset
+            sums = gy.reshape(b, g, cout // g, *gy.shape[2:]).sum(axis=2)
+            view = windows(pad(sums, p, p, 0.0), k, s, d)[
+                (slice(None), slice(None), *(slice(0, v) for v in n))]
+            reach = (view.sum(axis=tuple(range(2 + rank, 2 + 2 * rank))) > 0).astype(gy.dtype)
+            spread = np.broadcast_to(reach[:, :, None], (b, g, cin // g, *n))
+            return (np.ascontiguousarray(spread).reshape(b, cin, *n),), {}
+        full = pad(gy, p, p, 0.0)
+        view = windows(full, k, s, d)[(slice(None), slice(None), *(slice(0, v) for v in n))]
+        # (B, out, *n, *k) → (B, G, out/G·∏k, L_in), the weight's (out/G, ∏k) order
+        cols = np.ascontiguousarray(view.transpose(0, 1, *range(2 + rank, 2 + 2 * rank),
+                                                   *range(2, 2 + rank)))
+        cols = cols.reshape(b, g, cout // g * kk, prod(n))
+        weight = w["weight"].reshape(g, cin // g, cout // g * kk)
+        gx = ctx.matmul(weight, cols).reshape(b, cin, *n) if need_dx else None
+        grads: dict[str, Array] = {}
+        if need_dw:
+            x = saved["x"].reshape(b, g, cin // g, prod(n))
+            # ∂Wᵀ = cols @ xᵀ: the long reduction over positions, the orientation BLAS runs fast
+            gw = np.swapaxes(ctx.matmul(cols, np.swapaxes(x, -1, -2)).sum(axis=0), -1, -2)
+            grads["weight"] = np.ascontiguousarray(gw).reshape(w["weight"].shape).astype(
+                gy.dtype)
+            if self.bias:
+                grads["bias"] = channel_sum(gy)
+        return (gx,), grads
+
     def explain(self, ex: Derivation) -> None:
         k, s, p, opad, d = self.geometry(ex.shape)
         rank = len(k)
@@ -862,6 +942,84 @@ class DeformConv(Layer):
         out: Array = y
         return out
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """From the kept map ``x0``, offsets ``x1`` (and masks ``x2``) the samples ``S`` are
+        drawn again as the forward draws them; ``∂W = δ @ (S·m)ᵀ`` and ``∂cols = Wᵀ @ δ`` per
+        group through ``ctx.matmul`` (the forward's MACs each); then, per sample,
+        ``∂m = Σ_c ∂cols·S``, and ``∂cols·m`` flows to the four neighbours of each sample point
+        with their bilinear weights (``∂x``) and, through the weights' slopes, to the sample
+        coordinates (``∂Δy``, ``∂Δx``: ``Σ_corners v·∂w/∂p``, summed over the offset group's
+        channels). ``∂b = Σ δ``."""
+        import numpy as np
+
+        from .adjoint import channel_sum
+
+        if ctx.support:
+            raise NotImplementedError("deform_conv has no fixed field")
+        x, offset = saved["x0"], saved["x1"]
+        mask = saved["x2"] if len(ctx.ins) > 2 else None
+        b, cin, height, width = x.shape
+        ho, wo = offset.shape[2:]
+        og, g = self.offset_groups, self.groups
+        taps = prod(self.window(x.shape[1:]).k)
+        py, px = self._points(x.shape[1:], offset)
+        xg = x.reshape(b, og, cin // og, height, width)
+        samples = _bilinear(xg, py, px)  # (B, G, C/G, taps, H′, W′), float64
+        m = None if mask is None else mask.reshape(b, og, 1, taps, ho, wo).astype(np.float64)
+        cols = samples if m is None else samples * m
+        flat = cols.reshape(b, g, cin // g * taps, ho * wo).astype(gy.dtype)
+        gyr = gy.reshape(b, g, self.out // g, ho * wo)
+        grads: dict[str, Array] = {}
+        if need_dw:
+            gw = np.swapaxes(ctx.matmul(flat, np.swapaxes(gyr, -1, -2)).sum(axis=0), -1, -2)
+            grads["weight"] = np.ascontiguousarray(gw).reshape(w["weight"].shape).astype(
+                gy.dtype)
+            if self.bias:
+                grads["bias"] = channel_sum(gy)
+        if not need_dx:
+            return (None, None, *((None,) if mask is not None else ())), grads
+        weight = w["weight"].reshape(g, self.out // g, cin // g * taps)
+        dcols = ctx.matmul(np.swapaxes(weight, -1, -2), gyr).astype(np.float64).reshape(
+            b, og, cin // og, taps, ho, wo)
+        dmask = None if m is None or mask is None else (dcols * samples).sum(axis=2).reshape(
+            mask.shape)
+        ds = dcols if m is None else dcols * m
+        gx, gpy, gpx = _bilinear_backward(xg, py, px, ds)
+        goff = np.stack([gpy, gpx], axis=3).reshape(offset.shape)
+        dt = gy.dtype
+        gxs = (gx.reshape(x.shape).astype(dt), goff.astype(dt),
+               *(() if dmask is None else (dmask.astype(dt),)))
+        return gxs, grads
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The forward; without a mask input (v1) also torchvision's placeholder ``mask``, one
+        zero per sample, which its autograd function saves in place of the masks."""
+        import numpy as np
+
+        y = self.forward(inputs, w, ctx)
+        if len(inputs) > 2:
+            return y, {}
+        return y, {"mask": np.zeros((inputs[0].shape[0], 1), inputs[0].dtype)}
+
+    def _points(self, shape: Shape, offset: Array) -> tuple[Array, Array]:
+        """The sample coordinates ``(py, px)`` ``(B, G, taps, H′, W′)`` of every tap: the
+        conv's grid point plus the tap's offset."""
+        import numpy as np
+
+        b = offset.shape[0]
+        k, s, d, _, p, _ = self.window(shape)
+        ho, wo = offset.shape[2:]
+        kh, kw = k
+        taps = kh * kw
+        off = offset.reshape(b, self.offset_groups, taps, 2, ho, wo).astype(np.float64)
+        ti, tj = np.divmod(np.arange(taps), kw)
+        base_y = (np.arange(ho) * s[0] - p[0])[None, :, None] + (ti * d[0])[:, None, None]
+        base_x = (np.arange(wo) * s[1] - p[1])[None, None, :] + (tj * d[1])[:, None, None]
+        return base_y[None, None] + off[:, :, :, 0], base_x[None, None] + off[:, :, :, 1]
+
     def explain(self, ex: Derivation) -> None:
         cin = ex.shape[0]
         k, s, d, _, p, _ = self.window(ex.shape)
@@ -963,6 +1121,38 @@ def _bilinear(x: Array, py: Array, px: Array) -> Array:
     return out
 
 
+def _bilinear_backward(x: Array, py: Array, px: Array, ds: Array) -> tuple[Array, Array, Array]:
+    """The transpose of :func:`_bilinear` for the sample gradients ``ds`` ``(B, G, C/G, taps,
+    H′, W′)``: the map's gradient ``(B, G, C/G, H, W)`` (each sample's gradient added to its
+    four neighbours with their weights) and the coordinates' ``(B, G, taps, H′, W′)``
+    (``Σ_c ds·Σ_corners v·∂w/∂p``: a corner's weight ``1 − l`` or ``l`` has slope ∓1)."""
+    import numpy as np
+
+    b, g, cg, height, width = x.shape
+    inside = (py > -1) & (py < height) & (px > -1) & (px < width)
+    y0, x0 = np.floor(py).astype(np.int64), np.floor(px).astype(np.int64)
+    ly, lx = py - y0, px - x0
+    gx = np.zeros(b * g * cg * height * width)
+    gpy = np.zeros(py.shape)
+    gpx = np.zeros(px.shape)
+    bi = np.arange(b)[:, None, None, None, None]
+    gi = np.arange(g)[None, :, None, None, None]
+    plane = (np.arange(b * g * cg) * (height * width)).reshape(b, g, cg, 1, 1, 1)
+    for yy, wy, sy in ((y0, 1 - ly, -1.0), (y0 + 1, ly, 1.0)):
+        for xx, wx, sx in ((x0, 1 - lx, -1.0), (x0 + 1, lx, 1.0)):
+            ok = inside & (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+            yc, xc = np.clip(yy, 0, height - 1), np.clip(xx, 0, width - 1)
+            vals = np.moveaxis(x[bi, gi, :, yc, xc], -1, 2) * ok[:, :, None]  # (B,G,C/G,…)
+            dv = (ds * vals).sum(axis=2)  # Σ_c ds·v per sample point
+            gpy += dv * (sy * wx)
+            gpx += dv * (sx * wy)
+            weight = np.where(ok, wy * wx, 0.0)
+            index = plane + (yc * width + xc)[:, :, None]
+            gx += np.bincount(index.ravel(), weights=(ds * weight[:, :, None]).ravel(),
+                              minlength=gx.size)
+    return gx.reshape(x.shape), gpy, gpx
+
+
 # ------------------------------------------------------------------------ NumPy convolution --
 
 
@@ -1033,3 +1223,187 @@ def _conv_connections(conn: tuple[tuple[int, ...], ...], xp: Array, w: Tensors,
         cols = cols.reshape(b, len(maps) * prod(k), prod(o))
         out[:, i:i + 1] = ctx.matmul(w[f"weight[{i}]"].reshape(1, -1), cols)
     return out.reshape(b, len(conn), *o)
+
+
+# ------------------------------------------------------------------- NumPy conv backward --
+
+
+def _conv_support(gy: Array, shape: Sequence[int], k: Sequence[int], s: Sequence[int],
+                  d: Sequence[int], lo: Sequence[int], hi: Sequence[int], groups: int,
+                  connections: tuple[tuple[int, ...], ...] | None) -> Array:
+    """Support mode (the receptive field by one backward pass): input element ``(c, j)`` is
+    reached when some output ``o`` of ``c``'s group (or, with a connection table, an output map
+    listing ``c``) is non-zero at a window holding ``j`` — every weight is non-zero. So each
+    group's (map's) gradient, summed over its output channels, is added onto its windows once
+    per kernel offset (a one-channel transposed conv of ones) and shared by the group's input
+    channels: ``O(C_out·∏n′ + G·∏k·∏n)``, not the dense ``C_in·C_out·∏k·∏n′`` of ``∂x``. The
+    result is 1 where reached and 0 elsewhere (non-negative, the support exact)."""
+    import numpy as np
+
+    from .adjoint import crop, tap_slices
+
+    b, cin = shape[0], shape[1]
+    cout = gy.shape[1]
+    o = gy.shape[2:]
+    if connections is not None:  # input map c gathers the output maps that list it
+        reads = np.zeros((cout, cin), gy.dtype)
+        for i, maps in enumerate(connections):
+            reads[i, list(maps)] = 1
+        sums = np.einsum("bo...,oc->bc...", gy, reads)
+        planes = cin
+    else:
+        sums = gy.reshape(b, groups, cout // groups, *o).sum(axis=2)
+        planes = groups
+    rank = len(k)
+    canvas = np.zeros((b, planes, *(shape[2 + a] + lo[a] + hi[a] for a in range(rank))),
+                      gy.dtype)
+    for place in tap_slices(k, s, d, o):
+        canvas[(slice(None), slice(None), *place)] += sums
+    # 1 where reached, 0 elsewhere: only the support matters, and sums over channels and taps
+    # would overflow float32 within a few dozen layers
+    reach = (crop(canvas, lo, hi) > 0).astype(gy.dtype)
+    if connections is not None:
+        return reach
+    spread = np.broadcast_to(reach[:, :, None], (b, groups, cin // groups, *shape[2:]))
+    out: Array = np.ascontiguousarray(spread).reshape(shape)
+    return out
+
+
+def _conv_dense_backward(gy: Array, xp: Array | None, weight: Array, groups: int,
+                         canvas: tuple[int, ...], k: Sequence[int], s: Sequence[int],
+                         d: Sequence[int], lo: Sequence[int], hi: Sequence[int], ctx: Context,
+                         want_x: bool) -> tuple[Array | None, dict[str, Array]]:
+    """The weight gradient ``δ @ colsᵀ`` per group (``xp``: the padded kept input, None when no
+    weight gradient is wanted); the input gradient as ``Wᵀ @ δ`` added back (col2im, cropped
+    by the caller) — or, when the output has the input's size (a stride-1 'same' conv), as the
+    correlation of the zero-padded ``δ`` with the flipped kernel, ``(C_in/G × C_out/G·∏k) @
+    (C_out/G·∏k × L)`` per group: the same ``C_in·L·(C_out/G)·∏k`` MACs with the reduction
+    over ``C_out·∏k``, which BLAS runs much faster than col2im's over ``C_out``; a 1×1 one is
+    ``Wᵀ @ δ`` itself."""
+    import numpy as np
+
+    from .adjoint import col2im
+    from .arrays import im2col, pad
+
+    b, cout = gy.shape[:2]
+    o = gy.shape[2:]
+    length = prod(o)
+    cin = canvas[1]
+    kdim = cin // groups * prod(k)
+    g = gy.reshape(b, groups, cout // groups, length)
+    grads: dict[str, Array] = {}
+    plain = b == 1 and groups == 1  # one 2-D product: no broadcast loop around the BLAS call
+    if xp is not None:
+        pointwise = all(v == 1 for v in (*k, *s, *d))
+        cols = xp if pointwise else im2col(ctx, xp, k, s, d)
+        cols = cols.reshape(b, groups, kdim, length)
+        # ∂Wᵀ = cols @ δᵀ, transposed: the same products as δ @ colsᵀ, in the orientation
+        # OpenBLAS runs fast (the long reduction over positions, a narrow output)
+        if plain:
+            gw = ctx.matmul(cols[0, 0], g[0, 0].T).T
+        else:
+            gw = np.swapaxes(ctx.matmul(cols, np.swapaxes(g, -1, -2)).sum(axis=0), -1, -2)
+        # a view in the weight's layout where it can be one (splitting an axis needs no copy;
+        # a transposed copy of a large weight cost more than its product)
+        grads["weight"] = gw.reshape(weight.shape)
+    if not want_x:
+        return None, grads
+    rank = len(k)
+    n = tuple(canvas[2 + a] - lo[a] - hi[a] for a in range(rank))
+    if all(v == 1 for v in s) and tuple(o) == n:
+        if all(v == 1 for v in k):  # 1×1, no padding: the input gradient is Wᵀ @ δ
+            wt = weight.reshape(groups, cout // groups, cin // groups)
+            if plain:
+                return ctx.matmul(wt[0].T, g[0, 0]).reshape(1, cin, *n), grads
+            return ctx.matmul(np.swapaxes(wt, -1, -2), g).reshape(b, cin, *n), grads
+        # ∂x[c, j] = Σ_{o,κ′} W[o, c, k−1−κ′]·ĝ[o, j − lo + d·κ′], ĝ = δ padded by d(k − 1)
+        reach = [d[a] * (k[a] - 1) for a in range(rank)]
+        gp = pad(gy, [reach[a] - lo[a] for a in range(rank)],
+                 [reach[a] - hi[a] for a in range(rank)], 0.0)
+        cols = im2col(ctx, gp, k, (1,) * rank, d).reshape(b, groups,
+                                                          cout // groups * prod(k), length)
+        flipped = np.flip(weight, axis=tuple(range(2, 2 + rank)))
+        # (G, C_in/G, C_out/G·∏k): for each input channel, its kernels of every output channel
+        per = flipped.reshape(groups, cout // groups, cin // groups, prod(k))
+        wf = np.ascontiguousarray(per.transpose(0, 2, 1, 3)).reshape(
+            groups, cin // groups, cout // groups * prod(k))
+        if plain:
+            return ctx.matmul(wf[0], cols[0, 0]).reshape(1, cin, *n), grads
+        return ctx.matmul(wf, cols).reshape(b, cin, *n), grads
+    wt = weight.reshape(groups, cout // groups, kdim)
+    if plain:
+        dcols = ctx.matmul(wt[0].T, g[0, 0]).reshape(1, 1, kdim, length)
+    else:
+        dcols = ctx.matmul(np.swapaxes(wt, -1, -2), g)
+    return col2im(dcols.reshape(b, cin, *k, *o), canvas, k, s, d), grads
+
+
+def _conv_depthwise_backward(gy: Array, xp: Array | None, weight: Array, mult: int,
+                             canvas: tuple[int, ...], k: Sequence[int], s: Sequence[int],
+                             d: Sequence[int], ctx: Context, want_x: bool
+                             ) -> tuple[Array | None, dict[str, Array]]:
+    """Depthwise: per kernel tap, ``∂W[o, κ] = Σ δ[o]·x̃[o // m, tap κ]`` and ``δ[o]·W[o, κ]``
+    added at the tap's strided place — one MAC per output element and tap each, as the
+    forward (``ctx.count``); a depth multiplier m sums its m output channels' gradients."""
+    import numpy as np
+
+    from .adjoint import channel_dot, tap_slices
+    from .arrays import channel_view, taps, windows
+
+    rank = len(k)
+    kw = weight.reshape(weight.shape[0], -1)
+    grads: dict[str, Array] = {}
+    if xp is not None:
+        src = np.repeat(xp, mult, axis=1) if mult > 1 else xp
+        views = taps(windows(src, k, s, d), rank)
+        gw = np.empty(kw.shape, gy.dtype)
+        for t, tap in enumerate(views):
+            gw[:, t] = channel_dot(gy, tap)
+            ctx.count(gy.size)  # one multiply-accumulate per output element and tap
+        grads["weight"] = gw.reshape(weight.shape)
+    if not want_x:
+        return None, grads
+    b, cin = canvas[:2]
+    out = np.zeros((b, cin * mult, *canvas[2:]), gy.dtype)
+    tmp = np.empty_like(gy)
+    for t, place in enumerate(tap_slices(k, s, d, gy.shape[2:])):
+        coef = channel_view(np.ascontiguousarray(kw[:, t]), 2 + rank)
+        np.multiply(gy, coef, out=tmp)
+        out[(slice(None), slice(None), *place)] += tmp
+        ctx.count(gy.size)
+    gx = out.reshape(b, cin, mult, *canvas[2:]).sum(axis=2) if mult > 1 else out
+    return gx, grads
+
+
+def _conv_connections_backward(conn: tuple[tuple[int, ...], ...], gy: Array,
+                               xp: Array | None, w: Tensors, canvas: tuple[int, ...],
+                               k: Sequence[int], s: Sequence[int], d: Sequence[int],
+                               ctx: Context, want_x: bool
+                               ) -> tuple[Array | None, dict[str, Array]]:
+    """LeNet-5's C3: per output map i, ``∂W_i = δ_i @ colsᵀ`` over its listed input maps and
+    ``W_iᵀ @ δ_i`` added back onto those maps (col2im): ``len(conn_i)·∏k·L`` MACs each."""
+    import numpy as np
+
+    from .adjoint import col2im
+    from .arrays import windows
+
+    rank = len(k)
+    b = gy.shape[0]
+    o = gy.shape[2:]
+    length = prod(o)
+    grads: dict[str, Array] = {}
+    perm = (0, 1, *range(2 + rank, 2 + 2 * rank), *range(2, 2 + rank))
+    win = windows(xp, k, s, d) if xp is not None else None
+    gx = np.zeros(canvas, gy.dtype) if want_x else None
+    for i, maps in enumerate(conn):
+        gi = gy[:, i:i + 1].reshape(b, 1, length)
+        weight = w[f"weight[{i}]"].reshape(1, -1)
+        if win is not None:
+            cols = np.ascontiguousarray(win[:, list(maps)].transpose(perm))
+            cols = cols.reshape(b, len(maps) * prod(k), length)
+            gw = ctx.matmul(cols, np.swapaxes(gi, -1, -2)).sum(axis=0)  # ∂Wᵀ, as the conv's
+            grads[f"weight[{i}]"] = np.ascontiguousarray(gw.T).reshape(w[f"weight[{i}]"].shape)
+        if gx is not None:
+            dcols = ctx.matmul(weight.T, gi).reshape(b, len(maps), *k, *o)
+            gx[:, list(maps)] += col2im(dcols, (b, len(maps), *canvas[2:]), k, s, d)
+    return gx, grads

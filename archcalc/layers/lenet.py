@@ -3,14 +3,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import torch_code as tc
 from ..errors import BridgeError
 from ..shapes import PerAxis, Shape, per_axis, prod
 from ..torch_code import TorchLayer
-from .base import ACT, BIAS, COEFFICIENT, Arg, Saved, Shapes, Tensor, Tensors, Work, layer_class
+from .base import (
+    ACT,
+    BIAS,
+    COEFFICIENT,
+    Arg,
+    Layer,
+    Saved,
+    Shapes,
+    Tensor,
+    Tensors,
+    Work,
+    layer_class,
+)
 from .pool import Pool
 
 if TYPE_CHECKING:
@@ -78,6 +90,37 @@ class Subsample(Pool):
         ctx.count(total.size)
         total += channel_view(w["bias"], total.ndim)
         return total
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        return Layer.forward_train(self, inputs, w, ctx)
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂S = δ·coefficient`` (one MAC per output, as the forward's multiply) added onto
+        each window; ``∂coefficient = Σ δ·S`` with the window sums ``S`` of the kept input (one
+        MAC per output), ``∂bias = Σ δ``."""
+        import numpy as np
+
+        from .adjoint import channel_dot, channel_sum
+        from .arrays import channel_view, reduce_taps
+
+        shape = ctx.ins[0]
+        gx = None
+        if need_dx:
+            scaled = gy * channel_view(w["coefficient"], gy.ndim)
+            ctx.count(gy.size)
+            gx = self._spread(scaled, shape)
+        grads: dict[str, Array] = {}
+        if need_dw:
+            x = saved["x"]
+            win, _ = self._windows(x, 0.0)
+            sums = reduce_taps(win, x.ndim - 2, np.add)
+            grads["coefficient"] = channel_dot(gy, sums)
+            ctx.count(gy.size)
+            grads["bias"] = channel_sum(gy)
+        return (gx,), grads
 
     def _explain_more(self, ex: Derivation, osyms: list[str], oenv: dict[str, Any]) -> None:
         ex.section("weights")

@@ -3,7 +3,7 @@ transfer's Gram matrix), ``matmul``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import torch_code as tc
@@ -124,6 +124,51 @@ class Linear(Layer):
         if self.bias:
             y += w["bias"]
         return y
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``∂x = δ @ W``, ``∂W = δᵀ @ x`` (the kept input), ``∂b = Σ_batch δ``: ``B·F·out``
+        MACs each (at batch 1 ``∂W`` is an outer product, a broadcast multiply counted with
+        ``ctx.count``). Per position, per sample: ``∂x = Wᵀ @ δ``, ``∂W = Σ δ @ xᵀ``."""
+        import numpy as np
+
+        from .adjoint import channel_sum
+
+        b = gy.shape[0]
+        shape = (b, *ctx.ins[0])
+        grads: dict[str, Array] = {}
+        if ctx.support:  # every weight is non-zero: each input reaches every output (of its
+            # position): the gradient summed over the outputs, on every input channel
+            total = gy.reshape(b, self.out, -1).sum(axis=1, keepdims=True)
+            if not self.per_position:
+                total = total.sum(axis=2, keepdims=True)
+            spread = np.broadcast_to((total > 0).astype(gy.dtype),
+                                     (b, shape[1], prod(shape[2:]) or 1))
+            return (np.ascontiguousarray(spread).reshape(shape),), {}
+        if self.per_position:
+            g = gy.reshape(b, self.out, -1)
+            gx = ctx.matmul(w["weight"].T, g).reshape(shape) if need_dx else None
+            if need_dw:
+                x = saved["x"].reshape(b, shape[1], -1)
+                # ∂Wᵀ = Σ_b x @ δᵀ: the long reduction over positions
+                grads["weight"] = np.ascontiguousarray(
+                    ctx.matmul(x, np.swapaxes(g, -1, -2)).sum(axis=0).T)
+                if self.bias:
+                    grads["bias"] = channel_sum(gy)
+            return (gx,), grads
+        flat = gy.reshape(b, self.out)
+        gx = ctx.matmul(flat, w["weight"]).reshape(shape) if need_dx else None
+        if need_dw:
+            xf = saved["x"].reshape(b, shape[1])
+            if b == 1:  # an outer product: a broadcast multiply, faster than a K = 1 GEMM
+                grads["weight"] = np.multiply(flat.reshape(-1, 1), xf)
+                ctx.count(grads["weight"].size)
+            else:
+                grads["weight"] = ctx.matmul(flat.T, xf)
+            if self.bias:
+                grads["bias"] = flat.sum(axis=0, dtype=np.float64).astype(gy.dtype)
+        return (gx,), grads
 
     def explain(self, ex: Derivation) -> None:
         if self.per_position:
@@ -284,6 +329,26 @@ class Gram(Layer):
             g /= x.dtype.type(prod(x.shape[1:]))
         return g
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``G = F·Fᵀ`` (÷ N): each factor's gradient as autograd's matrix product gives it,
+        ``δ·F`` and ``δᵀ·F`` (÷ N), summed into ∂F, from the kept input: ``C²·∏n`` MACs each,
+        twice the forward's (the rule's count; ``(δ + δᵀ)·F`` would take half)."""
+        import numpy as np
+
+        if ctx.support:
+            raise NotImplementedError("gram has no receptive field")
+        if not need_dx:
+            return (None,), {}
+        x = saved["x"]
+        b, c = x.shape[:2]
+        f = x.reshape(b, c, -1)
+        gx = (ctx.matmul(gy, f) + ctx.matmul(np.swapaxes(gy, -1, -2), f)).reshape(x.shape)
+        if self.normalize:
+            gx /= x.dtype.type(prod(x.shape[1:]))
+        return (gx,), {}
+
     def explain(self, ex: Derivation) -> None:
         c = ex.shape[0]
         ex.add("C′", "C", {"C": c}, c, note="one row per channel")
@@ -395,6 +460,24 @@ class MatMul(Layer):
         """``A·B`` (or ``A·Bᵀ``) per sample: ``B·N·K·M`` MACs."""
         a, b = inputs
         return ctx.matmul(a, b.transpose(0, 2, 1) if self.transpose_b else b)
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``Y = A·B``: ``∂A = δ·Bᵀ``, ``∂B = Aᵀ·δ``; ``Y = A·Bᵀ``: ``∂A = δ·B``,
+        ``∂B = δᵀ·A`` — from the kept inputs ``x0``, ``x1``, ``N·K·M`` MACs each."""
+        import numpy as np
+
+        if ctx.support:
+            raise NotImplementedError("matmul has no receptive field")
+        if not need_dx:
+            return (None, None), {}
+        a, bm = saved["x0"], saved["x1"]
+        gt = np.swapaxes(gy, -1, -2)
+        if self.transpose_b:
+            return (ctx.matmul(gy, bm), ctx.matmul(gt, a)), {}
+        return (ctx.matmul(gy, np.swapaxes(bm, -1, -2)),
+                ctx.matmul(np.swapaxes(a, -1, -2), gy)), {}
 
     def explain(self, ex: Derivation) -> None:
         n, k, m = self._dims(ex.ins)

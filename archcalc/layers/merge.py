@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import torch_code as tc
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from ..executor import Context
     from ..explain import Derivation, RFDerivation
     from .arrays import Array
+
+    Grads = tuple[tuple[Array | None, ...], dict[str, Array]]
 
 
 class Merge(Layer):
@@ -75,6 +78,12 @@ class Add(Merge):
         for more in inputs[2:]:
             y += more
         return y
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """``∂L/∂x_i = g`` for every input — ``gy`` itself, not copied (the executor never
+        writes into a gradient it received); keeps nothing."""
+        return tuple(gy if need_dx else None for _ in ctx.ins), {}
 
     def explain(self, ex: Derivation) -> None:
         ex.same_shape("element-wise over inputs of one shape")
@@ -164,6 +173,29 @@ class Multiply(Merge):
             b, a = gate.reshape(*gate.shape[:2], *([1] * (big.ndim - 2))), big
         y: Array = np.multiply(a, b)
         return y
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """``∂L/∂a = g·b``, ``∂L/∂b = g·a`` from both inputs (kept, as PyTorch keeps them);
+        a broadcast gate's gradient is summed over the positions it was spread over, back to
+        its own shape (``(B, C, 1…)`` or ``(B, C)``). Support mode: as if the other factor were
+        1 (the shapes from ``ctx.ins``)."""
+        import numpy as np
+
+        if not need_dx:
+            return (None, None), {}
+        if ctx.support:
+            a, b = (np.ones((gy.shape[0], *shape), gy.dtype) for shape in ctx.ins)
+        else:
+            a, b = saved["x0"], saved["x1"]
+        if a.shape == b.shape:
+            return (gy * b, gy * a), {}
+        swap = a.size < b.size
+        big, gate = (b, a) if swap else (a, b)
+        spread = gate.reshape(*gate.shape[:2], *([1] * (big.ndim - 2)))
+        g_big: Array = gy * spread
+        g_gate: Array = (gy * big).sum(axis=tuple(range(2, big.ndim))).reshape(gate.shape)
+        return ((g_gate, g_big) if swap else (g_big, g_gate)), {}
 
     def explain(self, ex: Derivation) -> None:
         a, b = ex.ins
@@ -262,6 +294,15 @@ class Concat(Merge):
         y: Array = np.concatenate(list(inputs), axis=1)
         return y
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """Each input's channels of ``g`` (views, split at the inputs' channel counts from
+        ``ctx.ins``); keeps nothing."""
+        if not need_dx:
+            return tuple(None for _ in ctx.ins), {}
+        ends = list(itertools.accumulate(shape[0] for shape in ctx.ins))
+        return tuple(gy[:, lo:hi] for lo, hi in zip([0, *ends[:-1]], ends, strict=True)), {}
+
     def explain(self, ex: Derivation) -> None:
         syms = [f"C_{i + 1}" for i in range(len(ex.ins))]
         ex.channels(" + ".join(syms), {s: shp[0] for s, shp in zip(syms, ex.ins, strict=True)},
@@ -328,6 +369,11 @@ class Subtract(Merge):
 
         y: Array = np.subtract(inputs[0], inputs[1])
         return y
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """``∂L/∂a = g``, ``∂L/∂b = −g``; keeps nothing (support mode: ``g`` for both)."""
+        return ((gy, gy if ctx.support else -gy) if need_dx else (None, None)), {}
 
     def explain(self, ex: Derivation) -> None:
         ex.same_shape("element-wise over two inputs of one shape")

@@ -3,7 +3,7 @@ and ConvNeXt's learned per-channel ``layer_scale``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import torch_code as tc
@@ -34,6 +34,48 @@ if TYPE_CHECKING:
     from ..executor import Context
     from ..explain import Derivation, RFDerivation
     from .arrays import Array
+
+
+Grads = tuple[tuple["Array | None", ...], dict[str, "Array"]]
+
+
+def _stat_dtype(x: Array, w: Tensors) -> Any:
+    """The dtype statistics are kept in (``PARAM`` in :meth:`saves`): the weights' — float32
+    under autocast with float32 weights, as PyTorch keeps BN's mean and inverse deviation —
+    or, for a layer without tensors, the input's."""
+    return next(iter(w.values())).dtype if w else x.dtype
+
+
+def _train_moments(x: Array, axes: tuple[int, ...], eps: float, kept: Any
+                   ) -> tuple[Array, Array, Array]:
+    """``(x̂, mean, invstd)`` over ``axes`` (keepdims): ``mean``, the biased variance ``var``,
+    ``invstd = 1/√(var + ε)``, ``x̂ = (x − mean)·invstd``. The sums accumulate in float64,
+    the full-size arrays stay in the input's dtype (no float64 copy of a float32 map); the
+    statistics in ``kept`` (:func:`_stat_dtype`)."""
+    import numpy as np
+
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
+    xhat: Array = x - mean.astype(x.dtype)
+    var = np.square(xhat).mean(axis=axes, keepdims=True, dtype=np.float64)
+    invstd = 1.0 / np.sqrt(var + eps)
+    xhat *= invstd.astype(x.dtype)
+    return xhat, mean.astype(kept), invstd.astype(kept)
+
+
+def _normalised(x: Array, mean: Array, invstd: Array) -> Array:
+    """``x̂ = (x − mean)·invstd`` recomputed from the kept statistics (as PyTorch's backward
+    does: x̂ itself is not kept)."""
+    xhat: Array = (x - mean.astype(x.dtype)) * invstd.astype(x.dtype)
+    return xhat
+
+
+def _norm_backward(xhat: Array, invstd: Array, gxhat: Array, axes: tuple[int, ...]) -> Array:
+    """``∂L/∂x`` of ``x̂ = (x − μ)·s`` with μ and the biased variance taken over ``axes`` (N
+    elements), from ``gx̂ = ∂L/∂x̂``: ``s·(gx̂ − mean(gx̂) − x̂·mean(gx̂·x̂))``, the means over
+    ``axes``. (∂μ/∂x = 1/N; ∂s/∂x = −s³(x − μ)/N; the two terms give the means.)"""
+    dx: Array = invstd * (gxhat - gxhat.mean(axis=axes, keepdims=True)
+                          - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+    return dx
 
 
 def _stats_saves(x: Shape, stats: int, per_sample: bool = True) -> tuple[Saved, ...]:
@@ -125,6 +167,74 @@ class BatchNorm(Pointwise):
 
     def forward_inplace(self, y: Array, w: Tensors, ctx: Context) -> Array:
         return self._apply(y, w, y)
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """Training BN (PyTorch's ``train()`` semantics): the batch's own mean and biased
+        variance per channel over the batch and every position, ``x̂ = (x − μ_B)/√(σ²_B + ε)``,
+        ``y = γ·x̂ + β``; keeps ``mean`` and ``invstd`` (C each) besides ``x`` (the running
+        statistics :meth:`saves` names too are its buffers; their momentum update does not
+        enter the gradient and is not done here).
+        ``frozen: true``: the inference arithmetic, keeping only the folded ``scale`` =
+        γ/√(var + ε) (torchvision's FrozenBatchNorm2d)."""
+        import numpy as np
+
+        from .arrays import channel_view
+
+        (x,) = inputs
+        if self.frozen:
+            y = self._apply(x, w, None)
+            return y, {"scale": self._scale(w).astype(x.dtype)}
+        axes = (0, *range(2, x.ndim))
+        xhat, mean, invstd = _train_moments(x, axes, self.eps, _stat_dtype(x, w))
+        if self.affine:
+            xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
+        out: Array = np.asarray(xhat, dtype=x.dtype)
+        return out, {"mean": mean.reshape(-1), "invstd": invstd.reshape(-1)}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """Training BN, over the N = B·∏n elements of each channel: ``∂L/∂β = Σ g``,
+        ``∂L/∂γ = Σ g·x̂``, ``∂L/∂x = γ·invstd·(g − Σg/N − x̂·Σ(g·x̂)/N)``
+        (:func:`_norm_backward` with gx̂ = γ·g), from ``x``, ``mean`` and ``invstd``. Frozen:
+        ``∂L/∂x = scale·g`` and no weight gradient (γ, β are buffers)."""
+        from .arrays import channel_view, reduce_to_channels
+
+        if ctx.support:  # at inference a per-channel affine map: each element its own
+            return (gy if need_dx else None,), {}
+        if self.frozen:
+            return (gy * channel_view(saved["scale"], gy.ndim) if need_dx else None,), {}
+        x = saved["x"]
+        invstd = channel_view(saved["invstd"], x.ndim)
+        xhat = _normalised(x, channel_view(saved["mean"], x.ndim), invstd)
+        grads: dict[str, Array] = {}
+        if need_dw and self.affine:
+            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
+            grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
+        dx = None
+        if need_dx:
+            gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
+            dx = _norm_backward(xhat, invstd, gxhat, (0, *range(2, x.ndim))).astype(gy.dtype)
+        return (dx,), grads
+
+    def forward_train_inplace(self, y: Array, w: Tensors,
+                              ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """As :meth:`forward_train` on the op's output, into a new array (the backward reads
+        the op's output, ``x``)."""
+        return self.forward_train([y], w, ctx)
+
+    def backward_post(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                      need_dw: bool) -> tuple[Array, dict[str, Array]]:
+        (dx,), grads = self.backward(saved, w, gy, ctx, True, need_dw)
+        assert dx is not None
+        return dx, grads
+
+    def _scale(self, w: Tensors) -> Array:
+        """The folded inference scale ``γ/√(var + ε)`` per channel (float64)."""
+        import numpy as np
+
+        scale: Array = 1.0 / np.sqrt(w["running_var"].astype(np.float64) + self.eps)
+        return scale * w["gamma"] if self.affine else scale
 
     def _apply(self, x: Array, w: Tensors, out: Array | None) -> Array:
         import numpy as np
@@ -241,6 +351,55 @@ class LayerNorm(Pointwise):
         out: Array = y * gamma + beta
         return out
 
+    def _axes(self, x: Array) -> tuple[int, ...]:
+        return (1,) if self.over == "channels" else tuple(range(1, x.ndim))
+
+    def _affine(self, w: Tensors, ndim: int) -> tuple[Array, Array]:
+        from .arrays import channel_view
+
+        if self.over == "channels":
+            return channel_view(w["gamma"], ndim), channel_view(w["beta"], ndim)
+        return w["gamma"][None], w["beta"][None]
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The forward (the same in training), keeping the statistics: ``mean`` and ``invstd``
+        per position, ``∏n`` each (over channels), or one per sample (over all), as PyTorch's
+        layer_norm keeps them."""
+        import numpy as np
+
+        (x,) = inputs
+        xhat, mean, invstd = _train_moments(x, self._axes(x), self.eps, _stat_dtype(x, w))
+        gamma, beta = self._affine(w, x.ndim)
+        out: Array = np.asarray(xhat * gamma + beta, dtype=x.dtype)
+        b = x.shape[0]
+        return out, {"mean": mean.reshape(b, -1), "invstd": invstd.reshape(b, -1)}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """``∂L/∂β = Σ g``, ``∂L/∂γ = Σ g·x̂`` over the batch (and the positions, over
+        channels); ``∂L/∂x`` by :func:`_norm_backward` over the normalised axes with
+        ``gx̂ = γ·g``. From ``x``, ``mean``, ``invstd``."""
+        if ctx.support:  # every output depends on its whole normalised group
+            from .arrays import spread
+
+            return (spread(gy, self._axes(gy)) if need_dx else None,), {}
+        x = saved["x"]
+        # the statistics back to their place: [B, 1, n…] over channels, [B, 1, 1…] over all
+        stat = (x.shape[0], 1, *(x.shape[2:] if self.over == "channels" else (1,) * (x.ndim - 2)))
+        invstd = saved["invstd"].reshape(stat)
+        xhat = _normalised(x, saved["mean"].reshape(stat), invstd)
+        gamma, _ = self._affine(w, x.ndim)
+        grads: dict[str, Array] = {}
+        if need_dw:
+            summed = (0, *range(2, x.ndim)) if self.over == "channels" else (0,)
+            grads["gamma"] = (gy * xhat).sum(axis=summed).astype(gy.dtype)
+            grads["beta"] = gy.sum(axis=summed).astype(gy.dtype)
+        dx = None
+        if need_dx:
+            dx = _norm_backward(xhat, invstd, gy * gamma, self._axes(x)).astype(gy.dtype)
+        return (dx,), grads
+
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "layernorm", "5", 5)
 
@@ -332,6 +491,60 @@ class LRN(Pointwise):
             total += padded[:, j:j + c]
         out: Array = (x / (self.k + self.alpha / n * total) ** self.beta).astype(x.dtype)
         return out
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The forward as PyTorch's ``local_response_norm`` computes it, keeping what its
+        autograd keeps: the zero-padded squares ``padded`` ``[C + n − 1, …]`` (its average
+        pool's input), ``denominator = k + α/n·Σ a²`` and ``power = denominator^β``;
+        ``b = a/power``."""
+        import numpy as np
+
+        (x,) = inputs
+        n, c = self.size, x.shape[1]
+        sq = np.square(x)
+        padded = np.zeros((x.shape[0], c + n - 1, *x.shape[2:]), x.dtype)
+        padded[:, n // 2:n // 2 + c] = sq
+        total = np.zeros(x.shape, np.float64)
+        for j in range(n):
+            total += padded[:, j:j + c]
+        scale = self.k + self.alpha / n * total
+        div = scale ** self.beta
+        out: Array = (x / div).astype(x.dtype)
+        return out, {"padded": padded, "denominator": scale.astype(x.dtype),
+                     "power": div.astype(x.dtype)}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """``b_c = a_c·s_c^−β``, ``s_c = k + α/n·Σ_{j ∈ W(c)} a_j²`` with W(c) = c − ⌊n/2⌋ …
+        c + ⌊(n − 1)/2⌋. ``∂b_c′/∂a_c = δ_cc′/div_c′ − (2αβ/n)·a_c·a_c′/(div_c′·s_c′)`` for
+        every c′ whose window holds c, i.e. c′ = c − ⌊(n − 1)/2⌋ … c + ⌊n/2⌋ (the window
+        reversed); div = s^β. So ``∂L/∂a = g/div − (2αβ/n)·a·Σ_reversed(g·a/(div·s))``. From
+        ``x``, ``denominator`` (s) and ``power`` (div); ``padded`` is what PyTorch keeps for
+        its average pool, not needed here."""
+        if not need_dx:
+            return (None,), {}
+        n = self.size
+        if ctx.support:  # each output depends on the channels of its window
+            return (self._window_adjoint(gy),), {}
+        x, scale, div = saved["x"], saved["denominator"], saved["power"]
+        t = gy * x / (div * scale)
+        total = self._window_adjoint(t)
+        dx: Array = (gy / div - 2.0 * self.alpha * self.beta / n * x * total).astype(gy.dtype)
+        return (dx,), {}
+
+    def _window_adjoint(self, t: Array) -> Array:
+        """``Σ t_c′`` over the outputs c′ whose window holds each channel c: c′ = c −
+        ⌊(n − 1)/2⌋ … c + ⌊n/2⌋ (the window reversed), zeros beyond the ends."""
+        import numpy as np
+
+        n, c = self.size, t.shape[1]
+        padded = np.zeros((t.shape[0], c + n - 1, *t.shape[2:]), np.float64)
+        padded[:, (n - 1) // 2:(n - 1) // 2 + c] = t
+        total: Array = np.zeros(t.shape, np.float64)
+        for j in range(n):
+            total += padded[:, j:j + c]
+        return total
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "lrn", f"({self.size} + 4)", self.size + 4)
@@ -442,6 +655,59 @@ class GroupNorm(Pointwise):
             y = y * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
         out: Array = y.astype(x.dtype)
         return out
+
+    def _grouped(self, x: Array) -> Array:
+        b, c = x.shape[:2]
+        return x.reshape(b, self.groups, c // self.groups, *x.shape[2:])
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The forward (the same in training), keeping ``mean`` and ``invstd`` per sample and
+        group, ``[G]`` (PyTorch's native_group_norm keeps them)."""
+        import numpy as np
+
+        from .arrays import channel_view
+
+        (x,) = inputs
+        grouped = self._grouped(x)
+        xhat, mean, invstd = _train_moments(grouped, tuple(range(2, grouped.ndim)), self.eps,
+                                            _stat_dtype(x, w))
+        y = xhat.reshape(x.shape)
+        if self.affine:
+            y = y * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
+        b = x.shape[0]
+        out: Array = np.asarray(y, dtype=x.dtype)
+        return out, {"mean": mean.reshape(b, self.groups), "invstd": invstd.reshape(b, self.groups)}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """``∂L/∂β_c = Σ g``, ``∂L/∂γ_c = Σ g·x̂`` over the batch and positions; ``∂L/∂x`` by
+        :func:`_norm_backward` over each group's channels and positions with
+        ``gx̂ = γ_c·g``. From ``x``, ``mean``, ``invstd``."""
+        from .arrays import channel_view, reduce_to_channels
+
+        if ctx.support:  # every output depends on its group's channels and positions
+            from .arrays import spread
+
+            if not need_dx:
+                return (None,), {}
+            grouped = self._grouped(gy)
+            return (spread(grouped, tuple(range(2, grouped.ndim))).reshape(gy.shape),), {}
+        x = saved["x"]
+        grouped = self._grouped(x)
+        tail = (1,) * (grouped.ndim - 2)
+        invstd = saved["invstd"].reshape(*saved["invstd"].shape, *tail)
+        xhat = _normalised(grouped, saved["mean"].reshape(*saved["mean"].shape, *tail), invstd)
+        grads: dict[str, Array] = {}
+        if need_dw and self.affine:
+            grads["gamma"] = reduce_to_channels(gy * xhat.reshape(x.shape)).astype(gy.dtype)
+            grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
+        dx = None
+        if need_dx:
+            gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
+            dx = _norm_backward(xhat, invstd, self._grouped(gxhat),
+                                tuple(range(2, grouped.ndim))).reshape(x.shape).astype(gy.dtype)
+        return (dx,), grads
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "groupnorm", "5", 5)
@@ -557,6 +823,62 @@ class InstanceNorm(Pointwise):
         out: Array = y.astype(x.dtype)
         return out
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """Training uses each sample's own statistics even when running ones are tracked
+        (PyTorch's ``use_input_stats`` in ``train()``). PyTorch runs batch_norm on the
+        ``(1, B·C, …)`` view and keeps its ``mean`` and ``invstd`` (C per sample) — and, as
+        that call takes per-(sample, channel) parameters and statistics, γ repeated per sample
+        when affine (``gamma_repeat``) and the running statistics repeated per sample when
+        tracked (``running_mean_repeat``, ``running_var_repeat``), C per sample each; they are
+        kept here too (the running update itself is not done, it does not enter the
+        gradient)."""
+        import numpy as np
+
+        from .arrays import channel_view
+
+        (x,) = inputs
+        b, c = x.shape[:2]
+        xhat, mean, invstd = _train_moments(x, tuple(range(2, x.ndim)), self.eps,
+                                            _stat_dtype(x, w))
+        if self.affine:
+            xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
+        kept = {"mean": mean.reshape(b, c), "invstd": invstd.reshape(b, c)}
+        repeated = (("gamma",) if self.affine else ()) + (
+            ("running_mean", "running_var") if self.track_running_stats else ())
+        for name in repeated:
+            kept[f"{name}_repeat"] = np.tile(w[name].astype(x.dtype), (b, 1))
+        out: Array = np.asarray(xhat, dtype=x.dtype)
+        return out, kept
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """As BN per sample and channel (N = ∏n positions): ``∂L/∂β_c = Σ g``,
+        ``∂L/∂γ_c = Σ g·x̂`` over the batch and positions, ``∂L/∂x`` by
+        :func:`_norm_backward` over the positions with ``gx̂ = γ_c·g``. From ``x``, ``mean``,
+        ``invstd``."""
+        from .arrays import channel_view, reduce_to_channels
+
+        if ctx.support:  # inference: its channel's whole map, or its element when tracked
+            from .arrays import spread
+
+            if not need_dx:
+                return (None,), {}
+            return (gy if self.track_running_stats else spread(gy, tuple(range(2, gy.ndim))),), {}
+        x = saved["x"]
+        tail = (1,) * (x.ndim - 2)
+        invstd = saved["invstd"].reshape(*x.shape[:2], *tail)
+        xhat = _normalised(x, saved["mean"].reshape(*x.shape[:2], *tail), invstd)
+        grads: dict[str, Array] = {}
+        if need_dw and self.affine:
+            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
+            grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
+        dx = None
+        if need_dx:
+            gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
+            dx = _norm_backward(xhat, invstd, gxhat, tuple(range(2, x.ndim))).astype(gy.dtype)
+        return (dx,), grads
+
     def explain(self, ex: Derivation) -> None:
         ops = 2 if self.track_running_stats else 5
         self.explain_per_element(ex, "instancenorm", str(ops), ops)
@@ -655,6 +977,56 @@ class L2Norm(Pointwise):
         out: Array = y.astype(x.dtype)
         return out
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The forward, keeping what PyTorch's ``w·F.normalize(x)`` keeps: the ``norm`` ‖x‖₂ of
+        each position and the clamped ``norm_clamped`` = max(‖x‖₂, ε) it divides by (``∏n``
+        values each) besides ``x``, and (affine) the normalised ``xhat`` = x/max(‖x‖₂, ε),
+        which the scale's gradient reads."""
+        import numpy as np
+
+        from .arrays import channel_view
+
+        (x,) = inputs
+        norm = np.sqrt(np.square(x, dtype=np.float64).sum(axis=1, keepdims=True))
+        clamped = np.maximum(norm, self.eps)
+        xhat = (x / clamped).astype(x.dtype)
+        b = x.shape[0]
+        kept = {"norm": norm.reshape(b, -1).astype(x.dtype),
+                "norm_clamped": clamped.reshape(b, -1).astype(x.dtype)}
+        if not self.affine:
+            return xhat, kept
+        out: Array = (xhat * channel_view(w["weight"], x.ndim)).astype(x.dtype)
+        return out, {**kept, "xhat": xhat}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """``x̂ = x/d``, ``d = max(‖x‖, ε)``, ``y = w_c·x̂``: ``∂L/∂w_c = Σ g·x̂`` (batch and
+        positions; from ``xhat``); with ``gz = w_c·g``, ``∂L/∂x = gz/d − x·Σ_c(gz·x)/(d²·‖x‖)``
+        where ‖x‖ > ε (∂‖x‖/∂x = x/‖x‖), ``gz/ε`` where the floor holds. From ``x``, ``norm``
+        and ``norm_clamped`` (d)."""
+        import numpy as np
+
+        from .arrays import channel_view, reduce_to_channels
+
+        if ctx.support:  # every output depends on the channels of its position
+            from .arrays import spread as spread_
+
+            return (spread_(gy, (1,)) if need_dx else None,), {}
+        grads: dict[str, Array] = {}
+        if need_dw and self.affine:
+            grads["weight"] = reduce_to_channels(gy * saved["xhat"]).astype(gy.dtype)
+        if not need_dx:
+            return (None,), grads
+        x = saved["x"]
+        stat = (x.shape[0], 1, *x.shape[2:])
+        norm, denom = saved["norm"].reshape(stat), saved["norm_clamped"].reshape(stat)
+        gz = gy * channel_view(w["weight"], x.ndim) if self.affine else gy
+        live = norm > self.eps
+        radial = (gz * x).sum(axis=1, keepdims=True) / (denom * denom * np.where(live, norm, 1))
+        dx: Array = (gz / denom - x * np.where(live, radial, 0)).astype(gy.dtype)
+        return (dx,), grads
+
     def explain(self, ex: Derivation) -> None:
         ex.same_shape()
         ex.section("weights")
@@ -738,6 +1110,18 @@ class LayerScale(Pointwise):
         (x,) = inputs
         y: Array = x * channel_view(w["gamma"].astype(x.dtype), x.ndim)
         return y
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """``∂L/∂x = γ_c·g`` (nothing kept for it); ``∂L/∂γ_c = Σ g·x`` over the batch and
+        positions, from ``x`` (kept only when γ trains)."""
+        from .arrays import channel_view, reduce_to_channels
+
+        if ctx.support:
+            return (gy if need_dx else None,), {}
+        dx = gy * channel_view(w["gamma"].astype(gy.dtype), gy.ndim) if need_dx else None
+        grads = {"gamma": reduce_to_channels(gy * saved["x"]).astype(gy.dtype)} if need_dw else {}
+        return (dx,), grads
 
     def explain(self, ex: Derivation) -> None:
         self.explain_per_element(ex, "layer_scale", "1", 1)

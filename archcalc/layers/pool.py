@@ -188,6 +188,35 @@ class Pool(Layer):
             index = index * n[a] + at
         return y, index
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The output and ``indices``: the flat position of each maximum in its input plane
+        (int64, the output's shape), as PyTorch's max pooling keeps them."""
+        y, index = self.forward_indices(inputs, w, ctx)
+        return y, {"indices": index}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Each output's gradient added at its maximum's kept index (support mode: onto every
+        element of its window — a maximum depends on all of them)."""
+        if not need_dx:
+            return (None,), {}
+        from .adjoint import scatter_planes
+
+        shape = ctx.ins[0]
+        if ctx.support:
+            return (self._spread(gy, shape),), {}
+        return (scatter_planes(gy, saved["indices"], shape),), {}
+
+    def _spread(self, gy: Array, shape: Shape) -> Array:
+        """Each output's gradient added onto every element of its window, cropped to the
+        input (the transpose of reading the windows)."""
+        from .adjoint import spread_windows
+
+        k, s, d, _, p, _ = self.window(shape)
+        return spread_windows(gy, shape, k, s, d, p, self.ceil_mode)
+
     def explain(self, ex: Derivation) -> None:
         k, s, d, _, p, _ = self.window(ex.shape)
         rank = len(k)
@@ -270,14 +299,23 @@ class AvgPool(Pool):
         to the padded input (``count_include_pad``) or to the input; the product over axes."""
         import numpy as np
 
-        from .arrays import reduce_taps, spatial
+        from .arrays import reduce_taps
 
         (x,) = inputs
-        rank = x.ndim - 2
         win, starts = self._windows(x, 0.0)
-        total = reduce_taps(win, rank, np.add)
-        k, _, _, _, p, _ = self.window(x.shape[1:])
-        n = spatial(x)
+        total = reduce_taps(win, x.ndim - 2, np.add)
+        total /= self._divisor(x.shape[1:], starts).astype(x.dtype)
+        return total
+
+    def _divisor(self, shape: Shape, starts: tuple[Array, ...]) -> Array:
+        """PyTorch's divisor per output position, from the windows' (unpadded) starts: the
+        window clipped to the padded input (``count_include_pad``) or to the input, the
+        product over axes."""
+        import numpy as np
+
+        rank = len(shape) - 1
+        k, _, _, _, p, _ = self.window(shape)
+        n = shape[1:]
         divisor = np.ones((1,) * (rank + 2))
         for a in range(rank):
             lo = starts[a]
@@ -285,8 +323,24 @@ class AvgPool(Pool):
             size = hi - lo if self.count_include_pad else (
                 np.minimum(hi, n[a]) - np.maximum(lo, 0))
             divisor = divisor * size.reshape((1, 1, *(-1 if b == a else 1 for b in range(rank))))
-        total /= divisor.astype(x.dtype)
-        return total
+        return divisor
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        return Layer.forward_train(self, inputs, w, ctx)
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Each output's gradient over its divisor, added onto its window."""
+        if not need_dx:
+            return (None,), {}
+        import numpy as np
+
+        shape = ctx.ins[0]
+        _, s, _, _, p, _ = self.window(shape)
+        starts = tuple(np.arange(gy.shape[2 + a]) * s[a] - p[a] for a in range(len(s)))
+        return (self._spread(gy / self._divisor(shape, starts).astype(gy.dtype), shape),), {}
 
     def _explain_more(self, ex: Derivation, osyms: list[str], oenv: dict[str, Any]) -> None:
         ex.elementwise("divide", "*".join(osyms), oenv, prod(ex.oshape))
@@ -372,6 +426,18 @@ class GlobalAvgPool(Layer):
         y: Array = x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype)
         return y
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """``δ/∏n`` on every position of its channel."""
+        if not need_dx:
+            return (None,), {}
+        import numpy as np
+
+        shape = (gy.shape[0], *ctx.ins[0])
+        return (np.ascontiguousarray(np.broadcast_to(gy / gy.dtype.type(prod(shape[2:])),
+                                                     shape)),), {}
+
     def explain(self, ex: Derivation) -> None:
         ex.channels("C", {"C": ex.shape[0]})
         rank = len(ex.shape) - 1
@@ -421,6 +487,33 @@ class GlobalMaxPool(GlobalAvgPool):
 
     def _divides(self, out: Shape) -> int:
         return 0
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The output and ``indices``: each plane's first maximum, flat (int64, [C, 1…])."""
+        import numpy as np
+
+        (x,) = inputs
+        flat = x.reshape(*x.shape[:2], -1)
+        index = flat.argmax(axis=2)
+        y = np.take_along_axis(flat, index[..., None], axis=2)
+        shape = (*x.shape[:2], *([1] * (x.ndim - 2)))
+        return y.reshape(shape), {"indices": index.astype(np.int64).reshape(shape)}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Each channel's gradient at its maximum (support mode: on every position)."""
+        if not need_dx:
+            return (None,), {}
+        import numpy as np
+
+        from .adjoint import scatter_planes
+
+        shape = (gy.shape[0], *ctx.ins[0])
+        if ctx.support:
+            return (np.ascontiguousarray(np.broadcast_to(gy, shape)),), {}
+        return (scatter_planes(gy, saved["indices"], shape[1:]),), {}
 
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """Maximum over every spatial axis, kept as size 1."""
@@ -537,6 +630,17 @@ class AdaptiveAvgPool(Layer):
             cur = sums / (hi - lo).reshape([-1 if b == axis else 1 for b in range(cur.ndim)])
         return cur.astype(x.dtype)
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Per axis, each output's gradient over its window length added onto its window
+        ``[⌊i·n/o⌋, ⌈(i+1)·n/o⌉)``."""
+        if not need_dx:
+            return (None,), {}
+        from .adjoint import spread_adaptive
+
+        return (spread_adaptive(gy, ctx.ins[0], True),), {}
+
     def explain(self, ex: Derivation) -> None:
         ex.channels("C", {"C": ex.shape[0]})
         rank = len(ex.shape) - 1
@@ -620,6 +724,50 @@ class AdaptiveMaxPool(AdaptiveAvgPool):
             cur = np.concatenate(parts, axis=axis)
         return cur
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The output and ``indices``: the flat position in the input plane of each window's
+        first maximum (row-major window order, as PyTorch), int64, the output's shape."""
+        import numpy as np
+
+        from .adjoint import adaptive_bounds
+
+        (x,) = inputs
+        rank = x.ndim - 2
+        n = x.shape[2:]
+        o = per_axis(self.out, rank, "out")
+        bounds = [adaptive_bounds(n[a], o[a]) for a in range(rank)]
+        y = np.empty((*x.shape[:2], *o), x.dtype)
+        index = np.empty(y.shape, np.int64)
+        for pos in np.ndindex(*o):
+            box = tuple(slice(int(bounds[a][0][pos[a]]), int(bounds[a][1][pos[a]]))
+                        for a in range(rank))
+            part = x[(slice(None), slice(None), *box)]
+            flat = part.reshape(*x.shape[:2], -1)
+            best = flat.argmax(axis=2)
+            at: tuple[Any, ...] = (slice(None), slice(None), *pos)
+            y[at] = np.take_along_axis(flat, best[..., None], axis=2)[..., 0]
+            local = np.unravel_index(best, part.shape[2:])
+            flat_at = np.zeros(best.shape, np.int64)
+            for a in range(rank):
+                flat_at = flat_at * n[a] + box[a].start + local[a]
+            index[at] = flat_at
+        return y, {"indices": index}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Each output's gradient at its maximum's kept index (support mode: onto every
+        element of its window)."""
+        if not need_dx:
+            return (None,), {}
+        from .adjoint import scatter_planes, spread_adaptive
+
+        shape = ctx.ins[0]
+        if ctx.support:
+            return (spread_adaptive(gy, shape, False),), {}
+        return (scatter_planes(gy, saved["indices"], shape),), {}
+
     def to_torch(self, ins: Shapes, out: Shape) -> TorchLayer:
         """``nn.AdaptiveMaxPoolNd(output_size)``."""
         return tc.call(f"nn.AdaptiveMaxPool{tc.rank(self.kind, ins[0])}d",
@@ -683,6 +831,37 @@ class Maxout(Layer):
         y: Array = x.reshape(b, c // self.pieces, self.pieces, *x.shape[2:]).max(axis=2)
         return y
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The output and ``indices``: which piece (0 … pieces − 1) holds each maximum (int64,
+        the output's shape), as PyTorch's ``max(dim)`` keeps them."""
+        import numpy as np
+
+        (x,) = inputs
+        b, c = x.shape[:2]
+        split = x.reshape(b, c // self.pieces, self.pieces, *x.shape[2:])
+        index = split.argmax(axis=2)
+        y = np.take_along_axis(split, index[:, :, None], axis=2)[:, :, 0]
+        return y, {"indices": index.astype(np.int64)}
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Each output's gradient to the piece that held its maximum (support mode: to every
+        piece)."""
+        if not need_dx:
+            return (None,), {}
+        import numpy as np
+
+        b, c = gy.shape[0], ctx.ins[0][0]
+        rest = gy.shape[2:]
+        if ctx.support:
+            spread = np.broadcast_to(gy[:, :, None], (b, c // self.pieces, self.pieces, *rest))
+            return (np.ascontiguousarray(spread).reshape(b, c, *rest),), {}
+        gx = np.zeros((b, c // self.pieces, self.pieces, *rest), gy.dtype)
+        np.put_along_axis(gx, saved["indices"][:, :, None], gy[:, :, None], axis=2)
+        return (gx.reshape(b, c, *rest),), {}
+
     def explain(self, ex: Derivation) -> None:
         ex.channels("C/m", {"C": ex.shape[0], "m": self.pieces},
                     f"the maximum of m = {self.pieces} pieces per unit")
@@ -723,6 +902,16 @@ def region_boxes(regions: int, height: float, width: float) -> Any:
     bh = (0.1 + 0.6 * np.mod(0.7 + i * 0.4142135623730950, 1.0)) * height
     return np.stack([np.clip(cx - bw / 2, 0, width), np.clip(cy - bh / 2, 0, height),
                      np.clip(cx + bw / 2, 0, width), np.clip(cy + bh / 2, 0, height)], axis=1)
+
+
+def region_rows(boxes: Any, images: int, dtype: Any) -> Any:
+    """torchvision's ``rois``: one row ``(image, x1, y1, x2, y2)`` per region of each image
+    (rows ``b·R + r``), in ``dtype``."""
+    import numpy as np
+
+    image = np.repeat(np.arange(images, dtype=np.float64), len(boxes))[:, None]
+    out = np.concatenate([image, np.tile(boxes, (images, 1))], axis=1)
+    return out.astype(dtype)
 
 
 def fpn_levels(boxes: Any, scales: Sequence[float]) -> Any:
@@ -855,6 +1044,13 @@ class RoIPool(RegionPool):
         float for a float32 map): in float64, ``(29 / 7) · 7`` is ``29.000000000000004``, whose
         ceiling took the last bin one pixel past a 29-pixel box (found by ``verify --against
         torch``'s value check on Faster R-CNN VGG-16)."""
+        return self.forward_train(inputs, w, ctx)[0]
+
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The output, ``rois`` (each region's ``(image, x1, y1, x2, y2)``) and ``argmax``:
+        the flat position in its map of each bin's first maximum (row-major), −1 for an empty
+        bin (int32, the output's shape), as torchvision's roi_pool keeps them."""
         import numpy as np
 
         (x,) = inputs
@@ -862,6 +1058,7 @@ class RoIPool(RegionPool):
         ph, pw = self.pooled(tuple(tuple(a.shape[1:]) for a in inputs))
         boxes, _ = self.boxes((tuple(x.shape[1:]),))
         y = np.zeros((bsz, self.regions, c, ph, pw), x.dtype)
+        index = np.full(y.shape, -1, np.int64)
         t = x.dtype.type
         scaled = boxes.astype(x.dtype) * t(self.scale)
         low = np.floor(scaled)
@@ -876,9 +1073,36 @@ class RoIPool(RegionPool):
                     w0 = min(max(math.floor(t(j) * bin_w) + x1, 0), width)
                     w1 = min(max(math.ceil(t(j + 1) * bin_w) + x1, 0), width)
                     if h1 > h0 and w1 > w0:
-                        y[:, r, :, i, j] = x[:, :, h0:h1, w0:w1].max(axis=(2, 3))
-        out: Array = y.reshape(bsz * self.regions, c, ph, pw)
-        return out
+                        part = x[:, :, h0:h1, w0:w1].reshape(bsz, c, -1)
+                        best = part.argmax(axis=2)
+                        y[:, r, :, i, j] = np.take_along_axis(part, best[..., None], 2)[..., 0]
+                        index[:, r, :, i, j] = (h0 + best // (w1 - w0)) * width + (
+                            w0 + best % (w1 - w0))
+        return (y.reshape(bsz * self.regions, c, ph, pw),
+                {"rois": region_rows(boxes, bsz, x.dtype),
+                 "argmax": index.reshape(bsz * self.regions, c, ph, pw).astype(np.int32)})
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Each bin's gradient added at its maximum's kept index in the map of its image
+        (summed over the R regions)."""
+        import numpy as np
+
+        if ctx.support:
+            raise NotImplementedError("roi_pool has no fixed field")
+        c, height, width = ctx.ins[0]
+        bsz = gy.shape[0] // self.regions
+        if not need_dx:
+            return (None,), {}
+        index = saved["argmax"].astype(np.int64).reshape(bsz, self.regions, c, -1)
+        base = ((np.arange(bsz)[:, None, None, None] * c + np.arange(c)[None, None, :, None])
+                * (height * width))
+        keep = index >= 0
+        flat = (index + base)[keep]
+        total = np.bincount(flat, weights=gy.reshape(index.shape)[keep],
+                            minlength=bsz * c * height * width)
+        return (total.astype(gy.dtype).reshape(bsz, c, height, width),), {}
 
     def explain(self, ex: Derivation) -> None:
         self._explain_shape(ex)
@@ -977,6 +1201,49 @@ class RoIAlign(RegionPool):
         out: Array = y.reshape(bsz * self.regions, c, ph, pw)
         return out
 
+    def forward_train(self, inputs: Sequence[Array], w: Tensors,
+                      ctx: Context) -> tuple[Array, dict[str, Array]]:
+        """The output and ``rois``: each region's ``(image, x1, y1, x2, y2)``, as torchvision's
+        roi_align keeps them."""
+        boxes, _ = self.boxes(tuple(tuple(a.shape[1:]) for a in inputs))
+        return (self.forward(inputs, w, ctx),
+                {"rois": region_rows(boxes, inputs[0].shape[0], inputs[0].dtype)})
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Each bin's gradient over its ``g²`` samples, each added to its four neighbours with
+        the bilinear weights the forward used, on the level its box (the kept ``rois``)
+        selects."""
+        import numpy as np
+
+        if ctx.support:
+            raise NotImplementedError("roi_align has no fixed field")
+        shapes = tuple(tuple(sh) for sh in ctx.ins)
+        if not need_dx:
+            return tuple(None for _ in shapes), {}
+        ph, pw = self.pooled(shapes)
+        _, scales = self.boxes(shapes)
+        boxes = saved["rois"][:self.regions, 1:].astype(np.float64)  # every image's are alike
+        level = fpn_levels(boxes, scales) if len(shapes) > 1 else np.zeros(
+            self.regions, np.int64)
+        bsz = gy.shape[0] // self.regions
+        c = shapes[0][0]
+        g = self.sampling_ratio
+        grads = gy.reshape(bsz, self.regions, c, ph, pw)
+        out = []
+        for lv, (one, sc) in enumerate(zip(shapes, scales, strict=True)):
+            shape = (bsz, *one)
+            gx = np.zeros(prod(shape))
+            picked = np.flatnonzero(level == lv)
+            chunk = max(1, (1 << 22) // max(1, c * ph * pw * g * g * bsz))
+            for lo in range(0, picked.size, chunk):
+                ids = picked[lo:lo + chunk]
+                gx += _align_backward(shape, boxes[ids] * sc - (0.5 if self.aligned else 0.0),
+                                      grads[:, ids], g, self.aligned)
+            out.append(gx.astype(gy.dtype).reshape(shape))
+        return tuple(out), {}
+
     def explain(self, ex: Derivation) -> None:
         self._explain_shape(ex)
         osyms, oenv = ex.out_symbols()
@@ -1043,6 +1310,36 @@ def _align(feat: Array, boxes: Any, pooled: tuple[int, int], g: int, aligned: bo
     pooled_sum = total.reshape(bsz, len(boxes), c, ph, g, pw, g).sum(axis=(4, 6))
     out: Array = (pooled_sum / (g * g)).astype(feat.dtype)
     return out
+
+
+def _align_backward(shape: Sequence[int], boxes: Any, gy: Array, g: int, aligned: bool) -> Any:
+    """The transpose of :func:`_align`: ``gy`` ``(B, len(boxes), C, P_h, P_w)`` onto a flat
+    float64 gradient of the map ``shape`` ``(B, C, H, W)``."""
+    import numpy as np
+
+    bsz, c, height, width = shape
+    ph, pw = gy.shape[3:]
+    x1, y1, x2, y2 = boxes.T
+    rw, rh = x2 - x1, y2 - y1
+    if not aligned:
+        rw, rh = np.maximum(rw, 1.0), np.maximum(rh, 1.0)
+    frac = (np.arange(ph * g) // g + (np.arange(ph * g) % g + 0.5) / g)
+    ys = y1[:, None] + frac[None, :] * (rh / ph)[:, None]
+    frac = (np.arange(pw * g) // g + (np.arange(pw * g) % g + 0.5) / g)
+    xs = x1[:, None] + frac[None, :] * (rw / pw)[:, None]
+    (y_lo, y_hi, ly, y_ok), (x_lo, x_hi, lx, x_ok) = _corners(ys, height), _corners(xs, width)
+    # each sample's share of its bin's gradient: (B, R, C, Ph·g, Pw·g)
+    share = np.repeat(np.repeat(gy.astype(np.float64) / (g * g), g, axis=3), g, axis=4)
+    base = (np.arange(bsz)[:, None, None] * c + np.arange(c)[None, None, :]) * (height * width)
+    total = np.zeros(bsz * c * height * width)
+    for yy, wy in ((y_lo, 1 - ly), (y_hi, ly)):
+        for xx, wx in ((x_lo, 1 - lx), (x_hi, lx)):
+            weight = (wy * y_ok)[:, :, None] * (wx * x_ok)[:, None, :]  # (R, Ph·g, Pw·g)
+            at = yy[:, :, None] * width + xx[:, None, :]  # (R, Ph·g, Pw·g)
+            flat = base[:, :, :, None, None] + at[None, :, None]
+            total += np.bincount(flat.ravel(), weights=(share * weight[None, :, None]).ravel(),
+                                 minlength=total.size)
+    return total
 
 
 def _corners(v: Any, n: int) -> tuple[Any, Any, Any, Any]:
@@ -1140,6 +1437,23 @@ class MaxUnpool(Layer):
         y = np.zeros((b, c, prod(out[1:])), x.dtype)
         np.put_along_axis(y, index.reshape(b, c, -1), x.reshape(b, c, -1), axis=2)
         return y.reshape(b, c, *out[1:])
+
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Each value's gradient read back from where it was put: ``∂x[c, i] =
+        δ.flat[index[c, i]]`` with the kept positions ``x1`` (the index input has none)."""
+        import numpy as np
+
+        if ctx.support:
+            raise NotImplementedError("max_unpool has no fixed field")
+        if not need_dx:
+            return (None, None), {}
+        shape = (gy.shape[0], *ctx.ins[0])
+        b, c = shape[:2]
+        index = saved["x1.indices"].reshape(b, c, -1)
+        gx = np.take_along_axis(gy.reshape(b, c, -1), index, axis=2)
+        return (gx.reshape(shape), None), {}
 
     def explain(self, ex: Derivation) -> None:
         ex.channels("C", {"C": ex.shape[0]}, f"the values back where {ex.node.inputs[1]} "

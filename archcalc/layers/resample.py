@@ -141,6 +141,21 @@ class Upsample(Layer):
             y = _resize_axis(y, 2 + a, size, self.mode, self.align_corners, f)
         return y if y is not x else x.copy()
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """Axis by axis in reverse, the transpose of each axis' resize: every output's gradient
+        added to the input(s) it read, with its interpolation weight."""
+        if not need_dx:
+            return (None,), {}
+        shape = ctx.ins[0]
+        factors = self.factors(shape)
+        g = gy
+        for a in reversed(range(len(factors))):
+            g = _resize_axis_backward(g, 2 + a, shape[1 + a], self.mode, self.align_corners,
+                                      factors[a])
+        return (g,), {}
+
     def explain(self, ex: Derivation) -> None:
         factors = self.factors(ex.shape)
         ex.channels("C", {"C": ex.shape[0]})
@@ -294,6 +309,24 @@ class PixelShuffle(Layer):
             b, x.shape[1] // r ** d, *(v * r for v in n))
         return y
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool
+                 ) -> tuple[tuple[Array | None, ...], dict[str, Array]]:
+        """The forward's permutation undone: ``(B, C, n₁·r, …) → (B, C·r^d, n…)``."""
+        if not need_dx:
+            return (None,), {}
+        import numpy as np
+
+        b = gy.shape[0]
+        shape = (b, *ctx.ins[0])
+        n = shape[2:]
+        d, r = len(n), self.r
+        split = gy.reshape(b, gy.shape[1], *(v for a in range(d) for v in (n[a], r)))
+        # axes (B, C, n₁, r₁, n₂, r₂, …) → (B, C, r₁, r₂, …, n₁, n₂, …)
+        order = (0, 1, *(3 + 2 * a for a in range(d)), *(2 + 2 * a for a in range(d)))
+        gx: Array = np.ascontiguousarray(split.transpose(order)).reshape(shape)
+        return (gx,), {}
+
     def explain(self, ex: Derivation) -> None:
         rank = len(ex.shape) - 1
         ex.channels("C/r" if rank == 1 else "C/(" + "*".join(["r"] * rank) + ")",
@@ -341,13 +374,45 @@ def _resize_axis(x: Array, axis: int, out: int, mode: str, align: bool,
     if mode == "nearest":
         near: Array = x.take(np.minimum((dst * n) // out, n - 1), axis=axis)
         return near
+    i0, i1, frac = _linear_sources(n, out, align, scale)
+    lam = frac.astype(x.dtype).reshape([-1 if b == axis else 1 for b in range(x.ndim)])
+    a, b = x.take(i0, axis=axis), x.take(i1, axis=axis)
+    lerp: Array = a + lam * (b - a)
+    return lerp
+
+
+def _linear_sources(n: int, out: int, align: bool, scale: Fraction) -> tuple[Any, Any, Any]:
+    """PyTorch's linear resize of one axis: for each output, the two inputs it reads and the
+    weight of the second — ``src = dst·(n − 1)/(out − 1)`` (align_corners) or
+    ``max((dst + ½)/scale − ½, 0)``, inputs ``⌊src⌋`` and ``min(⌊src⌋ + 1, n − 1)``."""
+    import numpy as np
+
+    dst = np.arange(out)
     if align:
         src = dst * ((n - 1) / (out - 1)) if out > 1 else np.zeros(out)
     else:
         src = np.maximum((dst + 0.5) / float(scale) - 0.5, 0.0)
     i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
-    i1 = np.minimum(i0 + 1, n - 1)
-    lam = (src - i0).astype(x.dtype).reshape([-1 if b == axis else 1 for b in range(x.ndim)])
-    a, b = x.take(i0, axis=axis), x.take(i1, axis=axis)
-    lerp: Array = a + lam * (b - a)
-    return lerp
+    return i0, np.minimum(i0 + 1, n - 1), src - i0
+
+
+def _resize_axis_backward(g: Array, axis: int, n: int, mode: str, align: bool,
+                          scale: Fraction) -> Array:
+    """The transpose of :func:`_resize_axis`: the ``n × out`` matrix of its weights (1 for the
+    input a nearest output copies; ``1 − λ`` and ``λ`` for the two a linear one reads) applied
+    to the gradient along ``axis``."""
+    import numpy as np
+
+    out = g.shape[axis]
+    dst = np.arange(out)
+    weights = np.zeros((n, out))
+    if mode == "nearest":
+        weights[np.minimum((dst * n) // out, n - 1), dst] = 1.0
+    else:
+        i0, i1, lam = _linear_sources(n, out, align, scale)
+        np.add.at(weights, (i0, dst), 1.0 - lam)
+        np.add.at(weights, (i1, dst), lam)
+    moved = np.moveaxis(g, axis, -1)
+    back = np.tensordot(moved, weights.astype(g.dtype).T, axes=([moved.ndim - 1], [0]))
+    result: Array = np.ascontiguousarray(np.moveaxis(back, -1, axis))
+    return result

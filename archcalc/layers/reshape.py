@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import torch_code as tc
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from ..executor import Context
     from ..explain import Derivation, RFDerivation
     from .arrays import Array
+
+    Grads = tuple[tuple[Array | None, ...], dict[str, Array]]
 
 
 class Rearrange(Layer):
@@ -56,6 +58,18 @@ class Rearrange(Layer):
     def refines(self, ins: Shapes) -> bool:
         return False
 
+    def backward(self, saved: Mapping[str, Array], w: Tensors, gy: Array, ctx: Context,
+                 need_dx: bool, need_dw: bool) -> Grads:
+        """``g`` moved back where each element came from (:meth:`_unmove`); keeps nothing —
+        the input's shape comes from ``ctx.ins``, as autograd keeps sizes, not tensors."""
+        if not need_dx:
+            return tuple(None for _ in ctx.ins), {}
+        return (self._unmove(gy, ctx.ins), *(None for _ in ctx.ins[1:])), {}
+
+    def _unmove(self, gy: Array, ins: Shapes) -> Array:
+        """The gradient of the first input: the inverse move of ``gy``."""
+        raise NotImplementedError(f"{type(self).__name__} has no backward")
+
 
 @layer_class
 class Flatten(Rearrange):
@@ -74,6 +88,10 @@ class Flatten(Rearrange):
         """Row-major ``(B, C·∏n)`` (``torch.flatten(x, 1)``)."""
         (x,) = inputs
         return x.reshape(x.shape[0], -1)
+
+    def _unmove(self, gy: Array, ins: Shapes) -> Array:
+        """Reshaped back to the input's shape (a view)."""
+        return gy.reshape(gy.shape[0], *ins[0])
 
     def explain(self, ex: Derivation) -> None:
         syms, env = ex.dims(ex.shape, False)
@@ -151,6 +169,10 @@ class Reshape(Rearrange):
         (x,) = inputs
         return x.reshape(x.shape[0], *self.shape)
 
+    def _unmove(self, gy: Array, ins: Shapes) -> Array:
+        """Reshaped back to the input's shape (a view)."""
+        return gy.reshape(gy.shape[0], *ins[0])
+
     def explain(self, ex: Derivation) -> None:
         total = prod(ex.shape)
         known = prod([v for v in self.shape if v != -1])
@@ -222,6 +244,14 @@ class ZeroPad(Rearrange):
         (x,) = inputs
         pads = self.pads(x.shape[1:])
         return pad(x, [lo for lo, _ in pads], [hi for _, hi in pads], 0.0)
+
+    def _unmove(self, gy: Array, ins: Shapes) -> Array:
+        """The padding cut off again: the gradient of a zero is dropped."""
+        import numpy as np
+
+        pads = self.pads(ins[0])
+        keep = tuple(slice(lo, gy.shape[2 + a] - hi) for a, (lo, hi) in enumerate(pads))
+        return np.ascontiguousarray(gy[(slice(None), slice(None), *keep)])
 
     def explain(self, ex: Derivation) -> None:
         pads = self.pads(ex.shape)
@@ -296,6 +326,10 @@ class Crop(Rearrange):
     margin: Any = None
     size: PerAxis | None = None
 
+    def gradient_inputs(self, ins: Shapes) -> tuple[bool, ...]:
+        """A second input gives only its size: no gradient reaches it."""
+        return (True, False) if len(ins) == 2 else (True,)
+
     def cuts(self, ins: Shapes) -> tuple[Pair, ...]:
         """(before, after) removed per spatial axis of the first input."""
         shape = ins[0]
@@ -356,6 +390,17 @@ class Crop(Rearrange):
         x = inputs[0]
         keep = tuple(slice(lo, x.shape[2 + a] - hi) for a, (lo, hi) in enumerate(cuts))
         return np.ascontiguousarray(x[(slice(None), slice(None), *keep)])
+
+    def _unmove(self, gy: Array, ins: Shapes) -> Array:
+        """Zeros of the first input's shape with ``g`` where the kept window was (the cropped
+        pixels get no gradient); the second input only gives a size: None."""
+        import numpy as np
+
+        cuts = self.cuts(ins)
+        gx: Array = np.zeros((gy.shape[0], *ins[0]), gy.dtype)
+        keep = tuple(slice(lo, lo + gy.shape[2 + a]) for a, (lo, _) in enumerate(cuts))
+        gx[(slice(None), slice(None), *keep)] = gy
+        return gx
 
     def explain(self, ex: Derivation) -> None:
         cuts = self.cuts(ex.ins)
@@ -453,6 +498,14 @@ class ChannelShuffle(Rearrange):
         split = x.reshape(b, self.groups, c // self.groups, *x.shape[2:])
         return np.ascontiguousarray(split.swapaxes(1, 2)).reshape(x.shape)
 
+    def _unmove(self, gy: Array, ins: Shapes) -> Array:
+        """The inverse permutation: ``(B, C/g, g, …) → (B, g, C/g, …)`` flattened back."""
+        import numpy as np
+
+        b, c = gy.shape[:2]
+        split = gy.reshape(b, c // self.groups, self.groups, *gy.shape[2:])
+        return np.ascontiguousarray(split.swapaxes(1, 2)).reshape(gy.shape)
+
     def explain(self, ex: Derivation) -> None:
         ex.same_shape()
 
@@ -523,6 +576,14 @@ class Slice(Rearrange):
 
         (x,) = inputs
         return np.ascontiguousarray(x[:, self.start:self.stop])
+
+    def _unmove(self, gy: Array, ins: Shapes) -> Array:
+        """Zeros of the input's channels with ``g`` in ``[start, stop)``."""
+        import numpy as np
+
+        gx: Array = np.zeros((gy.shape[0], *ins[0]), gy.dtype)
+        gx[:, self.start:self.stop] = gy
+        return gx
 
     def explain(self, ex: Derivation) -> None:
         ex.channels("stop - start", {"stop": self.stop, "start": self.start})
