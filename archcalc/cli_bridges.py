@@ -82,7 +82,8 @@ def verify_torch(graph: Any, *, batch: int, seed: int, fmt: str, output: str | N
 
 def torch_lines(data: dict[str, Any], *, width: int | None, exact: bool = False) -> list[Any]:
     """Per row the shape, params, buffers and MACs, each ``engine ≠ torch`` where they differ
-    (in exact integers), the verdict; then the totals and the method."""
+    (in exact integers), the largest value difference (max |torch − NumPy| over the largest
+    magnitude the row reads or writes), the verdict; then the totals and the method."""
     from . import units
     from .terminal import _count, _prose, _table, _title
     from .textable import Column, Line, Row
@@ -100,7 +101,15 @@ def torch_lines(data: dict[str, Any], *, width: int | None, exact: bool = False)
     cols = [Column("layer", "layer", kind="name"), Column("type", "type", align="left", drop=2),
             Column("shape", "output", align="left"), Column("params", "params"),
             Column("buffers", "buffers", drop=1), Column("macs", "MACs"),
-            Column("verdict", "verdict", align="left")]
+            Column("delta", "max Δ", drop=3), Column("verdict", "verdict", align="left")]
+
+    def delta(r: dict[str, Any]) -> str:
+        # the row's largest value difference over the magnitude it reads or writes
+        if r.get("max_abs_diff") is None or not r.get("value_scale"):
+            return "—"
+        ratio = r["max_abs_diff"] / r["value_scale"]
+        return "0" if ratio == 0 else f"{ratio:.0e}"
+
     rows = []
     for r in data["layers"]:
         ok = r["verdict"] == "ok"
@@ -109,13 +118,15 @@ def torch_lines(data: dict[str, Any], *, width: int | None, exact: bool = False)
         rows.append(Row((r["name"], r["type"], out,
                          pair(r["params"], r["torch_params"], exact or not ok),
                          pair(r["buffers"], r["torch_buffers"], exact or not ok),
-                         pair(r["macs"], r["torch_macs"], exact or not ok),
+                         pair(r["macs"], r["torch_macs"], exact or not ok), delta(r),
                          ("ok" if not r["note"] else "ok, note") if ok else "MISMATCH"),
                         "" if ok else "red"))
     t = data["totals"]
     rows.append(Row(("total", "", "", pair(t["params"], t["torch_params"], exact),
                      pair(t["buffers"], t["torch_buffers"], exact),
-                     pair(t["macs"], t["torch_macs"], exact), "ok" if data["ok"] else "FAILED"),
+                     pair(t["macs"], t["torch_macs"], exact),
+                     "—" if data.get("max_rel_diff") is None else f"{data['max_rel_diff']:.0e}",
+                     "ok" if data["ok"] else "FAILED"),
                     "bold" if data["ok"] else "red", rule=True))
     lines += _table(cols, rows, width)
     lines.append(Line(""))

@@ -86,7 +86,8 @@ def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
 @click.option("--against", type=click.Choice(["numpy", "torch"]), default="numpy",
               show_default=True, help="numpy: archcalc's own executor; torch: the module "
               "`archcalc export` writes, run in PyTorch (shapes, params, buffers, "
-              "FlopCounterMode MACs per row).")
+              "FlopCounterMode MACs per row, and each row's values against archcalc's "
+              "executor on the same weights and input).")
 def verify(spec: str, batch: int, seed: int, input_shape: Any,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
            unit: tuple[int, ...] | None, progress: bool | None, max_memory: int | None,

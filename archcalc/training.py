@@ -356,7 +356,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     regions = any(node.multiplicity != 1 for node in graph.nodes)
     forward = report.layers
     new_row = tuple.__new__
-    reach = reaches_loss(graph)
+    reach, flows = _gradient_flow(graph)
     for i, node in enumerate(graph.nodes):
         name = node.name
         inputs = node.inputs
@@ -368,7 +368,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         mult[name] = m
         # only the inputs the output depends on by value pass a gradient back (not a
         # max_unpool's indices, not a crop's size reference)
-        passes = node.op.gradient_inputs(node.in_shapes)
+        passes = flows[i]
         flowing = not unreached and any(grad[source] for source, p in zip(inputs, passes,
                                                                           strict=True) if p)
         key = (id(node.op), *map(id, node.post), node.in_shapes, flowing, is_frozen,
@@ -435,7 +435,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
             if not regions:
                 listing[id(rules)] = listed
         # TrainingRow made as the tuple it is (as the engine makes its rows)
-        rows.append(new_row(TrainingRow, (name, node.type_name, rules.trainable, rules.frozen,
+        rows.append(new_row(TrainingRow, (name, forward[i].type, rules.trainable, rules.frozen,
                                           is_frozen, flowing, rules.need_dw, bdx, bdw, bflops,
                                           first_bytes, listed, node.path)))
     grad_width = width
@@ -448,9 +448,11 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     persistent = weight_bytes + buffer_bytes + master_bytes + optimizer_bytes
     terms = _schedule(graph, kept, grad, mult, width, node_rules, grad_width, last_use,
                       grad_user, own_per, own_const)
-    peak_const, peak_per, where = max(
-        ((c, v, t) for t, (c, v) in enumerate(terms)), key=lambda e: e[0] + e[1] * batch)
-    peak = persistent + peak_const + peak_per * batch
+    peak, where = -1, 0  # the first largest point of the schedule
+    for t, (c, v) in enumerate(terms):
+        if c + v * batch > peak:
+            peak, where = c + v * batch, t
+    peak += persistent
     update_flops = opt.update_ops * trainable if conv.count_elementwise else 0
     step_work = Work(fwd_macs + bwd_dx + bwd_dw, f_window + b_window,
                      f_elementwise + b_elementwise + opt.update_ops * trainable)
@@ -642,12 +644,26 @@ def _params(layer: Layer, ins: tuple[Any, ...]) -> int:
 def reaches_loss(graph: Graph) -> frozenset[str]:
     """The nodes whose output reaches a graph output through inputs that pass a gradient
     (:meth:`~archcalc.layers.Layer.gradient_inputs`): the only ones a backward can run."""
+    return frozenset(_gradient_flow(graph)[0])
+
+
+def _gradient_flow(graph: Graph) -> tuple[set[str], list[tuple[bool, ...]]]:
+    """:func:`reaches_loss`, and each node's :meth:`~archcalc.layers.Layer.gradient_inputs`
+    in graph order — asked once per distinct (layer, input shapes) of this graph (layers are
+    interned: identity is equality), as the analysis needs both."""
     found = {o.name for o in graph.outputs}
+    memo: dict[tuple[int, tuple[Any, ...]], tuple[bool, ...]] = {}
+    flows: list[tuple[bool, ...]] = []
     for node in reversed(graph.nodes):
+        key = (id(node.op), node.in_shapes)
+        passes = memo.get(key)
+        if passes is None:
+            passes = memo[key] = node.op.gradient_inputs(node.in_shapes)
+        flows.append(passes)
         if node.name in found:
-            passes = node.op.gradient_inputs(node.in_shapes)
             found.update(i for i, p in zip(node.inputs, passes, strict=True) if p)
-    return frozenset(found)
+    flows.reverse()
+    return found, flows
 
 
 def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],

@@ -528,19 +528,23 @@ def ref_roi_align(feat: np.ndarray, boxes: np.ndarray, scale: float, out: tuple[
 
 def ref_roi_pool(feat: np.ndarray, boxes: np.ndarray, scale: float,
                  out: tuple[int, int]) -> np.ndarray:
-    """torchvision's roi_pool, loop by loop: corners rounded, bins ⌊i·h/P⌋ … ⌈(i+1)·h/P⌉ from
-    the corner, clipped; an empty bin is 0."""
+    """torchvision's roi_pool, loop by loop: corners rounded (C's round), bins ⌊i·h/P⌋ …
+    ⌈(i+1)·h/P⌉ from the corner, clipped; an empty bin is 0. As torchvision's CPU kernel, the
+    corners and bin edges are float32 arithmetic for a float32 map (roi_pool_kernel.cpp:
+    ``T bin_size_h = static_cast<T>(roi_height) / static_cast<T>(pooled_height)``)."""
     b, c, height, width = feat.shape
     ph, pw = out
+    f = np.float32
     y = np.zeros((b * len(boxes), c, ph, pw))
     for bi, (r, box) in itertools.product(range(b), enumerate(boxes)):
-        x1, y1, x2, y2 = (math.floor(float(v) * scale + 0.5) for v in box)
-        bh, bw = max(y2 - y1 + 1, 1) / ph, max(x2 - x1 + 1, 1) / pw
+        x1, y1, x2, y2 = (int(math.floor(p) + (p - math.floor(p) >= 0.5))
+                          for p in (f(v) * f(scale) for v in box))
+        bh, bw = f(max(y2 - y1 + 1, 1)) / f(ph), f(max(x2 - x1 + 1, 1)) / f(pw)
         for ci, i, j in itertools.product(range(c), range(ph), range(pw)):
-            h0 = min(max(math.floor(i * bh) + y1, 0), height)
-            h1 = min(max(math.ceil((i + 1) * bh) + y1, 0), height)
-            w0 = min(max(math.floor(j * bw) + x1, 0), width)
-            w1 = min(max(math.ceil((j + 1) * bw) + x1, 0), width)
+            h0 = min(max(math.floor(f(i) * bh) + y1, 0), height)
+            h1 = min(max(math.ceil(f(i + 1) * bh) + y1, 0), height)
+            w0 = min(max(math.floor(f(j) * bw) + x1, 0), width)
+            w1 = min(max(math.ceil(f(j + 1) * bw) + x1, 0), width)
             cells = [float(feat[bi, ci, hh, ww]) for hh in range(h0, h1) for ww in range(w0, w1)]
             y[bi * len(boxes) + r, ci, i, j] = max(cells) if cells else 0.0
     return y

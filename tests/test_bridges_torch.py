@@ -174,7 +174,7 @@ def test_verify_cli_against_torch() -> None:
                           "torch", "-f", "json"], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr
-    assert '"ok": true' in run.stdout and '"archcalc_verify_torch": 1' in run.stdout
+    assert '"ok": true' in run.stdout and '"archcalc_verify_torch": 2' in run.stdout
 
 
 def test_exported_file_runs_with_only_torch(tmp_path: Path) -> None:
@@ -219,3 +219,74 @@ def test_graph_features_verify_against_torch() -> None:
     assert siamese.torch_params == siamese.params
     right = next(r for r in siamese.rows if r.name == "right_tower.conv1")
     assert right.module == "left_tower.conv1" and right.torch_params == 0
+
+
+def test_verify_against_torch_compares_every_rows_values() -> None:
+    """The executor's seeded weights are loaded into the module and every row's output is held
+    to the executor's: ResNet-18's 31 rows are all compared, each within the stated tolerance
+    (1e-4 of the largest magnitude the row reads or writes, + 1e-6)."""
+    from archcalc.torch_check import value_tolerance
+
+    result = check_against_torch(to_graph(load_spec("resnet18")))
+    assert result.ok and result.values
+    assert all(r.value_diff is not None and r.value_scale is not None for r in result.rows)
+    assert all(r.value_diff <= value_tolerance(r.value_scale) for r in result.rows  # type: ignore[operator]
+               if r.value_diff is not None and r.value_scale is not None)
+    assert result.max_rel_diff is not None and result.max_rel_diff < 1e-4
+    data = result.to_dict()
+    assert data["archcalc_verify_torch"] == 2 and data["tolerance"] == {
+        "relative": 1e-4, "absolute": 1e-6}
+    assert {"max_abs_diff", "value_scale", "tolerance"} <= set(data["layers"][0])
+
+
+LRN_SPEC = {"archcalc": 1, "name": "t", "input": [6, 3, 4], "layers": [
+    {"lrn": {"id": "norm", "size": 3, "alpha": 0.5, "beta": 0.75, "k": 2.0}}]}
+
+
+@pytest.mark.parametrize(("cls_path", "spec", "row"), [
+    # an activation left out (ReLU → nn.Identity): same shapes, params, MACs
+    ("archcalc.layers.activation:Activation", "alexnet", "conv1"),
+    # LRN's window 3 → 4 (α = 0.5, the conformance case's): no count changes
+    ("archcalc.layers.norm:LRN", LRN_SPEC, "norm"),
+])
+def test_count_neutral_mistakes_are_caught_by_the_values(
+        cls_path: str, spec: Any, row: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two kinds of mistake the count check cannot see (tools/mutate_torch.py): the row fails
+    on its values, and only there (each row runs on the executor's inputs). With AlexNet's
+    α = 10⁻⁴, LRN's window hardly matters: 5 → 6 moves its output by 5–8·10⁻⁵ of the scale
+    (measured), under the tolerance — docs/bridges.md says so."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from mutate_torch import mutate
+
+    module, name = cls_path.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    rule = cls.to_torch
+    monkeypatch.setattr(cls, "to_torch", lambda self, ins, out: mutate(rule(self, ins, out))[0])
+    result = check_against_torch(to_graph(load_spec(spec)))
+    bad = result.failures[0]
+    assert bad.name == row and bad.problems[0].startswith("values: max |torch − NumPy|")
+    assert (bad.torch_shape, bad.torch_params, bad.torch_macs) == (bad.shape, bad.params,
+                                                                   bad.macs)
+
+
+def test_dropout_is_the_identity_in_eval_mode_on_both_sides() -> None:
+    """AlexNet's drop6 and drop7: PyTorch's nn.Dropout in eval mode and the executor's
+    inference forward both pass their input on unchanged — a difference of exactly 0 —
+    which is why a dropout exported as nn.Identity cannot be caught by values either."""
+    result = check_against_torch(to_graph(load_spec("alexnet_original")))
+    drops = [r for r in result.rows if r.type == "dropout"]
+    assert len(drops) == 2 and all(r.value_diff == 0.0 for r in drops)
+
+
+def test_deformable_conv_and_regions_agree_in_values() -> None:
+    """torchvision's deform_conv2d against the executor's, and both RoI poolings on the same
+    fixed boxes (Faster R-CNN VGG-16's roi_pool5: the case that found the executor's float64
+    bin edge, docs/bridges.md)."""
+    for name, kinds in (("deform_conv_example", {"deform_conv"}),
+                        ("fasterrcnn_vgg16", {"roi_pool"})):
+        result = check_against_torch(to_graph(load_spec(name)))
+        assert result.ok, (name, result.failures[:1])
+        rows = [r for r in result.rows if r.type.split("+")[0] in kinds]
+        assert rows and all(r.value_diff is not None for r in rows), name

@@ -587,3 +587,23 @@ def test_every_layer_class_has_a_forward() -> None:
 
     missing = [cls.__name__ for cls in LAYER_CLASSES if cls.forward is Layer.forward]
     assert not missing, f"no NumPy forward (Layer.forward) for {missing}"
+
+
+def test_roi_pool_bins_end_at_the_box_as_torchvision_computes_them() -> None:
+    """Faster R-CNN VGG-16's region 159 on conv5_3 (38×63, scale 1/16): corners
+    round(307.77/16 = 19.24) = 19 and round(751.74/16 = 46.98) = 47, so the box is 29 columns
+    (19 … 47) and each of its 7 bins 29/7 wide; the last bin is ⌊6·29/7⌋ + 19 = 43 …
+    ⌈7·29/7⌉ + 19 = 48, exclusive — column 48 lies outside the box. In float64, (29/7)·7 =
+    29.000000000000004 and its ceiling put column 48 inside; torchvision's kernel computes in
+    the map's float32, where it is 29 (found by `verify --against torch`'s value check). A map
+    lit only in column 48 must give 0 in that bin."""
+    from archcalc.executor import Context
+
+    node = archcalc.to_graph(archcalc.load_spec("fasterrcnn_vgg16")).node("roi_pool5")
+    x = np.zeros((1, 1, 38, 63), np.float32)
+    x[0, 0, :, 48] = 1.0
+    y = node.op.forward([x], {}, Context()).reshape(node.op.regions, 7, 7)
+    assert y[159, :, 6].tolist() == [0.0] * 7
+    x[0, 0, :, 47] = 2.0  # the box's last column is in it
+    y = node.op.forward([x], {}, Context()).reshape(node.op.regions, 7, 7)
+    assert y[159, :, 6].tolist() == [2.0] * 7

@@ -1039,7 +1039,11 @@ class RoIPool(RegionPool):
     def forward(self, inputs: Sequence[Array], w: Tensors, ctx: Context) -> Array:
         """torchvision's roi_pool: box corners rounded to feature pixels (``scale``), the box
         (at least 1×1) cut into bins ``[⌊i·h/P⌋, ⌈(i+1)·h/P⌉)`` from its corner, clipped to the
-        map; an empty bin gives 0. Batch rows ``b·R + r``."""
+        map; an empty bin gives 0. Batch rows ``b·R + r``. The corners and bin edges are
+        computed as torchvision's kernel computes them, in the map's own precision (``T``:
+        float for a float32 map): in float64, ``(29 / 7) · 7`` is ``29.000000000000004``, whose
+        ceiling took the last bin one pixel past a 29-pixel box (found by ``verify --against
+        torch``'s value check on Faster R-CNN VGG-16)."""
         return self.forward_train(inputs, w, ctx)[0]
 
     def forward_train(self, inputs: Sequence[Array], w: Tensors,
@@ -1055,16 +1059,19 @@ class RoIPool(RegionPool):
         boxes, _ = self.boxes((tuple(x.shape[1:]),))
         y = np.zeros((bsz, self.regions, c, ph, pw), x.dtype)
         index = np.full(y.shape, -1, np.int64)
-        corner = np.floor(boxes * self.scale + 0.5).astype(np.int64)  # C's round, x ≥ 0
+        t = x.dtype.type
+        scaled = boxes.astype(x.dtype) * t(self.scale)
+        low = np.floor(scaled)
+        corner = (low + (scaled - low >= 0.5)).astype(np.int64)  # C's round(), x ≥ 0
         for r in range(self.regions):
             x1, y1, x2, y2 = corner[r]
-            bin_h, bin_w = max(y2 - y1 + 1, 1) / ph, max(x2 - x1 + 1, 1) / pw
+            bin_h, bin_w = t(max(y2 - y1 + 1, 1)) / t(ph), t(max(x2 - x1 + 1, 1)) / t(pw)
             for i in range(ph):
-                h0 = min(max(math.floor(i * bin_h) + y1, 0), height)
-                h1 = min(max(math.ceil((i + 1) * bin_h) + y1, 0), height)
+                h0 = min(max(math.floor(t(i) * bin_h) + y1, 0), height)
+                h1 = min(max(math.ceil(t(i + 1) * bin_h) + y1, 0), height)
                 for j in range(pw):
-                    w0 = min(max(math.floor(j * bin_w) + x1, 0), width)
-                    w1 = min(max(math.ceil((j + 1) * bin_w) + x1, 0), width)
+                    w0 = min(max(math.floor(t(j) * bin_w) + x1, 0), width)
+                    w1 = min(max(math.ceil(t(j + 1) * bin_w) + x1, 0), width)
                     if h1 > h0 and w1 > w0:
                         part = x[:, :, h0:h1, w0:w1].reshape(bsz, c, -1)
                         best = part.argmax(axis=2)
