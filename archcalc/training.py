@@ -752,8 +752,20 @@ def _when(graph: Graph, t: int) -> str:
 
 
 def _rule_text(method: Any) -> str:
-    """A rule's docstring as one line of prose (RST markup dropped)."""
+    """A rule's docstring as one line of prose (RST markup dropped); a private helper it names
+    (``:func:`_stats_backward```) is replaced by that helper's own docstring, so the reader gets
+    the derivation, not a function name."""
+    import re
+    import sys
+
     doc = " ".join((method.__doc__ or "").split())
+    module = vars(sys.modules[method.__module__])
+
+    def inline(match: re.Match[str]) -> str:
+        helper = module.get(match[1])
+        return _rule_text(helper).rstrip(".") if callable(helper) and helper.__doc__ else match[1]
+
+    doc = re.sub(r":func:`(_\w+)`", inline, doc)
     for mark in ("``", ":func:", ":meth:", ":data:", ":class:", "`"):
         doc = doc.replace(mark, "")
     return doc

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any, NamedTuple
 
 import pytest
@@ -582,3 +583,18 @@ def test_the_training_json_keys_are_the_documented_ones() -> None:
     keys = set(data) | set(data["totals"]) | set(data["optimizer"])
     keys |= set(data["layers"][0]) | set(data["layers"][0]["saved"][0]) | {"fit"}
     assert keys - documented == set()
+
+
+@pytest.mark.parametrize("cls", LAYER_CLASSES, ids=lambda c: c.__name__)
+def test_backward_rule_texts_name_no_private_helper(cls: type[Layer]) -> None:
+    # `explain --training` prints each class's saves/backward_work docstring as its rule; a
+    # helper they refer to (:func:`_stats_backward`) is written out, never left as a name
+    from archcalc.training import _rule_text
+
+    for method in (cls.saves, cls.backward_work):
+        text = _rule_text(method)
+        assert text, f"{cls.__name__}.{method.__name__} has no rule text"
+        module = vars(sys.modules[method.__module__])  # PyTorch's own op names may appear
+        ours = [w for w in re.findall(r"(?<![\w.])_[a-z]\w*", text) if w in module]
+        assert not ours, (cls.__name__, ours, text)
+        assert ":func:" not in text and "``" not in text

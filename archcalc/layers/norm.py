@@ -137,8 +137,8 @@ class BatchNorm(Pointwise):
         ``invstd``, C values each (the weights' dtype) for the whole batch
         (:func:`_stats_saves`) — also with γ, β frozen and without affine
         (bench/training_types.py) — and, as ``native_batch_norm`` does, its own running
-        statistics (buffers: counted among the bytes saved, as the issue's ResNet-50 figure
-        counts them, but allocated once, as buffers). ``frozen: true`` (FrozenBatchNorm2d,
+        statistics (buffers: counted among the bytes saved, as PyTorch's saved-tensor hooks
+        see them, but allocated once, as buffers). ``frozen: true`` (FrozenBatchNorm2d,
         ``x·scale + shift`` with buffers): the ``scale`` it multiplies by, C values of the
         activations' dtype, only when ∂x is required."""
         if self.frozen:
