@@ -8,7 +8,10 @@ a small self-contained script, so it needs nothing of archcalc; ``$ARCHCALC_PEER
 default, as for the peers); without either the torch columns are left out. Rounds alternate the
 NumPy and the PyTorch passes; each round keeps each side's best of ``--repeat`` steps, and the
 table shows the median over the rounds (and the best), so a burst of load from other processes
-spoils one round, not the comparison. Numbers only: nothing here asserts.
+spoils one round, not the comparison. Each side records wall and CPU seconds
+(``time.process_time`` of its own process, every thread): the ratio of wall times is the
+target's; the CPU ratio, which time slices lost to other processes do not inflate, is printed
+beside it. Numbers only: nothing here asserts.
 
 Both sides run the same number of BLAS/OpenMP threads: NumPy's OpenBLAS reads
 ``$OPENBLAS_NUM_THREADS`` (or ``$OMP_NUM_THREADS``) when it is loaded, every core otherwise;
@@ -50,34 +53,46 @@ out = {"threads": torch.get_num_threads(), "version": torch.__version__, "models
 for spec, (ctor, size) in job["models"].items():
     model = getattr(torchvision.models, ctor)(weights=None).train()
     x = torch.randn(1, 3, size, size)
-    fwd = bwd = float("inf")
+    best = {}
     for i in range(job["repeat"] + 1):
         model.zero_grad(set_to_none=True)
-        t = time.perf_counter(); y = model(x); f = time.perf_counter() - t
+        t, c = time.perf_counter(), time.process_time()
+        y = model(x)
+        f, fc = time.perf_counter() - t, time.process_time() - c
         g = torch.randn_like(y)
-        t = time.perf_counter(); y.backward(g); b = time.perf_counter() - t
+        t, c = time.perf_counter(), time.process_time()
+        y.backward(g)
+        b, bc = time.perf_counter() - t, time.process_time() - c
         if i:  # the first pass warms the allocator and the kernels up
-            fwd, bwd = min(fwd, f), min(bwd, b)
-    out["models"][spec] = {"forward": fwd, "backward": bwd}
+            for key, v in (("forward", f), ("backward", b), ("forward_cpu", fc),
+                           ("backward_cpu", bc)):
+                best[key] = min(best.get(key, float("inf")), v)
+    out["models"][spec] = best
 print(json.dumps(out))
 """
 
+#: what each side records per step, each round keeping its best: wall and CPU seconds
+PASSES = ("forward", "backward", "forward_cpu", "backward_cpu")
+
 
 def numpy_times(name: str, repeat: int, made: dict[str, Any]) -> dict[str, float]:
-    """Best training forward and backward seconds of one step at batch 1 (seeded weights made
-    once, outside the timing; both gradients in one call per layer, as PyTorch computes
-    them)."""
+    """Best training forward and backward seconds of one step at batch 1, wall and CPU
+    (``time.process_time``: this process, every thread) — seeded weights made once, outside
+    the timing; both gradients in one call per layer, as PyTorch computes them."""
     def weights(node: Any) -> Any:
         if node.name not in made:
             made[node.name] = init_weights(node)
         return made[node.name]
 
-    fwd = bwd = float("inf")
+    best = dict.fromkeys(PASSES, float("inf"))
     for _ in range(repeat):
         step = train_step(name, weights=weights, split=False)
         assert step.ok, name  # the step it times is the one verify --training checks
-        fwd, bwd = min(fwd, step.forward_seconds), min(bwd, step.backward_seconds)
-    return {"forward": fwd, "backward": bwd}
+        for key, v in zip(PASSES, (step.forward_seconds, step.backward_seconds,
+                                   step.forward_cpu_seconds, step.backward_cpu_seconds),
+                          strict=True):
+            best[key] = min(best[key], v)
+    return best
 
 
 def blas_threads() -> int:
@@ -110,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     threads = blas_threads()
     # per model, per side ("numpy", "torch") and pass: each round's best of --repeat steps
     runs: dict[str, dict[str, dict[str, list[float]]]] = {
-        name: {side: {"forward": [], "backward": []} for side in ("numpy", "torch")}
+        name: {side: {key: [] for key in PASSES} for side in ("numpy", "torch")}
         for name in MODELS}
     info: dict[str, Any] = {}
     made: dict[str, dict[str, Any]] = {name: {} for name in MODELS}
@@ -127,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     have_torch = bool(info)
     headers = ["model", "numpy fwd s", "numpy bwd s"]
     if have_torch:
-        headers += ["torch fwd s", "torch bwd s", "bwd numpy/torch", "(best)"]
+        headers += ["torch fwd s", "torch bwd s", "bwd ratio", "(best)", "cpu ratio"]
     rows = []
     ours: dict[str, dict[str, float]] = {}
     for name in MODELS:
@@ -139,8 +154,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             mine["backward_ratio"] = mine["numpy_backward"] / mine["torch_backward"]
             mine["best_backward_ratio"] = (min(runs[name]["numpy"]["backward"])
                                            / min(runs[name]["torch"]["backward"]))
+            mine["backward_cpu_ratio"] = (mine["numpy_backward_cpu"]
+                                          / mine["torch_backward_cpu"])
             row += [f"{mine['torch_forward']:.3f}", f"{mine['torch_backward']:.3f}",
-                    f"{mine['backward_ratio']:.2f}x", f"{mine['best_backward_ratio']:.2f}x"]
+                    f"{mine['backward_ratio']:.2f}x", f"{mine['best_backward_ratio']:.2f}x",
+                    f"{mine['backward_cpu_ratio']:.2f}x"]
         ours[name] = mine
         rows.append(row)
     print(table(headers, rows))
@@ -148,9 +166,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("PyTorch not available: the torch columns are left out "
               "(pass --torch-python or set $ARCHCALC_PEER_PYTHON)")
     else:
-        print(f"PyTorch {info['version']}, {info['threads']} threads a side; batch 1, medians "
-              f"over {args.rounds} alternated rounds of each side's best of {args.repeat} "
-              "(and the ratio of the bests)")
+        print(f"PyTorch {info['version']}, {info['threads']} threads a side; batch 1, wall "
+              f"seconds, medians over {args.rounds} alternated rounds of each side's best of "
+              f"{args.repeat} (and the ratio of the bests); cpu ratio: the same of "
+              "time.process_time")
     data = {"models": ours, "runs": runs, "threads": threads, "torch": info or None,
             "repeat": args.repeat, "rounds": args.rounds,
             "seconds": time.perf_counter() - started}
