@@ -166,10 +166,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print("PyTorch not available: the torch columns are left out "
               "(pass --torch-python or set $ARCHCALC_PEER_PYTHON)")
     else:
-        print(f"PyTorch {info['version']}, {info['threads']} threads a side; batch 1, wall "
-              f"seconds, medians over {args.rounds} alternated rounds of each side's best of "
-              f"{args.repeat} (and the ratio of the bests); cpu ratio: the same of "
-              "time.process_time")
+        print(f"PyTorch {info['version']}, {info['threads']} thread(s) a side, batch 1; wall "
+              f"seconds, medians over {args.rounds}\nalternated rounds of each side's best of "
+              f"{args.repeat} (and the ratio of the bests); cpu ratio: the same of CPU time")
     data = {"models": ours, "runs": runs, "threads": threads, "torch": info or None,
             "repeat": args.repeat, "rounds": args.rounds,
             "seconds": time.perf_counter() - started}
