@@ -130,6 +130,16 @@ def _silu_grad(np: Any, x: Array, a: float, gy: Array) -> Array:
     return gx
 
 
+def _relu_grad(np: Any, y: Array, a: float, gy: Array) -> Array:
+    """``∂y·[y > 0]`` in two passes and no temporary: the comparison written as 0/1 straight
+    into the result (in ∂y's dtype), then multiplied by ∂y in place — the same values as
+    ``gy * (y > 0)`` (a NaN or ±∞ in ∂y where y > 0 passes, 0·∂y elsewhere)."""
+    out: Array = np.greater(y, 0, out=np.empty(np.broadcast_shapes(y.shape, gy.shape),
+                                                 gy.dtype))
+    out *= gy
+    return out
+
+
 def _hardswish_grad(np: Any, x: Array, a: float, gy: Array) -> Array:
     """0 for x < −3, x/3 + ½ for −3 ≤ x ≤ 3, 1 above (PyTorch's hardswish_backward)."""
     gx: Array = gy * np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1)).astype(gy.dtype)
@@ -205,7 +215,7 @@ class Backward(NamedTuple):
 #: The NumPy forms follow PyTorch's backward kernels (threshold_backward, hardtanh_backward,
 #: hardswish_backward, …); gelu differentiates the forward's own erf approximation.
 BACKWARD: Mapping[str, Backward] = {
-    "relu": Backward("y", 1, "∂y·[y > 0]", lambda np, y, a, g: g * (y > 0)),
+    "relu": Backward("y", 1, "∂y·[y > 0]", _relu_grad),
     "relu6": Backward("x", 2, "∂y·[0 < x < 6]", lambda np, x, a, g: g * ((x > 0) & (x < 6))),
     "leaky_relu": Backward("y", 2, "∂y·(1 if y ≥ 0 else slope)",
                            lambda np, y, a, g: np.where(y > 0, g, g * g.dtype.type(a)),

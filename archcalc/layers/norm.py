@@ -78,6 +78,55 @@ def _norm_backward(xhat: Array, invstd: Array, gxhat: Array, axes: tuple[int, ..
     return dx
 
 
+def _channel_backward(x: Array, mean: Array, invstd: Array, gamma: Array | None, gy: Array,
+                      ctx: Context, per_sample: bool, need_dx: bool, need_dw: bool
+                      ) -> tuple[Array | None, Array, Array]:
+    """``(∂x, ∂γ, ∂β)`` of ``y = γ·x̂ + β``, ``x̂ = (x − μ)·s`` (``s`` = invstd) with the
+    statistics of each channel — over the batch and its positions (batch norm, ``mean`` and
+    ``invstd`` of shape ``(C,)``), or of each sample's channel over its positions
+    (``per_sample``: instance norm, ``(B, C)``) — of N elements each; ∂x None unless
+    ``need_dx``, ∂γ and ∂β (summed over the batch) computed only when ``need_dw``.
+
+    With the two sums ``S₁ = Σ g`` and ``S₂ = Σ g·(x − μ)`` over each group:
+    ``∂β = S₁``, ``∂γ = s·S₂`` (= Σ g·x̂), and :func:`_norm_backward`'s
+    ``∂x = s·(γg − mean(γg) − x̂·mean(γg·x̂))`` becomes, with ``a = γ·s``,
+    ``∂x = a·g − [(x − μ)·k + c]``, ``k = a·s²·S₂/N``, ``c = a·S₁/N`` — the same arithmetic as
+    PyTorch's CPU ``batch_norm_backward`` (x̂ never materialised). In NumPy: ``x − μ`` once
+    into the run's scratch buffer, both sums per group as BLAS dot products over the contiguous
+    positions (element-wise work under ``full``, not products the MAC meter counts), the
+    per-channel coefficients in float64, then three in-place passes and one new array for ∂x:
+    no other full-size temporary."""
+    import numpy as np
+
+    b, c = x.shape[:2]
+    x3 = x.reshape(b, c, -1)
+    g3 = gy.reshape(b, c, -1)
+    length = x3.shape[2]
+    n = length if per_sample else b * length
+    stat = (b, c, 1) if per_sample else (1, c, 1)
+    xc = ctx.scratch(x3.shape) if ctx.dtype == x.dtype else np.empty_like(x3)
+    np.subtract(x3, mean.reshape(stat).astype(x.dtype), out=xc)
+    # Σ g·(x − μ) and Σ g per (sample, channel): one dot product each over the positions
+    s2 = np.matmul(g3[:, :, None, :], xc[:, :, :, None]).reshape(b, c).astype(np.float64)
+    s1 = np.matmul(g3, np.ones((length, 1), g3.dtype)).reshape(b, c).astype(np.float64)
+    if not per_sample:
+        s1, s2 = s1.sum(axis=0, keepdims=True), s2.sum(axis=0, keepdims=True)
+    s = invstd.reshape(stat[:2]).astype(np.float64)
+    dgamma = (s * s2).sum(axis=0).astype(gy.dtype) if need_dw else np.empty(0, gy.dtype)
+    dbeta = s1.sum(axis=0).astype(gy.dtype) if need_dw else np.empty(0, gy.dtype)
+    if not need_dx:
+        return None, dgamma, dbeta
+    a = s * gamma.astype(np.float64) if gamma is not None else s
+    shape = (*stat[:2], 1)
+    k = (a * s * s * s2 / n).reshape(shape).astype(x.dtype)
+    const = (a * s1 / n).reshape(shape).astype(x.dtype)
+    np.multiply(xc, k, out=xc)
+    np.add(xc, const, out=xc)
+    dx: Array = np.multiply(g3, a.reshape(shape).astype(x.dtype), dtype=gy.dtype)
+    np.subtract(dx, xc, out=dx)
+    return dx.reshape(gy.shape), dgamma, dbeta
+
+
 def _stats_saves(x: Shape, stats: int, per_sample: bool = True) -> tuple[Saved, ...]:
     """A normalisation with statistics computed in the forward (PyTorch's
     ``native_batch_norm``/``native_layer_norm``/``native_group_norm``): its input ``x`` and the
@@ -196,26 +245,20 @@ class BatchNorm(Pointwise):
                  need_dx: bool, need_dw: bool) -> Grads:
         """Training BN, over the N = B·∏n elements of each channel: ``∂L/∂β = Σ g``,
         ``∂L/∂γ = Σ g·x̂``, ``∂L/∂x = γ·invstd·(g − Σg/N − x̂·Σ(g·x̂)/N)``
-        (:func:`_norm_backward` with gx̂ = γ·g), from ``x``, ``mean`` and ``invstd``. Frozen:
-        ``∂L/∂x = scale·g`` and no weight gradient (γ, β are buffers)."""
-        from .arrays import channel_view, reduce_to_channels
+        (:func:`_norm_backward` with gx̂ = γ·g, fused by :func:`_channel_backward`), from
+        ``x``, ``mean`` and ``invstd``. Frozen: ``∂L/∂x = scale·g`` and no weight gradient
+        (γ, β are buffers)."""
+        from .arrays import channel_view
 
         if ctx.support:  # at inference a per-channel affine map: each element its own
             return (gy if need_dx else None,), {}
         if self.frozen:
             return (gy * channel_view(saved["scale"], gy.ndim) if need_dx else None,), {}
-        x = saved["x"]
-        invstd = channel_view(saved["invstd"], x.ndim)
-        xhat = _normalised(x, channel_view(saved["mean"], x.ndim), invstd)
-        grads: dict[str, Array] = {}
-        if need_dw and self.affine:
-            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
-            grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
-        dx = None
-        if need_dx:
-            gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
-            dx = _norm_backward(xhat, invstd, gxhat, (0, *range(2, x.ndim))).astype(gy.dtype)
-        return (dx,), grads
+        want_dw = need_dw and self.affine
+        dx, dgamma, dbeta = _channel_backward(saved["x"], saved["mean"], saved["invstd"],
+                                              w["gamma"] if self.affine else None, gy, ctx,
+                                              False, need_dx, want_dw)
+        return (dx,), ({"gamma": dgamma, "beta": dbeta} if want_dw else {})
 
     def forward_train_inplace(self, y: Array, w: Tensors,
                               ctx: Context) -> tuple[Array, dict[str, Array]]:
@@ -855,29 +898,19 @@ class InstanceNorm(Pointwise):
                  need_dx: bool, need_dw: bool) -> Grads:
         """As BN per sample and channel (N = ∏n positions): ``∂L/∂β_c = Σ g``,
         ``∂L/∂γ_c = Σ g·x̂`` over the batch and positions, ``∂L/∂x`` by
-        :func:`_norm_backward` over the positions with ``gx̂ = γ_c·g``. From ``x``, ``mean``,
-        ``invstd``."""
-        from .arrays import channel_view, reduce_to_channels
-
+        :func:`_norm_backward` over the positions with ``gx̂ = γ_c·g`` (fused by
+        :func:`_channel_backward`). From ``x``, ``mean``, ``invstd``."""
         if ctx.support:  # inference: its channel's whole map, or its element when tracked
             from .arrays import spread
 
             if not need_dx:
                 return (None,), {}
             return (gy if self.track_running_stats else spread(gy, tuple(range(2, gy.ndim))),), {}
-        x = saved["x"]
-        tail = (1,) * (x.ndim - 2)
-        invstd = saved["invstd"].reshape(*x.shape[:2], *tail)
-        xhat = _normalised(x, saved["mean"].reshape(*x.shape[:2], *tail), invstd)
-        grads: dict[str, Array] = {}
-        if need_dw and self.affine:
-            grads["gamma"] = reduce_to_channels(gy * xhat).astype(gy.dtype)
-            grads["beta"] = reduce_to_channels(gy).astype(gy.dtype)
-        dx = None
-        if need_dx:
-            gxhat = gy * channel_view(w["gamma"], x.ndim) if self.affine else gy
-            dx = _norm_backward(xhat, invstd, gxhat, tuple(range(2, x.ndim))).astype(gy.dtype)
-        return (dx,), grads
+        want_dw = need_dw and self.affine
+        dx, dgamma, dbeta = _channel_backward(saved["x"], saved["mean"], saved["invstd"],
+                                              w["gamma"] if self.affine else None, gy, ctx,
+                                              True, need_dx, want_dw)
+        return (dx,), ({"gamma": dgamma, "beta": dbeta} if want_dw else {})
 
     def explain(self, ex: Derivation) -> None:
         ops = 2 if self.track_running_stats else 5
