@@ -373,14 +373,12 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     wgrads: dict[str, dict[str, Array]] = {}
     tensors: dict[str, dict[str, Array]] = {}
 
+    held = _Held()  # the kept tensors of every node, each identity once
+
     def live() -> int:
-        seen: dict[tuple[str, ...], int] = {(k,): a.nbytes for k, a in env.items()}
-        for keys in kept_keys.values():
-            seen.update(keys)
-        seen.update({("grad", k): a.nbytes for k, a in grads.items()})
-        seen.update({("wgrad", o, k): a.nbytes for o, d in wgrads.items()
-                     for k, a in d.items()})
-        return sum(v for k, v in seen.items() if k[0] != "buffer")
+        return (held.total + sum(a.nbytes for k, a in env.items() if (k,) not in held)
+                + sum(a.nbytes for a in grads.values())
+                + sum(a.nbytes for d in wgrads.values() for a in d.values()))
 
     # forward liveness: a graph tensor is dropped after its last forward consumer unless kept
     last: dict[str, int] = {name: -1 for name in graph.input_names}
@@ -448,6 +446,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
         keys = {_key(name, nd, s, len(nd.layers), stage_weights(nd, s, w)): a.nbytes
                 for s, d in enumerate(stage_kept) for name, a in d.items()}
         kept_keys[nd.name] = keys
+        held.add(keys)
         for key, nbytes in keys.items():  # the bytes it is the first to keep (buffers too)
             if key not in first:
                 first.add(key)
@@ -502,7 +501,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
         points.append(live() + inner)
         grads.pop(nd.name, None)
         kept.pop(nd.name, None)
-        kept_keys.pop(nd.name, None)
+        held.drop(kept_keys.pop(nd.name, {}))
     backward_seconds, backward_cpu = time.perf_counter() - started, time.process_time() - cpu
     points.append(live())  # the update: the weight gradients
     steps = []
@@ -538,6 +537,38 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
                        where, forward_seconds, backward_seconds, trep,
                        wgrads if keep_grads else {}, run_problems, tuple(predicted),
                        tuple(found), forward_cpu, backward_cpu)
+
+
+class _Held:
+    """The tensors kept for backward, by identity (:func:`_key`), with how many layers hold
+    each: ``total`` is the bytes of the distinct ones, buffers left out (they are counted with
+    the weights) — kept up to date as nodes keep and release, so measuring the bytes alive at
+    each schedule point does not re-walk every kept tensor."""
+
+    def __init__(self) -> None:
+        self.count: dict[tuple[str, ...], int] = {}
+        self.size: dict[tuple[str, ...], int] = {}
+        self.total = 0
+
+    def __contains__(self, key: tuple[str, ...]) -> bool:
+        return key in self.count
+
+    def add(self, keys: Mapping[tuple[str, ...], int]) -> None:
+        for key, nbytes in keys.items():
+            held = self.count.get(key, 0)
+            if not held:
+                self.size[key] = nbytes
+                self.total += 0 if key[0] == "buffer" else nbytes
+            self.count[key] = held + 1
+
+    def drop(self, keys: Collection[tuple[str, ...]]) -> None:
+        for key in keys:
+            held = self.count.pop(key) - 1
+            if held:
+                self.count[key] = held
+            else:
+                nbytes = self.size.pop(key)
+                self.total -= 0 if key[0] == "buffer" else nbytes
 
 
 def _point(nodes: Sequence[Node], index: int) -> str:
