@@ -220,6 +220,11 @@ class TrainingRun:
     #: and the backward, beside their wall times: steadier on a machine other processes load
     forward_cpu_seconds: float = 0.0
     backward_cpu_seconds: float = 0.0
+    #: node → the buffers the training forward updated (BN's and tracked InstanceNorm's
+    #: running statistics, as PyTorch's ``train()`` moves them; a shared layer's at its owner,
+    #: after every use), named as in the node's tensors (``bn.running_mean`` for a fused BN):
+    #: new arrays — the weights the step was given are left as they were
+    buffers: Mapping[str, Mapping[str, Array]] = field(repr=False, default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -249,6 +254,9 @@ class TrainingRun:
             },
             "memory": {"predicted_peak_bytes": self.predicted_peak_bytes,
                        "peak_bytes": self.peak_bytes, "peak_at": self.peak_at},
+            "buffers": {node: {name: [float(v) for v in a.reshape(-1)]
+                               for name, a in found.items()}
+                        for node, found in self.buffers.items()},
             "problems": list(self.problems),
         }
 
@@ -329,6 +337,10 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     tensors, gradients) are summed over the arrays at the engine's schedule points; the largest,
     plus the weights and buffers, is set beside the engine's training peak (float32 runs).
 
+    The training forward also moves the running statistics (BN, tracked InstanceNorm) as
+    PyTorch's ``train()`` does; the new values are returned in ``buffers`` (the weights given
+    are not written).
+
     ``freeze``: a :class:`~archcalc.training.Freeze` or ``--freeze`` text; ``weights``: as
     :func:`archcalc.executor.run`; ``keep_grads``: return the weight gradients;
     ``max_memory``: the step is refused before anything is allocated when the engine's training
@@ -372,6 +384,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     grads: dict[str, Array] = {}
     wgrads: dict[str, dict[str, Array]] = {}
     tensors: dict[str, dict[str, Array]] = {}
+    running: dict[str, dict[str, Array]] = {}  # owner → the buffers its forwards updated
 
     held = _Held()  # the kept tensors of every node, each identity once
 
@@ -402,6 +415,8 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
             params, buffers = make(owner)
             tensors[owner.name] = {**params, **buffers}
         w = tensors[owner.name]
+        if owner.name in running:  # a shared layer used again: from the buffers' new values
+            w = {**w, **running[owner.name]}
         t0 = time.perf_counter()
         macs0 = ctx.macs
         ins = [env[name] for name in nd.inputs]
@@ -415,6 +430,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
             for s, layer in enumerate(nd.layers):
                 sw = stage_weights(nd, s, w)
                 stage_in = ins if s == 0 else [y]
+                ctx.updates = {}
                 if s == 0:
                     y, private = layer.forward_train(ins, sw, ctx)
                     privates[nd.name] = private
@@ -423,6 +439,10 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
                     if any(np.may_share_memory(y, a) for a in ins):
                         y = y.copy()  # post-ops may work in place: never on an input
                     y, private = layer.forward_train_inplace(y, sw, ctx)
+                if ctx.updates:
+                    head = f"{nd.post[s - 1].type_name}." if s else ""
+                    running.setdefault(owner.name, {}).update(
+                        {head + k: v for k, v in ctx.updates.items()})
                 need_dx, need_dw = flags[nd.name][s]
                 if need_dx or need_dw:
                     shapes = nd.in_shapes if s == 0 else (nd.out_shape,)
@@ -536,7 +556,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
                        t.peak_bytes, peak if measured else t.peak_bytes,
                        where, forward_seconds, backward_seconds, trep,
                        wgrads if keep_grads else {}, run_problems, tuple(predicted),
-                       tuple(found), forward_cpu, backward_cpu)
+                       tuple(found), forward_cpu, backward_cpu, running)
 
 
 class _Held:

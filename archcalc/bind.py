@@ -156,6 +156,10 @@ class Binder:
                         f"{written} needs the argument {name!r} ({arg.doc}), got nothing (null)",
                         loc=given.loc, layer=call.where(call.label()),
                         hint=f"give a value: `{name}: ...`")
+                refused = sig.cls.NULL_ARGS.get(name)
+                if refused is not None:  # null means something else there (bn momentum)
+                    raise SpecError(f"{written} {name}: null is not supported",
+                                    loc=given.loc, layer=call.where(call.label()), hint=refused)
                 continue
             if type(given) is YScalar and type(given.value) is int:
                 floor = INT_FLOOR.get(arg.kind)  # a plain in-range integer: taken as it is
@@ -256,7 +260,8 @@ class Binder:
         """The batch norm of ``bn: true``, with the ``bn:`` defaults in scope (``frozen``,
         ``eps``): a fused BN is a ``bn`` layer."""
         sig = SIGNATURES["bn"]
-        typed = {key: self._coerce(node, key, sig.args[key].kind, ev, call)
+        typed = {key: self._coerce(node, key, sig.args[key].kind, ev, call,
+                                   sig.cls.NULL_ARGS.get(key))
                  for key, node, _ in self.defaults_for("bn", call.defaults) if key in sig.args}
         return self.make("bn", typed)
 

@@ -104,6 +104,10 @@ class Context:
         #: ``backward`` then reads nothing saved and returns a non-negative input gradient,
         #: non-zero exactly where the output depends on the input (a maximum: its whole window)
         self.support = False
+        #: the buffers a training forward changed (BN's running statistics), by tensor name,
+        #: new arrays: the executor empties it before each layer's ``forward_train`` and
+        #: collects it after (the weights it was given are never written)
+        self.updates: dict[str, Array] = {}
         self._scratch: Array = np.empty(0, self.dtype)
 
     def scratch(self, shape: Sequence[int]) -> Array:

@@ -394,6 +394,11 @@ def training_verify_lines(data: Mapping[str, Any], *, width: int | None,
                         f"activations; SGD): engine {size(memory['predicted_peak_bytes'], exact)}"
                         f", measured {size(memory['peak_bytes'], exact)} at the "
                         f"{memory['peak_at']}, every point of the schedule compared", width, "")
+    moved = data.get("buffers") or {}
+    if moved:
+        lines += _prose(f"running statistics updated as PyTorch's train() does (momentum, "
+                        f"unbiased batch variance): {sum(map(len, moved.values()))} buffers "
+                        f"of {len(moved)} layers, in the JSON's training.buffers", width, "")
     for problem in data["problems"]:
         lines += _prose(problem, width, "red")
     return lines

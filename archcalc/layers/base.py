@@ -257,6 +257,9 @@ class Layer:
     POST_ARGS: ClassVar[tuple[str, ...]] = ()
     #: argument name → the fix to suggest when a value of that argument is refused
     ARG_HINTS: ClassVar[Mapping[str, str]] = {}
+    #: arguments whose ``null`` would mean something archcalc does not do (PyTorch's
+    #: ``momentum=None``), refused with this hint instead of taking the default
+    NULL_ARGS: ClassVar[Mapping[str, str]] = {}
     SPELLINGS: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     ALIASES: ClassVar[tuple[str, ...]] = ()
     INHERITS: ClassVar[tuple[str, ...]] = ()

@@ -47,11 +47,12 @@ def _stat_dtype(x: Array, w: Tensors) -> Any:
 
 
 def _train_moments(x: Array, axes: tuple[int, ...], eps: float, kept: Any
-                   ) -> tuple[Array, Array, Array]:
-    """``(x̂, mean, invstd)`` over ``axes`` (keepdims): ``mean``, the biased variance ``var``,
-    ``invstd = 1/√(var + ε)``, ``x̂ = (x − mean)·invstd``. The sums accumulate in float64,
-    the full-size arrays stay in the input's dtype (no float64 copy of a float32 map); the
-    statistics in ``kept`` (:func:`_stat_dtype`)."""
+                   ) -> tuple[Array, Array, Array, Array, Array]:
+    """``(x̂, mean, invstd, mean₆₄, var₆₄)`` over ``axes`` (keepdims): ``mean``, the biased
+    variance ``var``, ``invstd = 1/√(var + ε)``, ``x̂ = (x − mean)·invstd``. The sums
+    accumulate in float64, the full-size arrays stay in the input's dtype (no float64 copy of
+    a float32 map); the statistics in ``kept`` (:func:`_stat_dtype`), and the mean and biased
+    variance in float64 as well, for the running statistics (:func:`_running_update`)."""
     import numpy as np
 
     mean = x.mean(axis=axes, keepdims=True, dtype=np.float64)
@@ -59,7 +60,47 @@ def _train_moments(x: Array, axes: tuple[int, ...], eps: float, kept: Any
     var = np.square(xhat).mean(axis=axes, keepdims=True, dtype=np.float64)
     invstd = 1.0 / np.sqrt(var + eps)
     xhat *= invstd.astype(x.dtype)
-    return xhat, mean.astype(kept), invstd.astype(kept)
+    return xhat, mean.astype(kept), invstd.astype(kept), mean, var
+
+
+def _check_momentum(layer: BatchNorm | InstanceNorm) -> None:
+    """``0 ≤ momentum ≤ 1`` (the weight of the batch's statistics in the running update)."""
+    if not 0.0 <= layer.momentum <= 1.0:
+        raise LayerArgError(
+            f"{layer.kind} momentum must be between 0 and 1, got {layer.momentum!r}",
+            hint="the running statistics move by momentum·(batch − running) each training "
+                 "step: PyTorch's default is 0.1 (0 keeps them, 1 replaces them)")
+
+
+def _running_update(layer: BatchNorm | InstanceNorm, w: Tensors, mean: Array, var: Array,
+                    n: int) -> dict[str, Array]:
+    """The running statistics after one training step, as PyTorch's ``train()`` updates them
+    (``torch.nn.functional.batch_norm``; ``instance_norm`` runs it per sample and channel and
+    averages the updated copies over the batch):
+    ``running_mean ← (1 − m)·running_mean + m·mean_B``,
+    ``running_var ← (1 − m)·running_var + m·σ²_B·n/(n − 1)`` — the batch variance unbiased
+    (divided by n − 1), n = the values each statistic covers (B·∏n per channel for batch
+    norm, ∏n per sample and channel for instance norm), m = ``momentum``. ``mean`` and the
+    biased ``var`` are float64, ``(C,)`` or ``(B, C)`` (averaged over the batch after the
+    update); new arrays in the buffers' dtype (the given buffers are not touched). n = 1 has
+    no unbiased variance: refused, as PyTorch refuses to train on one value per channel."""
+    import numpy as np
+
+    from ..errors import ExecError
+
+    if n < 2:
+        raise ExecError(
+            f"{layer.kind} in training mode normalises {n} value per channel: the running "
+            "variance's update needs the unbiased batch variance, of at least 2 values "
+            "(PyTorch refuses the same: 'Expected more than 1 value per channel when training')",
+            hint="train with a larger batch (--batch 2) or a spatial input")
+    m = layer.momentum
+    found = {}
+    for name, batch in (("running_mean", mean), ("running_var", var * (n / (n - 1)))):
+        old = w[name]
+        step = (1.0 - m) * old.astype(np.float64) + m * batch
+        found[name] = (step.mean(axis=0) if step.ndim == 2 else step).astype(old.dtype)
+    return found
 
 
 def _normalised(x: Array, mean: Array, invstd: Array) -> Array:
@@ -166,10 +207,22 @@ class BatchNorm(Pointwise):
         Arg("affine", "bool", True, "learnable gamma and beta"),
         Arg("eps", "float", 1e-5, "variance epsilon (executor)"),
         Arg("frozen", "bool", False, "gamma and beta are buffers (FrozenBatchNorm2d)"),
+        Arg("momentum", "float", 0.1, "running statistics' update weight in training, 0–1 "
+                                      "(executor)"),
     )
     affine: bool = True
     eps: float = 1e-5
     frozen: bool = False
+    momentum: float = 0.1
+    #: what `momentum: null` would mean in PyTorch, refused with this reason
+    NULL_ARGS: ClassVar[Mapping[str, str]] = {
+        "momentum": "PyTorch's momentum=None (a cumulative average of the running statistics "
+                    "over num_batches_tracked) is not supported: give a number between 0 and "
+                    "1, e.g. 0.1 (PyTorch's default)"}
+
+    def out_shape(self, ins: Shapes) -> Shape:
+        _check_momentum(self)
+        return ins[0]
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         c = (ins[0][0],)
@@ -222,10 +275,12 @@ class BatchNorm(Pointwise):
         """Training BN (PyTorch's ``train()`` semantics): the batch's own mean and biased
         variance per channel over the batch and every position, ``x̂ = (x − μ_B)/√(σ²_B + ε)``,
         ``y = γ·x̂ + β``; keeps ``mean`` and ``invstd`` (C each) besides ``x`` (the running
-        statistics :meth:`saves` names too are its buffers; their momentum update does not
-        enter the gradient and is not done here).
+        statistics :meth:`saves` names too are its buffers). The running statistics move by
+        ``momentum`` towards the batch's (:func:`_running_update`, the unbiased variance over
+        B·∏n values): new arrays, handed to the executor in ``ctx.updates`` (they do not
+        enter the gradient).
         ``frozen: true``: the inference arithmetic, keeping only the folded ``scale`` =
-        γ/√(var + ε) (torchvision's FrozenBatchNorm2d)."""
+        γ/√(var + ε) (torchvision's FrozenBatchNorm2d, which updates nothing)."""
         import numpy as np
 
         from .arrays import channel_view
@@ -235,7 +290,9 @@ class BatchNorm(Pointwise):
             y = self._apply(x, w, None)
             return y, {"scale": self._scale(w).astype(x.dtype)}
         axes = (0, *range(2, x.ndim))
-        xhat, mean, invstd = _train_moments(x, axes, self.eps, _stat_dtype(x, w))
+        xhat, mean, invstd, mean64, var64 = _train_moments(x, axes, self.eps, _stat_dtype(x, w))
+        ctx.updates.update(_running_update(self, w, mean64.reshape(-1), var64.reshape(-1),
+                                           x.size // x.shape[1]))
         if self.affine:
             xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
         out: Array = np.asarray(xhat, dtype=x.dtype)
@@ -315,6 +372,7 @@ class BatchNorm(Pointwise):
             return tc.call("torchvision.ops.FrozenBatchNorm2d", ("num_features", shape[0]),
                            eps=eps)
         return tc.call(f"nn.BatchNorm{n}d", ("num_features", shape[0]), eps=eps,
+                       momentum=self.momentum if self.momentum != 0.1 else None,
                        affine=None if self.affine else False)
 
     #: the ONNX operators it imports from (:mod:`archcalc.onnx_import` asks it)
@@ -322,8 +380,15 @@ class BatchNorm(Pointwise):
 
     @classmethod
     def from_onnx(cls, r: Any, i: int, node: Any) -> bool:
+        """BatchNormalization: ``epsilon``; its ``momentum`` weighs the running statistics
+        (``running·momentum + batch·(1 − momentum)``, default 0.9, PyTorch's exporter writes
+        1 − PyTorch's momentum), so archcalc's ``momentum`` is 1 − ONNX's."""
         eps = float(r.attr(node, "epsilon", 1e-5))
-        r.add(i, node, "bn", {} if abs(eps - 1e-5) < 1e-12 else {"eps": round(eps, 9)})
+        args: dict[str, Any] = {} if abs(eps - 1e-5) < 1e-12 else {"eps": round(eps, 9)}
+        momentum = round(1.0 - float(r.attr(node, "momentum", 0.9)), 9)
+        if abs(momentum - 0.1) > 1e-7:
+            args["momentum"] = momentum
+        r.add(i, node, "bn", args)
         return True
 
 
@@ -412,7 +477,8 @@ class LayerNorm(Pointwise):
         import numpy as np
 
         (x,) = inputs
-        xhat, mean, invstd = _train_moments(x, self._axes(x), self.eps, _stat_dtype(x, w))
+        xhat, mean, invstd, _, _ = _train_moments(x, self._axes(x), self.eps,
+                                                  _stat_dtype(x, w))
         gamma, beta = self._affine(w, x.ndim)
         out: Array = np.asarray(xhat * gamma + beta, dtype=x.dtype)
         b = x.shape[0]
@@ -713,8 +779,8 @@ class GroupNorm(Pointwise):
 
         (x,) = inputs
         grouped = self._grouped(x)
-        xhat, mean, invstd = _train_moments(grouped, tuple(range(2, grouped.ndim)), self.eps,
-                                            _stat_dtype(x, w))
+        xhat, mean, invstd, _, _ = _train_moments(grouped, tuple(range(2, grouped.ndim)),
+                                                  self.eps, _stat_dtype(x, w))
         y = xhat.reshape(x.shape)
         if self.affine:
             y = y * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
@@ -801,12 +867,17 @@ class InstanceNorm(Pointwise):
         Arg("track_running_stats", "bool", False, "keep running mean and variance (used at "
                                                    "inference)"),
         Arg("eps", "float", 1e-5, "variance epsilon (executor)"),
+        Arg("momentum", "float", 0.1, "running statistics' update weight in training, 0–1 "
+                                      "(executor; with track_running_stats)"),
     )
     affine: bool = False
     track_running_stats: bool = False
     eps: float = 1e-5
+    momentum: float = 0.1
+    NULL_ARGS: ClassVar[Mapping[str, str]] = BatchNorm.NULL_ARGS
 
     def out_shape(self, ins: Shapes) -> Shape:
+        _check_momentum(self)
         (shape,) = ins
         if len(shape) < 2:
             raise LayerArgError(f"instancenorm needs a spatial map, got {list(shape)}",
@@ -874,16 +945,21 @@ class InstanceNorm(Pointwise):
         that call takes per-(sample, channel) parameters and statistics, γ repeated per sample
         when affine (``gamma_repeat``) and the running statistics repeated per sample when
         tracked (``running_mean_repeat``, ``running_var_repeat``), C per sample each; they are
-        kept here too (the running update itself is not done, it does not enter the
-        gradient)."""
+        kept here too. Tracked, the running statistics then move by ``momentum`` as PyTorch's
+        do (:func:`_running_update`: each sample's copy updated with its own mean and unbiased
+        variance over ∏n positions, the copies averaged over the batch), handed to the
+        executor in ``ctx.updates``."""
         import numpy as np
 
         from .arrays import channel_view
 
         (x,) = inputs
         b, c = x.shape[:2]
-        xhat, mean, invstd = _train_moments(x, tuple(range(2, x.ndim)), self.eps,
-                                            _stat_dtype(x, w))
+        xhat, mean, invstd, mean64, var64 = _train_moments(x, tuple(range(2, x.ndim)),
+                                                           self.eps, _stat_dtype(x, w))
+        if self.track_running_stats:
+            ctx.updates.update(_running_update(self, w, mean64.reshape(b, c),
+                                               var64.reshape(b, c), x.size // (b * c)))
         if self.affine:
             xhat = xhat * channel_view(w["gamma"], x.ndim) + channel_view(w["beta"], x.ndim)
         kept = {"mean": mean.reshape(b, c), "invstd": invstd.reshape(b, c)}
@@ -927,6 +1003,7 @@ class InstanceNorm(Pointwise):
         n = tc.rank(self.kind, ins[0])
         return tc.call(f"nn.InstanceNorm{n}d", ("num_features", ins[0][0]),
                        eps=self.eps if self.eps != 1e-5 else None,
+                       momentum=self.momentum if self.momentum != 0.1 else None,
                        affine=self.affine or None,
                        track_running_stats=self.track_running_stats or None)
 
