@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         print(f"PyTorch {info['version']}, {info['threads']} thread(s) a side, batch 1; wall "
               f"seconds, medians over {args.rounds}\nalternated rounds of each side's best of "
-              f"{args.repeat} (and the ratio of the bests); cpu ratio: the same of CPU time")
+              f"{args.repeat} (and the ratio of the bests);\ncpu ratio: the same of CPU time "
+              "(time.process_time)")
     data = {"models": ours, "runs": runs, "threads": threads, "torch": info or None,
             "repeat": args.repeat, "rounds": args.rounds,
             "seconds": time.perf_counter() - started}
