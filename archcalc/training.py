@@ -672,14 +672,6 @@ def _node_rules(node: Node, fwd: Work, flowing: bool, is_frozen: bool, flops: An
         for st in stages:
             if st.need_dw:
                 wgrad += st.params
-    if len(stages) == 1:
-        (st,) = stages
-        return _new(_NodeRules, (
-            node.op.type_name, p_train, p_frozen, wgrad, st.need_dw, need, st.dx_macs,
-            st.dw_macs, st.flops, (fwd.window, fwd.elementwise, st.b_window, st.b_elementwise),
-            inner, prod(out) * width, st.input_kept, st.keeps_y, st.own_per, st.own_const,
-            st.buffer_const, st.dtypes, st.sched_per, st.sched_const, frozenset(st.privates),
-            st.listing))
     need_dw = keeps_y = False
     dx = dw = nflops = b_window = b_elementwise = 0
     own_per = own_const = buffer_const = sched_per = sched_const = 0
