@@ -361,6 +361,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     frozen = frozen_nodes(graph, merge_freeze(Freeze.of(graph.freeze), fz))
     xins = _input_tensors(graph, x, batch, seed, dt)
     batch = next(iter(xins.values())).shape[0]
+    _check_training(graph, batch)
     trep = analyze_training(graph, batch=batch, freeze=fz)
     _check_budget(graph, trep.totals.peak_bytes, batch, dt.itemsize, max_memory)
     rows = {row.name: row for row in trep.layers}
@@ -709,6 +710,22 @@ def _stopped(graph: Graph, trep: Any, batch: int, seed: int,
     return TrainingRun(graph.name, batch, seed, tuple(steps), len(graph.nodes), t.saved_bytes,
                        0, t.peak_bytes, 0, "", 0.0, 0.0, trep,
                        problems=("the training step stopped early",))
+
+
+def _check_training(graph: Graph, batch: int) -> None:
+    """Refuse, before anything runs, a step a layer cannot take at ``batch``
+    (:meth:`~archcalc.layers.Layer.check_training`: a batch norm on one value per channel),
+    naming the layer and where the spec writes it."""
+    from .errors import LayerArgError
+
+    for nd in graph.nodes:
+        for s, layer in enumerate(nd.layers):
+            try:
+                layer.check_training(nd.in_shapes if s == 0 else (nd.out_shape,),
+                                     batch * nd.multiplicity)
+            except LayerArgError as exc:
+                raise ExecError(exc.what, loc=nd.loc, hint=exc.hint,
+                                layer=f"layer {nd.name!r} ({layer.type_name})") from None
 
 
 def _check_budget(graph: Graph, peak: int, batch: int, itemsize: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 
 from archcalc.backprop import train_step
 from archcalc.cli import cli
-from archcalc.errors import ArchcalcError, SpecError
+from archcalc.errors import ArchcalcError, ExecError, SpecError
 from archcalc.executor import Context
 from archcalc.layers import BatchNorm
 from archcalc.layers.norm import InstanceNorm
@@ -154,13 +155,23 @@ def test_what_updates_nothing() -> None:
 
 
 def test_one_value_per_channel_is_refused() -> None:
-    """A bn on a [C] vector at batch 1 has one value per channel: no unbiased variance for
-    the running update, and PyTorch refuses to train it too."""
-    run = train_step(spec({"fc": {"out": 4}}, {"bn": {"id": "t"}}, shape=(3,)))
-    assert not run.ok
-    (step,) = (s for s in run.steps if s.name == "t")
-    assert "1 value per channel" in step.problems[0] and "PyTorch refuses" in step.problems[0]
+    """A bn on a [C] vector at batch 1 has one value per channel (n = 1·1): no unbiased
+    variance for the running update, and PyTorch refuses to train it too — refused before the
+    step runs, naming the layer; at batch 2 (n = 2) it trains. DeepLabV3's ASPP pooling
+    branch (a bn on [256, 1, 1]) is the bundled case."""
+    with pytest.raises(ExecError) as err:
+        train_step(spec({"fc": {"out": 4}}, {"bn": {"id": "t"}}, shape=(3,)))
+    assert "layer 't' (bn): in training a bn normalises 1 value per channel" in str(err.value)
+    assert "PyTorch refuses it too" in str(err.value) and "--batch 2" in str(err.value)
     assert train_step(spec({"fc": {"out": 4}}, {"bn": {"id": "t"}}, shape=(3,)), batch=2).ok
+    with pytest.raises(ExecError, match="1 value per sample and channel"):
+        train_step(spec({"instancenorm": {"track_running_stats": True}}, shape=(3, 1, 1)),
+                   batch=4)
+    # untracked, or frozen: nothing to update, nothing refused
+    assert train_step(spec({"conv": {"out": 2, "k": 1}}, {"bn": {"frozen": True}},
+                           shape=(3, 1, 1))).ok
+    with pytest.raises(ExecError, match=re.escape("layer 'aspp.pool_conv' (bn)")):
+        train_step("deeplabv3_resnet50", max_memory="1KiB")  # refused before the budget
 
 
 def test_momentum_is_checked_where_it_is_written(tmp_path: Any) -> None:

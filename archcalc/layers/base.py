@@ -353,6 +353,11 @@ class Layer:
         each is ``Work()`` when that gradient is not required."""
         raise NotImplementedError(f"{type(self).__name__} has no backward work rule")
 
+    def check_training(self, ins: Shapes, batch: int) -> None:
+        """Refuse (:class:`~archcalc.errors.LayerArgError`) a training step this layer cannot
+        take on inputs ``ins`` at ``batch`` samples (a batch norm seeing one value per channel,
+        which PyTorch refuses too); every shape is fine by default."""
+
     def forward_inplace(self, y: Array, w: Tensors, ctx: Context) -> Array:
         """As a fused post-op: transform ``y`` (its op's fresh output) in place."""
         raise NotImplementedError(f"{type(self).__name__} cannot be fused")

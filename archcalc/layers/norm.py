@@ -72,6 +72,17 @@ def _check_momentum(layer: BatchNorm | InstanceNorm) -> None:
                  "step: PyTorch's default is 0.1 (0 keeps them, 1 replaces them)")
 
 
+def _one_value(layer: BatchNorm | InstanceNorm, n: int) -> LayerArgError:
+    """The refusal of a training step whose statistics each cover ``n`` < 2 values."""
+    over = "channel" if isinstance(layer, BatchNorm) else "sample and channel"
+    return LayerArgError(
+        f"in training a {layer.kind} normalises {n} value per {over} here, and the running "
+        "variance's update needs the unbiased batch variance, of 2 values or more (PyTorch "
+        "refuses it too: 'Expected more than 1 value per channel when training')",
+        hint="train it with a batch of 2 or more (--batch 2)" if over == "channel" else
+        "give it a spatial map of 2 positions or more")
+
+
 def _running_update(layer: BatchNorm | InstanceNorm, w: Tensors, mean: Array, var: Array,
                     n: int) -> dict[str, Array]:
     """The running statistics after one training step, as PyTorch's ``train()`` updates them
@@ -89,11 +100,8 @@ def _running_update(layer: BatchNorm | InstanceNorm, w: Tensors, mean: Array, va
     from ..errors import ExecError
 
     if n < 2:
-        raise ExecError(
-            f"{layer.kind} in training mode normalises {n} value per channel: the running "
-            "variance's update needs the unbiased batch variance, of at least 2 values "
-            "(PyTorch refuses the same: 'Expected more than 1 value per channel when training')",
-            hint="train with a larger batch (--batch 2) or a spatial input")
+        problem = _one_value(layer, n)
+        raise ExecError(problem.what, hint=problem.hint)
     m = layer.momentum
     found = {}
     for name, batch in (("running_mean", mean), ("running_var", var * (n / (n - 1)))):
@@ -223,6 +231,12 @@ class BatchNorm(Pointwise):
     def out_shape(self, ins: Shapes) -> Shape:
         _check_momentum(self)
         return ins[0]
+
+    def check_training(self, ins: Shapes, batch: int) -> None:
+        """Batch statistics over B·∏n values per channel: refused below 2
+        (:func:`_running_update`); FrozenBatchNorm2d has none."""
+        if not self.frozen and batch * prod(ins[0][1:]) < 2:
+            raise _one_value(self, batch * prod(ins[0][1:]))
 
     def tensors(self, ins: Shapes) -> tuple[Tensor, ...]:
         c = (ins[0][0],)
@@ -875,6 +889,12 @@ class InstanceNorm(Pointwise):
     eps: float = 1e-5
     momentum: float = 0.1
     NULL_ARGS: ClassVar[Mapping[str, str]] = BatchNorm.NULL_ARGS
+
+    def check_training(self, ins: Shapes, batch: int) -> None:
+        """Tracked statistics over the ∏n positions of each sample's channel: refused below 2
+        (:func:`_running_update`)."""
+        if self.track_running_stats and prod(ins[0][1:]) < 2:
+            raise _one_value(self, prod(ins[0][1:]))
 
     def out_shape(self, ins: Shapes) -> Shape:
         _check_momentum(self)
