@@ -101,6 +101,25 @@ def test_train_step_returns_the_updated_buffers_and_leaves_the_weights() -> None
         assert given["c"][f"{head}running_var"].tolist() == [2.0, 0.5]
 
 
+def test_a_shared_bn_moves_once_per_use() -> None:
+    """``share:``: one module called twice moves its statistics twice, the second use from the
+    first's result (as PyTorch's in-place update does). First use (above): [1.3, −0.7],
+    [37/15, 43/60]. The second sees the first's output (x − mean)/√(σ² + ε) per channel —
+    mean 0, biased variance σ²/(σ² + ε) with σ² = 5 and 2 (above), unbiased 4/3 of it:
+    running_mean = 0.9·[1.3, −0.7] + 0 = [1.17, −0.63];
+    running_var = 0.9·[37/15, 43/60] + 0.1·(4/3)·[5/(5 + ε), 2/(2 + ε)]."""
+    eps = 1e-5
+    run = train_step(spec({"bn": {"id": "a"}}, {"bn": {"id": "b", "share": "a"}}), HAND_X,
+                     dtype=np.float64, weights=hand_weights)
+    assert run.ok, run.problems
+    assert set(run.buffers) == {"a"}
+    np.testing.assert_allclose(run.buffers["a"]["running_mean"], [1.17, -0.63], rtol=1e-14)
+    np.testing.assert_allclose(
+        run.buffers["a"]["running_var"],
+        [0.9 * 37 / 15 + 0.1 * 4 / 3 * 5 / (5 + eps), 0.9 * 43 / 60 + 0.1 * 4 / 3 * 2 / (2 + eps)],
+        rtol=1e-14)
+
+
 #: PyTorch 2.14.1 (bench/running_stats_reference.py): float64, train(), one forward of
 #: x = det((2, 3, 2, 2), 0.3) with running_mean = det((3,), 1.9, 0.5) and
 #: running_var = positive((3,), 0.6) before it
