@@ -17,6 +17,7 @@ import importlib
 import itertools
 import math
 import sys
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -607,3 +608,22 @@ def test_roi_pool_bins_end_at_the_box_as_torchvision_computes_them() -> None:
     x[0, 0, :, 47] = 2.0  # the box's last column is in it
     y = node.op.forward([x], {}, Context()).reshape(node.op.regions, 7, 7)
     assert y[159, :, 6].tolist() == [2.0] * 7
+
+
+def test_weights_made_block_by_block_are_those_of_one_draw() -> None:
+    # init_weights makes and scales 2^16 values at a time (executor._BLOCK) so that the scaling
+    # reads them from cache; the values must be those of one draw of the whole tensor: He
+    # uniform U(−a, a), a = √(6/fan_in), as rng.random(shape) · 2a − a in float32
+    from archcalc.executor import _BLOCK
+
+    graph = archcalc.to_graph({"archcalc": 1, "name": "t", "input": [192],
+                               "layers": [{"fc": {"out": _BLOCK // 64 + 3, "bias": True}}]})
+    node = graph.nodes[-1]
+    params, _ = init_weights(node, seed=4)
+    rng = np.random.default_rng([4, zlib.crc32(node.name.encode())])
+    bound = np.float32(math.sqrt(6.0 / 192))  # fan_in 192
+    weight = rng.random((_BLOCK // 64 + 3, 192), dtype=np.float32) * (2 * bound) - bound
+    bias = rng.random(_BLOCK // 64 + 3, dtype=np.float32) * np.float32(0.2) - np.float32(0.1)
+    assert params["weight"].size > 3 * _BLOCK  # several blocks and a partial one
+    assert params["weight"].dtype == np.float32
+    assert np.array_equal(params["weight"], weight) and np.array_equal(params["bias"], bias)
