@@ -145,10 +145,11 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
             lines += training_verify_lines(data["training"], width=width, exact=exact)
         emit_table(lines, output)
     failures = result.failures
-    if failures:
-        step = failures[0]
-        raise ExecError("; ".join(step.problems), layer=f"layer {step.name!r} ({step.type})",
-                        hint="the engine and the executor disagree: a bug in one of them")
+    if failures:  # a count that disagrees first; else the first non-finite output
+        bad = next((s for s in failures if s.verdict != "non-finite"), failures[0])
+        raise ExecError("; ".join(bad.problems), layer=f"layer {bad.name!r} ({bad.type})",
+                        hint=_non_finite_hint(result, bad) if bad.verdict == "non-finite"
+                        else "the engine and the executor disagree: a bug in one of them")
     if len(result.steps) < result.planned:
         raise ExecError("the run stopped early")
     if step is not None and not step.ok:
@@ -163,6 +164,32 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
             f"measured receptive field {list(bad.measured)} on axis {bad.axis} but the engine "
             f"predicts {[_num(v) for v in bad.expected]} (clipped to the input)",
             layer=f"layer {check.layer!r}, unit {list(check.unit)}")
+
+
+#: inputs at least this large overflowing float32 (3.4e38) in a sum, a square or an exponential
+#: is growth through depth, not a faulty forward
+_GROWN = 1e15
+
+
+def _non_finite_hint(result: Any, bad: Any) -> str:
+    """The hint for a run whose first failure is a non-finite output (every count agreeing up
+    to it): random weights that let the activations grow until float32 overflowed, or a forward
+    that made inf/NaN from ordinary inputs."""
+    depth = result.steps.index(bad) + 1
+    counted = all(s.verdict == "non-finite" for s in result.failures)
+    counts = ("every layer's shape, params and MACs agree with the engine" if counted
+              and len(result.steps) == result.planned else
+              f"the shapes, params and MACs of the {depth} layers up to it agree with the engine")
+    magnitude = bad.input_magnitude or 0.0
+    shown = f"{magnitude:.2g}".replace("e+", "e")
+    if magnitude >= _GROWN:
+        return (f"the seeded random float32 weights let the activations grow through the "
+                f"{depth - 1} layers before it (its inputs reach {shown}) until float32 "
+                f"overflowed (max 3.4e38): the values only — {counts}, so the counts are not "
+                f"affected. A shallower network stays in range; from Python, "
+                f"archcalc.executor.run(spec, dtype=numpy.float64) has room to 1.8e308")
+    return (f"its inputs are finite (at most {shown}) yet its output is not: the layer's "
+            f"forward made inf or NaN of them (a bug, or values outside its domain); {counts}")
 
 
 def _stderr_is_terminal() -> bool:

@@ -241,6 +241,10 @@ class Step:
     seconds: float
     finite: bool = True
     error: str | None = None
+    #: when the output is not finite: the largest magnitude among the node's inputs (all
+    #: finite: this is the first non-finite node), which tells an overflow from growth through
+    #: depth (inputs near float32's 3.4e38) from a forward that made inf/NaN of ordinary values
+    input_magnitude: float | None = None
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -512,10 +516,14 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
                 if ref == "indices":
                     at = len(ins) - len(refs) + i
                     ins[at] = indices[node.inputs[at]]
-            if node.name in wanted:
-                y, indices[node.name] = node.op.forward_indices(ins, {**params, **buffers}, ctx)
-            else:
-                y = _forward_node(node, ins, {**params, **buffers}, ctx)
+            # an overflow is found below (a non-finite output is the step's problem, named
+            # with its layer): NumPy's warnings would only repeat it, without the layer
+            with np.errstate(all="ignore"):
+                if node.name in wanted:
+                    y, indices[node.name] = node.op.forward_indices(ins, {**params, **buffers},
+                                                                    ctx)
+                else:
+                    y = _forward_node(node, ins, {**params, **buffers}, ctx)
         except (ArchcalcError, ValueError, IndexError, TypeError, KeyError) as exc:
             error = f"the forward failed: {exc}"
         seconds = time.perf_counter() - t0
@@ -529,9 +537,11 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
                      f"batch {rows_in}" + ("" if node.multiplicity == 1 else
                                            f" ({batch} × {node.multiplicity:,} regions)"))
         finite = y is None or bool(np.isfinite(y).all())
+        magnitude = None if finite else max(
+            (float(np.abs(a).max()) for a in ins if a.size), default=0.0)
         steps.append(Step(node.name, node.type_name, node.out_shape, actual, row.params, made[0],
                           row.buffers, made[1], row.macs, ctx.macs - macs0, seconds, finite,
-                          error))
+                          error, magnitude))
         if y is None or error is not None or actual != node.out_shape:
             break
         env[node.name] = y
