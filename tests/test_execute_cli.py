@@ -4,6 +4,9 @@ the non-zero exit that names the disagreeing layer."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -166,3 +169,43 @@ def test_progress_bar_option_and_help() -> None:
     assert verify("lenet5", "--progress").exit_code == 0
     listing = CliRunner().invoke(cli, ["--help"])
     assert "verify" in listing.output
+
+
+@pytest.mark.parametrize(("cores", "load", "chosen"), [
+    (2, 2.3, 1),     # both cores busy: round(2 − 2.3) = 0, at least 1
+    (2, 1.0, 1),     # one busy: 2 − 1 = 1
+    (2, 0.2, None),  # round(1.8) = 2 = every core: OpenBLAS's own choice stands
+    (8, 3.4, 5),     # round(8 − 3.4) = round(4.6) = 5
+])
+def test_verify_threads_default_to_the_idle_cores(monkeypatch: pytest.MonkeyPatch, cores: int,
+                                                  load: float, chosen: int | None) -> None:
+    from archcalc.cli_verify import THREAD_VARIABLES, blas_threads
+
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "numpy")  # as in a fresh `archcalc verify` process
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert blas_threads(None) == chosen
+    assert os.environ.get("OPENBLAS_NUM_THREADS") == (None if chosen is None else str(chosen))
+    assert blas_threads(3) == 3 and os.environ["OPENBLAS_NUM_THREADS"] == "3"  # --threads 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    assert blas_threads(None) is None and "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+def test_verify_threads_cannot_change_a_loaded_numpy() -> None:
+    import numpy  # noqa: F401  (this process has loaded it)
+
+    from archcalc.cli_verify import blas_threads
+
+    assert blas_threads(None) is None
+    result = verify("lenet5", "--threads", "1")
+    assert result.exit_code == 2 and "in a process of its own" in result.stderr
+
+
+def test_verify_threads_in_a_process_of_its_own() -> None:
+    out = subprocess.run([sys.executable, "-m", "archcalc", "verify", "lenet5", "--threads",
+                          "1", "-f", "json"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["ok"] is True
