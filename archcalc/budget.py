@@ -5,7 +5,9 @@ The executor runs the nodes in list order, one at a time, and holds at step *i*:
 
 * the activations alive then — the input, every output some later node still reads (the
   engine's liveness rule), and node *i*'s output; with ``keep="all"`` every output so far;
-* node *i*'s weights and buffers (made before its forward and dropped after it);
+* the weight store: node *i*'s weights and buffers are made, before its forward, in one
+  float32 array that every node reuses (``Context.weight_store``), grown to the largest
+  node's so far — a ``share:`` owner's tensors are made apart and kept for its sharers;
 * the im2col scratch of the convolutions so far: a window matrix of ``B·C_in·∏k·∏o`` elements
   per dense convolution that is not 1×1 stride 1, kept and reused by the run, so its largest
   size stays resident (depthwise convolutions read shifted views: no copy);
@@ -108,6 +110,7 @@ def predict(graph: Graph, batch: int, *, itemsize: int = 4, keep_all: bool = Fal
     outputs = {o.name for o in graph.outputs}
     owners = {node.shares for node in nodes if node.shares}  # `share:` keeps these weights
     resident = 0
+    store = 0
     scratch = 0
     steps: list[Step] = []
     fixed = OVERHEAD[0] + OVERHEAD[1] * len(nodes)
@@ -120,8 +123,11 @@ def predict(graph: Graph, batch: int, *, itemsize: int = 4, keep_all: bool = Fal
         temporaries = max(_temporaries(node) * (ins + out), _working(node)) + (
             2 * inputs if step == 0 else 0)
         weights = 0 if node.shares else (node.param_count() + node.buffer_count()) * itemsize
+        if node.name not in owners:
+            store = max(store, weights)
         steps.append(Step(node.name, node.type_name, node.loc, alive * unit,
-                          weights + resident, scratch * unit, temporaries * unit + fixed))
+                          store + resident + (weights if node.name in owners else 0),
+                          scratch * unit, temporaries * unit + fixed))
         if node.name in owners:
             resident += weights  # kept for the layers that share them
         if not keep_all:

@@ -627,3 +627,22 @@ def test_weights_made_block_by_block_are_those_of_one_draw() -> None:
     assert params["weight"].size > 3 * _BLOCK  # several blocks and a partial one
     assert params["weight"].dtype == np.float32
     assert np.array_equal(params["weight"], weight) and np.array_equal(params["bias"], bias)
+
+
+def test_an_output_that_views_the_weight_store_outlives_it(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    # every node's seeded weights are made in one reused float32 store (Context.weight_store);
+    # a forward returning a view of its own weights must not see it overwritten by the next
+    # node's. Each fc's "output" here is its bias: fc0 grows the store to 6·8 + 8 = 56 values,
+    # fc1 fills 8·5 + 5 = 45 (its bias at 40…44), fc2 5·7 + 7 = 42 (0…41, over 40 and 41)
+    from archcalc.layers import Linear
+
+    monkeypatch.setattr(Linear, "forward", lambda self, inputs, w, ctx: w["bias"][None])
+    spec = {"archcalc": 1, "name": "t", "input": [6],
+            "layers": [{"fc": {"out": 8, "id": "fc0"}}, {"fc": {"out": 5, "id": "fc1"}},
+                       {"fc": {"out": 7, "id": "fc2"}}]}
+    graph = archcalc.to_graph(spec)
+    result = run(graph, keep="all")
+    for node in graph.nodes:
+        bias = init_weights(node)[0]["bias"]  # made apart, in a new array
+        assert np.array_equal(result.activations[node.name][0], bias)
