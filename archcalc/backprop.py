@@ -693,7 +693,7 @@ def _check_budget(graph: Graph, peak: int, batch: int, itemsize: int,
     passes ``max_memory`` (default: :func:`archcalc.budget.default_budget`)."""
     from .budget import budget_bytes, default_budget, fmt_bytes, predict
 
-    prediction = predict(graph, batch, itemsize=itemsize)
+    prediction = predict(graph, batch, itemsize=itemsize, whole_im2col=True)
     working = max((st.scratch + st.transient for st in prediction.steps), default=0)
     need = peak * itemsize // 4 + 2 * working
     if max_memory is None:

@@ -41,6 +41,7 @@ import archcalc
 from archcalc.executor import Execution, init_weights, run
 from archcalc.graph import Graph
 from archcalc.layers import LAYER_CLASSES
+from archcalc.shapes import prod
 
 
 def spec(input_shape: Sequence[int], layers: list[Any]) -> dict[str, Any]:
@@ -111,6 +112,47 @@ def test_conv_1d_3d(layer: dict[str, Any], shape: list[int]) -> None:
     expected = ref_conv(res.activations["input"], t["weight"], t.get("bias"), s, lo, hi, d,
                         args.get("groups", 1))
     close(res.activations[graph.nodes[0].name], expected)
+
+
+@pytest.mark.parametrize(("layer", "shape", "block", "rows"), [
+    # IM2COL_BLOCK lowered so that these small convolutions run in blocks of output rows: one
+    # row of im2col takes B·C·∏k·∏o[1:] elements (B = 2 samples)
+    # 5×4 output: 2·4·9·4 = 288 a row, 1 row a block of 300
+    ({"conv": {"out": 6, "k": 3, "s": 2, "p": 1}}, [4, 9, 8], 300, 5),
+    # 9×8 output: 2·4·9·8 = 576 a row, 3 rows a block of 2000 (the last block 3 rows too)
+    ({"conv": {"out": 6, "k": 3, "p": 1, "groups": 2}}, [4, 9, 8], 2000, 9),
+    # 6 outputs: 2·4·3 = 24 a row, 2 rows a block of 50
+    ({"conv1d": {"out": 4, "k": 3, "s": 2, "p": 1}}, [4, 11], 50, 6),
+    # 5×6×4 output: 2·2·6·(6·4) = 576 a row, 1 row a block of 600
+    ({"conv": {"out": 3, "k": [3, 1, 2], "p": [1, 0, [1, 0]]}}, [2, 5, 6, 4], 600, 5),
+])
+def test_conv_in_blocks_of_output_rows(monkeypatch: pytest.MonkeyPatch, layer: dict[str, Any],
+                                       shape: list[int], block: int, rows: int) -> None:
+    # a large im2col matrix (VGG-16's conv1_2: 116 MB) is made and multiplied in blocks of
+    # output rows; the result and the MACs must be those of the whole product, and the
+    # slow loop reference's
+    import archcalc.layers.conv as conv_module
+
+    whole, graph = execute(shape, [layer])
+    monkeypatch.setattr(conv_module, "IM2COL_BLOCK", block)
+    args = next(iter(layer.values()))
+    rank = len(shape) - 1
+    k = args["k"] if isinstance(args["k"], list) else [args["k"]] * rank
+    assert graph.nodes[0].out_shape[1] == rows
+    per_row = 2 * shape[0] * prod(k) * prod(graph.nodes[0].out_shape[2:])
+    assert conv_module.im2col_rows(per_row, rows) < rows  # in blocks indeed
+    blocked, _ = execute(shape, [layer])
+    name = graph.nodes[0].name
+    # the same sums, up to float32 rounding (BLAS may order a short product's sums otherwise)
+    np.testing.assert_allclose(blocked.activations[name], whole.activations[name], rtol=1e-6,
+                               atol=1e-6)
+    assert blocked.steps[0].macs_counted == blocked.steps[0].macs == whole.steps[0].macs
+    t = tensors(graph)
+    s = [args.get("s", 1)] * rank
+    lo, hi = resolve(args.get("p", 0), shape[1:], k, s)
+    close(blocked.activations[name], ref_conv(blocked.activations["input"], t["weight"],
+                                              t["bias"], s, lo, hi, [1] * rank,
+                                              args.get("groups", 1)))
 
 
 @pytest.mark.parametrize(("mult", "k", "s", "d"), list(itertools.product([1, 3], [3, 5], [1, 2],
