@@ -120,7 +120,7 @@ def support_field(graph: Graph, layer: str, source: str,
             for i, (name, gi) in enumerate(zip(nd.inputs, dxs, strict=True)):
                 if gi is None or i >= len(nd.inputs) - refs:
                     continue
-                grads[name] = grads[name] + gi if name in grads else gi
+                grads[name] = _accumulate(grads[name], gi) if name in grads else gi
     except (NotImplementedError, KeyError):  # a backward that cannot run without saved tensors
         return None
     result = grads.get(source)
@@ -128,6 +128,17 @@ def support_field(graph: Graph, layer: str, source: str,
         return np.zeros((len(seeds), *dict(graph.inputs)[source][1:]), bool)
     found: Array = np.asarray(np.asarray(result > 0).any(axis=1))
     return found
+
+
+def _accumulate(a: Array, b: Array) -> Array:
+    """``a + b``, two support gradients reaching one tensor; when both are one map broadcast
+    over the channels (stride 0: convolutions' supports), one map added and broadcast again,
+    so that no ``C`` identical copies are made."""
+    if (a.ndim > 1 and a.shape == b.shape and a.shape[1] > 1
+            and a.strides[1] == 0 and b.strides[1] == 0):
+        return np.broadcast_to(a[:, :1] + b[:, :1], a.shape)
+    out: Array = a + b
+    return out
 
 
 def extent(mask: Array, axis: int) -> tuple[int, int] | None:

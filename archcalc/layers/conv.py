@@ -658,7 +658,7 @@ class ConvTranspose(Layer):
                 (slice(None), slice(None), *(slice(0, v) for v in n))]
             reach = (view.sum(axis=tuple(range(2 + rank, 2 + 2 * rank))) > 0).astype(gy.dtype)
             spread = np.broadcast_to(reach[:, :, None], (b, g, cin // g, *n))
-            return (np.ascontiguousarray(spread).reshape(b, cin, *n),), {}
+            return (spread.reshape(b, cin, *n),), {}  # a view where it can be (see below)
         full = pad(gy, p, p, 0.0)
         view = windows(full, k, s, d)[(slice(None), slice(None), *(slice(0, v) for v in n))]
         # (B, out, *n, *k) → (B, G, out/G·∏k, L_in), the weight's (out/G, ∏k) order
@@ -1285,8 +1285,10 @@ def _conv_support(gy: Array, shape: Sequence[int], k: Sequence[int], s: Sequence
     reach = (crop(canvas, lo, hi) > 0).astype(gy.dtype)
     if connections is not None:
         return reach
+    # shared by the group's channels: a read-only view with a channel stride of 0 when there
+    # is one group (no copy of C_in identical maps; the pools and merges keep it so)
     spread = np.broadcast_to(reach[:, :, None], (b, groups, cin // groups, *shape[2:]))
-    out: Array = np.ascontiguousarray(spread).reshape(shape)
+    out: Array = spread.reshape(shape)
     return out
 
 
