@@ -76,7 +76,18 @@ def analyze_graph(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     return _analyze(graph, batch, dtype, convention)
 
 
-def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
+#: what the analysis computes once per distinct node (identical layers on identical shapes):
+#: (type, params, buffers, MACs × batch, FLOPs × batch, post-op types, output bytes × batch,
+#: the forward :class:`~archcalc.layers.Work` per sample)
+Counts = tuple[str, int, int, int, int, tuple[str, ...], int, Work]
+
+
+def _analyze(graph: Graph, batch: int, dtype: str, convention: str,
+             per_node: list[Counts] | None = None) -> Report:
+    """:func:`analyze_graph`; with ``per_node``, also each node's :data:`Counts`, appended in
+    graph order — one shared tuple per distinct node, so a caller costing more per node
+    (:mod:`archcalc.training`) reuses the forward work and tells identical nodes apart by
+    identity."""
     if not isinstance(graph, Graph):
         raise TypeError(f"analyze_graph() takes a Graph (from build), got {type(graph).__name__}")
     dtype = validate.choice(dtype, "dtype", DTYPE_BYTES, "float32")
@@ -93,7 +104,7 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
     extra = [0, 0, 0, 0, 0]
     # Networks repeat identical layers on identical shapes (every block of a stage): their counts
     # are computed once. Layers are frozen and hashable; the key holds everything they depend on.
-    memo: dict[tuple[object, ...], tuple[str, int, int, int, int, tuple[str, ...], int]] = {}
+    memo: dict[tuple[object, ...], Counts] = {}
     for node in graph.nodes:
         name, op, posts, inputs, in_shapes, out_shape, _, _, path, shares, mult = node
         rf = op.rf(in_shapes, (rfs[inputs[0]],) if len(inputs) == 1 else
@@ -114,8 +125,10 @@ def _analyze(graph: Graph, batch: int, dtype: str, convention: str) -> Report:
             counts = memo[key] = (node.type_name, p, b,
                                   work.macs * batch, conv.flops(work) * batch,
                                   tuple(x.type_name for x in posts),
-                                  prod(out_shape) * batch * width)
-        type_name, p, b, m, f, post_names, a = counts
+                                  prod(out_shape) * batch * width, work)
+        if per_node is not None:
+            per_node.append(counts)
+        type_name, p, b, m, f, post_names, a, _ = counts
         if shares:  # the weights are another layer's: counted there, once
             p = b = 0
         if mult != 1:  # R regions per sample: the work and the tensor R times, weights once

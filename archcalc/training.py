@@ -25,10 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, NamedTuple
 
 from . import validate
-from .engine import CONVENTIONS, DTYPE_BYTES, analyze_graph
+from .engine import CONVENTIONS, DTYPE_BYTES, Counts, _analyze
 from .errors import Loc, SpecError, names_hint
 from .expr import MAX_INT
 from .graph import Graph, Node
@@ -295,16 +296,6 @@ def fit_batch(report: TrainingReport, budget: int) -> int:
     return max(0, min(best, MAX_INT))
 
 
-class _Tensor(NamedTuple):
-    """A tensor on the schedule: bytes per sample (and constant bytes), when it is born and when
-    it is freed (the step after which it no longer exists)."""
-
-    per: int
-    const: int
-    birth: int
-    death: int
-
-
 def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                      convention: str = "lecture", optimizer: str = "sgd",
                      master_weights: str | None = None,
@@ -314,112 +305,120 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     ``dtype`` is the activations' and weights' dtype; ``master_weights`` (e.g. ``float32``
     with ``dtype="bfloat16"``) adds a full-precision copy of the trainable weights, in which
     the optimizer state is also kept (mixed precision). ``freeze`` names the frozen layers
-    (:class:`Freeze`), in addition to the spec's ``freeze:``."""
+    (:class:`Freeze`), in addition to the spec's ``freeze:``.
+
+    One forward pass over the nodes decides the gradient flags and which layer first keeps each
+    tensor; the rules of identical nodes with identical flags (every block of a stage) are
+    evaluated once (:func:`_node_rules`) and their per-sample sums multiplied by how often they
+    occur; one sweep over the schedule (:func:`_schedule`) gives the peak. Linear."""
     if not isinstance(graph, Graph):
         raise TypeError(f"analyze_training() takes a Graph, got {type(graph).__name__}")
-    report = analyze_graph(graph, batch=batch, dtype=dtype, convention=convention)
+    per_node: list[Counts] = []  # the forward analysis's counts, one shared tuple per kind
+    report = _analyze(graph, batch, dtype, convention, per_node)
     opt = OPTIMIZERS[validate.choice(optimizer, "optimizer", OPTIMIZERS, "sgd")]
     if master_weights is not None:
         master_weights = validate.choice(master_weights, "master_weights", DTYPE_BYTES,
                                          "float32")
     conv = CONVENTIONS[report.convention]
     width = DTYPE_BYTES[report.dtype]
+    batch = report.batch
     freeze = merge_freeze(Freeze.of(graph.freeze), freeze)
     frozen = frozen_nodes(graph, freeze)
     pdtype = master_weights or report.dtype  # the dtype of the weights the layers compute with
-    n = len(graph.nodes)
+    nodes = graph.nodes
     mult = {name: 1 for name, _ in graph.inputs}
     grad = {name: False for name, _ in graph.inputs}  # requires a gradient
     # graph tensors kept for backward: name → the first keeper's step (its backward, the last
     # of the keepers' to run, frees it)
     kept: dict[str, int] = {}
     rows: list[TrainingRow] = []
-    fwd_macs = fwd_flops = bwd_dx = bwd_dw = bwd_flops = trainable = frozen_count = 0
-    f_window = f_elementwise = b_window = b_elementwise = 0
-    saved_total = saved_buffers = 0
-    by_dtype: dict[str, int] = {}
     widths = {**SAVED_BYTES, ACT: width, PARAM: SAVED_BYTES[pdtype]}
     names = {ACT: report.dtype, PARAM: pdtype}
     # for the schedule: each graph tensor's last forward use, the last consumer that passes a
-    # gradient back into it; per node its own kept bytes (private and inner tensors)
+    # gradient back into it; the private tensors a node keeps of its producer's (rare)
     last_use: dict[str, int] = {name: -1 for name, _ in graph.inputs}
     grad_user: dict[str, int] = {}
-    own_per = [0] * n
-    own_const = [0] * n
+    borrowed: dict[int, list[int]] = {}
+    index_of: dict[str, int] | None = None  # node → its step, made if a node borrows
+    sharer: dict[str, int] = {}  # a shared weight's owner → its sharer last in forward order
     node_rules: list[_NodeRules] = []
-    rules_of: dict[str, _NodeRules] = {}
-    # Identical layers on identical shapes (every block of a stage) are evaluated once: the
-    # key holds everything the rules depend on (layers are interned: identity is equality)
+    # Identical nodes (the same counts tuple of the forward analysis: layers are interned, so
+    # identity is equality) with the same flags share their rules, and without regions the
+    # whole row but its name, path, first-kept bytes
     memo: dict[tuple[object, ...], _NodeRules] = {}
     stage_memo: dict[tuple[object, ...], _Stage] = {}
-    listing: dict[int, tuple[tuple[str, str, int], ...]] = {}  # a row's kept list, by rules
-    regions = any(node.multiplicity != 1 for node in graph.nodes)
-    forward = report.layers
+    # id(rules) → the row's fields (type, …, backward FLOPs) and its own kept bytes, at R = 1
+    heads: dict[int, tuple[tuple[Any, ...], int]] = {}
+    listing: dict[int, tuple[tuple[str, str, int], ...]] = {}  # id(rules) → its kept list
+    regions = any(node.multiplicity != 1 for node in nodes)
     new_row = tuple.__new__
     reach, flows = _gradient_flow(graph)
-    for i, node in enumerate(graph.nodes):
-        name = node.name
-        inputs = node.inputs
-        # a layer whose output reaches no output through gradient-passing inputs (a conv read
-        # only for its size) is never in the backward: autograd does not run it
-        unreached = name not in reach
-        is_frozen = name in frozen or unreached
-        m = node.multiplicity
-        mult[name] = m
-        # only the inputs the output depends on by value pass a gradient back (not a
-        # max_unpool's indices, not a crop's size reference)
+    by_dtype: dict[str, int] = {}
+    saved_total = lost = 0  # lost: params of trainable layers no gradient reaches
+    for i, node in enumerate(nodes):
+        name, _, _, inputs, _, _, _, _, path, shares, m = node
+        counts = per_node[i]
         passes = flows[i]
-        flowing = not unreached and any(grad[source] for source, p in zip(inputs, passes,
-                                                                          strict=True) if p)
-        key = (id(node.op), *map(id, node.post), node.in_shapes, flowing, is_frozen,
-               bool(node.shares))
+        if name in reach:
+            is_frozen = name in frozen
+            # only the inputs the output depends on by value pass a gradient back (not a
+            # max_unpool's indices, not a crop's size reference)
+            if len(inputs) == 1:
+                flowing = passes[0] and grad[inputs[0]]
+            else:
+                flowing = any(grad[source] for source, p in zip(inputs, passes, strict=True)
+                              if p)
+            unreached = False
+        else:
+            # its output reaches no output through gradient-passing inputs (a conv read only
+            # for its size): autograd never runs its backward
+            is_frozen, flowing, unreached = True, False, True
+        key = (id(counts), flowing, is_frozen, shares != "")
         rules = memo.get(key)
         if rules is None:
-            rules = memo[key] = _node_rules(node, flowing, is_frozen, conv.flops, widths,
-                                            names, stage_memo)
+            rules = memo[key] = _node_rules(node, counts[7], flowing, is_frozen, conv.flops,
+                                            widths, names, width, stage_memo)
         node_rules.append(rules)
-        rules_of[name] = rules
         grad[name] = rules.flowing
         last_use[name] = i
-        for source, p in zip(inputs, passes, strict=True):
-            last_use[source] = i
-            if rules.flowing and p:
-                grad_user[source] = i
-        if unreached and name not in frozen:  # trainable, only no gradient reaches it
-            trainable += rules.trainable + rules.frozen
+        if rules.flowing:
+            for source, p in zip(inputs, passes, strict=True):
+                last_use[source] = i
+                if p:
+                    grad_user[source] = i
         else:
-            trainable += rules.trainable
-            frozen_count += rules.frozen
-        fwd_macs += forward[i].macs
-        fwd_flops += forward[i].flops
-        factor = batch * m
-        bdx, bdw, bflops = rules.dx_macs * factor, rules.dw_macs * factor, rules.flops * factor
-        bwd_dx += bdx
-        bwd_dw += bdw
-        bwd_flops += bflops
-        fw, fe, bw, be = rules.other
-        f_window += fw * factor
-        f_elementwise += fe * factor
-        b_window += bw * factor
-        b_elementwise += be * factor
-        # its own kept tensors (output, private, inner) are new here: nobody kept them before
-        first_bytes = rules.own_per * factor + rules.own_const
-        saved_buffers += rules.buffer_const
-        for dname, dper, dconst in rules.own_dtypes:
-            by_dtype[dname] = by_dtype.get(dname, 0) + dper * factor + dconst
-        own_per[i] = rules.sched_per * m
-        own_const[i] = rules.sched_const
+            for source in inputs:
+                last_use[source] = i
+        if unreached and name not in frozen:  # trainable, only no gradient reaches it
+            lost += rules.frozen
+        if m != 1:
+            mult[name] = m
+        if shares and rules.need_dw:  # the last sharer in forward order, the first backward
+            sharer[shares] = i
         if rules.keeps_y:
             kept[name] = i
+        made = None if regions else heads.get(id(rules))
+        if made is None:
+            factor = batch * m
+            made = ((rules.type, rules.trainable, rules.frozen, is_frozen, flowing,
+                     rules.need_dw, rules.dx_macs * factor, rules.dw_macs * factor,
+                     rules.flops * factor), rules.own_per * factor + rules.own_const)
+            if not regions:
+                heads[id(rules)] = made
+        head, first_bytes = made
+        # what it keeps of its inputs is new here unless an earlier layer kept it
         for index, private, base, dname, per_sample in rules.input_kept:
             source = inputs[index]
-            nbytes = base * mult[source] * batch if per_sample else base
+            nbytes = base * mult.get(source, 1) * batch if per_sample else base
             if private:  # the producer's private tensor ("x1.indices"): counted where kept
-                producer = rules_of.get(source)
-                if producer is not None and private in producer.privates:
+                if index_of is None:
+                    index_of = {n.name: j for j, n in enumerate(nodes)}
+                j = index_of.get(source)  # a graph input has no rules
+                if j is not None and private in node_rules[j].privates:
                     continue
-                own_per[i] += base * mult[source] if per_sample else 0
-                own_const[i] += 0 if per_sample else base
+                own = borrowed.setdefault(i, [0, 0])
+                own[0 if per_sample else 1] += base * mult.get(source, 1) if per_sample \
+                    else base
             elif source in kept:
                 continue
             else:
@@ -429,29 +428,56 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
         saved_total += first_bytes
         listed = None if regions else listing.get(id(rules))
         if listed is None:
-            listed = tuple((label, dname, base * (mult[inputs[src]] if src >= 0 else m) * batch
-                            if per_sample else base)
+            listed = tuple((label, dname, base * (mult.get(inputs[src], 1) if src >= 0 else m)
+                            * batch if per_sample else base)
                            for label, dname, src, base, per_sample in rules.listing)
             if not regions:
                 listing[id(rules)] = listed
         # TrainingRow made as the tuple it is (as the engine makes its rows)
-        rows.append(new_row(TrainingRow, (name, forward[i].type, rules.trainable, rules.frozen,
-                                          is_frozen, flowing, rules.need_dw, bdx, bdw, bflops,
-                                          first_bytes, listed, node.path)))
+        rows.append(new_row(TrainingRow, (name, *head, first_bytes, listed, path)))
+    # the per-sample sums of each kind of node, times its occurrences (× R with regions)
+    occurs: dict[int, int] = {}
+    for rules in node_rules:
+        occurs[id(rules)] = occurs.get(id(rules), 0) + 1
+    weight = occurs
+    if regions:
+        weight = {}
+        for rules, node in zip(node_rules, nodes, strict=True):
+            weight[id(rules)] = weight.get(id(rules), 0) + node.multiplicity
+    kinds = {id(r): r for r in memo.values()}
+    trainable = frozen_count = bwd_dx = bwd_dw = bwd_flops = saved_buffers = 0
+    f_window = f_elementwise = b_window = b_elementwise = 0
+    for ident, rules in kinds.items():
+        count, w = occurs.get(ident, 0), weight.get(ident, 0) * batch
+        trainable += rules.trainable * count
+        frozen_count += rules.frozen * count
+        bwd_dx += rules.dx_macs * w
+        bwd_dw += rules.dw_macs * w
+        bwd_flops += rules.flops * w
+        fw, fe, bw, be = rules.other
+        f_window += fw * w
+        f_elementwise += fe * w
+        b_window += bw * w
+        b_elementwise += be * w
+        saved_buffers += rules.buffer_const * count
+        for dname, dper, dconst in rules.own_dtypes:
+            by_dtype[dname] = by_dtype.get(dname, 0) + dper * w + dconst * count
+    trainable, frozen_count = trainable + lost, frozen_count - lost
+    forward = report.training_totals or report.totals  # every layer runs in a training step
+    fwd_macs, fwd_flops = forward.macs, forward.flops
     grad_width = width
     state_width = DTYPE_BYTES[master_weights] if master_weights else width
     weight_bytes = (trainable + frozen_count) * width
     master_bytes = trainable * DTYPE_BYTES[master_weights] if master_weights else 0
     optimizer_bytes = opt.copies * trainable * state_width
     # every layer's buffers, a training-only head's too (an auxiliary classifier's BN)
-    buffer_bytes = (report.training_totals or report.totals).buffers * width
+    buffer_bytes = forward.buffers * width
     persistent = weight_bytes + buffer_bytes + master_bytes + optimizer_bytes
-    terms = _schedule(graph, kept, grad, mult, width, node_rules, grad_width, last_use,
-                      grad_user, own_per, own_const)
-    peak, where = -1, 0  # the first largest point of the schedule
-    for t, (c, v) in enumerate(terms):
-        if c + v * batch > peak:
-            peak, where = c + v * batch, t
+    consts, pers = _schedule(graph, kept, width, node_rules, grad_width, last_use, grad_user,
+                             borrowed, sharer)
+    points = [c + v * batch for c, v in zip(consts, pers, strict=True)]
+    peak = max(points)
+    where = points.index(peak)  # the first largest point of the schedule
     peak += persistent
     update_flops = opt.update_ops * trainable if conv.count_elementwise else 0
     step_work = Work(fwd_macs + bwd_dx + bwd_dw, f_window + b_window,
@@ -471,16 +497,21 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
             f"rule, element-wise backward work only under full; optimizer {opt.name}: "
             f"{opt.copies} state cop{'y' if opt.copies == 1 else 'ies'} of the trainable "
             f"params, {opt.update_ops} operations per param per update (full); {PEAK_TEXT}")
-    step = {node.name: i for i, node in enumerate(graph.nodes)}
-    return TrainingReport(report, opt, master_weights, tuple(sorted(frozen, key=step.__getitem__)),
-                          freeze.describe(), tuple(rows), totals, text,
-                          tuple((persistent + c, v) for c, v in terms))
+    if frozen:
+        step = {node.name: i for i, node in enumerate(nodes)}
+        frozen_order = tuple(sorted(frozen, key=step.__getitem__))
+    else:
+        frozen_order = ()
+    return TrainingReport(report, opt, master_weights, frozen_order, freeze.describe(),
+                          tuple(rows), totals, text,
+                          tuple(zip(map(persistent.__add__, consts), pers, strict=True)))
 
 
 class _NodeRules(NamedTuple):
     """One node's backward by its classes' rules, for given gradient flags: counts per sample,
     bytes per sample (``per``) or for the batch (``const``)."""
 
+    type: str
     trainable: int
     frozen: int
     wgrad: int  # weight-gradient elements (0 for a layer sharing another's weights)
@@ -492,7 +523,8 @@ class _NodeRules(NamedTuple):
     #: per sample: the forward's and the backward's (window reads, element-wise operations), for
     #: the step under every convention
     other: tuple[int, int, int, int]
-    inner: int  # elements of the largest inner gradient of a fused node
+    inner: int  # bytes per sample of the largest inner gradient of a fused node
+    out_bytes: int  # bytes per sample of its output (× R with regions)
     #: what it keeps of its inputs: (input index, private name of the producer's or "", bytes,
     #: dtype, per sample?) — "x1" is input 1 itself, "x1.indices" the producer's "indices"
     input_kept: tuple[tuple[int, str, int, str, bool], ...]
@@ -510,8 +542,13 @@ class _NodeRules(NamedTuple):
     listing: tuple[tuple[str, str, int, int, bool], ...]
 
 
+#: records made as the tuples they are: a NamedTuple's generated ``__new__`` costs as much again
+_new = tuple.__new__
+
+
 class _Stage(NamedTuple):
-    """One layer of a node (its op, or a fused layer) by its rules, for given flags."""
+    """One layer of a node (its op, or a fused layer) by its rules, for given flags, in the
+    terms :class:`_NodeRules` sums."""
 
     params: int
     need_dw: bool
@@ -519,14 +556,28 @@ class _Stage(NamedTuple):
     dx_macs: int
     dw_macs: int
     flops: int
-    #: the forward's window reads and element-wise operations, the backward's
-    work: tuple[int, int, int, int]
-    #: (label, dtype, input index or −1, bytes, per sample?, name, private, is a buffer)
-    items: tuple[tuple[str, str, int, int, bool, str, str, bool], ...]
+    b_window: int  # the backward's window reads
+    b_elementwise: int  # the backward's element-wise operations
+    input_kept: tuple[tuple[int, str, int, str, bool], ...]
+    listing: tuple[tuple[str, str, int, int, bool], ...]
+    keeps_y: bool
+    own_per: int
+    own_const: int
+    buffer_const: int
+    sched_per: int
+    sched_const: int
+    privates: tuple[str, ...]
+    dtypes: tuple[tuple[str, int, int], ...]
 
 
 def _stage(layer: Layer, ins: tuple[Any, ...], out: Any, need_dx: bool, is_frozen: bool,
-           s: int, flops: Any, widths: Mapping[str, int], names: Mapping[str, str]) -> _Stage:
+           first: bool, last: bool, flops: Any, widths: Mapping[str, int],
+           names: Mapping[str, str]) -> _Stage:
+    """A stage of a node (``first``: its op; ``last``: its final layer) by the layer's ``tensors``,
+    ``backward_work`` and ``saves``: what it keeps, sorted into the node's terms — an input
+    (stage 0's ``x``, ``xN``, ``xN.name``), its output (``y`` of the last stage: a graph
+    tensor), a buffer, or a private or inner tensor (on the schedule from its forward to its
+    backward)."""
     params = 0
     buffers = set()
     for t in layer.tensors(ins):
@@ -535,101 +586,125 @@ def _stage(layer: Layer, ins: tuple[Any, ...], out: Any, need_dx: bool, is_froze
         else:
             params += prod(t.shape)
     need_dw = params > 0 and not is_frozen
-    fwd = layer.work(ins, out)
     if not (need_dx or need_dw):
-        return _Stage(params, False, False, 0, 0, 0, (fwd.window, fwd.elementwise, 0, 0), ())
+        return _new(_Stage, (params, False, False, 0, 0, 0, 0, 0, (), (), False, 0, 0, 0, 0, 0,
+                             (), ()))
     dx, dw = layer.backward_work(ins, out, need_dx, need_dw)
-    items = []
-    for item in layer.saves(ins, out, need_dx, need_dw):
-        name = item.name
-        # a fused layer's tensors are named after it, as its weights are (bn.mean)
-        label = f"{layer.type_name}.{name}" if s else name
-        head, _, private = name.partition(".")
-        index = -1
-        if s == 0 and (head == "x" or (head[:1] == "x" and head[1:].isdigit())):
-            index = 0 if head == "x" else int(head[1:])
-        items.append((label, names.get(item.dtype, item.dtype), index,
-                      prod(item.shape) * widths[item.dtype], item.per_sample, name, private,
-                      name in buffers))
-    return _Stage(params, need_dw, True, dx.macs, dw.macs, flops(dx) + flops(dw),
-                  (fwd.window, fwd.elementwise, dx.window + dw.window,
-                   dx.elementwise + dw.elementwise), tuple(items))
-
-
-def _node_rules(node: Node, flowing: bool, is_frozen: bool, flops: Any,
-                widths: Mapping[str, int], names: Mapping[str, str],
-                memo: dict[tuple[object, ...], _Stage]) -> _NodeRules:
-    """Evaluate ``saves`` and ``backward_work`` of the node's op and fused layers, stage by
-    stage: a stage needs ∂x when a gradient flows into it, ∂W when it has unfrozen weights.
-    Stages are memoised too (a fused bn + relu on one shape recurs under many convs)."""
-    out = node.out_shape
-    layers = node.layers
-    last = len(layers) - 1
-    p_train = p_frozen = wgrad = dx_macs = dw_macs = nflops = inner = 0
-    f_window = f_elementwise = b_window = b_elementwise = 0
-    own_per = own_const = buffer_const = sched_per = sched_const = 0
-    row_dw = keeps_y = False
     input_kept: list[tuple[int, str, int, str, bool]] = []
     listing: list[tuple[str, str, int, int, bool]] = []
+    keeps_y = False
+    own_per = own_const = buffer_const = sched_per = sched_const = 0
+    privates: list[str] = []
     dtypes: dict[str, list[int]] = {}
-    privates: set[str] = set()
-    for s, layer in enumerate(layers):
-        ins = node.in_shapes if s == 0 else (out,)
-        key = (id(layer), ins, out, flowing, is_frozen, s)
-        st = memo.get(key)
-        if st is None:
-            st = memo[key] = _stage(layer, ins, out, flowing, is_frozen, s, flops, widths,
-                                    names)
-        fw, fe, bw, be = st.work
-        f_window += fw
-        f_elementwise += fe
-        # a layer sharing another's weights (`share:`) adds to the owner's gradient; the
-        # weights, their gradient and their state are counted at the owner
-        if not node.shares:
-            if is_frozen:
-                p_frozen += st.params
-            else:
-                p_train += st.params
-        if not st.in_backward:
-            continue
-        if st.need_dw:
-            row_dw = True
-            wgrad += 0 if node.shares else st.params
-        dx_macs += st.dx_macs
-        dw_macs += st.dw_macs
-        nflops += st.flops
-        b_window += bw
-        b_elementwise += be
-        for label, dname, index, base, per_sample, name, private, is_buffer in st.items:
-            if index >= 0:
+    for item in layer.saves(ins, out, need_dx, need_dw):
+        name, shape, dtype, per_sample = item
+        # a fused layer's tensors are named after it, as its weights are (bn.mean)
+        label = name if first else f"{layer.type_name}.{name}"
+        dname = names.get(dtype, dtype)
+        base = prod(shape) * widths[dtype]
+        if first:
+            head, _, private = name.partition(".")
+            if head == "x" or (head[:1] == "x" and head[1:].isdigit()):
+                index = 0 if head == "x" else int(head[1:])
                 input_kept.append((index, private, base, dname, per_sample))
                 listing.append((label, dname, index, base, per_sample))
                 continue
-            listing.append((label, dname, -1, base, per_sample))
-            if name == "y" and s == last:
-                keeps_y = True
-            elif is_buffer:
-                buffer_const += base
-            elif per_sample:  # private, or inner (a fused stage's input or output)
-                sched_per += base
-            else:
-                sched_const += base
-            if s == 0 and name != "y":
-                privates.add(name)
-            if per_sample:
-                own_per += base
-            else:
-                own_const += base
+            if name != "y":
+                privates.append(name)
+        listing.append((label, dname, -1, base, per_sample))
+        if name == "y" and last:
+            keeps_y = True
+        elif name in buffers:
+            buffer_const += base
+        elif per_sample:  # private, or inner (a fused stage's input or output)
+            sched_per += base
+        else:
+            sched_const += base
+        if per_sample:
+            own_per += base
+        else:
+            own_const += base
+        d = dtypes.setdefault(dname, [0, 0])
+        d[0 if per_sample else 1] += base
+    return _new(_Stage, (params, need_dw, True, dx.macs, dw.macs, flops(dx) + flops(dw),
+                         dx.window + dw.window, dx.elementwise + dw.elementwise,
+                         tuple(input_kept), tuple(listing), keeps_y, own_per, own_const,
+                         buffer_const, sched_per, sched_const, tuple(privates),
+                         tuple([(k, v[0], v[1]) for k, v in dtypes.items()])))
+
+
+def _node_rules(node: Node, fwd: Work, flowing: bool, is_frozen: bool, flops: Any,
+                widths: Mapping[str, int], names: Mapping[str, str], width: int,
+                memo: dict[tuple[object, ...], _Stage]) -> _NodeRules:
+    """Evaluate ``saves`` and ``backward_work`` of the node's op and fused layers, stage by
+    stage (:func:`_stage`), and sum them: a stage needs ∂x when a gradient flows into it (into
+    the node, or from an earlier stage in the backward), ∂W when it has unfrozen weights.
+    Stages are memoised too (a fused bn + relu on one shape recurs under many convs).
+    ``fwd`` is the node's forward work (from the forward analysis)."""
+    out = node.out_shape
+    post = node.post
+    last = len(post)
+    stages: list[_Stage] = []
+    params = inner = 0
+    need = flowing
+    for s, layer in enumerate((node.op, *post)):
+        ins = node.in_shapes if s == 0 else (out,)
+        # a stage's rules depend on whether it is the op (its inputs are graph tensors) and
+        # whether it is the last (its output is one), not on its place between
+        key = (id(layer), ins, need, is_frozen, s == 0, s == last)
+        st = memo.get(key)
+        if st is None:
+            st = memo[key] = _stage(layer, ins, out, need, is_frozen, s == 0, s == last, flops,
+                                    widths, names)
+        params += st.params
+        if st.in_backward:
+            if s and need:  # the gradient of this stage's input, inside the node
+                inner = prod(out) * width
+            stages.append(st)
+            need = True
+    # a layer sharing another's weights (`share:`) adds to the owner's gradient; the weights,
+    # their gradient and their state are counted at the owner
+    shares = node.shares != ""
+    p_train = 0 if shares or is_frozen else params
+    p_frozen = params if is_frozen and not shares else 0
+    wgrad = 0
+    if not shares:
+        for st in stages:
+            if st.need_dw:
+                wgrad += st.params
+    need_dw = keeps_y = False
+    dx = dw = nflops = b_window = b_elementwise = 0
+    own_per = own_const = buffer_const = sched_per = sched_const = 0
+    input_kept: tuple[tuple[int, str, int, str, bool], ...] = ()
+    listing: tuple[tuple[str, str, int, int, bool], ...] = ()
+    privates: tuple[str, ...] = ()
+    dtypes: dict[str, list[int]] = {}
+    for st in stages:
+        need_dw = need_dw or st.need_dw
+        keeps_y = keeps_y or st.keeps_y
+        dx += st.dx_macs
+        dw += st.dw_macs
+        nflops += st.flops
+        b_window += st.b_window
+        b_elementwise += st.b_elementwise
+        own_per += st.own_per
+        own_const += st.own_const
+        buffer_const += st.buffer_const
+        sched_per += st.sched_per
+        sched_const += st.sched_const
+        input_kept += st.input_kept
+        listing += st.listing
+        privates += st.privates
+        for dname, dper, dconst in st.dtypes:
             d = dtypes.setdefault(dname, [0, 0])
-            d[0 if per_sample else 1] += base
-        if s and flowing:  # the gradient of this stage's input, inside the node
-            inner = max(inner, prod(out))
-        flowing = True
-    return _NodeRules(p_train, p_frozen, wgrad, row_dw, flowing, dx_macs, dw_macs, nflops,
-                      (f_window, f_elementwise, b_window, b_elementwise), inner,
-                      tuple(input_kept), keeps_y, own_per, own_const, buffer_const,
-                      tuple((k, v[0], v[1]) for k, v in dtypes.items()), sched_per,
-                      sched_const, frozenset(privates), tuple(listing))
+            d[0] += dper
+            d[1] += dconst
+    return _new(_NodeRules, (
+        node.op.type_name, p_train, p_frozen, wgrad, need_dw, need, dx, dw, nflops,
+        (fwd.window, fwd.elementwise, b_window, b_elementwise), inner, prod(out) * width,
+        input_kept, keeps_y, own_per, own_const, buffer_const,
+        tuple([(k, v[0], v[1]) for k, v in dtypes.items()]), sched_per, sched_const,
+        frozenset(privates), listing))
 
 
 def width_name(dtype: str, analysis: str) -> str:
@@ -650,27 +725,41 @@ def reaches_loss(graph: Graph) -> frozenset[str]:
 def _gradient_flow(graph: Graph) -> tuple[set[str], list[tuple[bool, ...]]]:
     """:func:`reaches_loss`, and each node's :meth:`~archcalc.layers.Layer.gradient_inputs`
     in graph order — asked once per distinct (layer, input shapes) of this graph (layers are
-    interned: identity is equality), as the analysis needs both."""
+    interned: identity is equality), as the analysis needs both. A class that keeps the base
+    rule and has no reference inputs passes a gradient into every input: not asked."""
     found = {o.name for o in graph.outputs}
     memo: dict[tuple[int, tuple[Any, ...]], tuple[bool, ...]] = {}
+    every = [(), (True,), (True, True)]  # all inputs, by arity
+    plain: dict[type, bool] = {}  # class → it keeps the base rule, without reference inputs
     flows: list[tuple[bool, ...]] = []
     for node in reversed(graph.nodes):
-        key = (id(node.op), node.in_shapes)
-        passes = memo.get(key)
-        if passes is None:
-            passes = memo[key] = node.op.gradient_inputs(node.in_shapes)
+        op, inputs = node.op, node.inputs
+        cls = type(op)
+        simple = plain.get(cls)
+        if simple is None:
+            simple = plain[cls] = (cls.gradient_inputs is Layer.gradient_inputs
+                                   and not cls.REF_INPUTS)
+        if simple:
+            while len(every) <= len(inputs):
+                every.append((True,) * len(every))
+            passes = every[len(inputs)]
+        else:
+            key = (id(op), node.in_shapes)
+            passes = memo.get(key)  # type: ignore[assignment]
+            if passes is None:
+                passes = memo[key] = op.gradient_inputs(node.in_shapes)
         flows.append(passes)
         if node.name in found:
-            found.update(i for i, p in zip(node.inputs, passes, strict=True) if p)
+            found.update(i for i, p in zip(inputs, passes, strict=True) if p)
     flows.reverse()
     return found, flows
 
 
-def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
-              mult: Mapping[str, int], width: int, rules: Sequence[_NodeRules],
+def _schedule(graph: Graph, kept: Mapping[str, int], width: int, rules: Sequence[_NodeRules],
               grad_width: int, last_use: Mapping[str, int], grad_user: Mapping[str, int],
-              own_per: Sequence[int], own_const: Sequence[int]) -> list[tuple[int, int]]:
-    """(constant, per-sample) bytes alive at each point of the schedule, beyond the persistent
+              borrowed: Mapping[int, list[int]],
+              sharer: Mapping[str, int]) -> tuple[list[int], list[int]]:
+    """Constant and per-sample bytes alive at each point of the schedule, beyond the persistent
     weights: forward steps 0…n−1, then the backward of node j at n + (n − 1 − j), then the
     update at 2n. Each tensor is added at its birth and removed after its death (difference
     arrays, one prefix sum): linear.
@@ -678,12 +767,14 @@ def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
     * a graph tensor lives from its producer's step to its last forward use (the outputs to the
       end of forward) or, when kept, to the backward of the first layer keeping it (the last
       of the keepers' backwards);
-    * a layer's private or inner kept tensors from its forward to its backward;
+    * a layer's private or inner kept tensors from its forward to its backward (and a
+      producer's private tensor it keeps, ``borrowed``);
     * a tensor's gradient from the backward of its last consumer passing one back (an output's:
       from the start of backward) to its producer's backward; a fused node's inner gradient
       during its backward step;
     * weight gradients from their layer's backward through the update (a shared tensor's from
-      the backward of its sharer last in forward order)."""
+      the backward of its sharer last in forward order, ``sharer``: PyTorch allocates ``.grad``
+      at the first backward reaching it and the others accumulate into it)."""
     n = len(graph.nodes)
     times = 2 * n + 1
     const = [0] * (times + 1)
@@ -696,49 +787,46 @@ def _schedule(graph: Graph, kept: Mapping[str, int], grad: Mapping[str, bool],
         per[0] += size
         per[death] -= size
     outputs = {o.name for o in graph.outputs}
-    # a shared tensor's gradient (`share:`) is allocated at the first backward reaching it —
-    # its sharer last in forward order — and the others accumulate into it (PyTorch's .grad)
-    sharer: dict[str, int] = {}
-    for i, node in enumerate(graph.nodes):
-        if node.shares and rules[i].need_dw:
-            sharer[node.shares] = max(sharer.get(node.shares, i), i)
+    end_forward = n - 1
     for i, node in enumerate(graph.nodes):
         name = node.name
+        r = rules[i]
+        m = node.multiplicity
         back = last_back - i
-        if own_per[i] or own_const[i]:
-            per[i] += own_per[i]
-            const[i] += own_const[i]
-            per[back + 1] -= own_per[i]
-            const[back + 1] -= own_const[i]
-        size = prod(node.out_shape) * mult[name] * width
+        own_p, own_c = r.sched_per * m, r.sched_const
+        extra = borrowed.get(i)
+        if extra is not None:
+            own_p += extra[0]
+            own_c += extra[1]
+        if own_p or own_c:
+            per[i] += own_p
+            const[i] += own_c
+            per[back + 1] -= own_p
+            const[back + 1] -= own_c
+        size = r.out_bytes * m
         keeper = kept.get(name)
-        end = n - 1 if name in outputs else last_use[name]
+        end = end_forward if name in outputs else last_use[name]
         death = max(end, -1 if keeper is None else last_back - keeper, i) + 1
         per[i] += size
         per[death] -= size
-        if not grad[name]:
+        if not r.flowing:
             continue
         user = grad_user.get(name)
-        start = n if name in outputs or user is None else last_back - user
-        start = min(start, back)
+        start = n if user is None or name in outputs else last_back - user
+        if start > back:
+            start = back
         per[start] += size
         per[back + 1] -= size
-        r = rules[i]
         if r.inner:
-            inner = r.inner * mult[name] * width
+            inner = r.inner * m
             per[back] += inner
             per[back + 1] -= inner
         if r.wgrad:
             born = last_back - max(i, sharer.get(name, i))
             const[born] += r.wgrad * grad_width
             const[times] -= r.wgrad * grad_width
-    terms: list[tuple[int, int]] = []
-    c = v = 0
-    for t in range(times):
-        c += const[t]
-        v += per[t]
-        terms.append((c, v))
-    return terms
+    del const[times:], per[times:]
+    return list(accumulate(const)), list(accumulate(per))
 
 
 def _when(graph: Graph, t: int) -> str:

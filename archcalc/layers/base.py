@@ -159,8 +159,8 @@ def bilinear_backward(fwd: Work, need_dx: bool, need_dw: bool) -> tuple[Work, Wo
     (``∂x += W·∂y``) and once in the weight gradient (``∂W += x·∂y``), so each costs the
     forward's MACs; the bias gradient sums ∂y, one add per output element — the forward's
     element-wise bias adds (``full``)."""
-    dx = Work(macs=fwd.macs) if need_dx else Work()
-    dw = Work(macs=fwd.macs, elementwise=fwd.elementwise) if need_dw else Work()
+    dx = Work(fwd.macs) if need_dx else NO_WORK[0]
+    dw = Work(fwd.macs, 0, fwd.elementwise) if need_dw else NO_WORK[1]
     return dx, dw
 
 

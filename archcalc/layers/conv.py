@@ -174,10 +174,9 @@ class Conv(Layer):
     def work(self, ins: Shapes, out: Shape) -> Work:
         (shape,) = ins
         k = self.kernel(shape)
-        positions = prod(out[1:])
         if self.connections is not None:
             # each position of output map i: len(conn_i)·∏k multiply-accumulates
-            macs = positions * sum(len(c) for c in self.connections) * prod(k)
+            macs = prod(out[1:]) * sum(len(c) for c in self.connections) * prod(k)
         else:
             # each output element: (C_in/groups)·∏k multiply-accumulates
             macs = prod(out) * self.in_channels_per_group(shape[0]) * prod(k)
