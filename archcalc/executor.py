@@ -162,9 +162,8 @@ class InitRule(Protocol):
                  out: Array | None = None) -> Array: ...
 
 
-
-#: values per block of :func:`_uniform` / :func:`_scaled_normal`: made and scaled while they
-#: are in the L2 cache (256 KiB of float32)
+#: values per block of :func:`_uniform`: made and scaled while they are in the L2 cache
+#: (256 KiB of float32)
 _BLOCK = 1 << 16
 
 
