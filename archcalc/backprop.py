@@ -20,8 +20,9 @@ This module needs NumPy; ``import archcalc`` does not import it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,14 +38,40 @@ Array = NDArray[Any]
 __all__ = ["TrainStep", "TrainingRun", "extent", "stage_weights", "support_field", "train_step"]
 
 
+def _stage_names(node: Node, stage: int, names: Sequence[str]) -> dict[str, str]:
+    """The names :func:`stage_weights` gives the tensors of one layer of ``node`` (stage 0 the
+    op, stage ``i`` its ``i``-th fused post-op), each mapped to its name among ``names``."""
+    if stage == 0:
+        prefixes = tuple(f"{p.type_name}." for p in node.post)
+        return {k: k for k in names if not k.startswith(prefixes)}
+    head = f"{node.post[stage - 1].type_name}."
+    return {k[len(head):]: k for k in names if k.startswith(head)}
+
+
 def stage_weights(node: Node, stage: int, tensors: Mapping[str, Array]) -> dict[str, Array]:
     """The tensors of one layer of ``node``: stage 0 the op's, stage ``i`` the ``i``-th fused
     post-op's, without its ``bn.`` prefix."""
-    if stage == 0:
-        prefixes = tuple(f"{p.type_name}." for p in node.post)
-        return {k: v for k, v in tensors.items() if not k.startswith(prefixes)}
-    head = f"{node.post[stage - 1].type_name}."
-    return {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+    return {k: tensors[full] for k, full in _stage_names(node, stage, list(tensors)).items()}
+
+
+class _LazyTensors(Mapping[str, Array]):
+    """One layer's tensors by name, made on the first read of any of them (``load``: all of the
+    node's, by full name). In support mode most backwards read none — a convolution's or a
+    fully connected layer's support is structural, its weights merely non-zero — so the probe
+    weights of a whole network (VGG-16's convolutions: 14.7 M values) are never generated."""
+
+    def __init__(self, names: Mapping[str, str], load: Callable[[], Mapping[str, Array]]):
+        self._names = names
+        self._load = load
+
+    def __getitem__(self, key: str) -> Array:
+        return self._load()[self._names[key]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def support_field(graph: Graph, layer: str, source: str,
@@ -69,8 +96,7 @@ def support_field(graph: Graph, layer: str, source: str,
     grads: dict[str, Array] = {layer: g}
     cache: dict[str, dict[str, Array]] = {}
 
-    def tensors(nd: Node) -> dict[str, Array]:
-        owner = graph.node(nd.shares) if nd.shares else nd
+    def tensors(owner: Node) -> dict[str, Array]:
         if owner.name not in cache:
             params, buffers = probe_weights(owner)
             cache[owner.name] = {k: v.astype(dt) for k, v in {**params, **buffers}.items()}
@@ -81,17 +107,20 @@ def support_field(graph: Graph, layer: str, source: str,
             gy = grads.pop(nd.name, None)
             if gy is None:
                 continue
-            w = tensors(nd)
+            owner = graph.node(nd.shares) if nd.shares else nd
+            names = [t.name for t in owner.tensors()]
             for s in reversed(range(1, 1 + len(nd.post))):
                 ctx.ins = (nd.out_shape,)
-                gy, _ = nd.post[s - 1].backward_post({}, stage_weights(nd, s, w), gy, ctx, False)
+                w = _LazyTensors(_stage_names(nd, s, names), partial(tensors, owner))
+                gy, _ = nd.post[s - 1].backward_post({}, w, gy, ctx, False)
             ctx.ins = nd.in_shapes
-            dxs, _ = nd.op.backward({}, stage_weights(nd, 0, w), gy, ctx, True, False)
+            w = _LazyTensors(_stage_names(nd, 0, names), partial(tensors, owner))
+            dxs, _ = nd.op.backward({}, w, gy, ctx, True, False)
             refs = len(type(nd.op).REF_INPUTS)
             for i, (name, gi) in enumerate(zip(nd.inputs, dxs, strict=True)):
                 if gi is None or i >= len(nd.inputs) - refs:
                     continue
-                grads[name] = grads[name] + gi if name in grads else gi
+                grads[name] = _accumulate(grads[name], gi) if name in grads else gi
     except (NotImplementedError, KeyError):  # a backward that cannot run without saved tensors
         return None
     result = grads.get(source)
@@ -99,6 +128,17 @@ def support_field(graph: Graph, layer: str, source: str,
         return np.zeros((len(seeds), *dict(graph.inputs)[source][1:]), bool)
     found: Array = np.asarray(np.asarray(result > 0).any(axis=1))
     return found
+
+
+def _accumulate(a: Array, b: Array) -> Array:
+    """``a + b``, two support gradients reaching one tensor; when both are one map broadcast
+    over the channels (stride 0: convolutions' supports), one map added and broadcast again,
+    so that no ``C`` identical copies are made."""
+    if (a.ndim > 1 and a.shape == b.shape and a.shape[1] > 1
+            and a.strides[1] == 0 and b.strides[1] == 0):
+        return np.broadcast_to(a[:, :1] + b[:, :1], a.shape)
+    out: Array = a + b
+    return out
 
 
 def extent(mask: Array, axis: int) -> tuple[int, int] | None:
@@ -736,7 +776,7 @@ def _check_budget(graph: Graph, peak: int, batch: int, itemsize: int,
     passes ``max_memory`` (default: :func:`archcalc.budget.default_budget`)."""
     from .budget import budget_bytes, default_budget, fmt_bytes, predict
 
-    prediction = predict(graph, batch, itemsize=itemsize)
+    prediction = predict(graph, batch, itemsize=itemsize, whole_im2col=True)
     working = max((st.scratch + st.transient for st in prediction.steps), default=0)
     need = peak * itemsize // 4 + 2 * working
     if max_memory is None:

@@ -5,10 +5,14 @@ The executor runs the nodes in list order, one at a time, and holds at step *i*:
 
 * the activations alive then — the input, every output some later node still reads (the
   engine's liveness rule), and node *i*'s output; with ``keep="all"`` every output so far;
-* node *i*'s weights and buffers (made before its forward and dropped after it);
+* the weight store: node *i*'s weights and buffers are made, before its forward, in one
+  float32 array that every node reuses (``Context.weight_store``), grown to the largest
+  node's so far — a ``share:`` owner's tensors are made apart and kept for its sharers;
 * the im2col scratch of the convolutions so far: a window matrix of ``B·C_in·∏k·∏o`` elements
-  per dense convolution that is not 1×1 stride 1, kept and reused by the run, so its largest
-  size stays resident (depthwise convolutions read shifted views: no copy);
+  per dense convolution that is not 1×1 stride 1 — or one block of its output rows when it
+  passes 32 MiB of float32 (:func:`archcalc.layers.conv.im2col_rows`) — kept and reused by
+  the run, so its largest size stays resident (depthwise convolutions read shifted views: no
+  copy);
 * the forward's temporaries: (inputs + output) of node *i* times the factor of its family in
   :data:`TEMPORARIES` — the padded copies, the float64 sums of adaptive pooling, LRN and GELU,
   the two reads and the blend of a linear resize, the canvas of a transposed convolution —
@@ -36,6 +40,7 @@ from pathlib import Path
 from .errors import ExecError, Loc
 from .graph import Graph, Node, ancestors
 from .layers import Conv
+from .layers.conv import im2col_rows
 from .shapes import prod
 
 #: a forward's temporaries in multiples of its inputs + output, by layer family (measured
@@ -88,9 +93,10 @@ class Prediction:
 
 
 def predict(graph: Graph, batch: int, *, itemsize: int = 4, keep_all: bool = False,
-            targets: Collection[str] | None = None) -> Prediction:
+            targets: Collection[str] | None = None, whole_im2col: bool = False) -> Prediction:
     """The memory of a run of ``graph`` at ``batch`` (see the module docstring). Linear in the
-    graph; nothing is allocated."""
+    graph; nothing is allocated. ``whole_im2col``: every im2col matrix whole, as a backward
+    makes them (the forward's come in blocks of at most 32 MiB)."""
     nodes = graph.nodes
     if targets is not None:
         need = ancestors(graph, targets)
@@ -108,6 +114,7 @@ def predict(graph: Graph, batch: int, *, itemsize: int = 4, keep_all: bool = Fal
     outputs = {o.name for o in graph.outputs}
     owners = {node.shares for node in nodes if node.shares}  # `share:` keeps these weights
     resident = 0
+    store = 0
     scratch = 0
     steps: list[Step] = []
     fixed = OVERHEAD[0] + OVERHEAD[1] * len(nodes)
@@ -116,12 +123,15 @@ def predict(graph: Graph, batch: int, *, itemsize: int = 4, keep_all: bool = Fal
         sizes[node.name] = out
         alive += out
         ins = sum(sizes.get(i, 0) for i in node.inputs)
-        scratch = max(scratch, _window_matrix(node) * node.multiplicity)
+        scratch = max(scratch, _window_matrix(node, batch * node.multiplicity, whole_im2col))
         temporaries = max(_temporaries(node) * (ins + out), _working(node)) + (
             2 * inputs if step == 0 else 0)
         weights = 0 if node.shares else (node.param_count() + node.buffer_count()) * itemsize
+        if node.name not in owners:
+            store = max(store, weights)
         steps.append(Step(node.name, node.type_name, node.loc, alive * unit,
-                          weights + resident, scratch * unit, temporaries * unit + fixed))
+                          store + resident + (weights if node.name in owners else 0),
+                          scratch * itemsize, temporaries * unit + fixed))
         if node.name in owners:
             resident += weights  # kept for the layers that share them
         if not keep_all:
@@ -146,9 +156,11 @@ def _temporaries(node: Node) -> int:
     return max(TEMPORARIES.get(layer.type_name, 1) for layer in node.layers)
 
 
-def _window_matrix(node: Node) -> int:
-    """Elements of a dense convolution's im2col matrix per sample, ``C_in·∏k·∏o`` (0 for
-    1×1 stride-1 and depthwise convolutions and every other layer)."""
+def _window_matrix(node: Node, rows: int, whole: bool = False) -> int:
+    """Elements of a dense convolution's im2col matrix for a batch of ``rows`` samples,
+    ``B·C_in·∏k·∏o``, or of one block of its output rows when that is larger than
+    :data:`~archcalc.layers.conv.IM2COL_BLOCK` (0 for 1×1 stride-1 and depthwise convolutions
+    and every other layer); ``whole``: never in blocks."""
     op = node.op
     if not isinstance(op, Conv):
         return 0
@@ -157,7 +169,9 @@ def _window_matrix(node: Node) -> int:
     if all(v == 1 for v in (*k, *s, *d)) or (op.connections is None and cin > 1
                                              and op.group_count(cin) == cin):
         return 0
-    return cin * prod(k) * prod(node.out_shape[1:])
+    o = node.out_shape[1:]
+    per_row = rows * cin * prod(k) * prod(o[1:])
+    return per_row * (o[0] if whole else im2col_rows(per_row, o[0]))
 
 
 # ---------------------------------------------------------------------------------- budget --

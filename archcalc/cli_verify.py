@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
 import click
@@ -82,6 +83,11 @@ def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
                    "training peak against the engine's (`table --training`).")
 @click.option("--freeze", default=None, metavar="NAMES",
               help="With --training: frozen layers (as `table --training --freeze`).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="BLAS threads of the run. Default: $OPENBLAS_NUM_THREADS or "
+                   "$OMP_NUM_THREADS when set, else the cores idle now (the cores less the "
+                   "1-minute load average, at least 1): a product split over threads waits for "
+                   "the slowest, which stalls on a core another process keeps busy.")
 @layout_options
 @click.option("--against", type=click.Choice(["numpy", "torch"]), default="numpy",
               show_default=True, help="numpy: archcalc's own executor; torch: the module "
@@ -91,10 +97,12 @@ def _size_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> A
 def verify(spec: str, batch: int, seed: int, input_shape: Any,
            sets: tuple[str, ...], fmt: str, output: str | None, rf: bool, layer: str | None,
            unit: tuple[int, ...] | None, progress: bool | None, max_memory: int | None,
-           training: bool, freeze: str | None, exact: bool, wide: bool, against: str) -> None:
+           training: bool, freeze: str | None, threads: int | None, exact: bool, wide: bool,
+           against: str) -> None:
     """Run SPEC on real float32 tensors with seeded random weights (NumPy) and check, layer by
     layer, the engine's output shape, parameter count and MACs. Peak activation memory is
     measured beside the predicted peak. Exit status 1 names the first layer that disagrees."""
+    blas_threads(threads)  # before anything loads NumPy
     from . import budget, load_spec, to_graph
     from .executor import measure_receptive_field, run
 
@@ -145,10 +153,11 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
             lines += training_verify_lines(data["training"], width=width, exact=exact)
         emit_table(lines, output)
     failures = result.failures
-    if failures:
-        step = failures[0]
-        raise ExecError("; ".join(step.problems), layer=f"layer {step.name!r} ({step.type})",
-                        hint="the engine and the executor disagree: a bug in one of them")
+    if failures:  # a count that disagrees first; else the first non-finite output
+        bad = next((s for s in failures if s.verdict != "non-finite"), failures[0])
+        raise ExecError("; ".join(bad.problems), layer=f"layer {bad.name!r} ({bad.type})",
+                        hint=_non_finite_hint(result, bad) if bad.verdict == "non-finite"
+                        else "the engine and the executor disagree: a bug in one of them")
     if len(result.steps) < result.planned:
         raise ExecError("the run stopped early")
     if step is not None and not step.ok:
@@ -163,6 +172,69 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
             f"measured receptive field {list(bad.measured)} on axis {bad.axis} but the engine "
             f"predicts {[_num(v) for v in bad.expected]} (clipped to the input)",
             layer=f"layer {check.layer!r}, unit {list(check.unit)}")
+
+
+#: the environment variables OpenBLAS reads its thread count from, first the one that wins
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def blas_threads(requested: int | None) -> int | None:
+    """Set the BLAS thread count of this process before NumPy loads OpenBLAS (which reads
+    ``$OPENBLAS_NUM_THREADS`` once, when it loads); the count set, or None when OpenBLAS's own
+    choice stands.
+
+    ``requested``, or by default — unless the environment already names a count — the cores
+    idle now: the cores this process may use less the 1-minute load average, rounded, at least
+    1 (None when that is every core). A product split over two threads waits for the slower:
+    with the other core busy, a 1 ms product of ResNet-50's backward took 10–40 ms (one
+    thread: 1.0–1.4 ms), and the measured effect on ``verify -r`` is in docs/executor.md
+    ("Speed of verify"). NumPy already loaded (``verify`` called in-process) keeps
+    its threads: an explicit count is then a usage error, the default changes nothing."""
+    if "numpy" in sys.modules:
+        if requested is not None:
+            raise click.UsageError("--threads takes effect only before NumPy loads: run "
+                                   "`archcalc verify` in a process of its own")
+        return None
+    if requested is None:
+        if any(os.environ.get(name) for name in THREAD_VARIABLES):
+            return None
+        try:
+            cores = len(os.sched_getaffinity(0))
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # pragma: no cover - neither on this platform
+            return None
+        idle = max(1, min(cores, round(cores - load)))
+        if idle == cores:
+            return None
+        requested = idle
+    os.environ["OPENBLAS_NUM_THREADS"] = str(requested)
+    return requested
+
+
+#: inputs at least this large overflowing float32 (3.4e38) in a sum, a square or an exponential
+#: is growth through depth, not a faulty forward
+_GROWN = 1e15
+
+
+def _non_finite_hint(result: Any, bad: Any) -> str:
+    """The hint for a run whose first failure is a non-finite output (every count agreeing up
+    to it): random weights that let the activations grow until float32 overflowed, or a forward
+    that made inf/NaN from ordinary inputs."""
+    depth = result.steps.index(bad) + 1
+    counted = all(s.verdict == "non-finite" for s in result.failures)
+    counts = ("every layer's shape, params and MACs agree with the engine" if counted
+              and len(result.steps) == result.planned else
+              f"the shapes, params and MACs of the {depth} layers up to it agree with the engine")
+    magnitude = bad.input_magnitude or 0.0
+    shown = f"{magnitude:.2g}".replace("e+", "e")
+    if magnitude >= _GROWN:
+        return (f"the seeded random float32 weights let the activations grow through the "
+                f"{depth - 1} layers before it (its inputs reach {shown}) until float32 "
+                f"overflowed (max 3.4e38): the values only — {counts}, so the counts are not "
+                f"affected. A shallower network stays in range; from Python, "
+                f"archcalc.executor.run(spec, dtype=numpy.float64) has room to 1.8e308")
+    return (f"its inputs are finite (at most {shown}) yet its output is not: the layer's "
+            f"forward made inf or NaN of them (a bug, or values outside its domain); {counts}")
 
 
 def _stderr_is_terminal() -> bool:

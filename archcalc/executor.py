@@ -40,7 +40,7 @@ import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -109,6 +109,27 @@ class Context:
         #: collects it after (the weights it was given are never written)
         self.updates: dict[str, Array] = {}
         self._scratch: Array = np.empty(0, self.dtype)
+        self._weights: Array = np.empty(0, np.float32)
+
+    def weight_store(self, n: int) -> Array:
+        """A flat float32 array of at least ``n`` elements for one node's seeded weights
+        (:func:`init_weights` ``store=``), grown on demand and reused by every node of the run:
+        its pages stay mapped, so fc7's weights (64 MB) are written where fc6's were instead
+        of page-faulting fresh memory that the kernel must first zero. Valid until the next
+        call: the executor copies an output that would alias it."""
+        if self._weights.size < n:
+            self._weights = np.empty(0, np.float32)  # the old store goes before the new one
+            self._weights = np.empty(n, np.float32)
+        return self._weights
+
+    @property
+    def weight_store_bytes(self) -> int:
+        """The bytes :meth:`weight_store` holds."""
+        return int(self._weights.nbytes)
+
+    def in_weight_store(self, a: Array) -> bool:
+        """Whether ``a`` may be a view of :meth:`weight_store` (by address ranges)."""
+        return bool(self._weights.size) and bool(np.may_share_memory(a, self._weights))
 
     def scratch(self, shape: Sequence[int]) -> Array:
         """A C-contiguous array of ``shape`` in the run's scratch buffer (grown on demand and
@@ -138,25 +159,58 @@ WeightFn = Callable[[Node], tuple[dict[str, Array], dict[str, Array]]]
 Rule = Callable[[Tensor, np.random.Generator], Array]
 
 
-def _he_uniform(t: Tensor, rng: np.random.Generator) -> Array:
+class InitRule(Protocol):
+    """(tensor, generator, ``out``) → its float32 values, written into ``out`` when given."""
+
+    def __call__(self, t: Tensor, rng: np.random.Generator,
+                 out: Array | None = None) -> Array: ...
+
+
+#: values per block of :func:`_uniform`: made and scaled while they are in the L2 cache
+#: (256 KiB of float32)
+_BLOCK = 1 << 16
+
+
+def _uniform(shape: Shape, rng: np.random.Generator, scale: float | np.float32,
+             shift: float | np.float32, out: Array | None = None) -> Array:
+    """``rng.random(shape, float32) · scale − shift`` in float32, block by block: each block is
+    scaled while it is in cache instead of two more passes over a tensor of up to 411 MB
+    (VGG-16's fc6). The values are those of the one call: the generator's stream is consumed
+    in order either way (``tests/test_execute.py`` holds them to the unblocked arithmetic).
+    ``out``: a float32 array of ``shape`` to write them into (default: a new one)."""
+    if out is None:
+        out = np.empty(shape, np.float32)
+    flat = out.reshape(-1)
+    factor, offset = np.float32(scale), np.float32(shift)
+    for lo in range(0, flat.size, _BLOCK):
+        part = flat[lo:lo + _BLOCK]
+        rng.random(out=part, dtype=np.float32)
+        if factor != 1:
+            part *= factor
+        part -= offset
+    return out
+
+
+def _he_uniform(t: Tensor, rng: np.random.Generator, out: Array | None = None) -> Array:
     # PyTorch's kaiming_uniform_ with gain √2: U(−a, a), a = √(6/fan_in), variance 2/fan_in
     bound = np.float32(math.sqrt(6.0 / max(t.fan_in, 1)))
-    values = rng.random(t.shape, dtype=np.float32)
-    values *= 2 * bound
-    values -= bound
-    return values
+    return _uniform(t.shape, rng, 2 * bound, bound, out)
 
 
-def _small(t: Tensor, rng: np.random.Generator) -> Array:
-    return rng.random(t.shape, dtype=np.float32) * np.float32(0.2) - np.float32(0.1)
+def _small(t: Tensor, rng: np.random.Generator, out: Array | None = None) -> Array:
+    return _uniform(t.shape, rng, 0.2, 0.1, out)  # U(−0.1, 0.1)
 
 
-def _around_one(t: Tensor, rng: np.random.Generator) -> Array:
-    return rng.random(t.shape, dtype=np.float32) + np.float32(0.5)
+def _around_one(t: Tensor, rng: np.random.Generator, out: Array | None = None) -> Array:
+    return _uniform(t.shape, rng, 1.0, -0.5, out)  # U(0.5, 1.5)
 
 
-def _normal(t: Tensor, rng: np.random.Generator) -> Array:
-    return rng.standard_normal(t.shape, dtype=np.float32) * np.float32(0.1)
+def _normal(t: Tensor, rng: np.random.Generator, out: Array | None = None) -> Array:
+    if out is None:
+        out = np.empty(t.shape, np.float32)
+    rng.standard_normal(out=out, dtype=np.float32)
+    out *= np.float32(0.1)
+    return out
 
 
 #: How :func:`init_weights` fills a tensor of each role (the layer names the role, see
@@ -164,7 +218,7 @@ def _normal(t: Tensor, rng: np.random.Generator) -> Array:
 #: O(1) at any depth; biases and shifts (β) U(−0.1, 0.1); scales (γ) and coefficients
 #: U(0.5, 1.5); BN running mean N(0, 0.1²), running variance U(0.5, 1.5); a frozen BN's γ and
 #: β as a scale and a shift.
-INIT: Mapping[str, Rule] = {
+INIT: Mapping[str, InitRule] = {
     WEIGHT: _he_uniform, BIAS: _small, SHIFT: _small, SCALE: _around_one,
     COEFFICIENT: _around_one, RUNNING_MEAN: _normal, RUNNING_VAR: _around_one,
     FROZEN_SCALE: _around_one, FROZEN_SHIFT: _small,
@@ -178,28 +232,39 @@ def _tensors(node: Node) -> tuple[list[Tensor], list[Tensor]]:
             [t for t in specs if t.role in BUFFER_ROLES])
 
 
-def _fill(rules: Mapping[str, Rule], t: Tensor, rng: np.random.Generator, node: Node,
-          what: str) -> Array:
+def _rule(rules: Mapping[str, Any], t: Tensor, node: Node, what: str) -> Any:
     rule = rules.get(t.role)
     if rule is None:
         raise ExecError(f"the executor has no {what} rule for the role {t.role!r} of the tensor "
                         f"{t.name!r} {list(t.shape)}", layer=node.name,
                         hint="add the role to archcalc.executor.INIT and PROBE")
-    return rule(t, rng)
+    return rule
 
 
-def init_weights(node: Node, seed: int = 0,
-                 dtype: np.dtype[Any] | type = np.float32) -> tuple[dict[str, Array],
-                                                                    dict[str, Array]]:
+def init_weights(node: Node, seed: int = 0, dtype: np.dtype[Any] | type = np.float32, *,
+                 store: Callable[[int], Array] | None = None
+                 ) -> tuple[dict[str, Array], dict[str, Array]]:
     """(params, buffers) of ``node``, exactly the shapes the engine counts, filled by role
     (:data:`INIT`) and seeded by ``(seed, crc32(node name))`` so a node's weights do not depend
-    on the rest of the graph."""
+    on the rest of the graph. ``store``: ``n → `` a flat float32 array of at least ``n``
+    elements to make float32 tensors in, one after the other (:meth:`Context.weight_store`);
+    by default each is a new array."""
     rng = np.random.default_rng([seed, zlib.crc32(node.name.encode())])
     params, buffers = _tensors(node)
-    return ({t.name: _fill(INIT, t, rng, node, "initialisation").astype(dtype, copy=False)
-             for t in params},
-            {t.name: _fill(INIT, t, rng, node, "initialisation").astype(dtype, copy=False)
-             for t in buffers})
+    flat = (store(sum(prod(t.shape) for t in (*params, *buffers)))
+            if store is not None and np.dtype(dtype) == np.float32 else None)
+    at = 0
+
+    def make(t: Tensor) -> Array:
+        nonlocal at
+        rule: InitRule = _rule(INIT, t, node, "initialisation")
+        if flat is None:
+            return rule(t, rng).astype(dtype, copy=False)
+        n = prod(t.shape)
+        at += n
+        return rule(t, rng, flat[at - n:at].reshape(t.shape))
+
+    return {t.name: make(t) for t in params}, {t.name: make(t) for t in buffers}
 
 
 # ------------------------------------------------------------------------------------- run --
@@ -223,6 +288,10 @@ class Step:
     seconds: float
     finite: bool = True
     error: str | None = None
+    #: when the output is not finite: the largest magnitude among the node's inputs (all
+    #: finite: this is the first non-finite node), which tells an overflow from growth through
+    #: depth (inputs near float32's 3.4e38) from a forward that made inf/NaN of ordinary values
+    input_magnitude: float | None = None
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -439,7 +508,16 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
     batch = next(iter(xins.values())).shape[0]
     report = analyze_graph(graph, batch=batch)
     rows = {row.name: row for row in report.layers}
-    make = weights or (lambda node: init_weights(node, seed, ctx.dtype))
+    store0 = ctx.weight_store_bytes  # traced in ``base`` when the context is reused
+
+    def make(node: Node, resident: bool = False) -> tuple[dict[str, Array], dict[str, Array]]:
+        """The node's tensors: by ``weights``, else seeded, in the context's weight store
+        unless they must outlive the node (``resident``: a ``share:`` owner's)."""
+        if weights is not None:
+            return weights(node)
+        return init_weights(node, seed, ctx.dtype,
+                            store=None if resident else ctx.weight_store)
+
     nodes = graph.nodes
     if targets is not None:
         need = ancestors(graph, targets)
@@ -471,16 +549,19 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
         row = rows[node.name]
         if node.shares:  # another node's tensors: nothing is allocated
             if node.shares not in owned:
-                owned[node.shares] = make(graph.node(node.shares))
+                owned[node.shares] = make(graph.node(node.shares), resident=True)
             params, buffers = owned[node.shares]
             made = (0, 0)
             wbytes = 0
         else:
-            params, buffers = make(node)
+            params, buffers = make(node, resident=node.name in owners)
             if node.name in owners:
                 owned[node.name] = (params, buffers)
             made = sum(a.size for a in params.values()), sum(a.size for a in buffers.values())
-            wbytes = sum(a.nbytes for a in (*params.values(), *buffers.values()))
+            wbytes = sum(a.nbytes for a in (*params.values(), *buffers.values())
+                         if not ctx.in_weight_store(a))
+        # the weight store is weights too, however much of it this node fills
+        wbytes += ctx.weight_store_bytes - store0
         if trace_memory:
             tracemalloc.reset_peak()
         macs0 = ctx.macs
@@ -494,16 +575,22 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
                 if ref == "indices":
                     at = len(ins) - len(refs) + i
                     ins[at] = indices[node.inputs[at]]
-            if node.name in wanted:
-                y, indices[node.name] = node.op.forward_indices(ins, {**params, **buffers}, ctx)
-            else:
-                y = _forward_node(node, ins, {**params, **buffers}, ctx)
+            # an overflow is found below (a non-finite output is the step's problem, named
+            # with its layer): NumPy's warnings would only repeat it, without the layer
+            with np.errstate(all="ignore"):
+                if node.name in wanted:
+                    y, indices[node.name] = node.op.forward_indices(ins, {**params, **buffers},
+                                                                    ctx)
+                else:
+                    y = _forward_node(node, ins, {**params, **buffers}, ctx)
         except (ArchcalcError, ValueError, IndexError, TypeError, KeyError) as exc:
             error = f"the forward failed: {exc}"
         seconds = time.perf_counter() - t0
         if trace_memory:
             peak_alloc = max(peak_alloc, tracemalloc.get_traced_memory()[1] - base - wbytes)
         del params, buffers
+        if y is not None and ctx.in_weight_store(y):
+            y = y.copy()  # an output that is a view of the weights outlives them
         actual = None if y is None else tuple(y.shape[1:])
         rows_in = batch * node.multiplicity  # R regions per sample: a batch of B·R
         if y is not None and (y.shape[0] != rows_in or y.dtype != ctx.dtype):
@@ -511,9 +598,11 @@ def _run(graph: Graph, ctx: Context, x: ArrayLike | None, seed: int, batch: int 
                      f"batch {rows_in}" + ("" if node.multiplicity == 1 else
                                            f" ({batch} × {node.multiplicity:,} regions)"))
         finite = y is None or bool(np.isfinite(y).all())
+        magnitude = None if finite else max(
+            (float(np.abs(a).max()) for a in ins if a.size), default=0.0)
         steps.append(Step(node.name, node.type_name, node.out_shape, actual, row.params, made[0],
                           row.buffers, made[1], row.macs, ctx.macs - macs0, seconds, finite,
-                          error))
+                          error, magnitude))
         if y is None or error is not None or actual != node.out_shape:
             break
         env[node.name] = y
@@ -670,8 +759,8 @@ def probe_weights(node: Node) -> tuple[dict[str, Array], dict[str, Array]]:
     by role (:data:`PROBE`)."""
     rng = np.random.default_rng(zlib.crc32(node.name.encode()))
     params, buffers = _tensors(node)
-    return ({t.name: _fill(PROBE, t, rng, node, "probe") for t in params},
-            {t.name: _fill(PROBE, t, rng, node, "probe") for t in buffers})
+    return ({t.name: _rule(PROBE, t, node, "probe")(t, rng) for t in params},
+            {t.name: _rule(PROBE, t, node, "probe")(t, rng) for t in buffers})
 
 
 def measure_receptive_field(spec: Any, layer: str | None = None,

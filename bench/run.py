@@ -12,7 +12,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 BENCHES = ["startup", "analysis", "training", "scaling", "output", "peers", "executor", "backward",
-           "bridges"]
+           "verify", "bridges"]
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import importlib
 import itertools
 import math
 import sys
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +41,7 @@ import archcalc
 from archcalc.executor import Execution, init_weights, run
 from archcalc.graph import Graph
 from archcalc.layers import LAYER_CLASSES
+from archcalc.shapes import prod
 
 
 def spec(input_shape: Sequence[int], layers: list[Any]) -> dict[str, Any]:
@@ -110,6 +112,47 @@ def test_conv_1d_3d(layer: dict[str, Any], shape: list[int]) -> None:
     expected = ref_conv(res.activations["input"], t["weight"], t.get("bias"), s, lo, hi, d,
                         args.get("groups", 1))
     close(res.activations[graph.nodes[0].name], expected)
+
+
+@pytest.mark.parametrize(("layer", "shape", "block", "rows"), [
+    # IM2COL_BLOCK lowered so that these small convolutions run in blocks of output rows: one
+    # row of im2col takes B·C·∏k·∏o[1:] elements (B = 2 samples)
+    # 5×4 output: 2·4·9·4 = 288 a row, 1 row a block of 300
+    ({"conv": {"out": 6, "k": 3, "s": 2, "p": 1}}, [4, 9, 8], 300, 5),
+    # 9×8 output: 2·4·9·8 = 576 a row, 3 rows a block of 2000 (the last block 3 rows too)
+    ({"conv": {"out": 6, "k": 3, "p": 1, "groups": 2}}, [4, 9, 8], 2000, 9),
+    # 6 outputs: 2·4·3 = 24 a row, 2 rows a block of 50
+    ({"conv1d": {"out": 4, "k": 3, "s": 2, "p": 1}}, [4, 11], 50, 6),
+    # 5×6×4 output: 2·2·6·(6·4) = 576 a row, 1 row a block of 600
+    ({"conv": {"out": 3, "k": [3, 1, 2], "p": [1, 0, [1, 0]]}}, [2, 5, 6, 4], 600, 5),
+])
+def test_conv_in_blocks_of_output_rows(monkeypatch: pytest.MonkeyPatch, layer: dict[str, Any],
+                                       shape: list[int], block: int, rows: int) -> None:
+    # a large im2col matrix (VGG-16's conv1_2: 116 MB) is made and multiplied in blocks of
+    # output rows; the result and the MACs must be those of the whole product, and the
+    # slow loop reference's
+    import archcalc.layers.conv as conv_module
+
+    whole, graph = execute(shape, [layer])
+    monkeypatch.setattr(conv_module, "IM2COL_BLOCK", block)
+    args = next(iter(layer.values()))
+    rank = len(shape) - 1
+    k = args["k"] if isinstance(args["k"], list) else [args["k"]] * rank
+    assert graph.nodes[0].out_shape[1] == rows
+    per_row = 2 * shape[0] * prod(k) * prod(graph.nodes[0].out_shape[2:])
+    assert conv_module.im2col_rows(per_row, rows) < rows  # in blocks indeed
+    blocked, _ = execute(shape, [layer])
+    name = graph.nodes[0].name
+    # the same sums, up to float32 rounding (BLAS may order a short product's sums otherwise)
+    np.testing.assert_allclose(blocked.activations[name], whole.activations[name], rtol=1e-6,
+                               atol=1e-6)
+    assert blocked.steps[0].macs_counted == blocked.steps[0].macs == whole.steps[0].macs
+    t = tensors(graph)
+    s = [args.get("s", 1)] * rank
+    lo, hi = resolve(args.get("p", 0), shape[1:], k, s)
+    close(blocked.activations[name], ref_conv(blocked.activations["input"], t["weight"],
+                                              t["bias"], s, lo, hi, [1] * rank,
+                                              args.get("groups", 1)))
 
 
 @pytest.mark.parametrize(("mult", "k", "s", "d"), list(itertools.product([1, 3], [3, 5], [1, 2],
@@ -607,3 +650,41 @@ def test_roi_pool_bins_end_at_the_box_as_torchvision_computes_them() -> None:
     x[0, 0, :, 47] = 2.0  # the box's last column is in it
     y = node.op.forward([x], {}, Context()).reshape(node.op.regions, 7, 7)
     assert y[159, :, 6].tolist() == [2.0] * 7
+
+
+def test_weights_made_block_by_block_are_those_of_one_draw() -> None:
+    # init_weights makes and scales 2^16 values at a time (executor._BLOCK) so that the scaling
+    # reads them from cache; the values must be those of one draw of the whole tensor: He
+    # uniform U(−a, a), a = √(6/fan_in), as rng.random(shape) · 2a − a in float32
+    from archcalc.executor import _BLOCK
+
+    graph = archcalc.to_graph({"archcalc": 1, "name": "t", "input": [192],
+                               "layers": [{"fc": {"out": _BLOCK // 64 + 3, "bias": True}}]})
+    node = graph.nodes[-1]
+    params, _ = init_weights(node, seed=4)
+    rng = np.random.default_rng([4, zlib.crc32(node.name.encode())])
+    bound = np.float32(math.sqrt(6.0 / 192))  # fan_in 192
+    weight = rng.random((_BLOCK // 64 + 3, 192), dtype=np.float32) * (2 * bound) - bound
+    bias = rng.random(_BLOCK // 64 + 3, dtype=np.float32) * np.float32(0.2) - np.float32(0.1)
+    assert params["weight"].size > 3 * _BLOCK  # several blocks and a partial one
+    assert params["weight"].dtype == np.float32
+    assert np.array_equal(params["weight"], weight) and np.array_equal(params["bias"], bias)
+
+
+def test_an_output_that_views_the_weight_store_outlives_it(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    # every node's seeded weights are made in one reused float32 store (Context.weight_store);
+    # a forward returning a view of its own weights must not see it overwritten by the next
+    # node's. Each fc's "output" here is its bias: fc0 grows the store to 6·8 + 8 = 56 values,
+    # fc1 fills 8·5 + 5 = 45 (its bias at 40…44), fc2 5·7 + 7 = 42 (0…41, over 40 and 41)
+    from archcalc.layers import Linear
+
+    monkeypatch.setattr(Linear, "forward", lambda self, inputs, w, ctx: w["bias"][None])
+    spec = {"archcalc": 1, "name": "t", "input": [6],
+            "layers": [{"fc": {"out": 8, "id": "fc0"}}, {"fc": {"out": 5, "id": "fc1"}},
+                       {"fc": {"out": 7, "id": "fc2"}}]}
+    graph = archcalc.to_graph(spec)
+    result = run(graph, keep="all")
+    for node in graph.nodes:
+        bias = init_weights(node)[0]["bias"]  # made apart, in a new array
+        assert np.array_equal(result.activations[node.name][0], bias)

@@ -4,6 +4,9 @@ the non-zero exit that names the disagreeing layer."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,6 +81,11 @@ def test_receptive_field_table_with_layer_and_unit() -> None:
     assert "measured input pixels 8…21 (14)" in result.stdout
 
 
+#: a conv, an identity named 'middle' whose forward the tests break, a relu
+MIDDLE = ("archcalc: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n"
+          "  - conv: {out: 4, k: 3}\n  - identity: {id: middle}\n  - relu\n")
+
+
 @pytest.fixture
 def broken_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from archcalc.layers import Identity
@@ -88,8 +96,7 @@ def broken_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def test_a_mismatch_exits_1_naming_the_layer(tmp_path: Any, broken_identity: None) -> None:
     path = tmp_path / "net.yaml"
-    path.write_text("archcalc: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n"
-                    "  - conv: {out: 4, k: 3}\n  - identity: {id: middle}\n  - relu\n")
+    path.write_text(MIDDLE)
     result = verify(str(path))
     assert result.exit_code == 1
     assert "layer 'middle' (identity)" in result.stderr
@@ -98,6 +105,48 @@ def test_a_mismatch_exits_1_naming_the_layer(tmp_path: Any, broken_identity: Non
     data = as_json(verify(str(path), "-f", "json"))
     assert data["ok"] is False and data["layers"][1]["verdict"] == "shape mismatch"
     assert len(data["layers"]) == 2  # the run stops at the first wrong shape
+
+
+# 600 1×1 convolutions of 4 channels and no activation: He-uniform weights (variance 2/fan_in)
+# double the expected squared norm at every layer, so the activations grow about √2-fold a
+# layer and pass float32's 3.4e38 ≈ 2^128 long before the end (2^(600/2) = 2^300 expected)
+DEEP = ("archcalc: 1\nname: deep\ninput: [4, 4, 4]\nlayers:\n"
+        "  - repeat: {n: 600, layers: [{conv: {out: 4, k: 1}}]}\n")
+
+
+def test_an_overflow_of_random_weights_is_not_called_a_bug(tmp_path: Any) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(DEEP)
+    result = verify(str(path))
+    assert result.exit_code == 1
+    assert "the engine and the executor disagree" not in result.stderr
+    assert "until float32 overflowed" in result.stderr
+    assert "every layer's shape, params and MACs agree with the engine" in result.stderr
+    assert "RuntimeWarning" not in result.stderr  # NumPy's warnings stay out of it
+    data = as_json(verify(str(path), "-f", "json"))
+    verdicts = [layer["verdict"] for layer in data["layers"]]
+    first = verdicts.index("non-finite")
+    assert set(verdicts[:first]) == {"ok"} and set(verdicts[first:]) == {"non-finite"}
+    assert all(layer["macs"] == layer["macs_counted"] and layer["params"]
+               == layer["params_created"] for layer in data["layers"])
+    assert len(data["layers"]) == 600  # a non-finite output does not stop the run
+    name = data["layers"][first]["name"]
+    assert f"layer '{name}' (conv): non-finite values in the output" in result.stderr
+    assert f"through the {first} layers before it" in result.stderr
+
+
+def test_a_non_finite_output_of_ordinary_inputs_is_the_forward(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from archcalc.layers import Identity
+
+    monkeypatch.setattr(Identity, "forward", lambda self, inputs, w, ctx: inputs[0] / 0.0)
+    path = tmp_path / "net.yaml"
+    path.write_text(MIDDLE)
+    result = verify(str(path))
+    assert result.exit_code == 1
+    assert "layer 'middle' (identity): non-finite values in the output" in result.stderr
+    assert "its inputs are finite (at most" in result.stderr
+    assert "overflowed" not in result.stderr
 
 
 def test_a_wrong_receptive_field_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,3 +169,43 @@ def test_progress_bar_option_and_help() -> None:
     assert verify("lenet5", "--progress").exit_code == 0
     listing = CliRunner().invoke(cli, ["--help"])
     assert "verify" in listing.output
+
+
+@pytest.mark.parametrize(("cores", "load", "chosen"), [
+    (2, 2.3, 1),     # both cores busy: round(2 − 2.3) = 0, at least 1
+    (2, 1.0, 1),     # one busy: 2 − 1 = 1
+    (2, 0.2, None),  # round(1.8) = 2 = every core: OpenBLAS's own choice stands
+    (8, 3.4, 5),     # round(8 − 3.4) = round(4.6) = 5
+])
+def test_verify_threads_default_to_the_idle_cores(monkeypatch: pytest.MonkeyPatch, cores: int,
+                                                  load: float, chosen: int | None) -> None:
+    from archcalc.cli_verify import THREAD_VARIABLES, blas_threads
+
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "numpy")  # as in a fresh `archcalc verify` process
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert blas_threads(None) == chosen
+    assert os.environ.get("OPENBLAS_NUM_THREADS") == (None if chosen is None else str(chosen))
+    assert blas_threads(3) == 3 and os.environ["OPENBLAS_NUM_THREADS"] == "3"  # --threads 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    assert blas_threads(None) is None and "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+def test_verify_threads_cannot_change_a_loaded_numpy() -> None:
+    import numpy  # noqa: F401  (this process has loaded it)
+
+    from archcalc.cli_verify import blas_threads
+
+    assert blas_threads(None) is None
+    result = verify("lenet5", "--threads", "1")
+    assert result.exit_code == 2 and "in a process of its own" in result.stderr
+
+
+def test_verify_threads_in_a_process_of_its_own() -> None:
+    out = subprocess.run([sys.executable, "-m", "archcalc", "verify", "lenet5", "--threads",
+                          "1", "-f", "json"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["ok"] is True

@@ -194,3 +194,26 @@ def test_bundled_spec_deepest_fitting_layer(name: str, layer: str) -> None:
     # field (and jump) equals the engine's exactly, or within one coarse step after a resize
     check = measure_receptive_field(name, layer=layer)
     assert check.ok, [a.to_dict() for a in check.axes]
+
+
+def test_a_support_shared_by_every_channel_stays_one_map() -> None:
+    # in support mode a convolution's input gradient is one map per group shared by its
+    # channels (a broadcast view, channel stride 0); a pool spreads that map once and a merge
+    # adds two such maps once — the same numbers as on C materialised copies
+    import numpy as np
+
+    from archcalc.backprop import _accumulate
+    from archcalc.layers.adjoint import spread_windows
+
+    rng = np.random.default_rng(0)
+    one, two = (rng.random((2, 1, 7, 6)).astype(np.float32) for _ in range(2))
+    shared = np.broadcast_to(one, (2, 5, 7, 6))
+    # a 3×3/2 pool with padding 1 over 13×11 gives the 7×6 map: ⌊(13 + 2 − 3)/2⌋ + 1 = 7, 6
+    args = ((5, 13, 11), (3, 3), (2, 2), (1, 1), (1, 1), False)
+    spread = spread_windows(shared, *args)
+    assert np.array_equal(spread, spread_windows(np.ascontiguousarray(shared), *args))
+    assert spread.shape == (2, 5, 13, 11) and spread.strides[1] == 0
+    total = _accumulate(shared, np.broadcast_to(two, shared.shape))
+    assert np.array_equal(total, shared + two) and total.strides[1] == 0
+    full = rng.random((2, 5, 7, 6)).astype(np.float32)
+    assert np.array_equal(_accumulate(shared, full), shared + full)

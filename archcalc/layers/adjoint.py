@@ -68,7 +68,12 @@ def scatter_planes(grad: Array, indices: Array, shape: Sequence[int]) -> Array:
 def spread_windows(grad: Array, shape: Sequence[int], k: Sequence[int], s: Sequence[int],
                    d: Sequence[int], p: Sequence[int], ceil_mode: bool) -> Array:
     """Each output's gradient added onto every element of its pooling window (the transpose of
-    :func:`.arrays.pool_windows`' reads), the padding cropped away."""
+    :func:`.arrays.pool_windows`' reads), the padding cropped away. A gradient whose channels
+    are one map broadcast (channel stride 0: a convolution's support) is spread once and
+    broadcast back."""
+    if grad.shape[1] > 1 and grad.strides[1] == 0:
+        one = spread_windows(grad[:, :1], shape, k, s, d, p, ceil_mode)
+        return np.broadcast_to(one, (grad.shape[0], grad.shape[1], *one.shape[2:]))
     rank = len(k)
     n = shape[1:]
     o = grad.shape[2:]

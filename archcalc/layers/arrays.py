@@ -75,12 +75,15 @@ def windows(xp: Array, k: Sequence[int], s: Sequence[int], d: Sequence[int]) -> 
 
 
 def im2col(ctx: Context, xp: Array, k: Sequence[int], s: Sequence[int],
-           d: Sequence[int]) -> Array:
+           d: Sequence[int], rows: tuple[int, int] | None = None) -> Array:
     """The windows copied once into scratch as ``(B, C, *k, *o)`` (the weight's ``C·∏k``
-    order, then output positions): a ``(C·∏k) × ∏o`` matrix per sample."""
+    order, then output positions): a ``(C·∏k) × ∏o`` matrix per sample; ``rows``: only the
+    output rows ``[r0, r1)`` of the first spatial axis (a block of the matrix's columns)."""
     rank = len(k)
     win = windows(xp, k, s, d)
     view = win.transpose(0, 1, *range(2 + rank, 2 + 2 * rank), *range(2, 2 + rank))
+    if rows is not None:
+        view = view[(*(slice(None),) * (2 + rank), slice(*rows))]
     cols = ctx.scratch(view.shape)
     np.copyto(cols, view)
     return cols

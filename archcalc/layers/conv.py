@@ -657,7 +657,7 @@ class ConvTranspose(Layer):
                 (slice(None), slice(None), *(slice(0, v) for v in n))]
             reach = (view.sum(axis=tuple(range(2 + rank, 2 + 2 * rank))) > 0).astype(gy.dtype)
             spread = np.broadcast_to(reach[:, :, None], (b, g, cin // g, *n))
-            return (np.ascontiguousarray(spread).reshape(b, cin, *n),), {}
+            return (spread.reshape(b, cin, *n),), {}  # a view where it can be (see below)
         full = pad(gy, p, p, 0.0)
         view = windows(full, k, s, d)[(slice(None), slice(None), *(slice(0, v) for v in n))]
         # (B, out, *n, *k) → (B, G, out/G·∏k, L_in), the weight's (out/G, ∏k) order
@@ -1155,29 +1155,50 @@ def _bilinear_backward(x: Array, py: Array, px: Array, ds: Array) -> tuple[Array
 # ------------------------------------------------------------------------ NumPy convolution --
 
 
+#: the most elements a forward's im2col matrix takes at once (32 MiB of float32): a larger one
+#: is made and multiplied in blocks of output rows (:func:`im2col_rows`)
+IM2COL_BLOCK = 8 << 20
+
+
+def im2col_rows(per_row: int, rows: int) -> int:
+    """Output rows (positions along the first spatial axis) per block of a forward's im2col
+    matrix when one row takes ``per_row`` elements (``B·C·∏k·∏o[1:]``): all ``rows`` when the
+    whole matrix fits :data:`IM2COL_BLOCK`, else as many as fit, at least 1. VGG-16's conv1_2
+    (``64·9 × 224²``, 116 MB) runs as 4 blocks of 63, 63, 63 and 35 rows (≤ 32 MiB each): its
+    pages are faulted in once and reused instead of 116 MB the kernel must first zero, and
+    each block's product, ``(64 × 576) @ (576 × 14,112)``, is still long enough for BLAS."""
+    return rows if per_row * rows <= IM2COL_BLOCK else max(1, IM2COL_BLOCK // per_row)
+
+
 def _conv_dense(xp: Array, weight: Array, groups: int, k: Sequence[int], s: Sequence[int],
                 d: Sequence[int], ctx: Context) -> Array:
     import numpy as np
 
-    from .arrays import im2col, spatial
+    from .arrays import im2col, spatial, windows
 
     b, c = xp.shape[:2]
     cout = weight.shape[0]
     rank = len(k)
-    if all(v == 1 for v in (*k, *s, *d)):
-        cols = xp  # a 1×1 stride-1 conv reads the input as it is: no copy
-        o = spatial(xp)
-    else:
-        cols = im2col(ctx, xp, k, s, d)
-        o = tuple(cols.shape[2 + rank:])
+    pointwise = all(v == 1 for v in (*k, *s, *d))
+    o = spatial(xp) if pointwise else windows(xp, k, s, d).shape[2:2 + rank]
     length = prod(o)
     kdim = c // groups * prod(k)
     out = np.empty((b, groups, cout // groups, length), xp.dtype)
-    if b == 1 and groups == 1:  # one plain product: no broadcast loop around the BLAS call
-        ctx.matmul(weight.reshape(cout, kdim), cols.reshape(kdim, length), out=out[0, 0])
-    else:
-        ctx.matmul(weight.reshape(groups, cout // groups, kdim),
-                   cols.reshape(b, groups, kdim, length), out=out)
+    # a large im2col matrix in blocks of output rows (the columns lo…hi of each product)
+    rest = prod(o[1:])
+    block = o[0] if pointwise else im2col_rows(b * c * prod(k) * rest, o[0])
+    for r0 in range(0, o[0], block):
+        r1 = min(o[0], r0 + block)
+        lo, hi = r0 * rest, r1 * rest
+        # a 1×1 stride-1 conv reads the input as it is: no copy
+        cols = xp if pointwise else im2col(ctx, xp, k, s, d, None if block == o[0] else
+                                           (r0, r1))
+        if b == 1 and groups == 1:  # one plain product: no broadcast loop around the BLAS call
+            ctx.matmul(weight.reshape(cout, kdim), cols.reshape(kdim, hi - lo),
+                       out=out[0, 0, :, lo:hi])
+        else:
+            ctx.matmul(weight.reshape(groups, cout // groups, kdim),
+                       cols.reshape(b, groups, kdim, hi - lo), out=out[..., lo:hi])
     return out.reshape(b, cout, *o)
 
 
@@ -1263,8 +1284,10 @@ def _conv_support(gy: Array, shape: Sequence[int], k: Sequence[int], s: Sequence
     reach = (crop(canvas, lo, hi) > 0).astype(gy.dtype)
     if connections is not None:
         return reach
+    # shared by the group's channels: a read-only view with a channel stride of 0 when there
+    # is one group (no copy of C_in identical maps; the pools and merges keep it so)
     spread = np.broadcast_to(reach[:, :, None], (b, groups, cin // groups, *shape[2:]))
-    out: Array = np.ascontiguousarray(spread).reshape(shape)
+    out: Array = spread.reshape(shape)
     return out
 
 

@@ -145,7 +145,7 @@ class Linear(Layer):
                 total = total.sum(axis=2, keepdims=True)
             spread = np.broadcast_to((total > 0).astype(gy.dtype),
                                      (b, shape[1], prod(shape[2:]) or 1))
-            return (np.ascontiguousarray(spread).reshape(shape),), {}
+            return (spread.reshape(shape),), {}  # a view: every channel alike
         if self.per_position:
             g = gy.reshape(b, self.out, -1)
             gx = ctx.matmul(w["weight"].T, g).reshape(shape) if need_dx else None
