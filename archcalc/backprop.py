@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -33,9 +33,13 @@ from .executor import Context, WeightFn, probe_weights
 from .graph import Graph, Node, ancestors
 from .layers import BUFFER_ROLES, Layer
 
+if TYPE_CHECKING:  # imported where used, as the functions below do; named here for types
+    from .training import Freeze, TrainingReport
+
 Array = NDArray[Any]
 
-__all__ = ["TrainStep", "TrainingRun", "extent", "stage_weights", "support_field", "train_step"]
+__all__ = ["TrainStep", "TrainingRun", "check_step", "extent", "stage_weights", "support_field",
+           "train_step"]
 
 
 def _stage_names(node: Node, stage: int, names: Sequence[str]) -> dict[str, str]:
@@ -388,7 +392,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     """
     from . import to_graph, validate
     from .executor import _input_tensors, init_weights
-    from .training import Freeze, analyze_training, frozen_nodes, merge_freeze, parse_freeze
+    from .training import Freeze, frozen_nodes, merge_freeze, parse_freeze
 
     x, seed, batch = validate.run_arguments(x, seed, batch)
     graph = to_graph(spec)
@@ -401,9 +405,8 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     frozen = frozen_nodes(graph, merge_freeze(Freeze.of(graph.freeze), fz))
     xins = _input_tensors(graph, x, batch, seed, dt)
     batch = next(iter(xins.values())).shape[0]
-    _check_training(graph, batch)
-    trep = analyze_training(graph, batch=batch, freeze=fz)
-    _check_budget(graph, trep.totals.peak_bytes, batch, dt.itemsize, max_memory)
+    trep = check_step(graph, batch=batch, freeze=fz, itemsize=dt.itemsize,
+                      max_memory=max_memory)
     rows = {row.name: row for row in trep.layers}
     fwd_rows = {row.name: row for row in trep.report.layers}
     flags = _stage_flags(graph, frozen)
@@ -750,6 +753,21 @@ def _stopped(graph: Graph, trep: Any, batch: int, seed: int,
     return TrainingRun(graph.name, batch, seed, tuple(steps), len(graph.nodes), t.saved_bytes,
                        0, t.peak_bytes, 0, "", 0.0, 0.0, trep,
                        problems=("the training step stopped early",))
+
+
+def check_step(graph: Graph, *, batch: int, freeze: Freeze | None = None, itemsize: int = 4,
+               max_memory: int | str | None = None) -> TrainingReport:
+    """Refuse a training step of ``graph`` before anything runs or is allocated — a layer that
+    cannot train at ``batch`` (:func:`_check_training`), a step past the memory budget
+    (:func:`_check_budget`, ``itemsize`` bytes per element) — and return the engine's
+    training report it was judged by. :func:`train_step` calls it first; ``archcalc verify
+    --training`` calls it before its forward check too, so that such a refusal comes at once."""
+    from .training import analyze_training
+
+    _check_training(graph, batch)
+    trep = analyze_training(graph, batch=batch, freeze=freeze)
+    _check_budget(graph, trep.totals.peak_bytes, batch, itemsize, max_memory)
+    return trep
 
 
 def _check_training(graph: Graph, batch: int) -> None:

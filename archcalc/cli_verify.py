@@ -121,6 +121,12 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
         verify_torch(graph, batch=batch, seed=seed, fmt=fmt, output=output,
                      width=table_width(wide), exact=exact)
         return
+    if training or freeze is not None:  # a step that cannot run is refused before the forward
+        from .backprop import check_step
+        from .training import parse_freeze
+
+        check_step(graph, batch=batch, freeze=None if freeze is None else parse_freeze(freeze),
+                   max_memory=max_memory)
     show = progress if progress is not None else _stderr_is_terminal()
     if show:
         result = _run_with_bar(graph, batch, seed, max_memory)
@@ -133,7 +139,7 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
         from .backprop import train_step
 
         step = train_step(graph, seed=seed, batch=batch, freeze=freeze, max_memory=max_memory)
-    data = result.to_dict()
+    data = {"archcalc_verify": VERIFY_JSON, **result.to_dict()}
     if check is not None:
         data["receptive_field"] = check.to_dict()
         data["ok"] = data["ok"] and check.ok
@@ -173,6 +179,11 @@ def verify(spec: str, batch: int, seed: int, input_shape: Any,
             f"predicts {[_num(v) for v in bad.expected]} (clipped to the input)",
             layer=f"layer {check.layer!r}, unit {list(check.unit)}")
 
+
+#: version of `verify --format json` (README, "Verify with real tensors"): 1 is the first
+#: versioned form — per layer, totals, memory; ``receptive_field`` with -r; ``training`` with
+#: --training, its ``buffers`` the running statistics after the step
+VERIFY_JSON = 1
 
 #: the environment variables OpenBLAS reads its thread count from, first the one that wins
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")

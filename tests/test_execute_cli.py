@@ -42,6 +42,37 @@ def test_alexnet_json_confirms_torchvision_counts() -> None:
     assert memory["peak_allocated_bytes"] >= memory["peak_live_bytes"]
 
 
+def test_verify_json_is_versioned() -> None:
+    """`verify --format json` is a public interface: its version is the first key (README,
+    "Verify with real tensors")."""
+    data = as_json(verify("lenet5", "--format", "json", "--training"))
+    assert next(iter(data)) == "archcalc_verify" and data["archcalc_verify"] == 1
+    assert {"layers", "totals", "memory", "training"} <= set(data)
+    assert {"layers", "totals", "memory", "buffers"} <= set(data["training"])
+
+
+def test_a_step_that_cannot_train_is_refused_before_the_forward(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """A bn on one value per channel at batch 1 cannot train (PyTorch refuses it too): `verify
+    --training` says so at once, at the layer's line, before running the forward check — the
+    forward is not called, nothing is printed."""
+    import archcalc.executor
+
+    def no_forward(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the forward ran before the refusal")
+
+    monkeypatch.setattr(archcalc.executor, "run", no_forward)
+    path = tmp_path / "vec.yaml"
+    path.write_text("archcalc: 1\nname: vec\ninput: [3]\nlayers:\n  - fc: {out: 4}\n"
+                    "  - bn: {id: t}\n")
+    result = verify(str(path), "--training")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "vec.yaml:6:5: error: layer 't' (bn): in training a bn normalises 1 value" \
+        in result.stderr
+    assert "--batch 2" in result.stderr
+
+
 def test_table_batch_and_input_override() -> None:
     result = verify("lenet5", "--batch", "3", "--seed", "5")
     assert result.exit_code == 0, result.output
