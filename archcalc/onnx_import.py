@@ -694,7 +694,10 @@ class Reader:
                     break
                 nxt = out[rd[0]]
                 allowed = self.fuse_into[cur.type]
-                if nxt.type == "bn" and "bn" in allowed and not cur.post:
+                # a bn with its own momentum stays a row of its own: a fused `bn: true` has
+                # the default (0.1), and the running statistics a training step moves differ
+                if nxt.type == "bn" and "bn" in allowed and not cur.post \
+                        and "momentum" not in nxt.args:
                     if nxt.args:
                         self.eps_fused.add(nxt.args["eps"])
                     cur = cur._replace(post=(*cur.post, "bn"), output=nxt.output,

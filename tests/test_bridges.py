@@ -64,6 +64,19 @@ def test_resnet18_shares_one_class_per_block_shape() -> None:
     assert "self.layer1 = nn.Sequential(" in code
 
 
+def test_a_running_statistics_momentum_is_exported() -> None:
+    """`momentum` other than PyTorch's default 0.1 is written into the module (bn and a tracked
+    instance norm); 0.1 is left to the default."""
+    spec = {"archcalc": 1, "name": "t", "input": [3, 8, 8], "layers": [
+        {"conv": {"out": 4, "k": 3, "bn": True}},
+        {"bn": {"id": "b2", "momentum": 0.3}},
+        {"instancenorm": {"track_running_stats": True, "momentum": 0.05}}]}
+    code = export_pytorch(to_graph(load_spec(spec))).code
+    assert "nn.BatchNorm2d(4, momentum=0.3)" in code
+    assert "nn.InstanceNorm2d(4, momentum=0.05, track_running_stats=True)" in code
+    assert code.count("momentum=") == 2
+
+
 def test_residual_merges_are_written_in_forward() -> None:
     code = export_pytorch(to_graph(load_spec("resnet18"))).code
     assert "add = self.add(x + conv2)" in code  # the add's fused ReLU is its module
@@ -424,6 +437,22 @@ def test_symbolic_input_needs_sizes(tmp_path: Path) -> None:
     assert analyze(str(out)).totals.params == 4 * 3 * 9
     run = _cli("table", path, "--input", "3x10x10", "--format", "csv")
     assert run.returncode == 0 and "conv,,input,4x8x8" in run.stdout, run.stderr
+
+
+def test_batch_norm_momentum_is_read_as_pytorch_counts_it(tmp_path: Path) -> None:
+    """ONNX's BatchNormalization momentum weighs the running statistic (``running·m +
+    batch·(1 − m)``, default 0.9); archcalc's (PyTorch's) weighs the batch: 1 − 0.7 = 0.3. The
+    default 0.9 is PyTorch's 0.1, left unwritten."""
+    g = G([1, 3, 8, 8])
+    y = g.bn(g.conv("x", 3, 4, 3, "conv1", pads=[1, 1, 1, 1]), 4, "bn1")
+    g.nodes[-1].attribute.append(helper.make_attribute("momentum", 0.7))
+    text, _ = _import(g.save(tmp_path / "m.onnx", y))
+    # its own row: a fused `bn: true` would have the default; 7 digits of ONNX's float32
+    assert "  - conv: {id: conv1, out: 4, k: 3, p: 1}\n  - bn: {id: bn1, momentum: 0.3}" in text
+    g = G([1, 3, 8, 8])
+    y = g.bn(g.conv("x", 3, 4, 3, "conv1", pads=[1, 1, 1, 1]), 4, "bn1")
+    text, _ = _import(g.save(tmp_path / "d.onnx", y))
+    assert "momentum" not in text
 
 
 def test_table_reads_onnx_directly(tmp_path: Path) -> None:

@@ -399,8 +399,9 @@ class BatchNorm(Pointwise):
         1 − PyTorch's momentum), so archcalc's ``momentum`` is 1 − ONNX's."""
         eps = float(r.attr(node, "epsilon", 1e-5))
         args: dict[str, Any] = {} if abs(eps - 1e-5) < 1e-12 else {"eps": round(eps, 9)}
-        momentum = round(1.0 - float(r.attr(node, "momentum", 0.9)), 9)
-        if abs(momentum - 0.1) > 1e-7:
+        # ONNX stores it as float32 (0.7 is 0.699999988): 7 significant digits are all it has
+        momentum = float(f"{1.0 - float(r.attr(node, 'momentum', 0.9)):.7g}")
+        if momentum != 0.1:
             args["momentum"] = momentum
         r.add(i, node, "bn", args)
         return True
