@@ -3,8 +3,8 @@ seeded weights, the checked forward and the receptive field by one backward pass
 
 Targets (issue 18): VGG-16 <= 5 s and ResNet-50 at 480 <= 10 s wall; docs/executor.md aims
 VGG-16 at <= 2.5 s on a quiet machine and <= 5 s at load 2-4. Each run is a fresh process; its
-wall time is a monotonic clock around it, its user and system seconds and peak RSS the
-kernel's accounting of that child (``os.wait4``). With ``--baseline SRC`` (a checkout of
+wall time is a monotonic clock around it, its user and system seconds the kernel's accounting
+of that child (``os.wait4``), its peak RSS its own high-water mark (see :data:`CHILD`). With ``--baseline SRC`` (a checkout of
 another revision, run by this interpreter with ``PYTHONPATH=SRC``) the runs alternate — this
 tree, the baseline, this tree, … — and the ratio is taken pair by pair, so that a machine whose
 speed drifts (other processes) moves both sides alike; medians and ranges are printed.
@@ -33,23 +33,56 @@ COMMANDS = {
 }
 
 
+#: ``python -m archcalc ARGS`` that also writes, at exit, its own peak RSS (``VmHWM`` of
+#: /proc/self/status, kB) to the file named by $ARCHCALC_BENCH_HWM. The kernel's ``ru_maxrss``
+#: of a child cannot serve: Linux carries the high-water mark across ``execve``, and a child
+#: spawned with vfork (as subprocess does) inherits the parent's — under `make bench`, the
+#: earlier benchmarks' gigabytes
+CHILD = """
+import atexit, os, runpy, sys
+
+def hwm():
+    try:
+        with open("/proc/self/status") as status:
+            kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return
+    with open(os.environ["ARCHCALC_BENCH_HWM"], "w") as out:
+        out.write(kb)
+
+atexit.register(hwm)
+sys.argv[0] = "archcalc"
+runpy.run_module("archcalc", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_once(args: list[str], source: Path | None) -> dict[str, float]:
-    """Wall, user + system seconds and peak RSS (MiB) of one fresh ``python -m archcalc``."""
+    """Wall, user + system seconds and peak RSS (MiB) of one fresh ``python -m archcalc``
+    (its own high-water mark where /proc has it, else the kernel's ``ru_maxrss``)."""
+    import tempfile
+
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's install has its bytecode caches
     if source is not None:
         env["PYTHONPATH"] = str(source)
-    start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "archcalc", *args], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             cwd=source or ROOT)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} exited {child.returncode}")
+    with tempfile.TemporaryDirectory() as scratch:
+        env["ARCHCALC_BENCH_HWM"] = hwm_file = os.path.join(scratch, "hwm")
+        start = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", CHILD, *args], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 cwd=source or ROOT)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            raise SystemExit(f"{' '.join(args)} exited {child.returncode}")
+        try:
+            with open(hwm_file) as found:
+                rss = int(found.read()) / 1024
+        except (OSError, ValueError):  # no /proc: the kernel's figure, maybe the parent's
+            rss = usage.ru_maxrss / 1024
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "user": usage.ru_utime,
-            "sys": usage.ru_stime, "rss": usage.ru_maxrss / 1024}
+            "sys": usage.ru_stime, "rss": rss}
 
 
 def spread(values: list[float], fmt: str = "{:.2f}") -> str:
