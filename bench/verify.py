@@ -4,10 +4,11 @@ seeded weights, the checked forward and the receptive field by one backward pass
 Targets (issue 18): VGG-16 <= 5 s and ResNet-50 at 480 <= 10 s wall; docs/executor.md aims
 VGG-16 at <= 2.5 s on a quiet machine and <= 5 s at load 2-4. Each run is a fresh process; its
 wall time is a monotonic clock around it, its user and system seconds the kernel's accounting
-of that child (``os.wait4``), its peak RSS its own high-water mark (see :data:`CHILD`). With ``--baseline SRC`` (a checkout of
-another revision, run by this interpreter with ``PYTHONPATH=SRC``) the runs alternate — this
-tree, the baseline, this tree, … — and the ratio is taken pair by pair, so that a machine whose
-speed drifts (other processes) moves both sides alike; medians and ranges are printed.
+of that child (``os.wait4``), its peak RSS its own high-water mark (see :data:`CHILD`). With
+``--baseline SRC`` (a checkout of another revision, run by this interpreter with
+``PYTHONPATH=SRC``) the runs alternate — this tree, the baseline, this tree, … — and the ratio
+is taken pair by pair, so that a machine whose speed drifts (other processes) moves both sides
+alike; medians and ranges are printed.
 Numbers only: nothing here asserts.
 
     python bench/verify.py [--runs 7] [--baseline /path/to/checkout]
