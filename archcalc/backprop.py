@@ -755,15 +755,19 @@ def _stopped(graph: Graph, trep: Any, batch: int, seed: int,
                        problems=("the training step stopped early",))
 
 
-def check_step(graph: Graph, *, batch: int, freeze: Freeze | None = None, itemsize: int = 4,
+def check_step(graph: Graph, *, batch: int, freeze: Freeze | str | None = None, itemsize: int = 4,
                max_memory: int | str | None = None) -> TrainingReport:
     """Refuse a training step of ``graph`` before anything runs or is allocated — a layer that
     cannot train at ``batch`` (:func:`_check_training`), a step past the memory budget
     (:func:`_check_budget`, ``itemsize`` bytes per element) — and return the engine's
     training report it was judged by. :func:`train_step` calls it first; ``archcalc verify
     --training`` calls it before its forward check too, so that such a refusal comes at once."""
+    from . import validate
     from .training import analyze_training
 
+    if not isinstance(graph, Graph):
+        raise TypeError(f"check_step() takes a Graph (from build), got {type(graph).__name__}")
+    batch = validate.batch_size(batch)
     _check_training(graph, batch)
     trep = analyze_training(graph, batch=batch, freeze=freeze)
     _check_budget(graph, trep.totals.peak_bytes, batch, itemsize, max_memory)

@@ -123,6 +123,17 @@ def parse_freeze(text: str) -> Freeze:
     return Freeze(tuple(names), until)
 
 
+def as_freeze(freeze: object) -> Freeze | None:
+    """A library caller's ``freeze``: a :class:`Freeze`, ``--freeze`` text (:func:`parse_freeze`)
+    or None; anything else is a TypeError."""
+    if freeze is None or isinstance(freeze, Freeze):
+        return freeze
+    if isinstance(freeze, str):
+        return parse_freeze(freeze)
+    raise TypeError(f"freeze must be a Freeze or --freeze text such as 'until:layer4', got "
+                    f"{type(freeze).__name__}")
+
+
 def merge_freeze(*items: Freeze | None) -> Freeze:
     """The union of several freeze settings (the spec's, then the command line's: its
     ``until`` wins)."""
@@ -299,13 +310,13 @@ def fit_batch(report: TrainingReport, budget: int) -> int:
 def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
                      convention: str = "lecture", optimizer: str = "sgd",
                      master_weights: str | None = None,
-                     freeze: Freeze | None = None) -> TrainingReport:
+                     freeze: Freeze | str | None = None) -> TrainingReport:
     """Cost one training step of ``graph`` (forward, backward, optimizer update). Pure.
 
     ``dtype`` is the activations' and weights' dtype; ``master_weights`` (e.g. ``float32``
     with ``dtype="bfloat16"``) adds a full-precision copy of the trainable weights, in which
     the optimizer state is also kept (mixed precision). ``freeze`` names the frozen layers
-    (:class:`Freeze`), in addition to the spec's ``freeze:``.
+    (:class:`Freeze`, or ``--freeze`` text), in addition to the spec's ``freeze:``.
 
     One forward pass over the nodes decides the gradient flags and which layer first keeps each
     tensor; the rules of identical nodes with identical flags (every block of a stage) are
@@ -322,7 +333,7 @@ def analyze_training(graph: Graph, *, batch: int = 1, dtype: str = "float32",
     conv = CONVENTIONS[report.convention]
     width = DTYPE_BYTES[report.dtype]
     batch = report.batch
-    freeze = merge_freeze(Freeze.of(graph.freeze), freeze)
+    freeze = merge_freeze(Freeze.of(graph.freeze), as_freeze(freeze))
     frozen = frozen_nodes(graph, freeze)
     pdtype = master_weights or report.dtype  # the dtype of the weights the layers compute with
     nodes = graph.nodes
@@ -949,7 +960,7 @@ MAX_SWEEP_POINTS = 1_000
 def sweep_training(graph: Graph, batches: Sequence[int], optimizers: Sequence[str], *,
                    dtype: str = "float32", convention: str = "lecture",
                    master_weights: str | None = None,
-                   freeze: Freeze | None = None) -> TrainingSweep:
+                   freeze: Freeze | str | None = None) -> TrainingSweep:
     """:func:`analyze_training` at every (batch, optimizer) of the grid."""
     if not batches or not optimizers:
         raise SpecError("a training sweep needs at least one batch size and one optimizer",

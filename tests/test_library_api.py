@@ -137,6 +137,36 @@ def test_build_analyze_graph_and_to_graph_check_their_types() -> None:
         archcalc.to_graph(graph, input_shape=(3, 9, 9))
 
 
+def test_check_step_checks_its_types() -> None:
+    """`backprop.check_step` (the training step's refusals, run before anything else)."""
+    from archcalc.backprop import check_step
+
+    with pytest.raises(TypeError, match="check_step\\(\\) takes a Graph"):
+        check_step("lenet5", batch=1)  # type: ignore[arg-type]
+    graph = archcalc.to_graph(TINY_YAML)
+    with pytest.raises(TypeError, match="batch must be an int, got the bool True"):
+        check_step(graph, batch=True)
+    with pytest.raises(ArchcalcError, match="batch must be at least 1"):
+        check_step(graph, batch=0)
+    assert check_step(graph, batch=2).report.batch == 2
+
+
+def test_training_freeze_takes_a_freeze_or_its_text() -> None:
+    """`freeze=` of the training analysis: a Freeze, or `--freeze` text as train_step takes it;
+    LeNet-5 with C1 (6 maps of 1·5·5 weights + 6 biases = 156 params) frozen trains 60,840 − 156
+    = 60,684. Any other type is a TypeError."""
+    from archcalc.training import analyze_training, parse_freeze, sweep_training
+
+    graph = archcalc.to_graph("lenet5")
+    assert analyze_training(graph).totals.trainable_params == 60_840
+    assert analyze_training(graph, freeze="C1").totals.trainable_params == 60_684
+    assert analyze_training(graph, freeze=parse_freeze("C1")).totals.trainable_params == 60_684
+    assert sweep_training(graph, [1], ["sgd"], freeze="C1").to_dict()
+    for wrong in (3, ["C1"]):
+        with pytest.raises(TypeError, match="freeze must be a Freeze or --freeze text"):
+            analyze_training(graph, freeze=wrong)  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------- the executor --
 
 
