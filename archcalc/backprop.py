@@ -392,7 +392,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     """
     from . import to_graph, validate
     from .executor import _input_tensors, init_weights
-    from .training import Freeze, frozen_nodes, merge_freeze, parse_freeze
+    from .training import Freeze, as_freeze, frozen_nodes, merge_freeze
 
     x, seed, batch = validate.run_arguments(x, seed, batch)
     graph = to_graph(spec)
@@ -400,7 +400,7 @@ def train_step(spec: Any, x: ArrayLike | None = None, *, seed: int = 0,
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ExecError(f"the NumPy training step runs float32 or float64, not {dt}",
                         hint="use dtype=np.float32 (or float64 for gradient checks)")
-    fz = parse_freeze(freeze) if isinstance(freeze, str) else (freeze or Freeze())
+    fz = as_freeze(freeze) or Freeze()
     # the spec's `freeze:` and the argument, as the engine merges them
     frozen = frozen_nodes(graph, merge_freeze(Freeze.of(graph.freeze), fz))
     xins = _input_tensors(graph, x, batch, seed, dt)

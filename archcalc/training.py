@@ -295,6 +295,13 @@ def fit_batch(report: TrainingReport, budget: int) -> int:
     """The largest batch whose training peak fits in ``budget`` bytes (0 when not even one
     sample fits). The peak is ``max_t (c_t + b·v_t)`` over the schedule's points — exact,
     one pass over the points, no search."""
+    if not isinstance(report, TrainingReport):
+        raise TypeError(f"fit_batch() takes a TrainingReport (from analyze_training), got "
+                        f"{type(report).__name__}")
+    budget = validate.whole(budget, "budget", "a number of bytes (an int)")
+    if budget < 0:
+        raise SpecError(f"a memory budget of {budget} bytes is below 0",
+                        hint="give the bytes available, e.g. 24 * 2**30 for 24 GiB")
     best: int | None = None
     for const, per in report.peak_terms:
         if const > budget:
@@ -886,8 +893,16 @@ def explain_backward(tr: TrainingReport, graph: Graph, layer: str) -> list[str]:
     (its docstring, the derivation), and what it keeps, in bytes at the report's batch."""
     from .explain import find_layer
 
+    if not isinstance(tr, TrainingReport) or not isinstance(graph, Graph):
+        raise TypeError(f"explain_backward() takes a TrainingReport and its Graph, got "
+                        f"{type(tr).__name__} and {type(graph).__name__}")
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a layer's name (a str), got {type(layer).__name__}")
     node = find_layer(graph, layer)
-    row = next(r for r in tr.layers if r.name == node.name)
+    row = next((r for r in tr.layers if r.name == node.name), None)
+    if row is None:
+        raise SpecError(f"the training report has no layer {node.name!r}: it is not of this "
+                        "graph", hint="pass the graph the report was made from")
     batch, dtype = tr.report.batch, tr.report.dtype
     factor = batch * node.multiplicity
     pdtype = tr.master_weights or dtype

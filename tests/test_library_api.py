@@ -167,6 +167,31 @@ def test_training_freeze_takes_a_freeze_or_its_text() -> None:
             analyze_training(graph, freeze=wrong)  # type: ignore[arg-type]
 
 
+def test_training_helpers_check_their_types() -> None:
+    """fit_batch, explain_backward and train_step refuse wrong types by name, and a report of
+    another graph, instead of an AttributeError or StopIteration."""
+    from archcalc.backprop import train_step
+    from archcalc.training import analyze_training, explain_backward, fit_batch
+
+    graph = archcalc.to_graph("lenet5")
+    report = analyze_training(graph)
+    with pytest.raises(TypeError, match="fit_batch\\(\\) takes a TrainingReport"):
+        fit_batch("lenet5", 2**30)  # type: ignore[arg-type]
+    for budget, says in (("1GiB", "got str '1GiB'"), (1.5, "got float 1.5"),
+                         (True, "got the bool True")):
+        with pytest.raises(TypeError,
+                           match=f"budget must be a number of bytes \\(an int\\), {says}"):
+            fit_batch(report, budget)  # type: ignore[arg-type]
+    with pytest.raises(ArchcalcError, match="a memory budget of -1 bytes is below 0"):
+        fit_batch(report, -1)
+    with pytest.raises(TypeError, match="layer must be a layer's name \\(a str\\), got int"):
+        explain_backward(report, graph, 3)  # type: ignore[arg-type]
+    with pytest.raises(ArchcalcError, match="the training report has no layer 'conv1'"):
+        explain_backward(report, archcalc.to_graph("alexnet"), "conv1")
+    with pytest.raises(TypeError, match="freeze must be a Freeze or --freeze text"):
+        train_step("lenet5", freeze=3)  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------- the executor --
 
 
