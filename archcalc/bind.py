@@ -279,9 +279,45 @@ class Binder:
                 f"unknown activation {fn!r}", loc=node.loc, layer=call.where(call.label()),
                 hint=f"did you mean {near!r}?" if near else "choose one of " + ", ".join(options),
             )
-        raise SpecError(f"act must be an activation name or none, got {node.describe()}",
-                        loc=node.loc, layer=call.where(call.label()),
-                        hint="write e.g. `act: relu` or `act: none`")
+        if isinstance(node, YMap) and len(node.entries) == 1:
+            # `act: {leaky_relu: {slope: 0.1}}`: the activation with its own arguments, bound as
+            # the layer `- leaky_relu: {slope: 0.1}` is (the same checks, messages, locations)
+            ((fn, given),) = node.entries.items()
+            options = [k for k, (c, _) in LAYER_TYPES.items() if c is Activation]
+            if LAYER_TYPES.get(fn, (None,))[0] is not Activation:
+                near = suggest(fn, options)
+                raise SpecError(
+                    f"unknown activation {fn!r}", loc=node.keyloc(fn),
+                    layer=call.where(call.label()),
+                    hint=f"did you mean {near!r}?" if near else "choose one of "
+                    + ", ".join(options))
+            # `act: {leaky_relu: }` (null): its defaults
+            empty = isinstance(given, YScalar) and given.value is None
+            if not empty and not isinstance(given, YMap):
+                raise SpecError(f"act: {{{fn}: …}} takes a mapping of the activation's arguments, "
+                                f"got {given.describe()}", loc=given.loc,
+                                layer=call.where(call.label()),
+                                hint=f"write e.g. `act: {{{fn}: {{slope: 0.1}}}}`")
+            inner = given if isinstance(given, YMap) else None
+            own = SIGNATURES[fn].args
+            # id, in, if and share place a layer: a fused one has none
+            stray = [k for k in inner if k not in own] if inner is not None else []
+            if stray and inner is not None:
+                near = suggest(stray[0], list(own))
+                raise SpecError(
+                    f"act: {{{fn}: …}} takes {fn}'s own arguments "
+                    f"({', '.join(own) or 'none'}), not {stray[0]!r}",
+                    loc=inner.keyloc(stray[0]), layer=call.where(call.label()),
+                    hint=f"did you mean {near!r}?" if near else "a fused activation runs in "
+                    "place on the layer's output: it has no id, in, if or share of its own")
+            sub = Call(fn, fn, inner, node.keyloc(fn), (), call.vars, call.cin, call.context,
+                       call.label)
+            bound = self._bind(sub)
+            return bound.op
+        raise SpecError(f"act must be an activation name, none, or {{NAME: {{its arguments}}}}, "
+                        f"got {node.describe()}", loc=node.loc, layer=call.where(call.label()),
+                        hint="write e.g. `act: relu`, `act: none` or "
+                             "`act: {leaky_relu: {slope: 0.1}}`")
 
     # ---------------------------------------------------------------------- instances --
     def make(self, kind: str, values: Mapping[str, Any]) -> Layer:

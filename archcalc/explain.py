@@ -497,7 +497,9 @@ class Derivation:
     def run(self) -> Explanation:
         node, op = self.node, self.node.op
         shapes = " + ".join("×".join(map(str, s)) for s in self.ins)
-        kind = "+".join((op.type_name, *(p.type_name for p in node.post)))
+        # a fused layer with arguments of its own shows them: conv+leaky_relu(slope=0.1)
+        kind = "+".join((op.type_name, *(f"{p.type_name}({_args_text(p)})" if _args_text(p)
+                                         else p.type_name for p in node.post)))
         args = _args_text(op)
         header = (f"{node.name}: {kind}{f' ({args})' if args else ''} — input {shapes} → "
                   f"output {'×'.join(map(str, self.oshape))}")

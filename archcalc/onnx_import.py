@@ -706,7 +706,7 @@ class Reader:
                 elif nxt.type in self.activations and "act" in allowed and not any(
                         p != "bn" for p in cur.post) and set(nxt.args) <= {"slope"}:
                     if nxt.args:
-                        break  # leaky_relu's slope is no fused-act argument
+                        break  # fused only without arguments: a LeakyRelu's alpha stays a row
                     cur = cur._replace(post=(*cur.post, nxt.type), output=nxt.output,
                                        modules=(*cur.modules, *nxt.modules))
                 else:

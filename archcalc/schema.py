@@ -401,8 +401,15 @@ def json_schema() -> Schema:
             ]},
             "layer_entry": _layer_entry(),
             **{f"layer.{kind}": layer_schema(kind) for kind in LAYER_TYPES},
-            "act": {"anyOf": [{"enum": [*ACTIVATION_OPS, "none"]}, {"enum": [False, None]},
-                              _WORD_VAR]},
+            "act": {"anyOf": [
+                {"enum": [*ACTIVATION_OPS, "none"]}, {"enum": [False, None]}, _WORD_VAR,
+                # {leaky_relu: {slope: 0.1}}: one activation with its own arguments only
+                {"type": "object", "minProperties": 1, "maxProperties": 1,
+                 "additionalProperties": False,
+                 "properties": {kind: {"type": ["object", "null"],
+                                       "properties": _layer_args(kind),
+                                       "additionalProperties": False}
+                                for kind in ACTIVATION_OPS if kind in LAYER_TYPES}}]},
             "defaults": _defaults(),
             "block": _block(),
         },

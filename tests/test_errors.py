@@ -139,6 +139,25 @@ CASES = [
     Bad("unknown-activation", HEAD + "  - conv: {out: 4, k: 3, act: rleu}\n",
         5, 31,  # "  - conv: {out: 4, k: 3, act: " is 30 characters
         ("layer 'conv1' (conv): unknown activation 'rleu'",), "did you mean 'relu'?"),
+    Bad("unknown-activation-with-arguments",
+        HEAD + "  - conv: {out: 4, k: 3, act: {leaky: {slope: 0.1}}}\n",
+        5, 32,  # "  - conv: {out: 4, k: 3, act: {" is 31 characters
+        ("layer 'conv1' (conv): unknown activation 'leaky'",), "did you mean 'leaky_relu'?"),
+    Bad("fused-activation-argument-misspelt",
+        HEAD + "  - conv: {out: 4, k: 3, act: {leaky_relu: {slop: 0.1}}}\n",
+        5, 45,  # "  - conv: {out: 4, k: 3, act: {leaky_relu: {" is 44 characters
+        ("act: {leaky_relu: …} takes leaky_relu's own arguments (slope), not 'slop'",),
+        "did you mean 'slope'?"),
+    Bad("fused-activation-has-no-place",
+        HEAD + "  - conv: {out: 4, k: 3, act: {relu: {id: r}}}\n",
+        5, 39,  # "  - conv: {out: 4, k: 3, act: {relu: {" is 38 characters
+        ("act: {relu: …} takes relu's own arguments (none), not 'id'",),
+        "it has no id, in, if or share of its own"),
+    Bad("fused-activation-arguments-not-a-mapping",
+        HEAD + "  - conv: {out: 4, k: 3, act: {elu: 0.5}}\n",
+        5, 37,  # "  - conv: {out: 4, k: 3, act: {elu: " is 36 characters
+        ("act: {elu: …} takes a mapping of the activation's arguments, got 0.5",),
+        "act: {elu: {slope: 0.1}}"),
     # ----------------------------------------------------------------------------- shapes --
     Bad("kernel-larger-than-input", HEAD5 + "  - conv: {id: c1, out: 4, k: 7}\n",
         5, 5, ("layer 'c1' (conv): kernel 7 is larger than the padded input 5: "

@@ -141,6 +141,37 @@ layers:
     assert len(analyze(text, extra=1).layers) == 5
 
 
+def test_a_fused_activation_takes_its_own_arguments() -> None:
+    """`act: {leaky_relu: {slope: 0.1}}` is the layer `- leaky_relu: {slope: 0.1}` fused: the
+    same counts as `act: leaky_relu` (conv 3→4, 3×3 on 8×8: 4·(27 + 1) = 112 params, 4·6·6·27 =
+    3,888 MACs; leaky ReLU 2 operations per element under full: 2·144 = 288), the forward with
+    slope 0.1 (what the standalone layer computes), the export `nn.LeakyReLU(0.1)`; also from
+    `defaults:` and with an expression."""
+    import numpy as np
+
+    from archcalc.torch_export import export_pytorch
+
+    head = "archcalc: 1\nname: t\ninput: [3, 8, 8]\n"
+    fused = head + "layers:\n  - conv: {out: 4, k: 3, act: {leaky_relu: {slope: 0.1}}}\n"
+    apart = head + "layers:\n  - conv: {out: 4, k: 3}\n  - leaky_relu: {slope: 0.1}\n"
+    inherited = (head + "scale: {s: 0.05}\ndefaults:\n  conv: {act: {leaky_relu: {slope: "
+                 "'$s * 2'}}}\nlayers:\n  - conv: {out: 4, k: 3}\n")
+    report = analyze(fused, convention="full")
+    (row,) = report.layers
+    assert (row.params, row.macs, row.flops) == (112, 3_888, 2 * 3_888 + 144 + 288)
+    assert row.post == ("leaky_relu",)
+    x = -np.ones((1, 3, 8, 8), np.float32)
+    outs = [archcalc.execute(archcalc.load_spec(s), x=x) for s in (fused, apart, inherited)]
+    finals = [out[list(out)[-1]] for out in outs]
+    assert np.array_equal(finals[0], finals[1]) and np.array_equal(finals[0], finals[2])
+    code = export_pytorch(archcalc.to_graph(archcalc.load_spec(fused))).code
+    assert "nn.Sequential(nn.Conv2d(3, 4, kernel_size=3), nn.LeakyReLU(0.1))" in code
+    from archcalc.explain import explain
+
+    header = explain(archcalc.to_graph(archcalc.load_spec(fused)), "conv1").header
+    assert header.startswith("conv1: conv+leaky_relu(slope=0.1) (out=4, k=3) — input 3×8×8")
+
+
 def test_defaults_inherit_to_depthwise_and_can_be_overridden() -> None:
     text = """\
 archcalc: 1
